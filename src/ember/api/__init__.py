@@ -1,0 +1,1 @@
+"""The public surface: validate input, translate to runtime calls."""

@@ -1,0 +1,299 @@
+"""init() and shutdown(): connect to a cluster or start the embedded local one."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from ember.api import options as opt
+from ember.api.local_cluster import LocalCluster, start_local_cluster
+from ember.common import session
+from ember.common.config import Config
+from ember.common.resources import (
+    default_memory_bytes,
+    default_object_store_bytes,
+    detect_cpus,
+    detect_gpus,
+)
+from ember.protocol.messages import SCHEMA, Empty
+from ember.rpc.connection import connect
+from ember.runtime import current, task_context
+from ember.runtime.core_worker import CoreWorker
+from ember.runtime.loop_thread import LoopThread
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.RLock()
+_cluster: LocalCluster | None = None
+_local_mode: Any = None
+_atexit_registered = False
+
+
+class InitContext(dict[str, Any]):
+    """What init() returns: cluster addresses (dict-like, as Ray's context)."""
+
+    def __init__(self, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.address_info = dict(kw)
+        self.dashboard_url = kw.get("webui_url", "")
+
+    def __enter__(self) -> InitContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutdown()
+
+    def disconnect(self) -> None:
+        shutdown()
+
+
+def is_initialized() -> bool:
+    """Whether init() has been called in this process (or this is a worker)."""
+    return current.worker_or_none() is not None or _local_mode is not None
+
+
+def local_mode_runtime() -> Any:
+    return _local_mode
+
+
+def init(  # noqa: PLR0913  (Ray signature)
+    address: str | None = None,
+    *,
+    num_cpus: int | None = None,
+    num_gpus: int | None = None,
+    resources: dict[str, float] | None = None,
+    labels: dict[str, str] | None = None,
+    object_store_memory: int | None = None,
+    local_mode: bool = False,
+    ignore_reinit_error: bool = False,
+    include_dashboard: bool | None = None,
+    dashboard_host: str = "127.0.0.1",
+    dashboard_port: int | None = None,
+    job_config: Any = None,
+    configure_logging: bool = True,
+    logging_level: int | str = logging.INFO,
+    logging_format: str | None = None,
+    log_to_driver: bool = True,
+    namespace: str | None = None,
+    runtime_env: dict[str, Any] | None = None,
+    _system_config: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> InitContext:
+    """Connect to a cluster, or start the embedded local cluster.
+
+    Args:
+        address: None starts a local cluster; ``"auto"`` connects to the cluster
+            running on this machine; ``"HOST:PORT"`` to that control service.
+            ``EMBER_ADDRESS`` (or ``RAY_ADDRESS``) is used when this is None.
+        num_cpus, num_gpus, resources, object_store_memory: resources of the
+            local cluster's node (only when starting one).
+        local_mode: run everything serially in this process (for debugging).
+        ignore_reinit_error: make a second init() a no-op instead of an error.
+        log_to_driver: stream worker stdout/stderr to this process.
+        namespace: the namespace for named actors (default: a fresh one).
+        runtime_env: ``{"env_vars": {...}}`` applied to every task and actor.
+
+    Returns:
+        A dict-like context with the cluster's addresses.
+
+    Raises:
+        RuntimeError: init() was already called (unless ``ignore_reinit_error``).
+        ConnectionError: no cluster at ``address``.
+    """
+    global _cluster, _local_mode, _atexit_registered
+    unknown = set(kwargs) - {"_node_ip_address", "_temp_dir", "storage", "_enable_object_reconstruction", "_plasma_directory", "_metrics_export_port", "object_spilling_directory", "enable_resource_isolation"}
+    if unknown:
+        raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    with _lock:
+        if is_initialized():
+            if ignore_reinit_error:
+                logger.info("Calling ember.init() again after it has already been called.")
+                return _context()
+            raise RuntimeError(
+                "Maybe you called ember.init twice by accident? This error can be suppressed "
+                "by passing in 'ignore_reinit_error=True' or by calling 'ember.shutdown()' "
+                "prior to 'ember.init()'."
+            )
+        if runtime_env is not None and not isinstance(runtime_env, dict):
+            raise TypeError("runtime_env must be a dict such as {'env_vars': {...}}")
+        _check_runtime_env(runtime_env)
+        if configure_logging:
+            logging.basicConfig(level=logging_level, format=logging_format or
+                                "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s")
+        if local_mode:
+            from ember.api.local_mode import LocalModeRuntime
+
+            _local_mode = LocalModeRuntime(namespace or str(uuid.uuid4()),
+                                           (runtime_env or {}).get("env_vars", {}))
+            _register_atexit()
+            return InitContext(node_ip_address="127.0.0.1", address="local_mode")
+        if address is None:
+            address = os.environ.get(session.ADDRESS_ENV) or os.environ.get("RAY_ADDRESS")
+        config = Config.from_env(_system_config)
+        if address in (None, "", "local"):
+            cw = _start_local(config, num_cpus, num_gpus, resources, object_store_memory,
+                              log_to_driver, namespace)
+        else:
+            cw = _connect_existing(address, config, log_to_driver, namespace,
+                                   num_cpus is not None or num_gpus is not None)
+        cw.job_runtime_env = dict(runtime_env or {})  # type: ignore[attr-defined]
+        _register_atexit()
+        return _context()
+
+
+def _check_runtime_env(runtime_env: dict[str, Any] | None) -> None:
+    if not runtime_env:
+        return
+    env_vars = runtime_env.get("env_vars", {})
+    if not isinstance(env_vars, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+    ):
+        raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(shutdown)
+        _atexit_registered = True
+
+
+def _start_local(config: Config, num_cpus: int | None, num_gpus: int | None,
+                 resources: dict[str, float] | None, object_store_memory: int | None,
+                 log_to_driver: bool, namespace: str | None) -> CoreWorker:
+    global _cluster
+    if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 0):
+        raise ValueError(f"num_cpus must be a non-negative int, got {num_cpus!r}")
+    if resources:
+        opt.validate_task_options({"resources": resources}, in_options=False)
+    store = int(object_store_memory or default_object_store_bytes())
+    cpus = detect_cpus() if num_cpus is None else num_cpus
+    gpus = detect_gpus() if num_gpus is None else num_gpus
+    totals: dict[str, float] = {"CPU": float(cpus), "memory": float(default_memory_bytes(store)),
+                                "object_store_memory": float(store),
+                                "node:127.0.0.1": 1.0, "node:__internal_head__": 1.0}
+    if gpus:
+        totals["GPU"] = float(gpus)
+    totals.update({k: float(v) for k, v in (resources or {}).items()})
+    session_dir = session.new_session_dir()
+    token = session.new_token()
+    _cluster = start_local_cluster(session_dir, token, totals, store)
+    try:
+        cw = CoreWorker(is_driver=True, token=token.encode(), node_unix=_cluster.node_unix,
+                        control_address=f"unix:{_cluster.control_unix}", session_dir=session_dir,
+                        node_ip="127.0.0.1", config=config, log_to_driver=log_to_driver)
+        cw.start()
+        cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
+    except BaseException:
+        _cluster.stop()
+        _cluster = None
+        raise
+    return cw
+
+
+def _connect_existing(address: str, config: Config, log_to_driver: bool,
+                      namespace: str | None, gave_resources: bool) -> CoreWorker:
+    if gave_resources:
+        raise ValueError(
+            "When connecting to an existing cluster, num_cpus and num_gpus must not be "
+            "provided: resources are set when the cluster's nodes start."
+        )
+    rec = session.read_cluster_record()
+    token = os.environ.get(session.TOKEN_ENV) or (rec or {}).get("token", "")
+    if address == "auto":
+        if rec is None:
+            raise ConnectionError(
+                "Could not find any running ember instance on this machine. Start one with "
+                "'ember start --head', or call ember.init() with no address for a local one."
+            )
+        control = rec["control_address"]
+    else:
+        host_port = address.removeprefix("ember://").removeprefix("ray://")
+        control = host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
+    if not token:
+        raise ConnectionError(
+            f"No cluster token for {address}: set EMBER_AUTH_TOKEN (ember start --head "
+            "prints it and writes it to ~/.ember/auth_token)."
+        )
+    node, session_dir = _find_local_node(control, token.encode(), config)
+    cw = CoreWorker(is_driver=True, token=token.encode(), node_unix=node.unix.removeprefix("unix:"),
+                    control_address=control, session_dir=session_dir, node_ip=node.ip,
+                    config=config, log_to_driver=log_to_driver)
+    cw.start()
+    cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
+    return cw
+
+
+def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, str]:
+    lt = LoopThread("ember-probe")
+    try:
+        async def probe() -> Any:
+            conn = await connect(control, token=token, schema=SCHEMA,
+                                 timeout=config.connect_timeout_s)
+            try:
+                reply, _ = await conn.call("control.get_nodes", Empty(), timeout=10)
+                return reply.nodes
+            finally:
+                conn.close()
+
+        try:
+            nodes = lt.run(probe(), timeout=config.connect_timeout_s + 10)
+        except OSError as exc:
+            raise ConnectionError(f"Could not connect to the ember cluster at {control}: {exc}") from exc
+    finally:
+        lt.stop()
+    local = [n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))]
+    if not local:
+        raise ConnectionError(
+            f"The cluster at {control} has no node on this machine: start one with "
+            f"'ember start --address {control.removeprefix('tcp:')}' first."
+        )
+    return local[0], local[0].session_dir
+
+
+def _driver_sys_path() -> list[str]:
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    if main_file:
+        paths.insert(0, os.path.dirname(os.path.abspath(main_file)))
+    cwd = os.getcwd()
+    if cwd not in paths:
+        paths.append(cwd)
+    return paths
+
+
+def _context() -> InitContext:
+    cw = current.worker_or_none()
+    if cw is None:
+        return InitContext(address="local_mode")
+    return InitContext(node_ip_address=cw.node_ip, address=cw.control_address,
+                       session_dir=cw.session_dir, node_id=cw.node_id.hex(),
+                       webui_url="", gcs_address=cw.control_address)
+
+
+def shutdown(_exiting_interpreter: bool = False) -> None:
+    """Disconnect, and stop the local cluster if this process started it."""
+    global _cluster, _local_mode
+    with _lock:
+        _local_mode = None
+        cw = current.worker_or_none()
+        if cw is not None and cw.is_driver:
+            cw.shutdown()
+        cluster, _cluster = _cluster, None
+        if cluster is not None:
+            cluster.stop()
+        task_context.process_actor.clear()
+
+
+def wait_for_stop(timeout_s: float) -> None:
+    """Testing aid: block until no local cluster process remains."""
+    deadline = time.monotonic() + timeout_s
+    while _cluster is not None and time.monotonic() < deadline:
+        time.sleep(0.01)

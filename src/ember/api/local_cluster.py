@@ -1,0 +1,114 @@
+"""Start and stop the embedded local cluster (control service + one node daemon)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from ember.common.process import PARENT_ENV, TOKEN_ENV
+
+READY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class LocalCluster:
+    """Handles of the daemons this driver started."""
+
+    session_dir: str
+    token: str
+    control_address: str = ""
+    control_unix: str = ""
+    node_unix: str = ""
+    node_id: str = ""
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def stop(self) -> None:
+        """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for p in reversed(self.procs):
+            try:
+                p.wait(max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs.clear()
+        shutil.rmtree(os.path.join(self.session_dir, "sockets"), ignore_errors=True)
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: str) -> tuple[subprocess.Popen[bytes], int]:
+    r, w = os.pipe()
+    with open(log_path, "ab") as log:
+        p = subprocess.Popen([sys.executable, *args, "--ready-fd", str(w)], env=env,
+                             pass_fds=(w,), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    os.close(w)
+    return p, r
+
+
+def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) -> str:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    data = b""
+    try:
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"the {what} did not start within {READY_TIMEOUT_S}s; "
+                                   f"see {log_path}")
+            ready, _, _ = select.select([r], [], [], left)
+            if ready:
+                chunk = os.read(r, 4096)
+                if not chunk:
+                    break
+                data += chunk
+    finally:
+        os.close(r)
+    if b"\n" not in data:
+        p.wait(5)
+        tail = ""
+        try:
+            with open(log_path) as f:
+                tail = f.read()[-2000:]
+        except OSError:
+            pass
+        raise RuntimeError(f"the {what} exited during start (code {p.returncode}). Log:\n{tail}")
+    return data.decode().strip()
+
+
+def start_local_cluster(session_dir: str, token: str, resources: dict[str, float],
+                        object_store_bytes: int) -> LocalCluster:
+    """Start the control service and a node daemon side by side; wait until both serve."""
+    cluster = LocalCluster(session_dir=session_dir, token=token)
+    env = dict(os.environ)
+    env[TOKEN_ENV] = token
+    env[PARENT_ENV] = str(os.getpid())
+    logs = os.path.join(session_dir, "logs")
+    cluster.control_unix = os.path.join(session_dir, "sockets", "control")
+    control_log = os.path.join(logs, "control.log")
+    node_log = os.path.join(logs, "node.log")
+    try:
+        cp, cr = _spawn(["-m", "ember.control", "--session-dir", session_dir,
+                         "--unix", cluster.control_unix], env, control_log)
+        cluster.procs.append(cp)
+        np_, nr = _spawn(["-m", "ember.node", "--session-dir", session_dir,
+                          "--control", f"unix:{cluster.control_unix}",
+                          "--resources", json.dumps(resources),
+                          "--object-store-bytes", str(object_store_bytes), "--head"],
+                         env, node_log)
+        cluster.procs.append(np_)
+        cluster.control_address = _wait_ready(cp, cr, "control service", control_log)
+        node_line = _wait_ready(np_, nr, "node daemon", node_log)
+    except BaseException:
+        cluster.stop()
+        raise
+    _, cluster.node_id = node_line.split()
+    cluster.node_unix = os.path.join(session_dir, "sockets", f"node-{cluster.node_id[:8]}")
+    return cluster

@@ -1,0 +1,120 @@
+"""get, put, wait, cancel: the object API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ember.api.runtime_access import local_mode, worker
+from ember.common.ids import task_id_of
+from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
+
+
+def get(object_refs: Any, *, timeout: float | None = None) -> Any:
+    """The value(s) of one ObjectRef or a list of them, waiting until ready.
+
+    Raises:
+        GetTimeoutError: not ready within ``timeout`` seconds.
+        TaskError: the task raised (also an instance of the user's exception).
+    """
+    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"'timeout' must be a non-negative number or None, got {timeout!r}")
+    single = isinstance(object_refs, ObjectRef)
+    if single:
+        refs = [object_refs]
+    elif isinstance(object_refs, ObjectRefGenerator):
+        refs = list(object_refs)
+    elif isinstance(object_refs, (list, tuple)):
+        refs = list(object_refs)
+        for r in refs:
+            if not isinstance(r, ObjectRef):
+                raise TypeError(
+                    f"get() expected a list of ObjectRefs, but an element is of type "
+                    f"{type(r).__name__}: {r!r}"
+                )
+    else:
+        raise TypeError(
+            "get() expected an ObjectRef or a list of ObjectRefs, got "
+            f"{type(object_refs).__name__}: {object_refs!r}"
+        )
+    lm = local_mode()
+    if lm is not None:
+        values = lm.get(refs)
+    else:
+        values = worker().objects.get(refs, timeout)
+    return values[0] if single else values
+
+
+def put(value: Any, *, _owner: Any = None) -> ObjectRef:
+    """Store ``value`` in the object store; return its ObjectRef."""
+    lm = local_mode()
+    if lm is not None:
+        return lm.put(value)
+    return worker().objects.put(value)
+
+
+def wait(
+    object_refs: list[ObjectRef],
+    *,
+    num_returns: int = 1,
+    timeout: float | None = None,
+    fetch_local: bool = True,
+) -> tuple[list[ObjectRef], list[ObjectRef]]:
+    """Wait until ``num_returns`` of the refs are ready (or ``timeout`` passes).
+
+    Returns:
+        ``(ready, not_ready)``, each in the order of ``object_refs``.
+    """
+    if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, (list, tuple)):
+        raise TypeError(
+            f"wait() expected a list of ObjectRefs, got {type(object_refs).__name__}"
+        )
+    refs = list(object_refs)
+    for r in refs:
+        if not isinstance(r, ObjectRef):
+            raise TypeError(f"wait() expected a list of ObjectRefs, got an element of type "
+                            f"{type(r).__name__}")
+    if len(set(refs)) != len(refs):
+        raise ValueError("Wait requires a list of unique object refs.")
+    if not isinstance(num_returns, int) or num_returns <= 0:
+        raise ValueError(f"Invalid number of objects to return {num_returns}.")
+    if num_returns > len(refs):
+        raise ValueError("num_returns cannot be greater than the number of objects provided "
+                         f"to ember.wait ({num_returns} > {len(refs)}).")
+    if timeout is not None and timeout < 0:
+        raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
+    if not refs:
+        return [], []
+    lm = local_mode()
+    if lm is not None:
+        done = [True] * len(refs)
+    else:
+        cw = worker()
+        done = cw.run(cw.objects.wait(refs, num_returns, timeout))
+    ready: list[ObjectRef] = []
+    not_ready: list[ObjectRef] = []
+    for r, d in zip(refs, done, strict=True):
+        if d and len(ready) < num_returns:
+            ready.append(r)
+        else:
+            not_ready.append(r)
+    return ready, not_ready
+
+
+def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that produces ``object_ref`` (queued or running).
+
+    A cancelled task's ``get`` raises ``TaskCancelledError``. ``force=True``
+    kills the worker running it.
+    """
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(f"cancel() expected an ObjectRef, got {type(object_ref).__name__}")
+    lm = local_mode()
+    if lm is not None:
+        return
+    cw = worker()
+    tid = task_id_of(object_ref.binary())
+
+    async def do() -> bool:
+        return cw.tasks.cancel(tid, force)
+
+    cw.run(do())

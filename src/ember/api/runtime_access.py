@@ -1,0 +1,118 @@
+"""Getting this process's runtime (auto-initializing like Ray), and building specs."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from ember.api import init as init_mod
+from ember.common.ids import new_task_id, object_id_for
+from ember.protocol.messages import ObjRef, TaskSpec
+from ember.runtime import current
+from ember.runtime.core_worker import CoreWorker
+from ember.runtime.object_ref import ObjectRef
+from ember.runtime.serialization import args_blob, dumps_function, dumps_plain
+from ember.runtime.task_context import get as current_task
+
+
+def worker() -> CoreWorker:
+    """The core worker; starts a local cluster on first use, as Ray does."""
+    cw = current.worker_or_none()
+    if cw is None:
+        init_mod.init()
+        cw = current.worker_or_none()
+        assert cw is not None
+    return cw
+
+
+def local_mode() -> Any:
+    return init_mod.local_mode_runtime()
+
+
+def export(cw: CoreWorker, obj: Any, cache: dict[int, bytes]) -> bytes:
+    """Put a function or class into the function table once; return its key."""
+    key = cache.get(id(cw))
+    if key is not None:
+        return key
+    from ember.protocol.messages import KvPutRequest
+
+    data = dumps_function(obj)
+    key = hashlib.blake2b(data, digest_size=16).digest()
+    cw.run(cw.control.call("control.kv_put", KvPutRequest(namespace="fn", key=key, value=data,
+                                                          overwrite=False)))
+    cache.clear()
+    cache[id(cw)] = key
+    return key
+
+
+def resources_of(opts: dict[str, Any], default_cpus: float) -> dict[str, float]:
+    res: dict[str, float] = {}
+    cpus = opts.get("num_cpus")
+    res["CPU"] = float(default_cpus if cpus is None else cpus)
+    if opts.get("num_gpus"):
+        res["GPU"] = float(opts["num_gpus"])
+    if opts.get("memory"):
+        res["memory"] = float(opts["memory"])
+    for k, v in (opts.get("resources") or {}).items():
+        res[k] = float(v)
+    return {k: v for k, v in res.items() if v > 0}
+
+
+def env_vars_of(cw: CoreWorker, opts: dict[str, Any]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    job_env = getattr(cw, "job_runtime_env", None)
+    if job_env is None:  # inside a worker: inherit the running task's env
+        ctx = current_task()
+        job_env = ctx.extra.get("runtime_env", {}) if ctx else {}
+    env.update((job_env or {}).get("env_vars", {}))
+    env.update((opts.get("runtime_env") or {}).get("env_vars", {}) or {})
+    return env
+
+
+def build_call(cw: CoreWorker, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+               num_returns: int, streaming: bool) -> tuple[TaskSpec, list[Any], list[bytes],
+                                                           list[ObjectRef], list[bytes]]:
+    """Serialize arguments and name the returns of a task or actor call.
+
+    Returns the spec, the frames carrying argument buffers, the return ids,
+    the return refs and the ids the pending call keeps alive.
+    """
+    is_ref = _is_ref
+    ser, refs = args_blob(args, kwargs, is_ref)
+    task_id = new_task_id()
+    arg_oids = [r._id for r in refs] + [r._id for r in ser.contained]
+    owners = [r._owner for r in refs] + [r._owner for r in ser.contained]
+    spec = TaskSpec(task_id=task_id, job_id=cw.job_id, name=name, num_returns=num_returns,
+                    streaming=streaming, owner=cw.address,
+                    ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs])
+    frames: list[Any] = []
+    if ser.total_bytes() >= cw.config.inline_threshold_bytes:
+        oid = object_id_for(new_task_id(), 0)
+        cw.objects.store_serialized(oid, ser)
+        spec.args_ref = ObjRef(oid=oid, owner=cw.address)
+        arg_oids.append(oid)
+        owners.append(cw.address)
+    else:
+        spec.args = ser.data
+        spec.nargbufs = len(ser.buffers)
+        frames = [memoryview(b).cast("B") for b in ser.buffers]
+        if frames:  # the caller may mutate its arrays after .remote(): copy now
+            frames = [bytes(f) for f in frames]
+    cw.refs.add_submitted(arg_oids, owners)
+    n = 0 if streaming else num_returns
+    return_oids = [object_id_for(task_id, i + 1) for i in range(n)]
+    return_refs = []
+    for oid in return_oids:
+        cw.objects.add_pending(oid)
+        return_refs.append(ObjectRef(oid, cw.address))
+    return spec, frames, return_oids, return_refs, arg_oids
+
+
+def _is_ref(v: Any) -> bool:
+    return type(v) is ObjectRef
+
+
+def retry_exception_fields(value: Any) -> tuple[bool, bytes]:
+    if isinstance(value, (list, tuple)):
+        return False, dumps_plain(tuple(value))
+    return bool(value), b""

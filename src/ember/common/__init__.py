@@ -1,0 +1,1 @@
+"""Leaf utilities shared by every layer; imports nothing else from ember."""

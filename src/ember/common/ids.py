@@ -1,0 +1,127 @@
+"""Identifiers: random or derived byte strings with a hex form.
+
+Object ids are derived from the id of the task that creates them (task id + a
+4-byte return index), so an owner can name a task's returns before it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import threading
+
+TASK_ID_BYTES = 16
+OBJECT_ID_BYTES = TASK_ID_BYTES + 4
+
+_counter_lock = threading.Lock()
+_counter = 0
+_prefix = os.urandom(8)
+
+
+def _refresh_after_fork() -> None:
+    global _prefix, _counter
+    _prefix = os.urandom(8)
+    _counter = 0
+
+
+os.register_at_fork(after_in_child=_refresh_after_fork)
+
+
+def new_task_id() -> bytes:
+    """A unique task id: a per-process random prefix and a counter."""
+    global _counter
+    with _counter_lock:
+        _counter += 1
+        n = _counter
+    return _prefix + struct.pack(">Q", n)
+
+
+def object_id_for(task_id: bytes, index: int) -> bytes:
+    """The id of return ``index`` (1-based; 0 is reserved) of ``task_id``."""
+    return task_id + struct.pack(">I", index)
+
+
+def task_id_of(object_id: bytes) -> bytes:
+    """The task that created ``object_id``."""
+    return object_id[:TASK_ID_BYTES]
+
+
+def random_id(nbytes: int = 16) -> bytes:
+    """A random id (nodes, workers, actors, jobs, sessions)."""
+    return os.urandom(nbytes)
+
+
+class BaseID:
+    """An id with Ray's accessors (``hex()``, ``binary()``, ``nil()``)."""
+
+    __slots__ = ("_b",)
+    SIZE = 16
+
+    def __init__(self, b: bytes) -> None:
+        self._b = b
+
+    @classmethod
+    def from_random(cls) -> BaseID:
+        return cls(os.urandom(cls.SIZE))
+
+    @classmethod
+    def from_hex(cls, h: str) -> BaseID:
+        return cls(bytes.fromhex(h))
+
+    @classmethod
+    def nil(cls) -> BaseID:
+        return cls(b"\xff" * cls.SIZE)
+
+    def is_nil(self) -> bool:
+        return self._b == b"\xff" * self.SIZE
+
+    def binary(self) -> bytes:
+        return self._b
+
+    def hex(self) -> str:
+        return self._b.hex()
+
+    def __hash__(self) -> int:
+        return hash(self._b)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._b == self._b  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.hex()})"
+
+    def __str__(self) -> str:
+        return self.hex()
+
+    def __reduce__(self) -> tuple[type, tuple[bytes]]:
+        return (type(self), (self._b,))
+
+
+class JobID(BaseID):
+    """A job (one driver's run)."""
+
+    SIZE = 4
+
+
+class NodeID(BaseID):
+    """A node daemon."""
+
+    SIZE = 16
+
+
+class WorkerID(BaseID):
+    """A worker or driver process."""
+
+    SIZE = 16
+
+
+class ActorID(BaseID):
+    """An actor."""
+
+    SIZE = 16
+
+
+class TaskID(BaseID):
+    """A task."""
+
+    SIZE = TASK_ID_BYTES

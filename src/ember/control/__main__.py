@@ -1,0 +1,22 @@
+"""``python -m ember.control``: run the control service."""
+
+from __future__ import annotations
+
+import argparse
+
+from ember.control.service import run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m ember.control")
+    p.add_argument("--session-dir", required=True)
+    p.add_argument("--unix", required=True, help="unix socket path to listen on")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--ready-fd", type=int, default=-1)
+    args = p.parse_args()
+    run(args.session_dir, args.unix, args.host, args.port, args.ready_fd)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The control service process: composes its tables and registers handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from typing import Any
+
+from ember.common.aio import new_event_loop
+from ember.common.ids import JobID
+from ember.common.process import die_with_parent, setup_daemon_logging, signal_ready, token_from_env
+from ember.control.actors import ActorDirectory
+from ember.protocol.messages import (
+    SCHEMA,
+    ActorInfo,
+    Empty,
+    GetNodesReply,
+    KvGetReply,
+    KvPutReply,
+    ListActorsReply,
+    ListNamedActorsReply,
+    NodeInfo,
+    RegisterJobReply,
+)
+from ember.rpc.connection import Connection, Server
+
+logger = logging.getLogger(__name__)
+
+
+class ControlService:
+    """Node membership, KV, jobs and the actor directory."""
+
+    def __init__(self, token: bytes, session_dir: str) -> None:
+        self.token = token
+        self.schema = SCHEMA
+        self.session_dir = session_dir
+        self.nodes: dict[bytes, NodeInfo] = {}
+        self.node_conns: dict[bytes, Connection] = {}
+        self.kv: dict[tuple[str, bytes], bytes] = {}
+        self.actors = ActorDirectory(self)
+        self._next_job = 1
+        self.jobs: dict[bytes, dict[str, Any]] = {}
+        self._rr = 0
+        self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
+        self.stopped = asyncio.Event()
+
+    def _handlers(self) -> dict[str, Any]:
+        return {
+            "control.register_node": self.register_node,
+            "control.heartbeat": self.heartbeat,
+            "control.get_nodes": self.get_nodes,
+            "control.kv_put": self.kv_put,
+            "control.kv_get": self.kv_get,
+            "control.register_job": self.register_job,
+            "control.create_actor": self.create_actor,
+            "control.get_actor_info": self.get_actor_info,
+            "control.get_named_actor": self.get_named_actor,
+            "control.list_named_actors": self.list_named_actors,
+            "control.list_actors": self.list_actors,
+            "control.kill_actor": self.kill_actor,
+            "control.actor_died": self.actor_died,
+            "control.job_finished": self.job_finished,
+        }
+
+    # -- nodes --------------------------------------------------------------------
+    def register_node(self, conn: Connection, req: Any, bufs: Any) -> Empty:
+        info = req.info
+        self.nodes[info.node_id] = info
+        self.node_conns[info.node_id] = conn
+        conn.on_close(lambda c: self._node_lost(info.node_id, c))
+        logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
+        return Empty()
+
+    def _node_lost(self, node_id: bytes, conn: Connection) -> None:
+        if self.node_conns.get(node_id) is not conn:
+            return
+        del self.node_conns[node_id]
+        node = self.nodes.get(node_id)
+        if node is not None:
+            node.alive = False
+            node.death_reason = "the node daemon disconnected"
+        for rec in list(self.actors.actors.values()):
+            if rec.node_id == node_id and rec.worker_id:
+                self.actors.on_worker_died(rec.spec.actor_id, rec.worker_id,
+                                           "the actor's node died", intended=False)
+
+    def heartbeat(self, conn: Connection, req: Any, bufs: Any) -> None:
+        node = self.nodes.get(req.node_id)
+        if node is not None:
+            node.available = req.available
+
+    def get_nodes(self, conn: Connection, req: Any, bufs: Any) -> GetNodesReply:
+        return GetNodesReply(nodes=list(self.nodes.values()))
+
+    def pick_node_conn(self, resources: dict[str, float]) -> Connection | None:
+        """A live node whose totals could hold ``resources`` (round robin)."""
+        ids = [n for n, info in self.nodes.items() if info.alive and n in self.node_conns]
+        fitting = [n for n in ids if all(self.nodes[n].resources.get(k, 0.0) >= v
+                                         for k, v in resources.items() if v > 0)]
+        choice = fitting or ids
+        if not choice:
+            return None
+        self._rr += 1
+        return self.node_conns[choice[self._rr % len(choice)]]
+
+    # -- kv and jobs ------------------------------------------------------------------
+    def kv_put(self, conn: Connection, req: Any, bufs: Any) -> KvPutReply:
+        key = (req.namespace, req.key)
+        if not req.overwrite and key in self.kv:
+            return KvPutReply(added=False)
+        self.kv[key] = req.value
+        return KvPutReply(added=True)
+
+    def kv_get(self, conn: Connection, req: Any, bufs: Any) -> KvGetReply:
+        return KvGetReply(value=self.kv.get((req.namespace, req.key)))
+
+    def register_job(self, conn: Connection, req: Any, bufs: Any) -> RegisterJobReply:
+        job_id = JobID(self._next_job.to_bytes(4, "big")).binary()
+        self._next_job += 1
+        self.jobs[job_id] = {"namespace": req.namespace, "pid": req.driver_pid, "alive": True}
+        conn.on_close(lambda c: self._job_done(job_id))
+        return RegisterJobReply(job_id=job_id, namespace=req.namespace)
+
+    def job_finished(self, conn: Connection, req: Any, bufs: Any) -> None:
+        self._job_done(req.job_id)
+
+    def _job_done(self, job_id: bytes) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or not job["alive"]:
+            return
+        job["alive"] = False
+        self.actors.on_job_finished(job_id)
+
+    # -- actors ---------------------------------------------------------------------
+    def create_actor(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
+        return self.actors.create(req.spec, req.get_if_exists)
+
+    async def get_actor_info(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
+        return await self.actors.wait_info(req.actor_id, req.wait_after_epoch, req.timeout_s)
+
+    def get_named_actor(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
+        aid = self.actors.named.get((req.namespace, req.name))
+        if aid is None:
+            raise ValueError(
+                f"Failed to look up actor with name {req.name!r} in namespace "
+                f"{req.namespace!r}. This could be because the actor was never created, was "
+                "killed, or lives in another namespace."
+            )
+        rec = self.actors.actors[aid]
+        i = rec.info
+        return ActorInfo(actor_id=aid, state=i.state, address=i.address, epoch=i.epoch,
+                         name=i.name, namespace=i.namespace, class_name=i.class_name,
+                         spec=rec.spec)
+
+    def list_named_actors(self, conn: Connection, req: Any, bufs: Any) -> ListNamedActorsReply:
+        return ListNamedActorsReply(actors=self.actors.list_named(req.namespace,
+                                                                  req.all_namespaces))
+
+    def list_actors(self, conn: Connection, req: Any, bufs: Any) -> ListActorsReply:
+        return ListActorsReply(actors=[r.info for r in self.actors.actors.values()])
+
+    def kill_actor(self, conn: Connection, req: Any, bufs: Any) -> Empty:
+        self.actors.kill(req.actor_id, req.no_restart)
+        return Empty()
+
+    def actor_died(self, conn: Connection, req: Any, bufs: Any) -> None:
+        for rec in list(self.actors.actors.values()):
+            if rec.worker_id == req.worker_id:
+                self.actors.on_worker_died(rec.spec.actor_id, req.worker_id, req.reason,
+                                           req.intended)
+
+
+async def _main(session_dir: str, unix: str, host: str, port: int, ready_fd: int) -> None:
+    svc = ControlService(token_from_env(), session_dir)
+    await svc.server.listen(f"unix:{unix}")
+    tcp = await svc.server.listen(f"tcp:{host}:{port}")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, svc.stopped.set)
+    signal_ready(ready_fd, tcp)
+    await svc.stopped.wait()
+    svc.actors.close()
+    svc.server.close()
+    try:
+        os.unlink(unix)
+    except FileNotFoundError:
+        pass
+
+
+def run(session_dir: str, unix: str, host: str, port: int, ready_fd: int) -> None:
+    """Serve until SIGTERM."""
+    die_with_parent()
+    setup_daemon_logging("control")
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd))
+    finally:
+        loop.close()

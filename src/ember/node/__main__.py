@@ -1,0 +1,29 @@
+"""``python -m ember.node``: run a node daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ember.node.daemon import NodeOptions, run
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m ember.node")
+    p.add_argument("--session-dir", required=True)
+    p.add_argument("--control", required=True, help="control service address")
+    p.add_argument("--node-ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--resources", default="{}", help="JSON resource totals")
+    p.add_argument("--object-store-bytes", type=int, required=True)
+    p.add_argument("--head", action="store_true")
+    p.add_argument("--ready-fd", type=int, default=-1)
+    a = p.parse_args()
+    run(NodeOptions(session_dir=a.session_dir, control=a.control, node_ip=a.node_ip,
+                    port=a.port, resources=json.loads(a.resources),
+                    object_store_bytes=a.object_store_bytes, is_head=a.head,
+                    ready_fd=a.ready_fd))
+
+
+if __name__ == "__main__":
+    main()

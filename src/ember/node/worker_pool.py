@@ -1,0 +1,167 @@
+"""Spawn, hand out, reap and stop worker processes.
+
+Data flow::
+
+    lease manager --take(env_key)--> WorkerPool --spawn--> python -m ember.worker
+                                        ^                         |
+                                        +-- node.register_worker -+  (worker connects back)
+    proc.wait() --exited--> WorkerPool._reap --on_exit(handle)--> daemon (leases, actors)
+
+A worker serves one lease at a time, or hosts one actor for its whole life.
+Workers are keyed by ``env_key`` (the runtime env they were started with).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ember.common.aio import Supervisor
+from ember.protocol.messages import Address, ExitRequest
+from ember.rpc.connection import Connection
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerHandle:
+    """One worker process as the daemon sees it."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, env_key: str) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.env_key = env_key
+        self.worker_id = b""
+        self.address: Address | None = None
+        self.conn: Connection | None = None
+        self.state = "starting"  # starting | idle | leased | actor | dead
+        self.lease_id = 0
+        self.idle_since = 0.0
+        self.registered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+
+class WorkerPool:
+    """The node's worker processes."""
+
+    def __init__(self, *, argv: list[str], env: dict[str, str], log_dir: str,
+                 on_exit: Callable[[WorkerHandle], None], on_idle: Callable[[], None]) -> None:
+        self._argv = argv
+        self._env = env
+        self._log_dir = log_dir
+        self._on_exit = on_exit
+        self._on_idle = on_idle
+        self.by_pid: dict[int, WorkerHandle] = {}
+        self.idle: dict[str, deque[WorkerHandle]] = {}
+        self.starting: dict[str, int] = {}
+        self._sup = Supervisor("worker-pool")
+        self.closing = False
+
+    async def spawn(self, env_key: str, env_vars: dict[str, str]) -> WorkerHandle:
+        env = dict(self._env)
+        env.update(env_vars)
+        self.starting[env_key] = self.starting.get(env_key, 0) + 1
+        n = len(self.by_pid)
+        out = open(os.path.join(self._log_dir, f"worker-{os.getpid()}-{n}.log"), "ab")  # noqa: SIM115
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ember.worker", *self._argv, "--env-key", env_key,
+                env=env, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=False,
+            )
+        finally:
+            out.close()
+        h = WorkerHandle(proc, env_key)
+        self.by_pid[proc.pid] = h
+        self._sup.spawn(self._reap(h), name=f"reap-{proc.pid}")
+        return h
+
+    def registered(self, pid: int, worker_id: bytes, address: Address, conn: Connection) -> None:
+        h = self.by_pid.get(pid)
+        if h is None:
+            raise ValueError(f"pid {pid} is not a worker this daemon started")
+        h.worker_id, h.address, h.conn = worker_id, address, conn
+        self.starting[h.env_key] -= 1
+        self.make_idle(h)
+        if not h.registered.done():
+            h.registered.set_result(None)
+
+    def make_idle(self, h: WorkerHandle) -> None:
+        if h.state == "dead":
+            return
+        h.state = "idle"
+        h.lease_id = 0
+        h.idle_since = asyncio.get_running_loop().time()
+        self.idle.setdefault(h.env_key, deque()).append(h)
+        self._on_idle()
+
+    def take_idle(self, env_key: str) -> WorkerHandle | None:
+        q = self.idle.get(env_key)
+        while q:
+            h = q.popleft()
+            if h.state == "idle":
+                return h
+        return None
+
+    def kill(self, h: WorkerHandle, reason: str) -> None:
+        if h.state == "dead":
+            return
+        logger.info("stopping worker pid=%d: %s", h.pid, reason)
+        try:
+            h.proc.kill()
+        except ProcessLookupError:
+            pass
+
+    def ask_exit(self, h: WorkerHandle) -> None:
+        if h.conn is not None and not h.conn.is_closed():
+            h.conn.notify("worker.exit", ExitRequest(force=False, reason="idle"))
+        else:
+            self.kill(h, "idle")
+
+    async def _reap(self, h: WorkerHandle) -> None:
+        code = await h.proc.wait()
+        was = h.state
+        if was == "starting":
+            self.starting[h.env_key] -= 1
+        h.state = "dead"
+        self.by_pid.pop(h.pid, None)
+        q = self.idle.get(h.env_key)
+        if q and h in q:
+            q.remove(h)
+        if not self.closing and was != "idle":
+            logger.info("worker pid=%d exited with code %s (was %s)", h.pid, code, was)
+        if not h.registered.done():
+            h.registered.set_exception(RuntimeError(f"worker exited with code {code} at start"))
+            h.registered.exception()
+        self._on_exit(h)
+
+    def trim_idle(self, keep: int, idle_timeout_s: float) -> None:
+        now = asyncio.get_running_loop().time()
+        total_idle = sum(len(q) for q in self.idle.values())
+        for q in self.idle.values():
+            for h in list(q):
+                if total_idle <= keep:
+                    return
+                if h.state == "idle" and now - h.idle_since > idle_timeout_s:
+                    q.remove(h)
+                    h.state = "exiting"
+                    self.ask_exit(h)
+                    total_idle -= 1
+
+    async def close(self) -> None:
+        self.closing = True
+        for h in list(self.by_pid.values()):
+            self.kill(h, "node shutting down")
+        procs = [h.proc.wait() for h in list(self.by_pid.values())]
+        if procs:
+            await asyncio.wait_for(asyncio.gather(*procs, return_exceptions=True), 5)
+        self._sup.close()
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "workers": len(self.by_pid),
+            "idle": sum(1 for h in self.by_pid.values() if h.state == "idle"),
+        }

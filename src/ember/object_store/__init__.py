@@ -1,0 +1,1 @@
+"""The per-node shared-memory object store (core, mapping helpers)."""

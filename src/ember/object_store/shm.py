@@ -1,0 +1,80 @@
+"""Shared-memory arena files: naming, creation, mapping and cleanup."""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+
+logger = logging.getLogger(__name__)
+
+SHM_DIR = "/dev/shm"
+
+
+def arena_path(session_name: str, node_tag: str, fallback_dir: str, capacity: int) -> str:
+    """Where the node's arena lives: /dev/shm, or ``fallback_dir`` if it is too small."""
+    name = f"ember-{session_name}-{node_tag}"
+    try:
+        st = os.statvfs(SHM_DIR)
+        free = st.f_bavail * st.f_frsize
+    except OSError:
+        free = 0
+    if free >= capacity:
+        return os.path.join(SHM_DIR, name)
+    logger.warning(
+        "/dev/shm has %d bytes free, less than the object store's %d: the store falls back "
+        "to %s on disk, which is slower (give the container a larger --shm-size)",
+        free, capacity, fallback_dir,
+    )
+    os.makedirs(fallback_dir, exist_ok=True)
+    return os.path.join(fallback_dir, name)
+
+
+def create_arena(path: str, capacity: int) -> None:
+    """Create the (sparse) arena file; only touched pages use memory."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.ftruncate(fd, capacity)
+    finally:
+        os.close(fd)
+
+
+def remove_arena(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+class Arena:
+    """A process's mapping of the node's arena."""
+
+    def __init__(self, path: str, capacity: int) -> None:
+        self.path = path
+        self.capacity = capacity
+        self._fd = os.open(path, os.O_RDWR)
+        self._map = mmap.mmap(self._fd, capacity, access=mmap.ACCESS_WRITE)
+        self.view = memoryview(self._map)
+
+    def writable(self, offset: int, size: int) -> memoryview:
+        """A writable view of an extent (for the producer, before seal)."""
+        return self.view[offset : offset + size]
+
+    def readonly(self, offset: int, size: int) -> mmap.mmap:
+        """A fresh read-only mapping of an extent; it pins nothing by itself.
+
+        Each reader gets its own mapping so that a finalizer on it tells when
+        every view of the object is gone (mmap objects support weak refs).
+        """
+        page_off = offset - offset % mmap.ALLOCATIONGRANULARITY
+        m = mmap.mmap(self._fd, size + (offset - page_off), access=mmap.ACCESS_READ,
+                      offset=page_off)
+        return m
+
+    def close(self) -> None:
+        try:
+            self.view.release()
+            self._map.close()
+        except BufferError:
+            pass  # views still alive; the OS unmaps at exit
+        os.close(self._fd)

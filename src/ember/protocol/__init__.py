@@ -1,0 +1,1 @@
+"""The wire contract: msgspec message structs and the method table."""

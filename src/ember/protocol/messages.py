@@ -1,0 +1,412 @@
+"""Message structs for every RPC method, and the method table.
+
+Methods are named ``service.verb_noun``.  Services: ``control`` (the control
+service), ``node`` (a node daemon), ``worker`` (any core worker: drivers and
+workers both serve it, as owners of objects and executors of tasks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ember.rpc.connection import Schema
+
+
+class Msg(msgspec.Struct, array_like=True, omit_defaults=True):
+    """Base of every message."""
+
+
+class Empty(Msg):
+    """No fields."""
+
+
+# -- shared records -------------------------------------------------------------
+class Address(Msg):
+    """Where a core worker serves ``worker.*``."""
+
+    worker_id: bytes
+    node_id: bytes
+    tcp: str
+    unix: str = ""
+
+
+class NodeInfo(Msg):
+    """A node as the control service knows it."""
+
+    node_id: bytes
+    address: str  # tcp:host:port of the node daemon
+    unix: str
+    ip: str
+    resources: dict[str, float]
+    available: dict[str, float] = {}
+    alive: bool = True
+    is_head: bool = False
+    labels: dict[str, str] = {}
+    hostname: str = ""
+    object_store_bytes: int = 0
+    session_dir: str = ""
+    death_reason: str = ""
+    start_time: float = 0.0
+
+
+class ObjRef(Msg):
+    """An object id with its owner's address (an ``ObjectRef`` on the wire)."""
+
+    oid: bytes
+    owner: Address | None = None
+
+
+class ReturnObject(Msg):
+    """One produced value: inline (in the frame buffers) or in a node's store."""
+
+    oid: bytes
+    nbufs: int = 0  # inline: frame buffers [data, *oob]
+    node_id: bytes = b""  # stored: which node holds the primary copy
+    size: int = 0
+    is_error: bool = False
+    contained: list[ObjRef] = []
+
+
+# -- control service --------------------------------------------------------------
+class RegisterNodeRequest(Msg):
+    info: NodeInfo
+
+
+class HeartbeatRequest(Msg):
+    node_id: bytes
+    available: dict[str, float]
+    pending_demands: list[dict[str, float]] = []
+
+
+class GetNodesReply(Msg):
+    nodes: list[NodeInfo]
+
+
+class KvPutRequest(Msg):
+    namespace: str
+    key: bytes
+    value: bytes
+    overwrite: bool = True
+
+
+class KvPutReply(Msg):
+    added: bool
+
+
+class KvGetRequest(Msg):
+    namespace: str
+    key: bytes
+
+
+class KvGetReply(Msg):
+    value: bytes | None
+
+
+class RegisterJobRequest(Msg):
+    namespace: str
+    driver_pid: int
+    entrypoint: str = ""
+
+
+class RegisterJobReply(Msg):
+    job_id: bytes
+    namespace: str
+
+
+class ActorSpec(Msg):
+    """Everything needed to create (and re-create) an actor."""
+
+    actor_id: bytes
+    job_id: bytes
+    class_key: bytes
+    class_name: str
+    args: bytes  # serialized (args, kwargs)
+    arg_bufs: list[bytes] = []
+    ref_args: list[ObjRef] = []
+    resources: dict[str, float] = {}
+    placement_resources: dict[str, float] = {}
+    name: str = ""
+    namespace: str = ""
+    detached: bool = False
+    max_restarts: int = 0
+    max_task_retries: int = 0
+    max_concurrency: int = 1
+    is_async: bool = False
+    env_vars: dict[str, str] = {}
+    owner: Address | None = None
+    methods: dict[str, Any] = {}  # method name -> {"num_returns": ...}
+    scheduling: dict[str, Any] = {}
+
+
+class CreateActorRequest(Msg):
+    spec: ActorSpec
+    get_if_exists: bool = False
+
+
+class ActorInfo(Msg):
+    actor_id: bytes
+    state: str  # PENDING | ALIVE | RESTARTING | DEAD
+    address: Address | None = None
+    epoch: int = 0  # incremented on every (re)start
+    death_cause: str = ""
+    name: str = ""
+    namespace: str = ""
+    class_name: str = ""
+    pid: int = 0
+    spec: ActorSpec | None = None
+
+
+class GetActorInfoRequest(Msg):
+    actor_id: bytes
+    wait_after_epoch: int = -1  # wait until ALIVE with epoch > this, or DEAD
+    timeout_s: float = 0.0
+
+
+class GetNamedActorRequest(Msg):
+    name: str
+    namespace: str
+
+
+class ListNamedActorsRequest(Msg):
+    namespace: str
+    all_namespaces: bool = False
+
+
+class ListNamedActorsReply(Msg):
+    actors: list[dict[str, str]]
+
+
+class KillActorRequest(Msg):
+    actor_id: bytes
+    no_restart: bool = True
+
+
+class ActorDiedRequest(Msg):
+    actor_id: bytes
+    worker_id: bytes
+    reason: str
+    intended: bool = False
+
+
+class ListActorsReply(Msg):
+    actors: list[ActorInfo]
+
+
+# -- node daemon -------------------------------------------------------------------
+class RegisterWorkerRequest(Msg):
+    worker_id: bytes
+    pid: int
+    address: Address
+
+
+class RegisterWorkerReply(Msg):
+    node_id: bytes
+    store_path: str
+    store_bytes: int
+
+
+class LeaseRequest(Msg):
+    resources: dict[str, float]
+    job_id: bytes
+    name: str = ""
+    for_actor: bool = False
+    env_key: str = ""
+    env_vars: dict[str, str] = {}
+    strategy: dict[str, Any] = {}
+
+
+class LeaseReply(Msg):
+    lease_id: int = 0
+    worker: Address | None = None
+    pid: int = 0
+    infeasible: bool = False
+    spillback: str = ""  # address of another node to ask
+    assigned: dict[str, Any] = {}
+
+
+class ReturnLeaseRequest(Msg):
+    lease_id: int
+    worker_dead: bool = False
+
+
+class CreateObjectRequest(Msg):
+    oid: bytes
+    size: int
+
+
+class CreateObjectReply(Msg):
+    offset: int
+
+
+class SealObjectRequest(Msg):
+    oid: bytes
+
+
+class GetObjectsRequest(Msg):
+    oids: list[bytes]
+
+
+class ObjectLocation(Msg):
+    offset: int
+    size: int
+
+
+class GetObjectsReply(Msg):
+    found: list[ObjectLocation | None]
+
+
+class ObjectIdsRequest(Msg):
+    oids: list[bytes]
+
+
+class NodeStatsReply(Msg):
+    node_id: bytes
+    resources: dict[str, float]
+    available: dict[str, float]
+    store_used: int
+    store_capacity: int
+    store_objects: int
+    workers: int
+    idle_workers: int
+    store_path: str = ""
+    store_bytes: int = 0
+
+
+class LogLinesMessage(Msg):
+    job_id: bytes
+    prefix: str
+    lines: list[str]
+    is_err: bool = False
+
+
+class SubscribeLogsRequest(Msg):
+    job_id: bytes
+
+
+# -- core workers ------------------------------------------------------------------
+class TaskSpec(Msg):
+    """A task (or an actor method call) as pushed to the executing worker."""
+
+    task_id: bytes
+    job_id: bytes
+    name: str
+    function_key: bytes = b""  # normal tasks
+    method: str = ""  # actor tasks
+    args: bytes = b""
+    nargbufs: int = 0
+    args_ref: ObjRef | None = None  # args too large to inline live in the store
+    ref_args: list[ObjRef] = []
+    num_returns: int = 1
+    streaming: bool = False
+    owner: Address | None = None
+    retry_exceptions: bool = False
+    retry_exception_types: bytes = b""
+    env_vars: dict[str, str] = {}
+    seq: int = 0
+    attempt: int = 0
+    resources: dict[str, float] = {}
+    actor_id: bytes = b""
+
+
+class TaskReply(Msg):
+    returns: list[ReturnObject] = []
+    # A system-level failure (not a user exception): e.g. actor creation failed.
+    error: str = ""
+    retryable_error: bool = False
+    exit_worker: bool = False
+    num_streamed: int = 0
+
+
+class CreateActorOnWorkerRequest(Msg):
+    spec: ActorSpec
+    epoch: int
+
+
+class CreateActorOnWorkerReply(Msg):
+    ok: bool
+    error: bytes = b""  # pickled TaskError of a failing __init__
+    error_text: str = ""
+
+
+class CancelTaskRequest(Msg):
+    task_id: bytes
+    force: bool = False
+    recursive: bool = True
+
+
+class GetObjectRequest(Msg):
+    oid: bytes
+    timeout_s: float = -1.0
+
+
+class GetObjectReply(Msg):
+    status: str  # READY | PENDING | FREED | UNKNOWN
+    obj: ReturnObject | None = None
+
+
+class BorrowRequest(Msg):
+    oids: list[bytes]
+    borrower: bytes  # worker id
+
+
+class GeneratorItemMessage(Msg):
+    task_id: bytes
+    index: int
+    obj: ReturnObject
+
+
+class ReleaseEscrowRequest(Msg):
+    task_id: bytes
+
+
+class ExitRequest(Msg):
+    force: bool = False
+    reason: str = ""
+
+
+METHODS: dict[str, tuple[type | None, type | None]] = {
+    # control service
+    "control.register_node": (RegisterNodeRequest, Empty),
+    "control.heartbeat": (HeartbeatRequest, None),
+    "control.get_nodes": (Empty, GetNodesReply),
+    "control.kv_put": (KvPutRequest, KvPutReply),
+    "control.kv_get": (KvGetRequest, KvGetReply),
+    "control.register_job": (RegisterJobRequest, RegisterJobReply),
+    "control.create_actor": (CreateActorRequest, ActorInfo),
+    "control.get_actor_info": (GetActorInfoRequest, ActorInfo),
+    "control.get_named_actor": (GetNamedActorRequest, ActorInfo),
+    "control.list_named_actors": (ListNamedActorsRequest, ListNamedActorsReply),
+    "control.list_actors": (Empty, ListActorsReply),
+    "control.kill_actor": (KillActorRequest, Empty),
+    "control.actor_died": (ActorDiedRequest, None),
+    "control.job_finished": (RegisterJobReply, None),
+    # node daemon
+    "node.register_worker": (RegisterWorkerRequest, RegisterWorkerReply),
+    "node.request_worker_lease": (LeaseRequest, LeaseReply),
+    "node.return_worker_lease": (ReturnLeaseRequest, None),
+    "node.create_object": (CreateObjectRequest, CreateObjectReply),
+    "node.seal_object": (SealObjectRequest, Empty),
+    "node.abort_object": (SealObjectRequest, None),
+    "node.get_objects": (GetObjectsRequest, GetObjectsReply),
+    "node.release_objects": (ObjectIdsRequest, None),
+    "node.free_objects": (ObjectIdsRequest, None),
+    "node.get_stats": (Empty, NodeStatsReply),
+    "node.worker_log": (LogLinesMessage, None),
+    "node.subscribe_logs": (SubscribeLogsRequest, Empty),
+    "node.shutdown": (Empty, None),
+    # core workers (drivers and workers)
+    "worker.push_task": (TaskSpec, TaskReply),
+    "worker.create_actor": (CreateActorOnWorkerRequest, CreateActorOnWorkerReply),
+    "worker.cancel_task": (CancelTaskRequest, Empty),
+    "worker.exit": (ExitRequest, None),
+    "worker.get_object": (GetObjectRequest, GetObjectReply),
+    "worker.add_borrower": (BorrowRequest, Empty),
+    "worker.remove_borrower": (BorrowRequest, None),
+    "worker.generator_item": (GeneratorItemMessage, None),
+    "worker.release_escrow": (ReleaseEscrowRequest, None),
+    "worker.log_lines": (LogLinesMessage, None),
+}
+
+SCHEMA = Schema(METHODS)

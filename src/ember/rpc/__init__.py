@@ -1,0 +1,1 @@
+"""Domain-agnostic RPC: framing, authenticated connections, servers. Knows nothing of tasks."""

@@ -1,0 +1,557 @@
+"""Connection: authenticated, bidirectional request/reply over one stream.
+
+Data flow::
+
+    user thread --call_threadsafe--> loop thread
+                                        | Connection.call(): id, future, write frame
+                                        v
+    transport  ==== frames ====>  peer Connection.data_received -> FrameDecoder
+                                        | REQUEST: handler(conn, req, bufs)
+                                        v
+    transport  <=== REPLY/ERROR ==  peer writes reply; our future resolves
+
+Theory of operation: both ends run a handshake first (HELLO -> AUTH ->
+WELCOME/REJECT): an HMAC challenge-response over the cluster token in both
+directions, so the token never crosses the wire and neither side talks to a
+peer that lacks it.  Nothing but handshake frames is read before the peer is
+authenticated.  After that either side may send REQUEST and NOTIFY frames; a
+malformed frame closes this one connection (logged) and fails its pending
+requests with :class:`ConnectionLostError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import logging
+import os
+import pickle
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+
+from ember._version import __version__
+from ember.rpc.errors import (
+    AuthenticationError,
+    ConnectionClosedError,
+    ConnectionLostError,
+    ProtocolError,
+    RemoteError,
+    RpcTimeoutError,
+    VersionMismatchError,
+)
+from ember.rpc.framing import FrameDecoder, encode_prefix
+
+logger = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MIN_COMPATIBLE_PROTOCOL = 1
+
+HELLO, AUTH, WELCOME, REJECT = 0, 1, 2, 3
+REQUEST, REPLY, ERROR, NOTIFY = 10, 11, 12, 13
+
+_encoder = msgspec.msgpack.Encoder()
+_header_decoder = msgspec.msgpack.Decoder(tuple[int, int, str, msgspec.Raw])
+_any_decoder = msgspec.msgpack.Decoder()
+
+Handler = Callable[["Connection", Any, list[memoryview]], Any]
+
+
+class Schema:
+    """Request and reply types by method name (from ``ember.protocol``)."""
+
+    def __init__(self, methods: dict[str, tuple[type | None, type | None]]) -> None:
+        self._req = {
+            m: msgspec.msgpack.Decoder(r) if r else None
+            for m, (r, _) in methods.items()
+        }
+        self._rep = {
+            m: msgspec.msgpack.Decoder(r) if r else None
+            for m, (_, r) in methods.items()
+        }
+
+    def decode_request(self, method: str, raw: msgspec.Raw) -> Any:
+        try:
+            dec = self._req[method]
+        except KeyError:
+            raise ProtocolError(f"unknown method {method!r}") from None
+        return dec.decode(raw) if dec is not None else None
+
+    def decode_reply(self, method: str, raw: msgspec.Raw) -> Any:
+        dec = self._rep.get(method)
+        return dec.decode(raw) if dec is not None else None
+
+
+def _mac(token: bytes, *parts: bytes) -> bytes:
+    return hmac.new(token, b"".join(parts), hashlib.sha256).digest()
+
+
+class Connection(asyncio.Protocol):
+    """One authenticated stream. Create with :func:`connect` or a server."""
+
+    def __init__(
+        self,
+        *,
+        token: bytes,
+        schema: Schema,
+        handlers: dict[str, Handler],
+        is_server: bool,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self._token = token
+        self._schema = schema
+        self.handlers = handlers
+        self._is_server = is_server
+        self.info = dict(info or {})
+        self.peer_info: dict[str, Any] = {}
+        self._decoder = FrameDecoder()
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._ids = itertools.count(1)
+        self._authed = False
+        self._nonce = os.urandom(32)
+        self._peer_nonce = b""
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._close_callbacks: list[Callable[[Connection], None]] = []
+        self._closing_by_us = False
+        self._write_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        #: arbitrary per-connection state owned by the server using it
+        self.state: dict[str, Any] = {}
+
+    # -- asyncio.Protocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        if self._is_server:
+            self._send(
+                HELLO,
+                0,
+                "",
+                {"nonce": self._nonce, "proto": PROTOCOL_VERSION, "ember": __version__},
+            )
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for header, bufs in self._decoder.feed(data):
+                kind, req_id, method, raw = _header_decoder.decode(header)
+                if not self._authed:
+                    self._handshake(kind, raw)
+                    continue
+                self._dispatch(kind, req_id, method, raw, bufs)
+        except (ProtocolError, msgspec.ValidationError, msgspec.DecodeError) as exc:
+            logger.warning(
+                "closing connection %s: bad frame: %s", self.peer_name(), exc
+            )
+            self._fail_ready(ProtocolError(str(exc)))
+            self.abort()
+        except AuthenticationError as exc:
+            self._fail_ready(exc)
+            self.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        err: Exception
+        if self._closing_by_us:
+            err = ConnectionClosedError("connection closed")
+        else:
+            err = ConnectionLostError(f"connection to {self.peer_name()} lost")
+        self._fail_ready(err)
+        pending, self._pending = self._pending, {}
+        for _, fut in pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_result(None)
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for cb in self._close_callbacks:
+            try:
+                cb(self)
+            except Exception:
+                logger.exception("close callback failed")
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    # -- handshake --------------------------------------------------------------
+    def _handshake(self, kind: int, raw: msgspec.Raw) -> None:
+        msg = _any_decoder.decode(raw)
+        if not isinstance(msg, dict):
+            raise ProtocolError("bad handshake message")
+        if kind == HELLO and not self._is_server:
+            self._check_version(msg)
+            self._peer_nonce = bytes(msg["nonce"])
+            mac = _mac(self._token, b"client", self._peer_nonce, self._nonce)
+            self._send(
+                AUTH,
+                0,
+                "",
+                {
+                    "mac": mac,
+                    "nonce": self._nonce,
+                    "proto": PROTOCOL_VERSION,
+                    "ember": __version__,
+                    "python": sys.version.split()[0],
+                    "info": self.info,
+                },
+            )
+        elif kind == AUTH and self._is_server:
+            self._peer_nonce = bytes(msg["nonce"])
+            want = _mac(self._token, b"client", self._nonce, self._peer_nonce)
+            try:
+                self._check_version(msg)
+            except VersionMismatchError as exc:
+                self._send(REJECT, 0, "", {"reason": str(exc)})
+                raise AuthenticationError(str(exc)) from exc
+            if not hmac.compare_digest(want, bytes(msg["mac"])):
+                self._send(REJECT, 0, "", {"reason": "wrong or missing cluster token"})
+                raise AuthenticationError(
+                    f"refused a peer with a wrong or missing cluster token ({self.peer_name()})"
+                )
+            self.peer_info = dict(msg.get("info") or {})
+            self._authed = True
+            self._send(
+                WELCOME,
+                0,
+                "",
+                {
+                    "mac": _mac(self._token, b"server", self._nonce, self._peer_nonce),
+                    "info": self.info,
+                },
+            )
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif kind == WELCOME and not self._is_server:
+            want = _mac(self._token, b"server", self._peer_nonce, self._nonce)
+            if not hmac.compare_digest(want, bytes(msg["mac"])):
+                raise AuthenticationError(
+                    "the server does not hold this cluster's token"
+                )
+            self.peer_info = dict(msg.get("info") or {})
+            self._authed = True
+            if not self.ready.done():
+                self.ready.set_result(None)
+        elif kind == REJECT:
+            raise AuthenticationError(
+                f"the cluster refused this connection: {msg.get('reason')}. Pass the cluster "
+                "token with --token or the EMBER_AUTH_TOKEN environment variable (it is in "
+                "~/.ember/auth_token on the head node)."
+            )
+        else:
+            raise ProtocolError(f"unexpected frame kind {kind} before authentication")
+
+    def _check_version(self, msg: dict[str, Any]) -> None:
+        proto = int(msg.get("proto", -1))
+        if (
+            proto < MIN_COMPATIBLE_PROTOCOL
+            or int(msg.get("min_proto", 1)) > PROTOCOL_VERSION
+        ):
+            raise VersionMismatchError(
+                f"protocol version mismatch: this side speaks {PROTOCOL_VERSION} (ember "
+                f"{__version__}), the peer speaks {proto} (ember {msg.get('ember')}); install the "
+                "same ember version on every node"
+            )
+
+    def _fail_ready(self, exc: Exception) -> None:
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # mark retrieved
+
+    # -- dispatch ---------------------------------------------------------------
+    def _dispatch(
+        self,
+        kind: int,
+        req_id: int,
+        method: str,
+        raw: msgspec.Raw,
+        bufs: list[memoryview],
+    ) -> None:
+        if kind == REPLY or kind == ERROR:
+            entry = self._pending.pop(req_id, None)
+            if entry is None:
+                return
+            m, fut = entry
+            if fut.done():
+                return
+            if kind == REPLY:
+                fut.set_result((self._schema.decode_reply(m, raw), bufs))
+            else:
+                d = _any_decoder.decode(raw)
+                fut.set_exception(RemoteError(d[0], d[1], d[2], d[3]))
+            return
+        if kind not in (REQUEST, NOTIFY):
+            raise ProtocolError(f"unknown frame kind {kind}")
+        handler = self.handlers.get(method)
+        req = self._schema.decode_request(method, raw)
+        if handler is None:
+            if kind == REQUEST:
+                self._send_error(req_id, ProtocolError(f"no handler for {method!r}"))
+            return
+        try:
+            result = handler(self, req, bufs)
+        except Exception as exc:
+            if kind == REQUEST:
+                self._send_error(req_id, exc)
+            else:
+                logger.exception("notification handler %s failed", method)
+            return
+        if asyncio.iscoroutine(result):
+            task = asyncio.get_running_loop().create_task(result)
+            self._tasks.add(task)
+            task.add_done_callback(lambda t: self._finish(t, kind, req_id, method))
+        elif kind == REQUEST:
+            self._send_reply(req_id, result)
+
+    def _finish(
+        self, task: asyncio.Task[Any], kind: int, req_id: int, method: str
+    ) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            if kind == REQUEST:
+                self._send_error(req_id, ConnectionClosedError("handler cancelled"))
+            return
+        exc = task.exception()
+        if exc is not None:
+            if kind == REQUEST:
+                self._send_error(req_id, exc)
+            else:
+                logger.error("notification handler %s failed: %r", method, exc)
+            return
+        if kind == REQUEST:
+            self._send_reply(req_id, task.result())
+
+    def _send_reply(self, req_id: int, result: Any) -> None:
+        if isinstance(result, tuple):
+            self._send(REPLY, req_id, "", result[0], result[1])
+        else:
+            self._send(REPLY, req_id, "", result)
+
+    def _send_error(self, req_id: int, exc: BaseException) -> None:
+        try:
+            payload = pickle.dumps(exc)
+        except Exception:
+            payload = b""
+        tb = "".join(traceback.format_exception(exc))
+        self._send(ERROR, req_id, "", [type(exc).__name__, str(exc), tb, payload])
+
+    def _send(
+        self,
+        kind: int,
+        req_id: int,
+        method: str,
+        payload: Any,
+        bufs: list[Any] | tuple[Any, ...] = (),
+    ) -> None:
+        t = self._transport
+        if t is None or t.is_closing():
+            raise ConnectionLostError(f"connection to {self.peer_name()} is closed")
+        header = _encoder.encode((kind, req_id, method, payload))
+        if bufs:
+            lens = [memoryview(b).nbytes for b in bufs]
+            t.writelines([encode_prefix(len(header), lens), header, *bufs])
+        else:
+            t.writelines([encode_prefix(len(header), []), header])
+
+    # -- public -----------------------------------------------------------------
+    async def call(
+        self,
+        method: str,
+        req: Any,
+        bufs: list[Any] | tuple[Any, ...] = (),
+        timeout: float | None = None,
+    ) -> tuple[Any, list[memoryview]]:
+        """Send a request and wait for ``(reply, buffers)``."""
+        fut = self.call_nowait(method, req, bufs)
+        if timeout is None:
+            return await fut
+        try:
+            async with asyncio.timeout(timeout):
+                return await fut
+        except TimeoutError:
+            raise RpcTimeoutError(
+                f"{method} to {self.peer_name()} timed out after {timeout}s"
+            ) from None
+
+    def call_nowait(
+        self, method: str, req: Any, bufs: list[Any] | tuple[Any, ...] = ()
+    ) -> asyncio.Future[Any]:
+        """Send a request; return the future of its ``(reply, buffers)``."""
+        req_id = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[req_id] = (method, fut)
+        try:
+            self._send(REQUEST, req_id, method, req, bufs)
+        except Exception:
+            self._pending.pop(req_id, None)
+            raise
+        return fut
+
+    def notify(
+        self, method: str, req: Any, bufs: list[Any] | tuple[Any, ...] = ()
+    ) -> None:
+        """Send a one-way message."""
+        self._send(NOTIFY, 0, method, req, bufs)
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
+        if self._write_paused and not self.is_closed():
+            w: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(w)
+            await w
+
+    def on_close(self, cb: Callable[[Connection], None]) -> None:
+        """Run ``cb(conn)`` when the connection ends (at once if it has)."""
+        if self.closed.done():
+            cb(self)
+        else:
+            self._close_callbacks.append(cb)
+
+    def write_buffer_size(self) -> int:
+        t = self._transport
+        return 0 if t is None or t.is_closing() else t.get_write_buffer_size()
+
+    def is_closed(self) -> bool:
+        return (
+            self._transport is None
+            or self._transport.is_closing()
+            or self.closed.done()
+        )
+
+    def peer_name(self) -> str:
+        if self._transport is None:
+            return "<unconnected>"
+        peer = self._transport.get_extra_info("peername")
+        return str(peer or self._transport.get_extra_info("sockname") or "unix socket")
+
+    def close(self) -> None:
+        """Close gracefully (buffered writes are flushed)."""
+        self._closing_by_us = True
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Close now, dropping buffered writes."""
+        self._closing_by_us = True
+        if self._transport is not None:
+            self._transport.abort()
+
+
+async def connect(
+    address: str,
+    *,
+    token: bytes,
+    schema: Schema,
+    handlers: dict[str, Handler] | None = None,
+    info: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> Connection:
+    """Open and authenticate a connection to ``unix:PATH`` or ``tcp:HOST:PORT``."""
+    loop = asyncio.get_running_loop()
+
+    def factory() -> Connection:
+        return Connection(
+            token=token,
+            schema=schema,
+            handlers=handlers or {},
+            is_server=False,
+            info=info,
+        )
+
+    try:
+        async with asyncio.timeout(timeout):
+            if address.startswith("unix:"):
+                _, conn = await loop.create_unix_connection(factory, address[5:])
+            elif address.startswith("tcp:"):
+                host, _, port = address[4:].rpartition(":")
+                _, conn = await loop.create_connection(factory, host, int(port))
+            else:
+                raise ValueError(
+                    f"bad address {address!r}: expected unix:PATH or tcp:HOST:PORT"
+                )
+            await conn.ready
+    except TimeoutError:
+        raise RpcTimeoutError(
+            f"connecting to {address} timed out after {timeout}s"
+        ) from None
+    except OSError as exc:
+        raise ConnectionLostError(f"cannot connect to {address}: {exc}") from exc
+    return conn
+
+
+class Server:
+    """Accepts connections on one or more addresses with shared handlers."""
+
+    def __init__(
+        self,
+        *,
+        token: bytes,
+        schema: Schema,
+        handlers: dict[str, Handler],
+        on_connect: Callable[[Connection], None] | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self._token = token
+        self._schema = schema
+        self.handlers = handlers
+        self._on_connect = on_connect
+        self._info = info
+        self._servers: list[asyncio.Server] = []
+        self.connections: set[Connection] = set()
+        self.addresses: list[str] = []
+
+    def _factory(self) -> Connection:
+        conn = Connection(
+            token=self._token,
+            schema=self._schema,
+            handlers=self.handlers,
+            is_server=True,
+            info=self._info,
+        )
+        self.connections.add(conn)
+        conn.on_close(self.connections.discard)
+        if self._on_connect is not None:
+            conn.ready.add_done_callback(
+                lambda f: (
+                    None if f.cancelled() or f.exception() else self._on_connect(conn)
+                )
+            )
+        return conn
+
+    async def listen(self, address: str) -> str:
+        """Listen on ``unix:PATH`` or ``tcp:HOST:PORT`` (port 0 picks one); return it."""
+        loop = asyncio.get_running_loop()
+        if address.startswith("unix:"):
+            srv = await loop.create_unix_server(self._factory, address[5:])
+            actual = address
+        else:
+            host, _, port = address[4:].rpartition(":")
+            srv = await loop.create_server(
+                self._factory, host, int(port), reuse_address=True
+            )
+            actual = f"tcp:{host}:{srv.sockets[0].getsockname()[1]}"
+        self._servers.append(srv)
+        self.addresses.append(actual)
+        return actual
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        for c in list(self.connections):
+            c.abort()
+
+
+Awaitable_ = Awaitable  # re-export for typing convenience

@@ -1,0 +1,91 @@
+"""Sans-IO length-prefixed framing.
+
+A frame is::
+
+    u32 header_len | u16 nbufs | u64 buf_len * nbufs | header | buf_0 | ... | buf_n
+
+The header is a small msgpack document; the buffers are raw payload bytes that
+are never copied into the header (large values travel this way).  The decoder
+is fed bytes and yields ``(header_bytes, [buffers])``; it checks every length
+against limits before it allocates, and raises :class:`ProtocolError` on a
+frame it cannot accept.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from ember.rpc.errors import ProtocolError
+
+_PREFIX = struct.Struct(">IH")
+MAX_HEADER_BYTES = 64 * 1024 * 1024
+MAX_BUFFERS = 4096
+MAX_FRAME_BYTES = 8 * 1024**3
+
+
+def encode_prefix(header_len: int, buf_lens: list[int]) -> bytes:
+    """The fixed prefix for a frame with this header and these buffers."""
+    return _PREFIX.pack(header_len, len(buf_lens)) + struct.pack(
+        f">{len(buf_lens)}Q", *buf_lens
+    )
+
+
+class FrameDecoder:
+    """Accumulates bytes and splits them into frames."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._need: tuple[int, list[int]] | None = None
+
+    def feed(self, data: bytes) -> Iterator[tuple[memoryview, list[memoryview]]]:
+        """Add ``data``; yield every frame now complete."""
+        self._buf += data
+        while True:
+            frame = self._next()
+            if frame is None:
+                return
+            yield frame
+
+    def _next(self) -> tuple[memoryview, list[memoryview]] | None:
+        buf = self._buf
+        if self._need is None:
+            if len(buf) < _PREFIX.size:
+                return None
+            header_len, nbufs = _PREFIX.unpack_from(buf, 0)
+            if header_len > MAX_HEADER_BYTES or nbufs > MAX_BUFFERS:
+                raise ProtocolError(
+                    f"frame header too large ({header_len} bytes, {nbufs} buffers)"
+                )
+            prefix_len = _PREFIX.size + 8 * nbufs
+            if len(buf) < prefix_len:
+                return None
+            lens = list(struct.unpack_from(f">{nbufs}Q", buf, _PREFIX.size))
+            if header_len + sum(lens) > MAX_FRAME_BYTES:
+                raise ProtocolError(f"frame too large ({header_len + sum(lens)} bytes)")
+            self._need = (header_len, lens)
+            del buf[:prefix_len]
+        header_len, lens = self._need
+        total = header_len + sum(lens)
+        if len(buf) < total:
+            return None
+        # One copy out of the accumulator; slices below are views of it.
+        mv = memoryview(buf)
+        frame = bytes(mv[:total])
+        mv.release()
+        del buf[:total]
+        self._need = None
+        view = memoryview(frame)
+        header = view[:header_len]
+        bufs = []
+        off = header_len
+        for n in lens:
+            bufs.append(view[off : off + n])
+            off += n
+        return header, bufs
+
+    def pending_bytes(self) -> int:
+        """How much is still wanted for the frame being read (0 if unknown)."""
+        if self._need is None:
+            return 0
+        return self._need[0] + sum(self._need[1]) - len(self._buf)

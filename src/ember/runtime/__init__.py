@@ -1,0 +1,1 @@
+"""The core runtime shared by drivers and workers (ownership, submission, objects)."""

@@ -1,0 +1,198 @@
+"""Actor calls: one ordered stream per (caller, actor), restarts, retries.
+
+Data flow::
+
+    handle.method.remote() -> ActorCall --loop.call--> ActorSubmitter.submit
+        | actor address known and nothing queued: push now over the one
+        | connection to the actor's worker (so calls run in submission order)
+        | otherwise: queue, and resolve the address with the control service
+        v                         (control.get_actor_info, long-poll)
+    worker.push_task(actor task) -> reply -> returns to the memory store
+
+When the connection breaks the actor died: calls in flight are retried on
+the restarted actor while ``max_task_retries`` allows (-1 = forever), else
+fail with ``ActorDiedError``; queued calls wait for the restart.  When the
+control service says DEAD, everything queued fails with the death cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ember import exceptions as exc_mod
+from ember.protocol.messages import GetActorInfoRequest, TaskSpec
+from ember.rpc.connection import Connection
+from ember.rpc.errors import RemoteError, RpcError
+
+if TYPE_CHECKING:
+    from ember.runtime.core_worker import CoreWorker
+
+logger = logging.getLogger(__name__)
+
+
+class ActorCall:
+    """One submitted actor method call."""
+
+    __slots__ = ("arg_oids", "frames", "retries_left", "return_oids", "spec")
+
+    def __init__(self, spec: TaskSpec, frames: list[Any], return_oids: list[bytes],
+                 arg_oids: list[bytes], retries_left: int) -> None:
+        self.spec = spec
+        self.frames = frames
+        self.return_oids = return_oids
+        self.arg_oids = arg_oids
+        self.retries_left = retries_left
+
+
+class ActorState:
+    """What this caller knows of one actor."""
+
+    def __init__(self, actor_id: bytes, class_name: str) -> None:
+        self.actor_id = actor_id
+        self.class_name = class_name
+        self.conn: Connection | None = None
+        self.epoch = 0
+        self.queue: deque[ActorCall] = deque()
+        self.inflight: dict[bytes, ActorCall] = {}
+        self.resolving = False
+        self.dead: BaseException | None = None
+        self.seq = 0
+
+
+class ActorSubmitter:
+    """Submits actor calls of one core worker."""
+
+    def __init__(self, cw: CoreWorker) -> None:
+        self.cw = cw
+        self.actors: dict[bytes, ActorState] = {}
+
+    def state(self, actor_id: bytes, class_name: str = "") -> ActorState:
+        st = self.actors.get(actor_id)
+        if st is None:
+            st = self.actors[actor_id] = ActorState(actor_id, class_name)
+        return st
+
+    def submit(self, call: ActorCall) -> None:
+        st = self.state(call.spec.actor_id)
+        st.seq += 1
+        call.spec.seq = st.seq
+        if st.dead is not None:
+            self._fail(call, st.dead)
+        elif st.conn is not None and not st.conn.is_closed() and not st.queue:
+            self._send(st, call)
+        else:
+            st.queue.append(call)
+            self._ensure_resolving(st)
+
+    def _send(self, st: ActorState, call: ActorCall) -> None:
+        assert st.conn is not None
+        st.inflight[call.spec.task_id] = call
+        conn = st.conn
+        try:
+            fut = conn.call_nowait("worker.push_task", call.spec, call.frames)
+        except RpcError as exc:
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+        fut.add_done_callback(lambda f: self._on_reply(st, call, conn, f))
+
+    def _on_reply(self, st: ActorState, call: ActorCall, conn: Connection,
+                  fut: asyncio.Future[Any]) -> None:
+        st.inflight.pop(call.spec.task_id, None)
+        err = fut.exception() if not fut.cancelled() else RpcError("cancelled")
+        if err is None:
+            reply, frames = fut.result()
+            if reply.error:
+                self._fail(call, exc_mod.ActorDiedError(reply.error, st.actor_id.hex()))
+                return
+            self.cw.store_task_reply(call.spec, reply, frames, conn)
+            self.cw.refs.remove_submitted(call.arg_oids)
+            return
+        if isinstance(err, RemoteError):
+            self._fail(call, exc_mod.EmberSystemError(str(err)))
+            return
+        # The connection broke: the actor's process died (or is being restarted).
+        if st.conn is conn:
+            st.conn = None
+        if st.dead is not None:
+            self._fail(call, st.dead)
+        elif call.retries_left != 0:
+            call.retries_left -= 1
+            self._requeue(st, call)
+            self._ensure_resolving(st)
+        else:
+            self._fail(call, exc_mod.ActorDiedError(
+                f"The actor {st.class_name or ''} ({st.actor_id.hex()}) died while running "
+                f"{call.spec.name!r}: its worker process exited unexpectedly. Set "
+                "max_task_retries (and max_restarts) to retry calls on a restarted actor.",
+                st.actor_id.hex()))
+            self._ensure_resolving(st)
+
+    def _requeue(self, st: ActorState, call: ActorCall) -> None:
+        items = [*st.queue, call]
+        items.sort(key=lambda c: c.spec.seq)
+        st.queue = deque(items)
+
+    def _ensure_resolving(self, st: ActorState) -> None:
+        if not st.resolving:
+            st.resolving = True
+            self.cw.sup.spawn(self._resolve(st), name="resolve-actor")
+
+    async def _resolve(self, st: ActorState) -> None:
+        try:
+            while True:
+                info = await self._get_info(st)
+                if info.state == "DEAD":
+                    st.dead = exc_mod.ActorDiedError(
+                        f"The actor {info.class_name or st.class_name} ({st.actor_id.hex()}) is "
+                        f"dead: {info.death_cause or 'it died'}", st.actor_id.hex())
+                    while st.queue:
+                        self._fail(st.queue.popleft(), st.dead)
+                    return
+                if info.state != "ALIVE" or info.address is None:
+                    continue
+                try:
+                    conn = await self.cw.connect_to(info.address)
+                except RpcError:
+                    st.epoch = info.epoch
+                    continue
+                st.conn = conn
+                st.epoch = info.epoch
+                while st.queue and st.conn is conn and not conn.is_closed():
+                    self._send(st, st.queue.popleft())
+                if not st.queue:
+                    return
+        except RpcError as exc:
+            if not self.cw.shutting_down:
+                err = exc_mod.ActorDiedError(
+                    f"Cannot reach the control service to locate actor {st.actor_id.hex()}: {exc}",
+                    st.actor_id.hex())
+                while st.queue:
+                    self._fail(st.queue.popleft(), err)
+        finally:
+            st.resolving = False
+
+    async def _get_info(self, st: ActorState) -> Any:
+        req = GetActorInfoRequest(actor_id=st.actor_id, wait_after_epoch=st.epoch, timeout_s=0)
+        reply, _ = await self.cw.control.call("control.get_actor_info", req)
+        return reply
+
+    def _fail(self, call: ActorCall, error: BaseException) -> None:
+        for oid in call.return_oids:
+            self.cw.objects.set_error(oid, error)
+        if call.spec.streaming:
+            self.cw.generator_failed(call.spec.task_id, error)
+        self.cw.refs.remove_submitted(call.arg_oids)
+
+    def mark_dead(self, actor_id: bytes, error: BaseException) -> None:
+        st = self.state(actor_id)
+        st.dead = error
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "actors": len(self.actors),
+            "inflight": sum(len(s.inflight) for s in self.actors.values()),
+            "queued": sum(len(s.queue) for s in self.actors.values()),
+        }

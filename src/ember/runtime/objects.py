@@ -1,0 +1,351 @@
+"""The in-process memory store and object access: put, get, wait, pin, free.
+
+Small values live inline in ``entries`` (the owner's memory store, and a
+borrower's cache).  Large values live in the node's shared-memory arena; an
+entry then records which node holds the primary copy.  Reading a stored
+value pins it at the node daemon and maps it read-only; a finalizer on that
+mapping unpins it once every view (e.g. a numpy array) is gone.
+
+Threads: ``entries`` is mutated on the loop thread, except that a new entry
+may be inserted from a user thread (nobody can wait on an id before it is
+inserted).  User threads read ready entries directly (the fast path of get).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import TYPE_CHECKING, Any
+
+from ember import exceptions as exc_mod
+from ember.common.ids import new_task_id, object_id_for
+from ember.protocol.messages import (
+    Address,
+    CreateObjectRequest,
+    GetObjectReply,
+    GetObjectRequest,
+    GetObjectsRequest,
+    ObjectIdsRequest,
+    ReturnObject,
+    SealObjectRequest,
+)
+from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.object_ref import ObjectRef
+from ember.runtime.serialization import (
+    SerializedValue,
+    deserialize,
+    dumps_plain,
+    read_layout,
+    serialize,
+    write_layout,
+)
+
+if TYPE_CHECKING:
+    from ember.runtime.core_worker import CoreWorker
+
+logger = logging.getLogger(__name__)
+
+
+class ObjEntry:
+    """One object in the memory store."""
+
+    __slots__ = ("bufs", "data", "is_error", "node_id", "ready", "size", "waiters")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.data: Any = None
+        self.bufs: list[Any] = []
+        self.is_error = False
+        self.node_id = b""
+        self.size = 0
+        self.waiters: list[asyncio.Future[None]] | None = None
+
+    def stored(self) -> bool:
+        return self.ready and self.data is None and not self.is_error
+
+
+class Objects:
+    """Object access for one core worker."""
+
+    def __init__(self, cw: CoreWorker) -> None:
+        self.cw = cw
+        self.entries: dict[bytes, ObjEntry] = {}
+        self._pending_release: list[bytes] = []
+        self._release_scheduled = False
+
+    # -- producing ------------------------------------------------------------------
+    def add_pending(self, oid: bytes) -> None:
+        self.entries[oid] = ObjEntry()
+
+    def _set(self, oid: bytes, fill: Any) -> ObjEntry | None:
+        e = self.entries.get(oid)
+        if e is None:
+            if not self.cw.refs.has(oid):
+                return None  # nobody references it any more
+            e = self.entries[oid] = ObjEntry()
+        fill(e)
+        e.ready = True
+        if e.waiters:
+            for w in e.waiters:
+                if not w.done():
+                    w.set_result(None)
+            e.waiters = None
+        return e
+
+    def set_inline(self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False) -> None:
+        def fill(e: ObjEntry) -> None:
+            e.data, e.bufs, e.is_error, e.size = data, bufs, is_error, len(data)
+
+        self._set(oid, fill)
+
+    def set_stored(self, oid: bytes, node_id: bytes, size: int) -> None:
+        def fill(e: ObjEntry) -> None:
+            e.data, e.node_id, e.size = None, node_id, size
+
+        if self._set(oid, fill) is None:
+            # The result arrived after every ref was dropped: free it at once.
+            self._free_stored([oid], node_id)
+
+    def set_error(self, oid: bytes, error: BaseException) -> None:
+        self.set_inline(oid, dumps_plain(error), [], is_error=True)
+
+    def set_return(self, obj: ReturnObject, frames: list[Any], pos: int) -> int:
+        """Record one returned object from a reply's frames; return the next position."""
+        if obj.node_id:
+            self.set_stored(obj.oid, obj.node_id, obj.size)
+            return pos
+        data = frames[pos]
+        bufs = frames[pos + 1 : pos + obj.nbufs]
+        self.set_inline(obj.oid, data, bufs, obj.is_error)
+        return pos + obj.nbufs
+
+    # -- put ------------------------------------------------------------------------
+    def put(self, value: Any) -> ObjectRef:
+        if isinstance(value, ObjectRef):
+            raise TypeError(
+                "Calling put() on an ObjectRef is not allowed: put() stores a value. To "
+                "pass a reference around, put it inside a list or dict, e.g. put([ref])."
+            )
+        ser = serialize(value)
+        oid = object_id_for(new_task_id(), 0)
+        ref = ObjectRef(oid, self.cw.address)
+        self.store_serialized(oid, ser)
+        if ser.contained:
+            self.cw.refs.set_contained(oid, ser.contained)
+        return ref
+
+    def store_serialized(self, oid: bytes, ser: SerializedValue) -> None:
+        """Store a value we own, inline or in the local arena (user thread)."""
+        if ser.total_bytes() < self.cw.config.inline_threshold_bytes:
+            e = ObjEntry()
+            e.data = ser.data
+            e.bufs = [bytes(memoryview(b).cast("B")) for b in ser.buffers]
+            e.size = len(ser.data)
+            e.ready = True
+            self.entries[oid] = e
+            return
+        size = ser.layout_size()
+        self.cw.run(self.create_in_store(oid, size, ser))
+        e = ObjEntry()
+        e.node_id, e.size, e.ready = self.cw.node_id, size, True
+        self.entries[oid] = e
+
+    async def create_in_store(self, oid: bytes, size: int, ser: SerializedValue) -> None:
+        node = self.cw.node_conn
+        try:
+            reply, _ = await node.call("node.create_object", CreateObjectRequest(oid=oid,
+                                                                                  size=size))
+        except RemoteError as err:
+            if err.type_name == "MemoryError":
+                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
+            raise
+        view = self.cw.arena.writable(reply.offset, size)
+        # Copy outside the loop thread: it may be gigabytes.
+        await asyncio.get_running_loop().run_in_executor(None, write_layout, ser, view)
+        view.release()
+        await node.call("node.seal_object", SealObjectRequest(oid=oid))
+
+    # -- get --------------------------------------------------------------------------
+    def get(self, refs: list[ObjectRef], timeout: float | None) -> list[Any]:
+        entries: list[ObjEntry | None] = []
+        for r in refs:
+            e = self.entries.get(r._id)
+            entries.append(e if e is not None and e.ready and e.data is not None else None)
+        if any(e is None for e in entries):
+            entries = self.cw.run(self.resolve_many(refs, timeout))
+        return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
+
+    async def resolve_many(self, refs: list[ObjectRef], timeout: float | None) -> list[ObjEntry]:
+        coros = [self.resolve(r._id, r._owner) for r in refs]
+        try:
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*coros))
+        except TimeoutError:
+            raise exc_mod.GetTimeoutError(
+                f"Get timed out: some object(s) were not ready after {timeout} seconds."
+            ) from None
+
+    async def resolve(self, oid: bytes, owner: Address | None) -> ObjEntry:
+        """Wait until ``oid`` is ready here (owned) or at its owner (borrowed)."""
+        e = self.entries.get(oid)
+        if e is not None:
+            if not e.ready:
+                w = asyncio.get_running_loop().create_future()
+                if e.waiters is None:
+                    e.waiters = []
+                e.waiters.append(w)
+                await w
+            return e
+        if owner is None or owner.worker_id == self.cw.worker_id:
+            raise exc_mod.ObjectLostError(oid.hex(), "", "",
+                                          f"Object {oid.hex()} is lost: its value was freed "
+                                          "(no reference to it remained) or never existed.")
+        return await self._fetch_from_owner(oid, owner)
+
+    async def _fetch_from_owner(self, oid: bytes, owner: Address) -> ObjEntry:
+        try:
+            conn = await self.cw.connect_to(owner)
+            reply, frames = await conn.call("worker.get_object", GetObjectRequest(oid=oid))
+        except RpcError as err:
+            raise exc_mod.OwnerDiedError(
+                oid.hex(), owner.tcp, "",
+                f"Object {oid.hex()} is lost because its owner (worker "
+                f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
+                "Objects are owned by the process that created them; keep the owner alive.",
+            ) from err
+        return self.cache_reply(oid, reply, frames)
+
+    def cache_reply(self, oid: bytes, reply: GetObjectReply, frames: list[Any]) -> ObjEntry:
+        if reply.status != "READY" or reply.obj is None:
+            raise exc_mod.ObjectLostError(oid.hex(), "", "",
+                                          f"Object {oid.hex()} was freed by its owner or never "
+                                          "existed.")
+        e = ObjEntry()
+        obj = reply.obj
+        if obj.node_id:
+            e.node_id, e.size = obj.node_id, obj.size
+        else:
+            e.data, e.bufs, e.is_error, e.size = frames[0], frames[1 : obj.nbufs], obj.is_error, 0
+        e.ready = True
+        if self.cw.refs.has(oid):
+            self.entries[oid] = e  # cache while we borrow it
+        return e
+
+    def materialize(self, ref: ObjectRef, e: ObjEntry) -> Any:
+        """The value of a ready entry (user thread); raises stored errors."""
+        if e.data is not None:
+            value = deserialize(e.data, e.bufs)
+        else:
+            value = self._read_stored(ref._id, e)
+        if e.is_error:
+            raise _as_raisable(value)
+        return value
+
+    def _read_stored(self, oid: bytes, e: ObjEntry) -> Any:
+        if e.node_id != self.cw.node_id:
+            raise exc_mod.ObjectLostError(
+                oid.hex(), "", "",
+                f"Object {oid.hex()} lives on node {e.node_id.hex()[:8]}, and moving objects "
+                "between nodes is not implemented yet (multi-node transfer, issue #3).",
+            )
+        loc = self.cw.run(self.pin(oid))
+        return self.map_pinned(oid, loc)
+
+    async def pin(self, oid: bytes) -> Any:
+        reply, _ = await self.cw.node_conn.call("node.get_objects", GetObjectsRequest(oids=[oid]))
+        loc = reply.found[0]
+        if loc is None:
+            raise exc_mod.ObjectLostError(oid.hex(), "", "",
+                                          f"Object {oid.hex()} is no longer in the object store.")
+        return loc
+
+    def map_pinned(self, oid: bytes, loc: Any) -> Any:
+        m = self.cw.arena.readonly(loc.offset, loc.size)
+        weakref.finalize(m, self._unpin_later, oid)
+        data, bufs = read_layout(memoryview(m))
+        return deserialize(data, bufs)
+
+    async def get_one_async(self, ref: ObjectRef) -> Any:
+        e = await self.resolve(ref._id, ref._owner)
+        if e.data is None and not e.is_error:
+            loc = await self.pin(ref._id)
+            value = self.map_pinned(ref._id, loc)
+        else:
+            value = deserialize(e.data, e.bufs)
+        if e.is_error:
+            raise _as_raisable(value)
+        return value
+
+    def _unpin_later(self, oid: bytes) -> None:
+        self._pending_release.append(oid)
+        if not self._release_scheduled:
+            self._release_scheduled = True
+            self.cw.loop_thread.call(self._flush_unpins)
+
+    def _flush_unpins(self) -> None:
+        self._release_scheduled = False
+        oids, self._pending_release = self._pending_release, []
+        if oids and not self.cw.node_conn.is_closed():
+            self.cw.node_conn.notify("node.release_objects", ObjectIdsRequest(oids=oids))
+
+    # -- wait -------------------------------------------------------------------------
+    async def wait(self, refs: list[ObjectRef], num_returns: int,
+                   timeout: float | None) -> list[bool]:
+        done = [False] * len(refs)
+        count = 0
+        for i, r in enumerate(refs):
+            e = self.entries.get(r._id)
+            if e is not None and e.ready:
+                done[i] = True
+                count += 1
+        if count >= num_returns:
+            return done
+        loop = asyncio.get_running_loop()
+        finished = loop.create_future()
+
+        def mark(i: int) -> Any:
+            def cb(t: asyncio.Task[Any]) -> None:
+                nonlocal count
+                if t.cancelled():
+                    return
+                done[i] = True  # ready, or failed (an error is a result too)
+                count += 1
+                if count >= num_returns and not finished.done():
+                    finished.set_result(None)
+            return cb
+
+        tasks = []
+        for i, r in enumerate(refs):
+            if not done[i]:
+                t = loop.create_task(self.resolve(r._id, r._owner))
+                t.add_done_callback(mark(i))
+                tasks.append(t)
+        try:
+            await asyncio.wait_for(finished, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            for t in tasks:
+                if not t.done():
+                    t.cancel()
+        return done
+
+    # -- release ------------------------------------------------------------------------
+    def release(self, oid: bytes) -> None:
+        """Every reference is gone (loop thread): drop the value everywhere we can."""
+        e = self.entries.pop(oid, None)
+        if e is not None and e.node_id and e.data is None:
+            self._free_stored([oid], e.node_id)
+
+    def _free_stored(self, oids: list[bytes], node_id: bytes) -> None:
+        if node_id == self.cw.node_id and not self.cw.node_conn.is_closed():
+            self.cw.node_conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
+
+
+def _as_raisable(value: Any) -> BaseException:
+    if isinstance(value, exc_mod.TaskError):
+        return value.as_instanceof_cause()
+    if isinstance(value, BaseException):
+        return value
+    return exc_mod.EmberSystemError(f"bad error value {value!r}")

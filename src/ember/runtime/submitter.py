@@ -1,0 +1,291 @@
+"""Normal-task submission: worker leases, direct push, retries.
+
+Data flow::
+
+    user thread: f.remote() -> PendingTask --loop.call--> TaskSubmitter.submit
+        | per scheduling key (resources, runtime env): a queue of tasks
+        v
+    node daemon  <-- node.request_worker_lease --  (one request per task waiting,
+        |                                             up to max_pending_lease_requests)
+        +-- LeaseReply(worker address) -->  LeasedWorker
+                                              | worker.push_task (direct, no daemon)
+                                              v
+                                           worker executes, replies with returns
+    on reply: returns go to the memory store; the next queued task is pushed to
+    the same worker; an idle lease is returned after ``lease_linger_s``.
+
+Failures: a lost connection to the worker means it died: the task is retried
+(``max_retries``, -1 = forever) on a new lease, else its returns get
+``WorkerCrashedError``.  ``retry_exceptions`` retries application errors the
+worker marked retryable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from ember import exceptions as exc_mod
+from ember.protocol.messages import LeaseRequest, ReturnLeaseRequest, TaskReply, TaskSpec
+from ember.rpc.connection import Connection
+from ember.rpc.errors import RemoteError, RpcError
+from ember.scheduler.resources import describe
+
+if TYPE_CHECKING:
+    from ember.runtime.core_worker import CoreWorker
+
+logger = logging.getLogger(__name__)
+
+
+class PendingTask:
+    """A submitted task until its returns are stored."""
+
+    __slots__ = ("arg_oids", "cancelled", "force_cancel", "frames", "key", "retries_left",
+                 "return_oids", "spec", "worker")
+
+    def __init__(self, spec: TaskSpec, frames: list[Any], return_oids: list[bytes],
+                 arg_oids: list[bytes], retries_left: int) -> None:
+        self.spec = spec
+        self.frames = frames
+        self.return_oids = return_oids
+        self.arg_oids = arg_oids
+        self.retries_left = retries_left
+        self.key: tuple[Any, ...] = ()
+        self.worker: LeasedWorker | None = None
+        self.cancelled = False
+        self.force_cancel = False
+
+
+class LeasedWorker:
+    """A worker leased for one scheduling key."""
+
+    __slots__ = ("address", "conn", "inflight", "lease_id", "linger", "node_conn")
+
+    def __init__(self, lease_id: int, conn: Connection, node_conn: Connection,
+                 address: Any) -> None:
+        self.lease_id = lease_id
+        self.conn = conn
+        self.node_conn = node_conn
+        self.address = address
+        self.inflight = 0
+        self.linger: asyncio.TimerHandle | None = None
+
+
+class KeyState:
+    """Queue and leases of one scheduling key."""
+
+    def __init__(self, spec: TaskSpec) -> None:
+        self.resources = spec.resources
+        self.env_vars = spec.env_vars
+        self.queue: deque[PendingTask] = deque()
+        self.workers: list[LeasedWorker] = []
+        self.pending_leases = 0
+        self.last_infeasible_warning = 0.0
+        self.name = spec.name
+
+
+class TaskSubmitter:
+    """Submits normal tasks of one core worker."""
+
+    def __init__(self, cw: CoreWorker) -> None:
+        self.cw = cw
+        self.keys: dict[tuple[Any, ...], KeyState] = {}
+        self.tasks: dict[bytes, PendingTask] = {}
+
+    def submit(self, task: PendingTask) -> None:
+        """Loop thread: queue ``task`` and make progress."""
+        spec = task.spec
+        env_key = repr(sorted(spec.env_vars.items())) if spec.env_vars else ""
+        task.key = (tuple(sorted(spec.resources.items())), env_key)
+        ks = self.keys.get(task.key)
+        if ks is None:
+            ks = self.keys[task.key] = KeyState(spec)
+        self.tasks[spec.task_id] = task
+        ks.queue.append(task)
+        self._pump(task.key, ks)
+
+    def _pump(self, key: tuple[Any, ...], ks: KeyState) -> None:
+        limit = self.cw.config.max_tasks_in_flight_per_worker
+        for w in ks.workers:
+            while w.inflight < limit and ks.queue:
+                self._push(ks.queue.popleft(), w)
+        if ks.queue:
+            want = min(len(ks.queue), self.cw.config.max_pending_lease_requests)
+            while ks.pending_leases < want:
+                ks.pending_leases += 1
+                self.cw.sup.spawn(self._request_lease(key, ks), name="lease")
+        else:
+            for w in ks.workers:
+                if w.inflight == 0 and w.linger is None:
+                    w.linger = asyncio.get_running_loop().call_later(
+                        self.cw.config.lease_linger_s, self._return_if_idle, key, ks, w)
+
+    async def _request_lease(self, key: tuple[Any, ...], ks: KeyState) -> None:
+        try:
+            while ks.queue:
+                req = LeaseRequest(resources=ks.resources, job_id=self.cw.job_id, name=ks.name,
+                                   env_key=key[1], env_vars=ks.env_vars)
+                node_conn = self.cw.node_conn
+                reply, _ = await node_conn.call("node.request_worker_lease", req)
+                if reply.infeasible:
+                    self._warn_infeasible(ks)
+                    await asyncio.sleep(1.0)
+                    continue
+                if not ks.queue:
+                    node_conn.notify("node.return_worker_lease",
+                                     ReturnLeaseRequest(lease_id=reply.lease_id))
+                    return
+                try:
+                    conn = await self.cw.connect_to(reply.worker)
+                except RpcError:
+                    node_conn.notify("node.return_worker_lease",
+                                     ReturnLeaseRequest(lease_id=reply.lease_id, worker_dead=True))
+                    continue
+                w = LeasedWorker(reply.lease_id, conn, node_conn, reply.worker)
+                ks.workers.append(w)
+                return
+        except RpcError as exc:
+            if not self.cw.shutting_down:
+                logger.error("lease request failed: %s", exc)
+                self._fail_queue(ks, exc_mod.LocalNodeDiedError(
+                    f"The local node daemon is unreachable ({exc}); tasks cannot be scheduled."))
+        finally:
+            ks.pending_leases -= 1
+            if not self.cw.shutting_down:
+                self._pump(key, ks)
+
+    def _warn_infeasible(self, ks: KeyState) -> None:
+        now = time.monotonic()
+        if now - ks.last_infeasible_warning < self.cw.config.infeasible_warning_interval_s:
+            return
+        ks.last_infeasible_warning = now
+        msg = (
+            f"Warning: the task {ks.name!r} asks for {{{describe(ks.resources)}}}, which no node "
+            f"in the cluster can ever provide (cluster totals: {self.cw.cluster_totals()}). "
+            "It stays pending until a node with those resources joins; lower its resource "
+            "request or add such a node."
+        )
+        logger.warning(msg)
+        self.cw.print_warning(msg)
+
+    def _push(self, task: PendingTask, w: LeasedWorker) -> None:
+        if w.linger is not None:
+            w.linger.cancel()
+            w.linger = None
+        w.inflight += 1
+        task.worker = w
+        try:
+            fut = w.conn.call_nowait("worker.push_task", task.spec, task.frames)
+        except RpcError as exc:
+            fut = asyncio.get_running_loop().create_future()
+            fut.set_exception(exc)
+        fut.add_done_callback(lambda f: self._on_reply(task, w, f))
+
+    def _on_reply(self, task: PendingTask, w: LeasedWorker, fut: asyncio.Future[Any]) -> None:
+        w.inflight -= 1
+        task.worker = None
+        ks = self.keys[task.key]
+        err = fut.exception() if not fut.cancelled() else RpcError("cancelled")
+        if err is not None:
+            self._worker_failed(ks, w)
+            if task.cancelled:
+                self._finish_error(task, exc_mod.TaskCancelledError(task.spec.task_id.hex()))
+            elif isinstance(err, RemoteError):
+                self._finish_error(task, exc_mod.EmberSystemError(str(err)))
+            elif task.retries_left != 0 and not task.spec.streaming:
+                task.retries_left -= 1
+                task.spec.attempt += 1
+                ks.queue.appendleft(task)
+            else:
+                self._finish_error(task, exc_mod.WorkerCrashedError(
+                    f"The worker running task {task.spec.name!r} died unexpectedly (its process "
+                    "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
+                    "no retries were left (max_retries)."))
+        else:
+            reply, frames = fut.result()
+            if reply.retryable_error and task.retries_left != 0 and not task.cancelled:
+                task.retries_left -= 1
+                task.spec.attempt += 1
+                ks.queue.appendleft(task)
+            else:
+                self._finish(task, reply, frames, w)
+                if reply.exit_worker:
+                    self._worker_failed(ks, w)
+        if not self.cw.shutting_down:
+            self._pump(task.key, ks)
+
+    def _worker_failed(self, ks: KeyState, w: LeasedWorker) -> None:
+        if w in ks.workers:
+            ks.workers.remove(w)
+            if w.linger is not None:
+                w.linger.cancel()
+            if not w.node_conn.is_closed():
+                w.node_conn.notify("node.return_worker_lease",
+                                   ReturnLeaseRequest(lease_id=w.lease_id, worker_dead=True))
+
+    def _finish(self, task: PendingTask, reply: TaskReply, frames: list[Any],
+                w: LeasedWorker | None) -> None:
+        self.tasks.pop(task.spec.task_id, None)
+        self.cw.store_task_reply(task.spec, reply, frames, w.conn if w else None)
+        self.cw.refs.remove_submitted(task.arg_oids)
+
+    def _finish_error(self, task: PendingTask, error: BaseException) -> None:
+        self.tasks.pop(task.spec.task_id, None)
+        for oid in task.return_oids:
+            self.cw.objects.set_error(oid, error)
+        if task.spec.streaming:
+            self.cw.generator_failed(task.spec.task_id, error)
+        self.cw.refs.remove_submitted(task.arg_oids)
+
+    def _fail_queue(self, ks: KeyState, error: BaseException) -> None:
+        while ks.queue:
+            self._finish_error(ks.queue.popleft(), error)
+
+    def _return_if_idle(self, key: tuple[Any, ...], ks: KeyState, w: LeasedWorker) -> None:
+        w.linger = None
+        if w.inflight or ks.queue or w not in ks.workers:
+            return
+        ks.workers.remove(w)
+        if not w.node_conn.is_closed():
+            w.node_conn.notify("node.return_worker_lease", ReturnLeaseRequest(lease_id=w.lease_id))
+
+    def cancel(self, task_id: bytes, force: bool) -> bool:
+        """Cancel a queued or running task; False if it is not ours or already done."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            return False
+        task.cancelled = True
+        ks = self.keys[task.key]
+        if task in ks.queue:
+            ks.queue.remove(task)
+            self._finish_error(task, exc_mod.TaskCancelledError(task_id.hex()))
+            return True
+        if task.worker is not None:
+            from ember.protocol.messages import CancelTaskRequest
+
+            try:
+                task.worker.conn.notify("worker.cancel_task",
+                                        CancelTaskRequest(task_id=task_id, force=force))
+            except RpcError:
+                pass
+        return True
+
+    def return_all_leases(self) -> None:
+        for ks in self.keys.values():
+            for w in ks.workers:
+                if w.linger is not None:
+                    w.linger.cancel()
+                if not w.node_conn.is_closed():
+                    w.node_conn.notify("node.return_worker_lease",
+                                       ReturnLeaseRequest(lease_id=w.lease_id))
+            ks.workers.clear()
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "pending_tasks": len(self.tasks),
+            "queued": sum(len(k.queue) for k in self.keys.values()),
+            "leased_workers": sum(len(k.workers) for k in self.keys.values()),
+        }

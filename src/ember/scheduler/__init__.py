@@ -1,0 +1,1 @@
+"""Scheduling policy: pure data and functions (no asyncio, no sockets)."""
