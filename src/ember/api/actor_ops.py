@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from ember import exceptions as exc_mod
 from ember.api.actor import ActorHandle
 from ember.api.runtime_access import local_mode, worker
 from ember.protocol.messages import GetNamedActorRequest, KillActorRequest
@@ -41,15 +38,15 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
 
     With ``no_restart=False`` the actor is restarted if ``max_restarts`` allows.
     """
+    lm = local_mode()
+    if lm is not None:
+        lm.kill(actor)
+        return
     if not isinstance(actor, ActorHandle):
         raise ValueError(
             f"ember.kill() only supports actors; got {type(actor).__name__}. Use "
             "ember.cancel() for tasks."
         )
-    lm = local_mode()
-    if lm is not None:
-        lm.kill(actor)
-        return
     cw = worker()
     aid = actor._actor_id_bytes
     cw.run(cw.control.call("control.kill_actor", KillActorRequest(actor_id=aid,
@@ -62,6 +59,3 @@ def exit_actor() -> None:
         raise TypeError("exit_actor API is called on a non-actor worker.")
     raise SystemExit(0)
 
-
-def _unused(_: Any) -> Any:
-    return exc_mod

@@ -1,0 +1,61 @@
+"""Suite-wide checks: nothing an ember test starts may outlive its module.
+
+After every test module, the cluster is shut down and we wait (with a
+deadline, never a fixed sleep) until no child process of this test process
+and no ember shared-memory file remains; a leak fails the module's last test.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+
+import psutil
+import pytest
+
+
+def ember_shm_files() -> set[str]:
+    return set(glob.glob("/dev/shm/ember-*"))
+
+
+def live_children() -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE:
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval_s)
+    return predicate()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_leaks_after_module():
+    shm_before = ember_shm_files()
+    yield
+    try:
+        import ember
+
+        if ember.is_initialized():
+            ember.shutdown()
+    except ImportError:
+        pass
+    ok = wait_until(lambda: not live_children() and not (ember_shm_files() - shm_before))
+    if not ok:
+        leaked = [" ".join(p.cmdline()[:3]) for p in live_children()]
+        shm = sorted(ember_shm_files() - shm_before)
+        for p in live_children():
+            p.kill()
+        for f in shm:
+            os.unlink(f)
+        pytest.fail(f"leaked processes {leaked} / shared memory {shm} after the module")
