@@ -16,7 +16,8 @@ import pytest
 
 
 def ember_shm_files() -> set[str]:
-    return set(glob.glob("/dev/shm/ember-*"))
+    """Arena files of sessions started by this test process (others may run beside us)."""
+    return set(glob.glob(f"/dev/shm/ember-session_*_{os.getpid()}-*"))
 
 
 def live_children() -> list[psutil.Process]:

@@ -124,6 +124,10 @@ class NodeDaemon:
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token.decode()
         env.pop("EMBER_DIE_WITH_PARENT", None)
+        # As Ray does: one math-library thread per worker unless the user chose otherwise,
+        # so that N workers on N cores do not oversubscribe them N-fold.
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, "1")
         self.pool = WorkerPool(
             argv=["--node-unix", self.unix, "--node-id", self.node_id.hex(),
                   "--store-path", self.arena_path,

@@ -335,12 +335,16 @@ class Connection(asyncio.Protocol):
             self._send_reply(req_id, task.result())
 
     def _send_reply(self, req_id: int, result: Any) -> None:
+        if self.is_closed():
+            return  # the requester is gone; nobody wants the reply
         if isinstance(result, tuple):
             self._send(REPLY, req_id, "", result[0], result[1])
         else:
             self._send(REPLY, req_id, "", result)
 
     def _send_error(self, req_id: int, exc: BaseException) -> None:
+        if self.is_closed():
+            return
         try:
             payload = pickle.dumps(exc)
         except Exception:

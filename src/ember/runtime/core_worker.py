@@ -296,7 +296,7 @@ class CoreWorker:
     def _released(self, oid: bytes, entry: RefEntry) -> None:
         if self.refs.has(oid):
             return  # re-referenced meanwhile
-        self.objects.release(oid)
+        self.objects.release(oid, entry.owned)
         if not entry.owned and entry.borrow_registered and entry.owner is not None:
             self.sup.spawn(self._send_unborrow(oid, entry.owner))
 
@@ -381,6 +381,17 @@ class CoreWorker:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+    async def get_async(self, ref: ObjectRef) -> Any:
+        """The value of ``ref``, awaited from any event loop."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            return await self.objects.get_one_async(ref)
+        fut = asyncio.run_coroutine_threadsafe(self.objects.get_one_async(ref), self.loop)
+        return await asyncio.wrap_future(fut)
 
     # -- misc ---------------------------------------------------------------------------
     def cluster_totals(self) -> str:

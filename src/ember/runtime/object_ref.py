@@ -89,7 +89,7 @@ class ObjectRef:
     def future(self) -> concurrent.futures.Future[Any]:
         """A ``concurrent.futures.Future`` resolved with the value (or its error)."""
         cw = _cw()
-        return asyncio.run_coroutine_threadsafe(cw.get_async(self), cw.loop)
+        return asyncio.run_coroutine_threadsafe(cw.objects.get_one_async(self), cw.loop)
 
     def _on_completed(self, callback: Any) -> None:
         self.future().add_done_callback(lambda f: callback(f.result()))

@@ -332,10 +332,10 @@ class Objects:
         return done
 
     # -- release ------------------------------------------------------------------------
-    def release(self, oid: bytes) -> None:
-        """Every reference is gone (loop thread): drop the value everywhere we can."""
+    def release(self, oid: bytes, owned: bool) -> None:
+        """Every reference is gone (loop thread): drop our copy; an owner frees it everywhere."""
         e = self.entries.pop(oid, None)
-        if e is not None and e.node_id and e.data is None:
+        if owned and e is not None and e.node_id and e.data is None:
             self._free_stored([oid], e.node_id)
 
     def _free_stored(self, oids: list[bytes], node_id: bytes) -> None:

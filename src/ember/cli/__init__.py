@@ -1,0 +1,1 @@
+"""The ``ember`` command line (talks to clusters over RPC; starts daemons as processes)."""

@@ -1,0 +1,45 @@
+"""``ember``: the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from ember._version import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ember")
+def main() -> None:
+    """ember: a distributed computing engine for Python with Ray's API."""
+
+
+@main.command()
+@click.option("--fake-nn-tasks", default=5000, show_default=True,
+              help="task_num for the fake_NN actor inference seed (the seed uses 100000).")
+@click.option("--skip-serial", is_flag=True, help="Do not run the 10 s serial baseline.")
+def demo(fake_nn_tasks: int, skip_serial: bool) -> None:
+    """Run the seed programs on an embedded local cluster and print a report."""
+    args = [sys.executable, "-m", "ember.demo", "--fake-nn-tasks", str(fake_nn_tasks)]
+    if skip_serial:
+        args.append("--skip-serial")
+    raise SystemExit(subprocess.call(args))
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def microbenchmark(args: tuple[str, ...]) -> None:
+    """Run the benchmark suite (bench/run.py in a source checkout); args pass through."""
+    import os
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    script = os.path.join(here, "..", "..", "..", "bench", "run.py")
+    if not os.path.exists(script):
+        raise click.ClickException("bench/run.py is not found: run this from a source checkout")
+    raise SystemExit(subprocess.call([sys.executable, script, *args]))
+
+
+if __name__ == "__main__":
+    main()
