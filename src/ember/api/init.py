@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -288,12 +287,20 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
             cw.shutdown()
         cluster, _cluster = _cluster, None
         if cluster is not None:
+            session.remove_cluster_record(cluster.session_dir)
             cluster.stop()
         task_context.process_actor.clear()
 
 
-def wait_for_stop(timeout_s: float) -> None:
-    """Testing aid: block until no local cluster process remains."""
-    deadline = time.monotonic() + timeout_s
-    while _cluster is not None and time.monotonic() < deadline:
-        time.sleep(0.01)
+def publish_local_cluster() -> str:
+    """Let other drivers on this machine join the local cluster (``address="auto"``).
+
+    Writes the cluster record (mode 0600; it holds the token) and returns the
+    control service's address.
+    """
+    if _cluster is None:
+        raise RuntimeError("this process did not start a local cluster")
+    session.write_cluster_record({"control_address": _cluster.control_address,
+                                  "token": _cluster.token, "session_dir": _cluster.session_dir,
+                                  "pid": os.getpid()})
+    return _cluster.control_address
