@@ -18,10 +18,17 @@ from ember.api.context import (
     get_runtime_context as get_runtime_context,
     nodes as nodes,
 )
-from ember.api.init import init as init, is_initialized as is_initialized, shutdown as shutdown
+from ember.api.init import (
+    init as init,
+    is_initialized as is_initialized,
+    shutdown as shutdown,
+)
 from ember.api.objects import cancel as cancel, get as get, put as put, wait as wait
 from ember.api.remote import remote as remote
-from ember.runtime.object_ref import ObjectRef as ObjectRef, ObjectRefGenerator as ObjectRefGenerator
+from ember.runtime.object_ref import (
+    ObjectRef as ObjectRef,
+    ObjectRefGenerator as ObjectRefGenerator,
+)
 
 __all__ = [
     "ObjectRef",
@@ -44,7 +51,14 @@ __all__ = [
     "wait",
 ]
 
-_LAZY = {"util", "exceptions", "actor", "runtime_context", "cluster_utils", "remote_function"}
+_LAZY = {
+    "util",
+    "exceptions",
+    "actor",
+    "runtime_context",
+    "cluster_utils",
+    "remote_function",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from ember.api.actor import ActorClass as ActorClass, ActorHandle as ActorHandle, ActorMethod as ActorMethod
+from ember.api.actor import (
+    ActorClass as ActorClass,
+    ActorHandle as ActorHandle,
+    ActorMethod as ActorMethod,
+)
 from ember.api.actor_ops import exit_actor as exit_actor
 
 __all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor"]

@@ -25,23 +25,34 @@ def _source(name: str) -> str:
     return resources.files(EXAMPLES).joinpath(name).read_text(encoding="utf-8")
 
 
-def _run(name: str, source: str | None = None, timeout: float = 600) -> tuple[str, float]:
+def _run(
+    name: str, source: str | None = None, timeout: float = 600
+) -> tuple[str, float]:
     """Run an example as its own driver joined to our cluster; return (stdout, seconds)."""
     src = source if source is not None else _source(name)
-    with tempfile.NamedTemporaryFile("w", suffix=f"_{name}", delete=False,
-                                     encoding="utf-8") as f:
+    with tempfile.NamedTemporaryFile(
+        "w", suffix=f"_{name}", delete=False, encoding="utf-8"
+    ) as f:
         f.write(src)
         path = f.name
     env = dict(os.environ, EMBER_ADDRESS="auto", PYTHONUNBUFFERED="1")
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, path], env=env, capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, path],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     finally:
         os.unlink(path)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise RuntimeError(
+            f"{name} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     return proc.stdout, elapsed
 
 
@@ -65,8 +76,10 @@ def main() -> None:
 
     publish_local_cluster()
     cpus = ember.cluster_resources().get("CPU", 0)
-    print(f"ember {ember.__version__}: local cluster with {cpus:g} CPUs started in "
-          f"{init_s * 1000:.0f} ms\n")
+    print(
+        f"ember {ember.__version__}: local cluster with {cpus:g} CPUs started in "
+        f"{init_s * 1000:.0f} ms\n"
+    )
     rows: list[tuple[str, str]] = []
     try:
         src = _source("sleep_tasks.py")
@@ -84,15 +97,20 @@ def main() -> None:
         out, _ = _run("counters.py")
         rows.append(("4 Counter actors x 3 increments", out.strip().splitlines()[-1]))
 
-        src = _source("fake_nn_actors.py").replace("task_num = 100000",
-                                                   f"task_num = {a.fake_nn_tasks}")
+        src = _source("fake_nn_actors.py").replace(
+            "task_num = 100000", f"task_num = {a.fake_nn_tasks}"
+        )
         out, _ = _run("fake_nn_actors.py", src)
         used = _float(r"Time used: ([0-9.]+) seconds", out)
-        rows.append((f"fake_NN inference, 10 actors, {a.fake_nn_tasks} inputs", f"{used:.2f} s"))
+        rows.append(
+            (f"fake_NN inference, 10 actors, {a.fake_nn_tasks} inputs", f"{used:.2f} s")
+        )
 
         out, _ = _run("forward_pass.py")
         fw = _float(r"耗时: ([0-9.]+)", out)
-        rows.append(("forward-pass tasks, weights as argument (20 batches)", f"{fw:.2f} s"))
+        rows.append(
+            ("forward-pass tasks, weights as argument (20 batches)", f"{fw:.2f} s")
+        )
     finally:
         ember.shutdown()
     width = max(len(r[0]) for r in rows)

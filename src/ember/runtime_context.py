@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from ember.api.context import RuntimeContext as RuntimeContext, get_runtime_context as get_runtime_context
+from ember.api.context import (
+    RuntimeContext as RuntimeContext,
+    get_runtime_context as get_runtime_context,
+)
 
 __all__ = ["RuntimeContext", "get_runtime_context"]

@@ -7,9 +7,9 @@ import os
 
 import numpy as np
 import pytest
+from tests.conftest import ember_shm_files, live_children, wait_until
 
 import ember
-from tests.conftest import ember_shm_files, live_children, wait_until
 
 pytestmark = pytest.mark.multiprocess
 
@@ -34,7 +34,9 @@ def test_shutdown_leaves_nothing_behind():
     assert live_children(), "the local cluster runs in child processes"
     assert ember_shm_files() - before_shm, "the object store lives in /dev/shm"
     ember.shutdown()
-    assert wait_until(lambda: not live_children(), 15), [p.cmdline() for p in live_children()]
+    assert wait_until(lambda: not live_children(), 15), [
+        p.cmdline() for p in live_children()
+    ]
     assert ember_shm_files() == before_shm
     assert not glob.glob(os.path.join(session_dir, "sockets", "*"))
     assert not ember.is_initialized()

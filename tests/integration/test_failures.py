@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from tests.conftest import wait_until
 
 import ember
 from ember.exceptions import ActorDiedError, RayActorError, WorkerCrashedError
-from tests.conftest import wait_until
 
 pytestmark = pytest.mark.multiprocess
 

@@ -25,8 +25,15 @@ from ember.runtime.serialization import args_blob
 
 def method(*args: Any, **kwargs: Any) -> Any:
     """Annotate an actor method: ``@ember.method(num_returns=2)``."""
-    valid = {"num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
-             "_generator_backpressure_num_objects", "enable_task_events", "tensor_transport"}
+    valid = {
+        "num_returns",
+        "concurrency_group",
+        "max_task_retries",
+        "retry_exceptions",
+        "_generator_backpressure_num_objects",
+        "enable_task_events",
+        "tensor_transport",
+    }
     if args and callable(args[0]) and len(args) == 1 and not kwargs:
         return args[0]
     bad = set(kwargs) - valid
@@ -50,9 +57,11 @@ def _method_meta(cls: type) -> dict[str, Any]:
             continue
         o = getattr(fn, "__ember_method_options__", {})
         is_gen = inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)
-        meta[name] = {"num_returns": o.get("num_returns", "streaming" if is_gen else 1),
-                      "max_task_retries": o.get("max_task_retries"),
-                      "is_async": inspect.iscoroutinefunction(fn)}
+        meta[name] = {
+            "num_returns": o.get("num_returns", "streaming" if is_gen else 1),
+            "max_task_retries": o.get("max_task_retries"),
+            "is_async": inspect.iscoroutinefunction(fn),
+        }
     return meta
 
 
@@ -87,10 +96,13 @@ class ActorClass:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("DAG building with .bind() is not supported by ember yet")
+        raise NotImplementedError(
+            "DAG building with .bind() is not supported by ember yet"
+        )
 
-    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any],
-                options: dict[str, Any]) -> ActorHandle:
+    def _remote(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> ActorHandle:
         lm = local_mode()
         if lm is not None:
             return lm.create_actor(self._cls, args, kwargs, options, self._meta)
@@ -103,28 +115,47 @@ class ActorClass:
         ser, refs = args_blob(args, kwargs, lambda v: type(v).__name__ == "ObjectRef")
         namespace = options.get("namespace") or cw.namespace
         spec = ActorSpec(
-            actor_id=random_id(), job_id=cw.job_id, class_key=key, class_name=self._name,
-            args=ser.data, arg_bufs=[bytes(memoryview(b).cast("B")) for b in ser.buffers],
+            actor_id=random_id(),
+            job_id=cw.job_id,
+            class_key=key,
+            class_name=self._name,
+            args=ser.data,
+            arg_bufs=[bytes(memoryview(b).cast("B")) for b in ser.buffers],
             ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs],
-            resources=resources_of(options, 0.0), name=options.get("name") or "",
-            namespace=namespace, detached=options.get("lifetime") == "detached",
+            resources=resources_of(options, 0.0),
+            name=options.get("name") or "",
+            namespace=namespace,
+            detached=options.get("lifetime") == "detached",
             max_restarts=int(options.get("max_restarts") or 0),
             max_task_retries=int(options.get("max_task_retries") or 0),
-            max_concurrency=int(max_conc), is_async=is_async, env_vars=env_vars_of(cw, options),
-            owner=cw.address, methods=self._meta,
+            max_concurrency=int(max_conc),
+            is_async=is_async,
+            env_vars=env_vars_of(cw, options),
+            owner=cw.address,
+            methods=self._meta,
         )
         # Keep argument refs (and refs inside arguments) alive for the actor's life.
-        cw.refs.add_submitted([r._id for r in refs] + [r._id for r in ser.contained],
-                              [r._owner for r in refs] + [r._owner for r in ser.contained])
+        cw.refs.add_submitted(
+            [r._id for r in refs] + [r._id for r in ser.contained],
+            [r._owner for r in refs] + [r._owner for r in ser.contained],
+        )
         try:
-            info, _ = cw.run(cw.control.call("control.create_actor", CreateActorRequest(
-                spec=spec, get_if_exists=bool(options.get("get_if_exists")))))
+            info, _ = cw.run(
+                cw.control.call(
+                    "control.create_actor",
+                    CreateActorRequest(
+                        spec=spec, get_if_exists=bool(options.get("get_if_exists"))
+                    ),
+                )
+            )
         except RemoteError as err:
             if err.type_name == "ValueError":
                 raise ValueError(err.remote_message) from None
             raise
         spec = info.spec or spec
-        return ActorHandle(spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries)
+        return ActorHandle(
+            spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
+        )
 
 
 class _BoundActorClass:
@@ -137,14 +168,21 @@ class _BoundActorClass:
 
     def options(self, **actor_options: Any) -> _BoundActorClass:
         opt.validate_actor_options(actor_options, in_options=True)
-        return _BoundActorClass(self._ac, opt.update_options(self._options, actor_options))
+        return _BoundActorClass(
+            self._ac, opt.update_options(self._options, actor_options)
+        )
 
 
 class ActorHandle:
     """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable."""
 
-    def __init__(self, actor_id: bytes, class_name: str, methods: dict[str, Any],
-                 max_task_retries: int) -> None:
+    def __init__(
+        self,
+        actor_id: bytes,
+        class_name: str,
+        methods: dict[str, Any],
+        max_task_retries: int,
+    ) -> None:
         self._actor_id_bytes = actor_id
         self._class_name = class_name
         self._methods = methods
@@ -158,8 +196,10 @@ class ActorHandle:
         methods = self.__dict__.get("_methods", {})
         if name in methods:
             return ActorMethod(self, name, methods[name])
-        raise AttributeError(f"'{self.__dict__.get('_class_name', 'Actor')}' actor has no "
-                             f"method '{name}'")
+        raise AttributeError(
+            f"'{self.__dict__.get('_class_name', 'Actor')}' actor has no "
+            f"method '{name}'"
+        )
 
     def __repr__(self) -> str:
         return f"Actor({self._class_name}, {self._actor_id_bytes.hex()})"
@@ -168,18 +208,33 @@ class ActorHandle:
         return hash(self._actor_id_bytes)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, ActorHandle) and other._actor_id_bytes == self._actor_id_bytes
+        return (
+            isinstance(other, ActorHandle)
+            and other._actor_id_bytes == self._actor_id_bytes
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (ActorHandle, (self._actor_id_bytes, self._class_name, self._methods,
-                              self._max_task_retries))
+        return (
+            ActorHandle,
+            (
+                self._actor_id_bytes,
+                self._class_name,
+                self._methods,
+                self._max_task_retries,
+            ),
+        )
 
 
 class ActorMethod:
     """One method of an actor: ``.remote(...)`` and ``.options(num_returns=...)``."""
 
-    def __init__(self, handle: ActorHandle, name: str, meta: dict[str, Any],
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        handle: ActorHandle,
+        name: str,
+        meta: dict[str, Any],
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self._handle = handle
         self._name = name
         self._meta = meta
@@ -192,27 +247,45 @@ class ActorMethod:
         )
 
     def options(self, **options: Any) -> ActorMethod:
-        bad = set(options) - {"num_returns", "name", "max_task_retries", "retry_exceptions",
-                              "concurrency_group", "enable_task_events"}
+        bad = set(options) - {
+            "num_returns",
+            "name",
+            "max_task_retries",
+            "retry_exceptions",
+            "concurrency_group",
+            "enable_task_events",
+        }
         if bad:
-            raise ValueError(f"Invalid option keyword(s) {sorted(bad)} for actor methods.")
-        return ActorMethod(self._handle, self._name, self._meta, {**self._options, **options})
+            raise ValueError(
+                f"Invalid option keyword(s) {sorted(bad)} for actor methods."
+            )
+        return ActorMethod(
+            self._handle, self._name, self._meta, {**self._options, **options}
+        )
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         h = self._handle
         lm = local_mode()
         if lm is not None:
-            return lm.call_actor(h, self._name, args, kwargs,
-                                 self._options.get("num_returns", self._meta["num_returns"]))
+            return lm.call_actor(
+                h,
+                self._name,
+                args,
+                kwargs,
+                self._options.get("num_returns", self._meta["num_returns"]),
+            )
         cw = current.worker_or_none() or worker()
         num_returns = self._options.get("num_returns", self._meta.get("num_returns", 1))
         streaming = num_returns in ("streaming", "dynamic")
         n = 1 if streaming else int(num_returns)
         spec, frames, return_oids, refs, arg_oids = build_call(
-            cw, f"{h._class_name}.{self._name}", args, kwargs, n, streaming)
+            cw, f"{h._class_name}.{self._name}", args, kwargs, n, streaming
+        )
         spec.actor_id = h._actor_id_bytes
         spec.method = self._name
-        retries = self._options.get("max_task_retries", self._meta.get("max_task_retries"))
+        retries = self._options.get(
+            "max_task_retries", self._meta.get("max_task_retries")
+        )
         if retries is None:
             retries = h._max_task_retries
         call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))

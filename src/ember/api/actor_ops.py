@@ -16,21 +16,28 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
         ValueError: no live actor has that name.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("Please supply a non-empty actor name, e.g. get_actor('counter').")
+        raise ValueError(
+            "Please supply a non-empty actor name, e.g. get_actor('counter')."
+        )
     lm = local_mode()
     if lm is not None:
         return lm.get_actor(name, namespace)
     cw = worker()
     ns = namespace if namespace is not None else cw.namespace
     try:
-        info, _ = cw.run(cw.control.call("control.get_named_actor",
-                                         GetNamedActorRequest(name=name, namespace=ns)))
+        info, _ = cw.run(
+            cw.control.call(
+                "control.get_named_actor", GetNamedActorRequest(name=name, namespace=ns)
+            )
+        )
     except RemoteError as err:
         if err.type_name == "ValueError":
             raise ValueError(err.remote_message) from None
         raise
     spec = info.spec
-    return ActorHandle(spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries)
+    return ActorHandle(
+        spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
+    )
 
 
 def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
@@ -49,8 +56,11 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
         )
     cw = worker()
     aid = actor._actor_id_bytes
-    cw.run(cw.control.call("control.kill_actor", KillActorRequest(actor_id=aid,
-                                                                  no_restart=no_restart)))
+    cw.run(
+        cw.control.call(
+            "control.kill_actor", KillActorRequest(actor_id=aid, no_restart=no_restart)
+        )
+    )
 
 
 def exit_actor() -> None:
@@ -58,4 +68,3 @@ def exit_actor() -> None:
     if not task_context.process_actor.get("actor_id"):
         raise TypeError("exit_actor API is called on a non-actor worker.")
     raise SystemExit(0)
-

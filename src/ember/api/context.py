@@ -87,8 +87,13 @@ class RuntimeContext:
         return bool(task_context.process_actor.get("restarted"))
 
     def get(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "node_id": self.node_id, "namespace": self.namespace,
-                "task_id": self.task_id, "actor_id": self.actor_id}
+        return {
+            "job_id": self.job_id,
+            "node_id": self.node_id,
+            "namespace": self.namespace,
+            "task_id": self.task_id,
+            "actor_id": self.actor_id,
+        }
 
 
 _context = RuntimeContext()
@@ -113,15 +118,26 @@ def nodes() -> list[dict[str, Any]]:
     out = []
     for n in _node_infos():
         port = int(n.address.rpartition(":")[2]) if n.address.startswith("tcp:") else 0
-        out.append({
-            "NodeID": n.node_id.hex(), "Alive": n.alive, "alive": n.alive,
-            "NodeManagerAddress": n.ip, "NodeManagerHostname": n.hostname,
-            "NodeManagerPort": port, "ObjectManagerPort": port, "NodeName": n.ip,
-            "ObjectStoreSocketName": n.unix, "RayletSocketName": n.unix,
-            "MetricsExportPort": 0, "Resources": dict(n.resources) if n.alive else {},
-            "Labels": dict(n.labels), "IsHeadNode": n.is_head,
-            "DeathReason": 0 if n.alive else 1, "DeathReasonMessage": n.death_reason,
-        })
+        out.append(
+            {
+                "NodeID": n.node_id.hex(),
+                "Alive": n.alive,
+                "alive": n.alive,
+                "NodeManagerAddress": n.ip,
+                "NodeManagerHostname": n.hostname,
+                "NodeManagerPort": port,
+                "ObjectManagerPort": port,
+                "NodeName": n.ip,
+                "ObjectStoreSocketName": n.unix,
+                "RayletSocketName": n.unix,
+                "MetricsExportPort": 0,
+                "Resources": dict(n.resources) if n.alive else {},
+                "Labels": dict(n.labels),
+                "IsHeadNode": n.is_head,
+                "DeathReason": 0 if n.alive else 1,
+                "DeathReasonMessage": n.death_reason,
+            }
+        )
     return out
 
 
@@ -154,8 +170,14 @@ def available_resources() -> dict[str, float]:
 def list_named_actors(all_namespaces: bool = False) -> list[Any]:
     """Names of live named actors (dicts with namespace if ``all_namespaces``)."""
     cw = worker()
-    reply, _ = cw.run(cw.control.call("control.list_named_actors", ListNamedActorsRequest(
-        namespace=cw.namespace, all_namespaces=all_namespaces)))
+    reply, _ = cw.run(
+        cw.control.call(
+            "control.list_named_actors",
+            ListNamedActorsRequest(
+                namespace=cw.namespace, all_namespaces=all_namespaces
+            ),
+        )
+    )
     if all_namespaces:
         return list(reply.actors)
     return [a["name"] for a in reply.actors]

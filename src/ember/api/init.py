@@ -61,7 +61,7 @@ def local_mode_runtime() -> Any:
     return _local_mode
 
 
-def init(  # noqa: PLR0913  (Ray signature)
+def init(
     address: str | None = None,
     *,
     num_cpus: int | None = None,
@@ -106,13 +106,24 @@ def init(  # noqa: PLR0913  (Ray signature)
         ConnectionError: no cluster at ``address``.
     """
     global _cluster, _local_mode, _atexit_registered
-    unknown = set(kwargs) - {"_node_ip_address", "_temp_dir", "storage", "_enable_object_reconstruction", "_plasma_directory", "_metrics_export_port", "object_spilling_directory", "enable_resource_isolation"}
+    unknown = set(kwargs) - {
+        "_node_ip_address",
+        "_temp_dir",
+        "storage",
+        "_enable_object_reconstruction",
+        "_plasma_directory",
+        "_metrics_export_port",
+        "object_spilling_directory",
+        "enable_resource_isolation",
+    }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
     with _lock:
         if is_initialized():
             if ignore_reinit_error:
-                logger.info("Calling ember.init() again after it has already been called.")
+                logger.info(
+                    "Calling ember.init() again after it has already been called."
+                )
                 return _context()
             raise RuntimeError(
                 "Maybe you called ember.init twice by accident? This error can be suppressed "
@@ -123,24 +134,42 @@ def init(  # noqa: PLR0913  (Ray signature)
             raise TypeError("runtime_env must be a dict such as {'env_vars': {...}}")
         _check_runtime_env(runtime_env)
         if configure_logging:
-            logging.basicConfig(level=logging_level, format=logging_format or
-                                "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s")
+            logging.basicConfig(
+                level=logging_level,
+                format=logging_format
+                or "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s",
+            )
         if local_mode:
             from ember.api.local_mode import LocalModeRuntime
 
-            _local_mode = LocalModeRuntime(namespace or str(uuid.uuid4()),
-                                           (runtime_env or {}).get("env_vars", {}))
+            _local_mode = LocalModeRuntime(
+                namespace or str(uuid.uuid4()), (runtime_env or {}).get("env_vars", {})
+            )
             _register_atexit()
             return InitContext(node_ip_address="127.0.0.1", address="local_mode")
         if address is None:
-            address = os.environ.get(session.ADDRESS_ENV) or os.environ.get("RAY_ADDRESS")
+            address = os.environ.get(session.ADDRESS_ENV) or os.environ.get(
+                "RAY_ADDRESS"
+            )
         config = Config.from_env(_system_config)
         if address in (None, "", "local"):
-            cw = _start_local(config, num_cpus, num_gpus, resources, object_store_memory,
-                              log_to_driver, namespace)
+            cw = _start_local(
+                config,
+                num_cpus,
+                num_gpus,
+                resources,
+                object_store_memory,
+                log_to_driver,
+                namespace,
+            )
         else:
-            cw = _connect_existing(address, config, log_to_driver, namespace,
-                                   num_cpus is not None or num_gpus is not None)
+            cw = _connect_existing(
+                address,
+                config,
+                log_to_driver,
+                namespace,
+                num_cpus is not None or num_gpus is not None,
+            )
         cw.job_runtime_env = dict(runtime_env or {})  # type: ignore[attr-defined]
         _register_atexit()
         return _context()
@@ -163,9 +192,15 @@ def _register_atexit() -> None:
         _atexit_registered = True
 
 
-def _start_local(config: Config, num_cpus: int | None, num_gpus: int | None,
-                 resources: dict[str, float] | None, object_store_memory: int | None,
-                 log_to_driver: bool, namespace: str | None) -> CoreWorker:
+def _start_local(
+    config: Config,
+    num_cpus: int | None,
+    num_gpus: int | None,
+    resources: dict[str, float] | None,
+    object_store_memory: int | None,
+    log_to_driver: bool,
+    namespace: str | None,
+) -> CoreWorker:
     global _cluster
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 0):
         raise ValueError(f"num_cpus must be a non-negative int, got {num_cpus!r}")
@@ -174,9 +209,13 @@ def _start_local(config: Config, num_cpus: int | None, num_gpus: int | None,
     store = int(object_store_memory or default_object_store_bytes())
     cpus = detect_cpus() if num_cpus is None else num_cpus
     gpus = detect_gpus() if num_gpus is None else num_gpus
-    totals: dict[str, float] = {"CPU": float(cpus), "memory": float(default_memory_bytes(store)),
-                                "object_store_memory": float(store),
-                                "node:127.0.0.1": 1.0, "node:__internal_head__": 1.0}
+    totals: dict[str, float] = {
+        "CPU": float(cpus),
+        "memory": float(default_memory_bytes(store)),
+        "object_store_memory": float(store),
+        "node:127.0.0.1": 1.0,
+        "node:__internal_head__": 1.0,
+    }
     if gpus:
         totals["GPU"] = float(gpus)
     totals.update({k: float(v) for k, v in (resources or {}).items()})
@@ -184,9 +223,16 @@ def _start_local(config: Config, num_cpus: int | None, num_gpus: int | None,
     token = session.new_token()
     _cluster = start_local_cluster(session_dir, token, totals, store)
     try:
-        cw = CoreWorker(is_driver=True, token=token.encode(), node_unix=_cluster.node_unix,
-                        control_address=f"unix:{_cluster.control_unix}", session_dir=session_dir,
-                        node_ip="127.0.0.1", config=config, log_to_driver=log_to_driver)
+        cw = CoreWorker(
+            is_driver=True,
+            token=token.encode(),
+            node_unix=_cluster.node_unix,
+            control_address=f"unix:{_cluster.control_unix}",
+            session_dir=session_dir,
+            node_ip="127.0.0.1",
+            config=config,
+            log_to_driver=log_to_driver,
+        )
         cw.start()
         cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
     except BaseException:
@@ -196,8 +242,13 @@ def _start_local(config: Config, num_cpus: int | None, num_gpus: int | None,
     return cw
 
 
-def _connect_existing(address: str, config: Config, log_to_driver: bool,
-                      namespace: str | None, gave_resources: bool) -> CoreWorker:
+def _connect_existing(
+    address: str,
+    config: Config,
+    log_to_driver: bool,
+    namespace: str | None,
+    gave_resources: bool,
+) -> CoreWorker:
     if gave_resources:
         raise ValueError(
             "When connecting to an existing cluster, num_cpus and num_gpus must not be "
@@ -214,16 +265,25 @@ def _connect_existing(address: str, config: Config, log_to_driver: bool,
         control = rec["control_address"]
     else:
         host_port = address.removeprefix("ember://").removeprefix("ray://")
-        control = host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
+        control = (
+            host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
+        )
     if not token:
         raise ConnectionError(
             f"No cluster token for {address}: set EMBER_AUTH_TOKEN (ember start --head "
             "prints it and writes it to ~/.ember/auth_token)."
         )
     node, session_dir = _find_local_node(control, token.encode(), config)
-    cw = CoreWorker(is_driver=True, token=token.encode(), node_unix=node.unix.removeprefix("unix:"),
-                    control_address=control, session_dir=session_dir, node_ip=node.ip,
-                    config=config, log_to_driver=log_to_driver)
+    cw = CoreWorker(
+        is_driver=True,
+        token=token.encode(),
+        node_unix=node.unix.removeprefix("unix:"),
+        control_address=control,
+        session_dir=session_dir,
+        node_ip=node.ip,
+        config=config,
+        log_to_driver=log_to_driver,
+    )
     cw.start()
     cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
     return cw
@@ -232,9 +292,11 @@ def _connect_existing(address: str, config: Config, log_to_driver: bool,
 def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, str]:
     lt = LoopThread("ember-probe")
     try:
+
         async def probe() -> Any:
-            conn = await connect(control, token=token, schema=SCHEMA,
-                                 timeout=config.connect_timeout_s)
+            conn = await connect(
+                control, token=token, schema=SCHEMA, timeout=config.connect_timeout_s
+            )
             try:
                 reply, _ = await conn.call("control.get_nodes", Empty(), timeout=10)
                 return reply.nodes
@@ -244,10 +306,14 @@ def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, s
         try:
             nodes = lt.run(probe(), timeout=config.connect_timeout_s + 10)
         except OSError as exc:
-            raise ConnectionError(f"Could not connect to the ember cluster at {control}: {exc}") from exc
+            raise ConnectionError(
+                f"Could not connect to the ember cluster at {control}: {exc}"
+            ) from exc
     finally:
         lt.stop()
-    local = [n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))]
+    local = [
+        n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))
+    ]
     if not local:
         raise ConnectionError(
             f"The cluster at {control} has no node on this machine: start one with "
@@ -272,9 +338,14 @@ def _context() -> InitContext:
     cw = current.worker_or_none()
     if cw is None:
         return InitContext(address="local_mode")
-    return InitContext(node_ip_address=cw.node_ip, address=cw.control_address,
-                       session_dir=cw.session_dir, node_id=cw.node_id.hex(),
-                       webui_url="", gcs_address=cw.control_address)
+    return InitContext(
+        node_ip_address=cw.node_ip,
+        address=cw.control_address,
+        session_dir=cw.session_dir,
+        node_id=cw.node_id.hex(),
+        webui_url="",
+        gcs_address=cw.control_address,
+    )
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
@@ -300,7 +371,12 @@ def publish_local_cluster() -> str:
     """
     if _cluster is None:
         raise RuntimeError("this process did not start a local cluster")
-    session.write_cluster_record({"control_address": _cluster.control_address,
-                                  "token": _cluster.token, "session_dir": _cluster.session_dir,
-                                  "pid": os.getpid()})
+    session.write_cluster_record(
+        {
+            "control_address": _cluster.control_address,
+            "token": _cluster.token,
+            "session_dir": _cluster.session_dir,
+            "pid": os.getpid(),
+        }
+    )
     return _cluster.control_address

@@ -45,11 +45,19 @@ class LocalCluster:
         shutil.rmtree(os.path.join(self.session_dir, "sockets"), ignore_errors=True)
 
 
-def _spawn(args: list[str], env: dict[str, str], log_path: str) -> tuple[subprocess.Popen[bytes], int]:
+def _spawn(
+    args: list[str], env: dict[str, str], log_path: str
+) -> tuple[subprocess.Popen[bytes], int]:
     r, w = os.pipe()
     with open(log_path, "ab") as log:
-        p = subprocess.Popen([sys.executable, *args, "--ready-fd", str(w)], env=env,
-                             pass_fds=(w,), stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [sys.executable, *args, "--ready-fd", str(w)],
+            env=env,
+            pass_fds=(w,),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
     os.close(w)
     return p, r
 
@@ -61,8 +69,10 @@ def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) ->
         while b"\n" not in data:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise RuntimeError(f"the {what} did not start within {READY_TIMEOUT_S}s; "
-                                   f"see {log_path}")
+                raise RuntimeError(
+                    f"the {what} did not start within {READY_TIMEOUT_S}s; "
+                    f"see {log_path}"
+                )
             ready, _, _ = select.select([r], [], [], left)
             if ready:
                 chunk = os.read(r, 4096)
@@ -79,12 +89,15 @@ def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) ->
                 tail = f.read()[-2000:]
         except OSError:
             pass
-        raise RuntimeError(f"the {what} exited during start (code {p.returncode}). Log:\n{tail}")
+        raise RuntimeError(
+            f"the {what} exited during start (code {p.returncode}). Log:\n{tail}"
+        )
     return data.decode().strip()
 
 
-def start_local_cluster(session_dir: str, token: str, resources: dict[str, float],
-                        object_store_bytes: int) -> LocalCluster:
+def start_local_cluster(
+    session_dir: str, token: str, resources: dict[str, float], object_store_bytes: int
+) -> LocalCluster:
     """Start the control service and a node daemon side by side; wait until both serve."""
     cluster = LocalCluster(session_dir=session_dir, token=token)
     env = dict(os.environ)
@@ -95,14 +108,36 @@ def start_local_cluster(session_dir: str, token: str, resources: dict[str, float
     control_log = os.path.join(logs, "control.log")
     node_log = os.path.join(logs, "node.log")
     try:
-        cp, cr = _spawn(["-m", "ember.control", "--session-dir", session_dir,
-                         "--unix", cluster.control_unix], env, control_log)
+        cp, cr = _spawn(
+            [
+                "-m",
+                "ember.control",
+                "--session-dir",
+                session_dir,
+                "--unix",
+                cluster.control_unix,
+            ],
+            env,
+            control_log,
+        )
         cluster.procs.append(cp)
-        np_, nr = _spawn(["-m", "ember.node", "--session-dir", session_dir,
-                          "--control", f"unix:{cluster.control_unix}",
-                          "--resources", json.dumps(resources),
-                          "--object-store-bytes", str(object_store_bytes), "--head"],
-                         env, node_log)
+        np_, nr = _spawn(
+            [
+                "-m",
+                "ember.node",
+                "--session-dir",
+                session_dir,
+                "--control",
+                f"unix:{cluster.control_unix}",
+                "--resources",
+                json.dumps(resources),
+                "--object-store-bytes",
+                str(object_store_bytes),
+                "--head",
+            ],
+            env,
+            node_log,
+        )
         cluster.procs.append(np_)
         cluster.control_address = _wait_ready(cp, cr, "control service", control_log)
         node_line = _wait_ready(np_, nr, "node daemon", node_log)
@@ -110,5 +145,7 @@ def start_local_cluster(session_dir: str, token: str, resources: dict[str, float
         cluster.stop()
         raise
     _, cluster.node_id = node_line.split()
-    cluster.node_unix = os.path.join(session_dir, "sockets", f"node-{cluster.node_id[:8]}")
+    cluster.node_unix = os.path.join(
+        session_dir, "sockets", f"node-{cluster.node_id[:8]}"
+    )
     return cluster

@@ -30,8 +30,13 @@ class _Stored:
 class LocalActorHandle:
     """An actor living in the driver process."""
 
-    def __init__(self, runtime: LocalModeRuntime, instance: Any, class_name: str,
-                 meta: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        runtime: LocalModeRuntime,
+        instance: Any,
+        class_name: str,
+        meta: dict[str, Any],
+    ) -> None:
         self._runtime = runtime
         self._instance = instance
         self._class_name = class_name
@@ -41,8 +46,9 @@ class LocalActorHandle:
     def __getattr__(self, name: str) -> Any:
         meta = self.__dict__.get("_meta", {})
         if name not in meta:
-            raise AttributeError(f"'{self.__dict__.get('_class_name')}' actor has no method "
-                                 f"'{name}'")
+            raise AttributeError(
+                f"'{self.__dict__.get('_class_name')}' actor has no method '{name}'"
+            )
         from ember.api.actor import ActorMethod
 
         return ActorMethod(self, name, meta[name])  # type: ignore[arg-type]
@@ -63,9 +69,13 @@ class LocalModeRuntime:
 
     def _copy(self, value: Any) -> Any:
         ser = serialize(value)
-        return deserialize(ser.data, [bytes(memoryview(b).cast("B")) for b in ser.buffers])
+        return deserialize(
+            ser.data, [bytes(memoryview(b).cast("B")) for b in ser.buffers]
+        )
 
-    def _store(self, value: Any = None, error: BaseException | None = None) -> ObjectRef:
+    def _store(
+        self, value: Any = None, error: BaseException | None = None
+    ) -> ObjectRef:
         oid = object_id_for(new_task_id(), 1)
         self.objects[oid] = _Stored(value, error)
         return ObjectRef(oid, None, _register=False)
@@ -78,7 +88,9 @@ class LocalModeRuntime:
         for r in refs:
             s = self.objects.get(r.binary())
             if s is None:
-                raise exc_mod.ObjectLostError(r.hex(), "", "", f"object {r.hex()} is unknown")
+                raise exc_mod.ObjectLostError(
+                    r.hex(), "", "", f"object {r.hex()} is unknown"
+                )
             if s.error is not None:
                 raise s.error
             out.append(s.value)
@@ -86,11 +98,20 @@ class LocalModeRuntime:
 
     def _resolve_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         a = [self.get([v])[0] if isinstance(v, ObjectRef) else v for v in args]
-        k = {key: self.get([v])[0] if isinstance(v, ObjectRef) else v for key, v in kwargs.items()}
+        k = {
+            key: self.get([v])[0] if isinstance(v, ObjectRef) else v
+            for key, v in kwargs.items()
+        }
         return self._copy((a, k))
 
-    def _call(self, fn: Any, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-              num_returns: Any) -> Any:
+    def _call(
+        self,
+        fn: Any,
+        name: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        num_returns: Any,
+    ) -> Any:
         try:
             a, k = self._resolve_args(args, kwargs)
             result = fn(*a, **k)
@@ -98,10 +119,14 @@ class LocalModeRuntime:
                 import asyncio
 
                 result = asyncio.run(result)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (user code or user values)
             tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             err = exc_mod.TaskError(name, tb, exc).as_instanceof_cause()
-            n = 1 if num_returns in ("streaming", "dynamic") else max(int(num_returns), 1)
+            n = (
+                1
+                if num_returns in ("streaming", "dynamic")
+                else max(int(num_returns), 1)
+            )
             refs = [self._store(error=err) for _ in range(n)]
             return refs[0] if n == 1 else refs
         if num_returns in ("streaming", "dynamic"):
@@ -113,12 +138,26 @@ class LocalModeRuntime:
             return self._store(self._copy(result))
         return [self._store(self._copy(v)) for v in result]
 
-    def run_task(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any], num_returns: Any,
-                 options: dict[str, Any]) -> Any:
-        return self._call(fn, getattr(fn, "__name__", "task"), args, kwargs, num_returns)
+    def run_task(
+        self,
+        fn: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        num_returns: Any,
+        options: dict[str, Any],
+    ) -> Any:
+        return self._call(
+            fn, getattr(fn, "__name__", "task"), args, kwargs, num_returns
+        )
 
-    def create_actor(self, cls: type, args: tuple[Any, ...], kwargs: dict[str, Any],
-                     options: dict[str, Any], meta: dict[str, Any]) -> LocalActorHandle:
+    def create_actor(
+        self,
+        cls: type,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: dict[str, Any],
+        meta: dict[str, Any],
+    ) -> LocalActorHandle:
         name = options.get("name")
         ns = options.get("namespace") or self.namespace
         if name and (ns, name) in self.named:
@@ -131,12 +170,20 @@ class LocalModeRuntime:
             self.named[(ns, name)] = handle
         return handle
 
-    def call_actor(self, handle: Any, method: str, args: tuple[Any, ...],
-                   kwargs: dict[str, Any], num_returns: Any) -> Any:
+    def call_actor(
+        self,
+        handle: Any,
+        method: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        num_returns: Any,
+    ) -> Any:
         if handle._dead:
             return self._store(error=exc_mod.ActorDiedError("The actor was killed."))
         fn = getattr(handle._instance, method)
-        return self._call(fn, f"{handle._class_name}.{method}", args, kwargs, num_returns)
+        return self._call(
+            fn, f"{handle._class_name}.{method}", args, kwargs, num_returns
+        )
 
     def get_actor(self, name: str, namespace: str | None) -> Any:
         h = self.named.get((namespace or self.namespace, name))
@@ -151,5 +198,10 @@ class LocalModeRuntime:
                 del self.named[key]
 
     def node_record(self) -> dict[str, Any]:
-        return {"NodeID": "00" * 16, "Alive": True, "alive": True,
-                "NodeManagerAddress": "127.0.0.1", "Resources": dict(self.resources)}
+        return {
+            "NodeID": "00" * 16,
+            "Alive": True,
+            "alive": True,
+            "NodeManagerAddress": "127.0.0.1",
+            "Resources": dict(self.resources),
+        }

@@ -17,7 +17,9 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         TaskError: the task raised (also an instance of the user's exception).
     """
     if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-        raise ValueError(f"'timeout' must be a non-negative number or None, got {timeout!r}")
+        raise ValueError(
+            f"'timeout' must be a non-negative number or None, got {timeout!r}"
+        )
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
@@ -37,10 +39,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
             f"{type(object_refs).__name__}: {object_refs!r}"
         )
     lm = local_mode()
-    if lm is not None:
-        values = lm.get(refs)
-    else:
-        values = worker().objects.get(refs, timeout)
+    values = lm.get(refs) if lm is not None else worker().objects.get(refs, timeout)
     return values[0] if single else values
 
 
@@ -71,15 +70,19 @@ def wait(
     refs = list(object_refs)
     for r in refs:
         if not isinstance(r, ObjectRef):
-            raise TypeError(f"wait() expected a list of ObjectRefs, got an element of type "
-                            f"{type(r).__name__}")
+            raise TypeError(
+                f"wait() expected a list of ObjectRefs, got an element of type "
+                f"{type(r).__name__}"
+            )
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
     if not isinstance(num_returns, int) or num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):
-        raise ValueError("num_returns cannot be greater than the number of objects provided "
-                         f"to ember.wait ({num_returns} > {len(refs)}).")
+        raise ValueError(
+            "num_returns cannot be greater than the number of objects provided "
+            f"to ember.wait ({num_returns} > {len(refs)})."
+        )
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
     if not refs:
@@ -100,14 +103,18 @@ def wait(
     return ready, not_ready
 
 
-def cancel(object_ref: ObjectRef, *, force: bool = False, recursive: bool = True) -> None:
+def cancel(
+    object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
+) -> None:
     """Cancel the task that produces ``object_ref`` (queued or running).
 
     A cancelled task's ``get`` raises ``TaskCancelledError``. ``force=True``
     kills the worker running it.
     """
     if not isinstance(object_ref, ObjectRef):
-        raise TypeError(f"cancel() expected an ObjectRef, got {type(object_ref).__name__}")
+        raise TypeError(
+            f"cancel() expected an ObjectRef, got {type(object_ref).__name__}"
+        )
     lm = local_mode()
     if lm is not None:
         return

@@ -24,7 +24,9 @@ class RemoteFunction:
 
     def __init__(self, function: Any, options: dict[str, Any]) -> None:
         self._is_generator = inspect.isgeneratorfunction(function)
-        opt.validate_task_options(options, in_options=False, is_generator=self._is_generator)
+        opt.validate_task_options(
+            options, in_options=False, is_generator=self._is_generator
+        )
         self._function = function
         self._options = options
         self._name = getattr(function, "__name__", "function")
@@ -43,7 +45,9 @@ class RemoteFunction:
 
     def options(self, **task_options: Any) -> _BoundFunction:
         """Override options for the calls made through the returned object."""
-        opt.validate_task_options(task_options, in_options=True, is_generator=self._is_generator)
+        opt.validate_task_options(
+            task_options, in_options=True, is_generator=self._is_generator
+        )
         return _BoundFunction(self, opt.update_options(self._options, task_options))
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
@@ -51,11 +55,16 @@ class RemoteFunction:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError("DAG building with .bind() is not supported by ember yet")
+        raise NotImplementedError(
+            "DAG building with .bind() is not supported by ember yet"
+        )
 
-    def _remote(self, args: tuple[Any, ...], kwargs: dict[str, Any],
-                options: dict[str, Any]) -> Any:
-        num_returns = opt.resolve_num_returns(options.get("num_returns"), self._is_generator)
+    def _remote(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
+    ) -> Any:
+        num_returns = opt.resolve_num_returns(
+            options.get("num_returns"), self._is_generator
+        )
         lm = local_mode()
         if lm is not None:
             return lm.run_task(self._function, args, kwargs, num_returns, options)
@@ -64,12 +73,14 @@ class RemoteFunction:
         n = 1 if streaming else int(num_returns)
         key = export(cw, self._function, self._export_cache)
         spec, frames, return_oids, refs, arg_oids = build_call(
-            cw, options.get("name") or self._name, args, kwargs, n, streaming)
+            cw, options.get("name") or self._name, args, kwargs, n, streaming
+        )
         spec.function_key = key
         spec.resources = resources_of(options, 1.0)
         spec.env_vars = env_vars_of(cw, options)
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
-            options.get("retry_exceptions", False))
+            options.get("retry_exceptions", False)
+        )
         max_retries = options.get("max_retries")
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)
@@ -94,6 +105,7 @@ class _BoundFunction:
         return self._fn._remote(args, kwargs, self._options)
 
     def options(self, **task_options: Any) -> _BoundFunction:
-        opt.validate_task_options(task_options, in_options=True,
-                                  is_generator=self._fn._is_generator)
+        opt.validate_task_options(
+            task_options, in_options=True, is_generator=self._fn._is_generator
+        )
         return _BoundFunction(self._fn, opt.update_options(self._options, task_options))

@@ -38,8 +38,12 @@ def export(cw: CoreWorker, obj: Any, cache: dict[int, bytes]) -> bytes:
 
     data = dumps_function(obj)
     key = hashlib.blake2b(data, digest_size=16).digest()
-    cw.run(cw.control.call("control.kv_put", KvPutRequest(namespace="fn", key=key, value=data,
-                                                          overwrite=False)))
+    cw.run(
+        cw.control.call(
+            "control.kv_put",
+            KvPutRequest(namespace="fn", key=key, value=data, overwrite=False),
+        )
+    )
     cache.clear()
     cache[id(cw)] = key
     return key
@@ -69,9 +73,14 @@ def env_vars_of(cw: CoreWorker, opts: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def build_call(cw: CoreWorker, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-               num_returns: int, streaming: bool) -> tuple[TaskSpec, list[Any], list[bytes],
-                                                           list[ObjectRef], list[bytes]]:
+def build_call(
+    cw: CoreWorker,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    num_returns: int,
+    streaming: bool,
+) -> tuple[TaskSpec, list[Any], list[bytes], list[ObjectRef], list[bytes]]:
     """Serialize arguments and name the returns of a task or actor call.
 
     Returns the spec, the frames carrying argument buffers, the return ids,
@@ -82,9 +91,15 @@ def build_call(cw: CoreWorker, name: str, args: tuple[Any, ...], kwargs: dict[st
     task_id = new_task_id()
     arg_oids = [r._id for r in refs] + [r._id for r in ser.contained]
     owners = [r._owner for r in refs] + [r._owner for r in ser.contained]
-    spec = TaskSpec(task_id=task_id, job_id=cw.job_id, name=name, num_returns=num_returns,
-                    streaming=streaming, owner=cw.address,
-                    ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs])
+    spec = TaskSpec(
+        task_id=task_id,
+        job_id=cw.job_id,
+        name=name,
+        num_returns=num_returns,
+        streaming=streaming,
+        owner=cw.address,
+        ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs],
+    )
     frames: list[Any] = []
     if ser.total_bytes() >= cw.config.inline_threshold_bytes:
         oid = object_id_for(new_task_id(), 0)

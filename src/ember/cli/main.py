@@ -17,9 +17,15 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--fake-nn-tasks", default=5000, show_default=True,
-              help="task_num for the fake_NN actor inference seed (the seed uses 100000).")
-@click.option("--skip-serial", is_flag=True, help="Do not run the 10 s serial baseline.")
+@click.option(
+    "--fake-nn-tasks",
+    default=5000,
+    show_default=True,
+    help="task_num for the fake_NN actor inference seed (the seed uses 100000).",
+)
+@click.option(
+    "--skip-serial", is_flag=True, help="Do not run the 10 s serial baseline."
+)
 def demo(fake_nn_tasks: int, skip_serial: bool) -> None:
     """Run the seed programs on an embedded local cluster and print a report."""
     args = [sys.executable, "-m", "ember.demo", "--fake-nn-tasks", str(fake_nn_tasks)]
@@ -37,7 +43,9 @@ def microbenchmark(args: tuple[str, ...]) -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     script = os.path.join(here, "..", "..", "..", "bench", "run.py")
     if not os.path.exists(script):
-        raise click.ClickException("bench/run.py is not found: run this from a source checkout")
+        raise click.ClickException(
+            "bench/run.py is not found: run this from a source checkout"
+        )
     raise SystemExit(subprocess.call([sys.executable, script, *args]))
 
 

@@ -17,7 +17,9 @@ class Supervisor:
         self.name = name
         self._tasks: set[asyncio.Task[Any]] = set()
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task[Any]:
+    def spawn(
+        self, coro: Coroutine[Any, Any, Any], name: str | None = None
+    ) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -27,8 +29,12 @@ class Supervisor:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             exc = task.exception()
-            logger.error("%s: background task %s failed", self.name, task.get_name(),
-                         exc_info=exc)
+            logger.error(
+                "%s: background task %s failed",
+                self.name,
+                task.get_name(),
+                exc_info=exc,
+            )
 
     def close(self) -> None:
         for t in list(self._tasks):

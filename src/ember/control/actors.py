@@ -39,8 +39,13 @@ class ActorRecord:
 
     def __init__(self, spec: ActorSpec) -> None:
         self.spec = spec
-        self.info = ActorInfo(actor_id=spec.actor_id, state="PENDING", name=spec.name,
-                              namespace=spec.namespace, class_name=spec.class_name)
+        self.info = ActorInfo(
+            actor_id=spec.actor_id,
+            state="PENDING",
+            name=spec.name,
+            namespace=spec.namespace,
+            class_name=spec.class_name,
+        )
         self.restarts = 0
         self.waiters: list[asyncio.Future[None]] = []
         self.node_id = b""
@@ -84,15 +89,21 @@ class ActorDirectory:
         self._sup.spawn(self._start(rec), name="start-actor")
         return _with_spec(rec)
 
-    async def wait_info(self, actor_id: bytes, after_epoch: int, timeout_s: float) -> ActorInfo:
+    async def wait_info(
+        self, actor_id: bytes, after_epoch: int, timeout_s: float
+    ) -> ActorInfo:
         rec = self.actors.get(actor_id)
         if rec is None:
-            return ActorInfo(actor_id=actor_id, state="DEAD",
-                             death_cause="the actor is unknown to the control service")
+            return ActorInfo(
+                actor_id=actor_id,
+                state="DEAD",
+                death_cause="the actor is unknown to the control service",
+            )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s if timeout_s > 0 else None
         while after_epoch >= 0 and not (
-            rec.info.state == "DEAD" or (rec.info.state == "ALIVE" and rec.info.epoch > after_epoch)
+            rec.info.state == "DEAD"
+            or (rec.info.state == "ALIVE" and rec.info.epoch > after_epoch)
         ):
             w: asyncio.Future[None] = loop.create_future()
             rec.waiters.append(w)
@@ -115,7 +126,9 @@ class ActorDirectory:
             except (RpcError, OSError) as exc:
                 if rec.info.state == "DEAD":
                     return
-                logger.warning("starting actor %s failed (%s); retrying", spec.class_name, exc)
+                logger.warning(
+                    "starting actor %s failed (%s); retrying", spec.class_name, exc
+                )
                 await asyncio.sleep(0.2)
 
     async def _start_once(self, rec: ActorRecord, resources: dict[str, float]) -> None:
@@ -123,13 +136,23 @@ class ActorDirectory:
         node_conn = self._svc.pick_node_conn(resources)
         if node_conn is None:
             raise RpcError("no node is alive")
-        reply, _ = await node_conn.call("node.request_worker_lease", LeaseRequest(
-            resources=resources, job_id=spec.job_id, name=spec.class_name, for_actor=True,
-            env_key=_env_key(spec.env_vars), env_vars=spec.env_vars))
+        reply, _ = await node_conn.call(
+            "node.request_worker_lease",
+            LeaseRequest(
+                resources=resources,
+                job_id=spec.job_id,
+                name=spec.class_name,
+                for_actor=True,
+                env_key=_env_key(spec.env_vars),
+                env_vars=spec.env_vars,
+            ),
+        )
         if rec.info.state == "DEAD" or reply.worker is None:
             if reply.worker is not None:
-                node_conn.notify("node.return_worker_lease",
-                                 ReturnLeaseRequest(lease_id=reply.lease_id))
+                node_conn.notify(
+                    "node.return_worker_lease",
+                    ReturnLeaseRequest(lease_id=reply.lease_id),
+                )
             return
         rec.lease_id = reply.lease_id
         rec.node_id = reply.worker.node_id
@@ -138,38 +161,61 @@ class ActorDirectory:
         conn = await connect(addr, token=self._svc.token, schema=self._svc.schema)
         rec.worker_conn = conn
         epoch = rec.info.epoch + 1
-        res, _ = await conn.call("worker.create_actor",
-                                 CreateActorOnWorkerRequest(spec=spec, epoch=epoch))
+        res, _ = await conn.call(
+            "worker.create_actor", CreateActorOnWorkerRequest(spec=spec, epoch=epoch)
+        )
         if rec.info.state == "DEAD":  # killed while starting
             conn.notify("worker.exit", ExitRequest(force=True, reason="actor killed"))
             return
         if res.ok:
-            rec.info = ActorInfo(actor_id=spec.actor_id, state="ALIVE", address=reply.worker,
-                                 epoch=epoch, name=spec.name, namespace=spec.namespace,
-                                 class_name=spec.class_name, pid=reply.pid)
+            rec.info = ActorInfo(
+                actor_id=spec.actor_id,
+                state="ALIVE",
+                address=reply.worker,
+                epoch=epoch,
+                name=spec.name,
+                namespace=spec.namespace,
+                class_name=spec.class_name,
+                pid=reply.pid,
+            )
         else:
-            rec.info = ActorInfo(actor_id=spec.actor_id, state="DEAD", epoch=epoch,
-                                 death_cause=res.error_text or "the actor's constructor failed",
-                                 name=spec.name, namespace=spec.namespace,
-                                 class_name=spec.class_name)
+            rec.info = ActorInfo(
+                actor_id=spec.actor_id,
+                state="DEAD",
+                epoch=epoch,
+                death_cause=res.error_text or "the actor's constructor failed",
+                name=spec.name,
+                namespace=spec.namespace,
+                class_name=spec.class_name,
+            )
             self._unname(rec)
-            conn.notify("worker.exit", ExitRequest(force=False, reason="constructor failed"))
+            conn.notify(
+                "worker.exit", ExitRequest(force=False, reason="constructor failed")
+            )
         rec.wake()
 
-    def on_worker_died(self, actor_id: bytes, worker_id: bytes, reason: str,
-                       intended: bool) -> None:
+    def on_worker_died(
+        self, actor_id: bytes, worker_id: bytes, reason: str, intended: bool
+    ) -> None:
         rec = self.actors.get(actor_id)
         if rec is None or rec.worker_id != worker_id or rec.info.state == "DEAD":
             return
         spec = rec.spec
-        can_restart = not rec.no_restart and not intended and (
-            spec.max_restarts == -1 or rec.restarts < spec.max_restarts
+        can_restart = (
+            not rec.no_restart
+            and not intended
+            and (spec.max_restarts == -1 or rec.restarts < spec.max_restarts)
         )
         if can_restart:
             rec.restarts += 1
-            rec.info = ActorInfo(actor_id=spec.actor_id, state="RESTARTING", epoch=rec.info.epoch,
-                                 name=spec.name, namespace=spec.namespace,
-                                 class_name=spec.class_name)
+            rec.info = ActorInfo(
+                actor_id=spec.actor_id,
+                state="RESTARTING",
+                epoch=rec.info.epoch,
+                name=spec.name,
+                namespace=spec.namespace,
+                class_name=spec.class_name,
+            )
             rec.worker_id = b""
             self._sup.spawn(self._start(rec), name="restart-actor")
         else:
@@ -177,9 +223,15 @@ class ActorDirectory:
 
     def _mark_dead(self, rec: ActorRecord, reason: str) -> None:
         spec = rec.spec
-        rec.info = ActorInfo(actor_id=spec.actor_id, state="DEAD", epoch=rec.info.epoch,
-                             death_cause=reason, name=spec.name, namespace=spec.namespace,
-                             class_name=spec.class_name)
+        rec.info = ActorInfo(
+            actor_id=spec.actor_id,
+            state="DEAD",
+            epoch=rec.info.epoch,
+            death_cause=reason,
+            name=spec.name,
+            namespace=spec.namespace,
+            class_name=spec.class_name,
+        )
         self._unname(rec)
         rec.wake()
 
@@ -224,9 +276,18 @@ class ActorDirectory:
 
 def _with_spec(rec: ActorRecord) -> ActorInfo:
     i = rec.info
-    return ActorInfo(actor_id=i.actor_id, state=i.state, address=i.address, epoch=i.epoch,
-                     death_cause=i.death_cause, name=i.name, namespace=i.namespace,
-                     class_name=i.class_name, pid=i.pid, spec=rec.spec)
+    return ActorInfo(
+        actor_id=i.actor_id,
+        state=i.state,
+        address=i.address,
+        epoch=i.epoch,
+        death_cause=i.death_cause,
+        name=i.name,
+        namespace=i.namespace,
+        class_name=i.class_name,
+        pid=i.pid,
+        spec=rec.spec,
+    )
 
 
 def _env_key(env_vars: dict[str, Any]) -> str:

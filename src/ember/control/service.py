@@ -10,7 +10,12 @@ from typing import Any
 
 from ember.common.aio import new_event_loop
 from ember.common.ids import JobID
-from ember.common.process import die_with_parent, setup_daemon_logging, signal_ready, token_from_env
+from ember.common.process import (
+    die_with_parent,
+    setup_daemon_logging,
+    signal_ready,
+    token_from_env,
+)
 from ember.control.actors import ActorDirectory
 from ember.protocol.messages import (
     SCHEMA,
@@ -83,8 +88,12 @@ class ControlService:
             node.death_reason = "the node daemon disconnected"
         for rec in list(self.actors.actors.values()):
             if rec.node_id == node_id and rec.worker_id:
-                self.actors.on_worker_died(rec.spec.actor_id, rec.worker_id,
-                                           "the actor's node died", intended=False)
+                self.actors.on_worker_died(
+                    rec.spec.actor_id,
+                    rec.worker_id,
+                    "the actor's node died",
+                    intended=False,
+                )
 
     def heartbeat(self, conn: Connection, req: Any, bufs: Any) -> None:
         node = self.nodes.get(req.node_id)
@@ -96,9 +105,18 @@ class ControlService:
 
     def pick_node_conn(self, resources: dict[str, float]) -> Connection | None:
         """A live node whose totals could hold ``resources`` (round robin)."""
-        ids = [n for n, info in self.nodes.items() if info.alive and n in self.node_conns]
-        fitting = [n for n in ids if all(self.nodes[n].resources.get(k, 0.0) >= v
-                                         for k, v in resources.items() if v > 0)]
+        ids = [
+            n for n, info in self.nodes.items() if info.alive and n in self.node_conns
+        ]
+        fitting = [
+            n
+            for n in ids
+            if all(
+                self.nodes[n].resources.get(k, 0.0) >= v
+                for k, v in resources.items()
+                if v > 0
+            )
+        ]
         choice = fitting or ids
         if not choice:
             return None
@@ -119,7 +137,11 @@ class ControlService:
     def register_job(self, conn: Connection, req: Any, bufs: Any) -> RegisterJobReply:
         job_id = JobID(self._next_job.to_bytes(4, "big")).binary()
         self._next_job += 1
-        self.jobs[job_id] = {"namespace": req.namespace, "pid": req.driver_pid, "alive": True}
+        self.jobs[job_id] = {
+            "namespace": req.namespace,
+            "pid": req.driver_pid,
+            "alive": True,
+        }
         conn.on_close(lambda c: self._job_done(job_id))
         return RegisterJobReply(job_id=job_id, namespace=req.namespace)
 
@@ -138,7 +160,9 @@ class ControlService:
         return self.actors.create(req.spec, req.get_if_exists)
 
     async def get_actor_info(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
-        return await self.actors.wait_info(req.actor_id, req.wait_after_epoch, req.timeout_s)
+        return await self.actors.wait_info(
+            req.actor_id, req.wait_after_epoch, req.timeout_s
+        )
 
     def get_named_actor(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
         aid = self.actors.named.get((req.namespace, req.name))
@@ -150,13 +174,23 @@ class ControlService:
             )
         rec = self.actors.actors[aid]
         i = rec.info
-        return ActorInfo(actor_id=aid, state=i.state, address=i.address, epoch=i.epoch,
-                         name=i.name, namespace=i.namespace, class_name=i.class_name,
-                         spec=rec.spec)
+        return ActorInfo(
+            actor_id=aid,
+            state=i.state,
+            address=i.address,
+            epoch=i.epoch,
+            name=i.name,
+            namespace=i.namespace,
+            class_name=i.class_name,
+            spec=rec.spec,
+        )
 
-    def list_named_actors(self, conn: Connection, req: Any, bufs: Any) -> ListNamedActorsReply:
-        return ListNamedActorsReply(actors=self.actors.list_named(req.namespace,
-                                                                  req.all_namespaces))
+    def list_named_actors(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> ListNamedActorsReply:
+        return ListNamedActorsReply(
+            actors=self.actors.list_named(req.namespace, req.all_namespaces)
+        )
 
     def list_actors(self, conn: Connection, req: Any, bufs: Any) -> ListActorsReply:
         return ListActorsReply(actors=[r.info for r in self.actors.actors.values()])
@@ -168,11 +202,14 @@ class ControlService:
     def actor_died(self, conn: Connection, req: Any, bufs: Any) -> None:
         for rec in list(self.actors.actors.values()):
             if rec.worker_id == req.worker_id:
-                self.actors.on_worker_died(rec.spec.actor_id, req.worker_id, req.reason,
-                                           req.intended)
+                self.actors.on_worker_died(
+                    rec.spec.actor_id, req.worker_id, req.reason, req.intended
+                )
 
 
-async def _main(session_dir: str, unix: str, host: str, port: int, ready_fd: int) -> None:
+async def _main(
+    session_dir: str, unix: str, host: str, port: int, ready_fd: int
+) -> None:
     svc = ControlService(token_from_env(), session_dir)
     await svc.server.listen(f"unix:{unix}")
     tcp = await svc.server.listen(f"tcp:{host}:{port}")

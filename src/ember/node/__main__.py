@@ -19,10 +19,18 @@ def main() -> None:
     p.add_argument("--head", action="store_true")
     p.add_argument("--ready-fd", type=int, default=-1)
     a = p.parse_args()
-    run(NodeOptions(session_dir=a.session_dir, control=a.control, node_ip=a.node_ip,
-                    port=a.port, resources=json.loads(a.resources),
-                    object_store_bytes=a.object_store_bytes, is_head=a.head,
-                    ready_fd=a.ready_fd))
+    run(
+        NodeOptions(
+            session_dir=a.session_dir,
+            control=a.control,
+            node_ip=a.node_ip,
+            port=a.port,
+            resources=json.loads(a.resources),
+            object_store_bytes=a.object_store_bytes,
+            is_head=a.head,
+            ready_fd=a.ready_fd,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -66,7 +66,9 @@ class PendingLease:
     def __init__(self, req: Any, conn: Connection) -> None:
         self.req = req
         self.conn = conn
-        self.fut: asyncio.Future[LeaseReply] = asyncio.get_running_loop().create_future()
+        self.fut: asyncio.Future[LeaseReply] = (
+            asyncio.get_running_loop().create_future()
+        )
 
 
 class NodeDaemon:
@@ -80,7 +82,9 @@ class NodeDaemon:
         self.total = dict(opts.resources)
         self.available = dict(opts.resources)
         self.gpus_free = list(range(int(self.total.get("GPU", 0))))
-        self.leases: dict[int, tuple[WorkerHandle, dict[str, float], Connection, list[int]]] = {}
+        self.leases: dict[
+            int, tuple[WorkerHandle, dict[str, float], Connection, list[int]]
+        ] = {}
         self._next_lease = 1
         self.pending: list[PendingLease] = []
         self.log_subs: dict[bytes, set[Connection]] = {}
@@ -89,12 +93,17 @@ class NodeDaemon:
         self.control: Connection | None = None
         self.stopped = asyncio.Event()
         session = os.path.basename(opts.session_dir.rstrip("/"))
-        self.arena_path = arena_path(session, self.node_id.hex()[:8],
-                                     os.path.join(opts.session_dir, "objects"),
-                                     opts.object_store_bytes)
+        self.arena_path = arena_path(
+            session,
+            self.node_id.hex()[:8],
+            os.path.join(opts.session_dir, "objects"),
+            opts.object_store_bytes,
+        )
         create_arena(self.arena_path, opts.object_store_bytes)
         self.store = ObjectStore(opts.object_store_bytes)
-        self.unix = os.path.join(opts.session_dir, "sockets", f"node-{self.node_id.hex()[:8]}")
+        self.unix = os.path.join(
+            opts.session_dir, "sockets", f"node-{self.node_id.hex()[:8]}"
+        )
         self.log_dir = os.path.join(opts.session_dir, "logs")
         self.pool: WorkerPool | None = None
         self._resources_dirty = False
@@ -114,6 +123,8 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
+            "node.worker_blocked": self.worker_blocked,
+            "node.worker_unblocked": self.worker_unblocked,
         }
 
     async def start(self) -> str:
@@ -129,18 +140,40 @@ class NodeDaemon:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")
         self.pool = WorkerPool(
-            argv=["--node-unix", self.unix, "--node-id", self.node_id.hex(),
-                  "--store-path", self.arena_path,
-                  "--store-bytes", str(self.opts.object_store_bytes),
-                  "--node-ip", self.opts.node_ip, "--control", self.opts.control],
-            env=env, log_dir=self.log_dir, on_exit=self._worker_exited, on_idle=self._dispatch)
+            argv=[
+                "--node-unix",
+                self.unix,
+                "--node-id",
+                self.node_id.hex(),
+                "--store-path",
+                self.arena_path,
+                "--store-bytes",
+                str(self.opts.object_store_bytes),
+                "--node-ip",
+                self.opts.node_ip,
+                "--control",
+                self.opts.control,
+            ],
+            env=env,
+            log_dir=self.log_dir,
+            on_exit=self._worker_exited,
+            on_idle=self._dispatch,
+        )
         self.control = await self._connect_control()
         self.control.on_close(lambda c: self.stopped.set())
-        info = NodeInfo(node_id=self.node_id, address=tcp, unix=f"unix:{self.unix}",
-                        ip=self.opts.node_ip, resources=self.total, available=self.available,
-                        is_head=self.opts.is_head, hostname=socket.gethostname(),
-                        object_store_bytes=self.opts.object_store_bytes,
-                        session_dir=self.opts.session_dir, start_time=time.time())
+        info = NodeInfo(
+            node_id=self.node_id,
+            address=tcp,
+            unix=f"unix:{self.unix}",
+            ip=self.opts.node_ip,
+            resources=self.total,
+            available=self.available,
+            is_head=self.opts.is_head,
+            hostname=socket.gethostname(),
+            object_store_bytes=self.opts.object_store_bytes,
+            session_dir=self.opts.session_dir,
+            start_time=time.time(),
+        )
         await self.control.call("control.register_node", RegisterNodeRequest(info=info))
         self.sup.spawn(self._heartbeat_loop(), name="heartbeat")
         for _ in range(int(self.total.get("CPU", 1))):
@@ -153,8 +186,12 @@ class NodeDaemon:
         deadline = loop.time() + self.config.connect_timeout_s
         while True:
             try:
-                return await connect(self.opts.control, token=self.token, schema=SCHEMA,
-                                     handlers=self.server.handlers)
+                return await connect(
+                    self.opts.control,
+                    token=self.token,
+                    schema=SCHEMA,
+                    handlers=self.server.handlers,
+                )
             except RpcError as exc:
                 if loop.time() > deadline:
                     raise
@@ -185,7 +222,9 @@ class NodeDaemon:
                 still.append(p)
                 waiting = sum(1 for q in still if q.req.env_key == p.req.env_key)
                 if self.pool.starting.get(p.req.env_key, 0) < waiting:
-                    self.sup.spawn(self.pool.spawn(p.req.env_key, p.req.env_vars), name="spawn")
+                    self.sup.spawn(
+                        self.pool.spawn(p.req.env_key, p.req.env_vars), name="spawn"
+                    )
                 continue
             self._grant(p, h)
         self.pending = still
@@ -208,8 +247,14 @@ class NodeDaemon:
             if len(p.conn.state["leases"]) == 1:
                 p.conn.on_close(self._holder_gone)
         self._resources_changed()
-        p.fut.set_result(LeaseReply(lease_id=lease_id, worker=h.address, pid=h.pid,
-                                    assigned={"GPU": gpus} if gpus else {}))
+        p.fut.set_result(
+            LeaseReply(
+                lease_id=lease_id,
+                worker=h.address,
+                pid=h.pid,
+                assigned={"GPU": gpus} if gpus else {},
+            )
+        )
 
     def return_lease(self, conn: Connection, req: Any, bufs: Any) -> None:
         entry = self._release_lease(req.lease_id)
@@ -228,7 +273,10 @@ class NodeDaemon:
         if entry is None:
             return None
         h, resources, _, gpus = entry
+        lent = h.conn.state.pop("blocked", None) if h.conn is not None else None
         res.add(self.available, resources)
+        if lent:  # its CPU was lent out while blocked; it is back with the lease
+            res.subtract(self.available, lent)
         self.gpus_free.extend(gpus)
         self._resources_changed()
         return entry
@@ -248,10 +296,16 @@ class NodeDaemon:
                 self._release_lease(h.lease_id)
         if h.worker_id and self.control is not None and not self.control.is_closed():
             code = h.proc.returncode
-            self.control.notify("control.actor_died", ActorDiedRequest(
-                actor_id=b"", worker_id=h.worker_id,
-                reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
-                       f"(exit code {code}).", intended=code == 0))
+            self.control.notify(
+                "control.actor_died",
+                ActorDiedRequest(
+                    actor_id=b"",
+                    worker_id=h.worker_id,
+                    reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
+                    f"(exit code {code}).",
+                    intended=code == 0,
+                ),
+            )
         for oid, n in (h.conn.state.get("pins", {}) if h.conn else {}).items():
             for _ in range(n):
                 self.store.unpin(oid)
@@ -266,23 +320,55 @@ class NodeDaemon:
     def _send_heartbeat(self) -> None:
         self._resources_dirty = False
         if self.control is not None and not self.control.is_closed():
-            self.control.notify("control.heartbeat", HeartbeatRequest(
-                node_id=self.node_id, available=self.available))
+            self.control.notify(
+                "control.heartbeat",
+                HeartbeatRequest(node_id=self.node_id, available=self.available),
+            )
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval_s)
             self._send_heartbeat()
             assert self.pool is not None
-            self.pool.trim_idle(int(self.total.get("CPU", 1)), self.config.idle_worker_timeout_s)
+            self.pool.trim_idle(
+                int(self.total.get("CPU", 1)), self.config.idle_worker_timeout_s
+            )
 
     # -- workers ------------------------------------------------------------------
-    async def register_worker(self, conn: Connection, req: Any, bufs: Any) -> RegisterWorkerReply:
+    async def register_worker(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> RegisterWorkerReply:
         assert self.pool is not None
         conn.state["worker_pid"] = req.pid
         self.pool.registered(req.pid, req.worker_id, req.address, conn)
-        return RegisterWorkerReply(node_id=self.node_id, store_path=self.arena_path,
-                                   store_bytes=self.opts.object_store_bytes)
+        return RegisterWorkerReply(
+            node_id=self.node_id,
+            store_path=self.arena_path,
+            store_bytes=self.opts.object_store_bytes,
+        )
+
+    def _blocked_lease(self, conn: Connection) -> tuple[WorkerHandle, dict[str, float]] | None:
+        assert self.pool is not None
+        h = self.pool.by_pid.get(conn.state.get("worker_pid", -1))
+        if h is None or h.state != "leased" or h.lease_id not in self.leases:
+            return None
+        cpu = self.leases[h.lease_id][1].get("CPU", 0.0)
+        return h, {"CPU": cpu} if cpu > 0 else {}
+
+    def worker_blocked(self, conn: Connection, req: Any, bufs: Any) -> None:
+        """A worker's task waits in get(): lend its CPU to others (avoids deadlock)."""
+        found = self._blocked_lease(conn)
+        if found is not None and not conn.state.get("blocked"):
+            conn.state["blocked"] = found[1]
+            res.add(self.available, found[1])
+            self._resources_changed()
+            self._dispatch()
+
+    def worker_unblocked(self, conn: Connection, req: Any, bufs: Any) -> None:
+        lent = conn.state.pop("blocked", None)
+        if lent:
+            res.subtract(self.available, lent)
+            self._resources_changed()
 
     # -- objects --------------------------------------------------------------------
     def create_object(self, conn: Connection, req: Any, bufs: Any) -> CreateObjectReply:
@@ -340,12 +426,18 @@ class NodeDaemon:
     def get_stats(self, conn: Connection, req: Any, bufs: Any) -> NodeStatsReply:
         st = self.store.statistics()
         ps = self.pool.statistics() if self.pool else {"workers": 0, "idle": 0}
-        return NodeStatsReply(node_id=self.node_id, resources=self.total,
-                              available=self.available, store_used=st.used,
-                              store_capacity=st.capacity, store_objects=st.objects,
-                              workers=ps["workers"], idle_workers=ps["idle"],
-                              store_path=self.arena_path,
-                              store_bytes=self.opts.object_store_bytes)
+        return NodeStatsReply(
+            node_id=self.node_id,
+            resources=self.total,
+            available=self.available,
+            store_used=st.used,
+            store_capacity=st.capacity,
+            store_objects=st.objects,
+            workers=ps["workers"],
+            idle_workers=ps["idle"],
+            store_path=self.arena_path,
+            store_bytes=self.opts.object_store_bytes,
+        )
 
     # -- logs -------------------------------------------------------------------------
     def worker_log(self, conn: Connection, req: Any, bufs: Any) -> None:

@@ -41,14 +41,23 @@ class WorkerHandle:
         self.state = "starting"  # starting | idle | leased | actor | dead
         self.lease_id = 0
         self.idle_since = 0.0
-        self.registered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.registered: asyncio.Future[None] = (
+            asyncio.get_running_loop().create_future()
+        )
 
 
 class WorkerPool:
     """The node's worker processes."""
 
-    def __init__(self, *, argv: list[str], env: dict[str, str], log_dir: str,
-                 on_exit: Callable[[WorkerHandle], None], on_idle: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        *,
+        argv: list[str],
+        env: dict[str, str],
+        log_dir: str,
+        on_exit: Callable[[WorkerHandle], None],
+        on_idle: Callable[[], None],
+    ) -> None:
         self._argv = argv
         self._env = env
         self._log_dir = log_dir
@@ -68,8 +77,16 @@ class WorkerPool:
         out = open(os.path.join(self._log_dir, f"worker-{os.getpid()}-{n}.log"), "ab")  # noqa: SIM115
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ember.worker", *self._argv, "--env-key", env_key,
-                env=env, stdout=out, stderr=out, stdin=asyncio.subprocess.DEVNULL,
+                sys.executable,
+                "-m",
+                "ember.worker",
+                *self._argv,
+                "--env-key",
+                env_key,
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=False,
             )
         finally:
@@ -79,7 +96,9 @@ class WorkerPool:
         self._sup.spawn(self._reap(h), name=f"reap-{proc.pid}")
         return h
 
-    def registered(self, pid: int, worker_id: bytes, address: Address, conn: Connection) -> None:
+    def registered(
+        self, pid: int, worker_id: bytes, address: Address, conn: Connection
+    ) -> None:
         h = self.by_pid.get(pid)
         if h is None:
             raise ValueError(f"pid {pid} is not a worker this daemon started")
@@ -134,7 +153,9 @@ class WorkerPool:
         if not self.closing and was != "idle":
             logger.info("worker pid=%d exited with code %s (was %s)", h.pid, code, was)
         if not h.registered.done():
-            h.registered.set_exception(RuntimeError(f"worker exited with code {code} at start"))
+            h.registered.set_exception(
+                RuntimeError(f"worker exited with code {code} at start")
+            )
             h.registered.exception()
         self._on_exit(h)
 

@@ -11,7 +11,9 @@ logger = logging.getLogger(__name__)
 SHM_DIR = "/dev/shm"
 
 
-def arena_path(session_name: str, node_tag: str, fallback_dir: str, capacity: int) -> str:
+def arena_path(
+    session_name: str, node_tag: str, fallback_dir: str, capacity: int
+) -> str:
     """Where the node's arena lives: /dev/shm, or ``fallback_dir`` if it is too small."""
     name = f"ember-{session_name}-{node_tag}"
     try:
@@ -24,7 +26,9 @@ def arena_path(session_name: str, node_tag: str, fallback_dir: str, capacity: in
     logger.warning(
         "/dev/shm has %d bytes free, less than the object store's %d: the store falls back "
         "to %s on disk, which is slower (give the container a larger --shm-size)",
-        free, capacity, fallback_dir,
+        free,
+        capacity,
+        fallback_dir,
     )
     os.makedirs(fallback_dir, exist_ok=True)
     return os.path.join(fallback_dir, name)
@@ -67,8 +71,12 @@ class Arena:
         every view of the object is gone (mmap objects support weak refs).
         """
         page_off = offset - offset % mmap.ALLOCATIONGRANULARITY
-        m = mmap.mmap(self._fd, size + (offset - page_off), access=mmap.ACCESS_READ,
-                      offset=page_off)
+        m = mmap.mmap(
+            self._fd,
+            size + (offset - page_off),
+            access=mmap.ACCESS_READ,
+            offset=page_off,
+        )
         return m
 
     def close(self) -> None:

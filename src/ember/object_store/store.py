@@ -58,7 +58,9 @@ class ObjectStore:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity - capacity % PAGE
-        self._free: list[tuple[int, int]] = [(0, self.capacity)]  # sorted (offset, size)
+        self._free: list[tuple[int, int]] = [
+            (0, self.capacity)
+        ]  # sorted (offset, size)
         self.entries: dict[bytes, Entry] = {}
         self.used = 0
 

@@ -396,6 +396,8 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.worker_log": (LogLinesMessage, None),
     "node.subscribe_logs": (SubscribeLogsRequest, Empty),
     "node.shutdown": (Empty, None),
+    "node.worker_blocked": (Empty, None),
+    "node.worker_unblocked": (Empty, None),
     # core workers (drivers and workers)
     "worker.push_task": (TaskSpec, TaskReply),
     "worker.create_actor": (CreateActorOnWorkerRequest, CreateActorOnWorkerReply),

@@ -280,7 +280,7 @@ class Connection(asyncio.Protocol):
         raw: msgspec.Raw,
         bufs: list[memoryview],
     ) -> None:
-        if kind == REPLY or kind == ERROR:
+        if kind in (REPLY, ERROR):
             entry = self._pending.pop(req_id, None)
             if entry is None:
                 return
@@ -347,7 +347,7 @@ class Connection(asyncio.Protocol):
             return
         try:
             payload = pickle.dumps(exc)
-        except Exception:
+        except Exception:  # noqa: BLE001  (user code or user values)
             payload = b""
         tb = "".join(traceback.format_exception(exc))
         self._send(ERROR, req_id, "", [type(exc).__name__, str(exc), tb, payload])

@@ -38,8 +38,14 @@ class ActorCall:
 
     __slots__ = ("arg_oids", "frames", "retries_left", "return_oids", "spec")
 
-    def __init__(self, spec: TaskSpec, frames: list[Any], return_oids: list[bytes],
-                 arg_oids: list[bytes], retries_left: int) -> None:
+    def __init__(
+        self,
+        spec: TaskSpec,
+        frames: list[Any],
+        return_oids: list[bytes],
+        arg_oids: list[bytes],
+        retries_left: int,
+    ) -> None:
         self.spec = spec
         self.frames = frames
         self.return_oids = return_oids
@@ -81,11 +87,35 @@ class ActorSubmitter:
         call.spec.seq = st.seq
         if st.dead is not None:
             self._fail(call, st.dead)
-        elif st.conn is not None and not st.conn.is_closed() and not st.queue:
+            return
+        pending = self.cw.objects.pending_deps(call.spec.ref_args)
+        if not pending and st.conn is not None and not st.conn.is_closed() and not st.queue:
             self._send(st, call)
+            return
+        st.queue.append(call)
+        if pending:
+            self.cw.sup.spawn(self._flush_after(st, pending), name="actor-deps")
         else:
-            st.queue.append(call)
             self._ensure_resolving(st)
+
+    async def _flush_after(self, st: ActorState, pending: list[bytes]) -> None:
+        for oid in pending:
+            try:
+                await self.cw.objects.resolve(oid, None)
+            except exc_mod.EmberError:
+                pass  # the actor reports the argument's failure as the call's error
+        if st.conn is not None and not st.conn.is_closed():
+            self._flush(st)
+        else:
+            self._ensure_resolving(st)
+
+    def _flush(self, st: ActorState) -> None:
+        """Send queued calls in order, stopping at one whose arguments are not ready."""
+        conn = st.conn
+        while st.queue and conn is not None and st.conn is conn and not conn.is_closed():
+            if self.cw.objects.pending_deps(st.queue[0].spec.ref_args):
+                return
+            self._send(st, st.queue.popleft())
 
     def _send(self, st: ActorState, call: ActorCall) -> None:
         assert st.conn is not None
@@ -98,8 +128,13 @@ class ActorSubmitter:
             fut.set_exception(exc)
         fut.add_done_callback(lambda f: self._on_reply(st, call, conn, f))
 
-    def _on_reply(self, st: ActorState, call: ActorCall, conn: Connection,
-                  fut: asyncio.Future[Any]) -> None:
+    def _on_reply(
+        self,
+        st: ActorState,
+        call: ActorCall,
+        conn: Connection,
+        fut: asyncio.Future[Any],
+    ) -> None:
         st.inflight.pop(call.spec.task_id, None)
         err = fut.exception() if not fut.cancelled() else RpcError("cancelled")
         if err is None:
@@ -123,11 +158,15 @@ class ActorSubmitter:
             self._requeue(st, call)
             self._ensure_resolving(st)
         else:
-            self._fail(call, exc_mod.ActorDiedError(
-                f"The actor {st.class_name or ''} ({st.actor_id.hex()}) died while running "
-                f"{call.spec.name!r}: its worker process exited unexpectedly. Set "
-                "max_task_retries (and max_restarts) to retry calls on a restarted actor.",
-                st.actor_id.hex()))
+            self._fail(
+                call,
+                exc_mod.ActorDiedError(
+                    f"The actor {st.class_name or ''} ({st.actor_id.hex()}) died while running "
+                    f"{call.spec.name!r}: its worker process exited unexpectedly. Set "
+                    "max_task_retries (and max_restarts) to retry calls on a restarted actor.",
+                    st.actor_id.hex(),
+                ),
+            )
             self._ensure_resolving(st)
 
     def _requeue(self, st: ActorState, call: ActorCall) -> None:
@@ -147,7 +186,9 @@ class ActorSubmitter:
                 if info.state == "DEAD":
                     st.dead = exc_mod.ActorDiedError(
                         f"The actor {info.class_name or st.class_name} ({st.actor_id.hex()}) is "
-                        f"dead: {info.death_cause or 'it died'}", st.actor_id.hex())
+                        f"dead: {info.death_cause or 'it died'}",
+                        st.actor_id.hex(),
+                    )
                     while st.queue:
                         self._fail(st.queue.popleft(), st.dead)
                     return
@@ -160,22 +201,23 @@ class ActorSubmitter:
                     continue
                 st.conn = conn
                 st.epoch = info.epoch
-                while st.queue and st.conn is conn and not conn.is_closed():
-                    self._send(st, st.queue.popleft())
-                if not st.queue:
-                    return
+                self._flush(st)
+                return
         except RpcError as exc:
             if not self.cw.shutting_down:
                 err = exc_mod.ActorDiedError(
                     f"Cannot reach the control service to locate actor {st.actor_id.hex()}: {exc}",
-                    st.actor_id.hex())
+                    st.actor_id.hex(),
+                )
                 while st.queue:
                     self._fail(st.queue.popleft(), err)
         finally:
             st.resolving = False
 
     async def _get_info(self, st: ActorState) -> Any:
-        req = GetActorInfoRequest(actor_id=st.actor_id, wait_after_epoch=st.epoch, timeout_s=0)
+        req = GetActorInfoRequest(
+            actor_id=st.actor_id, wait_after_epoch=st.epoch, timeout_s=0
+        )
         reply, _ = await self.cw.control.call("control.get_actor_info", req)
         return reply
 

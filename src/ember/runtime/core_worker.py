@@ -66,9 +66,19 @@ class GenState:
 class CoreWorker:
     """Runtime of one driver or worker process."""
 
-    def __init__(self, *, is_driver: bool, token: bytes, node_unix: str, control_address: str,
-                 session_dir: str, node_ip: str, config: Config, namespace: str = "",
-                 log_to_driver: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        is_driver: bool,
+        token: bytes,
+        node_unix: str,
+        control_address: str,
+        session_dir: str,
+        node_ip: str,
+        config: Config,
+        namespace: str = "",
+        log_to_driver: bool = True,
+    ) -> None:
         self.is_driver = is_driver
         self.token = token
         self.node_unix = node_unix
@@ -113,7 +123,10 @@ class CoreWorker:
         self.loop_thread = LoopThread()
         self.loop = self.loop_thread.loop
         current.set_worker(self)
-        self.run(self._start(store_path, store_bytes), timeout=self.config.connect_timeout_s * 3)
+        self.run(
+            self._start(store_path, store_bytes),
+            timeout=self.config.connect_timeout_s * 3,
+        )
 
     async def _start(self, store_path: str, store_bytes: int) -> None:
         self.sup = Supervisor("core-worker")
@@ -123,38 +136,63 @@ class CoreWorker:
         self.unix_path = os.path.join(sock_dir, f"w-{self.worker_id.hex()[:12]}")
         unix = await self.server.listen(f"unix:{self.unix_path}")
         tcp = await self.server.listen(f"tcp:{self.node_ip}:0")
-        self.node_conn = await connect(f"unix:{self.node_unix}", token=self.token, schema=SCHEMA,
-                                       handlers=self.handlers,
-                                       timeout=self.config.connect_timeout_s)
-        self.control = await connect(self.control_address, token=self.token, schema=SCHEMA,
-                                     handlers=self.handlers,
-                                     timeout=self.config.connect_timeout_s)
+        self.node_conn = await connect(
+            f"unix:{self.node_unix}",
+            token=self.token,
+            schema=SCHEMA,
+            handlers=self.handlers,
+            timeout=self.config.connect_timeout_s,
+        )
+        self.control = await connect(
+            self.control_address,
+            token=self.token,
+            schema=SCHEMA,
+            handlers=self.handlers,
+            timeout=self.config.connect_timeout_s,
+        )
         if self.is_driver:
             stats, _ = await self.node_conn.call("node.get_stats", Empty())
             self.node_id = stats.node_id
             store_path, store_bytes = stats.store_path, stats.store_bytes
-        self.address = Address(worker_id=self.worker_id, node_id=self.node_id, tcp=tcp, unix=unix)
+        self.address = Address(
+            worker_id=self.worker_id, node_id=self.node_id, tcp=tcp, unix=unix
+        )
         self.arena = Arena(store_path, store_bytes)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop from a user thread."""
         if self.loop_thread.in_loop_thread():
-            raise RuntimeError("blocking ember call from the event-loop thread; use await")
+            raise RuntimeError(
+                "blocking ember call from the event-loop thread; use await"
+            )
         return self.loop_thread.run(coro, timeout)
 
     async def register_job(self, namespace: str, sys_path: list[str]) -> None:
         from ember.protocol.messages import KvPutRequest, RegisterJobRequest
         from ember.runtime.serialization import dumps_plain
 
-        reply, _ = await self.control.call("control.register_job", RegisterJobRequest(
-            namespace=namespace, driver_pid=os.getpid(), entrypoint=" ".join(sys.argv)))
+        reply, _ = await self.control.call(
+            "control.register_job",
+            RegisterJobRequest(
+                namespace=namespace,
+                driver_pid=os.getpid(),
+                entrypoint=" ".join(sys.argv),
+            ),
+        )
         self.job_id = reply.job_id
         self.namespace = reply.namespace
-        await self.control.call("control.kv_put", KvPutRequest(
-            namespace="job", key=self.job_id,
-            value=dumps_plain({"sys_path": sys_path, "cwd": os.getcwd()})))
+        await self.control.call(
+            "control.kv_put",
+            KvPutRequest(
+                namespace="job",
+                key=self.job_id,
+                value=dumps_plain({"sys_path": sys_path, "cwd": os.getcwd()}),
+            ),
+        )
         if self.log_to_driver:
-            await self.node_conn.call("node.subscribe_logs", SubscribeLogsRequest(job_id=self.job_id))
+            await self.node_conn.call(
+                "node.subscribe_logs", SubscribeLogsRequest(job_id=self.job_id)
+            )
 
     def shutdown(self) -> None:
         self.shutting_down = True
@@ -196,10 +234,19 @@ class CoreWorker:
                 return fut.result()
         fut = self.loop.create_future()
         self._peers[address.worker_id] = fut
-        target = address.unix if address.unix and address.node_id == self.node_id else address.tcp
+        target = (
+            address.unix
+            if address.unix and address.node_id == self.node_id
+            else address.tcp
+        )
         try:
-            conn = await connect(target, token=self.token, schema=SCHEMA, handlers=self.handlers,
-                                 timeout=self.config.connect_timeout_s)
+            conn = await connect(
+                target,
+                token=self.token,
+                schema=SCHEMA,
+                handlers=self.handlers,
+                timeout=self.config.connect_timeout_s,
+            )
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()
@@ -209,8 +256,13 @@ class CoreWorker:
         return conn
 
     # -- replies and generators -------------------------------------------------------
-    def store_task_reply(self, spec: TaskSpec, reply: TaskReply, frames: list[Any],
-                         conn: Connection | None) -> None:
+    def store_task_reply(
+        self,
+        spec: TaskSpec,
+        reply: TaskReply,
+        frames: list[Any],
+        conn: Connection | None,
+    ) -> None:
         pos = 0
         acks_before = len(self._borrow_acks)
         had_contained = False
@@ -228,12 +280,20 @@ class CoreWorker:
             self.sup.spawn(self._release_escrow_after(acks, conn, spec.task_id))
 
     def _adopt_contained(self, obj: ReturnObject) -> None:
-        inner = [_rebuild(r.oid, None if r.owner is None else (
-            r.owner.worker_id, r.owner.node_id, r.owner.tcp, r.owner.unix)) for r in obj.contained]
+        inner = [
+            _rebuild(
+                r.oid,
+                None
+                if r.owner is None
+                else (r.owner.worker_id, r.owner.node_id, r.owner.tcp, r.owner.unix),
+            )
+            for r in obj.contained
+        ]
         self.refs.set_contained(obj.oid, inner)
 
-    async def _release_escrow_after(self, acks: list[asyncio.Future[Any]], conn: Connection,
-                                    task_id: bytes) -> None:
+    async def _release_escrow_after(
+        self, acks: list[asyncio.Future[Any]], conn: Connection, task_id: bytes
+    ) -> None:
         await asyncio.gather(*acks, return_exceptions=True)
         if not conn.is_closed():
             conn.notify("worker.release_escrow", ReleaseEscrowRequest(task_id=task_id))
@@ -261,7 +321,9 @@ class CoreWorker:
         st.done = True
         st.wake()
 
-    async def next_generator_item_async(self, task_id: bytes, index: int) -> ObjectRef | None:
+    async def next_generator_item_async(
+        self, task_id: bytes, index: int
+    ) -> ObjectRef | None:
         st = self.generators.setdefault(task_id, GenState())
         while len(st.refs) <= index and not st.done:
             w = self.loop.create_future()
@@ -269,8 +331,9 @@ class CoreWorker:
             await w
         return st.refs[index] if index < len(st.refs) else None
 
-    def next_generator_item(self, task_id: bytes, index: int,
-                            timeout: float | None) -> ObjectRef | None:
+    def next_generator_item(
+        self, task_id: bytes, index: int, timeout: float | None
+    ) -> ObjectRef | None:
         st = self.generators.get(task_id)
         if st is not None and index < len(st.refs):
             return st.refs[index]
@@ -303,7 +366,10 @@ class CoreWorker:
     async def _send_unborrow(self, oid: bytes, owner: Address) -> None:
         try:
             conn = await self.connect_to(owner)
-            conn.notify("worker.remove_borrower", BorrowRequest(oids=[oid], borrower=self.worker_id))
+            conn.notify(
+                "worker.remove_borrower",
+                BorrowRequest(oids=[oid], borrower=self.worker_id),
+            )
         except RpcError:
             pass  # the owner is gone; so is the object
 
@@ -327,7 +393,10 @@ class CoreWorker:
     async def _send_borrow(self, oid: bytes, owner: Address) -> None:
         try:
             conn = await self.connect_to(owner)
-            await conn.call("worker.add_borrower", BorrowRequest(oids=[oid], borrower=self.worker_id))
+            await conn.call(
+                "worker.add_borrower",
+                BorrowRequest(oids=[oid], borrower=self.worker_id),
+            )
         except RpcError:
             pass  # owner died: get() will say OwnerDiedError
 
@@ -344,8 +413,10 @@ class CoreWorker:
         if not e.ready:
             await self.objects.resolve(req.oid, None)
         if e.data is None:
-            return GetObjectReply(status="READY", obj=ReturnObject(oid=req.oid, node_id=e.node_id,
-                                                                    size=e.size))
+            return GetObjectReply(
+                status="READY",
+                obj=ReturnObject(oid=req.oid, node_id=e.node_id, size=e.size),
+            )
         obj = ReturnObject(oid=req.oid, nbufs=1 + len(e.bufs), is_error=e.is_error)
         return GetObjectReply(status="READY", obj=obj), [e.data, *e.bufs]
 
@@ -390,8 +461,23 @@ class CoreWorker:
             running = None
         if running is self.loop:
             return await self.objects.get_one_async(ref)
-        fut = asyncio.run_coroutine_threadsafe(self.objects.get_one_async(ref), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(
+            self.objects.get_one_async(ref), self.loop
+        )
         return await asyncio.wrap_future(fut)
+
+    def is_worker_in_task(self) -> bool:
+        """Whether this thread runs a normal task in a worker (which holds a CPU lease)."""
+        if self.is_driver:
+            return False
+        from ember.runtime import task_context
+
+        ctx = task_context.get()
+        return ctx is not None and not ctx.actor_id
+
+    def notify_node(self, method: str) -> None:
+        if self.node_conn is not None and not self.node_conn.is_closed():
+            self.node_conn.notify(method, Empty())
 
     # -- misc ---------------------------------------------------------------------------
     def cluster_totals(self) -> str:

@@ -37,7 +37,9 @@ class ObjectRef:
 
     __slots__ = ("__weakref__", "_id", "_owner", "_registered")
 
-    def __init__(self, oid: bytes, owner: Address | None = None, *, _register: bool = True) -> None:
+    def __init__(
+        self, oid: bytes, owner: Address | None = None, *, _register: bool = True
+    ) -> None:
         self._id = oid
         self._owner = owner
         self._registered = False

@@ -93,7 +93,9 @@ class Objects:
             e.waiters = None
         return e
 
-    def set_inline(self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False) -> None:
+    def set_inline(
+        self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False
+    ) -> None:
         def fill(e: ObjEntry) -> None:
             e.data, e.bufs, e.is_error, e.size = data, bufs, is_error, len(data)
 
@@ -119,6 +121,15 @@ class Objects:
         bufs = frames[pos + 1 : pos + obj.nbufs]
         self.set_inline(obj.oid, data, bufs, obj.is_error)
         return pos + obj.nbufs
+
+    def pending_deps(self, ref_args: list[Any]) -> list[bytes]:
+        """Ids among ``ref_args`` that we own and that are not ready yet."""
+        out = []
+        for r in ref_args:
+            e = self.entries.get(r.oid)
+            if e is not None and not e.ready:
+                out.append(r.oid)
+        return out
 
     # -- put ------------------------------------------------------------------------
     def put(self, value: Any) -> ObjectRef:
@@ -151,11 +162,14 @@ class Objects:
         e.node_id, e.size, e.ready = self.cw.node_id, size, True
         self.entries[oid] = e
 
-    async def create_in_store(self, oid: bytes, size: int, ser: SerializedValue) -> None:
+    async def create_in_store(
+        self, oid: bytes, size: int, ser: SerializedValue
+    ) -> None:
         node = self.cw.node_conn
         try:
-            reply, _ = await node.call("node.create_object", CreateObjectRequest(oid=oid,
-                                                                                  size=size))
+            reply, _ = await node.call(
+                "node.create_object", CreateObjectRequest(oid=oid, size=size)
+            )
         except RemoteError as err:
             if err.type_name == "MemoryError":
                 raise exc_mod.ObjectStoreFullError(err.remote_message) from None
@@ -171,12 +185,23 @@ class Objects:
         entries: list[ObjEntry | None] = []
         for r in refs:
             e = self.entries.get(r._id)
-            entries.append(e if e is not None and e.ready and e.data is not None else None)
+            entries.append(
+                e if e is not None and e.ready and e.data is not None else None
+            )
         if any(e is None for e in entries):
-            entries = self.cw.run(self.resolve_many(refs, timeout))
+            blocked = self.cw.is_worker_in_task()
+            if blocked:
+                self.cw.loop_thread.call(self.cw.notify_node, "node.worker_blocked")
+            try:
+                entries = self.cw.run(self.resolve_many(refs, timeout))
+            finally:
+                if blocked:
+                    self.cw.loop_thread.call(self.cw.notify_node, "node.worker_unblocked")
         return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
 
-    async def resolve_many(self, refs: list[ObjectRef], timeout: float | None) -> list[ObjEntry]:
+    async def resolve_many(
+        self, refs: list[ObjectRef], timeout: float | None
+    ) -> list[ObjEntry]:
         coros = [self.resolve(r._id, r._owner) for r in refs]
         try:
             async with asyncio.timeout(timeout):
@@ -198,35 +223,53 @@ class Objects:
                 await w
             return e
         if owner is None or owner.worker_id == self.cw.worker_id:
-            raise exc_mod.ObjectLostError(oid.hex(), "", "",
-                                          f"Object {oid.hex()} is lost: its value was freed "
-                                          "(no reference to it remained) or never existed.")
+            raise exc_mod.ObjectLostError(
+                oid.hex(),
+                "",
+                "",
+                f"Object {oid.hex()} is lost: its value was freed "
+                "(no reference to it remained) or never existed.",
+            )
         return await self._fetch_from_owner(oid, owner)
 
     async def _fetch_from_owner(self, oid: bytes, owner: Address) -> ObjEntry:
         try:
             conn = await self.cw.connect_to(owner)
-            reply, frames = await conn.call("worker.get_object", GetObjectRequest(oid=oid))
+            reply, frames = await conn.call(
+                "worker.get_object", GetObjectRequest(oid=oid)
+            )
         except RpcError as err:
             raise exc_mod.OwnerDiedError(
-                oid.hex(), owner.tcp, "",
+                oid.hex(),
+                owner.tcp,
+                "",
                 f"Object {oid.hex()} is lost because its owner (worker "
                 f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
                 "Objects are owned by the process that created them; keep the owner alive.",
             ) from err
         return self.cache_reply(oid, reply, frames)
 
-    def cache_reply(self, oid: bytes, reply: GetObjectReply, frames: list[Any]) -> ObjEntry:
+    def cache_reply(
+        self, oid: bytes, reply: GetObjectReply, frames: list[Any]
+    ) -> ObjEntry:
         if reply.status != "READY" or reply.obj is None:
-            raise exc_mod.ObjectLostError(oid.hex(), "", "",
-                                          f"Object {oid.hex()} was freed by its owner or never "
-                                          "existed.")
+            raise exc_mod.ObjectLostError(
+                oid.hex(),
+                "",
+                "",
+                f"Object {oid.hex()} was freed by its owner or never existed.",
+            )
         e = ObjEntry()
         obj = reply.obj
         if obj.node_id:
             e.node_id, e.size = obj.node_id, obj.size
         else:
-            e.data, e.bufs, e.is_error, e.size = frames[0], frames[1 : obj.nbufs], obj.is_error, 0
+            e.data, e.bufs, e.is_error, e.size = (
+                frames[0],
+                frames[1 : obj.nbufs],
+                obj.is_error,
+                0,
+            )
         e.ready = True
         if self.cw.refs.has(oid):
             self.entries[oid] = e  # cache while we borrow it
@@ -245,7 +288,9 @@ class Objects:
     def _read_stored(self, oid: bytes, e: ObjEntry) -> Any:
         if e.node_id != self.cw.node_id:
             raise exc_mod.ObjectLostError(
-                oid.hex(), "", "",
+                oid.hex(),
+                "",
+                "",
                 f"Object {oid.hex()} lives on node {e.node_id.hex()[:8]}, and moving objects "
                 "between nodes is not implemented yet (multi-node transfer, issue #3).",
             )
@@ -253,11 +298,17 @@ class Objects:
         return self.map_pinned(oid, loc)
 
     async def pin(self, oid: bytes) -> Any:
-        reply, _ = await self.cw.node_conn.call("node.get_objects", GetObjectsRequest(oids=[oid]))
+        reply, _ = await self.cw.node_conn.call(
+            "node.get_objects", GetObjectsRequest(oids=[oid])
+        )
         loc = reply.found[0]
         if loc is None:
-            raise exc_mod.ObjectLostError(oid.hex(), "", "",
-                                          f"Object {oid.hex()} is no longer in the object store.")
+            raise exc_mod.ObjectLostError(
+                oid.hex(),
+                "",
+                "",
+                f"Object {oid.hex()} is no longer in the object store.",
+            )
         return loc
 
     def map_pinned(self, oid: bytes, loc: Any) -> Any:
@@ -287,11 +338,14 @@ class Objects:
         self._release_scheduled = False
         oids, self._pending_release = self._pending_release, []
         if oids and not self.cw.node_conn.is_closed():
-            self.cw.node_conn.notify("node.release_objects", ObjectIdsRequest(oids=oids))
+            self.cw.node_conn.notify(
+                "node.release_objects", ObjectIdsRequest(oids=oids)
+            )
 
     # -- wait -------------------------------------------------------------------------
-    async def wait(self, refs: list[ObjectRef], num_returns: int,
-                   timeout: float | None) -> list[bool]:
+    async def wait(
+        self, refs: list[ObjectRef], num_returns: int, timeout: float | None
+    ) -> list[bool]:
         done = [False] * len(refs)
         count = 0
         for i, r in enumerate(refs):
@@ -313,6 +367,7 @@ class Objects:
                 count += 1
                 if count >= num_returns and not finished.done():
                     finished.set_result(None)
+
             return cb
 
         tasks = []

@@ -26,8 +26,15 @@ from ember.protocol.messages import Address
 class RefEntry:
     """Counts for one object id."""
 
-    __slots__ = ("borrow_registered", "borrowers", "contained", "local", "owned", "owner",
-                 "submitted")
+    __slots__ = (
+        "borrow_registered",
+        "borrowers",
+        "contained",
+        "local",
+        "owned",
+        "owner",
+        "submitted",
+    )
 
     def __init__(self, owned: bool, owner: Address | None) -> None:
         self.local = 0
@@ -46,8 +53,12 @@ class RefEntry:
 class RefCounter:
     """Counts for every object this process owns or borrows."""
 
-    def __init__(self, worker_id: bytes, on_release: Callable[[bytes, RefEntry], None],
-                 on_borrow: Callable[[bytes, Address], None]) -> None:
+    def __init__(
+        self,
+        worker_id: bytes,
+        on_release: Callable[[bytes, RefEntry], None],
+        on_borrow: Callable[[bytes, Address], None],
+    ) -> None:
         self._me = worker_id
         self._lock = threading.Lock()
         self.entries: dict[bytes, RefEntry] = {}

@@ -15,7 +15,7 @@ owner of the outer value can keep them alive (borrowing, DESIGN.md §2).
 from __future__ import annotations
 
 import io
-import pickle  # noqa: TID251  (this module is where serialization happens)
+import pickle
 import struct
 import threading
 from collections.abc import Callable
@@ -162,13 +162,17 @@ def _find_unpicklable(value: Any, path: str, depth: int) -> tuple[str, Any] | No
     for child_path, child in children:
         try:
             cloudpickle.dumps(child, protocol=5, buffer_callback=lambda b: None)
-        except Exception:
-            return _find_unpicklable(child, child_path, depth + 1) or (child_path, child)
+        except Exception:  # noqa: BLE001  (user code or user values)
+            return _find_unpicklable(child, child_path, depth + 1) or (
+                child_path,
+                child,
+            )
     return None
 
 
-def args_blob(args: tuple[Any, ...], kwargs: dict[str, Any],
-              is_ref: Callable[[Any], bool]) -> tuple[SerializedValue, list[Any]]:
+def args_blob(
+    args: tuple[Any, ...], kwargs: dict[str, Any], is_ref: Callable[[Any], bool]
+) -> tuple[SerializedValue, list[Any]]:
     """Serialize call arguments; top-level refs become placeholders.
 
     Returns the serialized ``(args, kwargs)`` (with each top-level ObjectRef
@@ -189,7 +193,9 @@ def args_blob(args: tuple[Any, ...], kwargs: dict[str, Any],
     try:
         ser = serialize((a, k))
     except TypeError as exc:
-        raise TypeError(_describe_call_args(args, kwargs) or str(exc)) from exc.__cause__
+        raise TypeError(
+            _describe_call_args(args, kwargs) or str(exc)
+        ) from exc.__cause__
     return ser, refs
 
 
@@ -199,9 +205,13 @@ def _describe_call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     for where, v in items:
         try:
             cloudpickle.dumps(v, protocol=5, buffer_callback=lambda b: None)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (user code or user values)
             inner = _find_unpicklable(v, "", 0)
-            detail = f" (the unpicklable part is {inner[1]!r} at {where}{inner[0]})" if inner else ""
+            detail = (
+                f" (the unpicklable part is {inner[1]!r} at {where}{inner[0]})"
+                if inner
+                else ""
+            )
             return (
                 f"Could not serialize {where} of type {type(v).__name__}: {exc}{detail}. "
                 "Arguments of remote functions must be picklable; create unpicklable resources "
@@ -222,8 +232,9 @@ class ArgRef:
         return (ArgRef, (self.i,))
 
 
-def substitute_args(args: tuple[Any, ...], kwargs: dict[str, Any],
-                    values: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+def substitute_args(
+    args: tuple[Any, ...], kwargs: dict[str, Any], values: list[Any]
+) -> tuple[list[Any], dict[str, Any]]:
     a = [values[v.i] if type(v) is ArgRef else v for v in args]
     k = {key: values[v.i] if type(v) is ArgRef else v for key, v in kwargs.items()}
     return a, k
@@ -233,8 +244,10 @@ def exception_bytes(exc: BaseException) -> bytes:
     """Pickle an exception; fall back to a plain RuntimeError with its text."""
     try:
         return cloudpickle.dumps(exc, protocol=5)
-    except Exception:
-        return cloudpickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"), protocol=5)
+    except Exception:  # noqa: BLE001  (user code or user values)
+        return cloudpickle.dumps(
+            RuntimeError(f"{type(exc).__name__}: {exc}"), protocol=5
+        )
 
 
 BytesIO = io.BytesIO

@@ -29,7 +29,12 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import LeaseRequest, ReturnLeaseRequest, TaskReply, TaskSpec
+from ember.protocol.messages import (
+    LeaseRequest,
+    ReturnLeaseRequest,
+    TaskReply,
+    TaskSpec,
+)
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
 from ember.scheduler.resources import describe
@@ -43,11 +48,26 @@ logger = logging.getLogger(__name__)
 class PendingTask:
     """A submitted task until its returns are stored."""
 
-    __slots__ = ("arg_oids", "cancelled", "force_cancel", "frames", "key", "retries_left",
-                 "return_oids", "spec", "worker")
+    __slots__ = (
+        "arg_oids",
+        "cancelled",
+        "force_cancel",
+        "frames",
+        "key",
+        "retries_left",
+        "return_oids",
+        "spec",
+        "worker",
+    )
 
-    def __init__(self, spec: TaskSpec, frames: list[Any], return_oids: list[bytes],
-                 arg_oids: list[bytes], retries_left: int) -> None:
+    def __init__(
+        self,
+        spec: TaskSpec,
+        frames: list[Any],
+        return_oids: list[bytes],
+        arg_oids: list[bytes],
+        retries_left: int,
+    ) -> None:
         self.spec = spec
         self.frames = frames
         self.return_oids = return_oids
@@ -64,8 +84,9 @@ class LeasedWorker:
 
     __slots__ = ("address", "conn", "inflight", "lease_id", "linger", "node_conn")
 
-    def __init__(self, lease_id: int, conn: Connection, node_conn: Connection,
-                 address: Any) -> None:
+    def __init__(
+        self, lease_id: int, conn: Connection, node_conn: Connection, address: Any
+    ) -> None:
         self.lease_id = lease_id
         self.conn = conn
         self.node_conn = node_conn
@@ -104,6 +125,24 @@ class TaskSubmitter:
         if ks is None:
             ks = self.keys[task.key] = KeyState(spec)
         self.tasks[spec.task_id] = task
+        pending = self.cw.objects.pending_deps(spec.ref_args)
+        if pending:
+            # Resolve our own arguments before asking for a worker, so that a task
+            # waiting for another never sits on a lease the other one needs.
+            self.cw.sup.spawn(self._submit_when_ready(task, ks, pending), name="deps")
+            return
+        ks.queue.append(task)
+        self._pump(task.key, ks)
+
+    async def _submit_when_ready(self, task: PendingTask, ks: KeyState,
+                                 pending: list[bytes]) -> None:
+        for oid in pending:
+            try:
+                await self.cw.objects.resolve(oid, None)
+            except exc_mod.EmberError:
+                pass  # the worker reports the argument's failure as this task's error
+        if task.cancelled or task.spec.task_id not in self.tasks:
+            return
         ks.queue.append(task)
         self._pump(task.key, ks)
 
@@ -121,13 +160,19 @@ class TaskSubmitter:
             for w in ks.workers:
                 if w.inflight == 0 and w.linger is None:
                     w.linger = asyncio.get_running_loop().call_later(
-                        self.cw.config.lease_linger_s, self._return_if_idle, key, ks, w)
+                        self.cw.config.lease_linger_s, self._return_if_idle, key, ks, w
+                    )
 
     async def _request_lease(self, key: tuple[Any, ...], ks: KeyState) -> None:
         try:
             while ks.queue:
-                req = LeaseRequest(resources=ks.resources, job_id=self.cw.job_id, name=ks.name,
-                                   env_key=key[1], env_vars=ks.env_vars)
+                req = LeaseRequest(
+                    resources=ks.resources,
+                    job_id=self.cw.job_id,
+                    name=ks.name,
+                    env_key=key[1],
+                    env_vars=ks.env_vars,
+                )
                 node_conn = self.cw.node_conn
                 reply, _ = await node_conn.call("node.request_worker_lease", req)
                 if reply.infeasible:
@@ -135,14 +180,18 @@ class TaskSubmitter:
                     await asyncio.sleep(1.0)
                     continue
                 if not ks.queue:
-                    node_conn.notify("node.return_worker_lease",
-                                     ReturnLeaseRequest(lease_id=reply.lease_id))
+                    node_conn.notify(
+                        "node.return_worker_lease",
+                        ReturnLeaseRequest(lease_id=reply.lease_id),
+                    )
                     return
                 try:
                     conn = await self.cw.connect_to(reply.worker)
                 except RpcError:
-                    node_conn.notify("node.return_worker_lease",
-                                     ReturnLeaseRequest(lease_id=reply.lease_id, worker_dead=True))
+                    node_conn.notify(
+                        "node.return_worker_lease",
+                        ReturnLeaseRequest(lease_id=reply.lease_id, worker_dead=True),
+                    )
                     continue
                 w = LeasedWorker(reply.lease_id, conn, node_conn, reply.worker)
                 ks.workers.append(w)
@@ -150,8 +199,12 @@ class TaskSubmitter:
         except RpcError as exc:
             if not self.cw.shutting_down:
                 logger.error("lease request failed: %s", exc)
-                self._fail_queue(ks, exc_mod.LocalNodeDiedError(
-                    f"The local node daemon is unreachable ({exc}); tasks cannot be scheduled."))
+                self._fail_queue(
+                    ks,
+                    exc_mod.LocalNodeDiedError(
+                        f"The local node daemon is unreachable ({exc}); tasks cannot be scheduled."
+                    ),
+                )
         finally:
             ks.pending_leases -= 1
             if not self.cw.shutting_down:
@@ -159,7 +212,10 @@ class TaskSubmitter:
 
     def _warn_infeasible(self, ks: KeyState) -> None:
         now = time.monotonic()
-        if now - ks.last_infeasible_warning < self.cw.config.infeasible_warning_interval_s:
+        if (
+            now - ks.last_infeasible_warning
+            < self.cw.config.infeasible_warning_interval_s
+        ):
             return
         ks.last_infeasible_warning = now
         msg = (
@@ -184,7 +240,9 @@ class TaskSubmitter:
             fut.set_exception(exc)
         fut.add_done_callback(lambda f: self._on_reply(task, w, f))
 
-    def _on_reply(self, task: PendingTask, w: LeasedWorker, fut: asyncio.Future[Any]) -> None:
+    def _on_reply(
+        self, task: PendingTask, w: LeasedWorker, fut: asyncio.Future[Any]
+    ) -> None:
         w.inflight -= 1
         task.worker = None
         ks = self.keys[task.key]
@@ -192,7 +250,9 @@ class TaskSubmitter:
         if err is not None:
             self._worker_failed(ks, w)
             if task.cancelled:
-                self._finish_error(task, exc_mod.TaskCancelledError(task.spec.task_id.hex()))
+                self._finish_error(
+                    task, exc_mod.TaskCancelledError(task.spec.task_id.hex())
+                )
             elif isinstance(err, RemoteError):
                 self._finish_error(task, exc_mod.EmberSystemError(str(err)))
             elif task.retries_left != 0 and not task.spec.streaming:
@@ -200,10 +260,14 @@ class TaskSubmitter:
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)
             else:
-                self._finish_error(task, exc_mod.WorkerCrashedError(
-                    f"The worker running task {task.spec.name!r} died unexpectedly (its process "
-                    "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
-                    "no retries were left (max_retries)."))
+                self._finish_error(
+                    task,
+                    exc_mod.WorkerCrashedError(
+                        f"The worker running task {task.spec.name!r} died unexpectedly (its process "
+                        "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
+                        "no retries were left (max_retries)."
+                    ),
+                )
         else:
             reply, frames = fut.result()
             if reply.retryable_error and task.retries_left != 0 and not task.cancelled:
@@ -223,11 +287,18 @@ class TaskSubmitter:
             if w.linger is not None:
                 w.linger.cancel()
             if not w.node_conn.is_closed():
-                w.node_conn.notify("node.return_worker_lease",
-                                   ReturnLeaseRequest(lease_id=w.lease_id, worker_dead=True))
+                w.node_conn.notify(
+                    "node.return_worker_lease",
+                    ReturnLeaseRequest(lease_id=w.lease_id, worker_dead=True),
+                )
 
-    def _finish(self, task: PendingTask, reply: TaskReply, frames: list[Any],
-                w: LeasedWorker | None) -> None:
+    def _finish(
+        self,
+        task: PendingTask,
+        reply: TaskReply,
+        frames: list[Any],
+        w: LeasedWorker | None,
+    ) -> None:
         self.tasks.pop(task.spec.task_id, None)
         self.cw.store_task_reply(task.spec, reply, frames, w.conn if w else None)
         self.cw.refs.remove_submitted(task.arg_oids)
@@ -244,13 +315,17 @@ class TaskSubmitter:
         while ks.queue:
             self._finish_error(ks.queue.popleft(), error)
 
-    def _return_if_idle(self, key: tuple[Any, ...], ks: KeyState, w: LeasedWorker) -> None:
+    def _return_if_idle(
+        self, key: tuple[Any, ...], ks: KeyState, w: LeasedWorker
+    ) -> None:
         w.linger = None
         if w.inflight or ks.queue or w not in ks.workers:
             return
         ks.workers.remove(w)
         if not w.node_conn.is_closed():
-            w.node_conn.notify("node.return_worker_lease", ReturnLeaseRequest(lease_id=w.lease_id))
+            w.node_conn.notify(
+                "node.return_worker_lease", ReturnLeaseRequest(lease_id=w.lease_id)
+            )
 
     def cancel(self, task_id: bytes, force: bool) -> bool:
         """Cancel a queued or running task; False if it is not ours or already done."""
@@ -259,16 +334,19 @@ class TaskSubmitter:
             return False
         task.cancelled = True
         ks = self.keys[task.key]
-        if task in ks.queue:
-            ks.queue.remove(task)
+        if task.worker is None:  # queued, or waiting for its arguments
+            if task in ks.queue:
+                ks.queue.remove(task)
             self._finish_error(task, exc_mod.TaskCancelledError(task_id.hex()))
             return True
         if task.worker is not None:
             from ember.protocol.messages import CancelTaskRequest
 
             try:
-                task.worker.conn.notify("worker.cancel_task",
-                                        CancelTaskRequest(task_id=task_id, force=force))
+                task.worker.conn.notify(
+                    "worker.cancel_task",
+                    CancelTaskRequest(task_id=task_id, force=force),
+                )
             except RpcError:
                 pass
         return True
@@ -279,8 +357,10 @@ class TaskSubmitter:
                 if w.linger is not None:
                     w.linger.cancel()
                 if not w.node_conn.is_closed():
-                    w.node_conn.notify("node.return_worker_lease",
-                                       ReturnLeaseRequest(lease_id=w.lease_id))
+                    w.node_conn.notify(
+                        "node.return_worker_lease",
+                        ReturnLeaseRequest(lease_id=w.lease_id),
+                    )
             ks.workers.clear()
 
     def statistics(self) -> dict[str, int]:

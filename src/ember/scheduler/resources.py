@@ -28,4 +28,7 @@ def add(available: dict[str, float], request: dict[str, float]) -> None:
 
 def describe(request: dict[str, float]) -> str:
     """``{CPU: 1, GPU: 2}`` as a short readable string."""
-    return ", ".join(f"{k}: {v:g}" for k, v in sorted(request.items()) if v > 0) or "nothing"
+    return (
+        ", ".join(f"{k}: {v:g}" for k, v in sorted(request.items()) if v > 0)
+        or "nothing"
+    )

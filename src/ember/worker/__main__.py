@@ -17,7 +17,14 @@ def main() -> None:
     p.add_argument("--env-key", default="")
     p.add_argument("--control", required=True)
     a = p.parse_args()
-    run(a.node_unix, bytes.fromhex(a.node_id), a.store_path, a.store_bytes, a.node_ip, a.control)
+    run(
+        a.node_unix,
+        bytes.fromhex(a.node_id),
+        a.store_path,
+        a.store_bytes,
+        a.node_ip,
+        a.control,
+    )
 
 
 if __name__ == "__main__":

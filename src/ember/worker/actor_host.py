@@ -32,12 +32,15 @@ class ActorHost:
         self.sem: asyncio.Semaphore | None = None
         if spec.is_async:
             self.aloop = asyncio.new_event_loop()
-            t = threading.Thread(target=self.aloop.run_forever, name="actor-loop", daemon=True)
+            t = threading.Thread(
+                target=self.aloop.run_forever, name="actor-loop", daemon=True
+            )
             t.start()
             self.sem = asyncio.Semaphore(spec.max_concurrency)
         elif spec.max_concurrency > 1:
-            self.pool = concurrent.futures.ThreadPoolExecutor(spec.max_concurrency,
-                                                              thread_name_prefix="actor")
+            self.pool = concurrent.futures.ThreadPoolExecutor(
+                spec.max_concurrency, thread_name_prefix="actor"
+            )
 
     def dispatch(self, item: Any) -> None:
         if self.aloop is not None:
@@ -66,16 +69,22 @@ class ActorHost:
                 except asyncio.CancelledError:
                     from ember import exceptions as exc_mod
 
-                    reply = ex.pack_error(spec, ex.task_error(
-                        spec, exc_mod.TaskCancelledError(spec.task_id.hex())))
+                    reply = ex.pack_error(
+                        spec,
+                        ex.task_error(
+                            spec, exc_mod.TaskCancelledError(spec.task_id.hex())
+                        ),
+                    )
                 except SystemExit:
                     ex.exit_code = 0
                     reply = ex.pack_returns(spec, None)
                     reply[0].exit_worker = True
                     ex.main_q.put(None)
-                except Exception as exc:
-                    reply = ex.pack_error(spec, ex.task_error(spec, exc), ex.retryable(spec, exc))
-            except Exception as exc:
+                except Exception as exc:  # noqa: BLE001  (user code or user values)
+                    reply = ex.pack_error(
+                        spec, ex.task_error(spec, exc), ex.retryable(spec, exc)
+                    )
+            except Exception as exc:  # noqa: BLE001  (user code or user values)
                 reply = ex.pack_error(spec, ex.task_error(spec, exc))
             finally:
                 task_context.set_current(None)
@@ -89,9 +98,15 @@ def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> Non
     from ember.protocol.messages import TaskSpec
     from ember.worker.executor import _resolve
 
-    task_context.process_actor.update(class_name=spec.class_name, actor_id=spec.actor_id)
-    fake = TaskSpec(task_id=spec.actor_id, job_id=spec.job_id, name=f"{spec.class_name}.__init__",
-                    actor_id=spec.actor_id)
+    task_context.process_actor.update(
+        class_name=spec.class_name, actor_id=spec.actor_id
+    )
+    fake = TaskSpec(
+        task_id=spec.actor_id,
+        job_id=spec.job_id,
+        name=f"{spec.class_name}.__init__",
+        actor_id=spec.actor_id,
+    )
     task_context.set_current(ex.context_for(fake))
     try:
         cls = ex.load_function(spec.job_id, spec.class_key)
@@ -101,7 +116,7 @@ def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> Non
             values = ex.cw.objects.get(refs, None)
             a, k = substitute_args(a, k, values)
         instance = cls(*a, **k)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (user code or user values)
         err = ex.task_error(fake, exc)
         ex.cw.loop_thread.call(_resolve, fut, ex.create_reply(False, err))
         return
@@ -109,7 +124,7 @@ def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> Non
         task_context.set_current(None)
     try:
         task_context.process_actor["repr"] = repr(instance)
-    except Exception:
+    except Exception:  # noqa: BLE001  (user code or user values)
         task_context.process_actor["repr"] = spec.class_name
     ex.actor = ActorHost(ex, spec, instance)
     ex.cw.loop_thread.call(_resolve, fut, ex.create_reply(True))

@@ -72,20 +72,26 @@ class Executor:
         self.exit_code: int | None = None
         self._main_ident = threading.main_thread().ident
         self._tl = threading.local()
-        cw.handlers.update({
-            "worker.push_task": self.h_push_task,
-            "worker.create_actor": self.h_create_actor,
-            "worker.cancel_task": self.h_cancel_task,
-            "worker.exit": self.h_exit,
-        })
+        cw.handlers.update(
+            {
+                "worker.push_task": self.h_push_task,
+                "worker.create_actor": self.h_create_actor,
+                "worker.cancel_task": self.h_cancel_task,
+                "worker.exit": self.h_exit,
+            }
+        )
 
     # -- loop-thread handlers -------------------------------------------------------------
-    async def h_push_task(self, conn: Connection, spec: TaskSpec, bufs: list[Any]) -> Any:
+    async def h_push_task(
+        self, conn: Connection, spec: TaskSpec, bufs: list[Any]
+    ) -> Any:
         fut = asyncio.get_running_loop().create_future()
         item = (spec, bufs, fut, conn)
         if spec.actor_id:
             if self.actor is None:
-                return TaskReply(error="this worker hosts no actor (it may have been restarted)")
+                return TaskReply(
+                    error="this worker hosts no actor (it may have been restarted)"
+                )
             self.actor.dispatch(item)
         else:
             self.main_q.put(item)
@@ -138,7 +144,9 @@ class Executor:
                 self.running_main = b""
         self.cw.loop_thread.call(_resolve, fut, result)
 
-    def execute(self, spec: TaskSpec, bufs: list[Any], conn: Connection) -> tuple[Any, list[Any]]:
+    def execute(
+        self, spec: TaskSpec, bufs: list[Any], conn: Connection
+    ) -> tuple[Any, list[Any]]:
         if spec.task_id in self.cancelled:
             self.cancelled.discard(spec.task_id)
             return self.pack_error(spec, exc_mod.TaskCancelledError(spec.task_id.hex()))
@@ -154,8 +162,10 @@ class Executor:
                 result = asyncio.run(result)
             return self.pack_returns(spec, result)
         except KeyboardInterrupt:
-            return self.pack_error(spec, self.task_error(
-                spec, exc_mod.TaskCancelledError(spec.task_id.hex())))
+            return self.pack_error(
+                spec,
+                self.task_error(spec, exc_mod.TaskCancelledError(spec.task_id.hex())),
+            )
         except SystemExit as exc:
             if spec.actor_id:  # exit_actor()
                 self.exit_code = 0
@@ -163,17 +173,25 @@ class Executor:
                 reply.exit_worker = True
                 return reply, frames
             return self.pack_error(spec, self.task_error(spec, exc))
-        except Exception as exc:
-            return self.pack_error(spec, self.task_error(spec, exc), self.retryable(spec, exc))
+        except Exception as exc:  # noqa: BLE001  (user code or user values)
+            return self.pack_error(
+                spec, self.task_error(spec, exc), self.retryable(spec, exc)
+            )
         finally:
             task_context.set_current(None)
 
     def context_for(self, spec: TaskSpec) -> TaskContext:
         actor = task_context.process_actor
-        return TaskContext(task_id=spec.task_id, job_id=spec.job_id, name=spec.name,
-                           actor_id=spec.actor_id, actor_class=actor.get("class_name", ""),
-                           resources=spec.resources, attempt=spec.attempt,
-                           extra={"runtime_env": {"env_vars": spec.env_vars}})
+        return TaskContext(
+            task_id=spec.task_id,
+            job_id=spec.job_id,
+            name=spec.name,
+            actor_id=spec.actor_id,
+            actor_class=actor.get("class_name", ""),
+            resources=spec.resources,
+            attempt=spec.attempt,
+            extra={"runtime_env": {"env_vars": spec.env_vars}},
+        )
 
     # -- pieces ---------------------------------------------------------------------------
     def resolve_callable(self, spec: TaskSpec) -> Any:
@@ -188,7 +206,9 @@ class Executor:
             self.load_job(job_id)
             data = self.kv_get("fn", key)
             if data is None:
-                raise exc_mod.EmberSystemError(f"function {key.hex()} is not in the function table")
+                raise exc_mod.EmberSystemError(
+                    f"function {key.hex()} is not in the function table"
+                )
             fn = self.functions[key] = loads_function(data)
         return fn
 
@@ -205,11 +225,16 @@ class Executor:
                 sys.path.insert(0, p)
 
     def kv_get(self, namespace: str, key: bytes) -> bytes | None:
-        reply, _ = self.cw.run(self.cw.control.call("control.kv_get",
-                                                    KvGetRequest(namespace=namespace, key=key)))
+        reply, _ = self.cw.run(
+            self.cw.control.call(
+                "control.kv_get", KvGetRequest(namespace=namespace, key=key)
+            )
+        )
         return reply.value
 
-    def load_args(self, spec: TaskSpec, bufs: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    def load_args(
+        self, spec: TaskSpec, bufs: list[Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
         if spec.args_ref is not None:
             ref = ObjectRef(spec.args_ref.oid, spec.args_ref.owner)
             a, k = self.cw.objects.get([ref], None)[0]
@@ -238,9 +263,15 @@ class Executor:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         tb = _trim_traceback(tb)
         actor = task_context.process_actor
-        return exc_mod.TaskError(spec.name, tb, exc, pid=os.getpid(), ip=_HOST_IP,
-                                 actor_repr=actor.get("repr"),
-                                 actor_id=spec.actor_id.hex() if spec.actor_id else None)
+        return exc_mod.TaskError(
+            spec.name,
+            tb,
+            exc,
+            pid=os.getpid(),
+            ip=_HOST_IP,
+            actor_repr=actor.get("repr"),
+            actor_id=spec.actor_id.hex() if spec.actor_id else None,
+        )
 
     def pack_returns(self, spec: TaskSpec, result: Any) -> tuple[TaskReply, list[Any]]:
         n = spec.num_returns
@@ -252,7 +283,7 @@ class Executor:
             if not isinstance(result, (tuple, list)) or len(result) != n:
                 err = ValueError(
                     f"Task {spec.name!r} was declared with num_returns={n} but returned "
-                    f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}; "  # noqa: E501
+                    f"{type(result).__name__} {'of length ' + str(len(result)) if isinstance(result, (tuple, list)) else ''}; "
                     f"return a tuple or list of exactly {n} values."
                 )
                 return self.pack_error(spec, self.task_error(spec, err))
@@ -261,19 +292,29 @@ class Executor:
         frames: list[Any] = []
         try:
             for i, v in enumerate(values):
-                self.pack_one(spec, object_id_for(spec.task_id, i + 1), v, returns, frames)
+                self.pack_one(
+                    spec, object_id_for(spec.task_id, i + 1), v, returns, frames
+                )
         except (TypeError, exc_mod.ObjectStoreFullError) as exc:
             return self.pack_error(spec, self.task_error(spec, exc))
         return TaskReply(returns=returns), frames
 
-    def pack_one(self, spec: TaskSpec, oid: bytes, value: Any, returns: list[ReturnObject],
-                 frames: list[Any]) -> None:
+    def pack_one(
+        self,
+        spec: TaskSpec,
+        oid: bytes,
+        value: Any,
+        returns: list[ReturnObject],
+        frames: list[Any],
+    ) -> None:
         ser = serialize(value)
         contained = []
         if ser.contained:
             self.cw.escrow.setdefault(spec.task_id, []).extend(ser.contained)
-            contained = [ObjRef(oid=r._id, owner=r._owner or self.cw.address)
-                         for r in ser.contained]
+            contained = [
+                ObjRef(oid=r._id, owner=r._owner or self.cw.address)
+                for r in ser.contained
+            ]
         if ser.total_bytes() < self.cw.config.inline_threshold_bytes:
             f = ser.frames()
             returns.append(ReturnObject(oid=oid, nbufs=len(f), contained=contained))
@@ -281,28 +322,36 @@ class Executor:
         else:
             size = ser.layout_size()
             self.cw.run(self.cw.objects.create_in_store(oid, size, ser))
-            returns.append(ReturnObject(oid=oid, node_id=self.cw.node_id, size=size,
-                                        contained=contained))
+            returns.append(
+                ReturnObject(
+                    oid=oid, node_id=self.cw.node_id, size=size, contained=contained
+                )
+            )
 
-    def pack_error(self, spec: TaskSpec, error: BaseException,
-                   retryable: bool = False) -> tuple[TaskReply, list[Any]]:
+    def pack_error(
+        self, spec: TaskSpec, error: BaseException, retryable: bool = False
+    ) -> tuple[TaskReply, list[Any]]:
         data = dumps_plain(error)
         n = max(spec.num_returns, 1) if not spec.streaming else 0
-        returns = [ReturnObject(oid=object_id_for(spec.task_id, i + 1), nbufs=1, is_error=True)
-                   for i in range(n)]
+        returns = [
+            ReturnObject(oid=object_id_for(spec.task_id, i + 1), nbufs=1, is_error=True)
+            for i in range(n)
+        ]
         reply = TaskReply(returns=returns, retryable_error=retryable)
         if spec.streaming:
             reply.error = ""
             self._send_item(spec, None, error)
         return reply, [data] * n
 
-    def run_generator(self, spec: TaskSpec, gen: Any, conn: Connection) -> tuple[Any, list[Any]]:
+    def run_generator(
+        self, spec: TaskSpec, gen: Any, conn: Connection
+    ) -> tuple[Any, list[Any]]:
         count = 0
         try:
             for value in gen:
                 count += 1
                 self._send_item(spec, count, value)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (user code or user values)
             self._send_item(spec, None, self.task_error(spec, exc))
         return TaskReply(num_streamed=count), []
 
@@ -317,7 +366,9 @@ class Executor:
             frames = [data]
         else:
             idx = index
-            self.pack_one(spec, object_id_for(spec.task_id, index), value, returns, frames)
+            self.pack_one(
+                spec, object_id_for(spec.task_id, index), value, returns, frames
+            )
         obj = returns[0]
         if idx == -1:
             # the caller names the error item itself (generator_failed); send as a reply error
@@ -330,7 +381,9 @@ class Executor:
         if ok:
             return CreateActorOnWorkerReply(ok=True)
         text = str(error) if error is not None else "constructor failed"
-        return CreateActorOnWorkerReply(ok=False, error=dumps_plain(error), error_text=text)
+        return CreateActorOnWorkerReply(
+            ok=False, error=dumps_plain(error), error_text=text
+        )
 
 
 class _ArgumentError(Exception):
@@ -355,8 +408,12 @@ def _notify(conn: Connection, method: str, msg: Any, frames: list[Any]) -> None:
 
 def _notify_gen_error(conn: Connection, task_id: bytes, data: bytes) -> None:
     obj = ReturnObject(oid=b"", nbufs=1, is_error=True)
-    _notify(conn, "worker.generator_item", GeneratorItemMessage(task_id=task_id, index=-1,
-                                                                obj=obj), [data])
+    _notify(
+        conn,
+        "worker.generator_item",
+        GeneratorItemMessage(task_id=task_id, index=-1, obj=obj),
+        [data],
+    )
 
 
 def _trim_traceback(tb: str) -> str:
@@ -380,4 +437,3 @@ def _flush_std() -> None:
             s.flush()
         except (OSError, ValueError):
             pass
-

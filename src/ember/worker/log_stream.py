@@ -52,8 +52,12 @@ class LogStream(io.TextIOBase):
         if ctx is None or not ctx.job_id:
             return
         name = ctx.actor_class or ctx.name
-        msg = LogLinesMessage(job_id=ctx.job_id, prefix=f"({name} pid={self._pid})", lines=lines,
-                              is_err=self._is_err)
+        msg = LogLinesMessage(
+            job_id=ctx.job_id,
+            prefix=f"({name} pid={self._pid})",
+            lines=lines,
+            is_err=self._is_err,
+        )
         self._cw.loop_thread.call(self._notify, msg)
 
     def _notify(self, msg: LogLinesMessage) -> None:

@@ -17,14 +17,26 @@ from ember.worker.log_stream import LogStream
 logger = logging.getLogger(__name__)
 
 
-def run(node_unix: str, node_id: bytes, store_path: str, store_bytes: int, node_ip: str,
-        control: str) -> None:
+def run(
+    node_unix: str,
+    node_id: bytes,
+    store_path: str,
+    store_bytes: int,
+    node_ip: str,
+    control: str,
+) -> None:
     """Serve tasks until told to exit or until the node daemon goes away."""
     setup_daemon_logging("worker", logging.WARNING)
     session_dir = os.path.dirname(os.path.dirname(node_unix))
-    cw = CoreWorker(is_driver=False, token=token_from_env(), node_unix=node_unix,
-                    control_address=control, session_dir=session_dir, node_ip=node_ip,
-                    config=Config.from_env())
+    cw = CoreWorker(
+        is_driver=False,
+        token=token_from_env(),
+        node_unix=node_unix,
+        control_address=control,
+        session_dir=session_dir,
+        node_ip=node_ip,
+        config=Config.from_env(),
+    )
     cw.node_id = node_id
     executor = Executor(cw)
     try:
@@ -33,8 +45,14 @@ def run(node_unix: str, node_id: bytes, store_path: str, store_bytes: int, node_
         logger.exception("worker failed to start")
         os._exit(1)
     cw.node_conn.on_close(lambda c: os._exit(0 if cw.shutting_down else 1))
-    cw.run(cw.node_conn.call("node.register_worker", RegisterWorkerRequest(
-        worker_id=cw.worker_id, pid=os.getpid(), address=cw.address)))
+    cw.run(
+        cw.node_conn.call(
+            "node.register_worker",
+            RegisterWorkerRequest(
+                worker_id=cw.worker_id, pid=os.getpid(), address=cw.address
+            ),
+        )
+    )
     sys.stdout = LogStream(cw, sys.stdout, is_err=False)
     sys.stderr = LogStream(cw, sys.stderr, is_err=True)
     executor.main_loop()

@@ -1,0 +1,1 @@
+"""Runnable example programs taken from the seed workloads (import ember as ray)."""
