@@ -51,7 +51,9 @@ def _no_leaks_after_module():
             ember.shutdown()
     except ImportError:
         pass
-    ok = wait_until(lambda: not live_children() and not (ember_shm_files() - shm_before))
+    ok = wait_until(
+        lambda: not live_children() and not (ember_shm_files() - shm_before)
+    )
     if not ok:
         leaked = [" ".join(p.cmdline()[:3]) for p in live_children()]
         shm = sorted(ember_shm_files() - shm_before)

@@ -206,6 +206,12 @@ def _start_local(
         raise ValueError(f"num_cpus must be a non-negative int, got {num_cpus!r}")
     if resources:
         opt.validate_task_options({"resources": resources}, in_options=False)
+        fractional = {k: v for k, v in resources.items() if float(v) != int(v)}
+        if fractional:
+            raise ValueError(
+                f"Resource quantities of a node must be whole numbers, got {fractional}. "
+                "(Requests of tasks and actors may be fractional.)"
+            )
     store = int(object_store_memory or default_object_store_bytes())
     cpus = detect_cpus() if num_cpus is None else num_cpus
     gpus = detect_gpus() if num_gpus is None else num_gpus

@@ -25,7 +25,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         refs = [object_refs]
     elif isinstance(object_refs, ObjectRefGenerator):
         refs = list(object_refs)
-    elif isinstance(object_refs, (list, tuple)):
+    elif isinstance(object_refs, list):
         refs = list(object_refs)
         for r in refs:
             if not isinstance(r, ObjectRef):
@@ -34,7 +34,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
                     f"{type(r).__name__}: {r!r}"
                 )
     else:
-        raise TypeError(
+        raise ValueError(
             "get() expected an ObjectRef or a list of ObjectRefs, got "
             f"{type(object_refs).__name__}: {object_refs!r}"
         )

@@ -347,7 +347,9 @@ class NodeDaemon:
             store_bytes=self.opts.object_store_bytes,
         )
 
-    def _blocked_lease(self, conn: Connection) -> tuple[WorkerHandle, dict[str, float]] | None:
+    def _blocked_lease(
+        self, conn: Connection
+    ) -> tuple[WorkerHandle, dict[str, float]] | None:
         assert self.pool is not None
         h = self.pool.by_pid.get(conn.state.get("worker_pid", -1))
         if h is None or h.state != "leased" or h.lease_id not in self.leases:

@@ -89,7 +89,12 @@ class ActorSubmitter:
             self._fail(call, st.dead)
             return
         pending = self.cw.objects.pending_deps(call.spec.ref_args)
-        if not pending and st.conn is not None and not st.conn.is_closed() and not st.queue:
+        if (
+            not pending
+            and st.conn is not None
+            and not st.conn.is_closed()
+            and not st.queue
+        ):
             self._send(st, call)
             return
         st.queue.append(call)
@@ -112,7 +117,9 @@ class ActorSubmitter:
     def _flush(self, st: ActorState) -> None:
         """Send queued calls in order, stopping at one whose arguments are not ready."""
         conn = st.conn
-        while st.queue and conn is not None and st.conn is conn and not conn.is_closed():
+        while (
+            st.queue and conn is not None and st.conn is conn and not conn.is_closed()
+        ):
             if self.cw.objects.pending_deps(st.queue[0].spec.ref_args):
                 return
             self._send(st, st.queue.popleft())

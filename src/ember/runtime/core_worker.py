@@ -186,7 +186,13 @@ class CoreWorker:
             KvPutRequest(
                 namespace="job",
                 key=self.job_id,
-                value=dumps_plain({"sys_path": sys_path, "cwd": os.getcwd()}),
+                value=dumps_plain(
+                    {
+                        "sys_path": sys_path,
+                        "cwd": os.getcwd(),
+                        "namespace": self.namespace,
+                    }
+                ),
             ),
         )
         if self.log_to_driver:

@@ -37,6 +37,8 @@ class LoopThread:
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
+            if fut.done():
+                raise  # the coroutine itself raised a TimeoutError (GetTimeoutError)
             fut.cancel()
             raise TimeoutError from None
 

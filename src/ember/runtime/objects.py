@@ -196,7 +196,9 @@ class Objects:
                 entries = self.cw.run(self.resolve_many(refs, timeout))
             finally:
                 if blocked:
-                    self.cw.loop_thread.call(self.cw.notify_node, "node.worker_unblocked")
+                    self.cw.loop_thread.call(
+                        self.cw.notify_node, "node.worker_unblocked"
+                    )
         return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
 
     async def resolve_many(

@@ -134,8 +134,9 @@ class TaskSubmitter:
         ks.queue.append(task)
         self._pump(task.key, ks)
 
-    async def _submit_when_ready(self, task: PendingTask, ks: KeyState,
-                                 pending: list[bytes]) -> None:
+    async def _submit_when_ready(
+        self, task: PendingTask, ks: KeyState, pending: list[bytes]
+    ) -> None:
         for oid in pending:
             try:
                 await self.cw.objects.resolve(oid, None)

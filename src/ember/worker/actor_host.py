@@ -77,7 +77,7 @@ class ActorHost:
                     )
                 except SystemExit:
                     ex.exit_code = 0
-                    reply = ex.pack_returns(spec, None)
+                    reply = ex.pack_error(spec, ex.exit_error(spec))
                     reply[0].exit_worker = True
                     ex.main_q.put(None)
                 except Exception as exc:  # noqa: BLE001  (user code or user values)
@@ -99,7 +99,10 @@ def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> Non
     from ember.worker.executor import _resolve
 
     task_context.process_actor.update(
-        class_name=spec.class_name, actor_id=spec.actor_id
+        class_name=spec.class_name,
+        actor_id=spec.actor_id,
+        resources=dict(spec.resources),
+        name=spec.name,
     )
     fake = TaskSpec(
         task_id=spec.actor_id,

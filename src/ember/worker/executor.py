@@ -169,7 +169,7 @@ class Executor:
         except SystemExit as exc:
             if spec.actor_id:  # exit_actor()
                 self.exit_code = 0
-                reply, frames = self.pack_returns(spec, None)
+                reply, frames = self.pack_error(spec, self.exit_error(spec))
                 reply.exit_worker = True
                 return reply, frames
             return self.pack_error(spec, self.task_error(spec, exc))
@@ -188,7 +188,7 @@ class Executor:
             name=spec.name,
             actor_id=spec.actor_id,
             actor_class=actor.get("class_name", ""),
-            resources=spec.resources,
+            resources=actor.get("resources", {}) if spec.actor_id else spec.resources,
             attempt=spec.attempt,
             extra={"runtime_env": {"env_vars": spec.env_vars}},
         )
@@ -197,6 +197,7 @@ class Executor:
     def resolve_callable(self, spec: TaskSpec) -> Any:
         if spec.actor_id:
             assert self.actor is not None
+            self.load_job(spec.job_id)
             return getattr(self.actor.instance, spec.method)
         return self.load_function(spec.job_id, spec.function_key)
 
@@ -220,6 +221,7 @@ class Executor:
         if data is None:
             return
         cfg = loads_function(data)
+        self.cw.namespace = cfg.get("namespace", "")
         for p in reversed(cfg.get("sys_path", [])):
             if p not in sys.path:
                 sys.path.insert(0, p)
@@ -271,6 +273,14 @@ class Executor:
             ip=_HOST_IP,
             actor_repr=actor.get("repr"),
             actor_id=spec.actor_id.hex() if spec.actor_id else None,
+        )
+
+    def exit_error(self, spec: TaskSpec) -> BaseException:
+        return exc_mod.ActorDiedError(
+            f"The actor {task_context.process_actor.get('class_name', '')} "
+            f"({spec.actor_id.hex()}) exited: exit_actor() was called in {spec.name!r}. "
+            "It is not restarted.",
+            spec.actor_id.hex(),
         )
 
     def pack_returns(self, spec: TaskSpec, result: Any) -> tuple[TaskReply, list[Any]]:
