@@ -65,7 +65,7 @@ def _float(pattern: str, text: str) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m ember.demo")
-    p.add_argument("--fake-nn-tasks", type=int, default=5000)
+    p.add_argument("--fake-nn-tasks", type=int, default=2000)
     p.add_argument("--skip-serial", action="store_true")
     a = p.parse_args()
 

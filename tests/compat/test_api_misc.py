@@ -53,6 +53,12 @@ def test_cluster_resources_reflect_init(shutdown_only):
     assert res["object_store_memory"] > 0
 
 
+@pytest.mark.skipif(
+    ray.__name__ == "ray",
+    reason="Ray 2.60 raises this ValueError only after starting its GCS, which it then "
+    "leaves running (no shutdown is possible: is_initialized() is False); that trips the "
+    "suite's process-leak check. The behaviour itself is Ray's (see RAY_NOTES.md).",
+)
 def test_node_resources_must_be_whole_numbers(shutdown_only):
     # Node capacities are whole numbers (requests may be fractional).
     with pytest.raises(ValueError, match="whole numbers"):

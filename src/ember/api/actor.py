@@ -12,6 +12,7 @@ from ember.api.runtime_access import (
     export,
     local_mode,
     resources_of,
+    strategy_of,
     worker,
 )
 from ember.common.ids import ActorID, random_id
@@ -133,6 +134,7 @@ class ActorClass:
             env_vars=env_vars_of(cw, options),
             owner=cw.address,
             methods=self._meta,
+            scheduling=strategy_of(options),
         )
         # Keep argument refs (and refs inside arguments) alive for the actor's life.
         cw.refs.add_submitted(

@@ -13,6 +13,7 @@ from ember.api.runtime_access import (
     local_mode,
     resources_of,
     retry_exception_fields,
+    strategy_of,
     worker,
 )
 from ember.runtime.object_ref import ObjectRefGenerator
@@ -78,6 +79,7 @@ class RemoteFunction:
         spec.function_key = key
         spec.resources = resources_of(options, 1.0)
         spec.env_vars = env_vars_of(cw, options)
+        spec.strategy = strategy_of(options)
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
             options.get("retry_exceptions", False)
         )

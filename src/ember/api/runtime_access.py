@@ -131,3 +131,19 @@ def retry_exception_fields(value: Any) -> tuple[bool, bytes]:
     if isinstance(value, (list, tuple)):
         return False, dumps_plain(tuple(value))
     return bool(value), b""
+
+
+def strategy_of(options: dict[str, Any]) -> dict[str, Any]:
+    """The wire form of the ``scheduling_strategy`` option."""
+    s = options.get("scheduling_strategy")
+    if s is None or s == "DEFAULT":
+        return {}
+    if s == "SPREAD":
+        return {"type": "SPREAD"}
+    kind = type(s).__name__
+    if kind == "NodeAffinitySchedulingStrategy":
+        return {"type": "node_affinity", "node_id": s.node_id, "soft": bool(s.soft)}
+    raise NotImplementedError(
+        f"scheduling_strategy={kind} is not supported by ember yet; use 'DEFAULT', "
+        "'SPREAD' or NodeAffinitySchedulingStrategy."
+    )

@@ -22,8 +22,9 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.node.object_manager import ObjectManager
 from ember.node.worker_pool import WorkerHandle, WorkerPool
-from ember.object_store.shm import arena_path, create_arena, remove_arena
+from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
 from ember.object_store.store import ObjectStore, StoreFullError
 from ember.protocol.messages import (
     SCHEMA,
@@ -42,6 +43,7 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
 from ember.scheduler import resources as res
+from ember.scheduler.policy import NodeView, decide
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,14 @@ class NodeDaemon:
             opts.object_store_bytes,
         )
         create_arena(self.arena_path, opts.object_store_bytes)
+        self.arena = Arena(self.arena_path, opts.object_store_bytes)
         self.store = ObjectStore(opts.object_store_bytes)
+        self.objects = ObjectManager(self)
+        self.server.handlers.update(self.objects.handlers())
+        self.cluster: dict[bytes, NodeInfo] = {}
+        self._rotation = 0
+        #: requests no node could ever hold, reported to the control service (ember status)
+        self.infeasible: dict[str, tuple[dict[str, float], float]] = {}
         self.unix = os.path.join(
             opts.session_dir, "sockets", f"node-{self.node_id.hex()[:8]}"
         )
@@ -175,6 +184,7 @@ class NodeDaemon:
             start_time=time.time(),
         )
         await self.control.call("control.register_node", RegisterNodeRequest(info=info))
+        await self.refresh_cluster()
         self.sup.spawn(self._heartbeat_loop(), name="heartbeat")
         for _ in range(int(self.total.get("CPU", 1))):
             self.sup.spawn(self.pool.spawn("", {}), name="prestart")
@@ -201,12 +211,43 @@ class NodeDaemon:
 
     # -- leases -----------------------------------------------------------------
     async def request_lease(self, conn: Connection, req: Any, bufs: Any) -> LeaseReply:
-        if not res.fits(req.resources, self.total):
+        decision = decide(
+            req.resources,
+            req.strategy,
+            self.node_id,
+            self._views(),
+            req.spilled,
+            self._rotation,
+        )
+        if req.strategy.get("type") == "SPREAD" and not req.spilled:
+            self._rotation += 1
+        if decision.kind == "infeasible":
+            key = repr(sorted(req.resources.items()))
+            self.infeasible[key] = (dict(req.resources), time.monotonic())
             return LeaseReply(infeasible=True)
+        if decision.kind == "unschedulable":
+            return LeaseReply(unschedulable=decision.reason)
+        if decision.kind == "spill":
+            target = self.cluster[decision.node_id]
+            return LeaseReply(spillback=target.address, spillback_node=target.node_id)
         p = PendingLease(req, conn)
         self.pending.append(p)
         self._dispatch()
         return await p.fut
+
+    def _views(self) -> dict[bytes, NodeView]:
+        views = {
+            n: NodeView(n, i.resources, i.available, i.alive)
+            for n, i in self.cluster.items()
+        }
+        views[self.node_id] = NodeView(self.node_id, self.total, self.available, True)
+        return views
+
+    async def refresh_cluster(self) -> None:
+        if self.control is None or self.control.is_closed():
+            return
+        reply, _ = await self.control.call("control.get_nodes", Empty())
+        self.cluster = {n.node_id: n for n in reply.nodes}
 
     def _dispatch(self) -> None:
         assert self.pool is not None
@@ -322,13 +363,29 @@ class NodeDaemon:
         if self.control is not None and not self.control.is_closed():
             self.control.notify(
                 "control.heartbeat",
-                HeartbeatRequest(node_id=self.node_id, available=self.available),
+                HeartbeatRequest(
+                    node_id=self.node_id,
+                    available=self.available,
+                    pending_demands=[dict(p.req.resources) for p in self.pending][:100],
+                    infeasible=self._recent_infeasible(),
+                ),
             )
+
+    def _recent_infeasible(self) -> list[dict[str, float]]:
+        """Infeasible requests seen in the last few seconds (submitters retry each second)."""
+        now = time.monotonic()
+        for key in [k for k, (_, t) in self.infeasible.items() if now - t > 5.0]:
+            del self.infeasible[key]
+        return [r for r, _ in self.infeasible.values()][:100]
 
     async def _heartbeat_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.heartbeat_interval_s)
             self._send_heartbeat()
+            try:
+                await self.refresh_cluster()
+            except RpcError:
+                pass
             assert self.pool is not None
             self.pool.trim_idle(
                 int(self.total.get("CPU", 1)), self.config.idle_worker_timeout_s
@@ -466,6 +523,7 @@ class NodeDaemon:
         self.server.close()
         if self.control is not None:
             self.control.close()
+        self.arena.close()
         remove_arena(self.arena_path)
         try:
             os.unlink(self.unix)

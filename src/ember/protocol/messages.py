@@ -78,6 +78,7 @@ class HeartbeatRequest(Msg):
     node_id: bytes
     available: dict[str, float]
     pending_demands: list[dict[str, float]] = []
+    infeasible: list[dict[str, float]] = []
 
 
 class GetNodesReply(Msg):
@@ -215,6 +216,7 @@ class LeaseRequest(Msg):
     env_key: str = ""
     env_vars: dict[str, str] = {}
     strategy: dict[str, Any] = {}
+    spilled: bool = False
 
 
 class LeaseReply(Msg):
@@ -223,6 +225,8 @@ class LeaseReply(Msg):
     pid: int = 0
     infeasible: bool = False
     spillback: str = ""  # address of another node to ask
+    spillback_node: bytes = b""
+    unschedulable: str = ""  # why the request can never be placed
     assigned: dict[str, Any] = {}
 
 
@@ -274,6 +278,29 @@ class NodeStatsReply(Msg):
     store_bytes: int = 0
 
 
+class PullObjectRequest(Msg):
+    """Make a local copy of ``oid``, whose copy lives on node ``node_id``."""
+
+    oid: bytes
+    node_id: bytes
+
+
+class TransferPinReply(Msg):
+    size: int
+    found: bool
+
+
+class ReadChunkRequest(Msg):
+    oid: bytes
+    offset: int
+    length: int
+
+
+class NodeDiedMessage(Msg):
+    node_id: bytes
+    reason: str = ""
+
+
 class LogLinesMessage(Msg):
     job_id: bytes
     prefix: str
@@ -308,6 +335,7 @@ class TaskSpec(Msg):
     attempt: int = 0
     resources: dict[str, float] = {}
     actor_id: bytes = b""
+    strategy: dict[str, Any] = {}
 
 
 class TaskReply(Msg):
@@ -366,6 +394,21 @@ class ExitRequest(Msg):
     reason: str = ""
 
 
+# -- cluster status (``ember status``) --------------------------------------------
+class ResourceDemand(Msg):
+    """A resource shape some node could not grant yet, and how many wait for it."""
+
+    resources: dict[str, float]
+    count: int = 1
+    infeasible: bool = False  # no live node's totals could ever hold it
+
+
+class GetClusterStatusReply(Msg):
+    nodes: list[NodeInfo]
+    demands: list[ResourceDemand] = []
+    storage: str = ""  # "memory" or the SQLite path of the control service
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -382,6 +425,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "control.kill_actor": (KillActorRequest, Empty),
     "control.actor_died": (ActorDiedRequest, None),
     "control.job_finished": (RegisterJobReply, None),
+    "control.get_cluster_status": (Empty, GetClusterStatusReply),
     # node daemon
     "node.register_worker": (RegisterWorkerRequest, RegisterWorkerReply),
     "node.request_worker_lease": (LeaseRequest, LeaseReply),
@@ -397,6 +441,12 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.subscribe_logs": (SubscribeLogsRequest, Empty),
     "node.shutdown": (Empty, None),
     "node.worker_blocked": (Empty, None),
+    "node.pull_object": (PullObjectRequest, Empty),
+    "node.pin_for_transfer": (SealObjectRequest, TransferPinReply),
+    "node.read_chunk": (ReadChunkRequest, Empty),
+    "node.release_transfer": (SealObjectRequest, None),
+    "worker.node_died": (NodeDiedMessage, None),
+    "worker.add_location": (PullObjectRequest, None),
     "node.worker_unblocked": (Empty, None),
     # core workers (drivers and workers)
     "worker.push_task": (TaskSpec, TaskReply),

@@ -100,6 +100,9 @@ class CoreWorker:
         self.escrow: dict[bytes, list[Any]] = {}
         self._borrow_acks: list[asyncio.Future[Any]] = []
         self._peers: dict[bytes, asyncio.Future[Connection]] = {}
+        self._nodes: dict[bytes, asyncio.Future[Connection]] = {}
+        self._peer_nodes: dict[bytes, bytes] = {}
+        self._node_addresses: dict[bytes, str] = {}
         self.handlers: dict[str, Any] = {
             "worker.get_object": self._h_get_object,
             "worker.add_borrower": self._h_add_borrower,
@@ -107,6 +110,8 @@ class CoreWorker:
             "worker.generator_item": self._h_generator_item,
             "worker.release_escrow": self._h_release_escrow,
             "worker.log_lines": self._h_log_lines,
+            "worker.node_died": self._h_node_died,
+            "worker.add_location": self._h_add_location,
         }
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -238,6 +243,7 @@ class CoreWorker:
                 return await asyncio.shield(fut)
             if fut.exception() is None and not fut.result().is_closed():
                 return fut.result()
+        self._peer_nodes[address.worker_id] = address.node_id
         fut = self.loop.create_future()
         self._peers[address.worker_id] = fut
         target = (
@@ -260,6 +266,46 @@ class CoreWorker:
             raise
         fut.set_result(conn)
         return conn
+
+    async def connect_node(self, node_id: bytes, address: str) -> Connection:
+        """A cached connection to a node daemon (our own node's unix socket, or TCP)."""
+        if node_id == self.node_id:
+            return self.node_conn
+        fut = self._nodes.get(node_id)
+        if fut is not None:
+            if not fut.done():
+                return await asyncio.shield(fut)
+            if fut.exception() is None and not fut.result().is_closed():
+                return fut.result()
+        fut = self.loop.create_future()
+        self._nodes[node_id] = fut
+        try:
+            conn = await connect(
+                address,
+                token=self.token,
+                schema=SCHEMA,
+                handlers=self.handlers,
+                timeout=self.config.connect_timeout_s,
+            )
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            del self._nodes[node_id]
+            raise
+        fut.set_result(conn)
+        return conn
+
+    async def node_address(self, node_id: bytes) -> str:
+        addr = self._node_addresses.get(node_id)
+        if addr is None:
+            reply, _ = await self.control.call("control.get_nodes", Empty())
+            self._node_addresses = {n.node_id: n.address for n in reply.nodes}
+            addr = self._node_addresses.get(node_id)
+        if addr is None:
+            raise RpcError(
+                f"node {node_id.hex()[:8]} is unknown to the control service"
+            )
+        return addr
 
     # -- replies and generators -------------------------------------------------------
     def store_task_reply(
@@ -450,6 +496,24 @@ class CoreWorker:
 
     def _h_release_escrow(self, conn: Connection, req: Any, bufs: Any) -> None:
         self.escrow.pop(req.task_id, None)
+
+    def _h_node_died(self, conn: Connection, req: Any, bufs: Any) -> None:
+        """A node died: drop our connections to it and its workers now.
+
+        Without this, calls to workers behind a dead link (no FIN) would wait
+        for TCP timeouts; aborting fails them at once, so tasks are retried.
+        """
+        for worker_id, fut in list(self._peers.items()):
+            if self._peer_nodes.get(worker_id) != req.node_id:
+                continue
+            if fut.done() and fut.exception() is None:
+                fut.result().abort()
+        nfut = self._nodes.pop(req.node_id, None)
+        if nfut is not None and nfut.done() and nfut.exception() is None:
+            nfut.result().abort()
+
+    def _h_add_location(self, conn: Connection, req: Any, bufs: Any) -> None:
+        self.objects.add_copy(req.oid, req.node_id)
 
     def _h_log_lines(self, conn: Connection, req: Any, bufs: Any) -> None:
         stream = sys.stderr if req.is_err else sys.stdout

@@ -27,6 +27,7 @@ from ember.protocol.messages import (
     GetObjectRequest,
     GetObjectsRequest,
     ObjectIdsRequest,
+    PullObjectRequest,
     ReturnObject,
     SealObjectRequest,
 )
@@ -50,7 +51,17 @@ logger = logging.getLogger(__name__)
 class ObjEntry:
     """One object in the memory store."""
 
-    __slots__ = ("bufs", "data", "is_error", "node_id", "ready", "size", "waiters")
+    __slots__ = (
+        "bufs",
+        "copies",
+        "data",
+        "is_error",
+        "node_id",
+        "owner",
+        "ready",
+        "size",
+        "waiters",
+    )
 
     def __init__(self) -> None:
         self.ready = False
@@ -60,6 +71,10 @@ class ObjEntry:
         self.node_id = b""
         self.size = 0
         self.waiters: list[asyncio.Future[None]] | None = None
+        #: other nodes holding secondary copies (owner side), freed with the primary
+        self.copies: list[bytes] | None = None
+        #: the owner, for a borrower's cached entry
+        self.owner: Address | None = None
 
     def stored(self) -> bool:
         return self.ready and self.data is None and not self.is_error
@@ -249,10 +264,14 @@ class Objects:
                 f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
                 "Objects are owned by the process that created them; keep the owner alive.",
             ) from err
-        return self.cache_reply(oid, reply, frames)
+        return self.cache_reply(oid, reply, frames, owner)
 
     def cache_reply(
-        self, oid: bytes, reply: GetObjectReply, frames: list[Any]
+        self,
+        oid: bytes,
+        reply: GetObjectReply,
+        frames: list[Any],
+        owner: Address | None = None,
     ) -> ObjEntry:
         if reply.status != "READY" or reply.obj is None:
             raise exc_mod.ObjectLostError(
@@ -262,6 +281,7 @@ class Objects:
                 f"Object {oid.hex()} was freed by its owner or never existed.",
             )
         e = ObjEntry()
+        e.owner = owner
         obj = reply.obj
         if obj.node_id:
             e.node_id, e.size = obj.node_id, obj.size
@@ -288,16 +308,55 @@ class Objects:
         return value
 
     def _read_stored(self, oid: bytes, e: ObjEntry) -> Any:
-        if e.node_id != self.cw.node_id:
-            raise exc_mod.ObjectLostError(
-                oid.hex(),
-                "",
-                "",
-                f"Object {oid.hex()} lives on node {e.node_id.hex()[:8]}, and moving objects "
-                "between nodes is not implemented yet (multi-node transfer, issue #3).",
-            )
-        loc = self.cw.run(self.pin(oid))
+        loc = self.cw.run(self.pin_here(oid, e))
         return self.map_pinned(oid, loc)
+
+    async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
+        """Pin a stored object on this node, pulling a copy from its node first if needed."""
+        if e.node_id != self.cw.node_id:
+            try:
+                return await self.pin(oid)
+            except exc_mod.ObjectLostError:
+                pass  # no local copy yet
+            try:
+                await self.cw.node_conn.call(
+                    "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
+                )
+            except (RpcError, OSError) as err:
+                raise exc_mod.ObjectLostError(
+                    oid.hex(),
+                    "",
+                    "",
+                    f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
+                    f"which held its only copy: {err}",
+                ) from err
+            self._record_copy(oid, e)
+        return await self.pin(oid)
+
+    def _record_copy(self, oid: bytes, e: ObjEntry) -> None:
+        me = self.cw.node_id
+        if e.owner is None or e.owner.worker_id == self.cw.worker_id:
+            self.add_copy(oid, me)
+        else:
+            self.cw.sup.spawn(self._tell_owner(e.owner, oid, me), name="add-location")
+
+    async def _tell_owner(self, owner: Address, oid: bytes, node_id: bytes) -> None:
+        try:
+            conn = await self.cw.connect_to(owner)
+            conn.notify(
+                "worker.add_location", PullObjectRequest(oid=oid, node_id=node_id)
+            )
+        except RpcError:
+            pass
+
+    def add_copy(self, oid: bytes, node_id: bytes) -> None:
+        e = self.entries.get(oid)
+        if e is None:
+            return
+        if e.copies is None:
+            e.copies = []
+        if node_id not in e.copies and node_id != e.node_id:
+            e.copies.append(node_id)
 
     async def pin(self, oid: bytes) -> Any:
         reply, _ = await self.cw.node_conn.call(
@@ -322,7 +381,7 @@ class Objects:
     async def get_one_async(self, ref: ObjectRef) -> Any:
         e = await self.resolve(ref._id, ref._owner)
         if e.data is None and not e.is_error:
-            loc = await self.pin(ref._id)
+            loc = await self.pin_here(ref._id, e)
             value = self.map_pinned(ref._id, loc)
         else:
             value = deserialize(e.data, e.bufs)
@@ -394,10 +453,26 @@ class Objects:
         e = self.entries.pop(oid, None)
         if owned and e is not None and e.node_id and e.data is None:
             self._free_stored([oid], e.node_id)
+            for node_id in e.copies or ():
+                self._free_stored([oid], node_id)
 
     def _free_stored(self, oids: list[bytes], node_id: bytes) -> None:
-        if node_id == self.cw.node_id and not self.cw.node_conn.is_closed():
-            self.cw.node_conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
+        if node_id == self.cw.node_id:
+            if not self.cw.node_conn.is_closed():
+                self.cw.node_conn.notify(
+                    "node.free_objects", ObjectIdsRequest(oids=oids)
+                )
+            return
+        self.cw.sup.spawn(self._free_remote(oids, node_id), name="free-remote")
+
+    async def _free_remote(self, oids: list[bytes], node_id: bytes) -> None:
+        try:
+            conn = await self.cw.connect_node(
+                node_id, await self.cw.node_address(node_id)
+            )
+            conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
+        except RpcError:
+            pass  # that node is gone, and its copy with it
 
 
 def _as_raisable(value: Any) -> BaseException:

@@ -106,6 +106,7 @@ class KeyState:
         self.pending_leases = 0
         self.last_infeasible_warning = 0.0
         self.name = spec.name
+        self.strategy = spec.strategy
 
 
 class TaskSubmitter:
@@ -120,7 +121,11 @@ class TaskSubmitter:
         """Loop thread: queue ``task`` and make progress."""
         spec = task.spec
         env_key = repr(sorted(spec.env_vars.items())) if spec.env_vars else ""
-        task.key = (tuple(sorted(spec.resources.items())), env_key)
+        task.key = (
+            tuple(sorted(spec.resources.items())),
+            env_key,
+            repr(sorted(spec.strategy.items())) if spec.strategy else "",
+        )
         ks = self.keys.get(task.key)
         if ks is None:
             ks = self.keys[task.key] = KeyState(spec)
@@ -165,6 +170,8 @@ class TaskSubmitter:
                     )
 
     async def _request_lease(self, key: tuple[Any, ...], ks: KeyState) -> None:
+        node_conn = self.cw.node_conn
+        spilled = False
         try:
             while ks.queue:
                 req = LeaseRequest(
@@ -173,12 +180,34 @@ class TaskSubmitter:
                     name=ks.name,
                     env_key=key[1],
                     env_vars=ks.env_vars,
+                    strategy=ks.strategy,
+                    spilled=spilled,
                 )
-                node_conn = self.cw.node_conn
-                reply, _ = await node_conn.call("node.request_worker_lease", req)
+                try:
+                    reply, _ = await node_conn.call("node.request_worker_lease", req)
+                except RpcError:
+                    if node_conn is self.cw.node_conn:
+                        raise
+                    node_conn, spilled = self.cw.node_conn, False  # that node died
+                    continue
+                if reply.unschedulable:
+                    self._fail_queue(
+                        ks,
+                        exc_mod.TaskUnschedulableError(
+                            f"Task {ks.name!r} cannot be scheduled: {reply.unschedulable}."
+                        ),
+                    )
+                    return
+                if reply.spillback:
+                    node_conn = await self.cw.connect_node(
+                        reply.spillback_node, reply.spillback
+                    )
+                    spilled = True
+                    continue
                 if reply.infeasible:
                     self._warn_infeasible(ks)
                     await asyncio.sleep(1.0)
+                    node_conn, spilled = self.cw.node_conn, False
                     continue
                 if not ks.queue:
                     node_conn.notify(

@@ -1,0 +1,181 @@
+"""Moving objects between nodes: pull in chunks, straight into the local arena.
+
+Data flow::
+
+    core worker --node.pull_object(oid, source)--> local daemon (ObjectManager.pull)
+        | one transfer per object however many readers wait (shared future)
+        | source daemon: node.pin_for_transfer -> size (the copy stays pinned)
+        v
+    up to CHUNKS_IN_FLIGHT x node.read_chunk(oid, offset, n) --> bytes into arena
+        | (each chunk is written into the local extent as it arrives, so no
+        |  Python object ever holds the whole value)
+        v
+    seal locally; node.release_transfer at the source; reply to the readers
+
+A failed transfer deletes the partial local copy and fails every waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ember.object_store.store import StoreFullError
+from ember.protocol.messages import (
+    SCHEMA,
+    Empty,
+    ReadChunkRequest,
+    SealObjectRequest,
+    TransferPinReply,
+)
+from ember.rpc.connection import Connection, connect
+from ember.rpc.errors import RpcError
+
+if TYPE_CHECKING:
+    from ember.node.daemon import NodeDaemon
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 8 * 1024 * 1024
+CHUNKS_IN_FLIGHT = 4
+
+
+class ObjectManager:
+    """Pulls objects from other nodes and serves chunks of local ones."""
+
+    def __init__(self, daemon: NodeDaemon) -> None:
+        self.d = daemon
+        self.pulls: dict[bytes, asyncio.Future[None]] = {}
+        self.peers: dict[bytes, asyncio.Future[Connection]] = {}
+
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "node.pull_object": self.h_pull_object,
+            "node.pin_for_transfer": self.h_pin_for_transfer,
+            "node.read_chunk": self.h_read_chunk,
+            "node.release_transfer": self.h_release_transfer,
+        }
+
+    async def peer(self, node_id: bytes) -> Connection:
+        """A cached connection to another node's daemon."""
+        fut = self.peers.get(node_id)
+        if fut is not None and (
+            not fut.done() or (fut.exception() is None and not fut.result().is_closed())
+        ):
+            return await asyncio.shield(fut)
+        info = self.d.cluster.get(node_id)
+        if info is None:
+            await self.d.refresh_cluster()
+            info = self.d.cluster.get(node_id)
+        if info is None or not info.alive:
+            raise RpcError(f"node {node_id.hex()[:8]} is not alive")
+        fut = asyncio.get_running_loop().create_future()
+        self.peers[node_id] = fut
+        try:
+            conn = await connect(
+                info.address,
+                token=self.d.token,
+                schema=SCHEMA,
+                handlers=self.d.server.handlers,
+                timeout=self.d.config.connect_timeout_s,
+            )
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()
+            del self.peers[node_id]
+            raise
+        fut.set_result(conn)
+        return conn
+
+    # -- receiving side ---------------------------------------------------------------
+    async def h_pull_object(self, conn: Connection, req: Any, bufs: Any) -> Empty:
+        if self.d.store.contains(req.oid):
+            return Empty()
+        fut = self.pulls.get(req.oid)
+        if fut is None:
+            fut = asyncio.get_running_loop().create_future()
+            self.pulls[req.oid] = fut
+            self.d.sup.spawn(self._pull(req.oid, req.node_id, fut), name="pull")
+        await asyncio.shield(fut)
+        return Empty()
+
+    async def _pull(self, oid: bytes, source: bytes, fut: asyncio.Future[None]) -> None:
+        created = False
+        src: Connection | None = None
+        try:
+            src = await self.peer(source)
+            pin, _ = await src.call("node.pin_for_transfer", SealObjectRequest(oid=oid))
+            if not pin.found:
+                raise RpcError(f"object {oid.hex()} is not on node {source.hex()[:8]}")
+            try:
+                offset = self.d.store.create(oid, pin.size)
+            except StoreFullError as exc:
+                raise MemoryError(
+                    f"The object store is full: cannot fit a copy of {exc.size} bytes "
+                    f"({exc.used} of {exc.capacity} in use)."
+                ) from exc
+            created = True
+            await self._copy_chunks(src, oid, offset, pin.size)
+            self.d.store.seal(oid)
+            fut.set_result(None)
+        except BaseException as exc:
+            if created:
+                self.d.store.delete(oid)
+            fut.set_exception(exc)
+            fut.exception()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            del self.pulls[oid]
+            if src is not None and not src.is_closed():
+                src.notify("node.release_transfer", SealObjectRequest(oid=oid))
+
+    async def _copy_chunks(
+        self, src: Connection, oid: bytes, offset: int, size: int
+    ) -> None:
+        arena = self.d.arena
+        starts = list(range(0, size, CHUNK_BYTES))
+        sem = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
+
+        async def one(start: int) -> None:
+            n = min(CHUNK_BYTES, size - start)
+            async with sem:
+                _, frames = await src.call(
+                    "node.read_chunk", ReadChunkRequest(oid=oid, offset=start, length=n)
+                )
+            arena.view[offset + start : offset + start + n] = frames[0]
+
+        await asyncio.gather(*(one(s) for s in starts))
+
+    # -- sending side -----------------------------------------------------------------
+    def h_pin_for_transfer(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> TransferPinReply:
+        e = self.d.store.pin(req.oid)
+        if e is None:
+            return TransferPinReply(size=0, found=False)
+        pins = conn.state.setdefault("transfer_pins", [])
+        if not conn.state.get("transfer_cb"):
+            conn.state["transfer_cb"] = True
+            conn.on_close(self._peer_gone)
+        pins.append(req.oid)
+        return TransferPinReply(size=e.size, found=True)
+
+    def h_read_chunk(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        e = self.d.store.entries.get(req.oid)
+        if e is None or req.offset + req.length > e.size:
+            raise ValueError(f"no such chunk of object {req.oid.hex()}")
+        start = e.offset + req.offset
+        return Empty(), [self.d.arena.view[start : start + req.length]]
+
+    def h_release_transfer(self, conn: Connection, req: Any, bufs: Any) -> None:
+        pins = conn.state.get("transfer_pins", [])
+        if req.oid in pins:
+            pins.remove(req.oid)
+            self.d.store.unpin(req.oid)
+
+    def _peer_gone(self, conn: Connection) -> None:
+        for oid in conn.state.get("transfer_pins", []):
+            self.d.store.unpin(oid)
+        conn.state["transfer_pins"] = []

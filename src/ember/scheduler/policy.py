@@ -1,0 +1,86 @@
+"""Where a lease request should run: this node, another node, or nowhere (pure).
+
+Strategies (DESIGN.md §6):
+- ``DEFAULT``: this node if it has the resources free now; else another live node
+  that has them free now (spill back); else wait here if this node could ever
+  hold the request; else any node that could ever hold it; else infeasible.
+- ``SPREAD``: rotate over the live nodes that could hold the request.
+- ``node_affinity``: that node; if it is dead or can never hold the request, fail
+  (hard) or fall back to ``DEFAULT`` (soft).
+A request that was already spilled back is never spilled again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ember.scheduler.resources import fits
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """What the scheduler knows of one node."""
+
+    node_id: bytes
+    total: dict[str, float]
+    available: dict[str, float]
+    alive: bool = True
+
+
+@dataclass(frozen=True)
+class Decision:
+    """``kind`` is ``local``, ``spill`` (to ``node_id``), ``infeasible`` or ``unschedulable``."""
+
+    kind: str
+    node_id: bytes = b""
+    reason: str = ""
+
+
+LOCAL = Decision("local")
+
+
+def decide(
+    request: dict[str, float],
+    strategy: dict[str, Any],
+    local: bytes,
+    nodes: dict[bytes, NodeView],
+    spilled: bool,
+    rotation: int,
+) -> Decision:
+    """The placement decision for one lease request arriving at node ``local``."""
+    if spilled:
+        return (
+            LOCAL
+            if local in nodes and fits(request, nodes[local].total)
+            else Decision("infeasible")
+        )
+    live = {n: v for n, v in nodes.items() if v.alive}
+    kind = strategy.get("type", "DEFAULT")
+    if kind == "node_affinity":
+        target = bytes.fromhex(strategy["node_id"])
+        view = live.get(target)
+        if view is not None and fits(request, view.total):
+            return LOCAL if target == local else Decision("spill", target)
+        if not strategy.get("soft", False):
+            why = "is dead or unknown" if view is None else "can never hold the request"
+            return Decision(
+                "unschedulable",
+                target,
+                f"node {target.hex()} named by NodeAffinitySchedulingStrategy {why}",
+            )
+    feasible = sorted(n for n, v in live.items() if fits(request, v.total))
+    if not feasible:
+        return Decision("infeasible")
+    if kind == "SPREAD":
+        target = feasible[rotation % len(feasible)]
+        return LOCAL if target == local else Decision("spill", target)
+    here = live.get(local)
+    if here is not None and fits(request, here.available):
+        return LOCAL
+    for n in feasible:
+        if n != local and fits(request, live[n].available):
+            return Decision("spill", n)
+    if local in feasible:
+        return LOCAL
+    return Decision("spill", feasible[0])
