@@ -86,7 +86,7 @@ class RemoteFunction:
         max_retries = options.get("max_retries")
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)
-        cw.loop_thread.call(cw.tasks.submit, task)
+        cw.loop_thread.call_batched(cw.tasks.submit, task)
         if streaming:
             return ObjectRefGenerator(spec.task_id, cw.address)
         if n == 0:

@@ -347,9 +347,10 @@ class NodeDaemon:
                     intended=code == 0,
                 ),
             )
-        for oid, n in (h.conn.state.get("pins", {}) if h.conn else {}).items():
-            for _ in range(n):
-                self.store.unpin(oid)
+        if h.conn is not None:
+            self._unpin_all(
+                h.conn
+            )  # clears them, so the socket close unpins nothing twice
         if not self.stopped.is_set():
             self._dispatch()
 

@@ -95,8 +95,10 @@ class ObjectStore:
         e = self.entries.get(oid)
         if e is None:
             return
+        if e.pins <= 0:
+            return  # an unpin without a pin: never let a count go negative
         e.pins -= 1
-        if e.pins <= 0 and e.deleted:
+        if e.pins == 0 and e.deleted:
             self._release(oid, e)
 
     def delete(self, oid: bytes) -> None:

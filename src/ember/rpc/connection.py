@@ -45,7 +45,7 @@ from ember.rpc.errors import (
     RpcTimeoutError,
     VersionMismatchError,
 )
-from ember.rpc.framing import FrameDecoder, encode_prefix
+from ember.rpc.framing import MAX_FRAME_BYTES, FrameDecoder, encode_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,8 @@ PROTOCOL_VERSION = 1
 MIN_COMPATIBLE_PROTOCOL = 1
 
 HELLO, AUTH, WELCOME, REJECT = 0, 1, 2, 3
+#: frames a peer may send before it has authenticated (handshake messages are tiny)
+PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024
 REQUEST, REPLY, ERROR, NOTIFY = 10, 11, 12, 13
 
 _encoder = msgspec.msgpack.Encoder()
@@ -109,7 +111,7 @@ class Connection(asyncio.Protocol):
         self._is_server = is_server
         self.info = dict(info or {})
         self.peer_info: dict[str, Any] = {}
-        self._decoder = FrameDecoder()
+        self._decoder = FrameDecoder(max_frame_bytes=PRE_AUTH_MAX_FRAME_BYTES)
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
         self._ids = itertools.count(1)
@@ -145,14 +147,16 @@ class Connection(asyncio.Protocol):
                     self._handshake(kind, raw)
                     continue
                 self._dispatch(kind, req_id, method, raw, bufs)
+        except AuthenticationError as exc:
+            self._fail_ready(exc)
+            self.abort()
         except (ProtocolError, msgspec.ValidationError, msgspec.DecodeError) as exc:
             logger.warning(
                 "closing connection %s: bad frame: %s", self.peer_name(), exc
             )
-            self._fail_ready(ProtocolError(str(exc)))
-            self.abort()
-        except AuthenticationError as exc:
-            self._fail_ready(exc)
+            self._fail_ready(
+                exc if isinstance(exc, ProtocolError) else ProtocolError(str(exc))
+            )
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -189,6 +193,14 @@ class Connection(asyncio.Protocol):
 
     # -- handshake --------------------------------------------------------------
     def _handshake(self, kind: int, raw: msgspec.Raw) -> None:
+        try:
+            self._handshake_step(kind, raw)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProtocolError(f"malformed handshake message: {exc!r}") from exc
+        if self._authed:
+            self._decoder.max_frame_bytes = MAX_FRAME_BYTES
+
+    def _handshake_step(self, kind: int, raw: msgspec.Raw) -> None:
         msg = _any_decoder.decode(raw)
         if not isinstance(msg, dict):
             raise ProtocolError("bad handshake message")

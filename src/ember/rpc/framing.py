@@ -34,9 +34,11 @@ def encode_prefix(header_len: int, buf_lens: list[int]) -> bytes:
 class FrameDecoder:
     """Accumulates bytes and splits them into frames."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._need: tuple[int, list[int]] | None = None
+        #: the largest frame accepted; small until the peer has authenticated
+        self.max_frame_bytes = max_frame_bytes
 
     def feed(self, data: bytes) -> Iterator[tuple[memoryview, list[memoryview]]]:
         """Add ``data``; yield every frame now complete."""
@@ -53,7 +55,10 @@ class FrameDecoder:
             if len(buf) < _PREFIX.size:
                 return None
             header_len, nbufs = _PREFIX.unpack_from(buf, 0)
-            if header_len > MAX_HEADER_BYTES or nbufs > MAX_BUFFERS:
+            if (
+                header_len > min(MAX_HEADER_BYTES, self.max_frame_bytes)
+                or nbufs > MAX_BUFFERS
+            ):
                 raise ProtocolError(
                     f"frame header too large ({header_len} bytes, {nbufs} buffers)"
                 )
@@ -61,7 +66,7 @@ class FrameDecoder:
             if len(buf) < prefix_len:
                 return None
             lens = list(struct.unpack_from(f">{nbufs}Q", buf, _PREFIX.size))
-            if header_len + sum(lens) > MAX_FRAME_BYTES:
+            if header_len + sum(lens) > self.max_frame_bytes:
                 raise ProtocolError(f"frame too large ({header_len + sum(lens)} bytes)")
             self._need = (header_len, lens)
             del buf[:prefix_len]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine
@@ -20,6 +21,10 @@ class LoopThread:
         self.loop = new_event_loop()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._started = threading.Event()
+        self._batch: collections.deque[tuple[Callable[..., Any], tuple[Any, ...]]] = (
+            collections.deque()
+        )
+        self._batch_scheduled = False
         self._thread.start()
         self._started.wait()
 
@@ -48,6 +53,25 @@ class LoopThread:
             self.loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:
             pass  # the loop is closed: we are shutting down
+
+    def call_batched(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Like :meth:`call`, but one loop wake-up serves a burst of calls.
+
+        ``f.remote()`` in a loop would otherwise wake the loop (a write to its
+        self-pipe) once per task; here calls queue up and one callback drains
+        them in order.
+        """
+        self._batch.append((fn, args))
+        if not self._batch_scheduled:
+            self._batch_scheduled = True
+            self.call(self._drain)
+
+    def _drain(self) -> None:
+        self._batch_scheduled = False
+        batch = self._batch
+        while batch:
+            fn, args = batch.popleft()
+            fn(*args)
 
     def stop(self) -> None:
         if self.loop.is_closed():
