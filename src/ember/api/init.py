@@ -261,7 +261,6 @@ def _connect_existing(
             "provided: resources are set when the cluster's nodes start."
         )
     rec = session.read_cluster_record()
-    token = os.environ.get(session.TOKEN_ENV) or (rec or {}).get("token", "")
     if address == "auto":
         if rec is None:
             raise ConnectionError(
@@ -274,6 +273,13 @@ def _connect_existing(
         control = (
             host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
         )
+    # The token: EMBER_AUTH_TOKEN (set by ember.cluster_utils.Cluster, or the
+    # user), else the record of the cluster on this machine if it is the one
+    # asked for, else ~/.ember/auth_token (written by `ember start --head`).
+    token = os.environ.get(session.TOKEN_ENV, "")
+    if not token and rec is not None and rec.get("control_address") == control:
+        token = rec.get("token", "")
+    token = token or session.read_token()
     if not token:
         raise ConnectionError(
             f"No cluster token for {address}: set EMBER_AUTH_TOKEN (ember start --head "
@@ -317,9 +323,13 @@ def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, s
             ) from exc
     finally:
         lt.stop()
-    local = [
-        n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))
-    ]
+    # Nodes on this machine are those whose unix socket we can see.  Several
+    # may run here (ember start --address beside the head, or cluster_utils):
+    # the driver uses the head node if it is here, else the oldest node.
+    local = sorted(
+        (n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))),
+        key=lambda n: (not n.is_head, n.start_time),
+    )
     if not local:
         raise ConnectionError(
             f"The cluster at {control} has no node on this machine: start one with "

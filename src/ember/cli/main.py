@@ -8,12 +8,20 @@ import sys
 import click
 
 from ember._version import __version__
+from ember.cli.start import start
+from ember.cli.status import status
+from ember.cli.stop import stop
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ember")
 def main() -> None:
     """ember: a distributed computing engine for Python with Ray's API."""
+
+
+main.add_command(start)
+main.add_command(stop)
+main.add_command(status)
 
 
 @main.command()

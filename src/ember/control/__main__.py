@@ -14,8 +14,14 @@ def main() -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--ready-fd", type=int, default=-1)
+    p.add_argument(
+        "--storage",
+        default="memory",
+        help="where the state lives: memory (default), sqlite (a file in the session "
+        "folder) or sqlite:PATH",
+    )
     args = p.parse_args()
-    run(args.session_dir, args.unix, args.host, args.port, args.ready_fd)
+    run(args.session_dir, args.unix, args.host, args.port, args.ready_fd, args.storage)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,13 @@ Theory of operation (per actor)::
 
 ``epoch`` counts starts; a caller that saw epoch ``e`` fail waits for an
 info with epoch > e (the restarted actor) or DEAD.
+
+Persistence: the specs of named and detached actors are kept in the control
+service's storage (table ``actors``) until they are DEAD.  A control service
+that starts on storage holding such specs reloads them: a detached actor is
+reported RESTARTING (its name stays taken) and a non-detached one DEAD (its
+job ended with the previous control service), each with a ``death_cause``
+saying so.  Re-creating the detached ones is not implemented yet.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from ember.common.aio import Supervisor
 from ember.protocol.messages import (
@@ -30,8 +39,18 @@ from ember.rpc.errors import RpcError
 
 if TYPE_CHECKING:
     from ember.control.service import ControlService
+    from ember.control.storage import Storage
 
 logger = logging.getLogger(__name__)
+
+RELOADED_DETACHED_CAUSE = (
+    "The control service restarted; this detached actor was recovered from its "
+    "storage and waits to be re-created (not implemented yet: kill it and create it "
+    "again)."
+)
+RELOADED_DEAD_CAUSE = (
+    "The control service restarted, which ended the job that owned this actor."
+)
 
 
 class ActorRecord:
@@ -86,6 +105,8 @@ class ActorDirectory:
             self.named[key] = spec.actor_id
         rec = ActorRecord(spec)
         self.actors[spec.actor_id] = rec
+        if spec.name or spec.detached:
+            self._svc.storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
         self._sup.spawn(self._start(rec), name="start-actor")
         return _with_spec(rec)
 
@@ -235,7 +256,32 @@ class ActorDirectory:
         self._unname(rec)
         rec.wake()
 
+    def load(self, storage: Storage) -> None:
+        """Reload the named and detached actors a previous control service stored."""
+        for actor_id, raw in storage.scan("actors"):
+            spec = msgspec.msgpack.decode(raw, type=ActorSpec)
+            rec = ActorRecord(spec)
+            self.actors[actor_id] = rec
+            if spec.detached:
+                rec.info.state = "RESTARTING"
+                rec.info.death_cause = RELOADED_DETACHED_CAUSE
+                if spec.name:
+                    self.named[(spec.namespace, spec.name)] = actor_id
+            else:
+                rec.info.state = "DEAD"
+                rec.info.death_cause = RELOADED_DEAD_CAUSE
+                storage.delete("actors", actor_id)
+            logger.warning(
+                "recovered actor %s (%s) as %s",
+                spec.name or actor_id.hex()[:8],
+                spec.class_name,
+                rec.info.state,
+            )
+
     def _unname(self, rec: ActorRecord) -> None:
+        """The actor is DEAD: free its name and drop its stored spec."""
+        if rec.spec.name or rec.spec.detached:
+            self._svc.storage.delete("actors", rec.spec.actor_id)
         key = (rec.spec.namespace, rec.spec.name)
         if rec.spec.name and self.named.get(key) == rec.spec.actor_id:
             del self.named[key]

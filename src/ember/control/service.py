@@ -8,6 +8,8 @@ import os
 import signal
 from typing import Any
 
+import msgspec
+
 from ember.common.aio import new_event_loop
 from ember.common.ids import JobID
 from ember.common.process import (
@@ -17,10 +19,12 @@ from ember.common.process import (
     token_from_env,
 )
 from ember.control.actors import ActorDirectory
+from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.protocol.messages import (
     SCHEMA,
     ActorInfo,
     Empty,
+    GetClusterStatusReply,
     GetNodesReply,
     KvGetReply,
     KvPutReply,
@@ -28,6 +32,7 @@ from ember.protocol.messages import (
     ListNamedActorsReply,
     NodeInfo,
     RegisterJobReply,
+    ResourceDemand,
 )
 from ember.rpc.connection import Connection, Server
 
@@ -37,12 +42,17 @@ logger = logging.getLogger(__name__)
 class ControlService:
     """Node membership, KV, jobs and the actor directory."""
 
-    def __init__(self, token: bytes, session_dir: str) -> None:
+    def __init__(
+        self, token: bytes, session_dir: str, storage: Storage | None = None
+    ) -> None:
         self.token = token
         self.schema = SCHEMA
         self.session_dir = session_dir
+        self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.nodes: dict[bytes, NodeInfo] = {}
         self.node_conns: dict[bytes, Connection] = {}
+        #: per node: the resource shapes its lease queue could not grant yet
+        self.demands: dict[bytes, list[dict[str, float]]] = {}
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self)
         self._next_job = 1
@@ -50,6 +60,29 @@ class ControlService:
         self._rr = 0
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         self.stopped = asyncio.Event()
+        self._load()
+
+    def _load(self) -> None:
+        """Reload what a previous control service with the same storage persisted."""
+        for raw_key, value in self.storage.scan("kv"):
+            ns, key = msgspec.msgpack.decode(raw_key)
+            self.kv[(ns, key)] = value
+        for job_id, raw in self.storage.scan("jobs"):
+            job = msgspec.msgpack.decode(raw)
+            if job.get("alive"):
+                # Its driver was connected to the previous control service.
+                job["alive"] = False
+                self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
+            self.jobs[job_id] = job
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "big") + 1)
+        self.actors.load(self.storage)
+        if self.kv or self.jobs or self.actors.actors:
+            logger.info(
+                "recovered %d KV entries, %d jobs and %d actors from storage",
+                len(self.kv),
+                len(self.jobs),
+                len(self.actors.actors),
+            )
 
     def _handlers(self) -> dict[str, Any]:
         return {
@@ -67,6 +100,7 @@ class ControlService:
             "control.kill_actor": self.kill_actor,
             "control.actor_died": self.actor_died,
             "control.job_finished": self.job_finished,
+            "control.get_cluster_status": self.get_cluster_status,
         }
 
     # -- nodes --------------------------------------------------------------------
@@ -82,6 +116,7 @@ class ControlService:
         if self.node_conns.get(node_id) is not conn:
             return
         del self.node_conns[node_id]
+        self.demands.pop(node_id, None)
         node = self.nodes.get(node_id)
         if node is not None:
             node.alive = False
@@ -99,9 +134,37 @@ class ControlService:
         node = self.nodes.get(req.node_id)
         if node is not None:
             node.available = req.available
+            self.demands[req.node_id] = list(req.pending_demands)
 
     def get_nodes(self, conn: Connection, req: Any, bufs: Any) -> GetNodesReply:
         return GetNodesReply(nodes=list(self.nodes.values()))
+
+    def get_cluster_status(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> GetClusterStatusReply:
+        """Nodes plus the pending resource demands, grouped by shape."""
+        alive = [n for n in self.nodes.values() if n.alive]
+        counts: dict[tuple[tuple[str, float], ...], int] = {}
+        for node_id, shapes in self.demands.items():
+            if node_id in self.node_conns:
+                for shape in shapes:
+                    key = tuple(sorted(shape.items()))
+                    counts[key] = counts.get(key, 0) + 1
+        demands = [
+            ResourceDemand(
+                resources=dict(key),
+                count=n,
+                infeasible=not any(
+                    all(node.resources.get(k, 0.0) >= v for k, v in key if v > 0)
+                    for node in alive
+                ),
+            )
+            for key, n in counts.items()
+        ]
+        path = getattr(self.storage, "path", "")
+        return GetClusterStatusReply(
+            nodes=list(self.nodes.values()), demands=demands, storage=path or "memory"
+        )
 
     def pick_node_conn(self, resources: dict[str, float]) -> Connection | None:
         """A live node whose totals could hold ``resources`` (round robin)."""
@@ -129,6 +192,7 @@ class ControlService:
         if not req.overwrite and key in self.kv:
             return KvPutReply(added=False)
         self.kv[key] = req.value
+        self.storage.put("kv", msgspec.msgpack.encode(key), req.value)
         return KvPutReply(added=True)
 
     def kv_get(self, conn: Connection, req: Any, bufs: Any) -> KvGetReply:
@@ -142,6 +206,7 @@ class ControlService:
             "pid": req.driver_pid,
             "alive": True,
         }
+        self.storage.put("jobs", job_id, msgspec.msgpack.encode(self.jobs[job_id]))
         conn.on_close(lambda c: self._job_done(job_id))
         return RegisterJobReply(job_id=job_id, namespace=req.namespace)
 
@@ -153,6 +218,7 @@ class ControlService:
         if job is None or not job["alive"]:
             return
         job["alive"] = False
+        self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
         self.actors.on_job_finished(job_id)
 
     # -- actors ---------------------------------------------------------------------
@@ -208,9 +274,11 @@ class ControlService:
 
 
 async def _main(
-    session_dir: str, unix: str, host: str, port: int, ready_fd: int
+    session_dir: str, unix: str, host: str, port: int, ready_fd: int, storage: str
 ) -> None:
-    svc = ControlService(token_from_env(), session_dir)
+    svc = ControlService(
+        token_from_env(), session_dir, open_storage(storage, session_dir)
+    )
     await svc.server.listen(f"unix:{unix}")
     tcp = await svc.server.listen(f"tcp:{host}:{port}")
     loop = asyncio.get_running_loop()
@@ -220,18 +288,26 @@ async def _main(
     await svc.stopped.wait()
     svc.actors.close()
     svc.server.close()
+    svc.storage.close()
     try:
         os.unlink(unix)
     except FileNotFoundError:
         pass
 
 
-def run(session_dir: str, unix: str, host: str, port: int, ready_fd: int) -> None:
-    """Serve until SIGTERM."""
+def run(
+    session_dir: str,
+    unix: str,
+    host: str,
+    port: int,
+    ready_fd: int,
+    storage: str = "memory",
+) -> None:
+    """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``."""
     die_with_parent()
     setup_daemon_logging("control")
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd))
+        loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))
     finally:
         loop.close()

@@ -336,6 +336,7 @@ class TaskSpec(Msg):
     resources: dict[str, float] = {}
     actor_id: bytes = b""
     strategy: dict[str, Any] = {}
+    gpu_ids: list[int] = []
 
 
 class TaskReply(Msg):

@@ -82,7 +82,15 @@ class PendingTask:
 class LeasedWorker:
     """A worker leased for one scheduling key."""
 
-    __slots__ = ("address", "conn", "inflight", "lease_id", "linger", "node_conn")
+    __slots__ = (
+        "address",
+        "conn",
+        "gpu_ids",
+        "inflight",
+        "lease_id",
+        "linger",
+        "node_conn",
+    )
 
     def __init__(
         self, lease_id: int, conn: Connection, node_conn: Connection, address: Any
@@ -93,6 +101,7 @@ class LeasedWorker:
         self.address = address
         self.inflight = 0
         self.linger: asyncio.TimerHandle | None = None
+        self.gpu_ids: list[int] = []
 
 
 class KeyState:
@@ -224,6 +233,7 @@ class TaskSubmitter:
                     )
                     continue
                 w = LeasedWorker(reply.lease_id, conn, node_conn, reply.worker)
+                w.gpu_ids = list(reply.assigned.get("GPU", []))
                 ks.workers.append(w)
                 return
         except RpcError as exc:
@@ -263,6 +273,7 @@ class TaskSubmitter:
             w.linger = None
         w.inflight += 1
         task.worker = w
+        task.spec.gpu_ids = w.gpu_ids
         try:
             fut = w.conn.call_nowait("worker.push_task", task.spec, task.frames)
         except RpcError as exc:

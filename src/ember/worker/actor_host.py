@@ -55,6 +55,15 @@ class ActorHost:
         ex = self.executor
         assert self.sem is not None
         async with self.sem:
+            if ex.exit_code is not None:  # exit_actor() ran meanwhile: refuse the call
+                from ember.protocol.messages import TaskReply
+                from ember.worker.executor import _resolve
+
+                reply_ = TaskReply(
+                    error="the actor has exited (exit_actor() was called)"
+                )
+                ex.cw.loop_thread.call(_resolve, fut, (reply_, []))
+                return
             method = getattr(self.instance, spec.method)
             if not inspect.iscoroutinefunction(method):
                 ex.run_item(item)

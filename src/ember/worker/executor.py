@@ -92,6 +92,8 @@ class Executor:
                 return TaskReply(
                     error="this worker hosts no actor (it may have been restarted)"
                 )
+            if self.exit_code is not None:
+                return TaskReply(error="the actor has exited (exit_actor() was called)")
             self.actor.dispatch(item)
         else:
             self.main_q.put(item)
@@ -147,11 +149,15 @@ class Executor:
     def execute(
         self, spec: TaskSpec, bufs: list[Any], conn: Connection
     ) -> tuple[Any, list[Any]]:
+        if spec.actor_id and self.exit_code is not None:
+            return TaskReply(error="the actor has exited (exit_actor() was called)"), []
         if spec.task_id in self.cancelled:
             self.cancelled.discard(spec.task_id)
             return self.pack_error(spec, exc_mod.TaskCancelledError(spec.task_id.hex()))
         task_context.set_current(self.context_for(spec))
         self._tl.conn = conn
+        if spec.gpu_ids:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
         try:
             fn = self.resolve_callable(spec)
             args, kwargs = self.load_args(spec, bufs)

@@ -1,0 +1,90 @@
+"""Finding a cluster (address, token) and asking its control service over RPC."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import click
+
+from ember.common import session
+from ember.protocol.messages import SCHEMA, Empty, GetClusterStatusReply
+from ember.rpc.connection import connect
+from ember.rpc.errors import AuthenticationError, RpcError
+
+CONNECT_TIMEOUT_S = 10.0
+
+NO_TOKEN_HELP = (
+    "No cluster token. The head node printed it when it started ('ember start --head') "
+    "and keeps it in ~/.ember/auth_token there: pass it with --token, set "
+    "EMBER_AUTH_TOKEN, or copy that file to ~/.ember/auth_token on this machine."
+)
+
+
+def control_address(address: str | None) -> str:
+    """``tcp:HOST:PORT`` for ``HOST:PORT`` (or the cluster on this machine if None)."""
+    if not address:
+        address = os.environ.get(session.ADDRESS_ENV, "")
+    if not address or address == "auto":
+        rec = session.read_cluster_record()
+        if rec is None:
+            raise click.ClickException(
+                "No ember cluster is running on this machine (no cluster record). Start one "
+                "with 'ember start --head', or pass --address HOST:PORT."
+            )
+        return str(rec["control_address"])
+    address = address.removeprefix("ember://").removeprefix("ray://")
+    if address.startswith(("tcp:", "unix:")):
+        return address
+    if ":" not in address:
+        raise click.BadParameter(
+            f"{address!r} is not HOST:PORT", param_hint="--address"
+        )
+    return f"tcp:{address}"
+
+
+def token_for(address: str, explicit: str | None) -> str:
+    """``explicit``, ``EMBER_AUTH_TOKEN``, the cluster record's, or the token file."""
+    token = explicit or os.environ.get(session.TOKEN_ENV, "")
+    if token:
+        return token
+    rec = session.read_cluster_record()
+    if rec is not None and rec.get("control_address") == address and rec.get("token"):
+        return str(rec["token"])
+    token = session.read_token()
+    if not token:
+        raise click.ClickException(NO_TOKEN_HELP)
+    return token
+
+
+async def _status(address: str, token: str) -> GetClusterStatusReply:
+    conn = await connect(
+        address, token=token.encode(), schema=SCHEMA, timeout=CONNECT_TIMEOUT_S
+    )
+    try:
+        reply, _ = await conn.call(
+            "control.get_cluster_status", Empty(), timeout=CONNECT_TIMEOUT_S
+        )
+    finally:
+        conn.close()
+    assert isinstance(reply, GetClusterStatusReply)
+    return reply
+
+
+def get_status(address: str, token: str) -> GetClusterStatusReply:
+    """The control service's view of the cluster; a clear ClickException on failure."""
+    try:
+        return asyncio.run(_status(address, token))
+    except AuthenticationError as exc:
+        raise click.ClickException(
+            f"The cluster at {address.removeprefix('tcp:')} refused this cluster token "
+            "(wrong or missing). The head node printed the right one when it started "
+            "('ember start --head') and keeps it in ~/.ember/auth_token there: pass it "
+            "with --token, set EMBER_AUTH_TOKEN, or copy that file to "
+            "~/.ember/auth_token on this machine."
+        ) from exc
+    except (RpcError, OSError) as exc:
+        raise click.ClickException(
+            f"Cannot reach the ember control service at {address.removeprefix('tcp:')}: "
+            f"{exc}. Is 'ember start --head' running there, and is the port open?"
+        ) from exc

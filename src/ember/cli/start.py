@@ -1,0 +1,422 @@
+"""``ember start``: start the head node's daemons, or a node that joins a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import click
+
+from ember.cli import cluster_client
+from ember.cli.daemons import (
+    Daemon,
+    DaemonStartError,
+    daemon_env,
+    spawn,
+    stop_processes,
+    wait_ready,
+)
+from ember.common import session
+from ember.common.resources import (
+    default_memory_bytes,
+    default_object_store_bytes,
+    detect_cpus,
+    detect_gpus,
+)
+
+DEFAULT_PORT = 6379
+
+
+def primary_ip(toward: str = "8.8.8.8") -> str:
+    """The address this machine uses to reach ``toward`` (no packet is sent)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect((toward, 80))
+        ip: str = s.getsockname()[0]
+        return ip
+    except OSError:
+        return "127.0.0.1"
+    finally:
+        s.close()
+
+
+def node_resources(
+    ip: str,
+    *,
+    head: bool,
+    num_cpus: int | None,
+    num_gpus: int | None,
+    resources: dict[str, float],
+    object_store_bytes: int,
+) -> dict[str, float]:
+    """A node's totals: detected CPU/GPU/memory, the store, ``node:<ip>``, custom ones."""
+    totals: dict[str, float] = {
+        "CPU": float(detect_cpus() if num_cpus is None else num_cpus),
+        "memory": float(default_memory_bytes(object_store_bytes)),
+        "object_store_memory": float(object_store_bytes),
+        f"node:{ip}": 1.0,
+    }
+    gpus = detect_gpus() if num_gpus is None else num_gpus
+    if gpus:
+        totals["GPU"] = float(gpus)
+    if head:
+        totals["node:__internal_head__"] = 1.0
+    totals.update(resources)
+    return totals
+
+
+def parse_resources(raw: str | None) -> dict[str, float]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"not valid JSON ({exc}); example: --resources='{{\"accel\": 2}}'",
+            param_hint="--resources",
+        ) from exc
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, int | float) and v >= 0
+        for k, v in value.items()
+    ):
+        raise click.BadParameter(
+            "expected a JSON object of resource names to non-negative numbers",
+            param_hint="--resources",
+        )
+    for reserved in ("CPU", "GPU"):
+        if reserved in value:
+            raise click.BadParameter(
+                f"use --num-{reserved.lower()}s instead of {reserved} in --resources",
+                param_hint="--resources",
+            )
+    return {k: float(v) for k, v in value.items()}
+
+
+def _start_failed(exc: DaemonStartError) -> click.ClickException:
+    tail = "\n".join(exc.log_tail.strip().splitlines()[-15:])
+    hint = ""
+    if "Address already in use" in exc.log_tail or "address already in use" in tail:
+        hint = "\nThe port is taken: pick another with --port."
+    return click.ClickException(f"{exc}.\nLast lines of the log:\n{tail}{hint}")
+
+
+def _node_args(
+    session_dir: str, control: str, ip: str, totals: dict[str, float], store: int
+) -> list[str]:
+    return [
+        "--session-dir",
+        session_dir,
+        "--control",
+        control,
+        "--node-ip",
+        ip,
+        "--resources",
+        json.dumps(totals),
+        "--object-store-bytes",
+        str(store),
+    ]
+
+
+def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
+    """Start the control service and the head's node daemon (detached)."""
+    ip = opts["node_ip_address"] or primary_ip()
+    token = opts["token"] or session.new_token()
+    session_dir = session.new_session_dir(opts["temp_dir"])
+    env = daemon_env(token, die_with_parent=False)
+    storage = opts["storage"] or "sqlite"
+    logs = os.path.join(session_dir, "logs")
+    daemons: list[Daemon] = []
+    try:
+        control, r = spawn(
+            "control service",
+            "ember.control",
+            [
+                "--session-dir",
+                session_dir,
+                "--unix",
+                os.path.join(session_dir, "sockets", "control"),
+                "--host",
+                ip,
+                "--port",
+                str(opts["port"]),
+                "--storage",
+                storage,
+            ],
+            env,
+            os.path.join(logs, "control.log"),
+            detached=True,
+        )
+        daemons.append(control)
+        address = wait_ready(control, r)
+        store = opts["object_store_memory"] or default_object_store_bytes()
+        totals = node_resources(
+            ip,
+            head=True,
+            num_cpus=opts["num_cpus"],
+            num_gpus=opts["num_gpus"],
+            resources=opts["resources"],
+            object_store_bytes=store,
+        )
+        node, r = spawn(
+            "node daemon",
+            "ember.node",
+            [*_node_args(session_dir, address, ip, totals, store), "--head"],
+            env,
+            os.path.join(logs, "node.log"),
+            detached=True,
+        )
+        daemons.insert(0, node)
+        wait_ready(node, r)
+    except DaemonStartError as exc:
+        stop_processes(
+            [d.record() for d in daemons if d.proc.poll() is None], force=True
+        )
+        raise _start_failed(exc) from exc
+    token_file = session.write_token(token)
+    record = {
+        "session_dir": session_dir,
+        "control_address": address,
+        "head": True,
+        "processes": [d.record() for d in daemons],
+        "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
+        "storage": storage,
+        "started": time.time(),
+    }
+    session.write_session_record(session_dir, record)
+    session.write_cluster_record(
+        {
+            "control_address": address,
+            "token": token,
+            "session_dir": session_dir,
+            "pid": control.proc.pid,
+        }
+    )
+    record["token_file"] = token_file
+    record["token"] = token
+    return daemons, record
+
+
+def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
+    """Start a node daemon that joins the control service at ``--address``."""
+    address = cluster_client.control_address(opts["address"])
+    token = cluster_client.token_for(address, opts["token"])
+    # Ask the control service first: a wrong token or address fails here, at once.
+    cluster_client.get_status(address, token)
+    host = address.removeprefix("tcp:").rpartition(":")[0]
+    ip = opts["node_ip_address"] or primary_ip(host)
+    session_dir = session.new_session_dir(opts["temp_dir"])
+    store = opts["object_store_memory"] or default_object_store_bytes()
+    totals = node_resources(
+        ip,
+        head=False,
+        num_cpus=opts["num_cpus"],
+        num_gpus=opts["num_gpus"],
+        resources=opts["resources"],
+        object_store_bytes=store,
+    )
+    node, r = spawn(
+        "node daemon",
+        "ember.node",
+        _node_args(session_dir, address, ip, totals, store),
+        daemon_env(token, die_with_parent=False),
+        os.path.join(session_dir, "logs", "node.log"),
+        detached=True,
+    )
+    try:
+        wait_ready(node, r)
+    except DaemonStartError as exc:
+        if node.proc.poll() is None:
+            stop_processes([node.record()], force=True)
+        raise _start_failed(exc) from exc
+    record = {
+        "session_dir": session_dir,
+        "control_address": address,
+        "head": False,
+        "processes": [node.record()],
+        "started": time.time(),
+    }
+    session.write_session_record(session_dir, record)
+    current = session.read_cluster_record()
+    if current is None or current.get("control_address") != address:
+        session.write_cluster_record(
+            {
+                "control_address": address,
+                "token": token,
+                "session_dir": session_dir,
+                "pid": node.proc.pid,
+            }
+        )
+    return [node], record
+
+
+def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
+    """Stay in the foreground until Ctrl-C or a daemon exits; then stop them all."""
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    click.echo("--block: the daemons run until Ctrl-C (or until one of them exits).")
+    exited: Daemon | None = None
+    try:
+        while exited is None:
+            for d in daemons:
+                try:
+                    d.proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    continue
+                exited = d
+                break
+    except KeyboardInterrupt:
+        click.echo("Stopping the ember daemons...")
+    stop_processes(record["processes"], force=False)
+    session.remove_session_record(record["session_dir"])
+    session.remove_cluster_record(record["session_dir"])
+    if exited is not None:
+        click.echo(
+            f"The {exited.name} exited with code {exited.proc.returncode}; "
+            f"see {exited.log_path}",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _print_head(record: dict[str, Any]) -> None:
+    hostport = record["control_address"].removeprefix("tcp:")
+    click.echo(
+        f"""Ember started the head node (session {record["session_dir"]}).
+The cluster token is in {record["token_file"]} (mode 0600).
+
+Next steps
+  To add another machine to this cluster, run on it:
+    ember start --address='{hostport}' --token='{record["token"]}'
+  (or copy {record["token_file"]} to ~/.ember/auth_token there and run
+    ember start --address='{hostport}')
+
+  To connect a program on this machine to this cluster:
+    import ember
+    ember.init(address="auto")
+  From another machine that runs a node of the cluster, address="auto" works too;
+  elsewhere use ember.init(address="{hostport}") with EMBER_AUTH_TOKEN set.
+
+  To see the cluster:     ember status
+  To stop this machine's ember processes:  ember stop
+  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)"""
+    )
+
+
+def _print_joined(record: dict[str, Any]) -> None:
+    click.echo(
+        f"""Ember started a node that joined the cluster at \
+{record["control_address"].removeprefix("tcp:")} (session {record["session_dir"]}).
+
+  To see the cluster:     ember status
+  To stop this machine's ember processes:  ember stop"""
+    )
+
+
+@click.command()
+@click.option(
+    "--head", is_flag=True, help="Start the head node: the control service plus a node."
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Join the cluster whose control service listens at HOST:PORT.",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="With --head: the control service's TCP port.",
+)
+@click.option(
+    "--node-ip-address",
+    default=None,
+    help="This node's IP address (default: the machine's primary IP, 127.0.0.1 if none).",
+)
+@click.option(
+    "--num-cpus",
+    type=click.IntRange(min=0),
+    default=None,
+    help="CPUs of this node (default: detected).",
+)
+@click.option(
+    "--num-gpus",
+    type=click.IntRange(min=0),
+    default=None,
+    help="GPUs of this node (default: detected).",
+)
+@click.option(
+    "--resources",
+    default=None,
+    help="Custom resources as JSON, e.g. '{\"accel\": 2}'.",
+)
+@click.option(
+    "--object-store-memory",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Bytes of the node's shared-memory object store (default: 30% of memory).",
+)
+@click.option(
+    "--dashboard-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Recorded only: ember has no dashboard yet.",
+)
+@click.option(
+    "--dashboard-port",
+    type=int,
+    default=8265,
+    show_default=True,
+    help="Recorded only: ember has no dashboard yet.",
+)
+@click.option(
+    "--temp-dir",
+    default=None,
+    help="Folder for the session folder (default: $TMPDIR/ember).",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="The cluster token. With --head: use this instead of a random one. When "
+    "joining: default EMBER_AUTH_TOKEN, then ~/.ember/auth_token.",
+)
+@click.option(
+    "--storage",
+    default=None,
+    help="With --head: where the control service keeps its state: 'sqlite' (default, "
+    "a file in the session folder), 'sqlite:PATH' or 'memory'.",
+)
+@click.option(
+    "--block",
+    is_flag=True,
+    help="Stay in the foreground; Ctrl-C stops the daemons started here.",
+)
+def start(**opts: Any) -> None:
+    """Start ember's daemons on this machine, in the background.
+
+    On the first machine: "ember start --head".  On every other one:
+    "ember start --address HEAD_IP:PORT --token TOKEN".  Programs connect
+    with ember.init(address="auto"); "ember stop" stops the daemons.
+    """
+    if opts["head"] == bool(opts["address"]):
+        raise click.UsageError("Pass exactly one of --head or --address HOST:PORT.")
+    if not opts["head"] and opts["storage"]:
+        raise click.UsageError("--storage applies only with --head.")
+    opts["resources"] = parse_resources(opts["resources"])
+    if opts["head"]:
+        daemons, record = start_head(opts)
+        _print_head(record)
+    else:
+        daemons, record = join_cluster(opts)
+        _print_joined(record)
+    if opts["block"]:
+        block(daemons, record)
