@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -152,38 +153,84 @@ class ActorDirectory:
                 )
                 await asyncio.sleep(0.2)
 
+    async def _lease(
+        self, rec: ActorRecord, resources: dict[str, float]
+    ) -> tuple[Connection | None, Any]:
+        """A worker lease for the actor, following spill-backs; waits while infeasible."""
+        spec = rec.spec
+        strategy = dict(spec.scheduling)
+        node_conn = None
+        if strategy.get("type") == "node_affinity":
+            node_conn = self._svc.node_conns.get(bytes.fromhex(strategy["node_id"]))
+        node_conn = node_conn or self._svc.pick_node_conn(resources)
+        spilled = False
+        warned = False
+        while rec.info.state != "DEAD":
+            if node_conn is None:
+                raise RpcError("no node is alive")
+            reply, _ = await node_conn.call(
+                "node.request_worker_lease",
+                LeaseRequest(
+                    resources=resources,
+                    job_id=spec.job_id,
+                    name=spec.class_name,
+                    for_actor=True,
+                    env_key=_env_key(spec.env_vars),
+                    env_vars=spec.env_vars,
+                    strategy=strategy,
+                    spilled=spilled,
+                ),
+            )
+            if reply.worker is not None:
+                return node_conn, reply
+            if reply.unschedulable:
+                self._mark_dead(
+                    rec, f"the actor cannot be scheduled: {reply.unschedulable}"
+                )
+                return None, None
+            if reply.spillback:
+                node_conn = self._svc.node_conns.get(reply.spillback_node)
+                spilled = True
+                continue
+            if not warned:
+                warned = True
+                logger.warning(
+                    "actor %s asks for %s, which no node can provide; it stays pending "
+                    "until such a node joins",
+                    spec.class_name,
+                    resources,
+                )
+            await asyncio.sleep(1.0)
+            node_conn, spilled = self._svc.pick_node_conn(resources), False
+        return None, None
+
     async def _start_once(self, rec: ActorRecord, resources: dict[str, float]) -> None:
         spec = rec.spec
-        node_conn = self._svc.pick_node_conn(resources)
-        if node_conn is None:
-            raise RpcError("no node is alive")
-        reply, _ = await node_conn.call(
-            "node.request_worker_lease",
-            LeaseRequest(
-                resources=resources,
-                job_id=spec.job_id,
-                name=spec.class_name,
-                for_actor=True,
-                env_key=_env_key(spec.env_vars),
-                env_vars=spec.env_vars,
-            ),
-        )
-        if rec.info.state == "DEAD" or reply.worker is None:
-            if reply.worker is not None:
-                node_conn.notify(
-                    "node.return_worker_lease",
-                    ReturnLeaseRequest(lease_id=reply.lease_id),
-                )
+        node_conn, reply = await self._lease(rec, resources)
+        if node_conn is None or reply is None:
+            return
+        if rec.info.state == "DEAD":
+            node_conn.notify(
+                "node.return_worker_lease", ReturnLeaseRequest(lease_id=reply.lease_id)
+            )
             return
         rec.lease_id = reply.lease_id
         rec.node_id = reply.worker.node_id
         rec.worker_id = reply.worker.worker_id
-        addr = reply.worker.unix or reply.worker.tcp
+        unix = reply.worker.unix
+        addr = (
+            unix
+            if unix and os.path.exists(unix.removeprefix("unix:"))
+            else reply.worker.tcp
+        )
         conn = await connect(addr, token=self._svc.token, schema=self._svc.schema)
         rec.worker_conn = conn
         epoch = rec.info.epoch + 1
         res, _ = await conn.call(
-            "worker.create_actor", CreateActorOnWorkerRequest(spec=spec, epoch=epoch)
+            "worker.create_actor",
+            CreateActorOnWorkerRequest(
+                spec=spec, epoch=epoch, gpu_ids=list(reply.assigned.get("GPU", []))
+            ),
         )
         if rec.info.state == "DEAD":  # killed while starting
             conn.notify("worker.exit", ExitRequest(force=True, reason="actor killed"))

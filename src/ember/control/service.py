@@ -6,11 +6,13 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from typing import Any
 
 import msgspec
 
 from ember.common.aio import new_event_loop
+from ember.common.config import Config
 from ember.common.ids import JobID
 from ember.common.process import (
     die_with_parent,
@@ -30,11 +32,13 @@ from ember.protocol.messages import (
     KvPutReply,
     ListActorsReply,
     ListNamedActorsReply,
+    NodeDiedMessage,
     NodeInfo,
     RegisterJobReply,
     ResourceDemand,
 )
 from ember.rpc.connection import Connection, Server
+from ember.rpc.errors import RpcError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,9 @@ class ControlService:
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
         self._rr = 0
+        self.config = Config.from_env()
+        #: when each live node last sent a heartbeat (monotonic seconds)
+        self.last_heartbeat: dict[bytes, float] = {}
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         self.stopped = asyncio.Event()
         self._load()
@@ -108,9 +115,20 @@ class ControlService:
         info = req.info
         self.nodes[info.node_id] = info
         self.node_conns[info.node_id] = conn
+        self.last_heartbeat[info.node_id] = time.monotonic()
         conn.on_close(lambda c: self._node_lost(info.node_id, c))
         logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
+        self._tell_nodes_cluster_changed()
         return Empty()
+
+    def _tell_nodes_cluster_changed(self) -> None:
+        """Node daemons refresh their cluster view (for spill-back and SPREAD) at once."""
+        for c in list(self.node_conns.values()):
+            if not c.is_closed():
+                try:
+                    c.notify("node.cluster_changed", Empty())
+                except RpcError:
+                    pass
 
     def _node_lost(self, node_id: bytes, conn: Connection) -> None:
         if self.node_conns.get(node_id) is not conn:
@@ -120,7 +138,19 @@ class ControlService:
         node = self.nodes.get(node_id)
         if node is not None:
             node.alive = False
-            node.death_reason = "the node daemon disconnected"
+            node.death_reason = node.death_reason or "the node daemon disconnected"
+        conn.abort()
+        self.last_heartbeat.pop(node_id, None)
+        self._tell_nodes_cluster_changed()
+        # Tell every client at once, so calls to that node's workers fail now
+        # (a dead link sends no FIN) and their tasks are retried elsewhere.
+        msg = NodeDiedMessage(node_id=node_id, reason=node.death_reason if node else "")
+        for c in list(self.server.connections):
+            if c is not conn and not c.is_closed():
+                try:
+                    c.notify("worker.node_died", msg)
+                except RpcError:
+                    pass
         for rec in list(self.actors.actors.values()):
             if rec.node_id == node_id and rec.worker_id:
                 self.actors.on_worker_died(
@@ -130,8 +160,33 @@ class ControlService:
                     intended=False,
                 )
 
+    async def monitor_nodes(self) -> None:
+        """Declare dead the nodes that missed heartbeats for ``node_death_timeout_s``.
+
+        A node whose machine or link died sends no FIN, so its connection looks
+        open; missed heartbeats are the only sign.
+        """
+        timeout = self.config.node_death_timeout_s
+        while True:
+            await asyncio.sleep(min(timeout / 4, 1.0))
+            now = time.monotonic()
+            for node_id, last in list(self.last_heartbeat.items()):
+                conn = self.node_conns.get(node_id)
+                if conn is None or now - last <= timeout:
+                    continue
+                logger.warning(
+                    "node %s missed heartbeats for %.1fs: declaring it dead",
+                    node_id.hex()[:8],
+                    now - last,
+                )
+                node = self.nodes.get(node_id)
+                if node is not None:
+                    node.death_reason = f"missed heartbeats for {now - last:.1f} s"
+                self._node_lost(node_id, conn)
+
     def heartbeat(self, conn: Connection, req: Any, bufs: Any) -> None:
         node = self.nodes.get(req.node_id)
+        self.last_heartbeat[req.node_id] = time.monotonic()
         if node is not None:
             node.available = req.available
             self.demands[req.node_id] = list(req.pending_demands)
@@ -199,7 +254,7 @@ class ControlService:
         return KvGetReply(value=self.kv.get((req.namespace, req.key)))
 
     def register_job(self, conn: Connection, req: Any, bufs: Any) -> RegisterJobReply:
-        job_id = JobID(self._next_job.to_bytes(4, "big")).binary()
+        job_id = JobID(self._next_job.to_bytes(4, "little")).binary()
         self._next_job += 1
         self.jobs[job_id] = {
             "namespace": req.namespace,
@@ -285,7 +340,9 @@ async def _main(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)
     signal_ready(ready_fd, tcp)
+    monitor = loop.create_task(svc.monitor_nodes())
     await svc.stopped.wait()
+    monitor.cancel()
     svc.actors.close()
     svc.server.close()
     svc.storage.close()

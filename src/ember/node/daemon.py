@@ -133,6 +133,7 @@ class NodeDaemon:
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
             "node.worker_blocked": self.worker_blocked,
+            "node.cluster_changed": self.cluster_changed,
             "node.worker_unblocked": self.worker_unblocked,
         }
 
@@ -248,6 +249,15 @@ class NodeDaemon:
             return
         reply, _ = await self.control.call("control.get_nodes", Empty())
         self.cluster = {n.node_id: n for n in reply.nodes}
+
+    def cluster_changed(self, conn: Connection, req: Any, bufs: Any) -> None:
+        self.sup.spawn(self._refresh_quietly(), name="refresh-cluster")
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh_cluster()
+        except RpcError:
+            pass
 
     def _dispatch(self) -> None:
         assert self.pool is not None

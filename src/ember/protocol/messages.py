@@ -351,6 +351,7 @@ class TaskReply(Msg):
 class CreateActorOnWorkerRequest(Msg):
     spec: ActorSpec
     epoch: int
+    gpu_ids: list[int] = []
 
 
 class CreateActorOnWorkerReply(Msg):
@@ -442,6 +443,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.subscribe_logs": (SubscribeLogsRequest, Empty),
     "node.shutdown": (Empty, None),
     "node.worker_blocked": (Empty, None),
+    "node.cluster_changed": (Empty, None),
     "node.pull_object": (PullObjectRequest, Empty),
     "node.pin_for_transfer": (SealObjectRequest, TransferPinReply),
     "node.read_chunk": (ReadChunkRequest, Empty),

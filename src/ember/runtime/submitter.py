@@ -208,10 +208,15 @@ class TaskSubmitter:
                     )
                     return
                 if reply.spillback:
-                    node_conn = await self.cw.connect_node(
-                        reply.spillback_node, reply.spillback
-                    )
-                    spilled = True
+                    try:
+                        node_conn = await self.cw.connect_node(
+                            reply.spillback_node, reply.spillback
+                        )
+                        spilled = True
+                    except RpcError:
+                        # That node just died; our node's view will catch up.
+                        node_conn, spilled = self.cw.node_conn, False
+                        await asyncio.sleep(0.1)
                     continue
                 if reply.infeasible:
                     self._warn_infeasible(ks)
@@ -319,6 +324,10 @@ class TaskSubmitter:
                 self._finish(task, reply, frames, w)
                 if reply.exit_worker:
                     self._worker_failed(ks, w)
+                elif ks.strategy.get("type") == "SPREAD" and w in ks.workers:
+                    # SPREAD places every task anew: one task per lease.
+                    ks.workers.remove(w)
+                    self._return_lease(w)
         if not self.cw.shutting_down:
             self._pump(task.key, ks)
 
@@ -355,6 +364,14 @@ class TaskSubmitter:
     def _fail_queue(self, ks: KeyState, error: BaseException) -> None:
         while ks.queue:
             self._finish_error(ks.queue.popleft(), error)
+
+    def _return_lease(self, w: LeasedWorker) -> None:
+        if w.linger is not None:
+            w.linger.cancel()
+        if not w.node_conn.is_closed():
+            w.node_conn.notify(
+                "node.return_worker_lease", ReturnLeaseRequest(lease_id=w.lease_id)
+            )
 
     def _return_if_idle(
         self, key: tuple[Any, ...], ks: KeyState, w: LeasedWorker

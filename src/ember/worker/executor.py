@@ -103,6 +103,8 @@ class Executor:
         from ember.worker.actor_host import create_actor
 
         fut = asyncio.get_running_loop().create_future()
+        if req.gpu_ids:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
         self.main_q.put(lambda: create_actor(self, req.spec, fut))
         return await fut
 
