@@ -11,6 +11,7 @@ from ember.api.runtime_access import (
     env_vars_of,
     export,
     local_mode,
+    placed_resources,
     resources_of,
     strategy_of,
     worker,
@@ -123,7 +124,9 @@ class ActorClass:
             args=ser.data,
             arg_bufs=[bytes(memoryview(b).cast("B")) for b in ser.buffers],
             ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs],
-            resources=resources_of(options, 0.0),
+            resources=placed_resources(
+                resources_of(options, 0.0), strategy_of(options)
+            ),
             name=options.get("name") or "",
             namespace=namespace,
             detached=options.get("lifetime") == "detached",

@@ -11,6 +11,7 @@ from ember.api.runtime_access import (
     env_vars_of,
     export,
     local_mode,
+    placed_resources,
     resources_of,
     retry_exception_fields,
     strategy_of,
@@ -80,6 +81,7 @@ class RemoteFunction:
         spec.resources = resources_of(options, 1.0)
         spec.env_vars = env_vars_of(cw, options)
         spec.strategy = strategy_of(options)
+        spec.resources = placed_resources(spec.resources, spec.strategy)
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
             options.get("retry_exceptions", False)
         )

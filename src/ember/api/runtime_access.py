@@ -136,14 +136,64 @@ def retry_exception_fields(value: Any) -> tuple[bool, bytes]:
 def strategy_of(options: dict[str, Any]) -> dict[str, Any]:
     """The wire form of the ``scheduling_strategy`` option."""
     s = options.get("scheduling_strategy")
-    if s is None or s == "DEFAULT":
+    pg = options.get("placement_group")
+    if pg not in (None, "default") and s is None:
+        s = _LegacyPG(
+            pg,
+            options.get("placement_group_bundle_index", -1),
+            options.get("placement_group_capture_child_tasks"),
+        )
+    if s is None:
+        ctx = current_task()
+        inherited = ctx.extra.get("placement_group") if ctx else None
+        if inherited and inherited.get("capture"):
+            return {**inherited, "bundle_index": -1}
+        return {}
+    if s == "DEFAULT":
         return {}
     if s == "SPREAD":
         return {"type": "SPREAD"}
     kind = type(s).__name__
     if kind == "NodeAffinitySchedulingStrategy":
         return {"type": "node_affinity", "node_id": s.node_id, "soft": bool(s.soft)}
+    if hasattr(s, "placement_group"):
+        pg = s.placement_group
+        if pg is None:
+            return {}
+        raw = s.placement_group_bundle_index
+        index = -1 if raw is None else int(raw)
+        if index >= len(pg.bundle_specs) or index < -1:
+            raise ValueError(
+                f"placement_group_bundle_index {index} is out of range: the group has "
+                f"{len(pg.bundle_specs)} bundles (use -1 for any bundle)."
+            )
+        return {
+            "type": "placement_group",
+            "pg_id": pg.id.hex(),
+            "bundle_index": index,
+            "capture": bool(s.placement_group_capture_child_tasks),
+        }
     raise NotImplementedError(
         f"scheduling_strategy={kind} is not supported by ember yet; use 'DEFAULT', "
         "'SPREAD' or NodeAffinitySchedulingStrategy."
     )
+
+
+class _LegacyPG:
+    """The deprecated ``placement_group=`` options, as a strategy object."""
+
+    def __init__(self, pg: Any, index: int, capture: Any) -> None:
+        self.placement_group = pg
+        self.placement_group_bundle_index = index
+        self.placement_group_capture_child_tasks = capture
+
+
+def placed_resources(
+    resources: dict[str, float], strategy: dict[str, Any]
+) -> dict[str, float]:
+    """Resources rewritten to draw on a placement group's bundle, if scheduled into one."""
+    if strategy.get("type") != "placement_group":
+        return resources
+    from ember.scheduler.placement import request_in_bundle
+
+    return request_in_bundle(strategy["pg_id"], strategy["bundle_index"], resources)

@@ -21,6 +21,7 @@ from ember.common.process import (
     token_from_env,
 )
 from ember.control.actors import ActorDirectory
+from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.protocol.messages import (
     SCHEMA,
@@ -32,10 +33,12 @@ from ember.protocol.messages import (
     KvPutReply,
     ListActorsReply,
     ListNamedActorsReply,
+    ListPlacementGroupsReply,
     NodeDiedMessage,
     NodeInfo,
     RegisterJobReply,
     ResourceDemand,
+    WaitPlacementGroupReply,
 )
 from ember.rpc.connection import Connection, Server
 from ember.rpc.errors import RpcError
@@ -59,6 +62,7 @@ class ControlService:
         self.demands: dict[bytes, list[dict[str, float]]] = {}
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self)
+        self.placement_groups = PlacementGroups(self)
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
         self._rr = 0
@@ -107,6 +111,11 @@ class ControlService:
             "control.kill_actor": self.kill_actor,
             "control.actor_died": self.actor_died,
             "control.job_finished": self.job_finished,
+            "control.create_placement_group": self.create_placement_group,
+            "control.remove_placement_group": self.remove_placement_group,
+            "control.wait_placement_group": self.wait_placement_group,
+            "control.get_placement_group": self.get_placement_group,
+            "control.list_placement_groups": self.list_placement_groups,
             "control.get_cluster_status": self.get_cluster_status,
         }
 
@@ -189,6 +198,8 @@ class ControlService:
         self.last_heartbeat[req.node_id] = time.monotonic()
         if node is not None:
             node.available = req.available
+            if req.total:
+                node.resources = req.total
             self.demands[req.node_id] = list(req.pending_demands)
 
     def get_nodes(self, conn: Connection, req: Any, bufs: Any) -> GetNodesReply:
@@ -275,6 +286,44 @@ class ControlService:
         job["alive"] = False
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
         self.actors.on_job_finished(job_id)
+        self.placement_groups.on_job_finished(job_id)
+
+    # -- placement groups ------------------------------------------------------------
+    def create_placement_group(self, conn: Connection, req: Any, bufs: Any) -> Empty:
+        self.placement_groups.create(req)
+        return Empty()
+
+    async def remove_placement_group(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> Empty:
+        await self.placement_groups.remove(req.pg_id)
+        return Empty()
+
+    async def wait_placement_group(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> WaitPlacementGroupReply:
+        g = await self.placement_groups.wait(req.pg_id, req.timeout_s)
+        if g is None:
+            return WaitPlacementGroupReply(ready=False, state="UNKNOWN")
+        return WaitPlacementGroupReply(ready=g.state == "CREATED", state=g.state)
+
+    def get_placement_group(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        g = (
+            self.placement_groups.groups.get(req.pg_id)
+            if req.pg_id
+            else self.placement_groups.by_name(req.name, req.namespace)
+        )
+        if g is None:
+            raise ValueError(
+                f"Failed to look up placement group {req.name or req.pg_id.hex()!r}: it does "
+                "not exist or was removed."
+            )
+        return g
+
+    def list_placement_groups(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        return ListPlacementGroupsReply(
+            groups=list(self.placement_groups.groups.values())
+        )
 
     # -- actors ---------------------------------------------------------------------
     def create_actor(self, conn: Connection, req: Any, bufs: Any) -> ActorInfo:
@@ -344,6 +393,7 @@ async def _main(
     await svc.stopped.wait()
     monitor.cancel()
     svc.actors.close()
+    svc.placement_groups.close()
     svc.server.close()
     svc.storage.close()
     try:

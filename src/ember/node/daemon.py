@@ -22,6 +22,7 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.node.bundles import BundleLedger
 from ember.node.object_manager import ObjectManager
 from ember.node.worker_pool import WorkerHandle, WorkerPool
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
@@ -106,6 +107,8 @@ class NodeDaemon:
         self.store = ObjectStore(opts.object_store_bytes)
         self.objects = ObjectManager(self)
         self.server.handlers.update(self.objects.handlers())
+        self.bundles = BundleLedger(self)
+        self.server.handlers.update(self.bundles.handlers())
         self.cluster: dict[bytes, NodeInfo] = {}
         self._rotation = 0
         #: requests no node could ever hold, reported to the control service (ember status)
@@ -364,6 +367,12 @@ class NodeDaemon:
         if not self.stopped.is_set():
             self._dispatch()
 
+    def resources_changed(self) -> None:
+        self._resources_changed()
+
+    def dispatch(self) -> None:
+        self._dispatch()
+
     def _resources_changed(self) -> None:
         if not self._resources_dirty:
             self._resources_dirty = True
@@ -379,6 +388,7 @@ class NodeDaemon:
                     available=self.available,
                     pending_demands=[dict(p.req.resources) for p in self.pending][:100],
                     infeasible=self._recent_infeasible(),
+                    total=self.total,
                 ),
             )
 

@@ -79,6 +79,8 @@ class HeartbeatRequest(Msg):
     available: dict[str, float]
     pending_demands: list[dict[str, float]] = []
     infeasible: list[dict[str, float]] = []
+    #: totals, when they changed (placement-group bundles add resources)
+    total: dict[str, float] = {}
 
 
 class GetNodesReply(Msg):
@@ -301,6 +303,46 @@ class NodeDiedMessage(Msg):
     reason: str = ""
 
 
+class PlacementGroupInfo(Msg):
+    """A placement group as the control service knows it."""
+
+    pg_id: bytes
+    bundles: list[dict[str, float]]
+    strategy: str
+    state: str = "PENDING"  # PENDING | CREATED | REMOVED
+    name: str = ""
+    namespace: str = ""
+    job_id: bytes = b""
+    detached: bool = False
+    bundle_nodes: list[bytes] = []
+
+
+class PlacementGroupRequest(Msg):
+    pg_id: bytes = b""
+    name: str = ""
+    namespace: str = ""
+    timeout_s: float = 0.0
+
+
+class WaitPlacementGroupReply(Msg):
+    ready: bool
+    state: str
+
+
+class ListPlacementGroupsReply(Msg):
+    groups: list[PlacementGroupInfo]
+
+
+class PrepareBundlesRequest(Msg):
+    pg_id: bytes
+    indexes: list[int]
+    bundles: list[dict[str, float]]
+
+
+class PrepareBundlesReply(Msg):
+    ok: bool
+
+
 class LogLinesMessage(Msg):
     job_id: bytes
     prefix: str
@@ -427,6 +469,14 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "control.kill_actor": (KillActorRequest, Empty),
     "control.actor_died": (ActorDiedRequest, None),
     "control.job_finished": (RegisterJobReply, None),
+    "control.create_placement_group": (PlacementGroupInfo, Empty),
+    "control.remove_placement_group": (PlacementGroupRequest, Empty),
+    "control.wait_placement_group": (PlacementGroupRequest, WaitPlacementGroupReply),
+    "control.get_placement_group": (PlacementGroupRequest, PlacementGroupInfo),
+    "control.list_placement_groups": (Empty, ListPlacementGroupsReply),
+    "node.prepare_bundles": (PrepareBundlesRequest, PrepareBundlesReply),
+    "node.commit_bundles": (PlacementGroupRequest, Empty),
+    "node.cancel_bundles": (PlacementGroupRequest, Empty),
     "control.get_cluster_status": (Empty, GetClusterStatusReply),
     # node daemon
     "node.register_worker": (RegisterWorkerRequest, RegisterWorkerReply),

@@ -112,6 +112,9 @@ def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> Non
         actor_id=spec.actor_id,
         resources=dict(spec.resources),
         name=spec.name,
+        placement_group=spec.scheduling
+        if spec.scheduling.get("type") == "placement_group"
+        else None,
     )
     fake = TaskSpec(
         task_id=spec.actor_id,

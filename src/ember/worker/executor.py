@@ -198,7 +198,12 @@ class Executor:
             actor_class=actor.get("class_name", ""),
             resources=actor.get("resources", {}) if spec.actor_id else spec.resources,
             attempt=spec.attempt,
-            extra={"runtime_env": {"env_vars": spec.env_vars}},
+            extra={
+                "runtime_env": {"env_vars": spec.env_vars},
+                "placement_group": spec.strategy
+                if spec.strategy.get("type") == "placement_group"
+                else actor.get("placement_group"),
+            },
         )
 
     # -- pieces ---------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+"""Placement groups: reserve bundles of resources atomically across nodes.
+
+Theory of operation (per group)::
+
+    PENDING --placed, every node prepared, then committed--> CREATED
+       |  \\--a prepare failed: cancel the prepared ones, retry later
+       +--remove--> REMOVED  (bundles cancelled on their nodes)
+
+Two-phase reservation: the control service picks a node per bundle
+(scheduler/placement.py), asks each node to *prepare* (reserve) its bundles;
+only when all succeeded does it *commit* them, which makes each node expose
+the bundle as resources (``CPU_group_<i>_<pg>``, ...) that tasks and actors
+scheduled into the group ask for.  A prepare that fails (the cluster view was
+stale) rolls back every prepared bundle, so no partial group ever exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from ember.common.aio import Supervisor
+from ember.protocol.messages import (
+    PlacementGroupInfo,
+    PlacementGroupRequest,
+    PrepareBundlesRequest,
+)
+from ember.rpc.errors import RpcError
+from ember.scheduler.placement import feasible_ever, place_bundles
+from ember.scheduler.policy import NodeView
+
+if TYPE_CHECKING:
+    from ember.control.service import ControlService
+
+logger = logging.getLogger(__name__)
+RETRY_INTERVAL_S = 0.2
+
+
+class PlacementGroups:
+    """Every placement group of the cluster."""
+
+    def __init__(self, service: ControlService) -> None:
+        self._svc = service
+        self.groups: dict[bytes, PlacementGroupInfo] = {}
+        self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
+        self._sup = Supervisor("placement-groups")
+        self._warned: set[bytes] = set()
+
+    def create(self, info: PlacementGroupInfo) -> None:
+        if info.name and self.by_name(info.name, info.namespace) is not None:
+            raise ValueError(
+                f"A placement group named {info.name!r} already exists in namespace "
+                f"{info.namespace!r}; pick another name or remove it first."
+            )
+        info.state = "PENDING"
+        self.groups[info.pg_id] = info
+        self._sup.spawn(self._schedule(info), name="pg-schedule")
+
+    def by_name(self, name: str, namespace: str) -> PlacementGroupInfo | None:
+        for g in self.groups.values():
+            if g.name == name and g.namespace == namespace and g.state != "REMOVED":
+                return g
+        return None
+
+    def _views(self) -> dict[bytes, NodeView]:
+        return {
+            n: NodeView(n, info.resources, info.available, info.alive)
+            for n, info in self._svc.nodes.items()
+            if info.alive and n in self._svc.node_conns
+        }
+
+    async def _schedule(self, g: PlacementGroupInfo) -> None:
+        while g.state == "PENDING":
+            views = self._views()
+            placement = place_bundles(g.bundles, g.strategy, views)
+            if placement is None:
+                if (
+                    not feasible_ever(g.bundles, g.strategy, views)
+                    and g.pg_id not in self._warned
+                ):
+                    self._warned.add(g.pg_id)
+                    logger.warning(
+                        "placement group %s (%s, %s) does not fit the cluster; it "
+                        "stays pending until nodes join",
+                        g.pg_id.hex(),
+                        g.strategy,
+                        g.bundles,
+                    )
+                await asyncio.sleep(RETRY_INTERVAL_S)
+                continue
+            if await self._reserve(g, placement):
+                return
+            await asyncio.sleep(RETRY_INTERVAL_S)
+
+    async def _reserve(self, g: PlacementGroupInfo, placement: list[bytes]) -> bool:
+        by_node: dict[bytes, list[int]] = {}
+        for i, n in enumerate(placement):
+            by_node.setdefault(n, []).append(i)
+        prepared: list[bytes] = []
+        ok = True
+        for node_id, idx in by_node.items():
+            conn = self._svc.node_conns.get(node_id)
+            try:
+                if conn is None:
+                    raise RpcError("node gone")
+                reply, _ = await conn.call(
+                    "node.prepare_bundles",
+                    PrepareBundlesRequest(
+                        pg_id=g.pg_id, indexes=idx, bundles=[g.bundles[i] for i in idx]
+                    ),
+                )
+            except RpcError:
+                ok = False
+                break
+            if not reply.ok:
+                ok = False
+                break
+            prepared.append(node_id)
+        if not ok or g.state != "PENDING":
+            await self._cancel_on(g.pg_id, prepared)
+            return g.state != "PENDING"
+        for node_id in prepared:
+            conn = self._svc.node_conns.get(node_id)
+            if conn is not None:
+                await conn.call(
+                    "node.commit_bundles", PlacementGroupRequest(pg_id=g.pg_id)
+                )
+        g.bundle_nodes = placement
+        g.state = "CREATED"
+        self._wake(g.pg_id)
+        return True
+
+    async def _cancel_on(self, pg_id: bytes, nodes: list[bytes]) -> None:
+        for node_id in nodes:
+            conn = self._svc.node_conns.get(node_id)
+            if conn is not None and not conn.is_closed():
+                try:
+                    await conn.call(
+                        "node.cancel_bundles", PlacementGroupRequest(pg_id=pg_id)
+                    )
+                except RpcError:
+                    pass
+
+    async def remove(self, pg_id: bytes) -> None:
+        g = self.groups.get(pg_id)
+        if g is None or g.state == "REMOVED":
+            return
+        was_created = g.state == "CREATED"
+        g.state = "REMOVED"
+        if was_created:
+            await self._cancel_on(pg_id, sorted(set(g.bundle_nodes)))
+        self._wake(pg_id)
+
+    async def wait(self, pg_id: bytes, timeout_s: float) -> PlacementGroupInfo | None:
+        g = self.groups.get(pg_id)
+        if g is None:
+            return None
+        if g.state == "PENDING":
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(pg_id, []).append(fut)
+            try:
+                await asyncio.wait_for(fut, timeout_s if timeout_s > 0 else None)
+            except TimeoutError:
+                pass
+        return g
+
+    def _wake(self, pg_id: bytes) -> None:
+        for fut in self._waiters.pop(pg_id, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    def on_job_finished(self, job_id: bytes) -> None:
+        for g in list(self.groups.values()):
+            if g.job_id == job_id and not g.detached and g.state != "REMOVED":
+                self._sup.spawn(self.remove(g.pg_id), name="pg-remove")
+
+    def close(self) -> None:
+        self._sup.close()
