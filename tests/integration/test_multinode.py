@@ -201,3 +201,24 @@ def test_tasks_of_a_dead_node_are_retried_elsewhere(cluster):
         30,
     )
     assert os.environ.get(session.TOKEN_ENV)
+
+
+def test_default_policy_runs_tasks_next_to_their_large_arguments(cluster):
+    other = cluster.add_node(num_cpus=1, resources={"far": 1})
+    cluster.wait_for_nodes()
+    cluster.connect()
+
+    @ember.remote(resources={"far": 1})
+    def make():
+        return np.ones(2_000_000)
+
+    ref = make.remote()
+    ember.wait([ref], timeout=60)
+    # A plain task taking that object goes where the bytes are.
+    got = ember.get(_where_with.remote(ref), timeout=60)
+    assert got == other.node_id
+
+
+@ember.remote
+def _where_with(arr):
+    return ember.get_runtime_context().get_node_id()

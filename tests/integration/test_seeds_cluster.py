@@ -18,8 +18,6 @@ import sys
 from dataclasses import dataclass
 
 import pytest
-
-import ember.examples
 from tests.integration.cli_cluster import (
     CLI,
     env_for,
@@ -28,6 +26,8 @@ from tests.integration.cli_cluster import (
     remove_root,
     stop_everything_under,
 )
+
+import ember.examples
 
 pytestmark = pytest.mark.multiprocess
 
@@ -171,7 +171,7 @@ def test_forward_pass_sees_the_cluster_and_finishes(cluster):
 def test_fake_nn_small_finishes(cluster):
     run = cluster.run("fake_nn_small.py")
     assert run.returncode == 0, run.explain()
-    assert re.fullmatch(
-        r"Time used: \d+\.\d\d seconds", run.stdout.strip()
-    ), run.explain()
+    assert re.fullmatch(r"Time used: \d+\.\d\d seconds", run.stdout.strip()), (
+        run.explain()
+    )
     assert "Traceback" not in run.stderr, run.explain()

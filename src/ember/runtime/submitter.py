@@ -189,7 +189,7 @@ class TaskSubmitter:
                     name=ks.name,
                     env_key=key[1],
                     env_vars=ks.env_vars,
-                    strategy=ks.strategy,
+                    strategy=self._with_locality(ks),
                     spilled=spilled,
                 )
                 try:
@@ -254,6 +254,20 @@ class TaskSubmitter:
             ks.pending_leases -= 1
             if not self.cw.shutting_down:
                 self._pump(key, ks)
+
+    def _with_locality(self, ks: KeyState) -> dict[str, Any]:
+        """DEFAULT placement prefers the node that stores most of the next task's arguments."""
+        if ks.strategy or not ks.queue:
+            return ks.strategy
+        weight: dict[bytes, int] = {}
+        for r in ks.queue[0].spec.ref_args:
+            e = self.cw.objects.entries.get(r.oid)
+            if e is not None and e.node_id and e.data is None:
+                weight[e.node_id] = weight.get(e.node_id, 0) + e.size
+        if not weight:
+            return ks.strategy
+        best = max(weight, key=weight.__getitem__)
+        return {"locality": best.hex()}
 
     def _warn_infeasible(self, ks: KeyState) -> None:
         now = time.monotonic()

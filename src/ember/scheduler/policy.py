@@ -1,7 +1,8 @@
 """Where a lease request should run: this node, another node, or nowhere (pure).
 
 Strategies (DESIGN.md §6):
-- ``DEFAULT``: this node if it has the resources free now; else another live node
+- ``DEFAULT``: the node holding most of the task's argument bytes (``locality``)
+  if it has the resources free now; else this node if it has them; else another live node
   that has them free now (spill back); else wait here if this node could ever
   hold the request; else any node that could ever hold it; else infeasible.
 - ``SPREAD``: rotate over the live nodes that could hold the request.
@@ -75,6 +76,12 @@ def decide(
     if kind == "SPREAD":
         target = feasible[rotation % len(feasible)]
         return LOCAL if target == local else Decision("spill", target)
+    near = strategy.get("locality")
+    if near:  # the node holding most of the task's argument bytes, while it has room
+        target = bytes.fromhex(near)
+        view = live.get(target)
+        if view is not None and fits(request, view.available):
+            return LOCAL if target == local else Decision("spill", target)
     here = live.get(local)
     if here is not None and fits(request, here.available):
         return LOCAL
