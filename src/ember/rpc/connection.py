@@ -36,6 +36,7 @@ from typing import Any
 import msgspec
 
 from ember._version import __version__
+from ember.common import tls
 from ember.rpc.errors import (
     AuthenticationError,
     ConnectionClosedError,
@@ -493,7 +494,9 @@ async def connect(
                 _, conn = await loop.create_unix_connection(factory, address[5:])
             elif address.startswith("tcp:"):
                 host, _, port = address[4:].rpartition(":")
-                _, conn = await loop.create_connection(factory, host, int(port))
+                _, conn = await loop.create_connection(
+                    factory, host, int(port), ssl=tls.client_context()
+                )
             else:
                 raise ValueError(
                     f"bad address {address!r}: expected unix:PATH or tcp:HOST:PORT"
@@ -556,7 +559,11 @@ class Server:
         else:
             host, _, port = address[4:].rpartition(":")
             srv = await loop.create_server(
-                self._factory, host, int(port), reuse_address=True
+                self._factory,
+                host,
+                int(port),
+                reuse_address=True,
+                ssl=tls.server_context(),
             )
             actual = f"tcp:{host}:{srv.sockets[0].getsockname()[1]}"
         self._servers.append(srv)
