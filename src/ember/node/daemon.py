@@ -23,6 +23,7 @@ from ember.common.process import (
     token_from_env,
 )
 from ember.node.bundles import BundleLedger
+from ember.node.launcher import DeferredLauncher
 from ember.node.object_manager import ObjectManager
 from ember.node.worker_pool import WorkerHandle, WorkerPool
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
@@ -152,6 +153,11 @@ class NodeDaemon:
         # so that N workers on N cores do not oversubscribe them N-fold.
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")
+        self.launcher = DeferredLauncher(
+            os.path.join(os.path.dirname(self.unix), f"fork-{self.node_id.hex()[:8]}"),
+            env,
+            os.path.join(self.log_dir, f"forkserver-{self.node_id.hex()[:8]}.log"),
+        )
         self.pool = WorkerPool(
             argv=[
                 "--node-unix",
@@ -171,6 +177,7 @@ class NodeDaemon:
             log_dir=self.log_dir,
             on_exit=self._worker_exited,
             on_idle=self._dispatch,
+            launcher=self.launcher,
         )
         self.control = await self._connect_control()
         self.control.on_close(lambda c: self.stopped.set())
@@ -349,7 +356,7 @@ class NodeDaemon:
             if entry is not None and entry[0] is h:
                 self._release_lease(h.lease_id)
         if h.worker_id and self.control is not None and not self.control.is_closed():
-            code = h.proc.returncode
+            code = h.exited.result() if h.exited.done() else -1
             self.control.notify(
                 "control.actor_died",
                 ActorDiedRequest(
@@ -541,6 +548,7 @@ class NodeDaemon:
         self.sup.close()
         if self.pool is not None:
             await self.pool.close()
+            await self.launcher.close()
         self.server.close()
         if self.control is not None:
             self.control.close()

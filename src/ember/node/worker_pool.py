@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
+import signal
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
+from ember.node.launcher import Launcher
 from ember.protocol.messages import Address, ExitRequest
 from ember.rpc.connection import Connection
 
@@ -31,9 +32,10 @@ logger = logging.getLogger(__name__)
 class WorkerHandle:
     """One worker process as the daemon sees it."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, env_key: str) -> None:
-        self.proc = proc
-        self.pid = proc.pid
+    def __init__(self, pid: int, exited: asyncio.Future[int], env_key: str) -> None:
+        self.pid = pid
+        #: resolves to the exit code when the process has exited
+        self.exited = exited
         self.env_key = env_key
         self.worker_id = b""
         self.address: Address | None = None
@@ -57,7 +59,9 @@ class WorkerPool:
         log_dir: str,
         on_exit: Callable[[WorkerHandle], None],
         on_idle: Callable[[], None],
+        launcher: Launcher,
     ) -> None:
+        self._launcher = launcher
         self._argv = argv
         self._env = env
         self._log_dir = log_dir
@@ -68,32 +72,24 @@ class WorkerPool:
         self.starting: dict[str, int] = {}
         self._sup = Supervisor("worker-pool")
         self.closing = False
+        self._spawned = 0
 
     async def spawn(self, env_key: str, env_vars: dict[str, str]) -> WorkerHandle:
         env = dict(self._env)
         env.update(env_vars)
         self.starting[env_key] = self.starting.get(env_key, 0) + 1
-        n = len(self.by_pid)
-        out = open(os.path.join(self._log_dir, f"worker-{os.getpid()}-{n}.log"), "ab")  # noqa: SIM115
+        self._spawned += 1
+        log = os.path.join(self._log_dir, f"worker-{os.getpid()}-{self._spawned}.log")
         try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "ember.worker",
-                *self._argv,
-                "--env-key",
-                env_key,
-                env=env,
-                stdout=out,
-                stderr=out,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=False,
+            pid, exited = await self._launcher.launch(
+                [*self._argv, "--env-key", env_key], env, log
             )
-        finally:
-            out.close()
-        h = WorkerHandle(proc, env_key)
-        self.by_pid[proc.pid] = h
-        self._sup.spawn(self._reap(h), name=f"reap-{proc.pid}")
+        except BaseException:
+            self.starting[env_key] -= 1
+            raise
+        h = WorkerHandle(pid, exited, env_key)
+        self.by_pid[pid] = h
+        self._sup.spawn(self._reap(h), name=f"reap-{pid}")
         return h
 
     def registered(
@@ -130,7 +126,7 @@ class WorkerPool:
             return
         logger.info("stopping worker pid=%d: %s", h.pid, reason)
         try:
-            h.proc.kill()
+            os.kill(h.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
 
@@ -141,7 +137,7 @@ class WorkerPool:
             self.kill(h, "idle")
 
     async def _reap(self, h: WorkerHandle) -> None:
-        code = await h.proc.wait()
+        code = await h.exited
         was = h.state
         if was == "starting":
             self.starting[h.env_key] -= 1
@@ -176,7 +172,7 @@ class WorkerPool:
         self.closing = True
         for h in list(self.by_pid.values()):
             self.kill(h, "node shutting down")
-        procs = [h.proc.wait() for h in list(self.by_pid.values())]
+        procs = [h.exited for h in list(self.by_pid.values())]
         if procs:
             await asyncio.wait_for(asyncio.gather(*procs, return_exceptions=True), 5)
         self._sup.close()

@@ -1,0 +1,224 @@
+"""How the node daemon starts worker processes: through the fork server, or exec.
+
+Both launchers return ``(pid, exited)``: the worker's pid and a future of its
+exit code.  The fork server (``python -m ember.worker.forkserver``) forks
+pre-imported workers in milliseconds; plain exec is the fallback when it
+cannot start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+
+class Launcher(Protocol):
+    async def launch(
+        self, argv: list[str], env: dict[str, str], log: str
+    ) -> tuple[int, asyncio.Future[int]]: ...
+
+    async def close(self) -> None: ...
+
+
+class ExecLauncher:
+    """A new interpreter per worker (``python -m ember.worker``)."""
+
+    async def launch(
+        self, argv: list[str], env: dict[str, str], log: str
+    ) -> tuple[int, asyncio.Future[int]]:
+        with open(log, "ab") as out:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ember.worker",
+                *argv,
+                env=env,
+                stdout=out,
+                stderr=out,
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def wait() -> None:
+            code = await proc.wait()
+            if not exited.done():
+                exited.set_result(code)
+
+        self._tasks = getattr(self, "_tasks", set())
+        t = asyncio.get_running_loop().create_task(wait())
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+        return proc.pid, exited
+
+    async def close(self) -> None:
+        pass
+
+
+class ForkServerLauncher:
+    """Workers forked by the fork server process."""
+
+    def __init__(self) -> None:
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: list[asyncio.Future[int]] = []
+        self._exits: dict[int, asyncio.Future[int]] = {}
+        self._early: dict[int, int] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self, socket_path: str, env: dict[str, str], log: str) -> None:
+        r, w = os.pipe()
+        with open(log, "ab") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "ember.worker.forkserver",
+                "--socket",
+                socket_path,
+                "--ready-fd",
+                str(w),
+                env=env,
+                stdout=out,
+                stderr=out,
+                pass_fds=(w,),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        os.close(w)
+        loop = asyncio.get_running_loop()
+        line = await asyncio.wait_for(loop.run_in_executor(None, _read_line, r), 30)
+        if line != b"ready":
+            raise RuntimeError("the fork server did not start")
+        self._reader, self._writer = await asyncio.open_unix_connection(socket_path)
+        self._task = loop.create_task(self._read_loop())
+
+    async def _read_loop(self) -> None:
+        assert self._reader is not None
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                break
+            msg = json.loads(line)
+            if "pid" in msg:
+                self._pending.pop(0).set_result(msg["pid"])
+            else:
+                fut = self._exits.pop(msg["exited"], None)
+                if fut is None:
+                    self._early[msg["exited"]] = msg["code"]
+                elif not fut.done():
+                    fut.set_result(msg["code"])
+        err = RuntimeError("the fork server exited")
+        for f in self._pending:
+            if not f.done():
+                f.set_exception(err)
+        # Children outlive the fork server; nobody can report their exits now.
+        for pid, fut in list(self._exits.items()):
+            self._sup_watch(pid, fut)
+
+    def _sup_watch(self, pid: int, fut: asyncio.Future[int]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (OSError, AttributeError):
+            fut.set_result(-1)
+            return
+
+        def gone() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            if not fut.done():
+                fut.set_result(-1)
+
+        loop.add_reader(pidfd, gone)
+
+    async def launch(
+        self, argv: list[str], env: dict[str, str], log: str
+    ) -> tuple[int, asyncio.Future[int]]:
+        assert self._writer is not None
+        loop = asyncio.get_running_loop()
+        async with self._lock:
+            fut: asyncio.Future[int] = loop.create_future()
+            self._pending.append(fut)
+            self._writer.write(
+                json.dumps({"argv": argv, "env": env, "log": log}).encode() + b"\n"
+            )
+            pid = await fut
+        exited: asyncio.Future[int] = loop.create_future()
+        if pid in self._early:
+            exited.set_result(self._early.pop(pid))
+        else:
+            self._exits[pid] = exited
+        return pid, exited
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self.proc is not None and self.proc.returncode is None:
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                await asyncio.wait_for(self.proc.wait(), 5)
+            except (ProcessLookupError, TimeoutError):
+                self.proc.kill()
+        if self._task is not None:
+            self._task.cancel()
+
+
+def _read_line(fd: int) -> bytes:
+    data = b""
+    try:
+        while not data.endswith(b"\n"):
+            chunk = os.read(fd, 64)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.strip()
+
+
+class DeferredLauncher:
+    """Starts the fork server in the background; falls back to exec if it fails.
+
+    Launch requests made before the fork server is ready wait for it, so the
+    node daemon can register with the control service meanwhile.
+    """
+
+    def __init__(self, socket_path: str, env: dict[str, str], log: str) -> None:
+        self._ready: asyncio.Future[Launcher] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._task = asyncio.get_running_loop().create_task(
+            self._start(socket_path, env, log)
+        )
+
+    async def _start(self, socket_path: str, env: dict[str, str], log: str) -> None:
+        fs = ForkServerLauncher()
+        try:
+            await fs.start(socket_path, env, log)
+        except Exception as exc:  # noqa: BLE001  (any failure means: use exec)
+            logger.warning(
+                "fork server unavailable (%s); starting workers with exec", exc
+            )
+            await fs.close()
+            self._ready.set_result(ExecLauncher())
+            return
+        self._ready.set_result(fs)
+
+    async def launch(
+        self, argv: list[str], env: dict[str, str], log: str
+    ) -> tuple[int, asyncio.Future[int]]:
+        launcher = await asyncio.shield(self._ready)
+        return await launcher.launch(argv, env, log)
+
+    async def close(self) -> None:
+        if self._ready.done():
+            await self._ready.result().close()
+        else:
+            self._task.cancel()
