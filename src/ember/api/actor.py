@@ -157,10 +157,17 @@ class ActorClass:
             if err.type_name == "ValueError":
                 raise ValueError(err.remote_message) from None
             raise
+        created = info.spec is None or info.spec.actor_id == spec.actor_id
         spec = info.spec or spec
-        return ActorHandle(
+        handle = ActorHandle(
             spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
         )
+        if created and not spec.detached and not spec.name:
+            # The actor dies with its last handle here, unless a handle escaped
+            # (was pickled into a task, an actor or an object): then it lives
+            # until its job ends, as we cannot see the copies.
+            cw.actor_handles.mark_collectable(spec.actor_id)
+        return handle
 
 
 class _BoundActorClass:
@@ -192,6 +199,16 @@ class ActorHandle:
         self._class_name = class_name
         self._methods = methods
         self._max_task_retries = max_task_retries
+        cw = current.worker_or_none()
+        self._counted = cw is not None
+        if cw is not None:
+            cw.actor_handles.add(actor_id)
+
+    def __del__(self) -> None:
+        if self.__dict__.get("_counted"):
+            cw = current.worker_or_none()
+            if cw is not None:
+                cw.actor_handles.remove(self._actor_id_bytes)
 
     @property
     def _actor_id(self) -> ActorID:
@@ -219,6 +236,9 @@ class ActorHandle:
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
+        cw = current.worker_or_none()
+        if cw is not None:
+            cw.actor_handles.escaped(self._actor_id_bytes)
         return (
             ActorHandle,
             (

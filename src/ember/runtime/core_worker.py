@@ -37,6 +37,7 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
 from ember.runtime import current
+from ember.runtime.actor_handles import ActorHandleCounts
 from ember.runtime.actor_submitter import ActorSubmitter
 from ember.runtime.loop_thread import LoopThread
 from ember.runtime.object_ref import ObjectRef, _rebuild
@@ -98,6 +99,7 @@ class CoreWorker:
         self.actor_calls = ActorSubmitter(self)
         self.generators: dict[bytes, GenState] = {}
         self.escrow: dict[bytes, list[Any]] = {}
+        self.actor_handles = ActorHandleCounts(self._collect_actor)
         self._borrow_acks: list[asyncio.Future[Any]] = []
         self._peers: dict[bytes, asyncio.Future[Connection]] = {}
         self._nodes: dict[bytes, asyncio.Future[Connection]] = {}
@@ -548,6 +550,32 @@ class CoreWorker:
     def notify_node(self, method: str) -> None:
         if self.node_conn is not None and not self.node_conn.is_closed():
             self.node_conn.notify(method, Empty())
+
+    def _collect_actor(self, actor_id: bytes) -> None:
+        """The last handle to an actor we created is gone: kill it (after queued calls)."""
+        if self.shutting_down:
+            return
+        self.loop_thread.call(self._kill_collected, actor_id)
+
+    def _kill_collected(self, actor_id: bytes) -> None:
+        from ember.protocol.messages import KillActorRequest
+
+        self.sup.spawn(
+            self._kill_after_calls(
+                actor_id, KillActorRequest(actor_id=actor_id, no_restart=True)
+            )
+        )
+
+    async def _kill_after_calls(self, actor_id: bytes, req: Any) -> None:
+        # Calls already submitted still run, as in Ray: wait until none is pending.
+        st = self.actor_calls.actors.get(actor_id)
+        while st is not None and (st.inflight or st.queue) and st.dead is None:
+            await asyncio.sleep(0.05)
+        self.actor_calls.actors.pop(actor_id, None)
+        try:
+            await self.control.call("control.kill_actor", req)
+        except RpcError:
+            pass
 
     # -- misc ---------------------------------------------------------------------------
     def cluster_totals(self) -> str:

@@ -1,0 +1,67 @@
+"""An actor dies with its last handle (unless named, detached or its handle escaped)."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import psutil
+import pytest
+from tests.conftest import wait_until
+
+import ember
+
+pytestmark = pytest.mark.multiprocess
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ember.init(num_cpus=2)
+    yield
+    ember.shutdown()
+
+
+@ember.remote
+class Holder:
+    def pid(self):
+        return os.getpid()
+
+
+def _gone(pid):
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_actor_dies_when_its_last_handle_goes(cluster):
+    a = Holder.remote()
+    pid = ember.get(a.pid.remote())
+    ref = a.pid.remote()  # a call still pending when the handle goes still runs
+    del a
+    gc.collect()
+    assert ember.get(ref, timeout=60) == pid
+    assert wait_until(lambda: _gone(pid), 30)
+
+
+def test_named_and_detached_actors_outlive_their_handle(cluster):
+    a = Holder.options(name="keeper").remote()
+    pid = ember.get(a.pid.remote())
+    del a
+    gc.collect()
+    assert ember.get(ember.get_actor("keeper").pid.remote()) == pid
+    ember.kill(ember.get_actor("keeper"))
+
+
+def test_actor_whose_handle_escaped_stays_alive(cluster):
+    a = Holder.remote()
+    pid = ember.get(a.pid.remote())
+
+    @ember.remote
+    def use(h):
+        return ember.get(h.pid.remote())
+
+    assert ember.get(use.remote(a)) == pid
+    del a
+    gc.collect()
+    assert not _gone(pid)
