@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +62,7 @@ class ObjEntry:
         "owner",
         "ready",
         "size",
+        "sync_waiters",
         "waiters",
     )
 
@@ -71,6 +74,8 @@ class ObjEntry:
         self.node_id = b""
         self.size = 0
         self.waiters: list[asyncio.Future[None]] | None = None
+        #: user threads blocked in get() on this entry (set on the loop thread)
+        self.sync_waiters: list[threading.Event] | None = None
         #: other nodes holding secondary copies (owner side), freed with the primary
         self.copies: list[bytes] | None = None
         #: the owner, for a borrower's cached entry
@@ -87,6 +92,7 @@ class Objects:
         self.cw = cw
         self.entries: dict[bytes, ObjEntry] = {}
         self._pending_release: list[bytes] = []
+        self._sync_lock = threading.Lock()
         self._release_scheduled = False
 
     # -- producing ------------------------------------------------------------------
@@ -100,7 +106,11 @@ class Objects:
                 return None  # nobody references it any more
             e = self.entries[oid] = ObjEntry()
         fill(e)
-        e.ready = True
+        with self._sync_lock:
+            e.ready = True
+            events, e.sync_waiters = e.sync_waiters, None
+        for ev in events or ():
+            ev.set()
         if e.waiters:
             for w in e.waiters:
                 if not w.done():
@@ -203,7 +213,13 @@ class Objects:
             entries.append(
                 e if e is not None and e.ready and e.data is not None else None
             )
-        if any(e is None for e in entries):
+        if any(e is None for e in entries) and timeout != 0:
+            # Fast path: every ref is ours and pending here; wait on an event
+            # the loop sets, without a coroutine round trip through the loop.
+            local = [self.entries.get(r._id) for r in refs]
+            if all(e is not None for e in local) and self._wait_sync(local, timeout):  # type: ignore[arg-type]
+                entries = local
+        if any(e is None or not e.ready or e.data is None for e in entries):
             blocked = self.cw.is_worker_in_task()
             if blocked:
                 self.cw.loop_thread.call(self.cw.notify_node, "node.worker_blocked")
@@ -215,6 +231,27 @@ class Objects:
                         self.cw.notify_node, "node.worker_unblocked"
                     )
         return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
+
+    def _wait_sync(self, entries: list[ObjEntry], timeout: float | None) -> bool:
+        """Wait for owned entries on a threading.Event; False if the deadline passed."""
+        if self.cw.is_worker_in_task():
+            return False  # the blocked-worker protocol runs in the slow path
+        deadline = None if timeout is None else time.monotonic() + timeout
+        ev = threading.Event()
+        while True:
+            with self._sync_lock:
+                pending = [e for e in entries if not e.ready]
+                for e in pending:
+                    if e.sync_waiters is None:
+                        e.sync_waiters = []
+                    e.sync_waiters.append(ev)
+            if not pending:
+                return True
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            ev.wait(left)
+            ev.clear()
 
     async def resolve_many(
         self, refs: list[ObjectRef], timeout: float | None
