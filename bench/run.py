@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import multinode  # bench/ is sys.path[0] when run as a script
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKLOADS = HERE / "workloads.py"
@@ -88,7 +90,15 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def run_once(backend: str, python: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_once(
+    backend: str,
+    python: str,
+    args: argparse.Namespace,
+    only: list[str] | None,
+    *,
+    extra: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     fd, out_path = tempfile.mkstemp(prefix=f"bench-{backend}-", suffix=".json")
     os.close(fd)
     os.unlink(out_path)
@@ -99,14 +109,14 @@ def run_once(backend: str, python: str, args: argparse.Namespace) -> dict[str, A
         backend,
         "--json",
         out_path,
-        "--timeout",
-        str(args.timeout),
+        *(["--timeout", str(args.timeout)] if args.timeout else []),
+        *(extra or []),
     ]
-    if args.only:
-        cmd += ["--only", args.only]
+    if only:
+        cmd += ["--only", ",".join(only)]
     if args.quick:
         cmd.append("--quick")
-    env = dict(os.environ)
+    env = dict(env if env is not None else os.environ)
     if backend == "ember":  # measure the working tree, installed or not
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(REPO / "src"), env.get("PYTHONPATH")) if p
@@ -137,6 +147,51 @@ def run_once(backend: str, python: str, args: argparse.Namespace) -> dict[str, A
         data.setdefault("error", f"workloads.py exited with {rc}")
     data["wall_s"] = round(time.time() - start, 1)
     data["loadavg_before"] = load
+    data["loadavg_after"] = list(os.getloadavg())
+    return data
+
+
+def run_multinode(
+    backend: str, python: str, args: argparse.Namespace, names: list[str]
+) -> dict[str, Any]:
+    """Start the backend's 2-node cluster, run the mn_* figures, always stop it."""
+    print(f"--- {backend}: starting a 2-node cluster", file=sys.stderr, flush=True)
+    start = time.time()
+    load = list(os.getloadavg())
+    cluster = multinode.Cluster(backend, python)
+    data: dict[str, Any] | None = None
+    try:
+        cluster.start()
+        data = run_once(
+            backend, python, args, names, extra=["--multinode"], env=cluster.env
+        )
+    except multinode.ClusterError as exc:
+        msg = f"ClusterError: {exc}"
+        data = {
+            "backend": backend,
+            "results": {n: {"error": msg} for n in names},
+            "error": msg,
+            "wall_s": round(time.time() - start, 1),
+            "loadavg_before": load,
+        }
+    finally:
+        note = cluster.stop()
+        print(
+            f"--- {backend}: cluster stopped "
+            f"({note.get('stop') or note.get('stop_error')})",
+            file=sys.stderr,
+            flush=True,
+        )
+    res = data.setdefault("results", {})
+    why = data.get("watchdog") or data.get("error") or "?"
+    for n in names:  # a watchdog exit skips the rest: say so, per figure
+        res.setdefault(n, {"error": f"not run: {why}"})
+    data["multinode"] = True
+    data["cluster"] = note
+    if note.get("leftovers_killed"):
+        data.setdefault(
+            "error", f"leftover processes killed: {note['leftovers_killed']}"
+        )
     return data
 
 
@@ -228,14 +283,15 @@ def build_rows(report: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
     notes = []
     memcpy = _ceiling(med, "memcpy_gbps")
     rtt = _ceiling(med, "socket_rtt_us")
-    notes.append(
-        f"ceiling memcpy_gbps = {fmt(memcpy)} GB/s (1 GiB np.copyto, "
-        "pre-touched destination)"
-    )
-    notes.append(
-        f"ceiling socket_rtt_us = {fmt(rtt)} us (1-byte Unix socket "
-        "ping-pong between 2 processes)"
-    )
+    if memcpy is not None or rtt is not None:  # absent in --multinode runs
+        notes.append(
+            f"ceiling memcpy_gbps = {fmt(memcpy)} GB/s (1 GiB np.copyto, "
+            "pre-touched destination)"
+        )
+        notes.append(
+            f"ceiling socket_rtt_us = {fmt(rtt)} us (1-byte Unix socket "
+            "ping-pong between 2 processes)"
+        )
     if rtt:
         notes.append(
             f"  -> a synchronous round trip can't beat ~{fmt(1e6 / rtt)} per second"
@@ -334,8 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--timeout",
         type=float,
-        default=180.0,
-        help="per-workload watchdog inside workloads.py, seconds",
+        default=None,
+        help="per-workload watchdog inside workloads.py, seconds (default 180; "
+        "mn_* figures have their own, see multinode.FIGURES, unless this is given)",
     )
     ap.add_argument(
         "--round-timeout",
@@ -345,6 +402,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--report", metavar="JSON", help="only re-render the table of an earlier run"
+    )
+    ap.add_argument(
+        "--multinode",
+        action="store_true",
+        help="run the mn_* figures (2-node clusters started through each "
+        "backend's CLI) instead of the single-node ones; with --only, any mn_* "
+        "name selects them too",
     )
     args = ap.parse_args(argv)
 
@@ -369,6 +433,22 @@ def main(argv: list[str] | None = None) -> int:
         print("nothing to run", file=sys.stderr)
         return 1
 
+    # which suites: single-node figures (one process, init()) and/or the
+    # multi-node ones (a cluster per backend and round, init(address="auto")).
+    single_only: list[str] | None = None
+    mn_names: list[str] = []
+    if args.only:
+        wanted = [n.strip() for n in args.only.split(",") if n.strip()]
+        mn_names = [n for n in multinode.FIGURES if n in wanted]
+        single_only = [n for n in wanted if n not in multinode.FIGURES]
+        unknown = [n for n in single_only if n.startswith("mn_")]
+        if unknown:
+            ap.error(f"unknown multi-node figure(s): {', '.join(unknown)}")
+        run_single = bool(single_only)
+    else:
+        run_single = not args.multinode
+        mn_names = list(multinode.FIGURES) if args.multinode else []
+
     machine = machine_info()
     raw: list[dict[str, Any]] = []
     for rnd in range(args.rounds):
@@ -378,13 +458,18 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
                 flush=True,
             )
-            data = run_once(backend, pythons[backend], args)
-            data["round"] = rnd + 1
-            raw.append(data)
-            if data.get("backend_version"):
-                machine[f"{backend}_version"] = data["backend_version"]
-            if data.get("python"):
-                machine[f"{backend}_python"] = data["python"]
+            runs = []
+            if run_single:
+                runs.append(run_once(backend, pythons[backend], args, single_only))
+            if mn_names:
+                runs.append(run_multinode(backend, pythons[backend], args, mn_names))
+            for data in runs:
+                data["round"] = rnd + 1
+                raw.append(data)
+                if data.get("backend_version"):
+                    machine[f"{backend}_version"] = data["backend_version"]
+                if data.get("python"):
+                    machine[f"{backend}_python"] = data["python"]
     if not machine.get("ember_version"):
         machine["ember_version"] = _ember_version_from_source()
 
@@ -401,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds_requested": args.rounds,
         "quick": args.quick,
         "only": args.only,
+        "multinode": bool(mn_names),
         "figure_order": order,
         "medians": {b: aggregate(raw, b) for b in backends},
         "raw": raw,

@@ -38,6 +38,10 @@ from typing import Any
 
 import numpy as np
 
+# the mn_* figures and their watchdog timeouts; bench/multinode.py, which also
+# starts the clusters, holds the list (bench/ is sys.path[0] for this script).
+from multinode import FIGURES as MULTINODE
+
 try:
     import psutil
 except ImportError:  # pragma: no cover - psutil is in both venvs
@@ -382,6 +386,16 @@ def define() -> None:
     @ray.remote
     def array_sum(a: np.ndarray) -> float:
         return float(a.sum())
+
+    @ray.remote
+    def make_array(nbytes: int) -> np.ndarray:
+        arr = np.empty(nbytes, dtype=np.uint8)
+        arr.fill(1)
+        return arr
+
+    @ray.remote
+    def node_id() -> str:
+        return str(ray.get_runtime_context().get_node_id())
 
     @ray.remote
     def sleep_square(x: int) -> int:
@@ -791,6 +805,160 @@ def w_seed_forward_pass_s() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- #
+# multi-node workloads (run with --multinode, against a 2-node cluster that
+# run.py starts through the backend's CLI: a head with 1 CPU and a joined node
+# with 1 CPU and the custom resource `far`; the driver runs on the head)
+# --------------------------------------------------------------------------- #
+
+FAR = {"far": 1}
+
+
+def _far_ready(ref: Any, timeout: float = 120.0) -> None:
+    """Wait until ``ref`` exists on the far node, without pulling it here."""
+    ready, _ = ray.wait([ref], timeout=timeout, fetch_local=False)
+    if not ready:
+        raise TimeoutError(f"far task not done after {timeout} s")
+
+
+def _mn_far_to_head(nbytes: int, reps: int) -> dict[str, Any]:
+    if QUICK:
+        nbytes, reps = max(nbytes // 10, MiB), min(reps, 2)
+    make = D.make_array.options(resources=FAR)
+    ray.get(make.remote(MiB))  # warm-up: far worker, function export, pull path
+    samples = []
+    for _ in range(reps):
+        ref = make.remote(nbytes)
+        _far_ready(ref)
+        start = time.perf_counter()
+        out = ray.get(ref)
+        elapsed = time.perf_counter() - start
+        assert out.nbytes == nbytes
+        del out, ref
+        samples.append(nbytes / GB / elapsed)
+    return _result(
+        samples,
+        "GB/s",
+        "higher",
+        f"a `far` task makes a {nbytes // MiB} MiB array; after ray.wait("
+        "fetch_local=False) says it is ready, time ray.get in the driver (head)",
+    )
+
+
+def _mn_head_to_far(nbytes: int, reps: int) -> dict[str, Any]:
+    if QUICK:
+        nbytes, reps = max(nbytes // 10, MiB), min(reps, 2)
+    src = touched_array(nbytes)
+    task = D.array_sum.options(resources=FAR)
+    ray.get(task.remote(ray.put(touched_array(MiB))))  # warm-up
+    samples = []
+    for _ in range(reps):
+        ref = ray.put(src)  # a fresh object each time, put not timed
+        start = time.perf_counter()
+        total = ray.get(task.remote(ref))
+        elapsed = time.perf_counter() - start
+        assert total == nbytes, total
+        del ref
+        samples.append(nbytes / GB / elapsed)
+    return _result(
+        samples,
+        "GB/s",
+        "higher",
+        f"driver puts a {nbytes // MiB} MiB array (not timed); time "
+        "ray.get(far_task.remote(ref)) where the task returns a.sum() "
+        "(includes the sum)",
+    )
+
+
+def w_mn_far_to_head_10mb_gbps() -> dict[str, Any]:
+    return _mn_far_to_head(10 * MiB, 5)
+
+
+def w_mn_far_to_head_100mb_gbps() -> dict[str, Any]:
+    return _mn_far_to_head(100 * MiB, 5)
+
+
+def w_mn_far_to_head_1gb_gbps() -> dict[str, Any]:
+    return _mn_far_to_head(GiB, 3)
+
+
+def w_mn_head_to_far_10mb_gbps() -> dict[str, Any]:
+    return _mn_head_to_far(10 * MiB, 5)
+
+
+def w_mn_head_to_far_100mb_gbps() -> dict[str, Any]:
+    return _mn_head_to_far(100 * MiB, 5)
+
+
+def w_mn_head_to_far_1gb_gbps() -> dict[str, Any]:
+    return _mn_head_to_far(GiB, 3)
+
+
+def w_mn_tasks_sync() -> dict[str, Any]:
+    f = D.noop.options(resources=FAR)
+    return rate(
+        lambda: ray.get(f.remote()),
+        1,
+        seconds=2.0,
+        unit="tasks/s",
+        note="ray.get(f.options(resources={'far': 1}).remote()) in a loop",
+    )
+
+
+def w_mn_tasks_async() -> dict[str, Any]:
+    n = 100 if QUICK else 1000
+    f = D.noop.options(resources=FAR)
+    return rate(
+        lambda: ray.get([f.remote() for _ in range(n)]),
+        n,
+        seconds=2.0,
+        unit="tasks/s",
+        warmup=lambda: ray.get([f.remote() for _ in range(100)]),
+        note=f"submit {n} no-op tasks with resources={{'far': 1}}, then get all",
+    )
+
+
+def w_mn_actor_calls_sync() -> dict[str, Any]:
+    a = D.Server.options(resources=FAR).remote()
+    try:
+        return rate(
+            lambda: ray.get(a.ping.remote()),
+            1,
+            seconds=2.0,
+            unit="calls/s",
+            note="actor with resources={'far': 1}; ray.get(a.m.remote()) in a loop",
+        )
+    finally:
+        _kill([a])
+
+
+def w_mn_actor_calls_async() -> dict[str, Any]:
+    n = 100 if QUICK else 1000
+    return _actor_batch(
+        D.Server.options(resources=FAR).remote(),
+        n,
+        f"actor with resources={{'far': 1}}; submit {n} calls, then get all",
+    )
+
+
+def _wait_for_far(timeout: float = 60.0) -> int:
+    """Block until the joined node's `far` resource is visible; return #nodes."""
+    deadline = time.monotonic() + timeout
+    while ray.cluster_resources().get("far", 0) < 1:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"no node with resource 'far' after {timeout} s: "
+                f"{ray.cluster_resources()}"
+            )
+        time.sleep(0.2)
+    # the `far` tasks must really run on the other node than the driver
+    far = ray.get(D.node_id.options(resources=FAR).remote(), timeout=timeout)
+    here = str(ray.get_runtime_context().get_node_id())
+    if far == here:
+        raise RuntimeError(f"a 'far' task ran on the driver's node {here}")
+    return sum(1 for n in ray.nodes() if n.get("Alive"))
+
+
+# --------------------------------------------------------------------------- #
 # driver
 # --------------------------------------------------------------------------- #
 
@@ -886,10 +1054,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", help="comma-separated workload names")
     ap.add_argument("--quick", action="store_true", help="tiny sizes, smoke test")
     ap.add_argument(
-        "--timeout", type=float, default=180.0, help="per-workload watchdog, seconds"
+        "--timeout",
+        type=float,
+        default=None,
+        help="per-workload watchdog, seconds (default 180; mn_* figures: their "
+        "own, see multinode.FIGURES, unless this is given)",
     )
     ap.add_argument(
         "--total-timeout", type=float, default=900.0, help="whole-run watchdog, seconds"
+    )
+    ap.add_argument(
+        "--multinode",
+        action="store_true",
+        help="run the mn_* figures against a running cluster: init(address='auto')",
     )
     ap.add_argument("--probe-init", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -899,13 +1076,20 @@ def main(argv: list[str] | None = None) -> int:
         _probe_init(args.backend)
         return 0
 
-    names = ALL
+    suite = list(MULTINODE) if args.multinode else ALL
+    names = suite
     if args.only:
         wanted = [n.strip() for n in args.only.split(",") if n.strip()]
-        unknown = [n for n in wanted if n not in ALL]
+        unknown = [n for n in wanted if n not in ALL and n not in MULTINODE]
         if unknown:
             ap.error(f"unknown workload(s): {', '.join(unknown)}")
-        names = [n for n in ALL if n in wanted]
+        other = [n for n in wanted if n not in suite]
+        if other:
+            ap.error(
+                f"{', '.join(other)}: "
+                + ("not a multi-node figure" if args.multinode else "needs --multinode")
+            )
+        names = [n for n in suite if n in wanted]
 
     out: dict[str, Any] = {
         "backend": args.backend,
@@ -916,11 +1100,12 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     res = out["results"]
-    dog = Watchdog(out, args.json, args.timeout, args.total_timeout)
+    per = args.timeout or 180.0
+    dog = Watchdog(out, args.json, per, args.total_timeout)
     dog.start()
 
     def record(name: str, fn: Callable[[], Any]) -> None:
-        dog.arm(name)
+        dog.arm(name, args.timeout or MULTINODE.get(name))
         print(f"[{args.backend}] {name} ...", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         try:
@@ -943,6 +1128,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.json:
             write_json(out, args.json)
+
+    if args.multinode:
+        return run_multinode(args, names, out, dog, record)
 
     # 1. ceilings, before any backend thread or process exists (fork-safe).
     for name in names:
@@ -993,6 +1181,41 @@ def main(argv: list[str] | None = None) -> int:
         except BaseException as exc:
             out["shutdown_error"] = _error(exc)["error"]
 
+    out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    write_json(out, args.json)
+    return 0
+
+
+def run_multinode(
+    args: argparse.Namespace,
+    names: list[str],
+    out: dict[str, Any],
+    dog: Watchdog,
+    record: Callable[[str, Callable[[], Any]], None],
+) -> int:
+    """Attach to the running cluster and run the mn_* figures."""
+    global ray
+    res = out["results"]
+    dog.arm("init(address='auto')", 120)
+    try:
+        ray = importlib.import_module(args.backend)
+        out["backend_version"] = getattr(ray, "__version__", None)
+        ray.init(address="auto")
+        define()
+        out["cluster_nodes"] = _wait_for_far()
+    except BaseException as exc:
+        err = _error(exc)
+        for n in names:
+            res[n] = err
+        write_json(out, args.json)
+        return 0
+    for name in names:
+        record(name, globals()["w_" + name])
+    dog.arm("shutdown", 60)
+    try:
+        ray.shutdown()
+    except BaseException as exc:
+        out["shutdown_error"] = _error(exc)["error"]
     out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     write_json(out, args.json)
     return 0

@@ -141,8 +141,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 session_dir,
                 "--unix",
                 os.path.join(session_dir, "sockets", "control"),
+                # Listen on every interface (as Ray's head does): nodes may join
+                # through any address of this machine; the token guards the door.
                 "--host",
-                ip,
+                "0.0.0.0",
                 "--port",
                 str(opts["port"]),
                 "--storage",
@@ -153,7 +155,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             detached=True,
         )
         daemons.append(control)
-        address = wait_ready(control, r)
+        port = wait_ready(control, r).rpartition(":")[2]
+        address = f"tcp:{ip}:{port}"
         store = opts["object_store_memory"] or default_object_store_bytes()
         totals = node_resources(
             ip,
