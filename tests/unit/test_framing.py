@@ -126,3 +126,21 @@ def test_decoder_accepts_the_largest_allowed_header_prefix() -> None:
 def test_encode_prefix_layout() -> None:
     assert encode_prefix(5, [1, 2]) == _prefix(5, [1, 2])
     assert encode_prefix(0, []) == b"\x00\x00\x00\x00\x00\x00"
+
+
+def test_decoder_large_frame_arrives_in_pieces_and_is_read_only():
+    from ember.rpc.framing import LARGE_FRAME_BYTES
+
+    payload = bytes(range(256)) * (3 * LARGE_FRAME_BYTES // 256)
+    header = b"hdr"
+    data = encode_prefix(len(header), [len(payload)]) + header + payload
+    dec = FrameDecoder()
+    frames = []
+    for i in range(0, len(data), 65_536):
+        frames.extend(dec.feed(data[i : i + 65_536]))
+    assert len(frames) == 1
+    got_header, bufs = frames[0]
+    assert bytes(got_header) == header
+    assert bytes(bufs[0]) == payload
+    assert bufs[0].readonly
+    assert dec.pending_bytes() == 0

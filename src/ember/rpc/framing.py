@@ -22,6 +22,8 @@ _PREFIX = struct.Struct(">IH")
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_BUFFERS = 4096
 MAX_FRAME_BYTES = 8 * 1024**3
+#: frames at least this large are received into their own buffer as they arrive
+LARGE_FRAME_BYTES = 1024 * 1024
 
 
 def encode_prefix(header_len: int, buf_lens: list[int]) -> bytes:
@@ -37,13 +39,30 @@ class FrameDecoder:
     def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._need: tuple[int, list[int]] | None = None
+        #: a large frame being received straight into its own buffer (one copy)
+        self._large: bytearray | None = None
+        self._filled = 0
         #: the largest frame accepted; small until the peer has authenticated
         self.max_frame_bytes = max_frame_bytes
 
     def feed(self, data: bytes) -> Iterator[tuple[memoryview, list[memoryview]]]:
         """Add ``data``; yield every frame now complete."""
-        self._buf += data
+        mv = memoryview(data)
         while True:
+            large = self._large
+            if large is not None:
+                n = min(len(mv), len(large) - self._filled)
+                large[self._filled : self._filled + n] = mv[:n]
+                self._filled += n
+                mv = mv[n:]
+                if self._filled < len(large):
+                    return
+                self._large = None
+                yield self._split(memoryview(large).toreadonly())
+                continue
+            if len(mv):
+                self._buf += mv
+                mv = mv[len(mv) :]
             frame = self._next()
             if frame is None:
                 return
@@ -73,14 +92,24 @@ class FrameDecoder:
         header_len, lens = self._need
         total = header_len + sum(lens)
         if len(buf) < total:
+            if total >= LARGE_FRAME_BYTES:
+                # Receive the rest straight into the frame's own buffer.
+                self._large = bytearray(total)
+                self._large[: len(buf)] = buf
+                self._filled = len(buf)
+                buf.clear()
             return None
         # One copy out of the accumulator; slices below are views of it.
         mv = memoryview(buf)
         frame = bytes(mv[:total])
         mv.release()
         del buf[:total]
+        return self._split(memoryview(frame))
+
+    def _split(self, view: memoryview) -> tuple[memoryview, list[memoryview]]:
+        assert self._need is not None
+        header_len, lens = self._need
         self._need = None
-        view = memoryview(frame)
         header = view[:header_len]
         bufs = []
         off = header_len
@@ -93,4 +122,6 @@ class FrameDecoder:
         """How much is still wanted for the frame being read (0 if unknown)."""
         if self._need is None:
             return 0
+        if self._large is not None:
+            return len(self._large) - self._filled
         return self._need[0] + sum(self._need[1]) - len(self._buf)
