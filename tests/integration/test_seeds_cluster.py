@@ -134,12 +134,6 @@ def test_simple_task_runs_on_several_nodes(cluster):
     assert len(set(ran.values())) >= 2, f"all five tasks ran on one node: {ran}"
 
 
-@pytest.mark.xfail(
-    reason="worker output of tasks on other nodes is not streamed to the driver: the "
-    "driver subscribes to logs only at its own node (runtime/core_worker.py:203) and a "
-    "node forwards worker logs only to its local subscribers (node/daemon.py:523)",
-    strict=True,
-)
 def test_simple_task_prints_from_several_nodes(cluster):
     """What the user reads: a line per task, naming the node it ran on."""
     run = cluster.run("simple_task.py")

@@ -240,6 +240,11 @@ class NodeDaemon:
             return LeaseReply(unschedulable=decision.reason)
         if decision.kind == "spill":
             target = self.cluster[decision.node_id]
+            # Count what we just sent there until its next heartbeat says otherwise,
+            # so a burst of requests spreads over every node with room.
+            avail = dict(target.available)
+            res.subtract(avail, req.resources)
+            target.available = avail
             return LeaseReply(spillback=target.address, spillback_node=target.node_id)
         p = PendingLease(req, conn)
         self.pending.append(p)

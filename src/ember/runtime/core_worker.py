@@ -198,6 +198,12 @@ class CoreWorker:
                         "sys_path": sys_path,
                         "cwd": os.getcwd(),
                         "namespace": self.namespace,
+                        "driver": [
+                            self.address.worker_id,
+                            self.address.node_id,
+                            self.address.tcp,
+                            self.address.unix,
+                        ],
                     }
                 ),
             ),
@@ -518,6 +524,8 @@ class CoreWorker:
         self.objects.add_copy(req.oid, req.node_id)
 
     def _h_log_lines(self, conn: Connection, req: Any, bufs: Any) -> None:
+        if not self.log_to_driver:
+            return
         stream = sys.stderr if req.is_err else sys.stdout
         try:
             stream.write("".join(f"{req.prefix} {line}\n" for line in req.lines))

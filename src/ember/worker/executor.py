@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ember import exceptions as exc_mod
 from ember.common.ids import object_id_for
 from ember.protocol.messages import (
+    Address,
     CreateActorOnWorkerReply,
     Empty,
     GeneratorItemMessage,
@@ -72,6 +73,8 @@ class Executor:
         self.exit_code: int | None = None
         self._main_ident = threading.main_thread().ident
         self._tl = threading.local()
+        #: the driver of each job seen, where task output is streamed
+        self.job_drivers: dict[bytes, Address] = {}
         cw.handlers.update(
             {
                 "worker.push_task": self.h_push_task,
@@ -235,6 +238,8 @@ class Executor:
             return
         cfg = loads_function(data)
         self.cw.namespace = cfg.get("namespace", "")
+        if cfg.get("driver"):
+            self.job_drivers[job_id] = Address(*cfg["driver"])
         for p in reversed(cfg.get("sys_path", [])):
             if p not in sys.path:
                 sys.path.insert(0, p)

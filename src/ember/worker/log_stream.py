@@ -18,8 +18,15 @@ if TYPE_CHECKING:
 class LogStream(io.TextIOBase):
     """Line-buffered stream: complete lines go to the node daemon, tagged with the task."""
 
-    def __init__(self, cw: CoreWorker, original: Any, is_err: bool) -> None:
+    def __init__(
+        self,
+        cw: CoreWorker,
+        original: Any,
+        is_err: bool,
+        drivers: dict[bytes, Any] | None = None,
+    ) -> None:
         self._cw = cw
+        self._drivers = drivers if drivers is not None else {}
         self._orig = original
         self._is_err = is_err
         self._buf = threading.local()
@@ -61,9 +68,21 @@ class LogStream(io.TextIOBase):
         self._cw.loop_thread.call(self._notify, msg)
 
     def _notify(self, msg: LogLinesMessage) -> None:
+        driver = self._drivers.get(msg.job_id)
+        if driver is not None:
+            # Straight to the job's driver, wherever it runs (unix socket on this node).
+            self._cw.sup.spawn(self._send_to_driver(driver, msg), name="log")
+            return
         conn = self._cw.node_conn
         if conn is not None and not conn.is_closed():
             try:
                 conn.notify("node.worker_log", msg)
             except RpcError:
                 pass
+
+    async def _send_to_driver(self, driver: Any, msg: LogLinesMessage) -> None:
+        try:
+            conn = await self._cw.connect_to(driver)
+            conn.notify("worker.log_lines", msg)
+        except RpcError:
+            pass  # the driver is gone; the lines stay in this worker's log file

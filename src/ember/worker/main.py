@@ -53,8 +53,8 @@ def run(
             ),
         )
     )
-    sys.stdout = LogStream(cw, sys.stdout, is_err=False)
-    sys.stderr = LogStream(cw, sys.stderr, is_err=True)
+    sys.stdout = LogStream(cw, sys.stdout, is_err=False, drivers=executor.job_drivers)
+    sys.stderr = LogStream(cw, sys.stderr, is_err=True, drivers=executor.job_drivers)
     executor.main_loop()
     try:
         sys.stdout.flush()
