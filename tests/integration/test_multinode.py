@@ -223,3 +223,29 @@ def test_default_policy_runs_tasks_next_to_their_large_arguments(cluster):
 @ember.remote
 def _where_with(arr):
     return ember.get_runtime_context().get_node_id()
+
+
+def test_object_whose_only_copy_was_on_a_dead_node_is_lost(cluster):
+    from ember.exceptions import ObjectLostError
+
+    doomed = cluster.add_node(num_cpus=1, resources={"far": 1})
+    cluster.wait_for_nodes()
+    cluster.connect()
+
+    @ember.remote(resources={"far": 1})
+    def make():
+        return np.ones(1_000_000)
+
+    ref = make.remote()
+    ember.wait([ref], timeout=60, fetch_local=False)
+    cluster.remove_node(doomed, allow_graceful=False)
+    assert wait_until(
+        lambda: (
+            not [
+                n for n in ember.nodes() if n["NodeID"] == doomed.node_id and n["Alive"]
+            ]
+        ),
+        30,
+    )
+    with pytest.raises(ObjectLostError):
+        ember.get(ref, timeout=60)
