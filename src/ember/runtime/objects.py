@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -74,8 +73,8 @@ class ObjEntry:
         self.node_id = b""
         self.size = 0
         self.waiters: list[asyncio.Future[None]] | None = None
-        #: user threads blocked in get() on this entry (set on the loop thread)
-        self.sync_waiters: list[threading.Event] | None = None
+        #: user threads blocked in get() on this entry (counted down on the loop thread)
+        self.sync_waiters: list[_Countdown] | None = None
         #: other nodes holding secondary copies (owner side), freed with the primary
         self.copies: list[bytes] | None = None
         #: the owner, for a borrower's cached entry
@@ -108,9 +107,10 @@ class Objects:
         fill(e)
         with self._sync_lock:
             e.ready = True
-            events, e.sync_waiters = e.sync_waiters, None
-        for ev in events or ():
-            ev.set()
+            if e.sync_waiters:
+                for countdown in e.sync_waiters:
+                    countdown.done_one()
+                e.sync_waiters = None
         if e.waiters:
             for w in e.waiters:
                 if not w.done():
@@ -236,22 +236,17 @@ class Objects:
         """Wait for owned entries on a threading.Event; False if the deadline passed."""
         if self.cw.is_worker_in_task():
             return False  # the blocked-worker protocol runs in the slow path
-        deadline = None if timeout is None else time.monotonic() + timeout
-        ev = threading.Event()
-        while True:
-            with self._sync_lock:
-                pending = [e for e in entries if not e.ready]
-                for e in pending:
+        countdown = _Countdown()
+        with self._sync_lock:
+            for e in entries:
+                if not e.ready:
                     if e.sync_waiters is None:
                         e.sync_waiters = []
-                    e.sync_waiters.append(ev)
-            if not pending:
+                    e.sync_waiters.append(countdown)
+                    countdown.n += 1
+            if countdown.n == 0:
                 return True
-            left = None if deadline is None else deadline - time.monotonic()
-            if left is not None and left <= 0:
-                return False
-            ev.wait(left)
-            ev.clear()
+        return countdown.event.wait(timeout)
 
     async def resolve_many(
         self, refs: list[ObjectRef], timeout: float | None
@@ -518,3 +513,21 @@ def _as_raisable(value: Any) -> BaseException:
     if isinstance(value, BaseException):
         return value
     return exc_mod.EmberSystemError(f"bad error value {value!r}")
+
+
+class _Countdown:
+    """Wakes one blocked get() when the last of its entries is ready.
+
+    ``n`` changes only under ``Objects._sync_lock``.
+    """
+
+    __slots__ = ("event", "n")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.event = threading.Event()
+
+    def done_one(self) -> None:
+        self.n -= 1
+        if self.n == 0:
+            self.event.set()
