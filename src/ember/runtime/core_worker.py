@@ -553,7 +553,9 @@ class CoreWorker:
         from ember.runtime import task_context
 
         ctx = task_context.get()
-        return ctx is not None and not ctx.actor_id
+        return (
+            ctx is not None and not ctx.actor_id and not ctx.extra.get("resolving_args")
+        )
 
     def notify_node(self, method: str) -> None:
         if self.node_conn is not None and not self.node_conn.is_closed():

@@ -262,10 +262,18 @@ class Executor:
             a, k = deserialize(spec.args, bufs[: spec.nargbufs])
         if spec.ref_args:
             refs = [ObjectRef(r.oid, r.owner) for r in spec.ref_args]
+            ctx = task_context.get()
+            if ctx is not None:
+                # Waiting for arguments is not a blocked task: keep the CPU lease
+                # (lending it would let the node oversubscribe its CPUs).
+                ctx.extra["resolving_args"] = True
             try:
                 values = self.cw.objects.get(refs, None)
             except exc_mod.TaskError as err:
                 raise _ArgumentError(err) from err
+            finally:
+                if ctx is not None:
+                    ctx.extra.pop("resolving_args", None)
             return substitute_args(a, k, values)
         return list(a), k
 
