@@ -21,8 +21,14 @@ def ember_shm_files() -> set[str]:
 
 
 def live_children() -> list[psutil.Process]:
+    """Our descendants, and orphans of sessions we started (re-parented to init)."""
     out = []
-    for p in psutil.Process().children(recursive=True):
+    mine = f"_{os.getpid()}/"
+    procs = set(psutil.Process().children(recursive=True))
+    for p in psutil.process_iter(["cmdline"]):
+        if mine in " ".join(p.info["cmdline"] or ()) and p.pid != os.getpid():
+            procs.add(p)
+    for p in procs:
         try:
             if p.status() != psutil.STATUS_ZOMBIE:
                 out.append(p)

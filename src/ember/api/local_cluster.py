@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import select
@@ -43,6 +44,15 @@ class LocalCluster:
                 p.wait()
         self.procs.clear()
         shutil.rmtree(os.path.join(self.session_dir, "sockets"), ignore_errors=True)
+        # A daemon that had to be killed could not remove its arena: do it here.
+        session = os.path.basename(self.session_dir.rstrip("/"))
+        for path in glob.glob(f"/dev/shm/ember-{session}-*") + glob.glob(
+            os.path.join(self.session_dir, "objects", f"ember-{session}-*")
+        ):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
 
 
 def _spawn(

@@ -194,12 +194,13 @@ class DeferredLauncher:
         self._ready: asyncio.Future[Launcher] = (
             asyncio.get_running_loop().create_future()
         )
+        self._fs = ForkServerLauncher()
         self._task = asyncio.get_running_loop().create_task(
             self._start(socket_path, env, log)
         )
 
     async def _start(self, socket_path: str, env: dict[str, str], log: str) -> None:
-        fs = ForkServerLauncher()
+        fs = self._fs = ForkServerLauncher()
         try:
             await fs.start(socket_path, env, log)
         except Exception as exc:  # noqa: BLE001  (any failure means: use exec)
@@ -222,3 +223,4 @@ class DeferredLauncher:
             await self._ready.result().close()
         else:
             self._task.cancel()
+            await self._fs.close()  # it may have started without being connected yet

@@ -18,6 +18,7 @@ nothing: workers exit on their own when their node daemon goes away.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import selectors
@@ -25,10 +26,22 @@ import signal
 import socket
 import sys
 
+ACCEPT_TIMEOUT_S = 60.0
+
 
 def _preload() -> None:
     # Everything a worker imports before its first task.
     import ember.worker.main  # noqa: F401
+
+
+def _die_with_parent(sig: int) -> None:
+    """Get ``sig`` when our parent dies (Linux), so nothing outlives its node daemon."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, sig)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _child(
@@ -36,6 +49,7 @@ def _child(
 ) -> None:
     listener.close()
     conn.close()
+    _die_with_parent(signal.SIGKILL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -66,6 +80,10 @@ def _child(
 
 
 def serve(path: str, ready_fd: int) -> None:
+    parent = os.getppid()
+    _die_with_parent(signal.SIGKILL)
+    if os.getppid() != parent:  # the node daemon died before prctl took effect
+        return
     _preload()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -73,7 +91,12 @@ def serve(path: str, ready_fd: int) -> None:
     if ready_fd >= 0:
         os.write(ready_fd, b"ready\n")
         os.close(ready_fd)
-    conn, _ = listener.accept()
+    listener.settimeout(ACCEPT_TIMEOUT_S)
+    try:
+        conn, _ = listener.accept()
+    except TimeoutError:
+        return  # the node daemon never came: do not linger
+    conn.settimeout(None)
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     signal.set_wakeup_fd(wfd)
