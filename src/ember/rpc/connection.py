@@ -326,6 +326,9 @@ class Connection(asyncio.Protocol):
             task = asyncio.get_running_loop().create_task(result)
             self._tasks.add(task)
             task.add_done_callback(lambda t: self._finish(t, kind, req_id, method))
+        elif isinstance(result, asyncio.Future):
+            # A handler may hand back a future it resolves later (no Task per request).
+            result.add_done_callback(lambda f: self._finish(f, kind, req_id, method))
         elif kind == REQUEST:
             self._send_reply(req_id, result)
 

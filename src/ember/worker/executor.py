@@ -85,9 +85,8 @@ class Executor:
         )
 
     # -- loop-thread handlers -------------------------------------------------------------
-    async def h_push_task(
-        self, conn: Connection, spec: TaskSpec, bufs: list[Any]
-    ) -> Any:
+    def h_push_task(self, conn: Connection, spec: TaskSpec, bufs: list[Any]) -> Any:
+        """Queue the task; the reply is sent when the returned future resolves."""
         fut = asyncio.get_running_loop().create_future()
         item = (spec, bufs, fut, conn)
         if spec.actor_id:
@@ -100,7 +99,7 @@ class Executor:
             self.actor.dispatch(item)
         else:
             self.main_q.put(item)
-        return await fut
+        return fut
 
     async def h_create_actor(self, conn: Connection, req: Any, bufs: Any) -> Any:
         from ember.worker.actor_host import create_actor
