@@ -30,7 +30,7 @@ import os
 import pickle
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -578,6 +578,3 @@ class Server:
             s.close()
         for c in list(self.connections):
             c.abort()
-
-
-Awaitable_ = Awaitable  # re-export for typing convenience

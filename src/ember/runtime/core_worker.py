@@ -17,7 +17,6 @@ import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from ember import exceptions as exc_mod
 from ember.common.aio import Supervisor
 from ember.common.config import Config
 from ember.common.ids import object_id_for, random_id
@@ -487,11 +486,7 @@ class CoreWorker:
         for oid in req.oids:
             if self.refs.add_borrower(oid, req.borrower):
                 borrows.add((oid, req.borrower))
-            self._release_escrowed(oid)
         return Empty()
-
-    def _release_escrowed(self, oid: bytes) -> None:
-        pass  # escrow is released per task by worker.release_escrow
 
     def _h_remove_borrower(self, conn: Connection, req: Any, bufs: Any) -> None:
         for oid in req.oids:
@@ -588,15 +583,8 @@ class CoreWorker:
             pass
 
     # -- misc ---------------------------------------------------------------------------
-    def cluster_totals(self) -> str:
-        return "see ember.cluster_resources()"
-
     def print_warning(self, msg: str) -> None:
         try:
             print(msg, file=sys.stderr, flush=True)  # noqa: T201
         except (OSError, ValueError):
             pass
-
-    def raise_if_lost(self, exc: BaseException) -> None:
-        if isinstance(exc, RpcError):
-            raise exc_mod.LocalNodeDiedError(str(exc)) from exc

@@ -14,7 +14,6 @@ owner of the outer value can keep them alive (borrowing, DESIGN.md §2).
 
 from __future__ import annotations
 
-import io
 import pickle
 import struct
 import threading
@@ -248,6 +247,3 @@ def exception_bytes(exc: BaseException) -> bytes:
         return cloudpickle.dumps(
             RuntimeError(f"{type(exc).__name__}: {exc}"), protocol=5
         )
-
-
-BytesIO = io.BytesIO

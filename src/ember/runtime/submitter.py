@@ -279,7 +279,7 @@ class TaskSubmitter:
         ks.last_infeasible_warning = now
         msg = (
             f"Warning: the task {ks.name!r} asks for {{{describe(ks.resources)}}}, which no node "
-            f"in the cluster can ever provide (cluster totals: {self.cw.cluster_totals()}). "
+            "in the cluster can ever provide (ember.cluster_resources() shows what there is). "
             "It stays pending until a node with those resources joins; lower its resource "
             "request or add such a node."
         )
