@@ -29,7 +29,7 @@ from ember.protocol.messages import (
     SealObjectRequest,
     TransferPinReply,
 )
-from ember.rpc.connection import Connection, connect
+from ember.rpc.connection import Connection, ConnectionPool
 from ember.rpc.errors import RpcError
 
 if TYPE_CHECKING:
@@ -47,7 +47,12 @@ class ObjectManager:
     def __init__(self, daemon: NodeDaemon) -> None:
         self.d = daemon
         self.pulls: dict[bytes, asyncio.Future[None]] = {}
-        self.peers: dict[bytes, asyncio.Future[Connection]] = {}
+        self.peers = ConnectionPool(
+            token=daemon.token,
+            schema=SCHEMA,
+            handlers=daemon.server.handlers,
+            timeout_s=daemon.config.connect_timeout_s,
+        )
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -59,34 +64,16 @@ class ObjectManager:
 
     async def peer(self, node_id: bytes) -> Connection:
         """A cached connection to another node's daemon."""
-        fut = self.peers.get(node_id)
-        if fut is not None and (
-            not fut.done() or (fut.exception() is None and not fut.result().is_closed())
-        ):
-            return await asyncio.shield(fut)
+        conn = self.peers.cached(node_id)
+        if conn is not None:
+            return conn
         info = self.d.cluster.get(node_id)
         if info is None:
             await self.d.refresh_cluster()
             info = self.d.cluster.get(node_id)
         if info is None or not info.alive:
             raise RpcError(f"node {node_id.hex()[:8]} is not alive")
-        fut = asyncio.get_running_loop().create_future()
-        self.peers[node_id] = fut
-        try:
-            conn = await connect(
-                info.address,
-                token=self.d.token,
-                schema=SCHEMA,
-                handlers=self.d.server.handlers,
-                timeout=self.d.config.connect_timeout_s,
-            )
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            del self.peers[node_id]
-            raise
-        fut.set_result(conn)
-        return conn
+        return await self.peers.get(node_id, info.address)
 
     # -- receiving side ---------------------------------------------------------------
     async def h_pull_object(self, conn: Connection, req: Any, bufs: Any) -> Empty:

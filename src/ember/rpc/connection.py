@@ -578,3 +578,72 @@ class Server:
             s.close()
         for c in list(self.connections):
             c.abort()
+
+
+class ConnectionPool:
+    """Cached connections to peers, by key: one connect at a time per key.
+
+    Concurrent callers for the same key share one connect; a closed or failed
+    connection is replaced on the next request.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: bytes,
+        schema: Schema,
+        handlers: dict[str, Handler],
+        timeout_s: float,
+    ) -> None:
+        self._token = token
+        self._schema = schema
+        self._handlers = handlers
+        self._timeout_s = timeout_s
+        self._futs: dict[bytes, asyncio.Future[Connection]] = {}
+
+    def cached(self, key: bytes) -> Connection | None:
+        """The open connection for ``key``, if there is one now."""
+        fut = self._futs.get(key)
+        if fut is None or not fut.done() or fut.exception() is not None:
+            return None
+        conn = fut.result()
+        return None if conn.is_closed() else conn
+
+    async def get(self, key: bytes, address: str) -> Connection:
+        """The connection for ``key``, connecting to ``address`` if needed."""
+        fut = self._futs.get(key)
+        if fut is not None and not fut.done():
+            return await asyncio.shield(fut)
+        conn = self.cached(key)
+        if conn is not None:
+            return conn
+        fut = asyncio.get_running_loop().create_future()
+        self._futs[key] = fut
+        try:
+            conn = await connect(
+                address,
+                token=self._token,
+                schema=self._schema,
+                handlers=self._handlers,
+                timeout=self._timeout_s,
+            )
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: waiters get it through shield
+            del self._futs[key]
+            raise
+        fut.set_result(conn)
+        return conn
+
+    def abort(self, key: bytes) -> None:
+        """Drop ``key``'s connection now (its pending calls fail at once)."""
+        fut = self._futs.pop(key, None)
+        if fut is not None and fut.done() and fut.exception() is None:
+            fut.result().abort()
+
+    def close_all(self) -> None:
+        for key in list(self._futs):
+            conn = self.cached(key)
+            if conn is not None:
+                conn.close()
+        self._futs.clear()

@@ -23,9 +23,10 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import GetActorInfoRequest, TaskSpec
+from ember.protocol.messages import GetActorInfoRequest
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.submitter import PendingTask
 
 if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
@@ -33,24 +34,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ActorCall:
-    """One submitted actor method call."""
-
-    __slots__ = ("arg_oids", "frames", "retries_left", "return_oids", "spec")
-
-    def __init__(
-        self,
-        spec: TaskSpec,
-        frames: list[Any],
-        return_oids: list[bytes],
-        arg_oids: list[bytes],
-        retries_left: int,
-    ) -> None:
-        self.spec = spec
-        self.frames = frames
-        self.return_oids = return_oids
-        self.arg_oids = arg_oids
-        self.retries_left = retries_left
+#: An actor call is held exactly like a task until its returns are stored.
+ActorCall = PendingTask
 
 
 class ActorState:

@@ -33,7 +33,7 @@ from ember.protocol.messages import (
     TaskReply,
     TaskSpec,
 )
-from ember.rpc.connection import Connection, Server, connect
+from ember.rpc.connection import Connection, ConnectionPool, Server, connect
 from ember.rpc.errors import RpcError
 from ember.runtime import current
 from ember.runtime.actor_handles import ActorHandleCounts
@@ -100,8 +100,6 @@ class CoreWorker:
         self.escrow: dict[bytes, list[Any]] = {}
         self.actor_handles = ActorHandleCounts(self._collect_actor)
         self._borrow_acks: list[asyncio.Future[Any]] = []
-        self._peers: dict[bytes, asyncio.Future[Connection]] = {}
-        self._nodes: dict[bytes, asyncio.Future[Connection]] = {}
         self._peer_nodes: dict[bytes, bytes] = {}
         self._node_addresses: dict[bytes, str] = {}
         self.handlers: dict[str, Any] = {
@@ -114,6 +112,16 @@ class CoreWorker:
             "worker.node_died": self._h_node_died,
             "worker.add_location": self._h_add_location,
         }
+        pool_args = {
+            "token": token,
+            "schema": SCHEMA,
+            "handlers": self.handlers,
+            "timeout_s": config.connect_timeout_s,
+        }
+        #: other core workers, by worker id
+        self._peers = ConnectionPool(**pool_args)
+        #: other nodes' daemons, by node id
+        self._nodes = ConnectionPool(**pool_args)
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.sup: Supervisor = None  # type: ignore[assignment]
@@ -227,9 +235,8 @@ class CoreWorker:
         self.tasks.return_all_leases()
         if self.sup is not None:
             self.sup.close()
-        for fut in self._peers.values():
-            if fut.done() and not fut.exception():
-                fut.result().close()
+        self._peers.close_all()
+        self._nodes.close_all()
         if self.server is not None:
             self.server.close()
         for c in (self.node_conn, self.control):
@@ -244,63 +251,20 @@ class CoreWorker:
     # -- peers ----------------------------------------------------------------------------
     async def connect_to(self, address: Address) -> Connection:
         """A cached connection to another core worker (unix socket on the same node)."""
-        fut = self._peers.get(address.worker_id)
-        if fut is not None:
-            if not fut.done():
-                return await asyncio.shield(fut)
-            if fut.exception() is None and not fut.result().is_closed():
-                return fut.result()
+        conn = self._peers.cached(address.worker_id)
+        if conn is not None:
+            return conn
         self._peer_nodes[address.worker_id] = address.node_id
-        fut = self.loop.create_future()
-        self._peers[address.worker_id] = fut
-        target = (
-            address.unix
-            if address.unix and address.node_id == self.node_id
-            else address.tcp
+        same_node = address.unix and address.node_id == self.node_id
+        return await self._peers.get(
+            address.worker_id, address.unix if same_node else address.tcp
         )
-        try:
-            conn = await connect(
-                target,
-                token=self.token,
-                schema=SCHEMA,
-                handlers=self.handlers,
-                timeout=self.config.connect_timeout_s,
-            )
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            del self._peers[address.worker_id]
-            raise
-        fut.set_result(conn)
-        return conn
 
     async def connect_node(self, node_id: bytes, address: str) -> Connection:
         """A cached connection to a node daemon (our own node's unix socket, or TCP)."""
         if node_id == self.node_id:
             return self.node_conn
-        fut = self._nodes.get(node_id)
-        if fut is not None:
-            if not fut.done():
-                return await asyncio.shield(fut)
-            if fut.exception() is None and not fut.result().is_closed():
-                return fut.result()
-        fut = self.loop.create_future()
-        self._nodes[node_id] = fut
-        try:
-            conn = await connect(
-                address,
-                token=self.token,
-                schema=SCHEMA,
-                handlers=self.handlers,
-                timeout=self.config.connect_timeout_s,
-            )
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            del self._nodes[node_id]
-            raise
-        fut.set_result(conn)
-        return conn
+        return await self._nodes.get(node_id, address)
 
     async def node_address(self, node_id: bytes) -> str:
         addr = self._node_addresses.get(node_id)
@@ -506,14 +470,10 @@ class CoreWorker:
         Without this, calls to workers behind a dead link (no FIN) would wait
         for TCP timeouts; aborting fails them at once, so tasks are retried.
         """
-        for worker_id, fut in list(self._peers.items()):
-            if self._peer_nodes.get(worker_id) != req.node_id:
-                continue
-            if fut.done() and fut.exception() is None:
-                fut.result().abort()
-        nfut = self._nodes.pop(req.node_id, None)
-        if nfut is not None and nfut.done() and nfut.exception() is None:
-            nfut.result().abort()
+        for worker_id, node_id in list(self._peer_nodes.items()):
+            if node_id == req.node_id:
+                self._peers.abort(worker_id)
+        self._nodes.abort(req.node_id)
 
     def _h_add_location(self, conn: Connection, req: Any, bufs: Any) -> None:
         self.objects.add_copy(req.oid, req.node_id)

@@ -46,12 +46,11 @@ logger = logging.getLogger(__name__)
 
 
 class PendingTask:
-    """A submitted task until its returns are stored."""
+    """A submitted task (or actor call) until its returns are stored."""
 
     __slots__ = (
         "arg_oids",
         "cancelled",
-        "force_cancel",
         "frames",
         "key",
         "retries_left",
@@ -76,7 +75,6 @@ class PendingTask:
         self.key: tuple[Any, ...] = ()
         self.worker: LeasedWorker | None = None
         self.cancelled = False
-        self.force_cancel = False
 
 
 class LeasedWorker:
