@@ -34,6 +34,7 @@ from ember.protocol.messages import (
     CreateObjectReply,
     Empty,
     GetObjectsReply,
+    GetObjectsRequest,
     HeartbeatRequest,
     LeaseReply,
     NodeInfo,
@@ -476,6 +477,8 @@ class NodeDaemon:
 
     def seal_object(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         self.store.seal(req.oid)
+        if req.pin:
+            self.get_objects(conn, GetObjectsRequest(oids=[req.oid]), bufs)
         return Empty()
 
     def abort_object(self, conn: Connection, req: Any, bufs: Any) -> None:

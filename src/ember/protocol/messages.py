@@ -248,6 +248,8 @@ class CreateObjectReply(Msg):
 
 class SealObjectRequest(Msg):
     oid: bytes
+    #: also pin it for the sealing connection (a put whose owner keeps it mapped)
+    pin: bool = False
 
 
 class GetObjectsRequest(Msg):

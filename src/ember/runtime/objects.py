@@ -3,8 +3,10 @@
 Small values live inline in ``entries`` (the owner's memory store, and a
 borrower's cache).  Large values live in the node's shared-memory arena; an
 entry then records which node holds the primary copy.  Reading a stored
-value pins it at the node daemon and maps it read-only; a finalizer on that
-mapping unpins it once every view (e.g. a numpy array) is gone.
+value pins it at the node daemon and maps it read-only; the entry keeps that
+mapping so later reads of the same object cost no round trip, and a finalizer
+on the mapping unpins it once the entry is dropped and every view (e.g. a
+numpy array) is gone.
 
 Threads: ``entries`` is mutated on the loop thread, except that a new entry
 may be inserted from a user thread (nobody can wait on an id before it is
@@ -57,6 +59,7 @@ class ObjEntry:
         "copies",
         "data",
         "is_error",
+        "mapping",
         "node_id",
         "owner",
         "ready",
@@ -72,6 +75,8 @@ class ObjEntry:
         self.is_error = False
         self.node_id = b""
         self.size = 0
+        #: this process's read-only mapping of a stored value, once it has read it
+        self.mapping: Any = None
         self.waiters: list[asyncio.Future[None]] | None = None
         #: user threads blocked in get() on this entry (counted down on the loop thread)
         self.sync_waiters: list[_Countdown] | None = None
@@ -182,14 +187,18 @@ class Objects:
             self.entries[oid] = e
             return
         size = ser.layout_size()
-        self.cw.run(self.create_in_store(oid, size, ser))
+        offset = self.cw.run(self.create_in_store(oid, size, ser, pin=True))
         e = ObjEntry()
         e.node_id, e.size, e.ready = self.cw.node_id, size, True
         self.entries[oid] = e
+        # The seal pinned it for us: keep a read-only mapping so that a get by
+        # the owner costs no round trip (unpinned when the ref and views go).
+        self._map(oid, e, offset, size)
 
     async def create_in_store(
-        self, oid: bytes, size: int, ser: SerializedValue
-    ) -> None:
+        self, oid: bytes, size: int, ser: SerializedValue, pin: bool = False
+    ) -> int:
+        """Write ``ser`` into a new extent of the local arena and seal it; its offset."""
         node = self.cw.node_conn
         try:
             reply, _ = await node.call(
@@ -203,7 +212,8 @@ class Objects:
         # Copy outside the loop thread: it may be gigabytes.
         await asyncio.get_running_loop().run_in_executor(None, write_layout, ser, view)
         view.release()
-        await node.call("node.seal_object", SealObjectRequest(oid=oid))
+        await node.call("node.seal_object", SealObjectRequest(oid=oid, pin=pin))
+        return reply.offset
 
     # -- get --------------------------------------------------------------------------
     def get(self, refs: list[ObjectRef], timeout: float | None) -> list[Any]:
@@ -211,7 +221,9 @@ class Objects:
         for r in refs:
             e = self.entries.get(r._id)
             entries.append(
-                e if e is not None and e.ready and e.data is not None else None
+                e
+                if e is not None and e.ready and (e.data is not None or e.node_id)
+                else None
             )
         if any(e is None for e in entries) and timeout != 0:
             # Fast path: every ref is ours and pending here; wait on an event
@@ -219,7 +231,7 @@ class Objects:
             local = [self.entries.get(r._id) for r in refs]
             if all(e is not None for e in local) and self._wait_sync(local, timeout):  # type: ignore[arg-type]
                 entries = local
-        if any(e is None or not e.ready or e.data is None for e in entries):
+        if any(e is None or not e.ready for e in entries):
             blocked = self.cw.is_worker_in_task()
             if blocked:
                 self.cw.loop_thread.call(self.cw.notify_node, "node.worker_blocked")
@@ -340,8 +352,12 @@ class Objects:
         return value
 
     def _read_stored(self, oid: bytes, e: ObjEntry) -> Any:
-        loc = self.cw.run(self.pin_here(oid, e))
-        return self.map_pinned(oid, loc)
+        m = e.mapping
+        if m is None:
+            loc = self.cw.run(self.pin_here(oid, e))
+            m = self._map(oid, e, loc.offset, loc.size)
+        data, bufs = read_layout(memoryview(m))
+        return deserialize(data, bufs)
 
     async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
         """Pin a stored object on this node, pulling a copy from its node first if needed."""
@@ -404,17 +420,23 @@ class Objects:
             )
         return loc
 
-    def map_pinned(self, oid: bytes, loc: Any) -> Any:
-        m = self.cw.arena.readonly(loc.offset, loc.size)
+    def _map(self, oid: bytes, e: ObjEntry, offset: int, size: int) -> Any:
+        """Map a pinned extent; the entry keeps the mapping while it is cached here."""
+        m = self.cw.arena.readonly(offset, size)
         weakref.finalize(m, self._unpin_later, oid)
-        data, bufs = read_layout(memoryview(m))
-        return deserialize(data, bufs)
+        if self.entries.get(oid) is e:
+            e.mapping = m  # a racing reader's mapping is simply dropped (own pin)
+        return m
 
     async def get_one_async(self, ref: ObjectRef) -> Any:
         e = await self.resolve(ref._id, ref._owner)
         if e.data is None and not e.is_error:
-            loc = await self.pin_here(ref._id, e)
-            value = self.map_pinned(ref._id, loc)
+            m = e.mapping
+            if m is None:
+                loc = await self.pin_here(ref._id, e)
+                m = self._map(ref._id, e, loc.offset, loc.size)
+            data, bufs = read_layout(memoryview(m))
+            value = deserialize(data, bufs)
         else:
             value = deserialize(e.data, e.bufs)
         if e.is_error:
