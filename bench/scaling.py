@@ -129,7 +129,11 @@ def _run_one(python: str, backend: str, n: int, timeout: float) -> dict[str, Any
             cmd, env=env, capture_output=True, text=True, timeout=timeout
         )
     except subprocess.TimeoutExpired:
-        return {"backend": backend, "pending": n, "error": f"timed out after {timeout}s"}
+        return {
+            "backend": backend,
+            "pending": n,
+            "error": f"timed out after {timeout}s",
+        }
     for line in reversed(p.stdout.splitlines()):
         if line.startswith("{"):
             return json.loads(line)
@@ -172,7 +176,9 @@ def _fmt(rows: list[dict[str, Any]], markdown: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--child", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--child", nargs=2, metavar=("BACKEND", "N"), help=argparse.SUPPRESS
+    )
     ap.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     ap.add_argument("--backends", default="ember,ray")
     ap.add_argument("--ray-python", default=DEFAULT_RAY_PYTHON)

@@ -369,6 +369,9 @@ class TaskSpec(Msg):
     nargbufs: int = 0
     args_ref: ObjRef | None = None  # args too large to inline live in the store
     ref_args: list[ObjRef] = []
+    #: per ref_arg, how many frames (after the args' own) carry its value, which the
+    #: caller already had; -1: the worker fetches it.  Empty: none was inlined.
+    inlined: list[int] = []
     num_returns: int = 1
     streaming: bool = False
     owner: Address | None = None

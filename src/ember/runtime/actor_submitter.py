@@ -114,7 +114,8 @@ class ActorSubmitter:
         st.inflight[call.spec.task_id] = call
         conn = st.conn
         try:
-            fut = conn.call_nowait("worker.push_task", call.spec, call.frames)
+            frames = self.cw.objects.inline_args(call.spec, call.frames)
+            fut = conn.call_nowait("worker.push_task", call.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)

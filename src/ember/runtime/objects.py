@@ -56,6 +56,7 @@ class ObjEntry:
 
     __slots__ = (
         "bufs",
+        "callbacks",
         "copies",
         "data",
         "is_error",
@@ -78,6 +79,8 @@ class ObjEntry:
         #: this process's read-only mapping of a stored value, once it has read it
         self.mapping: Any = None
         self.waiters: list[asyncio.Future[None]] | None = None
+        #: plain callables run on the loop thread once ready (cheaper than waiters)
+        self.callbacks: list[Any] | None = None
         #: user threads blocked in get() on this entry (counted down on the loop thread)
         self.sync_waiters: list[_Countdown] | None = None
         #: other nodes holding secondary copies (owner side), freed with the primary
@@ -121,7 +124,21 @@ class Objects:
                 if not w.done():
                     w.set_result(None)
             e.waiters = None
+        if e.callbacks:
+            callbacks, e.callbacks = e.callbacks, None
+            for cb in callbacks:
+                cb()
         return e
+
+    def on_ready(self, oid: bytes, cb: Any) -> None:
+        """Loop thread: call ``cb()`` once ``oid`` is ready (now, if it is or is unknown)."""
+        e = self.entries.get(oid)
+        if e is None or e.ready:
+            cb()
+            return
+        if e.callbacks is None:
+            e.callbacks = []
+        e.callbacks.append(cb)
 
     def set_inline(
         self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False
@@ -160,6 +177,40 @@ class Objects:
             if e is not None and not e.ready:
                 out.append(r.oid)
         return out
+
+    def inline_args(self, spec: Any, frames: list[Any]) -> list[Any]:
+        """Loop thread: carry the values of small ready ref arguments we own in the push.
+
+        The worker then needs no round trip back to us for them (as Ray inlines
+        small resolved dependencies).  Values holding refs, errors and stored
+        values are left for the worker to fetch.
+        """
+        if not spec.ref_args:
+            return frames
+        inlined: list[int] = []
+        extra: list[Any] = []
+        me = self.cw.worker_id
+        for r in spec.ref_args:
+            e = self.entries.get(r.oid)
+            if (
+                e is not None
+                and e.ready
+                and e.data is not None
+                and not e.is_error
+                and r.owner is not None
+                and r.owner.worker_id == me
+                and not self.cw.refs.contains_refs(r.oid)
+            ):
+                extra.append(e.data)
+                extra.extend(e.bufs)
+                inlined.append(1 + len(e.bufs))
+            else:
+                inlined.append(-1)
+        if not extra:
+            spec.inlined = []
+            return frames
+        spec.inlined = inlined
+        return [*frames, *extra]
 
     # -- put ------------------------------------------------------------------------
     def put(self, value: Any) -> ObjectRef:

@@ -144,6 +144,11 @@ class RefCounter:
             if e is not None:
                 e.contained = refs
 
+    def contains_refs(self, oid: bytes) -> bool:
+        """Whether the value of ``oid`` holds other refs (known to its owner)."""
+        e = self.entries.get(oid)
+        return e is not None and bool(e.contained)
+
     def has(self, oid: bytes) -> bool:
         return oid in self.entries
 

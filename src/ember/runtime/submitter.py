@@ -105,7 +105,8 @@ class LeasedWorker:
 class KeyState:
     """Queue and leases of one scheduling key."""
 
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, key: tuple[Any, ...]) -> None:
+        self.key = key
         self.resources = spec.resources
         self.env_vars = spec.env_vars
         self.queue: deque[PendingTask] = deque()
@@ -135,25 +136,28 @@ class TaskSubmitter:
         )
         ks = self.keys.get(task.key)
         if ks is None:
-            ks = self.keys[task.key] = KeyState(spec)
+            ks = self.keys[task.key] = KeyState(spec, task.key)
+        task.key = ks.key  # one shared key object per scheduling key
         self.tasks[spec.task_id] = task
         pending = self.cw.objects.pending_deps(spec.ref_args)
         if pending:
             # Resolve our own arguments before asking for a worker, so that a task
-            # waiting for another never sits on a lease the other one needs.
-            self.cw.sup.spawn(self._submit_when_ready(task, ks, pending), name="deps")
+            # waiting for another never sits on a lease the other one needs.  A
+            # failed argument is ready too: the worker reports it as this task's error.
+            left = [len(pending)]
+
+            def one_ready() -> None:
+                left[0] -= 1
+                if left[0] == 0:
+                    self._deps_ready(task, ks)
+
+            for oid in pending:
+                self.cw.objects.on_ready(oid, one_ready)
             return
         ks.queue.append(task)
         self._pump(task.key, ks)
 
-    async def _submit_when_ready(
-        self, task: PendingTask, ks: KeyState, pending: list[bytes]
-    ) -> None:
-        for oid in pending:
-            try:
-                await self.cw.objects.resolve(oid, None)
-            except exc_mod.EmberError:
-                pass  # the worker reports the argument's failure as this task's error
+    def _deps_ready(self, task: PendingTask, ks: KeyState) -> None:
         if task.cancelled or task.spec.task_id not in self.tasks:
             return
         ks.queue.append(task)
@@ -292,7 +296,8 @@ class TaskSubmitter:
         task.worker = w
         task.spec.gpu_ids = w.gpu_ids
         try:
-            fut = w.conn.call_nowait("worker.push_task", task.spec, task.frames)
+            frames = self.cw.objects.inline_args(task.spec, task.frames)
+            fut = w.conn.call_nowait("worker.push_task", task.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
             fut.set_exception(exc)

@@ -260,14 +260,21 @@ class Executor:
         else:
             a, k = deserialize(spec.args, bufs[: spec.nargbufs])
         if spec.ref_args:
-            refs = [ObjectRef(r.oid, r.owner) for r in spec.ref_args]
+            values: list[Any] = [None] * len(spec.ref_args)
+            fetch = _take_inlined(spec, bufs, values)
+            if not fetch:
+                return substitute_args(a, k, values)
+            refs = [
+                ObjectRef(spec.ref_args[i].oid, spec.ref_args[i].owner) for i in fetch
+            ]
             ctx = task_context.get()
             if ctx is not None:
                 # Waiting for arguments is not a blocked task: keep the CPU lease
                 # (lending it would let the node oversubscribe its CPUs).
                 ctx.extra["resolving_args"] = True
             try:
-                values = self.cw.objects.get(refs, None)
+                for i, v in zip(fetch, self.cw.objects.get(refs, None), strict=True):
+                    values[i] = v
             except exc_mod.TaskError as err:
                 raise _ArgumentError(err) from err
             finally:
@@ -427,6 +434,21 @@ class _ArgumentError(Exception):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+def _take_inlined(spec: TaskSpec, bufs: list[Any], values: list[Any]) -> list[int]:
+    """Fill ``values`` from the ref arguments the caller inlined; the indexes left."""
+    if not spec.inlined:
+        return list(range(len(spec.ref_args)))
+    fetch = []
+    pos = spec.nargbufs
+    for i, n in enumerate(spec.inlined):
+        if n < 0:
+            fetch.append(i)
+            continue
+        values[i] = deserialize(bufs[pos], bufs[pos + 1 : pos + n])
+        pos += n
+    return fetch
 
 
 def _resolve(fut: asyncio.Future[Any], result: Any) -> None:
