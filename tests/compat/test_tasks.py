@@ -59,6 +59,30 @@ def test_args_by_value_and_by_ref(ray_module):
     assert ray.get(describe.remote(square.remote(3), b="x")) == ("int", 9, "str", "x")
 
 
+def test_mixed_ref_args_small_large_buffers_and_containing_refs(ray_module):
+    import numpy as np
+
+    @ray.remote
+    def combine(small, big, arr, holder, kw=None):
+        assert isinstance(holder[0], ray.ObjectRef)
+        return small, len(big), int(arr.sum()), ray.get(holder[0]), kw
+
+    small = ray.put("s")
+    big = ray.put(b"x" * (2 << 20))  # stored in shared memory
+    arr = ray.put(np.arange(1000))  # small, with an out-of-band buffer
+    holder = ray.put([ray.put(7)])  # a value that holds a ref
+    kw = square.remote(5)
+    out = ray.get(combine.remote(small, big, arr, holder, kw=kw))
+    assert out == ("s", 2 << 20, 499500, 7, 25)
+
+    @ray.remote
+    def fail():
+        raise ValueError("dependency failed")
+
+    with pytest.raises(ValueError, match="dependency failed"):
+        ray.get(combine.remote(small, big, arr, holder, kw=fail.remote()))
+
+
 def test_refs_nested_in_containers_stay_refs(ray_module):
     @ray.remote
     def inspect(items, mapping):
