@@ -499,6 +499,19 @@ def w_single_client_tasks_async_10k() -> dict[str, Any]:
     return _tasks_async(10000, reps=2)
 
 
+def w_single_client_tasks_async_100k() -> dict[str, Any]:
+    n = 10_000 if QUICK else 100_000
+    return rate(
+        lambda: ray.get([D.noop.remote() for _ in range(n)]),
+        n,
+        seconds=0.0,
+        reps=1,
+        unit="tasks/s",
+        warmup=lambda: ray.get([D.noop.remote() for _ in range(100)]),
+        note=f"submit {n} no-op tasks, then get all (one repetition)",
+    )
+
+
 def w_multi_client_tasks_async() -> dict[str, Any]:
     n, m = (100 if QUICK else 1000), 4
     clients = [D.Client.remote() for _ in range(m)]
@@ -696,6 +709,22 @@ def _get_large(nbytes: int) -> dict[str, Any]:
         unit="ms",
         scale=1e3,
         note=f"ray.get of a put {nbytes // MiB} MiB array (zero-copy read)",
+    )
+
+
+def w_get_1gb_first_ms() -> dict[str, Any]:
+    nbytes = (100 if QUICK else 1024) * MiB
+    arr = touched_array(nbytes)
+    samples = []
+    for _ in range(2 if QUICK else 5):
+        ref = ray.put(arr)
+        start = time.perf_counter()
+        out = ray.get(ref)
+        samples.append((time.perf_counter() - start) * 1e3)
+        assert out.nbytes == nbytes
+        del out, ref
+    return _result(
+        samples, "ms", "lower", "first ray.get of a freshly put 1 GiB array (zero-copy)"
     )
 
 
@@ -969,6 +998,7 @@ LIVE = [
     "single_client_tasks_sync",
     "single_client_tasks_async",
     "single_client_tasks_async_10k",
+    "single_client_tasks_async_100k",
     "multi_client_tasks_async",
     "tasks_1mb_numpy_arg",
     "actor_calls_sync_1_1",
@@ -984,6 +1014,7 @@ LIVE = [
     "get_100mb_ms",
     "put_1gb_gbps",
     "get_1gb_ms",
+    "get_1gb_first_ms",
     "wait_1000_refs_s",
     "large_ref_to_10_tasks_s",
     "seed_100_sleep_tasks_s",

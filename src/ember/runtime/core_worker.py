@@ -377,7 +377,7 @@ class CoreWorker:
     def _on_release(self, oid: bytes, entry: RefEntry) -> None:
         if self.shutting_down:
             return
-        self.loop_thread.call_batched(self._released, oid, entry)
+        self.loop_thread.call_lazy(self._released, oid, entry)
 
     def _released(self, oid: bytes, entry: RefEntry) -> None:
         if self.refs.has(oid):

@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 from ember.common.aio import new_event_loop
 
 T = TypeVar("T")
+#: longest a lazy call (see LoopThread.call_lazy) waits for a batch to join
+LAZY_DELAY_S = 0.005
 
 
 class LoopThread:
@@ -25,6 +27,7 @@ class LoopThread:
             collections.deque()
         )
         self._batch_scheduled = False
+        self._lazy_armed = False
         self._thread.start()
         self._started.wait()
 
@@ -65,6 +68,24 @@ class LoopThread:
         if not self._batch_scheduled:
             self._batch_scheduled = True
             self.call(self._drain)
+
+    def call_lazy(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Like :meth:`call_batched` for work nobody waits on (reference releases).
+
+        It runs with the next batch, or at most ``LAZY_DELAY_S`` later, so a
+        ``get``/``del`` loop does not wake the loop once more per object.
+        """
+        self._batch.append((fn, args))
+        if not self._batch_scheduled and not self._lazy_armed:
+            self._lazy_armed = True
+            self.call(self._arm_lazy)
+
+    def _arm_lazy(self) -> None:
+        self.loop.call_later(LAZY_DELAY_S, self._lazy_due)
+
+    def _lazy_due(self) -> None:
+        self._lazy_armed = False
+        self._drain()
 
     def _drain(self) -> None:
         self._batch_scheduled = False

@@ -309,7 +309,7 @@ class Objects:
                     countdown.n += 1
             if countdown.n == 0:
                 return True
-        return countdown.event.wait(timeout)
+        return countdown.wait(timeout)
 
     async def resolve_many(
         self, refs: list[ObjectRef], timeout: float | None
@@ -498,7 +498,7 @@ class Objects:
         self._pending_release.append(oid)
         if not self._release_scheduled:
             self._release_scheduled = True
-            self.cw.loop_thread.call(self._flush_unpins)
+            self.cw.loop_thread.call_lazy(self._flush_unpins)
 
     def _flush_unpins(self) -> None:
         self._release_scheduled = False
@@ -594,13 +594,19 @@ class _Countdown:
     ``n`` changes only under ``Objects._sync_lock``.
     """
 
-    __slots__ = ("event", "n")
+    __slots__ = ("lock", "n")
 
     def __init__(self) -> None:
         self.n = 0
-        self.event = threading.Event()
+        # A bare lock held until the count reaches zero: cheaper than an Event
+        # (no condition variable, no per-wait waiter lock).
+        self.lock = threading.Lock()
+        self.lock.acquire()
 
     def done_one(self) -> None:
         self.n -= 1
         if self.n == 0:
-            self.event.set()
+            self.lock.release()
+
+    def wait(self, timeout: float | None) -> bool:
+        return self.lock.acquire(timeout=-1 if timeout is None else timeout)

@@ -101,6 +101,8 @@ class RefCounter:
             self._on_borrow(ref._id, owner)
 
     def add_submitted(self, oids: list[bytes], owners: list[Address | None]) -> None:
+        if not oids:
+            return
         with self._lock:
             for oid, owner in zip(oids, owners, strict=True):
                 self._entry(oid, owner).submitted += 1
