@@ -29,6 +29,7 @@ import logging
 import os
 import pickle
 import sys
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,18 @@ HELLO, AUTH, WELCOME, REJECT = 0, 1, 2, 3
 #: frames a peer may send before it has authenticated (handshake messages are tiny)
 PRE_AUTH_MAX_FRAME_BYTES = 64 * 1024
 REQUEST, REPLY, ERROR, NOTIFY = 10, 11, 12, 13
+
+
+#: most buffers handed to one writev (the kernel's IOV_MAX is 1024)
+_MAX_IOV = 512
+
+
+class _ReplyLater:
+    """Returned by a handler that will answer with :meth:`Connection.reply_from_thread`."""
+
+
+#: see :class:`_ReplyLater`
+REPLY_LATER: Any = _ReplyLater()
 
 _encoder = msgspec.msgpack.Encoder()
 _header_decoder = msgspec.msgpack.Decoder(tuple[int, int, str, msgspec.Raw])
@@ -125,6 +138,15 @@ class Connection(asyncio.Protocol):
         self._closing_by_us = False
         self._write_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
+        #: id of the request whose handler is running (loop thread)
+        self.current_req_id = 0
+        # Replies written from other threads (see reply_from_thread): all writes
+        # happen under _wlock; _direct_fd is our own dup of the socket, so the
+        # loop closing its fd can never make us write into a reused descriptor.
+        self._wlock = threading.Lock()
+        self._direct_fd = -1
+        self._backlog: list[Any] | None = None
+        self._loop = asyncio.get_running_loop()
         self._tasks: set[asyncio.Task[Any]] = set()
         #: arbitrary per-connection state owned by the server using it
         self.state: dict[str, Any] = {}
@@ -161,6 +183,11 @@ class Connection(asyncio.Protocol):
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        with self._wlock:
+            if self._direct_fd >= 0:
+                os.close(self._direct_fd)
+                self._direct_fd = -1
+            self._backlog = None
         err: Exception
         if self._closing_by_us:
             err = ConnectionClosedError("connection closed")
@@ -314,6 +341,7 @@ class Connection(asyncio.Protocol):
             if kind == REQUEST:
                 self._send_error(req_id, ProtocolError(f"no handler for {method!r}"))
             return
+        self.current_req_id = req_id
         try:
             result = handler(self, req, bufs)
         except Exception as exc:
@@ -329,7 +357,7 @@ class Connection(asyncio.Protocol):
         elif isinstance(result, asyncio.Future):
             # A handler may hand back a future it resolves later (no Task per request).
             result.add_done_callback(lambda f: self._finish(f, kind, req_id, method))
-        elif kind == REQUEST:
+        elif kind == REQUEST and result is not REPLY_LATER:
             self._send_reply(req_id, result)
 
     def _finish(
@@ -379,12 +407,66 @@ class Connection(asyncio.Protocol):
         t = self._transport
         if t is None or t.is_closing():
             raise ConnectionLostError(f"connection to {self.peer_name()} is closed")
-        header = _encoder.encode((kind, req_id, method, payload))
-        if bufs:
-            lens = [memoryview(b).nbytes for b in bufs]
-            t.writelines([encode_prefix(len(header), lens), header, *bufs])
-        else:
-            t.writelines([encode_prefix(len(header), []), header])
+        parts = _frame_parts(kind, req_id, method, payload, bufs)
+        with self._wlock:
+            if self._backlog is not None:
+                self._backlog.extend(parts)  # behind a thread's partial write
+            else:
+                t.writelines(parts)
+
+    # -- replies from other threads ------------------------------------------------
+    def enable_thread_replies(self) -> bool:
+        """Loop thread: allow :meth:`reply_from_thread` on this connection.
+
+        Only plain sockets qualify (a TLS transport must encrypt on the loop).
+        """
+        if self._direct_fd >= 0:
+            return True
+        t = self._transport
+        if t is None or t.is_closing() or t.get_extra_info("sslcontext") is not None:
+            return False
+        sock = t.get_extra_info("socket")
+        if sock is None:
+            return False
+        self._direct_fd = os.dup(sock.fileno())
+        return True
+
+    def reply_from_thread(self, req_id: int, result: Any) -> None:
+        """Answer request ``req_id`` from a non-loop thread, without a loop hop.
+
+        The frame is written straight to the socket when nothing is queued
+        ahead of it; otherwise (or for what a full socket buffer leaves over)
+        it joins a backlog the loop writes in order.  ``result`` is a message or
+        ``(message, buffers)``, as a handler returns.
+        """
+        msg, bufs = result if isinstance(result, tuple) else (result, ())
+        parts = _frame_parts(REPLY, req_id, "", msg, bufs)
+        with self._wlock:
+            fd, t = self._direct_fd, self._transport
+            if fd < 0 or t is None or t.is_closing():
+                return  # the requester is gone; nobody wants the reply
+            if self._backlog is not None:
+                self._backlog.extend(parts)
+                return
+            if t.get_write_buffer_size() == 0 and len(parts) <= _MAX_IOV:
+                try:
+                    sent = os.writev(fd, parts)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the loop sees the close and fails the peer's calls
+                except OSError:
+                    sent = 0  # e.g. EAGAIN: the loop writes it
+                parts = _unsent(parts, sent)
+                if not parts:
+                    return
+            self._backlog = parts
+        self._loop.call_soon_threadsafe(self._write_backlog)
+
+    def _write_backlog(self) -> None:
+        with self._wlock:
+            parts, self._backlog = self._backlog, None
+            t = self._transport
+            if parts and t is not None and not t.is_closing():
+                t.writelines(parts)
 
     # -- public -----------------------------------------------------------------
     async def call(
@@ -442,7 +524,10 @@ class Connection(asyncio.Protocol):
 
     def write_buffer_size(self) -> int:
         t = self._transport
-        return 0 if t is None or t.is_closing() else t.get_write_buffer_size()
+        if t is None or t.is_closing():
+            return 0
+        backlog = self._backlog
+        return t.get_write_buffer_size() + (len(backlog) if backlog else 0)
 
     def is_closed(self) -> bool:
         return (
@@ -468,6 +553,27 @@ class Connection(asyncio.Protocol):
         self._closing_by_us = True
         if self._transport is not None:
             self._transport.abort()
+
+
+def _frame_parts(
+    kind: int, req_id: int, method: str, payload: Any, bufs: Any
+) -> list[Any]:
+    header = _encoder.encode((kind, req_id, method, payload))
+    if bufs:
+        lens = [memoryview(b).nbytes for b in bufs]
+        return [encode_prefix(len(header), lens), header, *bufs]
+    return [encode_prefix(len(header), []), header]
+
+
+def _unsent(parts: list[Any], sent: int) -> list[Any]:
+    """What of ``parts`` is left after the first ``sent`` bytes went out."""
+    for i, p in enumerate(parts):
+        n = memoryview(p).nbytes
+        if sent < n:
+            rest = memoryview(p).cast("B")[sent:] if sent else p
+            return [rest, *parts[i + 1 :]]
+        sent -= n
+    return []
 
 
 async def connect(

@@ -38,7 +38,7 @@ from ember.protocol.messages import (
     TaskReply,
     TaskSpec,
 )
-from ember.rpc.connection import Connection
+from ember.rpc.connection import REPLY_LATER, Connection
 from ember.rpc.errors import RpcError
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
@@ -86,9 +86,12 @@ class Executor:
 
     # -- loop-thread handlers -------------------------------------------------------------
     def h_push_task(self, conn: Connection, spec: TaskSpec, bufs: list[Any]) -> Any:
-        """Queue the task; the reply is sent when the returned future resolves."""
-        fut = asyncio.get_running_loop().create_future()
-        item = (spec, bufs, fut, conn)
+        """Queue the task.
+
+        The executing thread writes the reply itself (``reply_from_thread``, no
+        hop back through the loop) when it can; streaming tasks, whose items go
+        through the loop, and async actors answer by resolving a future instead.
+        """
         if spec.actor_id:
             if self.actor is None:
                 return TaskReply(
@@ -96,10 +99,20 @@ class Executor:
                 )
             if self.exit_code is not None:
                 return TaskReply(error="the actor has exited (exit_actor() was called)")
-            self.actor.dispatch(item)
+        direct = (
+            not spec.streaming
+            and not (spec.actor_id and self.actor.aloop is not None)  # type: ignore[union-attr]
+            and conn.enable_thread_replies()
+        )
+        reply: Any = (
+            conn.current_req_id if direct else asyncio.get_running_loop().create_future()
+        )
+        item = (spec, bufs, reply, conn)
+        if spec.actor_id:
+            self.actor.dispatch(item)  # type: ignore[union-attr]
         else:
             self.main_q.put(item)
-        return fut
+        return REPLY_LATER if direct else reply
 
     async def h_create_actor(self, conn: Connection, req: Any, bufs: Any) -> Any:
         from ember.worker.actor_host import create_actor
@@ -138,8 +151,8 @@ class Executor:
             if self.exit_code is not None:
                 return
 
-    def run_item(self, item: Any, fn_override: Any = None) -> None:
-        spec, bufs, fut, conn = item
+    def run_item(self, item: Any) -> None:
+        spec, bufs, reply, conn = item
         is_main = threading.current_thread() is threading.main_thread()
         if is_main:
             self.running_main = spec.task_id
@@ -148,7 +161,10 @@ class Executor:
         finally:
             if is_main:
                 self.running_main = b""
-        self.cw.loop_thread.call(_resolve, fut, result)
+        if type(reply) is int:
+            conn.reply_from_thread(reply, result)
+        else:
+            self.cw.loop_thread.call(_resolve, reply, result)
 
     def execute(
         self, spec: TaskSpec, bufs: list[Any], conn: Connection
