@@ -32,7 +32,7 @@ def test_thread_replies_arrive_whole_and_in_order(tmp_path: Path) -> None:
     ready = threading.Condition()
 
     def later(conn: Connection, req: Echo, bufs: list[memoryview]) -> object:
-        assert conn.enable_thread_replies()
+        assert conn.enable_thread_writes()
         with ready:
             jobs.append((conn, conn.current_req_id, req.text))
             ready.notify()
@@ -95,7 +95,7 @@ def test_thread_reply_to_a_closed_connection_is_dropped(tmp_path: Path) -> None:
     held: list[tuple[Connection, int]] = []
 
     def later(conn: Connection, req: Echo, bufs: list[memoryview]) -> object:
-        assert conn.enable_thread_replies()
+        assert conn.enable_thread_writes()
         held.append((conn, conn.current_req_id))
         return REPLY_LATER
 

@@ -316,7 +316,8 @@ class ActorMethod:
         call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))
         if not cw.actor_calls.actors.get(h._actor_id_bytes):
             cw.actor_calls.state(h._actor_id_bytes, h._class_name)
-        cw.loop_thread.call_batched(cw.actor_calls.submit, call)
+        if not cw.actor_calls.try_send_now(call):
+            cw.actor_calls.hand_to_loop(call)
         if streaming:
             return ObjectRefGenerator(spec.task_id, cw.address)
         if n == 0:

@@ -71,6 +71,48 @@ class _ReplyLater:
 #: see :class:`_ReplyLater`
 REPLY_LATER: Any = _ReplyLater()
 
+
+class ThreadCall:
+    """The reply slot of a request sent with :meth:`Connection.call_from_thread`.
+
+    Looks like a done future to ``on_done(self)``, which runs on the loop thread:
+    at once for a reply, in a later callback for a failure.
+    """
+
+    __slots__ = ("_done", "_exc", "_loop", "_on_done", "_result")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, on_done: Callable[[ThreadCall], None]
+    ) -> None:
+        self._loop = loop
+        self._on_done = on_done
+        self._done = False
+        self._result: Any = None
+        self._exc: BaseException | None = None
+
+    def done(self) -> bool:
+        return self._done
+
+    def cancelled(self) -> bool:
+        return False
+
+    def set_result(self, result: Any) -> None:
+        self._done, self._result = True, result
+        self._on_done(self)
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._done, self._exc = True, exc
+        self._loop.call_soon(self._on_done, self)
+
+    def exception(self) -> BaseException | None:
+        return self._exc
+
+    def result(self) -> Any:
+        if self._exc is not None:
+            raise self._exc
+        return self._result
+
+
 _encoder = msgspec.msgpack.Encoder()
 _header_decoder = msgspec.msgpack.Decoder(tuple[int, int, str, msgspec.Raw])
 _any_decoder = msgspec.msgpack.Decoder()
@@ -183,18 +225,18 @@ class Connection(asyncio.Protocol):
             self.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        with self._wlock:
+        with self._wlock:  # no thread may register a call or write after this
             if self._direct_fd >= 0:
                 os.close(self._direct_fd)
                 self._direct_fd = -1
             self._backlog = None
+            pending, self._pending = self._pending, {}
         err: Exception
         if self._closing_by_us:
             err = ConnectionClosedError("connection closed")
         else:
             err = ConnectionLostError(f"connection to {self.peer_name()} lost")
         self._fail_ready(err)
-        pending, self._pending = self._pending, {}
         for _, fut in pending.values():
             if not fut.done():
                 fut.set_exception(err)
@@ -415,7 +457,7 @@ class Connection(asyncio.Protocol):
                 t.writelines(parts)
 
     # -- replies from other threads ------------------------------------------------
-    def enable_thread_replies(self) -> bool:
+    def enable_thread_writes(self) -> bool:
         """Loop thread: allow :meth:`reply_from_thread` on this connection.
 
         Only plain sockets qualify (a TLS transport must encrypt on the loop).
@@ -431,6 +473,22 @@ class Connection(asyncio.Protocol):
         self._direct_fd = os.dup(sock.fileno())
         return True
 
+    def call_from_thread(
+        self, method: str, req: Any, bufs: Any, reply: ThreadCall
+    ) -> bool:
+        """Send a request from a non-loop thread; ``reply`` completes on the loop.
+
+        False (nothing sent) if the connection is closed or was not enabled
+        with :meth:`enable_thread_writes`; the caller then goes through the loop.
+        """
+        with self._wlock:
+            if self._direct_fd < 0 or self.is_closed():
+                return False
+            req_id = next(self._ids)
+            self._pending[req_id] = (method, reply)
+            self._write_locked(_frame_parts(REQUEST, req_id, method, req, bufs))
+        return True
+
     def reply_from_thread(self, req_id: int, result: Any) -> None:
         """Answer request ``req_id`` from a non-loop thread, without a loop hop.
 
@@ -442,23 +500,28 @@ class Connection(asyncio.Protocol):
         msg, bufs = result if isinstance(result, tuple) else (result, ())
         parts = _frame_parts(REPLY, req_id, "", msg, bufs)
         with self._wlock:
-            fd, t = self._direct_fd, self._transport
-            if fd < 0 or t is None or t.is_closing():
+            t = self._transport
+            if self._direct_fd < 0 or t is None or t.is_closing():
                 return  # the requester is gone; nobody wants the reply
-            if self._backlog is not None:
-                self._backlog.extend(parts)
+            self._write_locked(parts)
+
+    def _write_locked(self, parts: list[Any]) -> None:
+        """Write from a non-loop thread, holding ``_wlock``, in order with the loop."""
+        if self._backlog is not None:
+            self._backlog.extend(parts)
+            return
+        t = self._transport
+        if t is not None and t.get_write_buffer_size() == 0 and len(parts) <= _MAX_IOV:
+            try:
+                sent = os.writev(self._direct_fd, parts)
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the loop sees the close and fails the calls on it
+            except OSError:
+                sent = 0  # e.g. EAGAIN: the loop writes it
+            parts = _unsent(parts, sent)
+            if not parts:
                 return
-            if t.get_write_buffer_size() == 0 and len(parts) <= _MAX_IOV:
-                try:
-                    sent = os.writev(fd, parts)
-                except (BrokenPipeError, ConnectionResetError):
-                    return  # the loop sees the close and fails the peer's calls
-                except OSError:
-                    sent = 0  # e.g. EAGAIN: the loop writes it
-                parts = _unsent(parts, sent)
-                if not parts:
-                    return
-            self._backlog = parts
+        self._backlog = parts
         self._loop.call_soon_threadsafe(self._write_backlog)
 
     def _write_backlog(self) -> None:

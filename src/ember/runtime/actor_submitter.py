@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
 from ember.protocol.messages import GetActorInfoRequest
-from ember.rpc.connection import Connection
+from ember.rpc.connection import Connection, ThreadCall
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.submitter import PendingTask
 
@@ -51,6 +52,12 @@ class ActorState:
         self.resolving = False
         self.dead: BaseException | None = None
         self.seq = 0
+        # The caller's thread may send a call itself (ActorSubmitter.try_send_now);
+        # this lock orders that against the loop's sends.  ``unsent``: calls handed
+        # to the loop that it has not taken yet (a thread must not overtake them).
+        self.lock = threading.RLock()
+        self.unsent = 0
+        self.direct = False
 
 
 class ActorSubmitter:
@@ -66,23 +73,66 @@ class ActorSubmitter:
             st = self.actors[actor_id] = ActorState(actor_id, class_name)
         return st
 
+    def try_send_now(self, call: ActorCall) -> bool:
+        """Caller's thread: push ``call`` without a hop through the loop, if allowed.
+
+        Only when the actor's connection is up, nothing of this caller is queued,
+        in flight or still on its way to the loop (so order is kept, and bursts
+        stay batched), and the call has no ref arguments to wait for.  False:
+        hand it to :meth:`hand_to_loop`.
+        """
+        st = self.actors.get(call.spec.actor_id)
+        spec = call.spec
+        if st is None or not st.direct or spec.ref_args or spec.streaming:
+            return False
+        with st.lock:
+            conn = st.conn
+            if (
+                conn is None
+                or st.unsent
+                or st.queue
+                or st.inflight  # a burst is cheaper batched through the loop
+                or st.dead is not None
+            ):
+                return False
+            st.seq += 1
+            spec.seq = st.seq
+            st.inflight[spec.task_id] = call
+            reply = ThreadCall(
+                self.cw.loop, lambda f: self._on_reply(st, call, conn, f)
+            )
+            if conn.call_from_thread("worker.push_task", spec, call.frames, reply):
+                return True
+            st.inflight.pop(spec.task_id, None)
+            st.seq -= 1
+            return False
+
+    def hand_to_loop(self, call: ActorCall) -> None:
+        """Caller's thread: submit ``call`` through the loop (batched)."""
+        st = self.state(call.spec.actor_id)
+        with st.lock:
+            st.unsent += 1
+        self.cw.loop_thread.call_batched(self.submit, call)
+
     def submit(self, call: ActorCall) -> None:
         st = self.state(call.spec.actor_id)
-        st.seq += 1
-        call.spec.seq = st.seq
-        if st.dead is not None:
-            self._fail(call, st.dead)
-            return
-        pending = self.cw.objects.pending_deps(call.spec.ref_args)
-        if (
-            not pending
-            and st.conn is not None
-            and not st.conn.is_closed()
-            and not st.queue
-        ):
-            self._send(st, call)
-            return
-        st.queue.append(call)
+        with st.lock:
+            st.unsent -= 1
+            st.seq += 1
+            call.spec.seq = st.seq
+            if st.dead is not None:
+                self._fail(call, st.dead)
+                return
+            pending = self.cw.objects.pending_deps(call.spec.ref_args)
+            if (
+                not pending
+                and st.conn is not None
+                and not st.conn.is_closed()
+                and not st.queue
+            ):
+                self._send(st, call)
+                return
+            st.queue.append(call)
         if pending:
             self.cw.sup.spawn(self._flush_after(st, pending), name="actor-deps")
         else:
@@ -101,13 +151,17 @@ class ActorSubmitter:
 
     def _flush(self, st: ActorState) -> None:
         """Send queued calls in order, stopping at one whose arguments are not ready."""
-        conn = st.conn
-        while (
-            st.queue and conn is not None and st.conn is conn and not conn.is_closed()
-        ):
-            if self.cw.objects.pending_deps(st.queue[0].spec.ref_args):
-                return
-            self._send(st, st.queue.popleft())
+        with st.lock:
+            conn = st.conn
+            while (
+                st.queue
+                and conn is not None
+                and st.conn is conn
+                and not conn.is_closed()
+            ):
+                if self.cw.objects.pending_deps(st.queue[0].spec.ref_args):
+                    return
+                self._send(st, st.queue.popleft())
 
     def _send(self, st: ActorState, call: ActorCall) -> None:
         assert st.conn is not None
@@ -122,11 +176,13 @@ class ActorSubmitter:
         fut.add_done_callback(lambda f: self._on_reply(st, call, conn, f))
 
     def _on_reply(
-        self,
-        st: ActorState,
-        call: ActorCall,
-        conn: Connection,
-        fut: asyncio.Future[Any],
+        self, st: ActorState, call: ActorCall, conn: Connection, fut: Any
+    ) -> None:
+        with st.lock:
+            self._on_reply_locked(st, call, conn, fut)
+
+    def _on_reply_locked(
+        self, st: ActorState, call: ActorCall, conn: Connection, fut: Any
     ) -> None:
         st.inflight.pop(call.spec.task_id, None)
         err = fut.exception() if not fut.cancelled() else RpcError("cancelled")
@@ -192,8 +248,10 @@ class ActorSubmitter:
                 except RpcError:
                     st.epoch = info.epoch
                     continue
-                st.conn = conn
-                st.epoch = info.epoch
+                with st.lock:
+                    st.conn = conn
+                    st.epoch = info.epoch
+                    st.direct = conn.enable_thread_writes()
                 self._flush(st)
                 return
         except RpcError as exc:

@@ -60,7 +60,9 @@ class RefCounter:
         on_borrow: Callable[[bytes, Address], None],
     ) -> None:
         self._me = worker_id
-        self._lock = threading.Lock()
+        # Re-entrant: ObjectRef.__del__ (remove_local) can run from a garbage
+        # collection triggered by an allocation inside any locked section.
+        self._lock = threading.RLock()
         self.entries: dict[bytes, RefEntry] = {}
         self._on_release = on_release
         self._on_borrow = on_borrow
@@ -156,8 +158,6 @@ class RefCounter:
 
     def statistics(self) -> dict[str, int]:
         with self._lock:
-            return {
-                "objects": len(self.entries),
-                "owned": sum(1 for e in self.entries.values() if e.owned),
-                "borrowed": sum(1 for e in self.entries.values() if not e.owned),
-            }
+            entries = list(self.entries.values())
+        owned = sum(1 for e in entries if e.owned)
+        return {"objects": len(entries), "owned": owned, "borrowed": len(entries) - owned}

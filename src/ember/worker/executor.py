@@ -102,10 +102,12 @@ class Executor:
         direct = (
             not spec.streaming
             and not (spec.actor_id and self.actor.aloop is not None)  # type: ignore[union-attr]
-            and conn.enable_thread_replies()
+            and conn.enable_thread_writes()
         )
         reply: Any = (
-            conn.current_req_id if direct else asyncio.get_running_loop().create_future()
+            conn.current_req_id
+            if direct
+            else asyncio.get_running_loop().create_future()
         )
         item = (spec, bufs, reply, conn)
         if spec.actor_id:
