@@ -52,6 +52,35 @@ def test_calls_from_one_caller_run_in_order(ray_module):
     assert ray.get(c.get_log.remote()) == list(range(200))
 
 
+def test_order_kept_when_sync_calls_bursts_and_threads_mix(ray_module):
+    import threading
+
+    c = Counter.remote()
+    errors = []
+
+    def caller(t):
+        try:
+            for i in range(60):
+                if i % 10 == 0:  # a burst, then single calls waited on one by one
+                    ray.get([c.append.remote((t, i, j)) for j in range(5)])
+                else:
+                    ray.get(c.append.remote((t, i, 0)))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(120)
+    assert not errors
+    log = ray.get(c.get_log.remote())
+    assert len(log) == 4 * (54 + 6 * 5)
+    for t in range(4):
+        mine = [(i, j) for (tt, i, j) in log if tt == t]
+        assert mine == sorted(mine)  # each thread's calls ran in its order
+
+
 def test_seed_counters_program(ray_module):
     counters = [Counter.remote() for _ in range(4)]
     for _ in range(3):
