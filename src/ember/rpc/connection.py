@@ -516,8 +516,8 @@ class Connection(asyncio.Protocol):
                 sent = os.writev(self._direct_fd, parts)
             except (BrokenPipeError, ConnectionResetError):
                 return  # the loop sees the close and fails the calls on it
-            except OSError:
-                sent = 0  # e.g. EAGAIN: the loop writes it
+            except (OSError, BufferError, TypeError, ValueError):
+                sent = 0  # e.g. EAGAIN, or a buffer writev takes badly: the loop writes it
             parts = _unsent(parts, sent)
             if not parts:
                 return
