@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +52,11 @@ def remove_arena(path: str) -> None:
         pass
 
 
+def readonly_view(extent: Any) -> memoryview:
+    """A read-only byte view of an :meth:`Arena.extent`."""
+    return memoryview(extent).cast("B").toreadonly()
+
+
 class Arena:
     """A process's mapping of the node's arena."""
 
@@ -64,20 +71,16 @@ class Arena:
         """A writable view of an extent (for the producer, before seal)."""
         return self.view[offset : offset + size]
 
-    def readonly(self, offset: int, size: int) -> mmap.mmap:
-        """A fresh read-only mapping of an extent; it pins nothing by itself.
+    def extent(self, offset: int, size: int) -> Any:
+        """An object exporting one extent of the process's arena mapping.
 
-        Each reader gets its own mapping so that a finalizer on it tells when
-        every view of the object is gone (mmap objects support weak refs).
+        Every view taken from it (see :func:`readonly_view`) keeps it alive,
+        and it supports weak references, so a finalizer on it tells when the
+        last view of the object is gone.  It pins nothing by itself.  Reads go
+        through the one mapping of the whole arena, so a process faults each
+        page in once, not once per read.
         """
-        page_off = offset - offset % mmap.ALLOCATIONGRANULARITY
-        m = mmap.mmap(
-            self._fd,
-            size + (offset - page_off),
-            access=mmap.ACCESS_READ,
-            offset=page_off,
-        )
-        return m
+        return (ctypes.c_ubyte * size).from_buffer(self._map, offset)
 
     def close(self) -> None:
         try:

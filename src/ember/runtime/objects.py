@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
 from ember.common.ids import new_task_id, object_id_for
+from ember.object_store.shm import readonly_view
 from ember.protocol.messages import (
     Address,
     CreateObjectRequest,
@@ -407,7 +408,7 @@ class Objects:
         if m is None:
             loc = self.cw.run(self.pin_here(oid, e))
             m = self._map(oid, e, loc.offset, loc.size)
-        data, bufs = read_layout(memoryview(m))
+        data, bufs = read_layout(readonly_view(m))
         return deserialize(data, bufs)
 
     async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
@@ -473,10 +474,10 @@ class Objects:
 
     def _map(self, oid: bytes, e: ObjEntry, offset: int, size: int) -> Any:
         """Map a pinned extent; the entry keeps the mapping while it is cached here."""
-        m = self.cw.arena.readonly(offset, size)
+        m = self.cw.arena.extent(offset, size)
         weakref.finalize(m, self._unpin_later, oid)
         if self.entries.get(oid) is e:
-            e.mapping = m  # a racing reader's mapping is simply dropped (own pin)
+            e.mapping = m  # a racing reader's extent is simply dropped (own pin)
         return m
 
     async def get_one_async(self, ref: ObjectRef) -> Any:
@@ -486,7 +487,7 @@ class Objects:
             if m is None:
                 loc = await self.pin_here(ref._id, e)
                 m = self._map(ref._id, e, loc.offset, loc.size)
-            data, bufs = read_layout(memoryview(m))
+            data, bufs = read_layout(readonly_view(m))
             value = deserialize(data, bufs)
         else:
             value = deserialize(e.data, e.bufs)
