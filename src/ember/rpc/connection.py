@@ -517,7 +517,9 @@ class Connection(asyncio.Protocol):
             except (BrokenPipeError, ConnectionResetError):
                 return  # the loop sees the close and fails the calls on it
             except (OSError, BufferError, TypeError, ValueError):
-                sent = 0  # e.g. EAGAIN, or a buffer writev takes badly: the loop writes it
+                sent = (
+                    0  # e.g. EAGAIN, or a buffer writev takes badly: the loop writes it
+                )
             parts = _unsent(parts, sent)
             if not parts:
                 return

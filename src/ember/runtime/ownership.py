@@ -160,4 +160,8 @@ class RefCounter:
         with self._lock:
             entries = list(self.entries.values())
         owned = sum(1 for e in entries if e.owned)
-        return {"objects": len(entries), "owned": owned, "borrowed": len(entries) - owned}
+        return {
+            "objects": len(entries),
+            "owned": owned,
+            "borrowed": len(entries) - owned,
+        }

@@ -57,12 +57,11 @@ class ActorHost:
         async with self.sem:
             if ex.exit_code is not None:  # exit_actor() ran meanwhile: refuse the call
                 from ember.protocol.messages import TaskReply
-                from ember.worker.executor import _resolve
 
                 reply_ = TaskReply(
                     error="the actor has exited (exit_actor() was called)"
                 )
-                ex.cw.loop_thread.call(_resolve, fut, (reply_, []))
+                ex.send_reply(fut, conn, (reply_, []))
                 return
             method = getattr(self.instance, spec.method)
             if not inspect.iscoroutinefunction(method):
@@ -71,7 +70,17 @@ class ActorHost:
             task_context.set_current(ex.context_for(spec))
             ex._tl.conn = conn
             try:
-                args, kwargs = await asyncio.to_thread(ex.load_args, spec, bufs)
+                if spec.args_ref is None and (
+                    not spec.ref_args
+                    or (
+                        len(spec.inlined) == len(spec.ref_args)
+                        and min(spec.inlined) >= 0
+                    )
+                ):
+                    # every argument is in the push: unpickle here, no thread hop
+                    args, kwargs = ex.load_args(spec, bufs)
+                else:  # fetching may block: not on the actor's event loop
+                    args, kwargs = await asyncio.to_thread(ex.load_args, spec, bufs)
                 try:
                     result = await method(*args, **kwargs)
                     reply = ex.pack_returns(spec, result)
@@ -97,9 +106,7 @@ class ActorHost:
                 reply = ex.pack_error(spec, ex.task_error(spec, exc))
             finally:
                 task_context.set_current(None)
-        from ember.worker.executor import _resolve
-
-        ex.cw.loop_thread.call(_resolve, fut, reply)
+        ex.send_reply(fut, conn, reply)
 
 
 def create_actor(ex: Executor, spec: ActorSpec, fut: asyncio.Future[Any]) -> None:

@@ -90,7 +90,7 @@ class Executor:
 
         The executing thread writes the reply itself (``reply_from_thread``, no
         hop back through the loop) when it can; streaming tasks, whose items go
-        through the loop, and async actors answer by resolving a future instead.
+        through the loop, answer by resolving a future instead.
         """
         if spec.actor_id:
             if self.actor is None:
@@ -99,11 +99,7 @@ class Executor:
                 )
             if self.exit_code is not None:
                 return TaskReply(error="the actor has exited (exit_actor() was called)")
-        direct = (
-            not spec.streaming
-            and not (spec.actor_id and self.actor.aloop is not None)  # type: ignore[union-attr]
-            and conn.enable_thread_writes()
-        )
+        direct = not spec.streaming and conn.enable_thread_writes()
         reply: Any = (
             conn.current_req_id
             if direct
@@ -163,6 +159,10 @@ class Executor:
         finally:
             if is_main:
                 self.running_main = b""
+        self.send_reply(reply, conn, result)
+
+    def send_reply(self, reply: Any, conn: Connection, result: Any) -> None:
+        """Any thread: answer a push, directly (request id) or via its future."""
         if type(reply) is int:
             conn.reply_from_thread(reply, result)
         else:
