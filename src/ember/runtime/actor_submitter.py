@@ -134,16 +134,12 @@ class ActorSubmitter:
                 return
             st.queue.append(call)
         if pending:
-            self.cw.sup.spawn(self._flush_after(st, pending), name="actor-deps")
+            # a failed argument is ready too: the actor reports it as the call's error
+            self.cw.objects.when_all_ready(pending, lambda: self._deps_ready(st))
         else:
             self._ensure_resolving(st)
 
-    async def _flush_after(self, st: ActorState, pending: list[bytes]) -> None:
-        for oid in pending:
-            try:
-                await self.cw.objects.resolve(oid, None)
-            except exc_mod.EmberError:
-                pass  # the actor reports the argument's failure as the call's error
+    def _deps_ready(self, st: ActorState) -> None:
         if st.conn is not None and not st.conn.is_closed():
             self._flush(st)
         else:

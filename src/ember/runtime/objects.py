@@ -131,15 +131,26 @@ class Objects:
                 cb()
         return e
 
-    def on_ready(self, oid: bytes, cb: Any) -> None:
-        """Loop thread: call ``cb()`` once ``oid`` is ready (now, if it is or is unknown)."""
-        e = self.entries.get(oid)
-        if e is None or e.ready:
-            cb()
-            return
-        if e.callbacks is None:
-            e.callbacks = []
-        e.callbacks.append(cb)
+    def when_all_ready(self, oids: list[bytes], cb: Any) -> None:
+        """Loop thread: call ``cb()`` once every one of ``oids`` is ready (or unknown).
+
+        A failed object is ready too.  Costs a callback per id, not a coroutine.
+        """
+        left = [len(oids)]
+
+        def one_ready() -> None:
+            left[0] -= 1
+            if left[0] == 0:
+                cb()
+
+        for oid in oids:
+            e = self.entries.get(oid)
+            if e is None or e.ready:
+                one_ready()
+            else:
+                if e.callbacks is None:
+                    e.callbacks = []
+                e.callbacks.append(one_ready)
 
     def set_inline(
         self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False

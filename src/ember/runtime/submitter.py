@@ -144,15 +144,7 @@ class TaskSubmitter:
             # Resolve our own arguments before asking for a worker, so that a task
             # waiting for another never sits on a lease the other one needs.  A
             # failed argument is ready too: the worker reports it as this task's error.
-            left = [len(pending)]
-
-            def one_ready() -> None:
-                left[0] -= 1
-                if left[0] == 0:
-                    self._deps_ready(task, ks)
-
-            for oid in pending:
-                self.cw.objects.on_ready(oid, one_ready)
+            self.cw.objects.when_all_ready(pending, lambda: self._deps_ready(task, ks))
             return
         ks.queue.append(task)
         self._pump(task.key, ks)
