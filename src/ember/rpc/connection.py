@@ -474,9 +474,9 @@ class Connection(asyncio.Protocol):
         return True
 
     def call_from_thread(
-        self, method: str, req: Any, bufs: Any, reply: ThreadCall
+        self, method: str, req: Any, bufs: Any, on_done: Callable[[ThreadCall], None]
     ) -> bool:
-        """Send a request from a non-loop thread; ``reply`` completes on the loop.
+        """Send a request from a non-loop thread; ``on_done`` gets its reply on the loop.
 
         False (nothing sent) if the connection is closed or was not enabled
         with :meth:`enable_thread_writes`; the caller then goes through the loop.
@@ -485,7 +485,7 @@ class Connection(asyncio.Protocol):
             if self._direct_fd < 0 or self.is_closed():
                 return False
             req_id = next(self._ids)
-            self._pending[req_id] = (method, reply)
+            self._pending[req_id] = (method, ThreadCall(self._loop, on_done))
             self._write_locked(_frame_parts(REQUEST, req_id, method, req, bufs))
         return True
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
 from ember.protocol.messages import GetActorInfoRequest
-from ember.rpc.connection import Connection, ThreadCall
+from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.submitter import PendingTask
 
@@ -98,10 +98,12 @@ class ActorSubmitter:
             st.seq += 1
             spec.seq = st.seq
             st.inflight[spec.task_id] = call
-            reply = ThreadCall(
-                self.cw.loop, lambda f: self._on_reply(st, call, conn, f)
-            )
-            if conn.call_from_thread("worker.push_task", spec, call.frames, reply):
+            if conn.call_from_thread(
+                "worker.push_task",
+                spec,
+                call.frames,
+                lambda f: self._on_reply(st, call, conn, f),
+            ):
                 return True
             st.inflight.pop(spec.task_id, None)
             st.seq -= 1
