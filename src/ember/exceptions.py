@@ -182,6 +182,8 @@ class TaskError(EmberError):
     innermost user exception, while the traceback text keeps every layer.
     """
 
+    cause: BaseException | None
+
     def __init__(
         self,
         function_name: str,
@@ -261,7 +263,7 @@ class TaskError(EmberError):
             return self
         try:
             cls = _dual_class(type(cause))
-            inst = type(cause).__new__(cls, *cause.args)
+            inst: Any = type(cause).__new__(cls, *cause.args)
             inst.args = cause.args
         except Exception:  # noqa: BLE001 - any failure means "can't combine"
             return self

@@ -65,7 +65,7 @@ def test_order_kept_when_sync_calls_bursts_and_threads_mix(ray_module):
                     ray.get([c.append.remote((t, i, j)) for j in range(5)])
                 else:
                     ray.get(c.append.remote((t, i, 0)))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=caller, args=(t,)) for t in range(4)]

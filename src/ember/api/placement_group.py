@@ -97,7 +97,7 @@ def _info(pg_id: bytes) -> PlacementGroupInfo:
         )
     except RemoteError as err:
         raise ValueError(err.remote_message) from None
-    return info  # type: ignore[no-any-return]
+    return info
 
 
 def placement_group(

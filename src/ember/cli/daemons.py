@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -34,7 +35,7 @@ class DaemonStartError(RuntimeError):
         self.detail = detail
         self.log_tail = log_tail
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.what, self.log_path, self.detail, self.log_tail))
 
 

@@ -40,6 +40,6 @@ class Config:
         for field in dataclasses.fields(cls):
             raw = os.environ.get("EMBER_" + field.name.upper())
             if raw is not None:
-                values[field.name] = type(field.default)(raw)  # type: ignore[operator]
+                values[field.name] = type(field.default)(raw)  # type: ignore[misc]
         values.update(overrides or {})
         return cls(**values)

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ class ExecLauncher:
             if not exited.done():
                 exited.set_result(code)
 
-        self._tasks = getattr(self, "_tasks", set())
+        self._tasks: set[asyncio.Task[Any]] = getattr(self, "_tasks", set())
         t = asyncio.get_running_loop().create_task(wait())
         self._tasks.add(t)
         t.add_done_callback(self._tasks.discard)

@@ -124,11 +124,11 @@ class Schema:
     """Request and reply types by method name (from ``ember.protocol``)."""
 
     def __init__(self, methods: dict[str, tuple[type | None, type | None]]) -> None:
-        self._req = {
+        self._req: dict[str, msgspec.msgpack.Decoder[Any] | None] = {
             m: msgspec.msgpack.Decoder(r) if r else None
             for m, (r, _) in methods.items()
         }
-        self._rep = {
+        self._rep: dict[str, msgspec.msgpack.Decoder[Any] | None] = {
             m: msgspec.msgpack.Decoder(r) if r else None
             for m, (_, r) in methods.items()
         }
@@ -169,7 +169,7 @@ class Connection(asyncio.Protocol):
         self.peer_info: dict[str, Any] = {}
         self._decoder = FrameDecoder(max_frame_bytes=PRE_AUTH_MAX_FRAME_BYTES)
         self._transport: asyncio.Transport | None = None
-        self._pending: dict[int, tuple[str, asyncio.Future[Any]]] = {}
+        self._pending: dict[int, tuple[str, asyncio.Future[Any] | ThreadCall]] = {}
         self._ids = itertools.count(1)
         self._authed = False
         self._nonce = os.urandom(32)
@@ -403,7 +403,7 @@ class Connection(asyncio.Protocol):
             self._send_reply(req_id, result)
 
     def _finish(
-        self, task: asyncio.Task[Any], kind: int, req_id: int, method: str
+        self, task: asyncio.Future[Any], kind: int, req_id: int, method: str
     ) -> None:
         self._tasks.discard(task)
         if task.cancelled():
@@ -716,11 +716,10 @@ class Server:
         )
         self.connections.add(conn)
         conn.on_close(self.connections.discard)
-        if self._on_connect is not None:
+        on_connect = self._on_connect
+        if on_connect is not None:
             conn.ready.add_done_callback(
-                lambda f: (
-                    None if f.cancelled() or f.exception() else self._on_connect(conn)
-                )
+                lambda f: None if f.cancelled() or f.exception() else on_connect(conn)
             )
         return conn
 

@@ -66,7 +66,7 @@ class RemoteError(RpcError):
         self.remote_traceback = remote_traceback
         self.payload = payload
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self):  # type: ignore[no-untyped-def,unused-ignore]
         return (
             type(self),
             (self.type_name, self.remote_message, self.remote_traceback, self.payload),

@@ -112,16 +112,19 @@ class CoreWorker:
             "worker.node_died": self._h_node_died,
             "worker.add_location": self._h_add_location,
         }
-        pool_args = {
-            "token": token,
-            "schema": SCHEMA,
-            "handlers": self.handlers,
-            "timeout_s": config.connect_timeout_s,
-        }
+
+        def pool() -> ConnectionPool:
+            return ConnectionPool(
+                token=token,
+                schema=SCHEMA,
+                handlers=self.handlers,
+                timeout_s=config.connect_timeout_s,
+            )
+
         #: other core workers, by worker id
-        self._peers = ConnectionPool(**pool_args)
+        self._peers = pool()
         #: other nodes' daemons, by node id
-        self._nodes = ConnectionPool(**pool_args)
+        self._nodes = pool()
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.sup: Supervisor = None  # type: ignore[assignment]

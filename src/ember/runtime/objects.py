@@ -299,7 +299,8 @@ class Objects:
             if blocked:
                 self.cw.loop_thread.call(self.cw.notify_node, "node.worker_blocked")
             try:
-                entries = self.cw.run(self.resolve_many(refs, timeout))
+                resolved = self.cw.run(self.resolve_many(refs, timeout))
+                entries = list(resolved)
             finally:
                 if blocked:
                     self.cw.loop_thread.call(

@@ -74,7 +74,8 @@ def serialize(value: Any) -> SerializedValue:
         return SerializedValue(pickle.dumps(value, protocol=5), [], [])
     buffers: list[pickle.PickleBuffer] = []
     prev = _contained()
-    _ctx.contained = contained = []
+    contained: list[Any] = []
+    _ctx.contained = contained
     try:
         data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
     except Exception as exc:

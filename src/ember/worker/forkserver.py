@@ -62,7 +62,7 @@ def _child(
     os.close(null)
     os.environ.clear()
     os.environ.update({str(k): str(v) for k, v in dict(req["env"]).items()})  # type: ignore[call-overload]
-    sys.argv = ["ember.worker", *[str(a) for a in req["argv"]]]  # type: ignore[union-attr]
+    sys.argv = ["ember.worker", *[str(a) for a in req["argv"]]]  # type: ignore[attr-defined]
     code = 0
     try:
         from ember.worker.__main__ import main

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import ember
@@ -193,11 +193,15 @@ class Pool:
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> AsyncResult:
         self._check_running()
-        items = iterable if hasattr(iterable, "__len__") else list(iterable)
+        items: Sequence[Any] = (
+            iterable if isinstance(iterable, Sequence) else list(iterable)
+        )
         if chunksize is None:
             chunksize = self._default_chunksize(len(items))
         chunksize = max(chunksize, 1)  # the default is 0 for empty input
-        calls = [(tuple(x) if star else (x,), {}) for x in items]
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
+            (tuple(x) if star else (x,), {}) for x in items
+        ]
         refs = [
             self._run_batch(
                 i % len(self._actor_pool), func, calls[start : start + chunksize]
