@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.api.runtime_access import local_mode, worker
-from ember.common.ids import task_id_of
+from ember.api.runtime_access import runtime
 from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
 
 
@@ -38,17 +37,13 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
             "get() expected an ObjectRef or a list of ObjectRefs, got "
             f"{type(object_refs).__name__}: {object_refs!r}"
         )
-    lm = local_mode()
-    values = lm.get(refs) if lm is not None else worker().objects.get(refs, timeout)
+    values = runtime().get(refs, timeout)
     return values[0] if single else values
 
 
 def put(value: Any, *, _owner: Any = None) -> ObjectRef:
     """Store ``value`` in the object store; return its ObjectRef."""
-    lm = local_mode()
-    if lm is not None:
-        return lm.put(value)
-    return worker().objects.put(value)
+    return runtime().put(value)
 
 
 def wait(
@@ -87,12 +82,7 @@ def wait(
         raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
     if not refs:
         return [], []
-    lm = local_mode()
-    if lm is not None:
-        done = [True] * len(refs)
-    else:
-        cw = worker()
-        done = cw.run(cw.objects.wait(refs, num_returns, timeout))
+    done = runtime().wait(refs, num_returns, timeout, fetch_local)
     ready: list[ObjectRef] = []
     not_ready: list[ObjectRef] = []
     for r, d in zip(refs, done, strict=True):
@@ -115,13 +105,4 @@ def cancel(
         raise TypeError(
             f"cancel() expected an ObjectRef, got {type(object_ref).__name__}"
         )
-    lm = local_mode()
-    if lm is not None:
-        return
-    cw = worker()
-    tid = task_id_of(object_ref.binary())
-
-    async def do() -> bool:
-        return cw.tasks.cancel(tid, force)
-
-    cw.run(do())
+    runtime().cancel(object_ref, force, recursive)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.api.runtime_access import worker
+from ember.api.runtime_access import runtime
 from ember.common.ids import BaseID, random_id
-from ember.protocol.messages import PlacementGroupInfo, PlacementGroupRequest
-from ember.rpc.errors import RemoteError
 from ember.runtime import task_context
 from ember.scheduler.placement import STRATEGIES
 
@@ -59,16 +57,15 @@ class PlacementGroup:
 
     def wait(self, timeout_seconds: float | int = 30) -> bool:
         """Wait until the group is created; False if ``timeout_seconds`` passed first."""
-        cw = worker()
-        reply, _ = cw.run(
-            cw.control.call(
-                "control.wait_placement_group",
-                PlacementGroupRequest(
-                    pg_id=self.id.binary(), timeout_s=float(timeout_seconds) or 1e-3
-                ),
+        if isinstance(timeout_seconds, bool) or not isinstance(
+            timeout_seconds, (int, float)
+        ):
+            raise TypeError(
+                "PlacementGroup.wait() 'timeout_seconds' must be a number, got "
+                f"{type(timeout_seconds).__name__}: {timeout_seconds!r}"
             )
-        )
-        return bool(reply.ready)
+        timeout_s = float(timeout_seconds) or 1e-3
+        return runtime().placement_groups.wait(self.id.binary(), timeout_s)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PlacementGroup) and other.id == self.id
@@ -87,17 +84,8 @@ def _ready_probe(pg: PlacementGroup) -> PlacementGroup:
     return pg
 
 
-def _info(pg_id: bytes) -> PlacementGroupInfo:
-    cw = worker()
-    try:
-        info, _ = cw.run(
-            cw.control.call(
-                "control.get_placement_group", PlacementGroupRequest(pg_id=pg_id)
-            )
-        )
-    except RemoteError as err:
-        raise ValueError(err.remote_message) from None
-    return info
+def _info(pg_id: bytes) -> Any:
+    return runtime().placement_groups.info(pg_id)
 
 
 def placement_group(
@@ -145,24 +133,11 @@ def placement_group(
         raise ValueError(
             f"placement_group() 'lifetime' must be None or 'detached', got {lifetime!r}"
         )
-    cw = worker()
     pg_id = random_id(PlacementGroupID.SIZE)
     clean = [{k: float(v) for k, v in b.items()} for b in bundles]
-    info = PlacementGroupInfo(
-        pg_id=pg_id,
-        bundles=clean,
-        strategy=strategy,
-        name=name or "",
-        namespace=cw.namespace,
-        job_id=cw.job_id,
-        detached=lifetime == "detached",
+    runtime().placement_groups.create(
+        pg_id, clean, strategy, name or "", lifetime == "detached"
     )
-    try:
-        cw.run(cw.control.call("control.create_placement_group", info))
-    except RemoteError as err:
-        if err.type_name == "ValueError":
-            raise ValueError(err.remote_message) from None
-        raise
     return PlacementGroup(PlacementGroupID(pg_id), clean)
 
 
@@ -172,29 +147,17 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
         raise TypeError(
             f"expected a PlacementGroup, got {type(placement_group).__name__}"
         )
-    cw = worker()
-    cw.run(
-        cw.control.call(
-            "control.remove_placement_group",
-            PlacementGroupRequest(pg_id=placement_group.id.binary()),
-        )
-    )
+    runtime().placement_groups.remove(placement_group.id.binary())
 
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """The live placement group with this name in the current namespace."""
-    cw = worker()
-    try:
-        info, _ = cw.run(
-            cw.control.call(
-                "control.get_placement_group",
-                PlacementGroupRequest(
-                    name=placement_group_name, namespace=cw.namespace
-                ),
-            )
+    if not isinstance(placement_group_name, str):
+        raise TypeError(
+            "get_placement_group() 'placement_group_name' must be a str, got "
+            f"{type(placement_group_name).__name__}: {placement_group_name!r}"
         )
-    except RemoteError as err:
-        raise ValueError(err.remote_message) from None
+    info = runtime().placement_groups.info_by_name(placement_group_name)
     return PlacementGroup(PlacementGroupID(info.pg_id), list(info.bundles))
 
 
@@ -213,15 +176,13 @@ def placement_group_table(
     placement_group: PlacementGroup | None = None,
 ) -> dict[str, Any]:
     """State of one group (or of all, keyed by hex id), as Ray's table."""
-    cw = worker()
-    reply, _ = cw.run(cw.control.call("control.list_placement_groups", _empty()))
-    table = {g.pg_id.hex(): _row(g) for g in reply.groups}
+    table = {g.pg_id.hex(): _row(g) for g in runtime().placement_groups.list()}
     if placement_group is not None:
         return table.get(placement_group.id.hex(), {})
     return table
 
 
-def _row(g: PlacementGroupInfo) -> dict[str, Any]:
+def _row(g: Any) -> dict[str, Any]:
     return {
         "placement_group_id": g.pg_id.hex(),
         "name": g.name,
@@ -231,9 +192,3 @@ def _row(g: PlacementGroupInfo) -> dict[str, Any]:
         "bundles_to_node_id": {i: n.hex() for i, n in enumerate(g.bundle_nodes)},
         "stats": {},
     }
-
-
-def _empty() -> Any:
-    from ember.protocol.messages import Empty
-
-    return Empty()
