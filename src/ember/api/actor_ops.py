@@ -36,6 +36,8 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
 
 def exit_actor() -> None:
     """Exit the current actor gracefully after the current call (inside an actor only)."""
-    if not task_context.process_actor.get("actor_id"):
+    ctx = task_context.get()
+    in_actor = ctx is not None and ctx.actor_id
+    if not (in_actor or task_context.process_actor.get("actor_id")):
         raise TypeError("exit_actor API is called on a non-actor worker.")
     raise SystemExit(0)

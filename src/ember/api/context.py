@@ -45,12 +45,15 @@ class RuntimeContext:
         return None if ctx is None or not ctx.task_id else TaskID(ctx.task_id)
 
     def get_actor_id(self) -> str | None:
-        aid = task_context.process_actor.get("actor_id")
-        return None if not aid else ActorID(aid).hex()
+        aid = self.actor_id
+        return None if aid is None else aid.hex()
 
     @property
     def actor_id(self) -> ActorID | None:
-        aid = task_context.process_actor.get("actor_id")
+        ctx = task_context.get()
+        aid = (ctx.actor_id if ctx is not None else b"") or (
+            task_context.process_actor.get("actor_id")
+        )
         return None if not aid else ActorID(aid)
 
     def get_actor_name(self) -> str | None:

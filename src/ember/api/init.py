@@ -207,8 +207,12 @@ def _local_mode_resources(
     gpus = detect_gpus() if num_gpus is None else num_gpus
     if gpus:
         totals["GPU"] = float(gpus)
+    store = default_object_store_bytes()
+    totals["memory"] = float(default_memory_bytes(store))
+    totals["object_store_memory"] = float(store)
     totals.update({k: float(v) for k, v in (resources or {}).items()})
     totals["node:127.0.0.1"] = 1.0
+    totals["node:__internal_head__"] = 1.0
     return totals
 
 

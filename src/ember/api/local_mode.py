@@ -54,6 +54,7 @@ class _Actor:
     meta: dict[str, Any]
     env: dict[str, str]
     max_task_retries: int
+    resources: dict[str, float]
     instance: Any = None
     death: BaseException | None = None
 
@@ -162,7 +163,25 @@ class LocalModeRuntime:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         num_returns: Any,
+        retries: int = 0,
+        retry_on: Any = False,
     ) -> Any:
+        """Run ``fn`` once (more while ``retry_on`` matches its error and
+        ``retries`` last, -1 = forever); return its ref(s), None or generator."""
+        while True:
+            out, exc = self._call_once(fn, ctx, args, kwargs, num_returns)
+            if exc is None or retries == 0 or not _retryable(exc, retry_on):
+                return out
+            retries -= 1 if retries > 0 else 0
+
+    def _call_once(
+        self,
+        fn: Any,
+        ctx: task_context.TaskContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        num_returns: Any,
+    ) -> tuple[Any, Exception | None]:
         streaming = num_returns in ("streaming", "dynamic")
         n = 1 if streaming else int(num_returns)
         items: list[ObjectRef] = []
@@ -179,24 +198,32 @@ class LocalModeRuntime:
                         result = self._run_coroutine(_drain(result))
                     for v in result:
                         items.append(self.store.add(self._copy(v)))
-                    return LocalRefGenerator(items, self.store.add(None))
+                    return LocalRefGenerator(items, self.store.add(None)), None
                 if n == 0:
-                    return None
+                    return None, None
                 if n == 1:
-                    return self.store.add(self._copy(result))
+                    return self.store.add(self._copy(result)), None
                 values = list(result)
                 if len(values) != n:
                     raise ValueError(
                         f"Task returned {len(values)} objects, but num_returns={n}."
                     )
-                return [self.store.add(self._copy(v)) for v in values]
+                return [self.store.add(self._copy(v)) for v in values], None
+            except SystemExit as stop:
+                if not ctx.actor_id:
+                    raise  # sys.exit() in a task ends the program, as in a script
+                exit_ = _ActorExit("The actor exited by calling exit_actor().")
+                refs = [self.store.add(error=exit_) for _ in range(max(n, 1))]
+                out = None if n == 0 else refs[0] if n == 1 else refs
+                exit_.__cause__ = stop
+                return out, exit_
             except Exception as exc:  # noqa: BLE001  (user code or user values)
                 err = self._task_error(ctx.name, exc)
                 if streaming:
                     items.append(self.store.add(error=err))
-                    return LocalRefGenerator(items, self.store.add(error=err))
+                    return LocalRefGenerator(items, self.store.add(error=err)), exc
                 refs = [self.store.add(error=err) for _ in range(max(n, 1))]
-                return None if n == 0 else refs[0] if n == 1 else refs
+                return (None if n == 0 else refs[0] if n == 1 else refs), exc
             finally:
                 task_context.set_current(prev)
 
@@ -223,9 +250,15 @@ class LocalModeRuntime:
         options: dict[str, Any],
         num_returns: int | str,
     ) -> Any:
+        serialize((args, kwargs))  # an unpicklable argument fails here, as on a cluster
         ctx = self._context(name, b"", resources_of(options, 1.0), self._env(options))
+        max_retries = options.get("max_retries")
+        retries = 3 if max_retries is None else int(max_retries)
+        retry_on = options.get("retry_exceptions", False)
         with _environ(ctx.extra["runtime_env"]["env_vars"]):
-            return self._call(function, ctx, args, kwargs, num_returns)
+            return self._call(
+                function, ctx, args, kwargs, num_returns, retries, retry_on
+            )
 
     # actors -------------------------------------------------------------------------
     def create_actor(
@@ -237,6 +270,7 @@ class LocalModeRuntime:
         kwargs: dict[str, Any],
         options: dict[str, Any],
     ) -> ActorHandle:
+        serialize((args, kwargs))  # an unpicklable argument fails here, as on a cluster
         name = options.get("name") or ""
         ns = options.get("namespace") or self.namespace
         with self._lock:
@@ -258,6 +292,7 @@ class LocalModeRuntime:
                 meta,
                 self._env(options),
                 int(options.get("max_task_retries") or 0),
+                resources_of(options, 0.0),
             )
             self._actors[actor_id] = state
             if name:
@@ -291,6 +326,7 @@ class LocalModeRuntime:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
+        serialize((args, kwargs))  # an unpicklable argument fails here, as on a cluster
         num_returns = options.get("num_returns", meta.get("num_returns", 1))
         state = self._actors.get(handle._actor_id_bytes)
         if state is None or state.death is not None:
@@ -303,11 +339,17 @@ class LocalModeRuntime:
             refs = [self.store.add(error=death) for _ in range(max(n, 1))]
             return refs[0] if n <= 1 else refs
         ctx = self._context(
-            f"{handle._class_name}.{method}", handle._actor_id_bytes, {}, state.env
+            f"{handle._class_name}.{method}",
+            handle._actor_id_bytes,
+            state.resources,
+            state.env,
         )
         fn = getattr(state.instance, method)
         with _environ(state.env):
-            return self._call(fn, ctx, args, kwargs, num_returns)
+            out, exc = self._call_once(fn, ctx, args, kwargs, num_returns)
+        if isinstance(exc, _ActorExit):
+            self._mark_dead(state, "The actor exited by calling exit_actor().")
+        return out
 
     def get_actor(self, name: str, namespace: str | None) -> ActorHandle:
         actor_id = self._named.get((namespace or self.namespace, name))
@@ -329,12 +371,13 @@ class LocalModeRuntime:
                 state.restarts_left -= 1 if state.restarts_left > 0 else 0
                 self._start(handle._actor_id_bytes, state)
                 return
-            state.instance = None
-            state.death = exc_mod.ActorDiedError(
-                "The actor was killed by ember.kill()."
-            )
-            if state.name:
-                self._named.pop((state.namespace, state.name), None)
+            self._mark_dead(state, "The actor was killed by ember.kill().")
+
+    def _mark_dead(self, state: _Actor, why: str) -> None:
+        state.instance = None
+        state.death = exc_mod.ActorDiedError(why)
+        if state.name:
+            self._named.pop((state.namespace, state.name), None)
 
     def list_named_actors(self, all_namespaces: bool) -> list[Any]:
         if all_namespaces:
@@ -387,6 +430,16 @@ class LocalModeRuntime:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+class _ActorExit(exc_mod.ActorDiedError):
+    """The error of the call in which an actor called ``exit_actor()``."""
+
+
+def _retryable(exc: Exception, retry_on: Any) -> bool:
+    if isinstance(retry_on, (list, tuple)):
+        return isinstance(exc, tuple(retry_on))
+    return bool(retry_on)
 
 
 async def _drain(agen: Any) -> list[Any]:

@@ -43,6 +43,11 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
 
 def put(value: Any, *, _owner: Any = None) -> ObjectRef:
     """Store ``value`` in the object store; return its ObjectRef."""
+    if isinstance(value, ObjectRef):
+        raise TypeError(
+            "Calling put() on an ObjectRef is not allowed: put() stores a value. To "
+            "pass a reference around, put it inside a list or dict, e.g. put([ref])."
+        )
     return runtime().put(value)
 
 
