@@ -13,23 +13,14 @@ from ember.runtime import current
 
 def method(*args: Any, **kwargs: Any) -> Any:
     """Annotate an actor method: ``@ember.method(num_returns=2)``."""
-    valid = {
-        "num_returns",
-        "concurrency_group",
-        "max_task_retries",
-        "retry_exceptions",
-        "_generator_backpressure_num_objects",
-        "enable_task_events",
-        "tensor_transport",
-    }
     if args and callable(args[0]) and len(args) == 1 and not kwargs:
         return args[0]
-    bad = set(kwargs) - valid
-    if args or bad:
+    if args:
         raise ValueError(
-            f"@ember.method only accepts keyword arguments {sorted(valid)}; got "
-            f"{sorted(bad) or args}"
+            "@ember.method only accepts keyword arguments, e.g. "
+            f"@ember.method(num_returns=2); got {args}"
         )
+    opt.validate_method_options(kwargs, "@ember.method")
 
     def decorate(fn: Any) -> Any:
         fn.__ember_method_options__ = dict(kwargs)
@@ -199,18 +190,7 @@ class ActorMethod:
         )
 
     def options(self, **options: Any) -> ActorMethod:
-        bad = set(options) - {
-            "num_returns",
-            "name",
-            "max_task_retries",
-            "retry_exceptions",
-            "concurrency_group",
-            "enable_task_events",
-        }
-        if bad:
-            raise ValueError(
-                f"Invalid option keyword(s) {sorted(bad)} for actor methods."
-            )
+        opt.validate_method_options(options, "actor methods")
         return ActorMethod(
             self._handle, self._name, self._meta, {**self._options, **options}
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ember.api.actor import ActorHandle
 from ember.api.runtime_access import runtime
+from ember.api.validation import check_bool, check_name
 from ember.runtime import task_context
 
 
@@ -13,10 +14,17 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
     Raises:
         ValueError: no live actor has that name.
     """
-    if not isinstance(name, str) or not name:
+    check_name("get_actor() 'name'", name)
+    if not name:
         raise ValueError(
             "Please supply a non-empty actor name, e.g. get_actor('counter')."
         )
+    if namespace is not None and not isinstance(namespace, str):
+        raise TypeError(
+            f"namespace must be None or a string, got {type(namespace).__name__}: "
+            f"{namespace!r}"
+        )
+    check_name("get_actor() 'namespace'", namespace, optional=True)
     handle: ActorHandle = runtime().get_actor(name, namespace)
     return handle
 
@@ -31,6 +39,7 @@ def kill(actor: ActorHandle, *, no_restart: bool = True) -> None:
             f"ember.kill() only supports actors; got {type(actor).__name__}. Use "
             "ember.cancel() for tasks."
         )
+    check_bool("kill() 'no_restart'", no_restart)
     runtime().kill(actor, no_restart)
 
 

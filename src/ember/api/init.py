@@ -15,6 +15,7 @@ from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime
 from ember.api.runtime import Runtime
+from ember.api.validation import check_init_args
 from ember.common import session
 from ember.common.config import Config
 from ember.common.resources import (
@@ -141,6 +142,21 @@ def init(
     }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    check_init_args(
+        address,
+        num_cpus,
+        num_gpus,
+        resources,
+        labels,
+        object_store_memory,
+        namespace,
+        runtime_env,
+        {
+            "local_mode": local_mode,
+            "ignore_reinit_error": ignore_reinit_error,
+            "log_to_driver": log_to_driver,
+        },
+    )
     with _lock:
         if is_initialized():
             if ignore_reinit_error:
@@ -153,9 +169,6 @@ def init(
                 "by passing in 'ignore_reinit_error=True' or by calling 'ember.shutdown()' "
                 "prior to 'ember.init()'."
             )
-        if runtime_env is not None and not isinstance(runtime_env, dict):
-            raise TypeError("runtime_env must be a dict such as {'env_vars': {...}}")
-        _check_runtime_env(runtime_env)
         if configure_logging:
             logging.basicConfig(
                 level=logging_level,
@@ -214,16 +227,6 @@ def _local_mode_resources(
     totals["node:127.0.0.1"] = 1.0
     totals["node:__internal_head__"] = 1.0
     return totals
-
-
-def _check_runtime_env(runtime_env: dict[str, Any] | None) -> None:
-    if not runtime_env:
-        return
-    env_vars = runtime_env.get("env_vars", {})
-    if not isinstance(env_vars, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
-    ):
-        raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
 
 
 def _register_atexit() -> None:

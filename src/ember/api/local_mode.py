@@ -97,7 +97,7 @@ class LocalModeRuntime:
         return [value(r) for r in refs]
 
     def put(self, value: Any) -> ObjectRef:
-        return self.store.add(self._copy(value))
+        return self.store.add(value)
 
     def wait(
         self,
@@ -197,18 +197,18 @@ class LocalModeRuntime:
                     if inspect.isasyncgen(result):
                         result = self._run_coroutine(_drain(result))
                     for v in result:
-                        items.append(self.store.add(self._copy(v)))
+                        items.append(self.store.add(v))
                     return LocalRefGenerator(items, self.store.add(None)), None
                 if n == 0:
                     return None, None
                 if n == 1:
-                    return self.store.add(self._copy(result)), None
+                    return self.store.add(result), None
                 values = list(result)
                 if len(values) != n:
                     raise ValueError(
                         f"Task returned {len(values)} objects, but num_returns={n}."
                     )
-                return [self.store.add(self._copy(v)) for v in values], None
+                return [self.store.add(v) for v in values], None
             except SystemExit as stop:
                 if not ctx.actor_id:
                     raise  # sys.exit() in a task ends the program, as in a script
@@ -304,12 +304,19 @@ class LocalModeRuntime:
         ctx = self._context(f"{state.cls.__name__}.__init__", actor_id, {}, state.env)
         state.instance = None
         state.death = None
-        with _environ(state.env):
-            ref = self._call(state.cls, ctx, state.args, state.kwargs, 1)
-        try:
-            state.instance = self.store.value(ref)
-        except exc_mod.TaskError as err:
-            state.death = exc_mod.ActorDiedError.from_task_error(err)
+        with self._lock, _environ(state.env):
+            prev = task_context.get()
+            task_context.set_current(ctx)
+            try:
+                a, k = self._resolve_args(state.args, state.kwargs)
+                state.instance = state.cls(*a, **k)
+            except Exception as exc:  # noqa: BLE001  (the constructor's error)
+                err = self._task_error(ctx.name, exc)
+                if isinstance(err, exc_mod.TaskError):
+                    err = exc_mod.ActorDiedError.from_task_error(err)
+                state.death = err
+            finally:
+                task_context.set_current(prev)
 
     def _handle(self, actor_id: bytes) -> ActorHandle:
         state = self._actors[actor_id]

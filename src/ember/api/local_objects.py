@@ -18,25 +18,40 @@ from typing import Any
 from ember import exceptions as exc_mod
 from ember.common.ids import new_task_id, object_id_for
 from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
+from ember.runtime.serialization import deserialize, note_contained_ref, serialize
 
 
 class _Stored:
-    __slots__ = ("count", "error", "value")
+    """A value as a task's return or a ``put`` leaves it: pickled, with the refs in it."""
+
+    __slots__ = ("buffers", "contained", "count", "data", "error")
 
     def __init__(self, value: Any, error: BaseException | None) -> None:
-        self.value = value
         self.error = error
         self.count = 0
+        if error is None:
+            ser = serialize(value)
+            self.data = ser.data
+            self.buffers = [bytes(memoryview(b).cast("B")) for b in ser.buffers]
+            self.contained = ser.contained  # the refs inside keep their objects alive
+        else:
+            self.data, self.buffers, self.contained = b"", [], []
 
 
 class LocalStore:
-    """Values and errors by object id, each kept while a ref to it lives."""
+    """Values and errors by object id, each kept while a ref to it lives.
+
+    Values are stored pickled and unpickled by every ``get``, so that, as on a
+    cluster, a caller never shares a mutable object with a task or another
+    caller, and arrays come back read-only.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[bytes, _Stored] = {}
 
     def add(self, value: Any = None, error: BaseException | None = None) -> ObjectRef:
+        """Store ``value`` (pickled now; raises TypeError if it cannot be) or ``error``."""
         oid = object_id_for(new_task_id(), 1)
         self._entries[oid] = _Stored(value, error)
         return LocalObjectRef(oid, self)
@@ -48,12 +63,14 @@ class LocalStore:
                 entry.count += 1
 
     def decref(self, oid: bytes) -> None:
+        dropped = None
         with self._lock:
             entry = self._entries.get(oid)
             if entry is not None:
                 entry.count -= 1
                 if entry.count <= 0:
-                    del self._entries[oid]
+                    dropped = self._entries.pop(oid)
+        del dropped  # outside the lock: the refs inside it decref in turn
 
     def value(self, ref: ObjectRef) -> Any:
         """The value of ``ref``; raises its stored error."""
@@ -68,11 +85,12 @@ class LocalStore:
             )
         if entry.error is not None:
             raise entry.error
-        return entry.value
+        return deserialize(entry.data, entry.buffers)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
+            entries, self._entries = self._entries, {}
+        entries.clear()  # outside the lock: contained refs decref as they go
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -105,6 +123,7 @@ class LocalObjectRef(ObjectRef):
         store.incref(oid)
 
     def __reduce__(self) -> tuple[Any, ...]:
+        note_contained_ref(self)
         return (_rebuild, (self._id,))
 
     def __del__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ember.api.runtime_access import runtime
+from ember.api.validation import check_bool, check_timeout
 from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
 
 
@@ -15,10 +16,7 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         GetTimeoutError: not ready within ``timeout`` seconds.
         TaskError: the task raised (also an instance of the user's exception).
     """
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-        raise ValueError(
-            f"'timeout' must be a non-negative number or None, got {timeout!r}"
-        )
+    check_timeout("get() 'timeout'", timeout, ValueError)
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
@@ -76,15 +74,19 @@ def wait(
             )
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
-    if not isinstance(num_returns, int) or num_returns <= 0:
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(
+            f"wait() 'num_returns' must be an int, got {type(num_returns).__name__}"
+        )
+    if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):
         raise ValueError(
             "num_returns cannot be greater than the number of objects provided "
             f"to ember.wait ({num_returns} > {len(refs)})."
         )
-    if timeout is not None and timeout < 0:
-        raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
+    check_timeout("wait() 'timeout'", timeout)
+    check_bool("wait() 'fetch_local'", fetch_local)
     if not refs:
         return [], []
     done = runtime().wait(refs, num_returns, timeout, fetch_local)
@@ -110,4 +112,6 @@ def cancel(
         raise TypeError(
             f"cancel() expected an ObjectRef, got {type(object_ref).__name__}"
         )
+    check_bool("cancel() 'force'", force)
+    check_bool("cancel() 'recursive'", recursive)
     runtime().cancel(object_ref, force, recursive)
