@@ -16,7 +16,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         GetTimeoutError: not ready within ``timeout`` seconds.
         TaskError: the task raised (also an instance of the user's exception).
     """
-    check_timeout("get() 'timeout'", timeout, ValueError)
+    if timeout is not None:
+        check_timeout("get() 'timeout'", timeout, ValueError)
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]

@@ -165,6 +165,12 @@ def _scheduling_strategy(key: str, value: Any) -> str | None:
             f"The type of keyword '{key}' must be None, str or a *SchedulingStrategy "
             f"object, but received {type(value).__name__}."
         )
+    pg = getattr(value, "placement_group", None)
+    if pg is not None and not type(pg).__name__.endswith("PlacementGroup"):
+        raise TypeError(
+            f"placement_group of '{key}' must be a PlacementGroup or None, but "
+            f"received {type(pg).__name__}."
+        )
     index = getattr(value, "placement_group_bundle_index", -1)
     if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
         raise TypeError(
