@@ -103,8 +103,15 @@ def bundle_resource_names(
 def request_in_bundle(
     pg_hex: str, index: int, request: dict[str, float]
 ) -> dict[str, float]:
-    """A task's or actor's request rewritten to draw on a placement group's bundle."""
-    suffix = f"{index}_{pg_hex}" if index >= 0 else pg_hex
-    out = {f"{k}_group_{suffix}": v for k, v in request.items() if v > 0}
-    out[f"bundle_group_{suffix}"] = 0.001
+    """A task's or actor's request rewritten to draw on a placement group's bundle.
+
+    As in Ray, it always draws on the group-wide resources (``CPU_group_<pg>``)
+    and, with an index, on that bundle's (``CPU_group_<i>_<pg>``) too: so tasks
+    with and without an index never use more than the group reserved.
+    """
+    suffixes = [pg_hex] if index < 0 else [pg_hex, f"{index}_{pg_hex}"]
+    out: dict[str, float] = {}
+    for suffix in suffixes:
+        out.update({f"{k}_group_{suffix}": v for k, v in request.items() if v > 0})
+        out[f"bundle_group_{suffix}"] = 0.001
     return out
