@@ -329,7 +329,8 @@ class LedgerMachine(RuleBasedStateMachine):
             assert set(amounts) <= set(totals)
         for k, v in avail.items():
             if v < 0:
-                assert k == "CPU" and self.reclaimed
+                assert k == "CPU"
+                assert self.reclaimed
         for k in self.initial:
             assert totals[k] == quantize(self.initial[k])
         assert s.leases == len(self.gpu_asks)

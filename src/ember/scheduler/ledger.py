@@ -98,7 +98,7 @@ class _Held:
 class _Group:
     """A placement group's bundles on this node (fixed point)."""
 
-    __slots__ = ("bundles", "reserved", "added")
+    __slots__ = ("added", "bundles", "reserved")
 
     def __init__(self, bundles: list[tuple[int, dict[str, float]]]) -> None:
         self.bundles = bundles
@@ -225,7 +225,9 @@ class ResourceLedger:
         return out
 
     # -- placement group bundles --------------------------------------------------------
-    def prepare(self, pg_id: bytes, bundles: list[tuple[int, dict[str, float]]]) -> bool:
+    def prepare(
+        self, pg_id: bytes, bundles: list[tuple[int, dict[str, float]]]
+    ) -> bool:
         """Reserve all ``(index, resources)`` bundles of a group, or none (False)."""
         if pg_id in self._groups:
             return True
