@@ -273,10 +273,6 @@ class ResourceLedger:
     def groups(self) -> list[bytes]:
         return list(self._groups)
 
-    def is_committed(self, pg_id: bytes) -> bool:
-        g = self._groups.get(pg_id)
-        return g is not None and g.added is not None
-
     # -- observability ------------------------------------------------------------------
     def statistics(self) -> LedgerStatistics:
         held: dict[str, int] = {}
@@ -296,7 +292,9 @@ class ResourceLedger:
             reserved=MappingProxyType(_floats(reserved)),
             leases=len(self._leases),
             prepared_groups=len(self._groups),
-            committed_groups=sum(1 for g in self._groups.values() if g.added),
+            committed_groups=sum(
+                1 for g in self._groups.values() if g.added is not None
+            ),
             free_gpu_ids=tuple(
                 i
                 for i, (f, c) in enumerate(
