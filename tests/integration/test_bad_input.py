@@ -53,6 +53,14 @@ def _actor():
     return Box.remote()
 
 
+def _wait_on_new_group(timeout):
+    pg = placement_group([{"CPU": 0.01}])
+    try:
+        pg.wait(timeout)
+    finally:  # the group would hold CPU that the next task needs
+        remove_placement_group(pg)
+
+
 CASES = [
     # (id, call, error type, text the message must contain)
     (
@@ -198,7 +206,7 @@ CASES = [
     ),
     (
         "placement group wait timeout not a number",
-        lambda: placement_group([{"CPU": 0.01}]).wait("x"),
+        lambda: _wait_on_new_group("x"),
         TypeError,
         "timeout_seconds",
     ),
