@@ -13,7 +13,7 @@ from typing import Any
 from ember.api import options as opt, runtime_access
 from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
-from ember.api.local_mode import LocalModeRuntime
+from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session
@@ -180,7 +180,7 @@ def init(
                 LocalModeRuntime(
                     namespace or str(uuid.uuid4()),
                     (runtime_env or {}).get("env_vars", {}),
-                    _local_mode_resources(num_cpus, num_gpus, resources),
+                    local_mode_resources(num_cpus, num_gpus, resources),
                 )
             )
             _register_atexit()
@@ -211,22 +211,6 @@ def init(
         runtime_access.install(ClusterRuntime(cw, dict(runtime_env or {})))
         _register_atexit()
         return _context()
-
-
-def _local_mode_resources(
-    num_cpus: int | None, num_gpus: int | None, resources: dict[str, float] | None
-) -> dict[str, float]:
-    totals = {"CPU": float(detect_cpus() if num_cpus is None else num_cpus)}
-    gpus = detect_gpus() if num_gpus is None else num_gpus
-    if gpus:
-        totals["GPU"] = float(gpus)
-    store = default_object_store_bytes()
-    totals["memory"] = float(default_memory_bytes(store))
-    totals["object_store_memory"] = float(store)
-    totals.update({k: float(v) for k, v in (resources or {}).items()})
-    totals["node:127.0.0.1"] = 1.0
-    totals["node:__internal_head__"] = 1.0
-    return totals
 
 
 def _register_atexit() -> None:

@@ -27,6 +27,12 @@ from ember.api.local_objects import LocalStore, activate
 from ember.api.local_placement import LocalPlacementGroups
 from ember.api.runtime import ActorHandleLike
 from ember.common.ids import random_id
+from ember.common.resources import (
+    default_memory_bytes,
+    default_object_store_bytes,
+    detect_cpus,
+    detect_gpus,
+)
 from ember.runtime.object_ref import ObjectRef
 
 
@@ -280,3 +286,20 @@ class LocalModeRuntime:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def local_mode_resources(
+    num_cpus: int | None, num_gpus: int | None, resources: dict[str, float] | None
+) -> dict[str, float]:
+    """The resources local mode reports: init()'s, else this machine's."""
+    totals = {"CPU": float(detect_cpus() if num_cpus is None else num_cpus)}
+    gpus = detect_gpus() if num_gpus is None else num_gpus
+    if gpus:
+        totals["GPU"] = float(gpus)
+    store = default_object_store_bytes()
+    totals["memory"] = float(default_memory_bytes(store))
+    totals["object_store_memory"] = float(store)
+    totals.update({k: float(v) for k, v in (resources or {}).items()})
+    totals["node:127.0.0.1"] = 1.0
+    totals["node:__internal_head__"] = 1.0
+    return totals
