@@ -247,7 +247,7 @@ class ClusterRuntime:
         fetch_local: bool,
     ) -> list[bool]:
         cw = self.cw
-        return list(cw.run(cw.objects.wait(refs, num_returns, timeout)))
+        return cw.run(cw.objects.wait(refs, num_returns, timeout))
 
     def cancel(self, ref: ObjectRef, force: bool, recursive: bool) -> None:
         cw = self.cw
