@@ -91,7 +91,7 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
             a, k = substitute_args(a, k, values)
         instance = cls(*a, **k)
     except Exception as exc:  # noqa: BLE001  (user code or user values)
-        err = runner.task_error(init, exc)
+        err = runner.packer.task_error(init, exc)
         return CreateActorOnWorkerReply(
             ok=False, error=dumps_plain(err), error_text=str(err)
         )

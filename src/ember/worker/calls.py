@@ -25,33 +25,19 @@ import asyncio
 import inspect
 import os
 import threading
-import traceback
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
-from ember.common.ids import object_id_for
-from ember.protocol.messages import (
-    GeneratorItemMessage,
-    ObjRef,
-    ReturnObject,
-    TaskReply,
-    TaskSpec,
-)
+from ember.protocol.messages import TaskReply, TaskSpec
 from ember.rpc.connection import Connection
-from ember.rpc.errors import RpcError
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
-from ember.runtime.serialization import (
-    deserialize,
-    dumps_plain,
-    loads_function,
-    serialize,
-    substitute_args,
-)
+from ember.runtime.serialization import deserialize, loads_function, substitute_args
 from ember.runtime.task_context import TaskContext
 from ember.worker.functions import FunctionTable
 from ember.worker.interrupts import TaskInterrupts
+from ember.worker.returns import ArgumentError, Result, ReturnPacker
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,7 +46,6 @@ if TYPE_CHECKING:
 
 #: (spec, frames, reply slot: request id or future, connection)
 Item = tuple[TaskSpec, list[Any], Any, Connection]
-Result = tuple[TaskReply, list[Any]]
 EXITED = "the actor has exited (exit_actor() was called)"
 
 
@@ -81,7 +66,7 @@ class CallRunner:
         self.exit_code: int | None = None
         self._stop_main = stop_main
         self._main_ident = threading.main_thread().ident
-        self._tl = threading.local()
+        self.packer = ReturnPacker(cw)
 
     # -- the one path -----------------------------------------------------------------
     def run(self, item: Item) -> None:
@@ -116,14 +101,13 @@ class CallRunner:
         # (TaskInterrupts): both stay inside this try.
         try:
             if not self.interrupts.begin(spec.task_id):
-                return self.pack_error(
-                    spec, exc_mod.TaskCancelledError(spec.task_id.hex())
-                )
+                cause = exc_mod.TaskCancelledError(spec.task_id.hex())
+                return self.packer.error(spec, cause, conn)
             result = self._call(spec, bufs, conn)
             self.interrupts.end()
         except KeyboardInterrupt:
             self.interrupts.end()
-            result = self.cancelled(spec)
+            result = self.cancelled(spec, conn)
         return result
 
     def _call(self, spec: TaskSpec, bufs: list[Any], conn: Connection) -> Result:
@@ -131,7 +115,7 @@ class CallRunner:
             fn = self.resolve_callable(spec)
             args, kwargs = self.load_args(spec, bufs)
             if spec.streaming:
-                call.result = self.run_generator(spec, fn(*args, **kwargs))
+                call.result = self.packer.stream(spec, fn(*args, **kwargs), conn)
             else:
                 value = fn(*args, **kwargs)
                 if inspect.iscoroutine(value):
@@ -201,7 +185,7 @@ class CallRunner:
             for i, v in zip(fetch, self.cw.objects.get(refs, None), strict=True):
                 values[i] = v
         except exc_mod.TaskError as err:
-            raise _ArgumentError(err) from err
+            raise ArgumentError(err) from err
         finally:
             if ctx is not None:
                 ctx.extra.pop("resolving_args", None)
@@ -215,29 +199,14 @@ class CallRunner:
             return isinstance(exc, tuple(types))
         return False
 
-    def task_error(self, spec: TaskSpec, exc: BaseException) -> exc_mod.TaskError:
-        if isinstance(exc, _ArgumentError):
-            exc = exc.cause
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        actor = task_context.process_actor
-        return exc_mod.TaskError(
-            spec.name,
-            _trim_traceback(tb),
-            exc,
-            pid=os.getpid(),
-            ip=self.cw.node_ip,
-            actor_repr=actor.get("repr"),
-            actor_id=spec.actor_id.hex() if spec.actor_id else None,
-        )
-
-    def cancelled(self, spec: TaskSpec) -> Result:
+    def cancelled(self, spec: TaskSpec, conn: Connection) -> Result:
         cause = exc_mod.TaskCancelledError(spec.task_id.hex())
-        return self.pack_error(spec, self.task_error(spec, cause))
+        return self.packer.error(spec, self.packer.task_error(spec, cause), conn)
 
-    def exited(self, spec: TaskSpec) -> Result:
+    def exited(self, spec: TaskSpec, conn: Connection) -> Result:
         """``exit_actor()`` ran in this call: the actor ends after it."""
         self.exit_code = 0
-        reply, frames = self.pack_error(
+        reply, frames = self.packer.error(
             spec,
             exc_mod.ActorDiedError(
                 f"The actor {task_context.process_actor.get('class_name', '')} "
@@ -245,109 +214,11 @@ class CallRunner:
                 f"{spec.name!r}. It is not restarted.",
                 spec.actor_id.hex(),
             ),
+            conn,
         )
         reply.exit_worker = True
         self._stop_main()
         return reply, frames
-
-    def pack_returns(self, spec: TaskSpec, result: Any) -> Result:
-        n = spec.num_returns
-        if n == 1:
-            values = [result]
-        elif n == 0:
-            values = []
-        else:
-            if not isinstance(result, (tuple, list)) or len(result) != n:
-                got = type(result).__name__
-                if isinstance(result, (tuple, list)):
-                    got += f" of length {len(result)}"
-                err = ValueError(
-                    f"Task {spec.name!r} was declared with num_returns={n} but returned "
-                    f"{got}; return a tuple or list of exactly {n} values."
-                )
-                return self.pack_error(spec, self.task_error(spec, err))
-            values = list(result)
-        returns: list[ReturnObject] = []
-        frames: list[Any] = []
-        try:
-            for i, v in enumerate(values):
-                self.pack_one(
-                    spec, object_id_for(spec.task_id, i + 1), v, returns, frames
-                )
-        except (TypeError, exc_mod.ObjectStoreFullError) as exc:
-            return self.pack_error(spec, self.task_error(spec, exc))
-        return TaskReply(returns=returns), frames
-
-    def pack_one(
-        self,
-        spec: TaskSpec,
-        oid: bytes,
-        value: Any,
-        returns: list[ReturnObject],
-        frames: list[Any],
-    ) -> None:
-        ser = serialize(value)
-        contained = []
-        if ser.contained:
-            self.cw.escrow.setdefault(spec.task_id, []).extend(ser.contained)
-            contained = [
-                ObjRef(oid=r._id, owner=r._owner or self.cw.address)
-                for r in ser.contained
-            ]
-        if ser.total_bytes() < self.cw.config.inline_threshold_bytes:
-            f = ser.frames()
-            returns.append(ReturnObject(oid=oid, nbufs=len(f), contained=contained))
-            frames.extend(f)
-        else:
-            size = ser.layout_size()
-            self.cw.run(self.cw.objects.create_in_store(oid, size, ser))
-            returns.append(
-                ReturnObject(
-                    oid=oid, node_id=self.cw.node_id, size=size, contained=contained
-                )
-            )
-
-    def pack_error(
-        self, spec: TaskSpec, error: BaseException, retryable: bool = False
-    ) -> Result:
-        data = dumps_plain(error)
-        n = max(spec.num_returns, 1) if not spec.streaming else 0
-        returns = [
-            ReturnObject(oid=object_id_for(spec.task_id, i + 1), nbufs=1, is_error=True)
-            for i in range(n)
-        ]
-        reply = TaskReply(returns=returns, retryable_error=retryable)
-        if spec.streaming:
-            self._send_error_item(spec, data)
-        return reply, [data] * n
-
-    # -- streaming ----------------------------------------------------------------------
-    def run_generator(self, spec: TaskSpec, gen: Any) -> Result:
-        count = 0
-        try:
-            for value in gen:
-                count += 1
-                returns: list[ReturnObject] = []
-                frames: list[Any] = []
-                oid = object_id_for(spec.task_id, count)
-                self.pack_one(spec, oid, value, returns, frames)
-                msg = GeneratorItemMessage(
-                    task_id=spec.task_id, index=count, obj=returns[0]
-                )
-                self.cw.loop_thread.call(
-                    _notify, self._tl.conn, "worker.generator_item", msg, frames
-                )
-        except Exception as exc:  # noqa: BLE001  (user code or user values)
-            self._send_error_item(spec, dumps_plain(self.task_error(spec, exc)))
-        return TaskReply(num_streamed=count), []
-
-    def _send_error_item(self, spec: TaskSpec, data: bytes) -> None:
-        # the caller names the error item itself (generator_failed)
-        obj = ReturnObject(oid=b"", nbufs=1, is_error=True)
-        msg = GeneratorItemMessage(task_id=spec.task_id, index=-1, obj=obj)
-        self.cw.loop_thread.call(
-            _notify, self._tl.conn, "worker.generator_item", msg, [data]
-        )
 
 
 class CallScope:
@@ -362,13 +233,12 @@ class CallScope:
     def __enter__(self) -> CallScope:
         spec = self.spec
         task_context.set_current(self.runner.context_for(spec))
-        self.runner._tl.conn = self.conn
         if spec.gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
         return self
 
     def returned(self, value: Any) -> None:
-        self.result = self.runner.pack_returns(self.spec, value)
+        self.result = self.runner.packer.returns(self.spec, value, self.conn)
 
     def __exit__(
         self,
@@ -379,28 +249,19 @@ class CallScope:
         task_context.set_current(None)
         if exc is None:
             return False
-        r, spec = self.runner, self.spec
+        r, spec, conn = self.runner, self.spec, self.conn
         if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
-            self.result = r.cancelled(spec)  # ember.cancel()
+            self.result = r.cancelled(spec, conn)  # ember.cancel()
         elif isinstance(exc, SystemExit) and spec.actor_id:
-            self.result = r.exited(spec)  # exit_actor()
-        elif isinstance(exc, Exception):  # user code or user values
-            self.result = r.pack_error(
-                spec, r.task_error(spec, exc), r.retryable(spec, exc)
+            self.result = r.exited(spec, conn)  # exit_actor()
+        elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
+            retry = isinstance(exc, Exception) and r.retryable(spec, exc)
+            self.result = r.packer.error(
+                spec, r.packer.task_error(spec, exc), conn, retry
             )
-        elif isinstance(exc, SystemExit):
-            self.result = r.pack_error(spec, r.task_error(spec, exc))
         else:
             return False
         return True
-
-
-class _ArgumentError(Exception):
-    """An argument's task failed; the failure propagates as this task's error."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 def _all_args_in_push(spec: TaskSpec) -> bool:
@@ -430,25 +291,3 @@ def resolve_future(fut: asyncio.Future[Any], result: Any) -> None:
     """Loop thread: complete a reply future (if nobody gave up on it)."""
     if not fut.done():
         fut.set_result(result)
-
-
-def _notify(conn: Connection, method: str, msg: Any, frames: list[Any]) -> None:
-    try:
-        conn.notify(method, msg, frames)
-    except RpcError:
-        pass
-
-
-def _trim_traceback(tb: str) -> str:
-    lines = tb.splitlines(keepends=True)
-    out: list[str] = []
-    skip = False
-    for line in lines:
-        if line.startswith('  File "') and "/ember/worker/" in line:
-            skip = True
-            continue
-        if skip and line.startswith("    "):
-            continue
-        skip = False
-        out.append(line)
-    return "".join(out)
