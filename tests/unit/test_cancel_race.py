@@ -70,6 +70,19 @@ class FakeConn:
             return self.replies[req_id]
 
 
+def wait_interruptibly(event: threading.Event, timeout_s: float) -> bool:
+    """``event.wait`` in short steps, so a signal handler runs promptly.
+
+    A SIGINT that arrives just before the main thread blocks in a lock does
+    not wake it (CPython runs the handler once the wait returns); short
+    waits bound that delay.
+    """
+    for _ in range(int(timeout_s / 0.01)):
+        if event.wait(0.01):
+            return True
+    return event.is_set()
+
+
 def outcome(result: Any) -> Any:
     """The task's value, or the exception it stored."""
     reply, frames = result
@@ -158,7 +171,7 @@ def test_cancel_of_finished_task_does_not_interrupt_the_next(
     def b() -> str:
         b_running.set()
         try:
-            assert b_release.wait(STEP_S)
+            assert wait_interruptibly(b_release, STEP_S)
         finally:
             b_done.set()
         return "B"
@@ -182,11 +195,11 @@ def test_cancel_of_finished_task_does_not_interrupt_the_next(
             # Wait until the interrupt was handled: B saw it, or the executor
             # dropped it as stale.
             interrupts = getattr(harness.ex, "interrupts", None)
-            deadline = threading.Event()
+            poll = threading.Event()
             for _ in range(int(STEP_S / 0.01)):
                 if b_done.is_set() or getattr(interrupts, "stale", 0) >= 1:
                     break
-                deadline.wait(0.01)  # polling a condition, with a deadline
+                poll.wait(0.01)  # polling a condition, with a deadline
         b_release.set()
         assert outcome(harness.conn.wait_reply(req_a)) == "A"
         assert outcome(harness.conn.wait_reply(req_b)) == "B"
@@ -203,7 +216,7 @@ def test_cancel_of_running_task_raises_task_cancelled(harness: Harness) -> None:
 
     def a() -> None:
         a_running.set()
-        never.wait(STEP_S * 3)
+        wait_interruptibly(never, STEP_S)
 
     def driver() -> None:
         req_a, task_a = harness.push(a)

@@ -57,11 +57,11 @@ class ActorHost:
     async def _run_async(self, item: Item) -> None:
         assert self.sem is not None
         async with self.sem:
-            method = getattr(self.runner.instance, item[0].method)
-            if inspect.iscoroutinefunction(method):
+            method = getattr(self.runner.instance, item[0].method, None)
+            if method is not None and inspect.iscoroutinefunction(method):
                 await self.runner.run_async(item, method)
             else:  # a plain method of an async actor runs on its loop
-                self.runner.run(item)
+                self.runner.run(item)  # (a missing one fails there, with a reply)
 
 
 def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerReply:
