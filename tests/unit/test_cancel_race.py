@@ -216,7 +216,7 @@ def test_cancel_of_running_task_raises_task_cancelled(harness: Harness) -> None:
 
     def a() -> None:
         a_running.set()
-        wait_interruptibly(never, STEP_S)
+        never.wait(STEP_S * 3)  # one long lock wait: the interrupt must wake it
 
     def driver() -> None:
         req_a, task_a = harness.push(a)

@@ -17,6 +17,11 @@ dropped::
     unlock; pthread_kill(SIGINT) ------> handler: aimed == run == n ? raise : drop
                                          end(): run = 0 (a later signal is stale)
 
+A SIGINT that arrives just before the main thread blocks in a lock wait
+does not wake it (CPython runs the handler when the wait returns), so while
+the aimed run is current and has not raised, the signal is sent again every
+``RESEND_S``; extra signals are dropped as stale by the same check.
+
 A cancel for a task that is queued and not started yet marks it; ``begin``
 then refuses to run it. A cancel for a task this worker no longer knows
 (finished) does nothing. The interrupt can land anywhere between ``begin``
@@ -31,6 +36,8 @@ import signal
 import threading
 from types import FrameType
 from typing import Any
+
+RESEND_S = 0.1
 
 
 class TaskInterrupts:
@@ -92,10 +99,23 @@ class TaskInterrupts:
             if force:
                 os._exit(1)
             if self._aimed == self._run:
-                return True  # one interrupt per run is enough
-            self._aimed = self._run
-        signal.pthread_kill(self._main_ident, signal.SIGINT)  # type: ignore[arg-type]
+                return True  # already on its way (and sent again until it lands)
+            self._aimed = run = self._run
+        self._send(run)
         return True
+
+    def _send(self, run: int) -> None:
+        signal.pthread_kill(self._main_ident, signal.SIGINT)  # type: ignore[arg-type]
+        timer = threading.Timer(RESEND_S, self._resend, (run,))
+        timer.daemon = True
+        timer.start()
+
+    def _resend(self, run: int) -> None:
+        """Timer thread: send the interrupt again while it has not landed."""
+        with self._lock:
+            if self._run != run or self._aimed != run or self._raised == run:
+                return
+        self._send(run)
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         """The SIGINT handler (main thread): raise in the run it was aimed at, once."""
