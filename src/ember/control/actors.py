@@ -16,11 +16,7 @@ reported RESTARTING (its name stays taken) and a non-detached one DEAD (its
 job ended with the previous control service), each with a ``death_cause``
 saying so.  Re-creating the detached ones is not implemented yet.
 
-Each actor has one record, ``ActorRecord.info`` (the protocol's ``ActorInfo``):
-state changes update it in place, so what a caller learns (``get_actor_info``,
-``get_named_actor``, ``list_actors``) always carries the last worker's ``pid``
-and, once DEAD, the ``death_cause``; :meth:`ActorRecord.describe` is the copy
-that goes on the wire.
+Each actor has one record (``control/actor_record.ActorRecord``).
 
 What the directory needs of the rest of the control service is passed in:
 a :class:`NodeLinks` (pick a node, a node's connection), the storage, and a
@@ -38,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgspec
 
 from ember.common.aio import Supervisor
+from ember.control.actor_record import ActorRecord
 from ember.protocol.messages import (
     ActorInfo,
     ActorSpec,
@@ -77,57 +74,6 @@ class NodeLinks(Protocol):
 
 
 ConnectWorker = Callable[[str], Awaitable[Connection]]
-
-
-class ActorRecord:
-    """The control service's state for one actor."""
-
-    def __init__(self, spec: ActorSpec) -> None:
-        self.spec = spec
-        self.info = ActorInfo(
-            actor_id=spec.actor_id,
-            state="PENDING",
-            name=spec.name,
-            namespace=spec.namespace,
-            class_name=spec.class_name,
-        )
-        self.restarts = 0
-        self.waiters: list[asyncio.Future[None]] = []
-        self.node_id = b""
-        self.worker_id = b""
-        self.lease_id = 0
-        self.worker_conn: Connection | None = None
-        self.no_restart = False
-
-    def wake(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
-
-    def describe(self, with_spec: bool = False) -> ActorInfo:
-        """A copy of the record for a reply (with the spec: for a handle)."""
-        return msgspec.structs.replace(self.info, spec=self.spec if with_spec else None)
-
-    def alive(self, address: Any, epoch: int, pid: int) -> None:
-        i = self.info
-        i.state, i.address, i.epoch, i.pid, i.death_cause = (
-            "ALIVE",
-            address,
-            epoch,
-            pid,
-            "",
-        )
-
-    def restarting(self) -> None:
-        self.info.state, self.info.address = "RESTARTING", None
-
-    def dead(self, cause: str, epoch: int | None = None) -> None:
-        """DEAD with ``cause``; ``pid`` stays that of the last worker."""
-        i = self.info
-        i.state, i.address, i.death_cause = "DEAD", None, cause
-        if epoch is not None:
-            i.epoch = epoch
 
 
 class ActorDirectory:
