@@ -26,6 +26,7 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 from ember.scheduler.policy import NodeView
+from ember.scheduler.resources import fits
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class NodeTable:
     def pick(self, resources: dict[str, float]) -> Connection | None:
         """A live node whose totals could hold ``resources`` (round robin)."""
         ids = [n for n, info in self.nodes.items() if info.alive and n in self.conns]
-        fitting = [n for n in ids if _fits(self.nodes[n].resources, resources)]
+        fitting = [n for n in ids if fits(resources, self.nodes[n].resources)]
         choice = fitting or ids
         if not choice:
             return None
@@ -134,11 +135,7 @@ class NodeTable:
             ResourceDemand(
                 resources=dict(key),
                 count=n,
-                infeasible=not any(_fits(node.resources, dict(key)) for node in alive),
+                infeasible=not any(fits(dict(key), node.resources) for node in alive),
             )
             for key, n in counts.items()
         ]
-
-
-def _fits(total: dict[str, float], want: dict[str, float]) -> bool:
-    return all(total.get(k, 0.0) >= v for k, v in want.items() if v > 0)
