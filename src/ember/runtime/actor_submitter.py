@@ -68,9 +68,15 @@ class ActorSubmitter:
         self.actors: dict[bytes, ActorState] = {}
 
     def state(self, actor_id: bytes, class_name: str = "") -> ActorState:
+        """This caller's state of ``actor_id``, created on first use (any thread).
+
+        Two threads making the first call on a new handle may both miss; the
+        atomic ``setdefault`` makes them share one state (a lost one would
+        break call order and the seq numbers).
+        """
         st = self.actors.get(actor_id)
         if st is None:
-            st = self.actors[actor_id] = ActorState(actor_id, class_name)
+            st = self.actors.setdefault(actor_id, ActorState(actor_id, class_name))
         return st
 
     def try_send_now(self, call: ActorCall) -> bool:
