@@ -82,18 +82,15 @@ class Objects:
     ) -> None:
         self.store.set_inline(oid, data, bufs, is_error)
 
-    def set_stored(self, oid: bytes, node_id: bytes, size: int) -> None:
-        if self.store.set_stored(oid, node_id, size) is None:
-            # The result arrived after every ref was dropped: free it at once.
-            self.stored.free_at([oid], node_id)
-
     def set_error(self, oid: bytes, error: BaseException) -> None:
         self.store.set_inline(oid, dumps_plain(error), [], is_error=True)
 
     def set_return(self, obj: ReturnObject, frames: list[Any], pos: int) -> int:
         """Record one returned object from a reply's frames; return the next position."""
         if obj.node_id:
-            self.set_stored(obj.oid, obj.node_id, obj.size)
+            if self.store.set_stored(obj.oid, obj.node_id, obj.size) is None:
+                # The result arrived after every ref was dropped: free it at once.
+                self.stored.free_at([obj.oid], obj.node_id)
             return pos
         data = frames[pos]
         bufs = frames[pos + 1 : pos + obj.nbufs]
