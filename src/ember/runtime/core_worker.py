@@ -50,7 +50,7 @@ from ember.runtime.generators import Generators
 from ember.runtime.links import Links
 from ember.runtime.loop_thread import LoopThread
 from ember.runtime.memory_store import MemoryStore
-from ember.runtime.object_ref import ObjectRef
+from ember.runtime.object_ref import ObjectRef, RefHost
 from ember.runtime.objects import Objects
 from ember.runtime.serialization import dumps_plain
 from ember.runtime.stored import StoredObjects
@@ -150,7 +150,8 @@ class CoreWorker:
     def start(self, store_path: str = "", store_bytes: int = 0) -> None:
         self.loop_thread = self.links.loop_thread = LoopThread()
         self.loop = self.links.loop = self.loop_thread.loop
-        current.set_worker(self)
+        host: RefHost = self  # what ObjectRef finds through ``current``
+        current.set_worker(host)
         self.run(
             self._start(store_path, store_bytes),
             timeout=self.config.connect_timeout_s * 3,

@@ -94,6 +94,7 @@ class Waiter:
         "need",
         "on_ready",
         "on_timeout",
+        "partial",
         "state",
     )
 
@@ -110,7 +111,9 @@ class Waiter:
         self.on_timeout = on_timeout
         self.state = WAITING
         self.in_heap = False
-        #: the pending entries it is registered on (to detach it when it ends early)
+        #: it may become ready while some of its entries are still pending
+        self.partial = False
+        #: the entries it waits on (to detach it from those still pending when it ends)
         self.entries: list[ObjEntry] | None = None
 
 
@@ -167,24 +170,23 @@ class MemoryStore:
         return e
 
     def _ready(self, e: ObjEntry) -> None:
-        fire: list[Waiter] | None = None
         with self._lock:
             e.ready = True
             waiters = e.waiters
-            if waiters:
-                e.waiters = None
-                for w in waiters:
-                    if w.state == WAITING:
-                        w.need -= 1
-                        if w.need <= 0:
-                            w.state = READY
-                            if fire is None:
-                                fire = []
-                            fire.append(w)
-        if fire is not None:
-            for w in fire:
+            if not waiters:
+                return
+            e.waiters = None
+            fire = []
+            for w in waiters:
+                if w.state == WAITING:
+                    w.need -= 1
+                    if w.need <= 0:
+                        w.state = READY
+                        fire.append(w)
+        for w in fire:
+            if w.partial or w.in_heap:
                 self._detach(w)
-                w.on_ready()
+            w.on_ready()
 
     # -- waiting ------------------------------------------------------------------------
     def deadline(self, timeout: float | None) -> float | None:
@@ -212,13 +214,24 @@ class MemoryStore:
         Either callback may run before this returns.
         """
         w = Waiter(need, on_ready, deadline, on_timeout)
+        registered: list[ObjEntry] = []
         with self._lock:
+            entries = self.entries
             for oid in oids:
-                e = self.entries.get(oid)
+                e = entries.get(oid)
                 if e is None or e.ready:
                     w.need -= 1
+                    continue
+                if e.waiters is None:
+                    e.waiters = [w]
                 else:
-                    self._register(w, e)
+                    e.waiters.append(w)
+                registered.append(e)
+            w.entries = registered
+            if w.need > 0:
+                w.partial = w.need < len(registered)
+                if deadline is None or on_timeout is None:
+                    return w
             ended = self._start(w)
         if ended:
             self._end_now(w)
@@ -239,18 +252,14 @@ class MemoryStore:
             for e in entries:
                 if not e.ready:
                     w.need += 1
-                    self._register(w, e)
+                    if e.waiters is None:
+                        e.waiters = [w]
+                    else:
+                        e.waiters.append(w)
             if w.need == 0:
                 return None
+            w.entries = entries
         return w
-
-    def _register(self, w: Waiter, e: ObjEntry) -> None:
-        if e.waiters is None:
-            e.waiters = []
-        e.waiters.append(w)
-        if w.entries is None:
-            w.entries = []
-        w.entries.append(e)
 
     def _start(self, w: Waiter) -> bool:
         """Under the lock: end a waiter with nothing left to wait for; True if it ended."""
@@ -280,6 +289,7 @@ class MemoryStore:
                 return
             w.need -= 1
             if w.need > 0:
+                w.partial = True  # it may end with registered entries still pending
                 return
             w.state = READY
         self._detach(w)

@@ -65,7 +65,7 @@ class Objects:
         self.entries = store.entries
         self._refs = refs
         self._links = links
-        self._inline_threshold = config.inline_threshold_bytes
+        self._config = config
         self._in_task = in_task
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -164,7 +164,7 @@ class Objects:
 
     def store_serialized(self, oid: bytes, ser: SerializedValue) -> None:
         """Store a value we own, inline or in the local arena (user thread)."""
-        if ser.total_bytes() < self._inline_threshold:
+        if ser.total_bytes() < self._config.inline_threshold_bytes:
             e = ObjEntry()
             e.data = ser.data
             e.bufs = [bytes(memoryview(b).cast("B")) for b in ser.buffers]
@@ -220,9 +220,8 @@ class Objects:
         """Wait for owned entries on a bare lock; False if the deadline passed."""
         lock = threading.Lock()
         lock.acquire()
-        pending = [e for e in entries if not e.ready]
         store = self.store
-        w = store.wait_for_entries(pending, lock.release, deadline)
+        w = store.wait_for_entries(entries, lock.release, deadline)
         if w is None or w.state == READY:
             return True
         left = store.remaining(deadline)
