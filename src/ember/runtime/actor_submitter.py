@@ -28,9 +28,9 @@ from ember.protocol.messages import GetActorInfoRequest, KillActorRequest
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.links import Links
-from ember.runtime.objects import Objects
-from ember.runtime.ownership import RefCounter
-from ember.runtime.submitter import OnReply, OnStreamFailed, PendingTask
+from ember.runtime.returns import Returns
+from ember.runtime.submitter import PendingTask
+from ember.runtime.task_args import TaskArgs
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +65,13 @@ class ActorSubmitter:
 
     def __init__(
         self,
-        objects: Objects,
-        refs: RefCounter,
+        args: TaskArgs,
+        returns: Returns,
         links: Links,
-        on_reply: OnReply,
-        on_stream_failed: OnStreamFailed,
     ) -> None:
-        self._objects = objects
-        self._refs = refs
+        self._args = args
+        self._returns = returns
         self._links = links
-        self._on_returns = on_reply
-        self._on_stream_failed = on_stream_failed
         self.actors: dict[bytes, ActorState] = {}
 
     def state(self, actor_id: bytes, class_name: str = "") -> ActorState:
@@ -142,7 +138,7 @@ class ActorSubmitter:
             if st.dead is not None:
                 self._fail(call, st.dead)
                 return
-            pending = self._objects.pending_deps(call.spec.ref_args)
+            pending = self._args.pending(call.spec.ref_args)
             if (
                 not pending
                 and st.conn is not None
@@ -154,7 +150,7 @@ class ActorSubmitter:
             st.queue.append(call)
         if pending:
             # a failed argument is ready too: the actor reports it as the call's error
-            self._objects.when_all_ready(pending, lambda: self._deps_ready(st))
+            self._args.when_all_ready(pending, lambda: self._deps_ready(st))
         else:
             self._ensure_resolving(st)
 
@@ -174,7 +170,7 @@ class ActorSubmitter:
                 and st.conn is conn
                 and not conn.is_closed()
             ):
-                if self._objects.pending_deps(st.queue[0].spec.ref_args):
+                if self._args.pending(st.queue[0].spec.ref_args):
                     return
                 self._send(st, st.queue.popleft())
 
@@ -183,7 +179,7 @@ class ActorSubmitter:
         st.inflight[call.spec.task_id] = call
         conn = st.conn
         try:
-            frames = self._objects.inline_args(call.spec, call.frames)
+            frames = self._args.inline(call.spec, call.frames)
             fut = conn.call_nowait("worker.push_task", call.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
@@ -206,8 +202,7 @@ class ActorSubmitter:
             if reply.error:
                 self._fail(call, exc_mod.ActorDiedError(reply.error, st.actor_id.hex()))
                 return
-            self._on_returns(call.spec, reply, frames, conn)
-            self._refs.remove_submitted(call.arg_oids)
+            self._returns.done(call.spec, reply, frames, conn, call.arg_oids)
             return
         if isinstance(err, RemoteError):
             self._fail(call, exc_mod.EmberSystemError(str(err)))
@@ -288,11 +283,7 @@ class ActorSubmitter:
         return reply
 
     def _fail(self, call: ActorCall, error: BaseException) -> None:
-        for oid in call.return_oids:
-            self._objects.set_error(oid, error)
-        if call.spec.streaming:
-            self._on_stream_failed(call.spec.task_id, error)
-        self._refs.remove_submitted(call.arg_oids)
+        self._returns.failed(call.spec, call.return_oids, call.arg_oids, error)
 
     def collect(self, actor_id: bytes) -> None:
         """Any thread: the last handle to an actor we created is gone; kill it.

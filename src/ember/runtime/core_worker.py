@@ -7,6 +7,7 @@ It assembles the components and keeps the facade that ``api/`` and
       |-- Borrowing (RefCounter ``refs``, borrower protocol, escrow)
       |-- MemoryStore (pure) <- StoredObjects (arena I/O) <- Objects (put/get/wait)
       |-- Generators (streams of streaming tasks)
+      |-- TaskArgs (owned arguments), Returns (a task's outcome into the store)
       |-- TaskSubmitter ``tasks``, ActorSubmitter ``actor_calls``
       '-- ActorHandleCounts ``actor_handles``
 
@@ -37,8 +38,6 @@ from ember.protocol.messages import (
     KvPutRequest,
     RegisterJobRequest,
     SubscribeLogsRequest,
-    TaskReply,
-    TaskSpec,
 )
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
@@ -52,9 +51,11 @@ from ember.runtime.loop_thread import LoopThread
 from ember.runtime.memory_store import MemoryStore
 from ember.runtime.object_ref import ObjectRef, RefHost
 from ember.runtime.objects import Objects
+from ember.runtime.returns import Returns
 from ember.runtime.serialization import dumps_plain
 from ember.runtime.stored import StoredObjects
 from ember.runtime.submitter import TaskSubmitter
+from ember.runtime.task_args import TaskArgs
 
 T = TypeVar("T")
 
@@ -99,22 +100,10 @@ class CoreWorker:
             self.store, stored, self.refs, links, config, self.is_worker_in_task
         )
         self.generators = Generators(self.objects, links)
-        self.tasks = TaskSubmitter(
-            self.objects,
-            self.refs,
-            links,
-            config,
-            self.store_task_reply,
-            self.generators.failed,
-            self.print_warning,
-        )
-        self.actor_calls = ActorSubmitter(
-            self.objects,
-            self.refs,
-            links,
-            self.store_task_reply,
-            self.generators.failed,
-        )
+        returns = Returns(self.objects, self.borrowing, self.generators)
+        args = TaskArgs(self.store, self.refs, links)
+        self.tasks = TaskSubmitter(args, returns, links, config, self.print_warning)
+        self.actor_calls = ActorSubmitter(args, returns, links)
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
         self.handlers.update(
             {
@@ -255,28 +244,6 @@ class CoreWorker:
     async def connect_to(self, address: Address) -> Connection:
         """A cached connection to another core worker (unix socket on the same node)."""
         return await self.links.connect_to(address)
-
-    def store_task_reply(
-        self,
-        spec: TaskSpec,
-        reply: TaskReply,
-        frames: list[Any],
-        conn: Connection | None,
-    ) -> None:
-        """Loop thread: store the returns of a task or actor call that replied."""
-        pos = 0
-        borrowing = self.borrowing
-        mark = borrowing.acks_sent()
-        had_contained = False
-        for obj in reply.returns:
-            pos = self.objects.set_return(obj, frames, pos)
-            if obj.contained:
-                had_contained = True
-                borrowing.adopt_contained(obj)
-        if spec.streaming:
-            self.generators.finished(spec.task_id)
-        if had_contained and conn is not None:
-            borrowing.release_escrow_after(mark, conn, spec.task_id)
 
     def _drop_object(self, oid: bytes, owned: bool) -> None:
         self.objects.release(oid, owned)

@@ -97,56 +97,6 @@ class Objects:
         self.store.set_inline(obj.oid, data, bufs, obj.is_error)
         return pos + obj.nbufs
 
-    def when_all_ready(self, oids: list[bytes], cb: Callable[[], Any]) -> None:
-        """Loop thread: call ``cb()`` once every one of ``oids`` is ready (or unknown).
-
-        A failed object is ready too.  Costs one store waiter, not a coroutine.
-        """
-        self.store.wait_for(oids, len(oids), cb)
-
-    def pending_deps(self, ref_args: list[Any]) -> list[bytes]:
-        """Ids among ``ref_args`` that we own and that are not ready yet."""
-        out = []
-        for r in ref_args:
-            e = self.entries.get(r.oid)
-            if e is not None and not e.ready:
-                out.append(r.oid)
-        return out
-
-    def inline_args(self, spec: Any, frames: list[Any]) -> list[Any]:
-        """Loop thread: carry the values of small ready ref arguments we own in the push.
-
-        The worker then needs no round trip back to us for them (as Ray inlines
-        small resolved dependencies).  Values holding refs, errors and stored
-        values are left for the worker to fetch.
-        """
-        if not spec.ref_args:
-            return frames
-        inlined: list[int] = []
-        extra: list[Any] = []
-        me = self._links.worker_id
-        for r in spec.ref_args:
-            e = self.entries.get(r.oid)
-            if (
-                e is not None
-                and e.ready
-                and e.data is not None
-                and not e.is_error
-                and r.owner is not None
-                and r.owner.worker_id == me
-                and not self._refs.contains_refs(r.oid)
-            ):
-                extra.append(e.data)
-                extra.extend(e.bufs)
-                inlined.append(1 + len(e.bufs))
-            else:
-                inlined.append(-1)
-        if not extra:
-            spec.inlined = []
-            return frames
-        spec.inlined = inlined
-        return [*frames, *extra]
-
     # -- put ------------------------------------------------------------------------
     def put(self, value: Any) -> ObjectRef:
         if isinstance(value, ObjectRef):

@@ -40,16 +40,11 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.links import Links
-from ember.runtime.objects import Objects
-from ember.runtime.ownership import RefCounter
+from ember.runtime.returns import Returns
+from ember.runtime.task_args import TaskArgs
 from ember.scheduler.resources import describe
 
 logger = logging.getLogger(__name__)
-
-#: ``on_reply(spec, reply, frames, conn)``: store a task's returns (loop thread)
-OnReply = Callable[[TaskSpec, TaskReply, list[Any], Connection | None], None]
-#: ``on_stream_failed(task_id, error)``: a streaming task failed as a whole
-OnStreamFailed = Callable[[bytes, BaseException], None]
 
 
 class PendingTask:
@@ -129,20 +124,16 @@ class TaskSubmitter:
 
     def __init__(
         self,
-        objects: Objects,
-        refs: RefCounter,
+        args: TaskArgs,
+        returns: Returns,
         links: Links,
         config: Config,
-        on_reply: OnReply,
-        on_stream_failed: OnStreamFailed,
         warn: Callable[[str], None],
     ) -> None:
-        self._objects = objects
-        self._refs = refs
+        self._args = args
+        self._returns = returns
         self._links = links
         self._config = config
-        self._on_returns = on_reply
-        self._on_stream_failed = on_stream_failed
         self._warn = warn
         self.keys: dict[tuple[Any, ...], KeyState] = {}
         self.tasks: dict[bytes, PendingTask] = {}
@@ -161,12 +152,12 @@ class TaskSubmitter:
             ks = self.keys[task.key] = KeyState(spec, task.key)
         task.key = ks.key  # one shared key object per scheduling key
         self.tasks[spec.task_id] = task
-        pending = self._objects.pending_deps(spec.ref_args)
+        pending = self._args.pending(spec.ref_args)
         if pending:
             # Resolve our own arguments before asking for a worker, so that a task
             # waiting for another never sits on a lease the other one needs.  A
             # failed argument is ready too: the worker reports it as this task's error.
-            self._objects.when_all_ready(pending, lambda: self._deps_ready(task, ks))
+            self._args.when_all_ready(pending, lambda: self._deps_ready(task, ks))
             return
         ks.queue.append(task)
         self._pump(task.key, ks)
@@ -275,14 +266,9 @@ class TaskSubmitter:
         """DEFAULT placement prefers the node that stores most of the next task's arguments."""
         if ks.strategy or not ks.queue:
             return ks.strategy
-        weight: dict[bytes, int] = {}
-        for r in ks.queue[0].spec.ref_args:
-            e = self._objects.entries.get(r.oid)
-            if e is not None and e.node_id and e.data is None:
-                weight[e.node_id] = weight.get(e.node_id, 0) + e.size
-        if not weight:
+        best = self._args.best_node(ks.queue[0].spec.ref_args)
+        if best is None:
             return ks.strategy
-        best = max(weight, key=weight.__getitem__)
         return {"locality": best.hex()}
 
     def _warn_infeasible(self, ks: KeyState) -> None:
@@ -310,7 +296,7 @@ class TaskSubmitter:
         task.worker = w
         task.spec.gpu_ids = w.gpu_ids
         try:
-            frames = self._objects.inline_args(task.spec, task.frames)
+            frames = self._args.inline(task.spec, task.frames)
             fut = w.conn.call_nowait("worker.push_task", task.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
@@ -381,16 +367,13 @@ class TaskSubmitter:
         w: LeasedWorker | None,
     ) -> None:
         self.tasks.pop(task.spec.task_id, None)
-        self._on_returns(task.spec, reply, frames, w.conn if w else None)
-        self._refs.remove_submitted(task.arg_oids)
+        self._returns.done(
+            task.spec, reply, frames, w.conn if w else None, task.arg_oids
+        )
 
     def _finish_error(self, task: PendingTask, error: BaseException) -> None:
         self.tasks.pop(task.spec.task_id, None)
-        for oid in task.return_oids:
-            self._objects.set_error(oid, error)
-        if task.spec.streaming:
-            self._on_stream_failed(task.spec.task_id, error)
-        self._refs.remove_submitted(task.arg_oids)
+        self._returns.failed(task.spec, task.return_oids, task.arg_oids, error)
 
     def _fail_queue(self, ks: KeyState, error: BaseException) -> None:
         while ks.queue:
