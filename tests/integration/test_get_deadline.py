@@ -73,3 +73,23 @@ def test_get_timeout_zero_of_a_pending_ref(cluster):
         ember.get(ref, timeout=0)
     ember.get(latch.release.remote(), timeout=60)
     assert ember.get(ref, timeout=60) == "released"
+
+
+def test_get_of_a_pending_borrowed_ref_in_a_task_times_out_at_the_deadline(cluster):
+    latch = Latch.remote()
+    ref = latch.wait.remote()
+
+    @ember.remote
+    def borrow_and_get(refs):
+        start = time.monotonic()
+        try:
+            ember.get(refs[0], timeout=T)
+        except GetTimeoutError:
+            return time.monotonic() - start
+        return None
+
+    elapsed = ember.get(borrow_and_get.remote([ref]), timeout=60)
+    assert elapsed is not None, "the get inside the task did not time out"
+    assert T <= elapsed < T + MARGIN, f"get(timeout={T}) in a task took {elapsed:.2f}s"
+    ember.get(latch.release.remote(), timeout=60)
+    assert ember.get(ref, timeout=60) == "released"
