@@ -170,6 +170,7 @@ class MemoryStore:
         return e
 
     def _ready(self, e: ObjEntry) -> None:
+        """Mark ``e`` filled and end the waiters it completes (their callbacks unlocked)."""
         with self._lock:
             e.ready = True
             waiters = e.waiters
