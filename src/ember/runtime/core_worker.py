@@ -147,21 +147,20 @@ class CoreWorker:
         )
 
     async def _start(self, store_path: str, store_bytes: int) -> None:
-        links = self.links
         self.server = Server(token=self.token, schema=SCHEMA, handlers=self.handlers)
         sock_dir = os.path.join(self.session_dir, "sockets")
         os.makedirs(sock_dir, exist_ok=True)
         self.unix_path = os.path.join(sock_dir, f"w-{self.worker_id.hex()[:12]}")
         unix = await self.server.listen(f"unix:{self.unix_path}")
         tcp = await self.server.listen(f"tcp:{self.node_ip}:0")
-        self.node_conn = links.node_conn = await connect(
+        self.node_conn = await connect(
             f"unix:{self.node_unix}",
             token=self.token,
             schema=SCHEMA,
             handlers=self.handlers,
             timeout=self.config.connect_timeout_s,
         )
-        self.control = links.control = await connect(
+        self.control = await connect(
             self.control_address,
             token=self.token,
             schema=SCHEMA,
@@ -172,11 +171,17 @@ class CoreWorker:
             stats, _ = await self.node_conn.call("node.get_stats", Empty())
             self.node_id = stats.node_id
             store_path, store_bytes = stats.store_path, stats.store_bytes
-        links.node_id = self.node_id
-        self.address = links.address = Address(
+        self.address = Address(
             worker_id=self.worker_id, node_id=self.node_id, tcp=tcp, unix=unix
         )
-        self.arena = links.arena = Arena(store_path, store_bytes)
+        self.arena = Arena(store_path, store_bytes)
+        links = self.links
+        links.node_conn, links.control = self.node_conn, self.control
+        links.node_id, links.address, links.arena = (
+            self.node_id,
+            self.address,
+            self.arena,
+        )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop from a user thread."""
