@@ -15,8 +15,12 @@ reverse).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ember.api.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ember.runtime.core_worker import CoreWorker
 
 _runtime: Runtime | None = None
 _start: Callable[[], Runtime] | None = None
@@ -30,6 +34,15 @@ def runtime() -> Runtime:
     if _start is None:
         raise RuntimeError("ember.api.init was not imported: import ember first")
     return _start()
+
+
+def worker() -> CoreWorker:
+    """The core worker behind the current Runtime (for tests and tools; the API
+    itself only talks to the Runtime). Raises RuntimeError in local mode."""
+    cw: CoreWorker | None = getattr(runtime(), "cw", None)
+    if cw is None:
+        raise RuntimeError("local mode has no core worker")
+    return cw
 
 
 def current_or_none() -> Runtime | None:
