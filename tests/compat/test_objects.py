@@ -185,9 +185,6 @@ def square_remote():
     return square
 
 
-@pytest.mark.cluster_only(
-    "local mode has no shared-memory object store (values are copies)"
-)
 def test_large_numpy_roundtrip_is_read_only(shutdown_only):
     ray.init(num_cpus=2, object_store_memory=1536 * MB)
     arr = np.arange(100 * MB // 8, dtype=np.int64)
@@ -220,7 +217,9 @@ def test_large_task_result(shutdown_only):
     assert got[-1] == 7
 
 
-@pytest.mark.cluster_only("local mode has no shared-memory object store")
+@pytest.mark.cluster_only(
+    "checks the shared-memory store's reuse of freed memory; local mode has no such store"
+)
 def test_freed_memory_is_reused(shutdown_only):
     # 50 x 100 MB = 5 GB through a 1.5 GB store: completes only if the memory of
     # objects whose refs were dropped is given back (or, on Ray, spilled).
