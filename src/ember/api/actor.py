@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from ember.api import call_shape
 from ember.api import options as opt
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
@@ -40,6 +41,7 @@ def _method_meta(cls: type) -> dict[str, Any]:
             "num_returns": o.get("num_returns", "streaming" if is_gen else 1),
             "max_task_retries": o.get("max_task_retries"),
             "is_async": inspect.iscoroutinefunction(fn),
+            "shape": call_shape.of_method(cls, name),
         }
     return meta
 
@@ -53,6 +55,7 @@ class ActorClass:
         self._options = options
         self._name = cls.__name__
         self._meta = _method_meta(cls)
+        self._shape = call_shape.of_class(cls)
         self._export_cache: dict[int, bytes] = {}
         self.__doc__ = cls.__doc__
         self.__name__ = cls.__name__
@@ -82,6 +85,8 @@ class ActorClass:
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> ActorHandle:
+        if self._shape is not None:
+            self._shape.check(args, kwargs)
         handle: ActorHandle = runtime().create_actor(
             self._cls, self._export_cache, self._meta, args, kwargs, options
         )
@@ -197,6 +202,9 @@ class ActorMethod:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         """Call the method; return its ObjectRef(s) (or an ObjectRefGenerator)."""
+        shape = self._meta.get("shape")
+        if shape is not None and (kwargs or not shape[0] <= len(args) <= shape[1]):
+            call_shape.check_wire(shape, args, kwargs)
         return runtime().call_actor(
             self._handle, self._name, self._meta, self._options, args, kwargs
         )

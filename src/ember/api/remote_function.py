@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
+from ember.api.call_shape import CallShape
 from ember.api.runtime_access import runtime
 
 
@@ -21,6 +22,7 @@ class RemoteFunction:
         self._options = options
         self._name = getattr(function, "__name__", "function")
         self._export_cache: dict[int, bytes] = {}
+        self._shape = CallShape.of(function)
         self.__doc__ = function.__doc__
         self.__name__ = self._name
         self.__qualname__ = getattr(function, "__qualname__", self._name)
@@ -52,6 +54,9 @@ class RemoteFunction:
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> Any:
+        shape = self._shape
+        if shape is not None and (kwargs or not shape.lo <= len(args) <= shape.hi):
+            shape.check(args, kwargs)
         num_returns = opt.resolve_num_returns(
             options.get("num_returns"), self._is_generator
         )

@@ -10,23 +10,67 @@ so every buffer starts 64-byte aligned and reads back zero-copy.
 
 ObjectRefs met while pickling are collected (``contained``) so that the
 owner of the outer value can keep them alive (borrowing, DESIGN.md §2).
+
+Code pickled by value keeps its real ``co_filename`` (cloudpickle >= 3.1
+writes ``<dynamic-code>``), so remote tracebacks name the user's file and
+show its source lines, as Ray's do.
+
+Errors always travel: :func:`error_bytes` never raises, and falls back (as
+Ray does) to an error that keeps the original text and traceback when the
+exception, or its cause, cannot be pickled or unpickled.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import pickle
 import struct
+import sys
 import threading
+import types
+from collections import ChainMap
 from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
+from cloudpickle import cloudpickle as _cp
+
+from ember import exceptions as exc_mod
 
 _FAST_TYPES = (int, float, str, bytes, bool, type(None))
 _HDR = struct.Struct("<QII")
 ALIGN = 64
 
 _ctx = threading.local()
+
+
+logger = logging.getLogger(__name__)
+
+# Where CodeType's reduce arguments hold co_filename (3.10 and later).
+_FILENAME_ARG = 10
+
+
+def _code_reduce(code: types.CodeType) -> Any:
+    fn, args = _cp._code_reduce(code)
+    if sys.version_info >= (3, 10) and args[_FILENAME_ARG] == "<dynamic-code>":
+        args = (*args[:_FILENAME_ARG], code.co_filename, *args[_FILENAME_ARG + 1 :])
+    return fn, args
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle's pickler, keeping the file names of code pickled by value."""
+
+    dispatch_table = ChainMap({types.CodeType: _code_reduce}, _cp.Pickler.dispatch_table)
+
+
+def dumps(
+    value: Any, buffer_callback: Callable[[pickle.PickleBuffer], Any] | None = None
+) -> bytes:
+    """``cloudpickle.dumps`` (protocol 5) that keeps code objects' file names."""
+    with io.BytesIO() as out:
+        _Pickler(out, protocol=5, buffer_callback=buffer_callback).dump(value)
+        return out.getvalue()
 
 
 def _contained() -> list[Any] | None:
@@ -77,7 +121,7 @@ def serialize(value: Any) -> SerializedValue:
     contained: list[Any] = []
     _ctx.contained = contained
     try:
-        data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        data = dumps(value, buffer_callback=buffers.append)
     except Exception as exc:
         raise TypeError(_describe_unserializable(value, exc)) from exc
     finally:
@@ -125,7 +169,7 @@ def read_layout(view: memoryview) -> tuple[memoryview, list[memoryview]]:
 def dumps_function(fn: Any) -> bytes:
     """Pickle a function or class (by value where needed) for the function table."""
     try:
-        return cloudpickle.dumps(fn, protocol=5)
+        return dumps(fn)
     except Exception as exc:
         raise TypeError(_describe_unserializable(fn, exc)) from exc
 
@@ -136,7 +180,7 @@ def loads_function(data: bytes) -> Any:
 
 def dumps_plain(value: Any) -> bytes:
     """cloudpickle without out-of-band buffers (errors, small control values)."""
-    return cloudpickle.dumps(value, protocol=5)
+    return dumps(value)
 
 
 def _describe_unserializable(value: Any, exc: Exception) -> str:
@@ -161,7 +205,7 @@ def _find_unpicklable(value: Any, path: str, depth: int) -> tuple[str, Any] | No
         children = [(f"{path}.{k}", v) for k, v in vars(value).items()]
     for child_path, child in children:
         try:
-            cloudpickle.dumps(child, protocol=5, buffer_callback=lambda b: None)
+            dumps(child, buffer_callback=lambda b: None)
         except Exception:  # noqa: BLE001  (user code or user values)
             return _find_unpicklable(child, child_path, depth + 1) or (
                 child_path,
@@ -204,7 +248,7 @@ def _describe_call_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     items += [(f"keyword argument {k!r}", v) for k, v in kwargs.items()]
     for where, v in items:
         try:
-            cloudpickle.dumps(v, protocol=5, buffer_callback=lambda b: None)
+            dumps(v, buffer_callback=lambda b: None)
         except Exception as exc:  # noqa: BLE001  (user code or user values)
             inner = _find_unpicklable(v, "", 0)
             detail = (
@@ -240,11 +284,43 @@ def substitute_args(
     return a, k
 
 
+def error_bytes(error: BaseException) -> bytes:
+    """Pickle an error for its caller; never raises.
+
+    A ``TaskError`` whose cause cannot be pickled keeps its traceback but gets
+    an ``EmberError`` cause that names the class and the pickling failure (Ray:
+    "isn't serializable"). An error that pickles but does not unpickle (say, a
+    constructor with two required arguments) becomes ``UnserializableException``
+    carrying the original text, as Ray's driver reports it.
+    """
+    if isinstance(error, exc_mod.TaskError) and error.cause is not None:
+        try:
+            dumps(error.cause)
+        except Exception as exc:  # noqa: BLE001  (user exceptions)
+            cls = type(error.cause)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+            logger.warning("The exception %s raised by %s isn't serializable: %s",
+                           name, error.function_name, exc)
+            error.cause = exc_mod.EmberError(
+                f"Exception {name} isn't serializable: {exc}.\n"
+                f"Original exception details:\n{error.traceback_str}"
+            )
+    try:
+        data = dumps(error)
+        pickle.loads(data)
+        return data
+    except Exception:  # noqa: BLE001  (user exceptions)
+        pass
+    try:
+        text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
+    except Exception:  # noqa: BLE001  (a user __str__ that raises)
+        text = f"{type(error).__module__}.{type(error).__qualname__}"
+    return dumps(exc_mod.UnserializableException(text))
+
+
 def exception_bytes(exc: BaseException) -> bytes:
     """Pickle an exception; fall back to a plain RuntimeError with its text."""
     try:
-        return cloudpickle.dumps(exc, protocol=5)
+        return dumps(exc)
     except Exception:  # noqa: BLE001  (user code or user values)
-        return cloudpickle.dumps(
-            RuntimeError(f"{type(exc).__name__}: {exc}"), protocol=5
-        )
+        return dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ember.protocol.messages import ActorSpec, CreateActorOnWorkerReply, TaskSpec
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
-from ember.runtime.serialization import deserialize, dumps_plain, substitute_args
+from ember.runtime.serialization import deserialize, error_bytes, substitute_args
 from ember.worker.calls import CallRunner, Item
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
     except Exception as exc:  # noqa: BLE001  (user code or user values)
         err = runner.packer.task_error(init, exc)
         return CreateActorOnWorkerReply(
-            ok=False, error=dumps_plain(err), error_text=str(err)
+            ok=False, error=error_bytes(err), error_text=str(err)
         )
     finally:
         task_context.set_current(None)

@@ -27,7 +27,7 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 from ember.runtime import task_context
-from ember.runtime.serialization import dumps_plain, serialize
+from ember.runtime.serialization import error_bytes, serialize
 
 if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
@@ -131,7 +131,7 @@ class ReturnPacker:
         retryable: bool = False,
     ) -> Result:
         """The reply for a call that failed with ``error``."""
-        data = dumps_plain(error)
+        data = error_bytes(error)
         n = max(spec.num_returns, 1) if not spec.streaming else 0
         returns = [
             ReturnObject(oid=object_id_for(spec.task_id, i + 1), nbufs=1, is_error=True)
@@ -158,7 +158,7 @@ class ReturnPacker:
                     _notify, conn, "worker.generator_item", msg, frames
                 )
         except Exception as exc:  # noqa: BLE001  (user code or user values)
-            self._send_error_item(spec, dumps_plain(self.task_error(spec, exc)), conn)
+            self._send_error_item(spec, error_bytes(self.task_error(spec, exc)), conn)
         return TaskReply(num_streamed=count), []
 
     def _send_error_item(self, spec: TaskSpec, data: bytes, conn: Connection) -> None:

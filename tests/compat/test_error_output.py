@@ -1,0 +1,165 @@
+"""What a Ray user sees when things go wrong: exceptions that do not pickle, remote
+tracebacks, argument errors at the call site, warnings and logs on the driver."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+import ember as ray
+from ember import exceptions
+
+
+def _exception_classes():
+    # Defined in a function: pickled by value, the workers never import this module.
+    class TwoArgs(Exception):
+        def __init__(self, a, b):
+            super().__init__(f"two args {a} and {b}")
+            self.a, self.b = a, b
+
+    class HoldsLock(Exception):
+        def __init__(self, message):
+            super().__init__(message)
+            self.lock = threading.Lock()
+
+    return TwoArgs, HoldsLock
+
+
+# -- 1. exceptions that cannot travel as themselves --------------------------------------
+def test_exception_with_two_required_args_keeps_its_message(ray_module, counter_cls):
+    TwoArgs, _ = _exception_classes()
+    attempts = counter_cls.remote()
+
+    @ray.remote(max_retries=3)
+    def fails(counter):
+        ray.get(counter.incr.remote())
+        raise TwoArgs(1, 2)
+
+    with pytest.raises(exceptions.RayError) as info:
+        ray.get(fails.remote(attempts))
+    assert not isinstance(info.value, exceptions.WorkerCrashedError)
+    text = str(info.value)
+    assert "two args 1 and 2" in text
+    assert "test_error_output.py" in text  # the remote traceback is kept
+    assert ray.get(attempts.get.remote()) == 1  # the worker did not die
+
+
+def test_exception_with_unpicklable_attribute_keeps_its_traceback(
+    ray_module, counter_cls
+):
+    _, HoldsLock = _exception_classes()
+    attempts = counter_cls.remote()
+
+    @ray.remote(max_retries=3)
+    def fails(counter):
+        ray.get(counter.incr.remote())
+        raise HoldsLock("the lock stays here")
+
+    with pytest.raises(exceptions.RayTaskError) as info:
+        ray.get(fails.remote(attempts))
+    assert not isinstance(info.value, exceptions.WorkerCrashedError)
+    text = str(info.value)
+    assert "the lock stays here" in text
+    assert "test_error_output.py" in text
+    assert ray.get(attempts.get.remote()) == 1
+
+
+@pytest.mark.cluster_only("the exception crosses a process boundary only on a cluster")
+def test_unpicklable_cause_is_replaced_by_a_ray_error(ray_module):
+    _, HoldsLock = _exception_classes()
+
+    @ray.remote
+    def fails():
+        raise HoldsLock("unpicklable")
+
+    with pytest.raises(exceptions.RayTaskError) as info:
+        ray.get(fails.remote())
+    assert isinstance(info.value.cause, exceptions.RayError)
+    assert "isn't serializable" in str(info.value.cause)
+
+
+def test_actor_survives_exceptions_that_do_not_pickle(ray_module):
+    TwoArgs, HoldsLock = _exception_classes()
+
+    @ray.remote
+    class Thrower:
+        def two(self):
+            raise TwoArgs("x", "y")
+
+        def lock(self):
+            raise HoldsLock("actor lock")
+
+        def ok(self):
+            return "still here"
+
+    t = Thrower.remote()
+    with pytest.raises(exceptions.RayError, match="two args x and y"):
+        ray.get(t.two.remote())
+    with pytest.raises(exceptions.RayError, match="actor lock"):
+        ray.get(t.lock.remote())
+    assert ray.get(t.ok.remote()) == "still here"
+
+
+# -- 2. remote tracebacks name the user's file and line -----------------------------------
+def test_remote_traceback_names_file_and_source_line(ray_module):
+    def helper(x):
+        return 10 // x  # the line that divides
+
+    @ray.remote
+    def divide(x):
+        return helper(x)
+
+    with pytest.raises(ZeroDivisionError) as info:
+        ray.get(divide.remote(0))
+    text = str(info.value)
+    assert "<dynamic-code>" not in text
+    assert 'test_error_output.py", line' in text
+    assert "in helper" in text
+    assert "# the line that divides" in text
+
+
+# -- 3. wrong arguments raise at the call site -------------------------------------------
+def test_wrong_arguments_raise_at_remote(ray_module):
+    @ray.remote
+    def one(x, *, scale=1):
+        return x * scale
+
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        one.remote(1, 2)
+    with pytest.raises(TypeError, match="missing a required argument: 'x'"):
+        one.remote()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'y'"):
+        one.remote(1, y=2)
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        one.options(name="renamed").remote(1, 2)
+    assert ray.get(one.remote(2, scale=3)) == 6
+    assert ray.get(one.remote(x=4)) == 4
+
+
+def test_wrong_arguments_to_actor_raise_at_remote(ray_module):
+    @ray.remote
+    class Adder:
+        def __init__(self, base):
+            self.base = base
+
+        def add(self, x, y=0):
+            return self.base + x + y
+
+        @staticmethod
+        def static(a):
+            return a
+
+    with pytest.raises(TypeError, match="missing a required argument: 'base'"):
+        Adder.remote()
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        Adder.options(name=None).remote(1, 2)
+    a = Adder.remote(10)
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        a.add.remote(1, 2, 3)
+    with pytest.raises(TypeError, match="missing a required argument: 'x'"):
+        a.add.remote(y=1)
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        a.static.remote(1, 2)
+    assert ray.get(a.add.remote(1, y=2)) == 13
+    assert ray.get(a.static.remote(5)) == 5
