@@ -163,3 +163,40 @@ def test_wrong_arguments_to_actor_raise_at_remote(ray_module):
         a.static.remote(1, 2)
     assert ray.get(a.add.remote(1, y=2)) == 13
     assert ray.get(a.static.remote(5)) == 5
+
+
+# -- 4. what a function captures -------------------------------------------------------
+@pytest.mark.cluster_only("local mode does not pickle functions")
+def test_function_capturing_a_large_object_warns_once(ray_module, capfd, wait_for):
+    big = b"x" * 11_000_000
+
+    @ray.remote
+    def uses_big():
+        return len(big)
+
+    assert ray.get([uses_big.remote(), uses_big.remote()]) == [11_000_000] * 2
+    seen = []
+
+    def warned():
+        out, err = capfd.readouterr()
+        seen.append(out + err)
+        return "uses_big is very large" in "".join(seen)
+
+    wait_for(warned, timeout=30, message="no warning about the large function")
+    assert "".join(seen).count("uses_big is very large") == 1
+
+
+@pytest.mark.cluster_only("local mode does not pickle functions")
+def test_unpicklable_capture_names_function_and_variable(ray_module):
+    lock_in_scope = threading.Lock()
+
+    @ray.remote
+    def uses_lock():
+        with lock_in_scope:
+            return 1
+
+    with pytest.raises(TypeError) as info:
+        uses_lock.remote()
+    text = str(info.value)
+    assert "uses_lock" in text
+    assert "lock_in_scope" in text
