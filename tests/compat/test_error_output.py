@@ -200,3 +200,28 @@ def test_unpicklable_capture_names_function_and_variable(ray_module):
     text = str(info.value)
     assert "uses_lock" in text
     assert "lock_in_scope" in text
+
+
+# -- 5. failed results nobody fetched ------------------------------------------------------
+@pytest.mark.cluster_only("local mode raises nothing for a result nobody fetches")
+def test_unfetched_failure_is_reported_when_dropped(ray_module, capfd, wait_for):
+    @ray.remote(max_retries=0)
+    def fails(tag):
+        raise ValueError(f"failure {tag}")
+
+    fetched = fails.remote("that was fetched")
+    with pytest.raises(ValueError):
+        ray.get(fetched)
+    del fetched
+    fails.remote("nobody fetched")
+    seen = []
+
+    def reported():
+        out, err = capfd.readouterr()
+        seen.append(out + err)
+        return "failure nobody fetched" in "".join(seen)
+
+    wait_for(reported, timeout=30, message="the dropped failure was not reported")
+    text = "".join(seen)
+    assert "Unhandled error" in text
+    assert "failure that was fetched" not in text

@@ -74,7 +74,7 @@ def test_large_function_warns_naming_the_global(capsys, monkeypatch):
 
 def test_unpicklable_global_is_named(monkeypatch):
     monkeypatch.setattr(_uses_lock, "__module__", "__main__")
-    with pytest.raises(TypeError, match="_uses_lock.*The global '_LOCK'"):
+    with pytest.raises(TypeError, match=r"_uses_lock.*The global '_LOCK'"):
         serialization.dumps_function(_uses_lock)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ember.api import call_shape
-from ember.api import options as opt
+from ember.api import call_shape, options as opt
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
 from ember.runtime import current

@@ -25,7 +25,7 @@ from typing import Any
 
 _P = inspect.Parameter
 _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
-_KIND = type(_P.POSITIONAL_ONLY)
+_KIND: Any = type(_P.POSITIONAL_ONLY)
 _UNBOUNDED = sys.maxsize
 
 

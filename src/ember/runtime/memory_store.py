@@ -52,6 +52,7 @@ class ObjEntry:
     """One object in the memory store (see the module docstring for its states)."""
 
     __slots__ = (
+        "accessed",
         "bufs",
         "copies",
         "data",
@@ -69,6 +70,8 @@ class ObjEntry:
         self.data: Any = None
         self.bufs: list[Any] = []
         self.is_error = False
+        #: an error was read by get or wait (else dropping it reports it, unhandled_errors)
+        self.accessed = False
         self.node_id = b""
         self.size = 0
         #: this process's read-only mapping of a stored value, once it has read it

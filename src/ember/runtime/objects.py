@@ -34,6 +34,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
+from ember.runtime import unhandled_errors
 from ember.runtime.links import Links
 from ember.runtime.memory_store import READY, MemoryStore, ObjEntry, Waiter
 from ember.runtime.object_ref import ObjectRef
@@ -83,7 +84,9 @@ class Objects:
         self.store.set_inline(oid, data, bufs, is_error)
 
     def set_error(self, oid: bytes, error: BaseException) -> None:
-        self.store.set_inline(oid, dumps_plain(error), [], is_error=True)
+        data = dumps_plain(error)
+        if self.store.set_inline(oid, data, [], is_error=True) is None:
+            unhandled_errors.report(data, [])
 
     def set_return(self, obj: ReturnObject, frames: list[Any], pos: int) -> int:
         """Record one returned object from a reply's frames; return the next position."""
@@ -94,7 +97,9 @@ class Objects:
             return pos
         data = frames[pos]
         bufs = frames[pos + 1 : pos + obj.nbufs]
-        self.store.set_inline(obj.oid, data, bufs, obj.is_error)
+        e = self.store.set_inline(obj.oid, data, bufs, obj.is_error)
+        if e is None and obj.is_error:  # the caller dropped the ref before it failed
+            unhandled_errors.report(data, bufs)
         return pos + obj.nbufs
 
     # -- put ------------------------------------------------------------------------
@@ -316,6 +321,7 @@ class Objects:
         else:
             value = self.stored.read(ref._id, e)
         if e.is_error:
+            e.accessed = True
             raise _as_raisable(value)
         return value
 
@@ -326,6 +332,7 @@ class Objects:
         else:
             value = deserialize(e.data, e.bufs)
         if e.is_error:
+            e.accessed = True
             raise _as_raisable(value)
         return value
 
@@ -359,6 +366,7 @@ class Objects:
                 borrowed.append(i)
             elif e.ready:
                 done[i] = True
+                e.accessed = True
                 count += 1
             else:
                 owned.append((i, e))
@@ -388,7 +396,7 @@ class Objects:
             for t in tasks:
                 t.cancel()
         for i, e in owned:
-            done[i] = e.ready
+            done[i] = e.accessed = e.ready
         return done
 
     # -- deadlines and release (loop thread) ----------------------------------------------
@@ -411,6 +419,8 @@ class Objects:
     def release(self, oid: bytes, owned: bool) -> None:
         """Every reference is gone (loop thread): drop our copy; an owner frees it everywhere."""
         e = self.store.pop(oid)
+        if owned and e is not None and e.is_error and not e.accessed and e.ready:
+            unhandled_errors.report(e.data, e.bufs)
         if owned and e is not None and e.node_id and e.data is None:
             self.stored.free(oid, e)
 

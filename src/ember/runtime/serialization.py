@@ -61,7 +61,9 @@ def _code_reduce(code: types.CodeType) -> Any:
 class _Pickler(cloudpickle.Pickler):
     """cloudpickle's pickler, keeping the file names of code pickled by value."""
 
-    dispatch_table = ChainMap({types.CodeType: _code_reduce}, _cp.Pickler.dispatch_table)
+    dispatch_table = ChainMap(
+        {types.CodeType: _code_reduce}, _cp.Pickler.dispatch_table
+    )
 
 
 def dumps(
@@ -186,7 +188,9 @@ def dumps_function(fn: Any) -> bytes:
         data = dumps(fn)
     except Exception as exc:
         culprit = _failing_capture(fn)
-        where = f" {culprit[:1].upper()}{culprit[1:]} cannot be pickled." if culprit else ""
+        where = (
+            f" {culprit[:1].upper()}{culprit[1:]} cannot be pickled." if culprit else ""
+        )
         raise TypeError(
             f"Could not serialize the {kind} {name}: {exc}.{where} Create unpicklable "
             "resources (locks, sockets, open files, clients) inside the task or actor "
@@ -206,9 +210,8 @@ def dumps_function(fn: Any) -> bytes:
             raise ValueError(
                 f"The {kind} {name} is too large ({size} MiB > {limit} MiB). {advice}"
             )
-        print(
-            f"Warning: The {kind} {name} is very large ({size} MiB). {advice}",
-            file=sys.stderr,
+        sys.stderr.write(
+            f"Warning: The {kind} {name} is very large ({size} MiB). {advice}\n"
         )
     return data
 
@@ -404,8 +407,12 @@ def error_bytes(error: BaseException) -> bytes:
         except Exception as exc:  # noqa: BLE001  (user exceptions)
             cls = type(error.cause)
             name = f"{cls.__module__}.{cls.__qualname__}"
-            logger.warning("The exception %s raised by %s isn't serializable: %s",
-                           name, error.function_name, exc)
+            logger.warning(
+                "The exception %s raised by %s isn't serializable: %s",
+                name,
+                error.function_name,
+                exc,
+            )
             error.cause = exc_mod.EmberError(
                 f"Exception {name} isn't serializable: {exc}.\n"
                 f"Original exception details:\n{error.traceback_str}"
@@ -413,9 +420,10 @@ def error_bytes(error: BaseException) -> bytes:
     try:
         data = dumps(error)
         pickle.loads(data)
-        return data
     except Exception:  # noqa: BLE001  (user exceptions)
-        pass
+        data = b""
+    if data:
+        return data
     try:
         text = f"{type(error).__module__}.{type(error).__qualname__}: {error}"
     except Exception:  # noqa: BLE001  (a user __str__ that raises)

@@ -1,0 +1,38 @@
+"""Reporting failed results that nobody fetched, when their last ref is dropped.
+
+A task that fails while its caller never calls ``get`` (or ``wait``) on its
+result would fail silently. As Ray does, the owner logs such an error once,
+when the error is dropped: either its last ref went away unread
+(``Objects.release``), or the error arrived after the last ref was already
+gone (a fire-and-forget ``f.remote()``). ``EMBER_IGNORE_UNHANDLED_ERRORS=1``
+(or Ray's ``RAY_IGNORE_UNHANDLED_ERRORS``) turns the report off. The report
+goes straight to stderr (as Ray's own logger does), not through the user's
+logging configuration.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+from ember.runtime.serialization import deserialize
+
+IGNORE_VARS = ("EMBER_IGNORE_UNHANDLED_ERRORS", "RAY_IGNORE_UNHANDLED_ERRORS")
+
+
+def report(data: Any, bufs: list[Any]) -> None:
+    """Log the pickled error ``data`` as unhandled (loop thread; never raises)."""
+    if any(os.environ.get(v) for v in IGNORE_VARS):
+        return
+    try:
+        text = str(deserialize(data, bufs))
+    except Exception as exc:  # noqa: BLE001  (a user exception that does not load)
+        text = f"<an error that could not be unpickled: {exc!r}>"
+    try:
+        sys.stderr.write(
+            f"Unhandled error (suppress with 'EMBER_IGNORE_UNHANDLED_ERRORS=1'): {text}\n"
+        )
+        sys.stderr.flush()
+    except (OSError, ValueError):  # stderr is closed
+        pass
