@@ -225,3 +225,76 @@ def test_unfetched_failure_is_reported_when_dropped(ray_module, capfd, wait_for)
     text = "".join(seen)
     assert "Unhandled error" in text
     assert "failure that was fetched" not in text
+
+
+# -- 6. what reaches the driver -----------------------------------------------------------
+def _collect(capfd, seen):
+    def has(text):
+        out, err = capfd.readouterr()
+        seen.append(out + err)
+        return text in "".join(seen)
+
+    return has
+
+
+@pytest.mark.cluster_only("in local mode logging already happens in the driver")
+def test_logging_in_tasks_and_actors_reaches_the_driver(ray_module, capfd, wait_for):
+    import logging
+
+    @ray.remote
+    def logs_warning():
+        logging.getLogger("user.module").warning("warning logged by a task")
+        return 1
+
+    @ray.remote
+    class Logs:
+        def log(self):
+            logging.getLogger("user.actor").error("error logged by an actor")
+            return 2
+
+    assert ray.get(logs_warning.remote()) == 1
+    actor = Logs.remote()
+    assert ray.get(actor.log.remote()) == 2
+    seen = []
+    has = _collect(capfd, seen)
+    wait_for(lambda: has("warning logged by a task"), timeout=30)
+    wait_for(lambda: has("error logged by an actor"), timeout=30)
+    text = "".join(seen)
+    line = next(x for x in text.splitlines() if "warning logged by a task" in x)
+    assert "logs_warning pid=" in line
+
+
+@pytest.mark.cluster_only("os._exit would end the driver in local mode")
+def test_print_right_before_os_exit_reaches_the_driver(ray_module, capfd, wait_for):
+    import os
+
+    @ray.remote(max_retries=0)
+    def last_words():
+        print("last words before os._exit")
+        os._exit(3)
+
+    with pytest.raises(exceptions.WorkerCrashedError):
+        ray.get(last_words.remote())
+    has = _collect(capfd, [])
+    wait_for(lambda: has("last words before os._exit"), timeout=30)
+
+
+@pytest.mark.cluster_only("os._exit would end the driver in local mode")
+def test_retry_after_worker_death_is_logged_once(
+    ray_module, capfd, counter_cls, wait_for
+):
+    import os
+
+    attempts = counter_cls.remote()
+
+    @ray.remote(max_retries=1)
+    def dies_once(counter):
+        if ray.get(counter.incr.remote()) == 1:
+            os._exit(1)
+        return "second attempt"
+
+    assert ray.get(dies_once.remote(attempts)) == "second attempt"
+    seen = []
+    has = _collect(capfd, seen)
+    wait_for(lambda: has("retries remaining"), timeout=30)
+    assert "".join(seen).count("1 retries remaining") == 1

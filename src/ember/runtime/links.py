@@ -9,6 +9,8 @@ Fields set by :meth:`CoreWorker.start` (the loop, the connections, the arena,
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -69,6 +71,10 @@ class Links:
             )
         return self.loop_thread.run(coro, timeout)
 
+    def cached_peer(self, address: Address) -> Connection | None:
+        """The open connection to that core worker, if there is one now (no waiting)."""
+        return self._peers.cached(address.worker_id)
+
     async def connect_to(self, address: Address) -> Connection:
         """A cached connection to another core worker (unix socket on the same node)."""
         conn = self._peers.cached(address.worker_id)
@@ -112,6 +118,15 @@ class Links:
             if node_id == req.node_id:
                 self._peers.abort(worker_id)
         self._nodes.abort(req.node_id)
+        # Once per death (the control service broadcasts it once); in a worker
+        # this goes to its log file, on a driver to the user's stderr.
+        why = f" ({req.reason})" if req.reason else ""
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(
+                f"A node died: {req.node_id.hex()}{why}. Its tasks are retried "
+                "(max_retries), its actors restarted (max_restarts); objects stored "
+                "only there are lost.\n"
+            )
 
     def close(self) -> None:
         """Loop thread: stop background work and close every connection."""

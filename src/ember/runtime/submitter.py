@@ -285,8 +285,16 @@ class TaskSubmitter:
             "It stays pending until a node with those resources joins; lower its resource "
             "request or add such a node."
         )
-        logger.warning(msg)
-        self._warn(msg)
+        logger.debug(msg)
+        self._warn(msg)  # printed once (it used to be logged too)
+
+    def _warn_retry(self, task: PendingTask, why: str) -> None:
+        left = task.retries_left
+        remaining = "infinite" if left < 0 else str(left)
+        self._warn(
+            f"Task {task.spec.name!r} failed because {why}. There are {remaining} "
+            "retries remaining, so the task will be retried."
+        )
 
     def _push(self, task: PendingTask, w: LeasedWorker) -> None:
         if w.linger is not None:
@@ -319,6 +327,7 @@ class TaskSubmitter:
             elif isinstance(err, RemoteError):
                 self._finish_error(task, exc_mod.EmberSystemError(str(err)))
             elif task.retries_left != 0 and not task.spec.streaming:
+                self._warn_retry(task, "its worker died unexpectedly")
                 task.retries_left -= 1
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)
@@ -334,6 +343,7 @@ class TaskSubmitter:
         else:
             reply, frames = fut.result()
             if reply.retryable_error and task.retries_left != 0 and not task.cancelled:
+                self._warn_retry(task, "it raised an exception (retry_exceptions)")
                 task.retries_left -= 1
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)

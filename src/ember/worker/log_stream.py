@@ -1,11 +1,29 @@
-"""sys.stdout/sys.stderr replacements that stream lines to the job's driver."""
+"""sys.stdout/sys.stderr replacements that stream lines to the job's driver.
+
+:func:`install` puts them in place in a worker, together with two things a
+user expects of "my output reaches the driver":
+
+- ``logging`` records of user loggers (not ``ember.*``) go through the
+  stream, so ``logging.warning`` in a task shows on the driver like a print
+  (bare messages, as Ray's workers print them); ember's own records stay in
+  the worker's log file only.
+- ``os._exit`` first drains what was written: lines are handed to the loop
+  thread asynchronously, and a print right before ``os._exit`` would
+  otherwise die with the process. Called on the loop thread (``worker.exit``,
+  when an actor is killed), it sends the queued lines synchronously through
+  the node daemon instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import io
+import logging
 import os
+import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from ember.protocol.messages import LogLinesMessage
 from ember.rpc.errors import RpcError
@@ -31,6 +49,11 @@ class LogStream(io.TextIOBase):
         self._is_err = is_err
         self._buf = threading.local()
         self._pid = os.getpid()
+        #: loop thread: sends not written yet, and the connections written to
+        self.in_flight = 0
+        self.used: set[Any] = set()
+        #: lines handed over by user threads, sent by the loop thread in order
+        self._pending: collections.deque[LogLinesMessage] = collections.deque()
 
     def writable(self) -> bool:
         return True
@@ -54,6 +77,13 @@ class LogStream(io.TextIOBase):
         except (OSError, ValueError):
             pass
 
+    def send_partial(self) -> None:
+        """Send this thread's unterminated text (the process is about to end)."""
+        pending = getattr(self._buf, "text", "")
+        if pending:
+            self._buf.text = ""
+            self._send([pending])
+
     def _send(self, lines: list[str]) -> None:
         ctx = task_context.get()
         if ctx is None or not ctx.job_id:
@@ -65,18 +95,38 @@ class LogStream(io.TextIOBase):
             lines=lines,
             is_err=self._is_err,
         )
-        self._cw.loop_thread.call(self._notify, msg)
+        self._pending.append(msg)
+        self._cw.loop_thread.call(self.send_pending)
 
-    def _notify(self, msg: LogLinesMessage) -> None:
-        driver = self._drivers.get(msg.job_id)
+    def send_pending(self, sync: bool = False) -> None:
+        """Loop thread: send the queued messages (``sync``: no awaiting, exit is near)."""
+        while self._pending:
+            try:
+                msg = self._pending.popleft()
+            except IndexError:
+                return
+            self._notify(msg, sync)
+
+    def _notify(self, msg: LogLinesMessage, sync: bool = False) -> None:
+        driver = None if sync else self._drivers.get(msg.job_id)
         if driver is not None:
             # Straight to the job's driver, wherever it runs (unix socket on this node).
+            cached = self._cw.links.cached_peer(driver)
+            if cached is not None:
+                try:
+                    cached.notify("worker.log_lines", msg)
+                    self.used.add(cached)
+                    return
+                except RpcError:
+                    pass
+            self.in_flight += 1
             self._cw.sup.spawn(self._send_to_driver(driver, msg), name="log")
             return
         conn = self._cw.node_conn
         if conn is not None and not conn.is_closed():
             try:
                 conn.notify("node.worker_log", msg)
+                self.used.add(conn)
             except RpcError:
                 pass
 
@@ -84,5 +134,69 @@ class LogStream(io.TextIOBase):
         try:
             conn = await self._cw.connect_to(driver)
             conn.notify("worker.log_lines", msg)
+            self.used.add(conn)
         except RpcError:
             pass  # the driver is gone; the lines stay in this worker's log file
+        finally:
+            self.in_flight -= 1
+
+
+class _UserRecords(logging.Filter):
+    """Passes the records of user loggers (``ember.*`` stays in the log file)."""
+
+    def __init__(self, user: bool) -> None:
+        super().__init__()
+        self._user = user
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name == "ember" or record.name.startswith("ember.")
+        return ours != self._user
+
+
+def install(cw: CoreWorker, drivers: dict[bytes, Any]) -> None:
+    """Route this worker's stdout, stderr and user logging to the drivers."""
+    root = logging.getLogger()
+    for h in root.handlers:
+        h.addFilter(_UserRecords(user=False))
+    sys.stdout = LogStream(cw, sys.stdout, is_err=False, drivers=drivers)
+    sys.stderr = err = LogStream(cw, sys.stderr, is_err=True, drivers=drivers)
+    handler = logging.StreamHandler(err)
+    handler.addFilter(_UserRecords(user=True))
+    root.addHandler(handler)
+    real_exit = os._exit
+
+    def exit_after_drain(status: int) -> NoReturn:
+        try:
+            drain(cw)
+        finally:
+            real_exit(status)
+
+    os._exit = exit_after_drain
+
+
+def drain(cw: CoreWorker, timeout_s: float = 2.0) -> None:
+    """Send what was written so far and wait (a while) until it left the process."""
+    streams = [s for s in (sys.stdout, sys.stderr) if isinstance(s, LogStream)]
+    for stream in streams:
+        stream.send_partial()
+    if cw.loop_thread.in_loop_thread():
+        # e.g. worker.exit: the queued sends would never run; the node forwards them
+        for stream in streams:
+            stream.send_pending(sync=True)
+        return
+    try:
+        cw.run(_written(streams), timeout=timeout_s)
+    except Exception:  # noqa: BLE001  (exiting anyway: never block the exit)
+        return
+
+
+async def _written(streams: list[LogStream]) -> None:
+    """Loop thread: until every line handed over so far is on the wire (or 2 s)."""
+    for _ in range(400):
+        await asyncio.sleep(0.005)
+        if all(
+            st.in_flight <= 0
+            and all(c.is_closed() or c.write_buffer_size() == 0 for c in st.used)
+            for st in streams
+        ):
+            return

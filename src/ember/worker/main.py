@@ -11,8 +11,8 @@ from ember.common.config import Config
 from ember.common.process import setup_daemon_logging, token_from_env
 from ember.protocol.messages import RegisterWorkerRequest
 from ember.runtime.core_worker import CoreWorker
+from ember.worker import log_stream
 from ember.worker.executor import Executor
-from ember.worker.log_stream import LogStream
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,7 @@ def run(
             ),
         )
     )
-    sys.stdout = LogStream(cw, sys.stdout, is_err=False, drivers=executor.job_drivers)
-    sys.stderr = LogStream(cw, sys.stderr, is_err=True, drivers=executor.job_drivers)
+    log_stream.install(cw, executor.job_drivers)
     executor.main_loop()
     try:
         sys.stdout.flush()
