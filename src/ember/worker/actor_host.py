@@ -13,6 +13,7 @@ from ember.protocol.messages import ActorSpec, CreateActorOnWorkerReply, TaskSpe
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, error_bytes, substitute_args
+from ember.worker import proctitle
 from ember.worker.calls import CallRunner, Item
 
 logger = logging.getLogger(__name__)
@@ -102,4 +103,5 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
     except Exception:  # noqa: BLE001  (user code or user values)
         task_context.process_actor["repr"] = spec.class_name
     runner.instance = instance
+    proctitle.became_actor(spec.class_name)
     return CreateActorOnWorkerReply(ok=True)

@@ -35,6 +35,7 @@ from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, loads_function, substitute_args
 from ember.runtime.task_context import TaskContext
+from ember.worker import proctitle
 from ember.worker.functions import FunctionTable
 from ember.worker.interrupts import TaskInterrupts
 from ember.worker.returns import ArgumentError, Result, ReturnPacker
@@ -233,6 +234,7 @@ class CallScope:
     def __enter__(self) -> CallScope:
         spec = self.spec
         task_context.set_current(self.runner.context_for(spec))
+        proctitle.running(spec.name)
         if spec.gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
         return self
@@ -247,6 +249,7 @@ class CallScope:
         tb: TracebackType | None,
     ) -> bool:
         task_context.set_current(None)
+        proctitle.idle()
         if exc is None:
             return False
         r, spec, conn = self.runner, self.spec, self.conn

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import io
 import logging
 import os
@@ -155,6 +156,7 @@ class _UserRecords(logging.Filter):
 
 def install(cw: CoreWorker, drivers: dict[bytes, Any]) -> None:
     """Route this worker's stdout, stderr and user logging to the drivers."""
+    _name_log_by_pid()
     root = logging.getLogger()
     for h in root.handlers:
         h.addFilter(_UserRecords(user=False))
@@ -172,6 +174,19 @@ def install(cw: CoreWorker, drivers: dict[bytes, Any]) -> None:
             real_exit(status)
 
     os._exit = exit_after_drain
+
+
+def _name_log_by_pid() -> None:
+    """``worker-<daemon pid>-<n>.log`` -> ``worker-<our pid>-<daemon pid>-<n>.log``."""
+    try:
+        path = os.readlink("/proc/self/fd/2")
+    except OSError:  # not Linux, or stderr is not a file
+        return
+    folder, name = os.path.split(path)
+    if name.startswith("worker-") and name.endswith(".log"):
+        new = os.path.join(folder, f"worker-{os.getpid()}-{name[len('worker-') :]}")
+        with contextlib.suppress(OSError):
+            os.rename(path, new)
 
 
 def drain(cw: CoreWorker, timeout_s: float = 2.0) -> None:

@@ -11,7 +11,7 @@ from ember.common.config import Config
 from ember.common.process import setup_daemon_logging, token_from_env
 from ember.protocol.messages import RegisterWorkerRequest
 from ember.runtime.core_worker import CoreWorker
-from ember.worker import log_stream
+from ember.worker import log_stream, proctitle
 from ember.worker.executor import Executor
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def run(
         )
     )
     log_stream.install(cw, executor.job_drivers)
+    proctitle.idle()
     executor.main_loop()
     try:
         sys.stdout.flush()
