@@ -204,7 +204,9 @@ def test_unpicklable_capture_names_function_and_variable(ray_module):
 
 # -- 5. failed results nobody fetched ------------------------------------------------------
 @pytest.mark.cluster_only("local mode raises nothing for a result nobody fetches")
-def test_unfetched_failure_is_reported_when_dropped(ray_module, capfd, wait_for):
+def test_unfetched_failure_is_reported_when_dropped(
+    ray_module, capfd, caplog, wait_for
+):
     @ray.remote(max_retries=0)
     def fails(tag):
         raise ValueError(f"failure {tag}")
@@ -219,10 +221,11 @@ def test_unfetched_failure_is_reported_when_dropped(ray_module, capfd, wait_for)
     def reported():
         out, err = capfd.readouterr()
         seen.append(out + err)
-        return "failure nobody fetched" in "".join(seen)
+        # Ray reports through its logger, ember straight to stderr
+        return "failure nobody fetched" in "".join(seen) + caplog.text
 
     wait_for(reported, timeout=30, message="the dropped failure was not reported")
-    text = "".join(seen)
+    text = "".join(seen) + caplog.text
     assert "Unhandled error" in text
     assert "failure that was fetched" not in text
 

@@ -10,7 +10,7 @@ import threading
 import uuid
 from typing import Any
 
-from ember.api import options as opt, runtime_access
+from ember.api import ignored_options, options as opt, runtime_access
 from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime, local_mode_resources
@@ -142,6 +142,16 @@ def init(
     }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    ignored_options.check_init(
+        {
+            **kwargs,
+            "include_dashboard": include_dashboard or None,
+            "dashboard_host": None if dashboard_host == "127.0.0.1" else dashboard_host,
+            "dashboard_port": dashboard_port,
+            "job_config": job_config,
+            "labels": labels or None,
+        }
+    )
     check_init_args(
         address,
         num_cpus,

@@ -30,6 +30,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ember.api import ignored_options
+
 MAX_NUM_RETURNS = 100_000
 MAX_RESOURCE_AMOUNT = 1e15
 MAX_NAME_LENGTH = 1024
@@ -110,6 +112,7 @@ def check_runtime_env(value: Any, where: str = "runtime_env") -> None:
             f"The type of keyword '{where}' must be dict or None, but received "
             f"{type(value).__name__} ({value!r})."
         )
+    ignored_options.check_runtime_env(value, where)
     env_vars = value.get("env_vars")
     if env_vars is None:
         return

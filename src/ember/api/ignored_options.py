@@ -1,0 +1,67 @@
+"""Options ember accepts (for Ray compatibility) but does not act on yet: warn, by name.
+
+A Ray program may pass ``include_dashboard=True`` or
+``runtime_env={"pip": [...]}``; ember must not fail on them, but silently
+ignoring them hides why a program behaves differently. Each such option warns
+once per process (``UserWarning``), naming the option and what is missing.
+When an option's issue lands, it leaves these tables.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+#: init() keyword -> what ember lacks
+INIT_OPTIONS = {
+    "include_dashboard": "there is no dashboard",
+    "dashboard_host": "there is no dashboard",
+    "dashboard_port": "there is no dashboard",
+    "job_config": "job configs are not supported",
+    "labels": "node labels are not used for scheduling",
+    "_temp_dir": "sessions live under the default temp folder",
+    "storage": "there is no cluster storage",
+    "_enable_object_reconstruction": "lost objects are not reconstructed",
+    "_plasma_directory": "the object store lives in /dev/shm or the session folder",
+    "_metrics_export_port": "there are no metrics",
+    "object_spilling_directory": "objects are not spilled",
+    "enable_resource_isolation": "there is no resource isolation",
+    "_node_ip_address": "the node address is chosen by ember",
+}
+
+#: runtime_env fields ember applies; every other field warns
+RUNTIME_ENV_APPLIED = frozenset({"env_vars"})
+
+_warned: set[str] = set()
+
+
+def warn_ignored(option: str, why: str) -> None:
+    """Warn (once per process) that ``option`` has no effect in ember yet."""
+    if option in _warned:
+        return
+    _warned.add(option)
+    warnings.warn(
+        f"ember does not act on {option} yet ({why}); it is ignored.",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def check_init(given: dict[str, Any]) -> None:
+    """``given``: the init() options the caller set to something other than the default."""
+    for name, value in given.items():
+        if name in INIT_OPTIONS and value is not None:
+            warn_ignored(f"init({name}=...)", INIT_OPTIONS[name])
+
+
+def check_runtime_env(value: Any, where: str) -> None:
+    """Warn about each field of a (validated) runtime_env dict that is not applied."""
+    if not isinstance(value, dict):
+        return
+    for field in value:
+        if field not in RUNTIME_ENV_APPLIED:
+            warn_ignored(
+                f"{where}[{field!r}]",
+                "runtime environments apply only env_vars: nothing is installed or "
+                "copied, workers run in the driver's Python with its sys.path",
+            )

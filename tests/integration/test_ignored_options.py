@@ -1,0 +1,56 @@
+"""Options ember accepts but does not act on yet warn, naming the option."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import ember
+from ember.api import ignored_options
+
+
+@pytest.fixture(autouse=True)
+def _fresh_warnings(monkeypatch):
+    monkeypatch.setattr(ignored_options, "_warned", set())
+
+
+@pytest.fixture
+def local():
+    yield
+    ember.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"include_dashboard": True}, "include_dashboard"),
+        ({"dashboard_port": 8265}, "dashboard_port"),
+        ({"dashboard_host": "0.0.0.0"}, "dashboard_host"),
+        ({"object_spilling_directory": "/tmp/spill"}, "object_spilling_directory"),
+        ({"_temp_dir": "/tmp/elsewhere"}, "_temp_dir"),
+    ],
+)
+def test_init_option_without_effect_warns(local, kwargs, name):
+    with pytest.warns(UserWarning, match=f"does not act on init\\({name}="):
+        ember.init(local_mode=True, **kwargs)
+
+
+def test_defaults_do_not_warn(local):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ember.init(local_mode=True, runtime_env={"env_vars": {"A": "1"}})
+
+
+def test_runtime_env_field_without_effect_warns_once(local):
+    @ember.remote
+    def f():
+        return 1
+
+    with pytest.warns(UserWarning, match=r"runtime_env\['pip'\]"):
+        f.options(runtime_env={"pip": ["requests"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f.options(runtime_env={"pip": ["requests"]})  # once per process
+    with pytest.warns(UserWarning, match=r"runtime_env\['working_dir'\]"):
+        ember.init(local_mode=True, runtime_env={"working_dir": "."})
