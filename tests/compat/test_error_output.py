@@ -301,3 +301,11 @@ def test_retry_after_worker_death_is_logged_once(
     has = _collect(capfd, seen)
     wait_for(lambda: has("retries remaining"), timeout=30)
     assert "".join(seen).count("1 retries remaining") == 1
+
+
+# -- 9. addresses ----------------------------------------------------------------------------
+@pytest.mark.cluster_only("an address names a cluster")
+def test_address_without_port_is_malformed(shutdown_only):
+    with pytest.raises(ValueError, match="Malformed address 192.0.2.2"):
+        ray.init(address="192.0.2.2")
+    assert not ray.is_initialized()

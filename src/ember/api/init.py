@@ -26,6 +26,7 @@ from ember.common.resources import (
 )
 from ember.protocol.messages import SCHEMA, Empty
 from ember.rpc.connection import connect
+from ember.rpc.errors import AuthenticationError, ConnectionLostError
 from ember.runtime import current, task_context
 from ember.runtime.core_worker import CoreWorker
 from ember.runtime.loop_thread import LoopThread
@@ -308,6 +309,8 @@ def _connect_existing(
         control = rec["control_address"]
     else:
         host_port = address.removeprefix("ember://").removeprefix("ray://")
+        if not host_port.startswith(("tcp:", "unix:")):
+            _check_host_port(host_port)
         control = (
             host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
         )
@@ -323,7 +326,16 @@ def _connect_existing(
             f"No cluster token for {address}: set EMBER_AUTH_TOKEN (ember start --head "
             "prints it and writes it to ~/.ember/auth_token)."
         )
-    node, session_dir = _find_local_node(control, token.encode(), config)
+    try:
+        node, session_dir = _find_local_node(control, token.encode(), config)
+    except ConnectionError as exc:
+        if address != "auto":
+            raise
+        raise ConnectionError(
+            f"The cluster recorded on this machine ({session.cluster_record_path()}) is "
+            f"not running any more: {exc}. Start it again with 'ember start --head' (or "
+            "remove the stale record with 'ember stop')."
+        ) from exc
     cw = CoreWorker(
         is_driver=True,
         token=token.encode(),
@@ -337,6 +349,19 @@ def _connect_existing(
     cw.start()
     cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
     return cw
+
+
+def _check_host_port(host_port: str) -> None:
+    """``HOST:PORT`` or a ValueError in Ray's words (``init(address="192.0.2.2")``)."""
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not host:
+        raise ValueError(f"Malformed address {host_port}. Expected '<host>:<port>'.")
+    if not port.isdigit():
+        raise ValueError(f"Malformed address port {port}. Must be an integer.")
+    if not 0 < int(port) < 65536:
+        raise ValueError(
+            f"Invalid address port {port}. Must be between 1 and 65535 (inclusive)."
+        )
 
 
 def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, str]:
@@ -355,7 +380,9 @@ def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, s
 
         try:
             nodes = lt.run(probe(), timeout=config.connect_timeout_s + 10)
-        except OSError as exc:
+        except AuthenticationError:
+            raise  # the cluster is there and refused us: say that, not "cannot connect"
+        except (OSError, ConnectionLostError) as exc:
             raise ConnectionError(
                 f"Could not connect to the ember cluster at {control}: {exc}"
             ) from exc
