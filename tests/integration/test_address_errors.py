@@ -19,7 +19,7 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("address", "message"),
     [
-        ("192.0.2.2", "Malformed address 192.0.2.2. Expected '<host>:<port>'."),
+        ("192.0.2.2", "Invalid address format: 192.0.2.2. Expected '<host>:<port>'"),
         ("192.0.2.2:http", "Malformed address port http. Must be an integer."),
         ("192.0.2.2:70000", "Invalid address port 70000."),
     ],

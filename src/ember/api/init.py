@@ -355,7 +355,10 @@ def _check_host_port(host_port: str) -> None:
     """``HOST:PORT`` or a ValueError in Ray's words (``init(address="192.0.2.2")``)."""
     host, sep, port = host_port.rpartition(":")
     if not sep or not host:
-        raise ValueError(f"Malformed address {host_port}. Expected '<host>:<port>'.")
+        raise ValueError(
+            f"Invalid address format: {host_port}. Expected '<host>:<port>' (the "
+            "control service's, e.g. from 'ember start --head'), or 'auto'."
+        )
     if not port.isdigit():
         raise ValueError(f"Malformed address port {port}. Must be an integer.")
     if not 0 < int(port) < 65536:

@@ -20,12 +20,16 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.0f}B"
 
 
-def _usage_lines(total: dict[str, float], available: dict[str, float]) -> list[str]:
+def _usage_lines(
+    total: dict[str, float], available: dict[str, float], store_used: int
+) -> list[str]:
     lines = []
     for name in sorted(total, key=lambda k: (k.startswith("node:"), k)):
         if name.startswith("node:"):
             continue
         used = max(total[name] - available.get(name, total[name]), 0.0)
+        if name == "object_store_memory":
+            used = float(store_used)  # objects held, not a resource anyone leases
         if name in BYTE_RESOURCES:
             lines.append(f" {_fmt_bytes(used)}/{_fmt_bytes(total[name])} {name}")
         else:
@@ -65,12 +69,12 @@ def format_status(address: str, st: GetClusterStatusReply) -> str:
         out.append(
             f"Node {n.node_id.hex()[:8]} ({n.ip}{', head' if n.is_head else ''}):"
         )
-        out.extend(_usage_lines(n.resources, n.available))
+        out.extend(_usage_lines(n.resources, n.available, n.store_used))
         for k, v in n.resources.items():
             total[k] = total.get(k, 0.0) + v
             available[k] = available.get(k, 0.0) + n.available.get(k, v)
     out.append("Total Usage:")
-    out.extend(_usage_lines(total, available))
+    out.extend(_usage_lines(total, available, sum(n.store_used for n in alive)))
     pending = [d for d in st.demands if not d.infeasible]
     infeasible = [d for d in st.demands if d.infeasible]
     out.append("Pending Demands:")

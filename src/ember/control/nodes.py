@@ -56,7 +56,10 @@ class NodeTable:
             node.available = req.available
             if req.total:
                 node.resources = req.total
-            self.demands[req.node_id] = list(req.pending_demands)
+            node.store_used = req.store_used
+            # infeasible requests were refused at once, so they are not pending
+            # there: report them too (pending_demands marks them infeasible)
+            self.demands[req.node_id] = [*req.pending_demands, *req.infeasible]
 
     def lost(self, node_id: bytes, conn: Connection) -> NodeInfo | None:
         """Mark the node dead if ``conn`` is its current connection; its record."""

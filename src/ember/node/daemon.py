@@ -232,6 +232,7 @@ class NodeDaemon:
                     pending_demands=self.leases.pending_demands(),
                     infeasible=self.leases.recent_infeasible(),
                     total=self.ledger.totals(),
+                    store_used=self.store.statistics().used,
                 ),
             )
 

@@ -49,6 +49,8 @@ class NodeInfo(Msg):
     session_dir: str = ""
     death_reason: str = ""
     start_time: float = 0.0
+    #: bytes of its object store in use (from its last heartbeat)
+    store_used: int = 0
 
 
 class ObjRef(Msg):
@@ -81,6 +83,8 @@ class HeartbeatRequest(Msg):
     infeasible: list[dict[str, float]] = []
     #: totals, when they changed (placement-group bundles add resources)
     total: dict[str, float] = {}
+    #: bytes of the node's object store held by objects now
+    store_used: int = 0
 
 
 class GetNodesReply(Msg):
