@@ -306,6 +306,6 @@ def test_retry_after_worker_death_is_logged_once(
 # -- 9. addresses ----------------------------------------------------------------------------
 @pytest.mark.cluster_only("an address names a cluster")
 def test_address_without_port_is_malformed(shutdown_only):
-    with pytest.raises(ValueError, match="Invalid address format: 192.0.2.2"):
+    with pytest.raises(ValueError, match=r"Invalid address format: 192\.0\.2\.2"):
         ray.init(address="192.0.2.2")
     assert not ray.is_initialized()
