@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from ember.common.private_files import ensure_private_dir, open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV
 
 READY_TIMEOUT_S = 30.0
@@ -78,8 +79,9 @@ def spawn(
 ) -> tuple[Daemon, int]:
     """Start ``python -m module args --ready-fd W``; return it and the pipe's read end."""
     r, w = os.pipe()
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
+    ensure_private_dir(os.path.dirname(log_path))
+    log = open_private_log(log_path)
+    try:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args, "--ready-fd", str(w)],
             env=env,
@@ -89,7 +91,9 @@ def spawn(
             stdin=subprocess.DEVNULL,
             start_new_session=detached,
         )
-    os.close(w)
+    finally:
+        os.close(log)
+        os.close(w)
     return Daemon(name, proc, log_path), r
 
 
@@ -149,6 +153,11 @@ def _same_process(rec: dict[str, object]) -> psutil.Process | None:
     except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
         return None
     return p
+
+
+def running(records: list[dict[str, object]]) -> bool:
+    """Whether any of the recorded daemons still runs."""
+    return any(_same_process(rec) is not None for rec in records)
 
 
 def stop_processes(

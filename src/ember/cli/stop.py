@@ -23,6 +23,8 @@ def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]
         )
         session.remove_session_record(session_dir)
         session.remove_cluster_record(session_dir)
+        if rec.get("head") and rec.get("control_address"):
+            session.remove_token(str(rec["control_address"]))
         remove_session_leftovers(session_dir)
         out.append((session_dir, stopped))
     return out
