@@ -43,6 +43,7 @@ def home(monkeypatch):
     monkeypatch.delenv(session.TOKEN_ENV, raising=False)
     monkeypatch.delenv(session.ADDRESS_ENV, raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     yield root
     leftover = _recorded_pids()
     ember_cli("stop", "--force")
@@ -86,7 +87,7 @@ def _alive(pids: set[int]) -> list[int]:
 
 
 def _arenas(root: str) -> list[str]:
-    names = [os.path.basename(p) for p in glob.glob(f"{root}/ember/session_*")]
+    names = [os.path.basename(p) for p in glob.glob(f"{root}/ember-*/session_*")]
     return [f for n in names for f in glob.glob(f"/dev/shm/ember-{n}-*")]
 
 
@@ -105,9 +106,13 @@ def start_head(cpus: int = 2, *extra: str) -> str:
 
 def test_start_head_join_status_connect_and_stop(home):
     address = start_head(2)
-    token_file = os.path.join(home, "home", ".ember", "auth_token")
+    token_file = session.token_path(address)
+    assert token_file == os.path.join(
+        home, "home", ".ember", "clusters", address.replace(":", "_"), "auth_token"
+    )
     assert os.stat(token_file).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(token_file)).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(home, "home", ".ember")).st_mode & 0o777 == 0o700
 
     out = ember_cli("status")
     assert out.returncode == 0, out.stderr
