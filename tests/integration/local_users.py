@@ -52,7 +52,7 @@ def as_user(uid: int, fn: Callable[..., Any], *args: Any) -> Any:
             else:
                 out = ("ok", fn(*args))
             data = pickle.dumps(out)
-        except BaseException as exc:  # noqa: BLE001  (report it to the parent)
+        except BaseException as exc:
             data = pickle.dumps(("err", repr(exc)))
         os.write(w, data)
         os._exit(0)
@@ -123,7 +123,7 @@ class Intruder:
             if callable(report):
                 report = report()
             os.write(out_w, pickle.dumps((connected, report)))
-        except BaseException as exc:  # noqa: BLE001  (report it to the parent)
+        except BaseException as exc:
             os.write(ready_w, f"error {exc!r}".encode())
         os._exit(0)
 

@@ -81,7 +81,7 @@ def run_tasks_and_actors() -> None:
 def session_files() -> tuple[list[str], list[str], list[str]]:
     """(folders, files, sockets) of this user's runtime folder, plus the arenas."""
     folders, files, sockets = [], [], []
-    for dirpath, dirnames, filenames in os.walk(session.root_dir()):
+    for dirpath, _dirnames, filenames in os.walk(session.root_dir()):
         folders.append(dirpath)
         for name in filenames:
             path = os.path.join(dirpath, name)
@@ -201,6 +201,11 @@ def test_another_user_can_read_or_plant_nothing_in_a_session(machine):
     assert as_user(NOBODY, _probe, folders, files, sockets) == []
 
 
+def init_and_publish() -> None:
+    ember.init(num_cpus=1, configure_logging=False)
+    init_mod.publish_local_cluster()
+
+
 def _plant_folder(path: str) -> None:
     os.makedirs(path, exist_ok=True)
     os.chmod(path, 0o777)
@@ -224,8 +229,7 @@ def test_a_runtime_folder_planted_by_another_user_is_refused(machine):
     intruder = Intruder(NOBODY, trap)
     try:
         with pytest.raises(PermissionError) as e:
-            ember.init(num_cpus=1, configure_logging=False)
-            init_mod.publish_local_cluster()
+            init_and_publish()
     finally:
         if ember.is_initialized():
             ember.shutdown()

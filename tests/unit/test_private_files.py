@@ -7,8 +7,7 @@ import stat
 
 import pytest
 
-from ember.common import private_files as pf
-from ember.common import session
+from ember.common import private_files as pf, session
 
 NOBODY = 65534
 
