@@ -20,6 +20,11 @@ TOKEN_HELP = (
     "same path on this machine, or pass it with --token-file, or set EMBER_AUTH_TOKEN."
 )
 NO_TOKEN_HELP = "No cluster token. " + TOKEN_HELP
+TOKEN_ON_ARGV_WARNING = (
+    "Warning: --token puts the cluster token on the command line, where every user "
+    "of this machine can read it (ps, /proc). Set EMBER_AUTH_TOKEN or pass "
+    "--token-file instead."
+)
 
 
 def control_address(address: str | None) -> str:

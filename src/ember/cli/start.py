@@ -132,13 +132,6 @@ def _node_args(
     return args
 
 
-TOKEN_ON_ARGV_WARNING = (
-    "Warning: --token puts the cluster token on the command line, where every user "
-    "of this machine can read it (ps, /proc). Set EMBER_AUTH_TOKEN or pass "
-    "--token-file instead."
-)
-
-
 def _refuse_live_head(address: str) -> None:
     """Refuse to start a head where a recorded head of this user still runs."""
     for rec in session.list_session_records():
@@ -480,7 +473,7 @@ def start(**opts: Any) -> None:
         raise click.UsageError("--storage applies only with --head.")
     opts["resources"] = parse_resources(opts["resources"])
     if opts["token"]:
-        click.echo(TOKEN_ON_ARGV_WARNING, err=True)
+        click.echo(cluster_client.TOKEN_ON_ARGV_WARNING, err=True)
     if opts["head"]:
         daemons, record = start_head(opts)
         _print_head(record)

@@ -106,6 +106,8 @@ def format_status(address: str, st: GetClusterStatusReply) -> str:
 )
 def status(address: str | None, token: str | None, token_file: str | None) -> None:
     """Print the cluster's nodes, resource use and pending demands."""
+    if token:
+        click.echo(cluster_client.TOKEN_ON_ARGV_WARNING, err=True)
     control = cluster_client.control_address(address)
     token = cluster_client.token_for(control, token, token_file)
     st = cluster_client.get_status(control, token)
