@@ -332,15 +332,19 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
 def _print_head(record: dict[str, Any]) -> None:
     hostport = record["control_address"].removeprefix("tcp:")
     token_file = record["token_file"]
+    home = os.path.expanduser("~") + os.sep
+    shown = (
+        "~/" + token_file[len(home) :] if token_file.startswith(home) else token_file
+    )
     click.echo(
         f"""Ember started the head node (session {record["session_dir"]}).
-The cluster token is in {token_file} (mode 0600).
+The cluster token is in {shown} (mode 0600).
 Whoever has it can run any code as this user on every node of the cluster.
 
 Next steps
-  To add another machine to this cluster, copy {token_file} to the same
-  path there (e.g. with scp; keep it mode 0600), then run on it:
-    ember start --address='{hostport}' --token-file='{token_file}'
+  To add another machine to this cluster, copy that file to the same place
+  there (scp; keep it mode 0600), then run on it:
+    ember start --address='{hostport}' --token-file {shown}
   (or set EMBER_AUTH_TOKEN to the file's content: ember start --address='{hostport}')
 
   To connect a program on this machine to this cluster:
