@@ -199,6 +199,20 @@ def stop_processes(
     return stopped
 
 
+def stop_session_daemons(
+    records: list[dict[str, object]], *, force: bool, grace_s: float = STOP_GRACE_S
+) -> list[dict[str, object]]:
+    """:func:`stop_processes` for one session: its control service first.
+
+    A node daemon stopped first would report its actors dead, and the control
+    service would forget the detached ones it keeps for its next start.
+    """
+    first = [r for r in records if r.get("name") == "control service"]
+    stopped = stop_processes(first, force=force, grace_s=grace_s)
+    rest = [r for r in records if r not in first]
+    return stopped + stop_processes(rest, force=force, grace_s=grace_s)
+
+
 def remove_session_leftovers(session_dir: str) -> None:
     """Sockets and shared-memory arenas a killed daemon could not remove itself."""
     name = os.path.basename(session_dir.rstrip("/"))

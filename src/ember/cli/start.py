@@ -20,6 +20,7 @@ from ember.cli.daemons import (
     running,
     spawn,
     stop_processes,
+    stop_session_daemons,
     wait_ready,
 )
 from ember.cli.node_options import node_resources, parse_resources, primary_ip
@@ -245,7 +246,7 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
                 break
     except KeyboardInterrupt:
         click.echo("Stopping the ember daemons...")
-    stop_processes(record["processes"], force=False)
+    stop_session_daemons(record["processes"], force=False)
     session.remove_session_record(record["session_dir"])
     session.remove_cluster_record(record["session_dir"])
     if record.get("head"):
