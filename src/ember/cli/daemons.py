@@ -207,10 +207,14 @@ def stop_session_daemons(
     A node daemon stopped first would report its actors dead, and the control
     service would forget the detached ones it keeps for its next start.
     """
-    first = [r for r in records if r.get("name") == "control service"]
-    stopped = stop_processes(first, force=force, grace_s=grace_s)
-    rest = [r for r in records if r not in first]
-    return stopped + stop_processes(rest, force=force, grace_s=grace_s)
+    running_now = [r for r in records if _same_process(r) is not None]
+    first = [r for r in running_now if r.get("name") == "control service"]
+    stop_processes(first, force=force, grace_s=grace_s)
+    # The node daemons may stop by themselves now (their control connection closed).
+    stop_processes(
+        [r for r in running_now if r not in first], force=force, grace_s=grace_s
+    )
+    return running_now
 
 
 def remove_session_leftovers(session_dir: str) -> None:
