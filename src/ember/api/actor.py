@@ -154,7 +154,7 @@ class ActorClass:
                 )
             )
         except RemoteError as err:
-            if err.type_name == "ValueError":
+            if err.is_a(ValueError):
                 raise ValueError(err.remote_message) from None
             raise
         created = info.spec is None or info.spec.actor_id == spec.actor_id

@@ -31,7 +31,7 @@ def get_actor(name: str, namespace: str | None = None) -> ActorHandle:
             )
         )
     except RemoteError as err:
-        if err.type_name == "ValueError":
+        if err.is_a(ValueError):
             raise ValueError(err.remote_message) from None
         raise
     spec = info.spec

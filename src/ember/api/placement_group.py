@@ -160,7 +160,7 @@ def placement_group(
     try:
         cw.run(cw.control.call("control.create_placement_group", info))
     except RemoteError as err:
-        if err.type_name == "ValueError":
+        if err.is_a(ValueError):
             raise ValueError(err.remote_message) from None
         raise
     return PlacementGroup(PlacementGroupID(pg_id), clean)

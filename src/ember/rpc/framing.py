@@ -8,7 +8,10 @@ The header is a small msgpack document; the buffers are raw payload bytes that
 are never copied into the header (large values travel this way).  The decoder
 is fed bytes and yields ``(header_bytes, [buffers])``; it checks every length
 against limits before it allocates, and raises :class:`ProtocolError` on a
-frame it cannot accept.
+frame it cannot accept.  It never reserves more memory than it has received:
+a large frame is kept as the pieces that arrived and joined once when whole
+(one copy, as for small frames), so a prefix that merely *claims* a large
+frame costs nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from ember.rpc.errors import ProtocolError
 _PREFIX = struct.Struct(">IH")
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 MAX_BUFFERS = 4096
-MAX_FRAME_BYTES = 8 * 1024**3
+#: the default cap on one frame after authentication (``Limits.max_frame_bytes``):
+#: well above the largest frame ember sends (an 8 MiB object-transfer chunk; headers
+#: are capped at MAX_HEADER_BYTES)
+MAX_FRAME_BYTES = 256 * 1024**2
 #: frames at least this large are received into their own buffer as they arrive
 LARGE_FRAME_BYTES = 1024 * 1024
 
@@ -39,9 +45,10 @@ class FrameDecoder:
     def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
         self._buf = bytearray()
         self._need: tuple[int, list[int]] | None = None
-        #: a large frame being received straight into its own buffer (one copy)
-        self._large: bytearray | None = None
-        self._filled = 0
+        #: a large frame being received: the pieces so far (joined once when whole)
+        self._parts: list[bytes] | None = None
+        self._got = 0
+        self._total = 0
         #: the largest frame accepted; small until the peer has authenticated
         self.max_frame_bytes = max_frame_bytes
 
@@ -49,16 +56,20 @@ class FrameDecoder:
         """Add ``data``; yield every frame now complete."""
         mv = memoryview(data)
         while True:
-            large = self._large
-            if large is not None:
-                n = min(len(mv), len(large) - self._filled)
-                large[self._filled : self._filled + n] = mv[:n]
-                self._filled += n
-                mv = mv[n:]
-                if self._filled < len(large):
+            parts = self._parts
+            if parts is not None:
+                want = self._total - self._got
+                if len(mv) < want:
+                    if len(mv):
+                        # keep the received bytes object itself when it is whole
+                        whole = type(data) is bytes and len(mv) == len(data)
+                        parts.append(data if whole else bytes(mv))
+                        self._got += len(mv)
                     return
-                self._large = None
-                yield self._split(memoryview(large).toreadonly())
+                parts.append(bytes(mv[:want]))
+                mv = mv[want:]
+                self._parts = None
+                yield self._split(memoryview(b"".join(parts)))
                 continue
             if len(mv):
                 self._buf += mv
@@ -86,17 +97,20 @@ class FrameDecoder:
                 return None
             lens = list(struct.unpack_from(f">{nbufs}Q", buf, _PREFIX.size))
             if header_len + sum(lens) > self.max_frame_bytes:
-                raise ProtocolError(f"frame too large ({header_len + sum(lens)} bytes)")
+                raise ProtocolError(
+                    f"frame too large ({header_len + sum(lens)} bytes, the limit is "
+                    f"{self.max_frame_bytes})"
+                )
             self._need = (header_len, lens)
             del buf[:prefix_len]
         header_len, lens = self._need
         total = header_len + sum(lens)
         if len(buf) < total:
             if total >= LARGE_FRAME_BYTES:
-                # Receive the rest straight into the frame's own buffer.
-                self._large = bytearray(total)
-                self._large[: len(buf)] = buf
-                self._filled = len(buf)
+                # Collect the rest as it arrives; reserve nothing up front.
+                self._parts = [bytes(buf)]
+                self._got = len(buf)
+                self._total = total
                 buf.clear()
             return None
         # One copy out of the accumulator; slices below are views of it.
@@ -122,6 +136,10 @@ class FrameDecoder:
         """How much is still wanted for the frame being read (0 if unknown)."""
         if self._need is None:
             return 0
-        if self._large is not None:
-            return len(self._large) - self._filled
+        if self._parts is not None:
+            return self._total - self._got
         return self._need[0] + sum(self._need[1]) - len(self._buf)
+
+    def buffered_bytes(self) -> int:
+        """How much received data this decoder holds now."""
+        return len(self._buf) + (self._got if self._parts is not None else 0)
