@@ -99,10 +99,10 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        self._transport = transport  # type: ignore[assignment]
+        t: asyncio.Transport = transport  # type: ignore[assignment]
+        self._transport = t
         high = self._limits.write_high_water_bytes
-        transport.set_write_buffer_limits(high=high, low=high // 4)
+        t.set_write_buffer_limits(high=high, low=high // 4)
         self._hs_timer = self._loop.call_later(
             self._limits.handshake_deadline_s, self._handshake_expired
         )
