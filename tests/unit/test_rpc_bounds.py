@@ -103,7 +103,7 @@ def test_a_call_to_a_peer_that_never_answers_fails_by_its_class_deadline(
 ) -> None:
     async def body(conn: Connection, server: Server) -> None:
         t0 = time.monotonic()
-        with pytest.raises(RpcTimeoutError, match="test.hang"):
+        with pytest.raises(RpcTimeoutError, match=r"test\.hang"):
             await conn.call("test.hang", Echo(text="x"))
         assert time.monotonic() - t0 < STEP_S / 2
         assert conn._pending == {}  # the timed-out call is forgotten
@@ -202,7 +202,8 @@ def test_remote_errors_match_by_class_and_base_class(tmp_path: Path) -> None:
         err = info.value
         assert err.type_name == "MyLookupError"
         assert err.is_a(MyLookupError)
-        assert err.is_a(KeyError) and err.is_a(LookupError)
+        assert err.is_a(KeyError)
+        assert err.is_a(LookupError)
         assert err.is_a(ValueError, LookupError)
         assert not err.is_a(ValueError)
         assert not err.is_a(MemoryError)

@@ -120,7 +120,7 @@ def test_an_integer_nonce_and_a_huge_frame_claim_allocate_nothing(
         host, port = host_port(address)
         # 1. A 100-byte pre-auth AUTH whose nonce is the integer 300 MB.
         reader, writer = await asyncio.open_connection(host, port)
-        kind, hello = await read_frame(reader)
+        kind, _ = await read_frame(reader)
         assert kind == rpc.HELLO
         auth = {"mac": b"\0" * 32, "nonce": 300 * MB, "proto": rpc.PROTOCOL_VERSION}
         writer.write(msg(rpc.AUTH, auth))
@@ -186,7 +186,7 @@ def test_slow_handshakes_are_closed_by_the_deadline_while_a_client_works(
             while await reader.read(65536):
                 pass  # HELLO, then EOF at the deadline
 
-        waits = asyncio.ensure_future(asyncio.gather(*(closed(r) for r, _ in slow)))
+        waits = asyncio.gather(*(closed(r) for r, _ in slow))
         while not waits.done():  # the authenticated client keeps being served
             reply, _ = await good.call("test.echo", Echo(text="hi"), timeout=STEP_S)
             assert reply == Echo(text="HI")
@@ -221,9 +221,8 @@ def test_an_idle_socket_flood_under_a_low_fd_limit_does_not_lock_out_a_client(
             await reader.read(1)  # HELLO once accepted, or EOF once evicted
 
         # Bounded: on a server that runs out of descriptors this never completes.
-        await asyncio.wait(
-            [asyncio.ensure_future(accepted(r)) for r, _ in flood], timeout=STEP_S
-        )
+        reads = [asyncio.ensure_future(accepted(r)) for r, _ in flood]
+        await asyncio.wait(reads, timeout=STEP_S)
         await asyncio.wait_for(round_trips(address), STEP_S)
         assert len(psutil.Process(pid).net_connections()) < 64
         for _, w in flood:
@@ -356,3 +355,17 @@ def test_frame_stream_property_nothing_escapes_many(
     is_server: bool, ms: list[Any], junk: bytes
 ) -> None:
     _check_stream(is_server, ms, junk)
+
+
+def test_raise_nofile_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
+    code = (
+        "import resource; from ember.common.fdlimit import raise_nofile_limit;"
+        "h = resource.getrlimit(resource.RLIMIT_NOFILE)[1];"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, h));"
+        "n = raise_nofile_limit();"
+        "print(n == h == resource.getrlimit(resource.RLIMIT_NOFILE)[0])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "True"
