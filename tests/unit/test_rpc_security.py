@@ -369,3 +369,24 @@ def test_raise_nofile_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "True"
+
+
+def test_refused_peers_are_logged_as_one_summary_line_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from ember.rpc.guard import RefusalLog
+
+    async def main() -> None:
+        log = RefusalLog(interval_s=3600)
+        for i in range(50):
+            log.note("handshake deadline passed" if i % 2 else "malformed handshake")
+        log.close()
+
+    with caplog.at_level("WARNING", logger="ember.rpc.guard"):
+        asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2  # the first at once, the rest in one summary
+    assert "refused 1 " in lines[0]
+    assert "refused 49 " in lines[1]
+    assert "handshake deadline passed: 25" in lines[1]
+    assert "malformed handshake: 24" in lines[1]

@@ -51,9 +51,9 @@ class Config:
     #: the largest frame accepted from an authenticated peer
     rpc_max_frame_bytes: int = 256 * 1024 * 1024
     #: connections still in their handshake, per server (the oldest is dropped)
-    rpc_max_unauthenticated: int = 256
+    rpc_max_unauthenticated: int = 512
     #: connections still in their handshake, per TCP source address
-    rpc_max_unauthenticated_per_source: int = 32
+    rpc_max_unauthenticated_per_source: int = 128
     #: refused peers are logged as one summary line per this interval
     rpc_refusal_log_interval_s: float = 10.0
 

@@ -103,6 +103,8 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
         self._transport = t
         high = self._limits.write_high_water_bytes
         t.set_write_buffer_limits(high=high, low=high // 4)
+        if not self._is_server or self._handshake is None:
+            return  # a client's handshake is bounded by connect()'s timeout
         self._hs_timer = self._loop.call_later(
             self._limits.handshake_deadline_s, self._handshake_expired
         )
@@ -110,9 +112,8 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
             peer = transport.get_extra_info("peername")
             source = peer[0] if isinstance(peer, tuple) and peer else ""
             self._gate.admit(self, source)
-        if self._is_server and self._handshake is not None:
-            kind, hello = self._handshake.hello()
-            self._send(kind, 0, "", hello)
+        kind, hello = self._handshake.hello()
+        self._send(kind, 0, "", hello)
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -39,8 +39,8 @@ class Limits:
     handshake_deadline_s: float = 5.0
     write_high_water_bytes: int = 16 * 1024 * 1024
     max_frame_bytes: int = MAX_FRAME_BYTES
-    max_unauthenticated: int = 256
-    max_unauthenticated_per_source: int = 32
+    max_unauthenticated: int = 512
+    max_unauthenticated_per_source: int = 128
     refusal_log_interval_s: float = 10.0
 
     @classmethod
