@@ -40,6 +40,7 @@ from ember.rpc.errors import (
     ProtocolError,
     RpcTimeoutError,
 )
+from ember.rpc.frame_mac import TAG_BYTES, FrameSigner, FrameVerifier
 from ember.rpc.framing import FrameDecoder
 from ember.rpc.guard import Gate
 from ember.rpc.handshake import PRE_AUTH_MAX_FRAME_BYTES, Handshake
@@ -93,6 +94,8 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
         self._wlock = threading.Lock()
         self._direct_fd = -1
         self._backlog: list[Any] | None = None
+        #: tags every frame sent after the handshake (under _wlock, in send order)
+        self._signer: FrameSigner | None = None
         self._tasks: set[asyncio.Future[Any]] = set()
         #: arbitrary per-connection state owned by the server using it
         self.state: dict[str, Any] = {}
@@ -190,6 +193,10 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
             self._send(k, 0, "", payload)
         if hs.done:
             self.peer_info = hs.peer_info
+            tx, rx = hs.keys
+            with self._wlock:
+                self._signer = FrameSigner(tx)
+            self._decoder.authenticate(FrameVerifier(rx), TAG_BYTES)
             self._end_handshake()
             self._decoder.max_frame_bytes = self._limits.max_frame_bytes
             if not self.ready.done():

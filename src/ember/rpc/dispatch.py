@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ember.rpc.errors import ConnectionClosedError, ConnectionLostError, ProtocolError
+from ember.rpc.frame_mac import FrameSigner
 from ember.rpc.wire import (
     ERROR,
     NOTIFY,
@@ -58,6 +59,7 @@ class Dispatch:
     _tasks: set[asyncio.Future[Any]]
     _wlock: threading.Lock
     _backlog: list[Any] | None
+    _signer: FrameSigner | None
 
     def is_closed(self) -> bool:
         raise NotImplementedError
@@ -165,6 +167,9 @@ class Dispatch:
             raise ConnectionLostError(f"connection to {self.peer_name()} is closed")
         parts = frame_parts(kind, req_id, method, payload, bufs)
         with self._wlock:
+            signer = self._signer
+            if signer is not None:
+                parts.append(signer.tag(parts))
             if self._backlog is not None:
                 self._backlog.extend(parts)  # behind a thread's partial write
             else:

@@ -12,12 +12,16 @@ frame it cannot accept.  It never reserves more memory than it has received:
 a large frame is kept as the pieces that arrived and joined once when whole
 (one copy, as for small frames), so a prefix that merely *claims* a large
 frame costs nothing.
+
+With :meth:`FrameDecoder.authenticate`, every later frame is followed by a
+tag the decoder hands, with the frame's prefix and body, to a verifier
+(:mod:`ember.rpc.frame_mac`) before it yields the frame.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ember.rpc.errors import ProtocolError
 
@@ -51,6 +55,17 @@ class FrameDecoder:
         self._total = 0
         #: the largest frame accepted; small until the peer has authenticated
         self.max_frame_bytes = max_frame_bytes
+        #: checks each frame's trailing tag (``authenticate``); None: no tags
+        self._verify: Callable[[bytes, memoryview, memoryview], None] | None = None
+        self._tag_bytes = 0
+        self._prefix = b""
+
+    def authenticate(
+        self, verify: Callable[[bytes, memoryview, memoryview], None], tag_bytes: int
+    ) -> None:
+        """From the next frame on, each ends in a tag that ``verify`` must accept."""
+        self._verify = verify
+        self._tag_bytes = tag_bytes
 
     def feed(self, data: bytes) -> Iterator[tuple[memoryview, list[memoryview]]]:
         """Add ``data``; yield every frame now complete."""
@@ -102,9 +117,11 @@ class FrameDecoder:
                     f"{self.max_frame_bytes})"
                 )
             self._need = (header_len, lens)
+            if self._verify is not None:
+                self._prefix = bytes(buf[:prefix_len])
             del buf[:prefix_len]
         header_len, lens = self._need
-        total = header_len + sum(lens)
+        total = header_len + sum(lens) + self._tag_bytes
         if len(buf) < total:
             if total >= LARGE_FRAME_BYTES:
                 # Collect the rest as it arrives; reserve nothing up front.
@@ -124,6 +141,10 @@ class FrameDecoder:
         assert self._need is not None
         header_len, lens = self._need
         self._need = None
+        if self._verify is not None:
+            n = self._tag_bytes
+            self._verify(self._prefix, view[:-n], view[-n:])
+            view = view[:-n]
         header = view[:header_len]
         bufs = []
         off = header_len
@@ -138,7 +159,7 @@ class FrameDecoder:
             return 0
         if self._parts is not None:
             return self._total - self._got
-        return self._need[0] + sum(self._need[1]) - len(self._buf)
+        return self._need[0] + sum(self._need[1]) + self._tag_bytes - len(self._buf)
 
     def buffered_bytes(self) -> int:
         """How much received data this decoder holds now."""

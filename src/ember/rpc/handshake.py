@@ -13,7 +13,8 @@ strings and maps are bounded), so a peer that has not authenticated can make
 this side neither allocate nor hash more than the small frame it sent.  A
 malformed message raises :class:`ProtocolError`; a wrong token or an
 incompatible version raises :class:`AuthenticationError` (server side, after
-queueing a REJECT) or :class:`VersionMismatchError`.
+queueing a REJECT) or :class:`VersionMismatchError`.  A finished handshake
+leaves the connection's two frame-MAC keys in :attr:`Handshake.keys`.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ import msgspec
 
 from ember._version import __version__
 from ember.rpc.errors import AuthenticationError, ProtocolError, VersionMismatchError
+from ember.rpc.frame_mac import session_keys
 
-PROTOCOL_VERSION = 1
-MIN_COMPATIBLE_PROTOCOL = 1
+#: 2: every frame after the handshake carries a MAC (ember.rpc.frame_mac)
+PROTOCOL_VERSION = 2
+MIN_COMPATIBLE_PROTOCOL = 2
 
 HELLO, AUTH, WELCOME, REJECT = 0, 1, 2, 3
 #: frames a peer may send before it has authenticated (handshake messages are tiny)
@@ -115,6 +118,8 @@ class Handshake:
         self.peer_info: dict[str, Any] = {}
         #: a message to send before closing (REJECT), set when the handshake fails
         self.last_words: tuple[int, Any] | None = None
+        #: ``(send key, receive key)`` for frame MACs, once done
+        self.keys: tuple[bytes, bytes] = (b"", b"")
 
     def hello(self) -> tuple[int, Any]:
         """The server's opening message."""
@@ -175,6 +180,8 @@ class Handshake:
             )
         self._peer_nonce = msg.nonce
         self.peer_info = dict(msg.info)
+        c2s, s2c = session_keys(self._token, self.nonce, self._peer_nonce)
+        self.keys = (s2c, c2s)
         self.done = True
         welcome = {
             "mac": _mac(self._token, b"server", self.nonce, self._peer_nonce),
@@ -187,5 +194,6 @@ class Handshake:
         if not hmac.compare_digest(want, msg.mac):
             raise AuthenticationError("the server does not hold this cluster's token")
         self.peer_info = dict(msg.info)
+        self.keys = session_keys(self._token, self._peer_nonce, self.nonce)
         self.done = True
         return []

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ember.rpc.frame_mac import FrameSigner
 from ember.rpc.wire import MAX_IOV, REPLY, REQUEST, frame_parts, unsent
 
 
@@ -76,6 +77,7 @@ class ThreadWrites:
     _wlock: threading.Lock
     _direct_fd: int
     _backlog: list[Any] | None
+    _signer: FrameSigner | None
 
     def is_closed(self) -> bool:
         raise NotImplementedError
@@ -131,6 +133,9 @@ class ThreadWrites:
 
     def _write_locked(self, parts: list[Any]) -> None:
         """Write from a non-loop thread, holding ``_wlock``, in order with the loop."""
+        signer = self._signer
+        if signer is not None:
+            parts.append(signer.tag(parts))  # tagged in the order frames go out
         if self._backlog is not None:
             self._backlog.extend(parts)
             return
