@@ -160,3 +160,22 @@ def test_frames_round_trip_through_signer_and_verifying_decoder() -> None:
     wrong.authenticate(FrameVerifier(s2c), TAG_BYTES)
     with pytest.raises(ProtocolError, match="frame authentication failed"):
         list(wrong.feed(stream))
+
+
+def test_large_frames_are_tagged_and_checked_too() -> None:
+    key = os.urandom(32)
+    signer, dec = FrameSigner(key), FrameDecoder()
+    dec.authenticate(FrameVerifier(key), TAG_BYTES)
+    big = os.urandom(3 * 1024 * 1024)  # above LARGE_MAC_BYTES: the HMAC-SHA256 path
+    header = msgspec.msgpack.encode((11, 1, "", None))
+    parts = [encode_prefix(len(header), [len(big)]), header, memoryview(big)]
+    data = b"".join([*parts, signer.tag(parts)])
+    frames = [
+        f for i in range(0, len(data), 65536) for f in dec.feed(data[i : i + 65536])
+    ]
+    assert bytes(frames[0][1][0]) == big
+    parts = [encode_prefix(len(header), [len(big)]), header, memoryview(big)]
+    flipped = bytearray(b"".join([*parts, signer.tag(parts)]))
+    flipped[len(flipped) // 2] ^= 1
+    with pytest.raises(ProtocolError, match="frame authentication failed"):
+        list(dec.feed(bytes(flipped)))
