@@ -374,7 +374,7 @@ def test_raise_nofile_limit_lifts_the_soft_limit_to_the_hard_one() -> None:
 def test_refused_peers_are_logged_as_one_summary_line_per_interval(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from ember.rpc.guard import RefusalLog
+    from ember.rpc.limits import RefusalLog
 
     async def main() -> None:
         log = RefusalLog(interval_s=3600)
@@ -382,7 +382,7 @@ def test_refused_peers_are_logged_as_one_summary_line_per_interval(
             log.note("handshake deadline passed" if i % 2 else "malformed handshake")
         log.close()
 
-    with caplog.at_level("WARNING", logger="ember.rpc.guard"):
+    with caplog.at_level("WARNING", logger="ember.rpc.limits"):
         asyncio.run(main())
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 2  # the first at once, the rest in one summary

@@ -42,8 +42,8 @@ from ember.rpc.errors import (
 )
 from ember.rpc.frame_mac import TAG_BYTES, FrameSigner, FrameVerifier
 from ember.rpc.framing import FrameDecoder
-from ember.rpc.guard import Gate
 from ember.rpc.handshake import PRE_AUTH_MAX_FRAME_BYTES, Handshake
+from ember.rpc.limits import Gate
 from ember.rpc.thread_writes import ThreadCall, ThreadWrites
 from ember.rpc.wire import NOTIFY, REQUEST, Schema, header_decoder
 

@@ -7,8 +7,7 @@ pieces live in their own modules, one job each::
     rpc/framing.py        sans-IO length-prefixed frames (bounded, no reserve-ahead)
     rpc/handshake.py      sans-IO mutual-token handshake with typed, bounded fields
     rpc/wire.py           frame kinds, header codec, Schema, typed ERROR bodies
-    rpc/limits.py         deadline classes and bounds (Config knobs ``rpc_*``)
-    rpc/guard.py          admission of unauthenticated peers, refusal log
+    rpc/limits.py         deadline classes, bounds (Config ``rpc_*``), admission gate
     rpc/channel.py        Connection: protocol callbacks, call/notify, deadlines, drain
     rpc/dispatch.py       handler dispatch and loop-side writes (Connection mixin)
     rpc/thread_writes.py  writes from other threads (Connection mixin)
@@ -28,7 +27,6 @@ from ember.common import tls
 from ember.rpc.channel import Connection, Handler
 from ember.rpc.dispatch import REPLY_LATER
 from ember.rpc.errors import ConnectionLostError, RpcTimeoutError
-from ember.rpc.guard import Gate, RefusalLog
 from ember.rpc.handshake import (
     AUTH,
     HELLO,
@@ -39,6 +37,7 @@ from ember.rpc.handshake import (
     WELCOME,
     _mac,
 )
+from ember.rpc.limits import Gate, RefusalLog
 from ember.rpc.thread_writes import ThreadCall
 from ember.rpc.wire import ERROR, NOTIFY, REPLY, REQUEST, Schema
 
