@@ -206,3 +206,18 @@ def test_remote_errors_match_by_class_and_base_class(tmp_path: Path) -> None:
         assert not err.is_a(MemoryError)
 
     run(tmp_path, body, schema())
+
+
+def test_waiting_to_write_to_a_peer_that_stopped_reading_has_a_deadline(
+    tmp_path: Path,
+) -> None:
+    async def body(conn: Connection, server: Server) -> None:
+        [peer] = server.connections
+        peer._transport.pause_reading()  # type: ignore[union-attr]
+        big = b"x" * (4 * 1024 * 1024)
+        while not conn._write_paused:  # fill the buffer past the high-water mark
+            conn.notify("test.echo", Echo(text="fill"), [big])
+        with pytest.raises(RpcTimeoutError, match="not reading"):
+            await conn.call("test.echo", Echo(text="late"))
+
+    run(tmp_path, body, schema(write_high_water_bytes=1024 * 1024))

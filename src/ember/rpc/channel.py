@@ -245,13 +245,13 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
         Without ``timeout``, the deadline of the method's class applies
         (:mod:`ember.rpc.limits`); past it, :class:`RpcTimeoutError`.
         """
-        if self._write_paused:
-            await self.drain()
         if timeout is None:
             timeout = self._deadlines.get(method)
             if timeout is not None and timeout < 0:  # a long poll: its bound + grace
                 own = getattr(req, "timeout_s", 0.0)
                 timeout = own - timeout if own > 0 else None
+        if self._write_paused:
+            await self._drain_within(method, timeout)
         req_id = next(self._ids)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[req_id] = (method, fut)
@@ -267,6 +267,19 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
             return await fut
         finally:
             timer.cancel()
+
+    async def _drain_within(self, method: str, timeout: float | None) -> None:
+        if timeout is None:
+            await self.drain()
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self.drain()
+        except TimeoutError:
+            raise RpcTimeoutError(
+                f"{method} to {self.peer_name()} could not be written within "
+                f"{timeout}s (the peer is not reading)"
+            ) from None
 
     def _expire(self, req_id: int, timeout: float) -> None:
         entry = self._pending.pop(req_id, None)
