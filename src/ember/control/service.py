@@ -43,6 +43,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, Server
 from ember.rpc.errors import RpcError
+from ember.scheduler.resources import fits
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +222,7 @@ class ControlService:
             ResourceDemand(
                 resources=dict(key),
                 count=n,
-                infeasible=not any(
-                    all(node.resources.get(k, 0.0) >= v for k, v in key if v > 0)
-                    for node in alive
-                ),
+                infeasible=not any(fits(dict(key), node.resources) for node in alive),
             )
             for key, n in counts.items()
         ]
@@ -238,15 +236,7 @@ class ControlService:
         ids = [
             n for n, info in self.nodes.items() if info.alive and n in self.node_conns
         ]
-        fitting = [
-            n
-            for n in ids
-            if all(
-                self.nodes[n].resources.get(k, 0.0) >= v
-                for k, v in resources.items()
-                if v > 0
-            )
-        ]
+        fitting = [n for n in ids if fits(resources, self.nodes[n].resources)]
         choice = fitting or ids
         if not choice:
             return None

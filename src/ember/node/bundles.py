@@ -1,34 +1,34 @@
-"""This node's share of placement groups: prepared and committed bundles.
+"""This node's share of placement groups: the ``node.*_bundles`` handlers.
 
-prepare: reserve the bundle's resources out of the node's available ones
-(all bundles of the request, or none).  commit: expose them as the bundle's
+prepare: reserve the bundles' resources out of the node's available ones
+(all bundles of the request, or none).  commit: expose them as the bundles'
 own resources (``CPU_group_<i>_<pg>``, ``CPU_group_<pg>``, ``bundle_group_...``)
 that tasks scheduled into the group ask for.  cancel: drop both and give the
 reserved resources back (removing a group, or rolling back a failed one).
+The amounts live in the node's ``ResourceLedger``; this is the RPC face of
+its ``prepare``/``commit``/``return_bundles``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import logging
+from collections.abc import Callable
+from typing import Any
 
 from ember.protocol.messages import Empty, PrepareBundlesReply
 from ember.rpc.connection import Connection
-from ember.scheduler import resources as res
-from ember.scheduler.placement import bundle_resource_names
+from ember.scheduler.ledger import ResourceLedger
 
-if TYPE_CHECKING:
-    from ember.node.daemon import NodeDaemon
+logger = logging.getLogger(__name__)
 
 
-class BundleLedger:
-    """Prepared and committed bundles on one node, by placement group."""
+class Bundles:
+    """Placement group bundle handlers over the node's ledger."""
 
-    def __init__(self, daemon: NodeDaemon) -> None:
-        self.d = daemon
-        #: pg id -> [(bundle index, resources)] reserved here
-        self.prepared: dict[bytes, list[tuple[int, dict[str, float]]]] = {}
-        #: pg id -> the bundle resources added to this node's totals
-        self.committed: dict[bytes, dict[str, float]] = {}
+    def __init__(self, ledger: ResourceLedger, changed: Callable[[], None]) -> None:
+        self._ledger = ledger
+        #: called when the ledger changed (report it, grant what now fits)
+        self._changed = changed
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -38,45 +38,26 @@ class BundleLedger:
         }
 
     def h_prepare(self, conn: Connection, req: Any, bufs: Any) -> PrepareBundlesReply:
-        if req.pg_id in self.prepared:
-            return PrepareBundlesReply(ok=True)
-        need: dict[str, float] = {}
-        for b in req.bundles:
-            res.add(need, b)
-        if not res.fits(need, self.d.available):
-            return PrepareBundlesReply(ok=False)
-        res.subtract(self.d.available, need)
-        self.prepared[req.pg_id] = list(zip(req.indexes, req.bundles, strict=True))
-        self.d.resources_changed()
-        return PrepareBundlesReply(ok=True)
+        known = req.pg_id in self._ledger.groups()
+        ok = self._ledger.prepare(
+            req.pg_id, list(zip(req.indexes, req.bundles, strict=True))
+        )
+        if ok and not known:
+            self._changed()
+        return PrepareBundlesReply(ok=ok)
 
     def h_commit(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        bundles = self.prepared.get(req.pg_id)
-        if bundles is None or req.pg_id in self.committed:
-            return Empty()
-        added: dict[str, float] = {}
-        for index, b in bundles:
-            res.add(added, bundle_resource_names(req.pg_id.hex(), index, b))
-        res.add(self.d.total, added)
-        res.add(self.d.available, added)
-        self.committed[req.pg_id] = added
-        self.d.resources_changed()
-        self.d.dispatch()
+        if self._ledger.commit(req.pg_id):
+            self._changed()
         return Empty()
 
     def h_cancel(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        added = self.committed.pop(req.pg_id, None)
-        if added is not None:
-            for k, v in added.items():
-                self.d.total[k] = self.d.total.get(k, 0.0) - v
-                self.d.available[k] = self.d.available.get(k, 0.0) - v
-                if self.d.total[k] <= 1e-9:
-                    self.d.total.pop(k, None)
-                    self.d.available.pop(k, None)
-        bundles = self.prepared.pop(req.pg_id, None)
-        if bundles is not None:
-            for _, b in bundles:
-                res.add(self.d.available, b)
-        self.d.resources_changed()
-        self.d.dispatch()
+        drawing = self._ledger.return_bundles(req.pg_id)
+        if drawing:
+            logger.info(
+                "placement group %s removed while %d lease(s) still use its bundles",
+                req.pg_id.hex(),
+                len(drawing),
+            )
+        self._changed()
         return Empty()

@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ember.object_store.store import StoreFullError
+from ember.common.aio import Supervisor
+from ember.node.cluster_view import ClusterView
+from ember.object_store.shm import Arena
+from ember.object_store.store import ObjectStore, StoreFullError
 from ember.protocol.messages import (
-    SCHEMA,
     Empty,
     ReadChunkRequest,
     SealObjectRequest,
@@ -31,9 +33,6 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, ConnectionPool
 from ember.rpc.errors import RpcError
-
-if TYPE_CHECKING:
-    from ember.node.daemon import NodeDaemon
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +43,21 @@ CHUNKS_IN_FLIGHT = 4
 class ObjectManager:
     """Pulls objects from other nodes and serves chunks of local ones."""
 
-    def __init__(self, daemon: NodeDaemon) -> None:
-        self.d = daemon
+    def __init__(
+        self,
+        store: ObjectStore,
+        arena: Arena,
+        cluster: ClusterView,
+        peers: ConnectionPool,
+        sup: Supervisor,
+    ) -> None:
+        self._store = store
+        self._arena = arena
+        self._cluster = cluster
+        #: connections to other nodes' daemons, by node id
+        self.peers = peers
+        self._sup = sup
         self.pulls: dict[bytes, asyncio.Future[None]] = {}
-        self.peers = ConnectionPool(
-            token=daemon.token,
-            schema=SCHEMA,
-            handlers=daemon.server.handlers,
-            timeout_s=daemon.config.connect_timeout_s,
-        )
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -67,23 +72,23 @@ class ObjectManager:
         conn = self.peers.cached(node_id)
         if conn is not None:
             return conn
-        info = self.d.cluster.get(node_id)
+        info = self._cluster.get(node_id)
         if info is None:
-            await self.d.refresh_cluster()
-            info = self.d.cluster.get(node_id)
+            await self._cluster.refresh()
+            info = self._cluster.get(node_id)
         if info is None or not info.alive:
             raise RpcError(f"node {node_id.hex()[:8]} is not alive")
         return await self.peers.get(node_id, info.address)
 
     # -- receiving side ---------------------------------------------------------------
     async def h_pull_object(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        if self.d.store.contains(req.oid):
+        if self._store.contains(req.oid):
             return Empty()
         fut = self.pulls.get(req.oid)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
             self.pulls[req.oid] = fut
-            self.d.sup.spawn(self._pull(req.oid, req.node_id, fut), name="pull")
+            self._sup.spawn(self._pull(req.oid, req.node_id, fut), name="pull")
         await asyncio.shield(fut)
         return Empty()
 
@@ -96,7 +101,7 @@ class ObjectManager:
             if not pin.found:
                 raise RpcError(f"object {oid.hex()} is not on node {source.hex()[:8]}")
             try:
-                offset = self.d.store.create(oid, pin.size)
+                offset = self._store.create(oid, pin.size)
             except StoreFullError as exc:
                 raise MemoryError(
                     f"The object store is full: cannot fit a copy of {exc.size} bytes "
@@ -104,11 +109,11 @@ class ObjectManager:
                 ) from exc
             created = True
             await self._copy_chunks(src, oid, offset, pin.size)
-            self.d.store.seal(oid)
+            self._store.seal(oid)
             fut.set_result(None)
         except BaseException as exc:
             if created:
-                self.d.store.delete(oid)
+                self._store.delete(oid)
             fut.set_exception(exc)
             fut.exception()
             if isinstance(exc, asyncio.CancelledError):
@@ -121,7 +126,7 @@ class ObjectManager:
     async def _copy_chunks(
         self, src: Connection, oid: bytes, offset: int, size: int
     ) -> None:
-        arena = self.d.arena
+        arena = self._arena
         starts = list(range(0, size, CHUNK_BYTES))
         sem = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
 
@@ -139,7 +144,7 @@ class ObjectManager:
     def h_pin_for_transfer(
         self, conn: Connection, req: Any, bufs: Any
     ) -> TransferPinReply:
-        e = self.d.store.pin(req.oid)
+        e = self._store.pin(req.oid)
         if e is None:
             return TransferPinReply(size=0, found=False)
         pins = conn.state.setdefault("transfer_pins", [])
@@ -150,19 +155,19 @@ class ObjectManager:
         return TransferPinReply(size=e.size, found=True)
 
     def h_read_chunk(self, conn: Connection, req: Any, bufs: Any) -> Any:
-        e = self.d.store.entries.get(req.oid)
+        e = self._store.entries.get(req.oid)
         if e is None or req.offset + req.length > e.size:
             raise ValueError(f"no such chunk of object {req.oid.hex()}")
         start = e.offset + req.offset
-        return Empty(), [self.d.arena.view[start : start + req.length]]
+        return Empty(), [self._arena.view[start : start + req.length]]
 
     def h_release_transfer(self, conn: Connection, req: Any, bufs: Any) -> None:
         pins = conn.state.get("transfer_pins", [])
         if req.oid in pins:
             pins.remove(req.oid)
-            self.d.store.unpin(req.oid)
+            self._store.unpin(req.oid)
 
     def _peer_gone(self, conn: Connection) -> None:
         for oid in conn.state.get("transfer_pins", []):
-            self.d.store.unpin(oid)
+            self._store.unpin(oid)
         conn.state["transfer_pins"] = []

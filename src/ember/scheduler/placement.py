@@ -24,59 +24,61 @@ def _sum(bundles: list[dict[str, float]]) -> dict[str, float]:
     return total
 
 
+def _largest_first(bundles: list[dict[str, float]]) -> list[int]:
+    """Bundle indexes, the largest first (GPUs, then CPUs, then the rest), as Ray does.
+
+    Placing big bundles first finds placements a first fit in the given order
+    misses (``[{CPU: 1}, {CPU: 2}]`` on nodes of 2 and 1 CPUs, STRICT_SPREAD).
+    """
+
+    def size(i: int) -> tuple[float, float, float]:
+        b = bundles[i]
+        rest = sum(v for k, v in b.items() if k not in ("GPU", "CPU") and v > 0)
+        return (-b.get("GPU", 0.0), -b.get("CPU", 0.0), -rest)
+
+    return sorted(range(len(bundles)), key=size)
+
+
 def place_bundles(
     bundles: list[dict[str, float]], strategy: str, nodes: dict[bytes, NodeView]
 ) -> list[bytes] | None:
     """A node for each bundle, or None if the group cannot be placed now."""
+    if strategy not in STRATEGIES:
+        raise ValueError(
+            f"unknown placement strategy {strategy!r}; use one of {STRATEGIES}"
+        )
+    if not bundles:
+        return []
     live = {n: dict(v.available) for n, v in sorted(nodes.items()) if v.alive}
-    if not live or not bundles:
-        return None if bundles else []
+
+    def roomiest(n: bytes) -> float:
+        return -live[n].get("CPU", 0.0)
+
     if strategy in ("PACK", "STRICT_PACK"):
         need = _sum(bundles)
-        for n, avail in sorted(live.items(), key=lambda kv: -kv[1].get("CPU", 0.0)):
-            if fits(need, avail):
+        for n in sorted(live, key=roomiest):
+            if fits(need, live[n]):
                 return [n] * len(bundles)
         if strategy == "STRICT_PACK":
             return None
-        return _greedy(bundles, live, prefer_used=True)
-    if strategy in ("SPREAD", "STRICT_SPREAD"):
-        out: list[bytes] = []
-        used: set[bytes] = set()
-        for b in bundles:
-            choice = next(
-                (n for n, a in live.items() if n not in used and fits(b, a)), None
-            )
-            if choice is None:
-                if strategy == "STRICT_SPREAD":
-                    return None
-                choice = next((n for n, a in live.items() if fits(b, a)), None)
-                if choice is None:
-                    return None
-            subtract(live[choice], b)
-            used.add(choice)
-            out.append(choice)
-        return out
-    raise ValueError(
-        f"unknown placement strategy {strategy!r}; use one of {STRATEGIES}"
-    )
-
-
-def _greedy(
-    bundles: list[dict[str, float]],
-    live: dict[bytes, dict[str, float]],
-    prefer_used: bool,
-) -> list[bytes] | None:
-    out: list[bytes] = []
-    for b in bundles:
-        order = sorted(
-            live, key=lambda n: (n not in out) if prefer_used else (n in out)
-        )
-        choice = next((n for n in order if fits(b, live[n])), None)
-        if choice is None:
+    out: dict[int, bytes] = {}
+    for i in _largest_first(bundles):
+        b = bundles[i]
+        used = list(out.values())
+        room = [n for n in sorted(live, key=roomiest) if fits(b, live[n])]
+        if strategy == "PACK":  # as few nodes as possible: the ones in use first
+            room.sort(key=lambda n: n not in used)
+        else:  # a node not in use yet; SPREAD may reuse the least used one
+            fresh = [n for n in room if n not in used]
+            if fresh or strategy == "STRICT_SPREAD":
+                room = fresh
+            else:
+                room.sort(key=used.count)
+        if not room:
             return None
-        subtract(live[choice], b)
-        out.append(choice)
-    return out
+        subtract(live[room[0]], b)
+        out[i] = room[0]
+    return [out[i] for i in range(len(bundles))]
 
 
 def feasible_ever(
@@ -103,8 +105,15 @@ def bundle_resource_names(
 def request_in_bundle(
     pg_hex: str, index: int, request: dict[str, float]
 ) -> dict[str, float]:
-    """A task's or actor's request rewritten to draw on a placement group's bundle."""
-    suffix = f"{index}_{pg_hex}" if index >= 0 else pg_hex
-    out = {f"{k}_group_{suffix}": v for k, v in request.items() if v > 0}
-    out[f"bundle_group_{suffix}"] = 0.001
+    """A task's or actor's request rewritten to draw on a placement group's bundle.
+
+    As in Ray, it always draws on the group-wide resources (``CPU_group_<pg>``)
+    and, with an index, on that bundle's (``CPU_group_<i>_<pg>``) too: so tasks
+    with and without an index never use more than the group reserved.
+    """
+    suffixes = [pg_hex] if index < 0 else [pg_hex, f"{index}_{pg_hex}"]
+    out: dict[str, float] = {}
+    for suffix in suffixes:
+        out.update({f"{k}_group_{suffix}": v for k, v in request.items() if v > 0})
+        out[f"bundle_group_{suffix}"] = 0.001
     return out

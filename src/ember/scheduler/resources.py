@@ -5,8 +5,23 @@ from __future__ import annotations
 SCALE = 10_000
 
 
-def _q(x: float) -> int:
+def quantize(x: float) -> int:
+    """``x`` in units of 1/SCALE, the ledger's exact representation."""
     return round(x * SCALE)
+
+
+def quantized(request: dict[str, float]) -> dict[str, int]:
+    """The positive amounts of ``request`` in fixed point (nothing else asks anything)."""
+    out: dict[str, int] = {}
+    for k, v in request.items():
+        if v > 0:
+            q = quantize(v)
+            if q > 0:
+                out[k] = q
+    return out
+
+
+_q = quantize
 
 
 def fits(request: dict[str, float], available: dict[str, float]) -> bool:

@@ -1,0 +1,220 @@
+"""Worker leases: the I/O shell around this node's resource ledger.
+
+Data flow::
+
+    node.request_worker_lease --decide()--> infeasible | unschedulable | spill back
+        | local: PendingLease (waits for resources and an idle worker)
+        v
+    dispatch(): ledger.fits -> pool.take_idle (or spawn one) -> grant:
+        ledger.acquire -> LeaseReply(lease id, worker, GPU ids)
+    node.return_worker_lease / worker exit / holder's connection closes
+        -> ledger.release (the holder gone: its task worker is killed)
+    node.worker_blocked / node.worker_unblocked -> ledger.lend / ledger.unlend
+
+All amounts live in the ledger (``scheduler/ledger.py``); this module only
+decides when to call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ember.common.aio import Supervisor
+from ember.node.cluster_view import ClusterView
+from ember.node.worker_pool import WorkerHandle, WorkerPool
+from ember.protocol.messages import LeaseReply
+from ember.rpc.connection import Connection
+from ember.scheduler.ledger import ResourceLedger
+from ember.scheduler.policy import decide
+
+#: how long an infeasible request is reported after it was last seen (submitters retry)
+INFEASIBLE_REPORT_S = 5.0
+
+
+class PendingLease:
+    """A lease request waiting for resources or a worker."""
+
+    def __init__(self, req: Any, conn: Connection) -> None:
+        self.req = req
+        self.conn = conn
+        self.fut: asyncio.Future[LeaseReply] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+
+@dataclasses.dataclass
+class _Granted:
+    worker: WorkerHandle
+    holder: Connection
+
+
+class LeaseManager:
+    """Pending and granted leases of one node."""
+
+    def __init__(
+        self,
+        ledger: ResourceLedger,
+        pool: WorkerPool,
+        cluster: ClusterView,
+        sup: Supervisor,
+        on_change: Callable[[], None],
+    ) -> None:
+        self._ledger = ledger
+        self._pool = pool
+        self._cluster = cluster
+        self._sup = sup
+        #: called after every change of the ledger (the daemon sends a heartbeat)
+        self._on_change = on_change
+        self.pending: list[PendingLease] = []
+        self.granted: dict[int, _Granted] = {}
+        self._rotation = 0
+        #: requests no node could ever hold, reported to the control service (ember status)
+        self.infeasible: dict[str, tuple[dict[str, float], float]] = {}
+
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "node.request_worker_lease": self.h_request,
+            "node.return_worker_lease": self.h_return,
+            "node.worker_blocked": self.h_worker_blocked,
+            "node.worker_unblocked": self.h_worker_unblocked,
+        }
+
+    # -- requests -------------------------------------------------------------------
+    async def h_request(self, conn: Connection, req: Any, bufs: Any) -> LeaseReply:
+        decision = decide(
+            req.resources,
+            req.strategy,
+            self._cluster.node_id,
+            self._cluster.views(self._ledger),
+            req.spilled,
+            self._rotation,
+        )
+        if req.strategy.get("type") == "SPREAD" and not req.spilled:
+            self._rotation += 1
+        if decision.kind == "infeasible":
+            key = repr(sorted(req.resources.items()))
+            self.infeasible[key] = (dict(req.resources), time.monotonic())
+            return LeaseReply(infeasible=True)
+        if decision.kind == "unschedulable":
+            return LeaseReply(unschedulable=decision.reason)
+        if decision.kind == "spill":
+            target = self._cluster.count_spilled(decision.node_id, req.resources)
+            return LeaseReply(spillback=target.address, spillback_node=target.node_id)
+        p = PendingLease(req, conn)
+        self.pending.append(p)
+        self.dispatch()
+        return await p.fut
+
+    def dispatch(self) -> None:
+        """Grant what the ledger and the idle workers allow, in arrival order."""
+        still: list[PendingLease] = []
+        for p in self.pending:
+            if p.fut.done() or p.conn.is_closed():
+                continue
+            if not self._ledger.fits(p.req.resources):
+                still.append(p)
+                continue
+            h = self._pool.take_idle(p.req.env_key)
+            if h is None:
+                still.append(p)
+                waiting = sum(1 for q in still if q.req.env_key == p.req.env_key)
+                if self._pool.starting.get(p.req.env_key, 0) < waiting:
+                    self._sup.spawn(
+                        self._pool.spawn(p.req.env_key, p.req.env_vars), name="spawn"
+                    )
+                continue
+            self._grant(p, h)
+        self.pending = still
+
+    def _grant(self, p: PendingLease, h: WorkerHandle) -> None:
+        req = p.req
+        lease = self._ledger.acquire(req.resources)
+        h.state = "actor" if req.for_actor else "leased"
+        h.lease_id = lease.lease_id
+        self.granted[lease.lease_id] = _Granted(h, p.conn)
+        if not req.for_actor:
+            p.conn.state.setdefault("leases", set()).add(lease.lease_id)
+            if len(p.conn.state["leases"]) == 1:
+                p.conn.on_close(self._holder_gone)
+        self._on_change()
+        p.fut.set_result(
+            LeaseReply(
+                lease_id=lease.lease_id,
+                worker=h.address,
+                pid=h.pid,
+                assigned={"GPU": list(lease.gpu_ids)} if lease.gpu_ids else {},
+            )
+        )
+
+    def resources_changed(self) -> None:
+        """The ledger changed outside a lease (bundles): report it, grant what fits."""
+        self._on_change()
+        self.dispatch()
+
+    # -- ends of leases ---------------------------------------------------------------
+    def h_return(self, conn: Connection, req: Any, bufs: Any) -> None:
+        h = self._release(req.lease_id)
+        if h is None:
+            return
+        conn.state.get("leases", set()).discard(req.lease_id)
+        if req.worker_dead:
+            self._pool.kill(h, "its lease holder saw it fail")
+        elif h.state == "leased":
+            self._pool.make_idle(h)
+        self.dispatch()
+
+    def _release(self, lease_id: int) -> WorkerHandle | None:
+        g = self.granted.pop(lease_id, None)
+        if g is None:
+            return None
+        self._ledger.release(lease_id)
+        self._on_change()
+        return g.worker
+
+    def _holder_gone(self, conn: Connection) -> None:
+        for lease_id in list(conn.state.get("leases", ())):
+            h = self._release(lease_id)
+            if h is not None and h.state == "leased":
+                # The owner of whatever runs there is gone: stop the orphan work.
+                self._pool.kill(h, "its lease holder disconnected")
+        self.dispatch()
+
+    def worker_exited(self, h: WorkerHandle) -> None:
+        """A worker process ended: the lease it served (if any) ends with it."""
+        g = self.granted.get(h.lease_id) if h.lease_id else None
+        if g is not None and g.worker is h:
+            self._release(h.lease_id)
+
+    # -- blocked workers lend their CPU -------------------------------------------------
+    def _lease_of(self, conn: Connection) -> int:
+        """The task lease the worker on ``conn`` serves, or 0."""
+        h = self._pool.by_pid.get(conn.state.get("worker_pid", -1))
+        if h is None or h.state != "leased" or h.lease_id not in self.granted:
+            return 0
+        return h.lease_id
+
+    def h_worker_blocked(self, conn: Connection, req: Any, bufs: Any) -> None:
+        """A worker's task waits in get(): lend its CPU to others (avoids deadlock)."""
+        if self._ledger.lend(self._lease_of(conn)):
+            self.resources_changed()
+
+    def h_worker_unblocked(self, conn: Connection, req: Any, bufs: Any) -> None:
+        if self._ledger.unlend(self._lease_of(conn)):
+            self._on_change()
+
+    # -- reports ------------------------------------------------------------------------
+    def pending_demands(self) -> list[dict[str, float]]:
+        return [dict(p.req.resources) for p in self.pending[:100]]
+
+    def recent_infeasible(self) -> list[dict[str, float]]:
+        """Infeasible requests seen in the last few seconds (submitters retry each second)."""
+        now = time.monotonic()
+        for key in [
+            k for k, (_, t) in self.infeasible.items() if now - t > INFEASIBLE_REPORT_S
+        ]:
+            del self.infeasible[key]
+        return [r for r, _ in self.infeasible.values()][:100]
