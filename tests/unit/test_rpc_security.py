@@ -340,6 +340,7 @@ def test_frame_stream_property_nothing_escapes(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @_property(20_000)
 @given(st.booleans(), st.lists(messages, min_size=1, max_size=4))
 def test_handshake_property_only_typed_errors_many(
@@ -349,6 +350,7 @@ def test_handshake_property_only_typed_errors_many(
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @_property(5_000)
 @given(st.booleans(), st.lists(messages, max_size=4), st.binary(max_size=200))
 def test_frame_stream_property_nothing_escapes_many(
