@@ -76,6 +76,6 @@ def _private_list_named_actors(all_namespaces: bool) -> list[Any]:
 
 
 def _private_node_ip_address() -> str:
-    from ember.api.runtime_access import worker
+    from ember.api.runtime_access import runtime
 
-    return worker().node_ip
+    return runtime().node_ip

@@ -56,7 +56,12 @@ class ClusterNode:
     """A node daemon started by :class:`Cluster` (what ``add_node`` returns)."""
 
     def __init__(
-        self, daemon: Daemon, session_dir: str, resources: dict[str, float], head: bool
+        self,
+        daemon: Daemon,
+        session_dir: str,
+        resources: dict[str, float],
+        head: bool,
+        node_ip_address: str = LOCAL_IP,
     ) -> None:
         self.daemon = daemon
         self.session_dir = session_dir
@@ -66,7 +71,7 @@ class ClusterNode:
         self.address = tcp.removeprefix("tcp:")
         self.node_id = node_id
         self.unique_id = node_id
-        self.node_ip_address = LOCAL_IP
+        self.node_ip_address = node_ip_address
 
     def is_head(self) -> bool:
         return self.head
@@ -147,17 +152,20 @@ class Cluster:
         Args:
             wait: accepted for Ray compatibility; the node is registered on return.
             node_args: ``num_cpus`` (default 1), ``num_gpus`` (0), ``resources``,
-                ``object_store_memory`` (150 MiB).
+                ``object_store_memory`` (150 MiB), ``node_ip_address`` (127.0.0.1;
+                another loopback address such as 127.0.0.2 gives the node an IP
+                of its own).
         """
-        unknown = set(node_args) - {*NODE_DEFAULTS, "resources"}
+        unknown = set(node_args) - {*NODE_DEFAULTS, "resources", "node_ip_address"}
         if unknown:
             raise TypeError(
                 f"add_node() got unexpected argument(s) {sorted(unknown)}; valid: "
-                f"{sorted({*NODE_DEFAULTS, 'resources'})}"
+                f"{sorted({*NODE_DEFAULTS, 'resources', 'node_ip_address'})}"
             )
         if self._down:
             raise RuntimeError("this Cluster was shut down")
         args = {**NODE_DEFAULTS, **node_args}
+        ip = str(args.pop("node_ip_address", None) or LOCAL_IP)
         if self._control is None:
             self._start_control()
         head = self.head_node is None
@@ -166,7 +174,7 @@ class Cluster:
             "CPU": float(args["num_cpus"]),
             "memory": float(default_memory_bytes(store)),
             "object_store_memory": float(store),
-            f"node:{LOCAL_IP}": 1.0,
+            f"node:{ip}": 1.0,
         }
         if args["num_gpus"]:
             totals["GPU"] = float(args["num_gpus"])
@@ -181,7 +189,7 @@ class Cluster:
             "--control",
             self.control_address,
             "--node-ip",
-            LOCAL_IP,
+            ip,
             "--resources",
             json.dumps(totals),
             "--object-store-bytes",
@@ -196,7 +204,7 @@ class Cluster:
             detached=False,
         )
         wait_ready(d, r)
-        node = ClusterNode(d, session_dir, totals, head)
+        node = ClusterNode(d, session_dir, totals, head, ip)
         if head:
             self.head_node = node
         else:

@@ -4,11 +4,21 @@ Every test here uses only the public API, imported as ``import ember as ray``, a
 meant to pass unchanged on real Ray (run it through a shim that aliases ``ember`` to
 ``ray``). Tests that check a place where ember deliberately differs from Ray carry the
 ``ember_only`` marker and are skipped on real Ray.
+
+Each test that uses a cluster fixture (``ray_module``, ``ray_start_regular``,
+``shutdown_only``) runs twice on ember: against a cluster and in local mode
+(``init(local_mode=True)``: everything serial in the driver). In local mode the
+fixtures make every ``ray.init(...)`` of the test a local-mode one, so test bodies stay
+plain Ray. Tests that need what only a cluster has (separate processes, concurrency,
+crashing or killing workers, timing) carry ``cluster_only("why")`` and are skipped
+in local mode. Ray 2.60 removed ``local_mode``, so on real Ray only the cluster
+variant runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import pytest
@@ -24,6 +34,11 @@ def pytest_configure(config):
         "markers",
         "ember_only: checks a behaviour where ember intentionally differs from Ray; "
         "skipped when the suite runs against real Ray",
+    )
+    config.addinivalue_line(
+        "markers",
+        "cluster_only(reason): needs a real cluster (processes, concurrency, crashes, "
+        "timing); skipped in local mode",
     )
 
 
@@ -43,8 +58,32 @@ def _shutdown_if_running():
         ray.shutdown()
 
 
+#: How the suite runs: against a cluster and (ember only) in local mode.
+MODES = ["cluster"] if IS_REAL_RAY else ["cluster", "local_mode"]
+_INIT = ray.init
+
+
+@pytest.fixture(scope="module", params=MODES)
+def ember_mode(request):
+    """``"cluster"`` or ``"local_mode"`` (module-scoped, so a module's shared cluster is
+    started once per mode)."""
+    return request.param
+
+
 @pytest.fixture
-def shutdown_only():
+def _mode(request, ember_mode, monkeypatch):
+    """Skip ``cluster_only`` tests in local mode, and make ``ray.init`` local there."""
+    if ember_mode == "local_mode":
+        marker = request.node.get_closest_marker("cluster_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            pytest.skip(f"cluster_only: {reason}")
+        monkeypatch.setattr(ray, "init", functools.partial(_INIT, local_mode=True))
+    return ember_mode
+
+
+@pytest.fixture
+def shutdown_only(_mode):
     """The test calls init() itself; the cluster is stopped afterwards."""
     _shutdown_if_running()
     yield None
@@ -52,7 +91,7 @@ def shutdown_only():
 
 
 @pytest.fixture
-def ray_start_regular():
+def ray_start_regular(_mode):
     """A fresh two-CPU cluster for this test alone."""
     _shutdown_if_running()
     ctx = ray.init(num_cpus=2)
@@ -65,13 +104,14 @@ MODULE_CLUSTER_KWARGS = {"num_cpus": 4, "resources": {"custom": 2}}
 
 
 @pytest.fixture(scope="module")
-def _module_cluster():
+def _module_cluster(ember_mode):
+    _shutdown_if_running()  # a cluster of the other mode, or of a test before
     yield
     ray.shutdown()
 
 
 @pytest.fixture
-def ray_module(_module_cluster):
+def ray_module(_module_cluster, _mode):
     """A cluster shared by the tests of one module (started on first use, and again if a
     test in between stopped it). Use it for tests that leave no lasting state behind."""
     if not ray.is_initialized():

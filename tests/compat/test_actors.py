@@ -88,6 +88,7 @@ def test_seed_counters_program(ray_module):
     assert ray.get([c.read.remote() for c in counters]) == [3, 3, 3, 3]
 
 
+@pytest.mark.cluster_only("local mode runs actors in the driver process")
 def test_each_actor_has_its_own_process(ray_module):
     a, b = Counter.remote(), Counter.remote()
     pid_a, pid_b = ray.get([a.pid.remote(), b.pid.remote()])
@@ -112,6 +113,7 @@ def test_actor_options(ray_module):
     ray.kill(a)
 
 
+@pytest.mark.cluster_only("local mode runs calls one at a time, so they never overlap")
 def test_threaded_actor_calls_overlap(ray_module, signal_cls, wait_for):
     signal = signal_cls.remote()
 
@@ -131,6 +133,7 @@ def test_threaded_actor_calls_overlap(ray_module, signal_cls, wait_for):
     assert ray.get(refs, timeout=60) == ["released", "released"]
 
 
+@pytest.mark.cluster_only("local mode runs calls one at a time, so they never overlap")
 def test_async_actor_methods_run_concurrently(ray_module, signal_cls, wait_for):
     signal = signal_cls.remote()
 
@@ -157,6 +160,7 @@ def test_async_actor_methods_run_concurrently(ray_module, signal_cls, wait_for):
     assert ray.get(refs, timeout=60) == [5] * 5
 
 
+@pytest.mark.cluster_only("local mode runs calls one at a time, so they never overlap")
 def test_async_actor_max_concurrency_limits(ray_module, signal_cls, wait_for):
     signal = signal_cls.remote()
 
@@ -273,6 +277,7 @@ def test_kill_actor_then_calls_fail(ray_module, wait_for):
         ray.get(c.read.remote(), timeout=60)
 
 
+@pytest.mark.cluster_only("os._exit in an actor would end the driver in local mode")
 def test_crash_without_restarts_is_actor_died(ray_module):
     c = Counter.remote()
     ray.get(c.increment.remote())
@@ -282,6 +287,7 @@ def test_crash_without_restarts_is_actor_died(ray_module):
         ray.get(c.read.remote(), timeout=60)
 
 
+@pytest.mark.cluster_only("os._exit in an actor would end the driver in local mode")
 def test_max_restarts_restarts_with_fresh_state(ray_module, wait_for):
     c = Counter.options(max_restarts=1).remote(0)
     assert ray.get(c.increment.remote()) == 1
@@ -310,6 +316,7 @@ def test_max_restarts_restarts_with_fresh_state(ray_module, wait_for):
     wait_for(dead, timeout=60, message="actor dead after its restarts ran out")
 
 
+@pytest.mark.cluster_only("os._exit in an actor would end the driver in local mode")
 def test_max_task_retries_reruns_call_after_restart(ray_module, tmp_path):
     path = str(tmp_path / "attempts")
 
@@ -453,6 +460,9 @@ def test_actor_method_exception_keeps_actor_alive(ray_module):
     assert ray.get(m.count.remote()) == 1
 
 
+@pytest.mark.cluster_only(
+    "a blocked call blocks the driver in local mode (nothing runs beside it)"
+)
 def test_kill_interrupts_running_call(ray_module, signal_cls, wait_for):
     never = signal_cls.remote()
 

@@ -59,6 +59,7 @@ def test_cluster_resources_reflect_init(shutdown_only):
     "leaves running (no shutdown is possible: is_initialized() is False); that trips the "
     "suite's process-leak check. The behaviour itself is Ray's (see RAY_NOTES.md).",
 )
+@pytest.mark.cluster_only("local mode starts no node")
 def test_node_resources_must_be_whole_numbers(shutdown_only):
     # Node capacities are whole numbers (requests may be fractional).
     with pytest.raises(ValueError, match="whole numbers"):
@@ -66,6 +67,7 @@ def test_node_resources_must_be_whole_numbers(shutdown_only):
     assert not ray.is_initialized()
 
 
+@pytest.mark.cluster_only("needs a task running beside the driver")
 def test_available_resources_drop_while_task_runs(shutdown_only, signal_cls, wait_for):
     ray.init(num_cpus=2, resources={"widget": 2})
     signal = signal_cls.remote()
@@ -118,6 +120,9 @@ def test_runtime_context_in_driver(ray_module):
     assert ctx.namespace
 
 
+@pytest.mark.cluster_only(
+    "in local mode tasks run in the driver, so they share its worker id"
+)
 def test_runtime_context_in_task(ray_module):
     @ray.remote
     def info():
@@ -220,6 +225,9 @@ def test_runtime_env_per_task_option(ray_module):
     assert ray.get(read_env.options(runtime_env=env).remote()) == "per-task"
 
 
+@pytest.mark.cluster_only(
+    "in local mode a task prints straight to stdout (no forwarded, prefixed lines)"
+)
 def test_print_in_task_reaches_driver(shutdown_only, capfd, wait_for):
     ray.init(num_cpus=1, log_to_driver=True)
 
@@ -245,6 +253,9 @@ def test_print_in_task_reaches_driver(shutdown_only, capfd, wait_for):
     assert f"pid={pid}" in line
 
 
+@pytest.mark.cluster_only(
+    "in local mode an actor prints straight to stdout (no forwarded, prefixed lines)"
+)
 def test_print_in_actor_reaches_driver(shutdown_only, capfd, wait_for):
     ray.init(num_cpus=1)
 

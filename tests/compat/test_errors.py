@@ -127,6 +127,7 @@ def test_unserializable_return_value(ray_module):
     assert "lock" in str(info.value).lower()
 
 
+@pytest.mark.cluster_only("local mode has no scheduler: every task runs at once")
 def test_infeasible_request_stays_pending(ray_module):
     @ray.remote(num_gpus=1)
     def needs_gpu():
@@ -139,6 +140,7 @@ def test_infeasible_request_stays_pending(ray_module):
     ray.cancel(ref)
 
 
+@pytest.mark.cluster_only("local mode has no scheduler: every task runs at once")
 def test_infeasible_custom_resource_stays_pending(ray_module):
     @ray.remote
     def needs_unicorn():

@@ -49,6 +49,7 @@ def test_put_container_holding_ref(ray_module):
     assert ray.get(got) == 3
 
 
+@pytest.mark.cluster_only("in local mode every object is ready when .remote() returns")
 def test_get_timeout_raises_get_timeout_error(ray_module, signal_cls):
     signal = signal_cls.remote()
     ref = signal.wait.remote()
@@ -66,6 +67,7 @@ def test_get_timeout_zero_on_ready_object(ray_module):
     assert ray.get(ref, timeout=0) == 7
 
 
+@pytest.mark.cluster_only("in local mode every object is ready when .remote() returns")
 def test_wait_basic(ray_module, signal_cls):
     signal = signal_cls.remote()
     ready_ref = ray.put(1)
@@ -215,6 +217,9 @@ def test_large_task_result(shutdown_only):
     assert got[-1] == 7
 
 
+@pytest.mark.cluster_only(
+    "checks the shared-memory store's reuse of freed memory; local mode has no such store"
+)
 def test_freed_memory_is_reused(shutdown_only):
     # 50 x 100 MB = 5 GB through a 1.5 GB store: completes only if the memory of
     # objects whose refs were dropped is given back (or, on Ray, spilled).
@@ -245,6 +250,7 @@ def test_objects_beyond_store_capacity_while_referenced(shutdown_only):
 
 
 @pytest.mark.ember_only
+@pytest.mark.cluster_only("local mode has no object store of bounded size")
 def test_put_larger_than_store_raises_object_store_full(shutdown_only):
     # Ember differs from Ray here: Ray 2.60 satisfies such a put with a fallback
     # allocation outside the store (on disk) and succeeds. Ember refuses an object

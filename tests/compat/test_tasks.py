@@ -185,6 +185,9 @@ def test_streaming_generator_error_after_items(ray_module):
     assert "generator broke" in messages[0]
 
 
+@pytest.mark.cluster_only(
+    "in local mode a generator runs to its end before .remote() returns"
+)
 def test_streaming_generator_yields_before_finishing(ray_module, signal_cls):
     signal = signal_cls.remote()
 
@@ -243,6 +246,7 @@ def attempt():
     return record
 
 
+@pytest.mark.cluster_only("os._exit in a task would end the driver in local mode")
 def test_max_retries_after_worker_crash(ray_module, tmp_path, attempt):
     path = str(tmp_path / "attempts")
 
@@ -256,6 +260,7 @@ def test_max_retries_after_worker_crash(ray_module, tmp_path, attempt):
     assert ray.get(crash_twice.remote(path)) == 3
 
 
+@pytest.mark.cluster_only("os._exit in a task would end the driver in local mode")
 def test_worker_crash_without_retries_raises_worker_crashed(
     ray_module, tmp_path, attempt
 ):
@@ -272,6 +277,7 @@ def test_worker_crash_without_retries_raises_worker_crashed(
         assert len(f.readlines()) == 1
 
 
+@pytest.mark.cluster_only("os._exit in a task would end the driver in local mode")
 def test_retries_run_out_after_repeated_crashes(ray_module, tmp_path, attempt):
     path = str(tmp_path / "attempts")
 
@@ -343,6 +349,9 @@ def test_retry_exceptions_list(ray_module, tmp_path, attempt):
         assert len(f.readlines()) == 1
 
 
+@pytest.mark.cluster_only(
+    "in local mode a task has finished when .remote() returns: nothing to cancel"
+)
 def test_cancel_pending_task(ray_module, signal_cls):
     signal = signal_cls.remote()
 
@@ -368,6 +377,9 @@ def test_cancel_pending_task(ray_module, signal_cls):
     assert ray.get(running, timeout=60) == "blocker done"
 
 
+@pytest.mark.cluster_only(
+    "in local mode a task has finished when .remote() returns: nothing to cancel"
+)
 def test_cancel_running_task(ray_module, signal_cls, wait_for):
     never = signal_cls.remote()
 
@@ -382,6 +394,9 @@ def test_cancel_running_task(ray_module, signal_cls, wait_for):
         ray.get(ref, timeout=60)
 
 
+@pytest.mark.cluster_only(
+    "in local mode a task has finished when .remote() returns: nothing to cancel"
+)
 def test_cancel_running_python_loop(ray_module, signal_cls, wait_for):
     started = signal_cls.remote()
 
@@ -401,6 +416,9 @@ def test_cancel_running_python_loop(ray_module, signal_cls, wait_for):
     ray.get(started.send.remote())
 
 
+@pytest.mark.cluster_only(
+    "in local mode a task has finished when .remote() returns: nothing to cancel"
+)
 def test_force_cancel_running_task(ray_module, signal_cls, wait_for):
     never = signal_cls.remote()
 

@@ -95,6 +95,9 @@ def test_queue_batch_operations(ray_module):
     assert q.qsize() == 1
 
 
+@pytest.mark.cluster_only(
+    "the consumer blocks the driver in local mode before the producer runs"
+)
 def test_queue_shared_with_tasks_and_actors(ray_module):
     q = Queue()
 
@@ -115,6 +118,7 @@ def test_queue_shared_with_tasks_and_actors(ray_module):
     assert ray.get(taken, timeout=60) == [0, 1, 2, 3, 4]
 
 
+@pytest.mark.cluster_only("in local mode the blocked get runs before the put")
 def test_queue_blocking_get_waits_for_put(ray_module):
     q = Queue()
 

@@ -65,3 +65,22 @@ def test_actor_whose_handle_escaped_stays_alive(cluster):
     del a
     gc.collect()
     assert not _gone(pid)
+
+
+@pytest.mark.parametrize("options", [{}, {"max_concurrency": 2}])
+def test_exit_actor_ends_its_process(cluster, options):
+    """exit_actor() ends the worker, also in a threaded actor (calls on a pool)."""
+
+    @ember.remote
+    class Quitter:
+        def pid(self):
+            return os.getpid()
+
+        def quit(self):
+            ember.actor.exit_actor()
+
+    a = Quitter.options(**options).remote()
+    pid = ember.get(a.pid.remote())
+    with pytest.raises(ember.exceptions.ActorDiedError):
+        ember.get(a.quit.remote(), timeout=60)
+    assert wait_until(lambda: _gone(pid), 30)

@@ -101,3 +101,32 @@ def test_cluster_without_head_and_init_by_address(monkeypatch):
         ember.shutdown()
         c.shutdown()
     assert wait_until(lambda: not live_children())
+
+
+def test_task_error_carries_the_ip_of_the_node_that_ran_it(cluster):
+    """``TaskError.ip`` is the executing worker's node address (as in ``ember.nodes()``)."""
+    other = cluster.add_node(
+        num_cpus=1, resources={"other": 1}, node_ip_address="127.0.0.2"
+    )
+    cluster.wait_for_nodes(timeout=30)
+    cluster.connect(namespace="ip")
+    by_id = {n["NodeID"]: n["NodeManagerAddress"] for n in ember.nodes()}
+    assert by_id[other.node_id] == "127.0.0.2"
+
+    @ember.remote(num_cpus=0, resources={"other": 1}, max_retries=0)
+    def fail():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError) as info:
+        ember.get(fail.remote(), timeout=60)
+    assert isinstance(info.value, ember.exceptions.TaskError)
+    assert info.value.ip == "127.0.0.2"
+    assert "ip=127.0.0.2" in str(info.value)
+
+    @ember.remote(num_cpus=0, resources={"head_only": 1}, max_retries=0)
+    def fail_on_head():
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError) as info:
+        ember.get(fail_on_head.remote(), timeout=60)
+    assert info.value.ip == by_id[cluster.head_node.node_id] == "127.0.0.1"

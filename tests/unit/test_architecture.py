@@ -65,7 +65,12 @@ NOT_FOR_TOOLS = (
 )
 
 #: The sans-IO cores.
-PURE = ("ember.scheduler", "ember.object_store.store")
+PURE = (
+    "ember.scheduler",
+    "ember.object_store.store",
+    "ember.runtime.memory_store",
+    "ember.common.clock",
+)
 IO_MODULES = ("asyncio", "socket", "subprocess")
 
 LAYER_OF = {pkg: i for i, layer in enumerate(LAYERS) for pkg in layer}

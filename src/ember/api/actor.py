@@ -6,44 +6,21 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
-from ember.api.runtime_access import (
-    build_call,
-    env_vars_of,
-    export,
-    local_mode,
-    placed_resources,
-    resources_of,
-    strategy_of,
-    worker,
-)
-from ember.common.ids import ActorID, random_id
-from ember.protocol.messages import ActorSpec, CreateActorRequest, ObjRef
-from ember.rpc.errors import RemoteError
+from ember.api.runtime_access import runtime
+from ember.common.ids import ActorID
 from ember.runtime import current
-from ember.runtime.actor_submitter import ActorCall
-from ember.runtime.object_ref import ObjectRefGenerator
-from ember.runtime.serialization import args_blob
 
 
 def method(*args: Any, **kwargs: Any) -> Any:
     """Annotate an actor method: ``@ember.method(num_returns=2)``."""
-    valid = {
-        "num_returns",
-        "concurrency_group",
-        "max_task_retries",
-        "retry_exceptions",
-        "_generator_backpressure_num_objects",
-        "enable_task_events",
-        "tensor_transport",
-    }
     if args and callable(args[0]) and len(args) == 1 and not kwargs:
         return args[0]
-    bad = set(kwargs) - valid
-    if args or bad:
+    if args:
         raise ValueError(
-            f"@ember.method only accepts keyword arguments {sorted(valid)}; got "
-            f"{sorted(bad) or args}"
+            "@ember.method only accepts keyword arguments, e.g. "
+            f"@ember.method(num_returns=2); got {args}"
         )
+    opt.validate_method_options(kwargs, "@ember.method")
 
     def decorate(fn: Any) -> Any:
         fn.__ember_method_options__ = dict(kwargs)
@@ -105,68 +82,9 @@ class ActorClass:
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> ActorHandle:
-        lm = local_mode()
-        if lm is not None:
-            return lm.create_actor(self._cls, args, kwargs, options, self._meta)
-        cw = worker()
-        key = export(cw, self._cls, self._export_cache)
-        is_async = any(m["is_async"] for m in self._meta.values())
-        max_conc = options.get("max_concurrency")
-        if max_conc is None:
-            max_conc = 1000 if is_async else 1
-        ser, refs = args_blob(args, kwargs, lambda v: type(v).__name__ == "ObjectRef")
-        namespace = options.get("namespace") or cw.namespace
-        spec = ActorSpec(
-            actor_id=random_id(),
-            job_id=cw.job_id,
-            class_key=key,
-            class_name=self._name,
-            args=ser.data,
-            arg_bufs=[bytes(memoryview(b).cast("B")) for b in ser.buffers],
-            ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs],
-            resources=placed_resources(
-                resources_of(options, 0.0), strategy_of(options)
-            ),
-            name=options.get("name") or "",
-            namespace=namespace,
-            detached=options.get("lifetime") == "detached",
-            max_restarts=int(options.get("max_restarts") or 0),
-            max_task_retries=int(options.get("max_task_retries") or 0),
-            max_concurrency=int(max_conc),
-            is_async=is_async,
-            env_vars=env_vars_of(cw, options),
-            owner=cw.address,
-            methods=self._meta,
-            scheduling=strategy_of(options),
+        handle: ActorHandle = runtime().create_actor(
+            self._cls, self._export_cache, self._meta, args, kwargs, options
         )
-        # Keep argument refs (and refs inside arguments) alive for the actor's life.
-        cw.refs.add_submitted(
-            [r._id for r in refs] + [r._id for r in ser.contained],
-            [r._owner for r in refs] + [r._owner for r in ser.contained],
-        )
-        try:
-            info, _ = cw.run(
-                cw.control.call(
-                    "control.create_actor",
-                    CreateActorRequest(
-                        spec=spec, get_if_exists=bool(options.get("get_if_exists"))
-                    ),
-                )
-            )
-        except RemoteError as err:
-            if err.is_a(ValueError):
-                raise ValueError(err.remote_message) from None
-            raise
-        created = info.spec is None or info.spec.actor_id == spec.actor_id
-        spec = info.spec or spec
-        handle = ActorHandle(
-            spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
-        )
-        if created and not spec.detached and not spec.name:
-            # The actor dies with its last handle here, unless a handle escaped
-            # (was pickled into a task, an actor or an object): then it lives
-            # until its job ends, as we cannot see the copies.
-            cw.actor_handles.mark_collectable(spec.actor_id)
         return handle
 
 
@@ -272,56 +190,13 @@ class ActorMethod:
         )
 
     def options(self, **options: Any) -> ActorMethod:
-        bad = set(options) - {
-            "num_returns",
-            "name",
-            "max_task_retries",
-            "retry_exceptions",
-            "concurrency_group",
-            "enable_task_events",
-        }
-        if bad:
-            raise ValueError(
-                f"Invalid option keyword(s) {sorted(bad)} for actor methods."
-            )
+        opt.validate_method_options(options, "actor methods")
         return ActorMethod(
             self._handle, self._name, self._meta, {**self._options, **options}
         )
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
-        h = self._handle
-        lm = local_mode()
-        if lm is not None:
-            return lm.call_actor(
-                h,
-                self._name,
-                args,
-                kwargs,
-                self._options.get("num_returns", self._meta["num_returns"]),
-            )
-        cw = current.worker_or_none() or worker()
-        num_returns = self._options.get("num_returns", self._meta.get("num_returns", 1))
-        streaming = num_returns in ("streaming", "dynamic")
-        n = 1 if streaming else int(num_returns)
-        spec, frames, return_oids, refs, arg_oids = build_call(
-            cw, f"{h._class_name}.{self._name}", args, kwargs, n, streaming
+        """Call the method; return its ObjectRef(s) (or an ObjectRefGenerator)."""
+        return runtime().call_actor(
+            self._handle, self._name, self._meta, self._options, args, kwargs
         )
-        spec.actor_id = h._actor_id_bytes
-        spec.method = self._name
-        retries = self._options.get(
-            "max_task_retries", self._meta.get("max_task_retries")
-        )
-        if retries is None:
-            retries = h._max_task_retries
-        call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))
-        if not cw.actor_calls.actors.get(h._actor_id_bytes):
-            cw.actor_calls.state(h._actor_id_bytes, h._class_name)
-        if not cw.actor_calls.try_send_now(call):
-            cw.actor_calls.hand_to_loop(call)
-        if streaming:
-            return ObjectRefGenerator(spec.task_id, cw.address)
-        if n == 0:
-            return None
-        if n == 1:
-            return refs[0]
-        return refs

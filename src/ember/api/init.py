@@ -10,8 +10,12 @@ import threading
 import uuid
 from typing import Any
 
-from ember.api import options as opt
+from ember.api import options as opt, runtime_access
+from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
+from ember.api.local_mode import LocalModeRuntime, local_mode_resources
+from ember.api.runtime import Runtime
+from ember.api.validation import check_init_args
 from ember.common import session
 from ember.common.config import Config
 from ember.common.resources import (
@@ -30,7 +34,6 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.RLock()
 _cluster: LocalCluster | None = None
-_local_mode: Any = None
 _atexit_registered = False
 
 
@@ -54,11 +57,32 @@ class InitContext(dict[str, Any]):
 
 def is_initialized() -> bool:
     """Whether init() has been called in this process (or this is a worker)."""
-    return current.worker_or_none() is not None or _local_mode is not None
+    return (
+        runtime_access.current_or_none() is not None
+        or current.worker_or_none() is not None
+    )
 
 
-def local_mode_runtime() -> Any:
-    return _local_mode
+def _attach_or_init() -> Runtime:
+    """What ``runtime_access.runtime()`` calls when no Runtime is installed."""
+    with _lock:
+        rt = runtime_access.current_or_none()
+        if rt is not None:
+            return rt
+        cw = current.worker_or_none()
+        if cw is None:  # a driver's first use: start a local cluster, as Ray does
+            init()
+            rt = runtime_access.current_or_none()
+            assert rt is not None
+            return rt
+        # A worker process (its entry point started the core worker): tasks
+        # inherit the running task's runtime_env, hence no job env here.
+        rt = ClusterRuntime(cw, {} if cw.is_driver else None)
+        runtime_access.install(rt)
+        return rt
+
+
+runtime_access.set_starter(_attach_or_init)
 
 
 def init(
@@ -105,7 +129,7 @@ def init(
         RuntimeError: init() was already called (unless ``ignore_reinit_error``).
         ConnectionError: no cluster at ``address``.
     """
-    global _cluster, _local_mode, _atexit_registered
+    global _cluster, _atexit_registered
     unknown = set(kwargs) - {
         "_node_ip_address",
         "_temp_dir",
@@ -118,6 +142,21 @@ def init(
     }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    check_init_args(
+        address,
+        num_cpus,
+        num_gpus,
+        resources,
+        labels,
+        object_store_memory,
+        namespace,
+        runtime_env,
+        {
+            "local_mode": local_mode,
+            "ignore_reinit_error": ignore_reinit_error,
+            "log_to_driver": log_to_driver,
+        },
+    )
     with _lock:
         if is_initialized():
             if ignore_reinit_error:
@@ -130,9 +169,6 @@ def init(
                 "by passing in 'ignore_reinit_error=True' or by calling 'ember.shutdown()' "
                 "prior to 'ember.init()'."
             )
-        if runtime_env is not None and not isinstance(runtime_env, dict):
-            raise TypeError("runtime_env must be a dict such as {'env_vars': {...}}")
-        _check_runtime_env(runtime_env)
         if configure_logging:
             logging.basicConfig(
                 level=logging_level,
@@ -140,13 +176,15 @@ def init(
                 or "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s",
             )
         if local_mode:
-            from ember.api.local_mode import LocalModeRuntime
-
-            _local_mode = LocalModeRuntime(
-                namespace or str(uuid.uuid4()), (runtime_env or {}).get("env_vars", {})
+            runtime_access.install(
+                LocalModeRuntime(
+                    namespace or str(uuid.uuid4()),
+                    (runtime_env or {}).get("env_vars", {}),
+                    local_mode_resources(num_cpus, num_gpus, resources),
+                )
             )
             _register_atexit()
-            return InitContext(node_ip_address="127.0.0.1", address="local_mode")
+            return _context()
         if address is None:
             address = os.environ.get(session.ADDRESS_ENV) or os.environ.get(
                 "RAY_ADDRESS"
@@ -170,19 +208,9 @@ def init(
                 namespace,
                 num_cpus is not None or num_gpus is not None,
             )
-        cw.job_runtime_env = dict(runtime_env or {})  # type: ignore[attr-defined]
+        runtime_access.install(ClusterRuntime(cw, dict(runtime_env or {})))
         _register_atexit()
         return _context()
-
-
-def _check_runtime_env(runtime_env: dict[str, Any] | None) -> None:
-    if not runtime_env:
-        return
-    env_vars = runtime_env.get("env_vars", {})
-    if not isinstance(env_vars, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
-    ):
-        raise TypeError("runtime_env['env_vars'] must be a dict of str to str")
 
 
 def _register_atexit() -> None:
@@ -351,27 +379,17 @@ def _driver_sys_path() -> list[str]:
 
 
 def _context() -> InitContext:
-    cw = current.worker_or_none()
-    if cw is None:
-        return InitContext(address="local_mode")
-    return InitContext(
-        node_ip_address=cw.node_ip,
-        address=cw.control_address,
-        session_dir=cw.session_dir,
-        node_id=cw.node_id.hex(),
-        webui_url="",
-        gcs_address=cw.control_address,
-    )
+    return InitContext(**runtime_access.runtime().context_info())
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
     """Disconnect, and stop the local cluster if this process started it."""
-    global _cluster, _local_mode
+    global _cluster
     with _lock:
-        _local_mode = None
-        cw = current.worker_or_none()
-        if cw is not None and cw.is_driver:
-            cw.shutdown()
+        rt = runtime_access.current_or_none()
+        runtime_access.install(None)
+        if rt is not None:
+            rt.shutdown()
         cluster, _cluster = _cluster, None
         if cluster is not None:
             session.remove_cluster_record(cluster.session_dir)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ember.common.process import PARENT_ENV, TOKEN_ENV
+from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
 
 READY_TIMEOUT_S = 30.0
 
@@ -73,36 +72,7 @@ def _spawn(
 
 
 def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) -> str:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    data = b""
-    try:
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise RuntimeError(
-                    f"the {what} did not start within {READY_TIMEOUT_S}s; "
-                    f"see {log_path}"
-                )
-            ready, _, _ = select.select([r], [], [], left)
-            if ready:
-                chunk = os.read(r, 4096)
-                if not chunk:
-                    break
-                data += chunk
-    finally:
-        os.close(r)
-    if b"\n" not in data:
-        p.wait(5)
-        tail = ""
-        try:
-            with open(log_path) as f:
-                tail = f.read()[-2000:]
-        except OSError:
-            pass
-        raise RuntimeError(
-            f"the {what} exited during start (code {p.returncode}). Log:\n{tail}"
-        )
-    return data.decode().strip()
+    return read_ready_line(r, p, what, log_path, READY_TIMEOUT_S)
 
 
 def start_local_cluster(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.api.runtime_access import local_mode, worker
-from ember.common.ids import task_id_of
+from ember.api.runtime_access import runtime
+from ember.api.validation import check_bool, check_timeout
 from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
 
 
@@ -16,10 +16,8 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
         GetTimeoutError: not ready within ``timeout`` seconds.
         TaskError: the task raised (also an instance of the user's exception).
     """
-    if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
-        raise ValueError(
-            f"'timeout' must be a non-negative number or None, got {timeout!r}"
-        )
+    if timeout is not None:
+        check_timeout("get() 'timeout'", timeout, ValueError)
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
@@ -38,17 +36,18 @@ def get(object_refs: Any, *, timeout: float | None = None) -> Any:
             "get() expected an ObjectRef or a list of ObjectRefs, got "
             f"{type(object_refs).__name__}: {object_refs!r}"
         )
-    lm = local_mode()
-    values = lm.get(refs) if lm is not None else worker().objects.get(refs, timeout)
+    values = runtime().get(refs, timeout)
     return values[0] if single else values
 
 
 def put(value: Any, *, _owner: Any = None) -> ObjectRef:
     """Store ``value`` in the object store; return its ObjectRef."""
-    lm = local_mode()
-    if lm is not None:
-        return lm.put(value)
-    return worker().objects.put(value)
+    if isinstance(value, ObjectRef):
+        raise TypeError(
+            "Calling put() on an ObjectRef is not allowed: put() stores a value. To "
+            "pass a reference around, put it inside a list or dict, e.g. put([ref])."
+        )
+    return runtime().put(value)
 
 
 def wait(
@@ -76,23 +75,22 @@ def wait(
             )
     if len(set(refs)) != len(refs):
         raise ValueError("Wait requires a list of unique object refs.")
-    if not isinstance(num_returns, int) or num_returns <= 0:
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+        raise TypeError(
+            f"wait() 'num_returns' must be an int, got {type(num_returns).__name__}"
+        )
+    if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
     if num_returns > len(refs):
         raise ValueError(
             "num_returns cannot be greater than the number of objects provided "
             f"to ember.wait ({num_returns} > {len(refs)})."
         )
-    if timeout is not None and timeout < 0:
-        raise ValueError(f"The 'timeout' argument must be >= 0, got {timeout}")
+    check_timeout("wait() 'timeout'", timeout)
+    check_bool("wait() 'fetch_local'", fetch_local)
     if not refs:
         return [], []
-    lm = local_mode()
-    if lm is not None:
-        done = [True] * len(refs)
-    else:
-        cw = worker()
-        done = cw.run(cw.objects.wait(refs, num_returns, timeout))
+    done = runtime().wait(refs, num_returns, timeout, fetch_local)
     ready: list[ObjectRef] = []
     not_ready: list[ObjectRef] = []
     for r, d in zip(refs, done, strict=True):
@@ -115,13 +113,6 @@ def cancel(
         raise TypeError(
             f"cancel() expected an ObjectRef, got {type(object_ref).__name__}"
         )
-    lm = local_mode()
-    if lm is not None:
-        return
-    cw = worker()
-    tid = task_id_of(object_ref.binary())
-
-    async def do() -> bool:
-        return cw.tasks.cancel(tid, force)
-
-    cw.run(do())
+    check_bool("cancel() 'force'", force)
+    check_bool("cancel() 'recursive'", recursive)
+    runtime().cancel(object_ref, force, recursive)

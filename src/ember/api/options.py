@@ -14,12 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ember.api.validation import (
+    MAX_CONCURRENCY,
+    MAX_COUNT,
+    MAX_NAME_LENGTH,
+    MAX_NUM_RETURNS,
+    amount_error,
+    check_resource_name,
+    check_runtime_env,
+)
+
 __all__ = [
     "ACTOR_OPTION_DEFAULTS",
     "TASK_OPTION_DEFAULTS",
     "resolve_num_returns",
     "update_options",
     "validate_actor_options",
+    "validate_method_options",
     "validate_task_options",
 ]
 
@@ -53,13 +64,8 @@ class _Option:
 
 
 def _amount_error(key: str, value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"The quantity of resource '{key}' must be an int or float, "
-            f"but received {type(value).__name__} ({value!r})."
-        )
-    if value < 0:
-        return f"The quantity of resource '{key}' cannot be negative (got {value}); pass 0 or more."
+    if message := amount_error(key, value):
+        return message
     if (
         isinstance(value, float)
         and value != 0
@@ -75,10 +81,12 @@ def _resource(default: Any = None) -> _Option:
     )
 
 
-def _count(infinite: bool, default: Any = None) -> _Option:
+def _count(infinite: bool, default: Any = None, high: int = MAX_COUNT) -> _Option:
     low = -1 if infinite else 0
 
     def check(key: str, value: Any) -> str | None:
+        if value is not None and value > high:
+            return f"The keyword '{key}' is {value}; the limit is {high}."
         if value is None or value >= low:
             return None
         allowed = (
@@ -102,10 +110,7 @@ def _one_of(*allowed: object) -> Check:
 
 def _resources(key: str, value: dict[Any, Any] | None) -> str | None:
     for name, amount in (value or {}).items():
-        if not isinstance(name, str):
-            raise TypeError(
-                f"Resource names in '{key}' must be str, but received {name!r}."
-            )
+        check_resource_name(f"'{key}'", name)
         if name in ("CPU", "GPU", "memory"):
             option = {"CPU": "num_cpus", "GPU": "num_gpus"}.get(name, "memory")
             return f"Use the '{option}' keyword instead of '{name}' in the '{key}' keyword."
@@ -117,13 +122,29 @@ def _resources(key: str, value: dict[Any, Any] | None) -> str | None:
 def _num_returns(key: str, value: Any) -> str | None:
     if value is None or value in ("streaming", "dynamic"):
         return None
-    if isinstance(value, int) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if value > MAX_NUM_RETURNS:
+            return (
+                f"The keyword '{key}' is {value}; the limit is {MAX_NUM_RETURNS} "
+                "returns per call. Return one list instead, or use a generator."
+            )
         return None
     return (
         f"The keyword '{key}' only accepts None, a non-negative integer, 'streaming' "
         f"(for generators) or 'dynamic'; got {value!r}. None means 1, or 'streaming' "
         "for generator functions."
     )
+
+
+def _name(key: str, value: Any) -> str | None:
+    if value is not None and len(value) > MAX_NAME_LENGTH:
+        return f"The keyword '{key}' is {len(value)} characters long; the limit is {MAX_NAME_LENGTH}."
+    return None
+
+
+def _runtime_env(key: str, value: Any) -> str | None:
+    check_runtime_env(value, key)
+    return None
 
 
 def _retry_exceptions(key: str, value: Any) -> str | None:
@@ -144,6 +165,26 @@ def _scheduling_strategy(key: str, value: Any) -> str | None:
             f"The type of keyword '{key}' must be None, str or a *SchedulingStrategy "
             f"object, but received {type(value).__name__}."
         )
+    pg = getattr(value, "placement_group", None)
+    if pg is not None and not type(pg).__name__.endswith("PlacementGroup"):
+        raise TypeError(
+            f"placement_group of '{key}' must be a PlacementGroup or None, but "
+            f"received {type(pg).__name__}."
+        )
+    index = getattr(value, "placement_group_bundle_index", -1)
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise TypeError(
+            f"placement_group_bundle_index of '{key}' must be an int, but received "
+            f"{type(index).__name__} ({index!r})."
+        )
+    soft = getattr(value, "soft", False)
+    if not isinstance(soft, bool):
+        raise TypeError(
+            f"'soft' of '{key}' must be a bool, but received {type(soft).__name__}."
+        )
+    node_id = getattr(value, "node_id", "")
+    if not isinstance(node_id, str) or len(node_id) > MAX_NAME_LENGTH:
+        raise TypeError(f"'node_id' of '{key}' must be a hex str, got {node_id!r}.")
     return None
 
 
@@ -225,15 +266,15 @@ _COMMON: dict[str, _Option] = {
     "fallback_strategy": _Option((list, _NoneType), _fallback_strategy),
     "label_selector": _Option((dict, _NoneType), _label_selector),
     "memory": _resource(),
-    "name": _Option((str, _NoneType)),
+    "name": _Option((str, _NoneType), _name),
     "num_cpus": _resource(),
     "num_gpus": _resource(),
-    "object_store_memory": _count(infinite=False),
+    "object_store_memory": _count(infinite=False, high=2**63 - 1),
     "placement_group": _Option((), _placement_group, "default"),
     "placement_group_bundle_index": _Option((int,), _count(True).check, -1),
     "placement_group_capture_child_tasks": _Option((bool, _NoneType)),
     "resources": _Option((dict, _NoneType), _resources),
-    "runtime_env": _Option((dict, _NoneType)),
+    "runtime_env": _Option((dict, _NoneType), _runtime_env),
     "scheduling_strategy": _Option((), _scheduling_strategy),
     "_labels": _Option((dict, _NoneType)),
     "_metadata": _Option((dict, _NoneType)),
@@ -263,14 +304,27 @@ _ACTOR_ONLY: dict[str, _Option] = {
     "enable_tensor_transport": _Option((bool, _NoneType)),
     "get_if_exists": _Option((bool,), default=False),
     "lifetime": _Option((str, _NoneType), _one_of(None, "detached", "non_detached")),
-    "max_concurrency": _count(infinite=False),
+    "max_concurrency": _count(infinite=False, high=MAX_CONCURRENCY),
     "max_pending_calls": _count(infinite=True, default=-1),
     "max_restarts": _count(infinite=True, default=0),
     "max_task_retries": _count(infinite=True, default=0),
-    "namespace": _Option((str, _NoneType)),
+    "namespace": _Option((str, _NoneType), _name),
     "_actor_generator_backpressure_num_objects": _Option(
         (int, _NoneType), _positive_or_disabled
     ),
+}
+
+_METHOD_OPTIONS: dict[str, _Option] = {
+    "num_returns": _TASK_ONLY["num_returns"],
+    "name": _COMMON["name"],
+    "max_task_retries": _count(infinite=True),
+    "retry_exceptions": _TASK_ONLY["retry_exceptions"],
+    "concurrency_group": _Option((str, _NoneType), _name),
+    "enable_task_events": _COMMON["enable_task_events"],
+    "_generator_backpressure_num_objects": _TASK_ONLY[
+        "_generator_backpressure_num_objects"
+    ],
+    "tensor_transport": _Option((str, _NoneType)),
 }
 
 _TASK_OPTIONS = {**_COMMON, **_TASK_ONLY}
@@ -360,6 +414,18 @@ def validate_actor_options(options: dict[str, Any], in_options: bool) -> None:
             stacklevel=3,
         )
     _check_placement_group(options)
+
+
+def validate_method_options(options: dict[str, Any], where: str) -> None:
+    """Check the keywords of ``@method(...)`` or ``actor.method.options(...)``."""
+    for key, value in options.items():
+        option = _METHOD_OPTIONS.get(key)
+        if option is None:
+            raise ValueError(
+                f"Invalid option keyword '{key}' for {where}. Valid ones are "
+                f"{sorted(_METHOD_OPTIONS)}."
+            )
+        option.validate(key, value)
 
 
 def update_options(original: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:

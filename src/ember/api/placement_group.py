@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ember.api.runtime_access import worker
+from ember.api.runtime_access import runtime
+from ember.api.validation import (
+    MAX_BUNDLES,
+    MAX_NAME_LENGTH,
+    amount_error,
+    check_name,
+    check_timeout,
+)
 from ember.common.ids import BaseID, random_id
-from ember.protocol.messages import PlacementGroupInfo, PlacementGroupRequest
-from ember.rpc.errors import RemoteError
 from ember.runtime import task_context
 from ember.scheduler.placement import STRATEGIES
 
@@ -59,16 +64,12 @@ class PlacementGroup:
 
     def wait(self, timeout_seconds: float | int = 30) -> bool:
         """Wait until the group is created; False if ``timeout_seconds`` passed first."""
-        cw = worker()
-        reply, _ = cw.run(
-            cw.control.call(
-                "control.wait_placement_group",
-                PlacementGroupRequest(
-                    pg_id=self.id.binary(), timeout_s=float(timeout_seconds) or 1e-3
-                ),
-            )
-        )
-        return bool(reply.ready)
+        where = "PlacementGroup.wait() 'timeout_seconds'"
+        if timeout_seconds is None:
+            raise TypeError(f"{where} must be a number, got None")
+        check_timeout(where, timeout_seconds)
+        timeout_s = float(timeout_seconds) or 1e-3
+        return runtime().placement_groups.wait(self.id.binary(), timeout_s)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PlacementGroup) and other.id == self.id
@@ -87,17 +88,8 @@ def _ready_probe(pg: PlacementGroup) -> PlacementGroup:
     return pg
 
 
-def _info(pg_id: bytes) -> PlacementGroupInfo:
-    cw = worker()
-    try:
-        info, _ = cw.run(
-            cw.control.call(
-                "control.get_placement_group", PlacementGroupRequest(pg_id=pg_id)
-            )
-        )
-    except RemoteError as err:
-        raise ValueError(err.remote_message) from None
-    return info
+def _info(pg_id: bytes) -> Any:
+    return runtime().placement_groups.info(pg_id)
 
 
 def placement_group(
@@ -116,26 +108,7 @@ def placement_group(
     Raises:
         ValueError: empty or invalid bundles, an unknown strategy or lifetime.
     """
-    if not isinstance(bundles, list) or not bundles:
-        raise ValueError(
-            "The placement group `bundles` argument must be a non-empty list of "
-            "resource dicts, e.g. [{'CPU': 1}, {'CPU': 1}]."
-        )
-    for b in bundles:
-        if not isinstance(b, dict) or not b:
-            raise ValueError(
-                f"Bundles cannot be an empty dictionary or a non-dict: {b!r}"
-            )
-        for k, v in b.items():
-            if not isinstance(v, (int, float)) or v < 0:
-                raise ValueError(
-                    f"Bundle resource {k!r} must be a non-negative number, got {v!r}"
-                )
-        if all(v == 0 for v in b.values()):
-            raise ValueError(
-                f"Bundle {b!r} asks for no resources; every bundle needs at "
-                "least one positive amount."
-            )
+    _check_bundles(bundles)
     if strategy not in STRATEGIES:
         raise ValueError(
             f"Invalid placement group strategy {strategy!r}; valid ones are "
@@ -145,25 +118,49 @@ def placement_group(
         raise ValueError(
             f"placement_group() 'lifetime' must be None or 'detached', got {lifetime!r}"
         )
-    cw = worker()
+    check_name("placement_group() 'name'", name)
     pg_id = random_id(PlacementGroupID.SIZE)
     clean = [{k: float(v) for k, v in b.items()} for b in bundles]
-    info = PlacementGroupInfo(
-        pg_id=pg_id,
-        bundles=clean,
-        strategy=strategy,
-        name=name or "",
-        namespace=cw.namespace,
-        job_id=cw.job_id,
-        detached=lifetime == "detached",
+    runtime().placement_groups.create(
+        pg_id, clean, strategy, name or "", lifetime == "detached"
     )
-    try:
-        cw.run(cw.control.call("control.create_placement_group", info))
-    except RemoteError as err:
-        if err.is_a(ValueError):
-            raise ValueError(err.remote_message) from None
-        raise
     return PlacementGroup(PlacementGroupID(pg_id), clean)
+
+
+def _check_bundles(bundles: Any) -> None:
+    if not isinstance(bundles, list) or not bundles:
+        raise ValueError(
+            "The placement group `bundles` argument must be a non-empty list of "
+            "resource dicts, e.g. [{'CPU': 1}, {'CPU': 1}]."
+        )
+    if len(bundles) > MAX_BUNDLES:
+        raise ValueError(
+            f"placement_group() got {len(bundles)} bundles; the limit is {MAX_BUNDLES}."
+        )
+    for b in bundles:
+        if not isinstance(b, dict) or not b:
+            raise ValueError(
+                f"Bundles cannot be an empty dictionary or a non-dict: {b!r}"
+            )
+        for k, v in b.items():
+            if not isinstance(k, str) or not k or len(k) > MAX_NAME_LENGTH:
+                raise ValueError(
+                    "Bundle resource names must be non-empty str of at most "
+                    f"{MAX_NAME_LENGTH} characters, got {k!r} in {b!r}"
+                )
+            try:
+                message = amount_error(k, v)
+            except TypeError:
+                message = (
+                    f"Bundle resource {k!r} must be a non-negative number, got {v!r}"
+                )
+            if message:
+                raise ValueError(message)
+        if all(v == 0 for v in b.values()):
+            raise ValueError(
+                f"Bundle {b!r} asks for no resources; every bundle needs at "
+                "least one positive amount."
+            )
 
 
 def remove_placement_group(placement_group: PlacementGroup) -> None:
@@ -172,29 +169,13 @@ def remove_placement_group(placement_group: PlacementGroup) -> None:
         raise TypeError(
             f"expected a PlacementGroup, got {type(placement_group).__name__}"
         )
-    cw = worker()
-    cw.run(
-        cw.control.call(
-            "control.remove_placement_group",
-            PlacementGroupRequest(pg_id=placement_group.id.binary()),
-        )
-    )
+    runtime().placement_groups.remove(placement_group.id.binary())
 
 
 def get_placement_group(placement_group_name: str) -> PlacementGroup:
     """The live placement group with this name in the current namespace."""
-    cw = worker()
-    try:
-        info, _ = cw.run(
-            cw.control.call(
-                "control.get_placement_group",
-                PlacementGroupRequest(
-                    name=placement_group_name, namespace=cw.namespace
-                ),
-            )
-        )
-    except RemoteError as err:
-        raise ValueError(err.remote_message) from None
+    check_name("get_placement_group() 'placement_group_name'", placement_group_name)
+    info = runtime().placement_groups.info_by_name(placement_group_name)
     return PlacementGroup(PlacementGroupID(info.pg_id), list(info.bundles))
 
 
@@ -213,15 +194,18 @@ def placement_group_table(
     placement_group: PlacementGroup | None = None,
 ) -> dict[str, Any]:
     """State of one group (or of all, keyed by hex id), as Ray's table."""
-    cw = worker()
-    reply, _ = cw.run(cw.control.call("control.list_placement_groups", _empty()))
-    table = {g.pg_id.hex(): _row(g) for g in reply.groups}
+    if placement_group is not None and not isinstance(placement_group, PlacementGroup):
+        raise TypeError(
+            "placement_group_table() expected a PlacementGroup or None, got "
+            f"{type(placement_group).__name__}"
+        )
+    table = {g.pg_id.hex(): _row(g) for g in runtime().placement_groups.list()}
     if placement_group is not None:
         return table.get(placement_group.id.hex(), {})
     return table
 
 
-def _row(g: PlacementGroupInfo) -> dict[str, Any]:
+def _row(g: Any) -> dict[str, Any]:
     return {
         "placement_group_id": g.pg_id.hex(),
         "name": g.name,
@@ -231,9 +215,3 @@ def _row(g: PlacementGroupInfo) -> dict[str, Any]:
         "bundles_to_node_id": {i: n.hex() for i, n in enumerate(g.bundle_nodes)},
         "stats": {},
     }
-
-
-def _empty() -> Any:
-    from ember.protocol.messages import Empty
-
-    return Empty()

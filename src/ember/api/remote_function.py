@@ -6,19 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
-from ember.api.runtime_access import (
-    build_call,
-    env_vars_of,
-    export,
-    local_mode,
-    placed_resources,
-    resources_of,
-    retry_exception_fields,
-    strategy_of,
-    worker,
-)
-from ember.runtime.object_ref import ObjectRefGenerator
-from ember.runtime.submitter import PendingTask
+from ember.api.runtime_access import runtime
 
 
 class RemoteFunction:
@@ -67,35 +55,15 @@ class RemoteFunction:
         num_returns = opt.resolve_num_returns(
             options.get("num_returns"), self._is_generator
         )
-        lm = local_mode()
-        if lm is not None:
-            return lm.run_task(self._function, args, kwargs, num_returns, options)
-        cw = worker()
-        streaming = num_returns in ("streaming", "dynamic")
-        n = 1 if streaming else int(num_returns)
-        key = export(cw, self._function, self._export_cache)
-        spec, frames, return_oids, refs, arg_oids = build_call(
-            cw, options.get("name") or self._name, args, kwargs, n, streaming
+        return runtime().submit_task(
+            self._function,
+            self._export_cache,
+            options.get("name") or self._name,
+            args,
+            kwargs,
+            options,
+            num_returns,
         )
-        spec.function_key = key
-        spec.resources = resources_of(options, 1.0)
-        spec.env_vars = env_vars_of(cw, options)
-        spec.strategy = strategy_of(options)
-        spec.resources = placed_resources(spec.resources, spec.strategy)
-        spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
-            options.get("retry_exceptions", False)
-        )
-        max_retries = options.get("max_retries")
-        retries = 3 if max_retries is None else int(max_retries)
-        task = PendingTask(spec, frames, return_oids, arg_oids, retries)
-        cw.loop_thread.call_batched(cw.tasks.submit, task)
-        if streaming:
-            return ObjectRefGenerator(spec.task_id, cw.address)
-        if n == 0:
-            return None
-        if n == 1 and options.get("num_returns") in (None, 1):
-            return refs[0]
-        return refs
 
 
 class _BoundFunction:

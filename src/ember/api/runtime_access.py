@@ -1,199 +1,62 @@
-"""Getting this process's runtime (auto-initializing like Ray), and building specs."""
+"""This process's current Runtime: installed by init(), attached in workers, auto-started.
+
+``runtime()`` is on every hot path (``.remote()``, ``get``): one global read
+and a None check when a runtime is installed. When none is, it attaches a
+:class:`~ember.api.cluster_runtime.ClusterRuntime` to the process's core
+worker (a worker process, whose core worker was started by its entry point)
+or calls ``init()`` (a driver's first use, as Ray does).
+
+``init`` registers that hook with :func:`set_starter`. This module imports
+no other module of ``ember.api`` beyond the protocol, which keeps the
+package free of import cycles (``init`` depends on this module, not the
+reverse).
+"""
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ember.api import init as init_mod
-from ember.common.ids import new_task_id, object_id_for
-from ember.protocol.messages import ObjRef, TaskSpec
-from ember.runtime import current
-from ember.runtime.core_worker import CoreWorker
-from ember.runtime.object_ref import ObjectRef
-from ember.runtime.serialization import args_blob, dumps_function, dumps_plain
-from ember.runtime.task_context import get as current_task
+from ember.api.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ember.runtime.core_worker import CoreWorker
+
+_runtime: Runtime | None = None
+_start: Callable[[], Runtime] | None = None
+
+
+def runtime() -> Runtime:
+    """The current Runtime; attaches to this worker or calls ``init()`` on first use."""
+    rt = _runtime
+    if rt is not None:
+        return rt
+    if _start is None:
+        raise RuntimeError("ember.api.init was not imported: import ember first")
+    return _start()
 
 
 def worker() -> CoreWorker:
-    """The core worker; starts a local cluster on first use, as Ray does."""
-    cw = current.worker_or_none()
+    """The core worker behind the current Runtime (for tests and tools; the API
+    itself only talks to the Runtime). Raises RuntimeError in local mode."""
+    cw: CoreWorker | None = getattr(runtime(), "cw", None)
     if cw is None:
-        init_mod.init()
-        cw = current.worker_or_none()
-        assert cw is not None
+        raise RuntimeError("local mode has no core worker")
     return cw
 
 
-def local_mode() -> Any:
-    return init_mod.local_mode_runtime()
+def current_or_none() -> Runtime | None:
+    """The installed Runtime, or None (nothing is started)."""
+    return _runtime
 
 
-def export(cw: CoreWorker, obj: Any, cache: dict[int, bytes]) -> bytes:
-    """Put a function or class into the function table once; return its key."""
-    key = cache.get(id(cw))
-    if key is not None:
-        return key
-    from ember.protocol.messages import KvPutRequest
-
-    data = dumps_function(obj)
-    key = hashlib.blake2b(data, digest_size=16).digest()
-    cw.run(
-        cw.control.call(
-            "control.kv_put",
-            KvPutRequest(namespace="fn", key=key, value=data, overwrite=False),
-        )
-    )
-    cache.clear()
-    cache[id(cw)] = key
-    return key
+def install(rt: Runtime | None) -> None:
+    """Make ``rt`` the current Runtime (None: there is none)."""
+    global _runtime
+    _runtime = rt
 
 
-def resources_of(opts: dict[str, Any], default_cpus: float) -> dict[str, float]:
-    res: dict[str, float] = {}
-    cpus = opts.get("num_cpus")
-    res["CPU"] = float(default_cpus if cpus is None else cpus)
-    if opts.get("num_gpus"):
-        res["GPU"] = float(opts["num_gpus"])
-    if opts.get("memory"):
-        res["memory"] = float(opts["memory"])
-    for k, v in (opts.get("resources") or {}).items():
-        res[k] = float(v)
-    return {k: v for k, v in res.items() if v > 0}
-
-
-def env_vars_of(cw: CoreWorker, opts: dict[str, Any]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    job_env = getattr(cw, "job_runtime_env", None)
-    if job_env is None:  # inside a worker: inherit the running task's env
-        ctx = current_task()
-        job_env = ctx.extra.get("runtime_env", {}) if ctx else {}
-    env.update((job_env or {}).get("env_vars", {}))
-    env.update((opts.get("runtime_env") or {}).get("env_vars", {}) or {})
-    return env
-
-
-def build_call(
-    cw: CoreWorker,
-    name: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    num_returns: int,
-    streaming: bool,
-) -> tuple[TaskSpec, list[Any], list[bytes], list[ObjectRef], list[bytes]]:
-    """Serialize arguments and name the returns of a task or actor call.
-
-    Returns the spec, the frames carrying argument buffers, the return ids,
-    the return refs and the ids the pending call keeps alive.
-    """
-    is_ref = _is_ref
-    ser, refs = args_blob(args, kwargs, is_ref)
-    task_id = new_task_id()
-    arg_oids = [r._id for r in refs] + [r._id for r in ser.contained]
-    owners = [r._owner for r in refs] + [r._owner for r in ser.contained]
-    spec = TaskSpec(
-        task_id=task_id,
-        job_id=cw.job_id,
-        name=name,
-        num_returns=num_returns,
-        streaming=streaming,
-        owner=cw.address,
-        ref_args=[ObjRef(oid=r._id, owner=r._owner or cw.address) for r in refs],
-    )
-    frames: list[Any] = []
-    if ser.total_bytes() >= cw.config.inline_threshold_bytes:
-        oid = object_id_for(new_task_id(), 0)
-        cw.objects.store_serialized(oid, ser)
-        spec.args_ref = ObjRef(oid=oid, owner=cw.address)
-        arg_oids.append(oid)
-        owners.append(cw.address)
-    else:
-        spec.args = ser.data
-        spec.nargbufs = len(ser.buffers)
-        frames = [memoryview(b).cast("B") for b in ser.buffers]
-        if frames:  # the caller may mutate its arrays after .remote(): copy now
-            frames = [bytes(f) for f in frames]
-    cw.refs.add_submitted(arg_oids, owners)
-    n = 0 if streaming else num_returns
-    return_oids = [object_id_for(task_id, i + 1) for i in range(n)]
-    return_refs = []
-    for oid in return_oids:
-        cw.objects.add_pending(oid)
-        return_refs.append(ObjectRef(oid, cw.address))
-    return spec, frames, return_oids, return_refs, arg_oids
-
-
-def _is_ref(v: Any) -> bool:
-    return type(v) is ObjectRef
-
-
-def retry_exception_fields(value: Any) -> tuple[bool, bytes]:
-    if isinstance(value, (list, tuple)):
-        return False, dumps_plain(tuple(value))
-    return bool(value), b""
-
-
-def strategy_of(options: dict[str, Any]) -> dict[str, Any]:
-    """The wire form of the ``scheduling_strategy`` option."""
-    s = options.get("scheduling_strategy")
-    pg = options.get("placement_group")
-    if pg not in (None, "default") and s is None:
-        s = _LegacyPG(
-            pg,
-            options.get("placement_group_bundle_index", -1),
-            options.get("placement_group_capture_child_tasks"),
-        )
-    if s is None:
-        ctx = current_task()
-        inherited = ctx.extra.get("placement_group") if ctx else None
-        if inherited and inherited.get("capture"):
-            return {**inherited, "bundle_index": -1}
-        return {}
-    if s == "DEFAULT":
-        return {}
-    if s == "SPREAD":
-        return {"type": "SPREAD"}
-    kind = type(s).__name__
-    if kind == "NodeAffinitySchedulingStrategy":
-        return {"type": "node_affinity", "node_id": s.node_id, "soft": bool(s.soft)}
-    if hasattr(s, "placement_group"):
-        pg = s.placement_group
-        if pg is None:
-            return {}
-        raw = s.placement_group_bundle_index
-        index = -1 if raw is None else int(raw)
-        if index >= len(pg.bundle_specs) or index < -1:
-            raise ValueError(
-                f"placement_group_bundle_index {index} is out of range: the group has "
-                f"{len(pg.bundle_specs)} bundles (use -1 for any bundle)."
-            )
-        return {
-            "type": "placement_group",
-            "pg_id": pg.id.hex(),
-            "bundle_index": index,
-            "capture": bool(s.placement_group_capture_child_tasks),
-        }
-    raise NotImplementedError(
-        f"scheduling_strategy={kind} is not supported by ember yet; use 'DEFAULT', "
-        "'SPREAD' or NodeAffinitySchedulingStrategy."
-    )
-
-
-class _LegacyPG:
-    """The deprecated ``placement_group=`` options, as a strategy object."""
-
-    def __init__(self, pg: Any, index: int, capture: Any) -> None:
-        self.placement_group = pg
-        self.placement_group_bundle_index = index
-        self.placement_group_capture_child_tasks = capture
-
-
-def placed_resources(
-    resources: dict[str, float], strategy: dict[str, Any]
-) -> dict[str, float]:
-    """Resources rewritten to draw on a placement group's bundle, if scheduled into one."""
-    if strategy.get("type") != "placement_group":
-        return resources
-    from ember.scheduler.placement import request_in_bundle
-
-    return request_in_bundle(strategy["pg_id"], strategy["bundle_index"], resources)
+def set_starter(start: Callable[[], Runtime]) -> None:
+    """Register what ``runtime()`` calls when no Runtime is installed."""
+    global _start
+    _start = start

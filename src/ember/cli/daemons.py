@@ -9,34 +9,22 @@ from __future__ import annotations
 
 import glob
 import os
-import select
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
-from typing import Any
 
 import psutil
 
-from ember.common.process import PARENT_ENV, TOKEN_ENV
+from ember.common.process import (
+    PARENT_ENV,
+    TOKEN_ENV,
+    DaemonStartError as DaemonStartError,
+    read_ready_line,
+)
 
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
-
-
-class DaemonStartError(RuntimeError):
-    """A daemon exited or stalled before it said it was ready."""
-
-    def __init__(self, what: str, log_path: str, detail: str, log_tail: str) -> None:
-        super().__init__(f"the {what} {detail}; see {log_path}")
-        self.what = what
-        self.log_path = log_path
-        self.detail = detail
-        self.log_tail = log_tail
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.what, self.log_path, self.detail, self.log_tail))
 
 
 @dataclass
@@ -93,48 +81,11 @@ def spawn(
     return Daemon(name, proc, log_path), r
 
 
-def log_tail(path: str, limit: int = 3000) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()[-limit:]
-    except OSError:
-        return ""
-
-
 def wait_ready(daemon: Daemon, r: int, timeout_s: float = READY_TIMEOUT_S) -> str:
     """The daemon's ready line; raises :class:`DaemonStartError` if it exits first."""
-    deadline = time.monotonic() + timeout_s
-    data = b""
-    try:
-        while b"\n" not in data:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise DaemonStartError(
-                    daemon.name,
-                    daemon.log_path,
-                    f"did not start within {timeout_s:.0f}s",
-                    log_tail(daemon.log_path),
-                )
-            ready, _, _ = select.select([r], [], [], left)
-            if ready:
-                chunk = os.read(r, 4096)
-                if not chunk:
-                    break
-                data += chunk
-    finally:
-        os.close(r)
-    if b"\n" not in data:
-        try:
-            code = daemon.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            code = None
-        raise DaemonStartError(
-            daemon.name,
-            daemon.log_path,
-            f"exited during start (exit code {code})",
-            log_tail(daemon.log_path),
-        )
-    daemon.ready_line = data.decode().strip()
+    daemon.ready_line = read_ready_line(
+        r, daemon.proc, daemon.name, daemon.log_path, timeout_s
+    )
     return daemon.ready_line
 
 

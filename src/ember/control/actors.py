@@ -15,6 +15,12 @@ that starts on storage holding such specs reloads them: a detached actor is
 reported RESTARTING (its name stays taken) and a non-detached one DEAD (its
 job ended with the previous control service), each with a ``death_cause``
 saying so.  Re-creating the detached ones is not implemented yet.
+
+Each actor has one record (``control/actor_record.ActorRecord``).
+
+What the directory needs of the rest of the control service is passed in:
+a :class:`NodeLinks` (pick a node, a node's connection), the storage, and a
+``connect_worker`` callable.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
 from ember.common.aio import Supervisor
+from ember.control.actor_record import ActorRecord
 from ember.protocol.messages import (
     ActorInfo,
     ActorSpec,
@@ -35,11 +43,10 @@ from ember.protocol.messages import (
     LeaseRequest,
     ReturnLeaseRequest,
 )
-from ember.rpc.connection import Connection, connect
+from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 
 if TYPE_CHECKING:
-    from ember.control.service import ControlService
     from ember.control.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -54,38 +61,30 @@ RELOADED_DEAD_CAUSE = (
 )
 
 
-class ActorRecord:
-    """The control service's state for one actor."""
+class NodeLinks(Protocol):
+    """What the actor directory sees of the cluster's nodes."""
 
-    def __init__(self, spec: ActorSpec) -> None:
-        self.spec = spec
-        self.info = ActorInfo(
-            actor_id=spec.actor_id,
-            state="PENDING",
-            name=spec.name,
-            namespace=spec.namespace,
-            class_name=spec.class_name,
-        )
-        self.restarts = 0
-        self.waiters: list[asyncio.Future[None]] = []
-        self.node_id = b""
-        self.worker_id = b""
-        self.lease_id = 0
-        self.worker_conn: Connection | None = None
-        self.no_restart = False
+    def pick(self, resources: dict[str, float]) -> Connection | None:
+        """A live node whose totals could hold ``resources``."""
+        ...
 
-    def wake(self) -> None:
-        waiters, self.waiters = self.waiters, []
-        for w in waiters:
-            if not w.done():
-                w.set_result(None)
+    def conn(self, node_id: bytes) -> Connection | None:
+        """The live node's connection, or None."""
+        ...
+
+
+ConnectWorker = Callable[[str], Awaitable[Connection]]
 
 
 class ActorDirectory:
     """All actors of the cluster."""
 
-    def __init__(self, service: ControlService) -> None:
-        self._svc = service
+    def __init__(
+        self, nodes: NodeLinks, storage: Storage, connect_worker: ConnectWorker
+    ) -> None:
+        self._nodes = nodes
+        self._storage = storage
+        self._connect_worker = connect_worker
         self.actors: dict[bytes, ActorRecord] = {}
         self.named: dict[tuple[str, str], bytes] = {}
         self._sup = Supervisor("actors")
@@ -96,8 +95,7 @@ class ActorDirectory:
             existing = self.named.get(key)
             if existing is not None and self.actors[existing].info.state != "DEAD":
                 if get_if_exists:
-                    rec = self.actors[existing]
-                    return _with_spec(rec)
+                    return self.actors[existing].describe(with_spec=True)
                 raise ValueError(
                     f"The name {spec.name!r} (namespace={spec.namespace!r}) is already taken by "
                     "another actor. Pick another name, kill the existing actor, or pass "
@@ -107,9 +105,9 @@ class ActorDirectory:
         rec = ActorRecord(spec)
         self.actors[spec.actor_id] = rec
         if spec.name or spec.detached:
-            self._svc.storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
+            self._storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
         self._sup.spawn(self._start(rec), name="start-actor")
-        return _with_spec(rec)
+        return rec.describe(with_spec=True)
 
     async def wait_info(
         self, actor_id: bytes, after_epoch: int, timeout_s: float
@@ -136,7 +134,26 @@ class ActorDirectory:
                 await asyncio.wait_for(w, remaining)
             except TimeoutError:
                 break
-        return rec.info
+        return rec.describe()
+
+    def named_info(self, namespace: str, name: str) -> ActorInfo:
+        """The named actor's record, with its spec (for a handle).
+
+        Raises:
+            ValueError: no live actor has that name in that namespace.
+        """
+        aid = self.named.get((namespace, name))
+        if aid is None:
+            raise ValueError(
+                f"Failed to look up actor with name {name!r} in namespace "
+                f"{namespace!r}. This could be because the actor was never created, was "
+                "killed, or lives in another namespace."
+            )
+        return self.actors[aid].describe(with_spec=True)
+
+    def infos(self) -> list[ActorInfo]:
+        """Every actor's record (without specs), for listings."""
+        return [r.describe() for r in self.actors.values()]
 
     async def _start(self, rec: ActorRecord) -> None:
         spec = rec.spec
@@ -161,8 +178,8 @@ class ActorDirectory:
         strategy = dict(spec.scheduling)
         node_conn = None
         if strategy.get("type") == "node_affinity":
-            node_conn = self._svc.node_conns.get(bytes.fromhex(strategy["node_id"]))
-        node_conn = node_conn or self._svc.pick_node_conn(resources)
+            node_conn = self._nodes.conn(bytes.fromhex(strategy["node_id"]))
+        node_conn = node_conn or self._nodes.pick(resources)
         spilled = False
         warned = False
         while rec.info.state != "DEAD":
@@ -189,7 +206,7 @@ class ActorDirectory:
                 )
                 return None, None
             if reply.spillback:
-                node_conn = self._svc.node_conns.get(reply.spillback_node)
+                node_conn = self._nodes.conn(reply.spillback_node)
                 spilled = True
                 continue
             if not warned:
@@ -201,7 +218,7 @@ class ActorDirectory:
                     resources,
                 )
             await asyncio.sleep(1.0)
-            node_conn, spilled = self._svc.pick_node_conn(resources), False
+            node_conn, spilled = self._nodes.pick(resources), False
         return None, None
 
     async def _start_once(self, rec: ActorRecord, resources: dict[str, float]) -> None:
@@ -223,7 +240,7 @@ class ActorDirectory:
             if unix and os.path.exists(unix.removeprefix("unix:"))
             else reply.worker.tcp
         )
-        conn = await connect(addr, token=self._svc.token, schema=self._svc.schema)
+        conn = await self._connect_worker(addr)
         rec.worker_conn = conn
         epoch = rec.info.epoch + 1
         res, _ = await conn.call(
@@ -236,26 +253,10 @@ class ActorDirectory:
             conn.notify("worker.exit", ExitRequest(force=True, reason="actor killed"))
             return
         if res.ok:
-            rec.info = ActorInfo(
-                actor_id=spec.actor_id,
-                state="ALIVE",
-                address=reply.worker,
-                epoch=epoch,
-                name=spec.name,
-                namespace=spec.namespace,
-                class_name=spec.class_name,
-                pid=reply.pid,
-            )
+            rec.alive(reply.worker, epoch, reply.pid)
         else:
-            rec.info = ActorInfo(
-                actor_id=spec.actor_id,
-                state="DEAD",
-                epoch=epoch,
-                death_cause=res.error_text or "the actor's constructor failed",
-                name=spec.name,
-                namespace=spec.namespace,
-                class_name=spec.class_name,
-            )
+            rec.info.pid = reply.pid
+            rec.dead(res.error_text or "the actor's constructor failed", epoch)
             self._unname(rec)
             conn.notify(
                 "worker.exit", ExitRequest(force=False, reason="constructor failed")
@@ -276,35 +277,37 @@ class ActorDirectory:
         )
         if can_restart:
             rec.restarts += 1
-            rec.info = ActorInfo(
-                actor_id=spec.actor_id,
-                state="RESTARTING",
-                epoch=rec.info.epoch,
-                name=spec.name,
-                namespace=spec.namespace,
-                class_name=spec.class_name,
-            )
+            rec.restarting()
             rec.worker_id = b""
             self._sup.spawn(self._start(rec), name="restart-actor")
         else:
             self._mark_dead(rec, reason)
 
+    def on_worker_exit(self, worker_id: bytes, reason: str, intended: bool) -> None:
+        """A worker process exited: the actor it hosted died."""
+        for rec in list(self.actors.values()):
+            if rec.worker_id == worker_id:
+                self.on_worker_died(rec.spec.actor_id, worker_id, reason, intended)
+
+    def on_node_died(self, node_id: bytes) -> None:
+        """A node died: so did every actor on it."""
+        for rec in list(self.actors.values()):
+            if rec.node_id == node_id and rec.worker_id:
+                self.on_worker_died(
+                    rec.spec.actor_id,
+                    rec.worker_id,
+                    "the actor's node died",
+                    intended=False,
+                )
+
     def _mark_dead(self, rec: ActorRecord, reason: str) -> None:
-        spec = rec.spec
-        rec.info = ActorInfo(
-            actor_id=spec.actor_id,
-            state="DEAD",
-            epoch=rec.info.epoch,
-            death_cause=reason,
-            name=spec.name,
-            namespace=spec.namespace,
-            class_name=spec.class_name,
-        )
+        rec.dead(reason)
         self._unname(rec)
         rec.wake()
 
-    def load(self, storage: Storage) -> None:
+    def load(self) -> None:
         """Reload the named and detached actors a previous control service stored."""
+        storage = self._storage
         for actor_id, raw in storage.scan("actors"):
             spec = msgspec.msgpack.decode(raw, type=ActorSpec)
             rec = ActorRecord(spec)
@@ -328,7 +331,7 @@ class ActorDirectory:
     def _unname(self, rec: ActorRecord) -> None:
         """The actor is DEAD: free its name and drop its stored spec."""
         if rec.spec.name or rec.spec.detached:
-            self._svc.storage.delete("actors", rec.spec.actor_id)
+            self._storage.delete("actors", rec.spec.actor_id)
         key = (rec.spec.namespace, rec.spec.name)
         if rec.spec.name and self.named.get(key) == rec.spec.actor_id:
             del self.named[key]
@@ -365,22 +368,6 @@ class ActorDirectory:
 
     def close(self) -> None:
         self._sup.close()
-
-
-def _with_spec(rec: ActorRecord) -> ActorInfo:
-    i = rec.info
-    return ActorInfo(
-        actor_id=i.actor_id,
-        state=i.state,
-        address=i.address,
-        epoch=i.epoch,
-        death_cause=i.death_cause,
-        name=i.name,
-        namespace=i.namespace,
-        class_name=i.class_name,
-        pid=i.pid,
-        spec=rec.spec,
-    )
 
 
 def _env_key(env_vars: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ember.common.aio import Supervisor
 from ember.protocol.messages import (
@@ -26,22 +26,32 @@ from ember.protocol.messages import (
     PlacementGroupRequest,
     PrepareBundlesRequest,
 )
+from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 from ember.scheduler.placement import feasible_ever, place_bundles
 from ember.scheduler.policy import NodeView
-
-if TYPE_CHECKING:
-    from ember.control.service import ControlService
 
 logger = logging.getLogger(__name__)
 RETRY_INTERVAL_S = 0.2
 
 
+class NodeViews(Protocol):
+    """What the placement groups see of the cluster's nodes."""
+
+    def views(self) -> dict[bytes, NodeView]:
+        """The live nodes as the scheduler sees them."""
+        ...
+
+    def conn(self, node_id: bytes) -> Connection | None:
+        """The live node's connection, or None."""
+        ...
+
+
 class PlacementGroups:
     """Every placement group of the cluster."""
 
-    def __init__(self, service: ControlService) -> None:
-        self._svc = service
+    def __init__(self, nodes: NodeViews) -> None:
+        self._nodes = nodes
         self.groups: dict[bytes, PlacementGroupInfo] = {}
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._sup = Supervisor("placement-groups")
@@ -63,16 +73,9 @@ class PlacementGroups:
                 return g
         return None
 
-    def _views(self) -> dict[bytes, NodeView]:
-        return {
-            n: NodeView(n, info.resources, info.available, info.alive)
-            for n, info in self._svc.nodes.items()
-            if info.alive and n in self._svc.node_conns
-        }
-
     async def _schedule(self, g: PlacementGroupInfo) -> None:
         while g.state == "PENDING":
-            views = self._views()
+            views = self._nodes.views()
             placement = place_bundles(g.bundles, g.strategy, views)
             if placement is None:
                 if (
@@ -100,7 +103,7 @@ class PlacementGroups:
         prepared: list[bytes] = []
         ok = True
         for node_id, idx in by_node.items():
-            conn = self._svc.node_conns.get(node_id)
+            conn = self._nodes.conn(node_id)
             try:
                 if conn is None:
                     raise RpcError("node gone")
@@ -121,7 +124,7 @@ class PlacementGroups:
             await self._cancel_on(g.pg_id, prepared)
             return g.state != "PENDING"
         for node_id in prepared:
-            conn = self._svc.node_conns.get(node_id)
+            conn = self._nodes.conn(node_id)
             if conn is not None:
                 await conn.call(
                     "node.commit_bundles", PlacementGroupRequest(pg_id=g.pg_id)
@@ -133,7 +136,7 @@ class PlacementGroups:
 
     async def _cancel_on(self, pg_id: bytes, nodes: list[bytes]) -> None:
         for node_id in nodes:
-            conn = self._svc.node_conns.get(node_id)
+            conn = self._nodes.conn(node_id)
             if conn is not None and not conn.is_closed():
                 try:
                     await conn.call(

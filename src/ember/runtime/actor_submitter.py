@@ -21,16 +21,16 @@ import asyncio
 import logging
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import GetActorInfoRequest
+from ember.protocol.messages import GetActorInfoRequest, KillActorRequest
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.links import Links
+from ember.runtime.returns import Returns
 from ember.runtime.submitter import PendingTask
-
-if TYPE_CHECKING:
-    from ember.runtime.core_worker import CoreWorker
+from ember.runtime.task_args import TaskArgs
 
 logger = logging.getLogger(__name__)
 
@@ -63,14 +63,27 @@ class ActorState:
 class ActorSubmitter:
     """Submits actor calls of one core worker."""
 
-    def __init__(self, cw: CoreWorker) -> None:
-        self.cw = cw
+    def __init__(
+        self,
+        args: TaskArgs,
+        returns: Returns,
+        links: Links,
+    ) -> None:
+        self._args = args
+        self._returns = returns
+        self._links = links
         self.actors: dict[bytes, ActorState] = {}
 
     def state(self, actor_id: bytes, class_name: str = "") -> ActorState:
+        """This caller's state of ``actor_id``, created on first use (any thread).
+
+        Two threads making the first call on a new handle may both miss; the
+        atomic ``setdefault`` makes them share one state (a lost one would
+        break call order and the seq numbers).
+        """
         st = self.actors.get(actor_id)
         if st is None:
-            st = self.actors[actor_id] = ActorState(actor_id, class_name)
+            st = self.actors.setdefault(actor_id, ActorState(actor_id, class_name))
         return st
 
     def try_send_now(self, call: ActorCall) -> bool:
@@ -114,7 +127,7 @@ class ActorSubmitter:
         st = self.state(call.spec.actor_id)
         with st.lock:
             st.unsent += 1
-        self.cw.loop_thread.call_batched(self.submit, call)
+        self._links.loop_thread.call_batched(self.submit, call)
 
     def submit(self, call: ActorCall) -> None:
         st = self.state(call.spec.actor_id)
@@ -125,7 +138,7 @@ class ActorSubmitter:
             if st.dead is not None:
                 self._fail(call, st.dead)
                 return
-            pending = self.cw.objects.pending_deps(call.spec.ref_args)
+            pending = self._args.pending(call.spec.ref_args)
             if (
                 not pending
                 and st.conn is not None
@@ -137,7 +150,7 @@ class ActorSubmitter:
             st.queue.append(call)
         if pending:
             # a failed argument is ready too: the actor reports it as the call's error
-            self.cw.objects.when_all_ready(pending, lambda: self._deps_ready(st))
+            self._args.when_all_ready(pending, lambda: self._deps_ready(st))
         else:
             self._ensure_resolving(st)
 
@@ -157,7 +170,7 @@ class ActorSubmitter:
                 and st.conn is conn
                 and not conn.is_closed()
             ):
-                if self.cw.objects.pending_deps(st.queue[0].spec.ref_args):
+                if self._args.pending(st.queue[0].spec.ref_args):
                     return
                 self._send(st, st.queue.popleft())
 
@@ -166,7 +179,7 @@ class ActorSubmitter:
         st.inflight[call.spec.task_id] = call
         conn = st.conn
         try:
-            frames = self.cw.objects.inline_args(call.spec, call.frames)
+            frames = self._args.inline(call.spec, call.frames)
             fut = conn.call_nowait("worker.push_task", call.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
@@ -189,8 +202,7 @@ class ActorSubmitter:
             if reply.error:
                 self._fail(call, exc_mod.ActorDiedError(reply.error, st.actor_id.hex()))
                 return
-            self.cw.store_task_reply(call.spec, reply, frames, conn)
-            self.cw.refs.remove_submitted(call.arg_oids)
+            self._returns.done(call.spec, reply, frames, conn, call.arg_oids)
             return
         if isinstance(err, RemoteError):
             self._fail(call, exc_mod.EmberSystemError(str(err)))
@@ -224,7 +236,7 @@ class ActorSubmitter:
     def _ensure_resolving(self, st: ActorState) -> None:
         if not st.resolving:
             st.resolving = True
-            self.cw.sup.spawn(self._resolve(st), name="resolve-actor")
+            self._links.sup.spawn(self._resolve(st), name="resolve-actor")
 
     async def _resolve(self, st: ActorState) -> None:
         try:
@@ -242,7 +254,7 @@ class ActorSubmitter:
                 if info.state != "ALIVE" or info.address is None:
                     continue
                 try:
-                    conn = await self.cw.connect_to(info.address)
+                    conn = await self._links.connect_to(info.address)
                 except RpcError:
                     st.epoch = info.epoch
                     continue
@@ -253,7 +265,7 @@ class ActorSubmitter:
                 self._flush(st)
                 return
         except RpcError as exc:
-            if not self.cw.shutting_down:
+            if not self._links.shutting_down:
                 err = exc_mod.ActorDiedError(
                     f"Cannot reach the control service to locate actor {st.actor_id.hex()}: {exc}",
                     st.actor_id.hex(),
@@ -267,15 +279,36 @@ class ActorSubmitter:
         req = GetActorInfoRequest(
             actor_id=st.actor_id, wait_after_epoch=st.epoch, timeout_s=0
         )
-        reply, _ = await self.cw.control.call("control.get_actor_info", req)
+        reply, _ = await self._links.control.call("control.get_actor_info", req)
         return reply
 
     def _fail(self, call: ActorCall, error: BaseException) -> None:
-        for oid in call.return_oids:
-            self.cw.objects.set_error(oid, error)
-        if call.spec.streaming:
-            self.cw.generator_failed(call.spec.task_id, error)
-        self.cw.refs.remove_submitted(call.arg_oids)
+        self._returns.failed(call.spec, call.return_oids, call.arg_oids, error)
+
+    def collect(self, actor_id: bytes) -> None:
+        """Any thread: the last handle to an actor we created is gone; kill it.
+
+        Calls already submitted still run, as in Ray.
+        """
+        links = self._links
+        if links.shutting_down:
+            return
+        links.loop_thread.call(
+            lambda: links.sup.spawn(self._kill_when_idle(actor_id), name="collect")
+        )
+
+    async def _kill_when_idle(self, actor_id: bytes) -> None:
+        st = self.actors.get(actor_id)
+        while st is not None and (st.inflight or st.queue) and st.dead is None:
+            await asyncio.sleep(0.05)
+        self.actors.pop(actor_id, None)
+        try:
+            await self._links.control.call(
+                "control.kill_actor",
+                KillActorRequest(actor_id=actor_id, no_restart=True),
+            )
+        except RpcError:
+            pass
 
     def mark_dead(self, actor_id: bytes, error: BaseException) -> None:
         st = self.state(actor_id)

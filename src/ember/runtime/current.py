@@ -1,19 +1,22 @@
-"""The process's current core worker (set by init() or the worker entry)."""
+"""The process's current core worker (set by init() or the worker entry).
+
+Typed ``Any`` on purpose: this module is imported by ``object_ref`` and
+``core_worker``, so it may not import the core worker back (no import cycles
+in ``ember.runtime``).  ``object_ref`` reads it as its own ``RefHost``.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from ember.runtime.core_worker import CoreWorker
-
-_worker: CoreWorker | None = None
+_worker: Any = None
 
 
-def worker_or_none() -> CoreWorker | None:
+def worker_or_none() -> Any:
+    """The running ``CoreWorker``, or None."""
     return _worker
 
 
-def set_worker(w: CoreWorker | None) -> None:
+def set_worker(w: Any) -> None:
     global _worker
     _worker = w

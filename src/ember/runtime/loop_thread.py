@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import logging
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from ember.common.aio import new_event_loop
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 #: longest a lazy call (see LoopThread.call_lazy) waits for a batch to join
 LAZY_DELAY_S = 0.005
@@ -88,11 +90,15 @@ class LoopThread:
         self._drain()
 
     def _drain(self) -> None:
+        """Run every queued call; one that raises is logged and does not stop the rest."""
         self._batch_scheduled = False
         batch = self._batch
         while batch:
             fn, args = batch.popleft()
-            fn(*args)
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("batched loop callback %r failed", fn)
 
     def stop(self) -> None:
         if self.loop.is_closed():

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ember.common.ids import task_id_of
 from ember.protocol.messages import Address
@@ -13,7 +12,29 @@ from ember.runtime import current
 from ember.runtime.serialization import note_contained_ref
 
 if TYPE_CHECKING:
-    from ember.runtime.core_worker import CoreWorker
+    from ember.runtime.ownership import RefCounter
+
+
+class RefHost(Protocol):
+    """What refs and generators need of the process's core worker."""
+
+    refs: RefCounter
+
+    async def get_async(self, ref: ObjectRef) -> Any: ...
+
+    def ref_future(self, ref: ObjectRef) -> concurrent.futures.Future[Any]: ...
+
+    def next_generator_item(
+        self, task_id: bytes, index: int, timeout: float | None
+    ) -> ObjectRef | None: ...
+
+    async def next_generator_item_async(
+        self, task_id: bytes, index: int
+    ) -> ObjectRef | None: ...
+
+    def generator_completed_ref(self, task_id: bytes) -> ObjectRef: ...
+
+    def drop_generator(self, task_id: bytes) -> None: ...
 
 
 def _address_tuple(a: Address | None) -> tuple[bytes, bytes, str, str] | None:
@@ -90,15 +111,14 @@ class ObjectRef:
 
     def future(self) -> concurrent.futures.Future[Any]:
         """A ``concurrent.futures.Future`` resolved with the value (or its error)."""
-        cw = _cw()
-        return asyncio.run_coroutine_threadsafe(cw.objects.get_one_async(self), cw.loop)
+        return _cw().ref_future(self)
 
     def _on_completed(self, callback: Any) -> None:
         self.future().add_done_callback(lambda f: callback(f.result()))
 
 
-def _cw() -> CoreWorker:
-    cw = current.worker_or_none()
+def _cw() -> RefHost:
+    cw: RefHost | None = current.worker_or_none()
     if cw is None:
         raise RuntimeError("ember is not initialized: call ember.init() first")
     return cw

@@ -1,228 +1,101 @@
-"""The in-process memory store and object access: put, get, wait, pin, free.
+"""Object access of one core worker: put, get, wait, and serving values to borrowers.
 
-Small values live inline in ``entries`` (the owner's memory store, and a
-borrower's cache).  Large values live in the node's shared-memory arena; an
-entry then records which node holds the primary copy.  Reading a stored
-value pins it at the node daemon and maps it read-only; the entry keeps that
-mapping so later reads of the same object cost no round trip, and a finalizer
-on the mapping unpins it once the entry is dropped and every view (e.g. a
-numpy array) is gone.
+Values and readiness live in the pure :class:`~ember.runtime.memory_store.MemoryStore`
+(small values inline: the owner's copy, or a borrower's cache); large values
+live in the node's arena (:class:`~ember.runtime.stored.StoredObjects`).  This
+module adds the I/O: fetching a borrowed value from its owner, the loop timer
+that drives the store's deadlines, and the blocked-worker protocol.
 
 Threads: ``entries`` is mutated on the loop thread, except that a new entry
 may be inserted from a user thread (nobody can wait on an id before it is
-inserted).  User threads read ready entries directly (the fast path of get).
+inserted).  User threads read ready entries directly (the fast path of get),
+and a user thread blocked in get waits on a bare lock that the loop releases.
+
+Deadlines: a ``get``/``wait`` computes its deadline once; the thread-side wait
+and the loop-side resolve both end at it (the store's :class:`Waiter`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 import threading
-import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from ember import exceptions as exc_mod
+from ember.common.config import Config
 from ember.common.ids import new_task_id, object_id_for
-from ember.object_store.shm import readonly_view
 from ember.protocol.messages import (
     Address,
-    CreateObjectRequest,
     GetObjectReply,
     GetObjectRequest,
-    GetObjectsRequest,
-    ObjectIdsRequest,
-    PullObjectRequest,
     ReturnObject,
-    SealObjectRequest,
 )
-from ember.rpc.errors import RemoteError, RpcError
+from ember.rpc.connection import Connection
+from ember.rpc.errors import RpcError
+from ember.runtime.links import Links
+from ember.runtime.memory_store import READY, MemoryStore, ObjEntry, Waiter
 from ember.runtime.object_ref import ObjectRef
+from ember.runtime.ownership import RefCounter
 from ember.runtime.serialization import (
     SerializedValue,
     deserialize,
     dumps_plain,
-    read_layout,
     serialize,
-    write_layout,
 )
-
-if TYPE_CHECKING:
-    from ember.runtime.core_worker import CoreWorker
-
-logger = logging.getLogger(__name__)
-
-
-class ObjEntry:
-    """One object in the memory store."""
-
-    __slots__ = (
-        "bufs",
-        "callbacks",
-        "copies",
-        "data",
-        "is_error",
-        "mapping",
-        "node_id",
-        "owner",
-        "ready",
-        "size",
-        "sync_waiters",
-        "waiters",
-    )
-
-    def __init__(self) -> None:
-        self.ready = False
-        self.data: Any = None
-        self.bufs: list[Any] = []
-        self.is_error = False
-        self.node_id = b""
-        self.size = 0
-        #: this process's read-only mapping of a stored value, once it has read it
-        self.mapping: Any = None
-        self.waiters: list[asyncio.Future[None]] | None = None
-        #: plain callables run on the loop thread once ready (cheaper than waiters)
-        self.callbacks: list[Any] | None = None
-        #: user threads blocked in get() on this entry (counted down on the loop thread)
-        self.sync_waiters: list[_Countdown] | None = None
-        #: other nodes holding secondary copies (owner side), freed with the primary
-        self.copies: list[bytes] | None = None
-        #: the owner, for a borrower's cached entry
-        self.owner: Address | None = None
-
-    def stored(self) -> bool:
-        return self.ready and self.data is None and not self.is_error
+from ember.runtime.stored import StoredObjects
 
 
 class Objects:
     """Object access for one core worker."""
 
-    def __init__(self, cw: CoreWorker) -> None:
-        self.cw = cw
-        self.entries: dict[bytes, ObjEntry] = {}
-        self._pending_release: list[bytes] = []
-        self._sync_lock = threading.Lock()
-        self._release_scheduled = False
+    def __init__(
+        self,
+        store: MemoryStore,
+        stored: StoredObjects,
+        refs: RefCounter,
+        links: Links,
+        config: Config,
+        in_task: Callable[[], bool],
+    ) -> None:
+        """``in_task()``: whether this thread runs a normal task (which holds a CPU)."""
+        self.store = store
+        self.stored = stored
+        self.entries = store.entries
+        self._refs = refs
+        self._links = links
+        self._config = config
+        self._in_task = in_task
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        # the stored-object calls other components make
+        self.create_in_store = stored.create_in_store
+        self.add_copy = stored.add_copy
 
-    # -- producing ------------------------------------------------------------------
+    # -- producing (loop thread) ------------------------------------------------------
     def add_pending(self, oid: bytes) -> None:
         self.entries[oid] = ObjEntry()
-
-    def _set(self, oid: bytes, fill: Any) -> ObjEntry | None:
-        e = self.entries.get(oid)
-        if e is None:
-            if not self.cw.refs.has(oid):
-                return None  # nobody references it any more
-            e = self.entries[oid] = ObjEntry()
-        fill(e)
-        with self._sync_lock:
-            e.ready = True
-            if e.sync_waiters:
-                for countdown in e.sync_waiters:
-                    countdown.done_one()
-                e.sync_waiters = None
-        if e.waiters:
-            for w in e.waiters:
-                if not w.done():
-                    w.set_result(None)
-            e.waiters = None
-        if e.callbacks:
-            callbacks, e.callbacks = e.callbacks, None
-            for cb in callbacks:
-                cb()
-        return e
-
-    def when_all_ready(self, oids: list[bytes], cb: Any) -> None:
-        """Loop thread: call ``cb()`` once every one of ``oids`` is ready (or unknown).
-
-        A failed object is ready too.  Costs a callback per id, not a coroutine.
-        """
-        left = [len(oids)]
-
-        def one_ready() -> None:
-            left[0] -= 1
-            if left[0] == 0:
-                cb()
-
-        for oid in oids:
-            e = self.entries.get(oid)
-            if e is None or e.ready:
-                one_ready()
-            else:
-                if e.callbacks is None:
-                    e.callbacks = []
-                e.callbacks.append(one_ready)
 
     def set_inline(
         self, oid: bytes, data: Any, bufs: list[Any], is_error: bool = False
     ) -> None:
-        def fill(e: ObjEntry) -> None:
-            e.data, e.bufs, e.is_error, e.size = data, bufs, is_error, len(data)
-
-        self._set(oid, fill)
-
-    def set_stored(self, oid: bytes, node_id: bytes, size: int) -> None:
-        def fill(e: ObjEntry) -> None:
-            e.data, e.node_id, e.size = None, node_id, size
-
-        if self._set(oid, fill) is None:
-            # The result arrived after every ref was dropped: free it at once.
-            self._free_stored([oid], node_id)
+        self.store.set_inline(oid, data, bufs, is_error)
 
     def set_error(self, oid: bytes, error: BaseException) -> None:
-        self.set_inline(oid, dumps_plain(error), [], is_error=True)
+        self.store.set_inline(oid, dumps_plain(error), [], is_error=True)
 
     def set_return(self, obj: ReturnObject, frames: list[Any], pos: int) -> int:
         """Record one returned object from a reply's frames; return the next position."""
         if obj.node_id:
-            self.set_stored(obj.oid, obj.node_id, obj.size)
+            if self.store.set_stored(obj.oid, obj.node_id, obj.size) is None:
+                # The result arrived after every ref was dropped: free it at once.
+                self.stored.free_at([obj.oid], obj.node_id)
             return pos
         data = frames[pos]
         bufs = frames[pos + 1 : pos + obj.nbufs]
-        self.set_inline(obj.oid, data, bufs, obj.is_error)
+        self.store.set_inline(obj.oid, data, bufs, obj.is_error)
         return pos + obj.nbufs
-
-    def pending_deps(self, ref_args: list[Any]) -> list[bytes]:
-        """Ids among ``ref_args`` that we own and that are not ready yet."""
-        out = []
-        for r in ref_args:
-            e = self.entries.get(r.oid)
-            if e is not None and not e.ready:
-                out.append(r.oid)
-        return out
-
-    def inline_args(self, spec: Any, frames: list[Any]) -> list[Any]:
-        """Loop thread: carry the values of small ready ref arguments we own in the push.
-
-        The worker then needs no round trip back to us for them (as Ray inlines
-        small resolved dependencies).  Values holding refs, errors and stored
-        values are left for the worker to fetch.
-        """
-        if not spec.ref_args:
-            return frames
-        inlined: list[int] = []
-        extra: list[Any] = []
-        me = self.cw.worker_id
-        for r in spec.ref_args:
-            e = self.entries.get(r.oid)
-            if (
-                e is not None
-                and e.ready
-                and e.data is not None
-                and not e.is_error
-                and r.owner is not None
-                and r.owner.worker_id == me
-                and not self.cw.refs.contains_refs(r.oid)
-            ):
-                extra.append(e.data)
-                extra.extend(e.bufs)
-                inlined.append(1 + len(e.bufs))
-            else:
-                inlined.append(-1)
-        if not extra:
-            spec.inlined = []
-            return frames
-        spec.inlined = inlined
-        return [*frames, *extra]
 
     # -- put ------------------------------------------------------------------------
     def put(self, value: Any) -> ObjectRef:
@@ -233,15 +106,15 @@ class Objects:
             )
         ser = serialize(value)
         oid = object_id_for(new_task_id(), 0)
-        ref = ObjectRef(oid, self.cw.address)
+        ref = ObjectRef(oid, self._links.address)
         self.store_serialized(oid, ser)
         if ser.contained:
-            self.cw.refs.set_contained(oid, ser.contained)
+            self._refs.set_contained(oid, ser.contained)
         return ref
 
     def store_serialized(self, oid: bytes, ser: SerializedValue) -> None:
         """Store a value we own, inline or in the local arena (user thread)."""
-        if ser.total_bytes() < self.cw.config.inline_threshold_bytes:
+        if ser.total_bytes() < self._config.inline_threshold_bytes:
             e = ObjEntry()
             e.data = ser.data
             e.bufs = [bytes(memoryview(b).cast("B")) for b in ser.buffers]
@@ -250,33 +123,14 @@ class Objects:
             self.entries[oid] = e
             return
         size = ser.layout_size()
-        offset = self.cw.run(self.create_in_store(oid, size, ser, pin=True))
+        links = self._links
+        offset = links.run(self.stored.create_in_store(oid, size, ser, pin=True))
         e = ObjEntry()
-        e.node_id, e.size, e.ready = self.cw.node_id, size, True
+        e.node_id, e.size, e.ready = links.node_id, size, True
         self.entries[oid] = e
         # The seal pinned it for us: keep a read-only mapping so that a get by
         # the owner costs no round trip (unpinned when the ref and views go).
-        self._map(oid, e, offset, size)
-
-    async def create_in_store(
-        self, oid: bytes, size: int, ser: SerializedValue, pin: bool = False
-    ) -> int:
-        """Write ``ser`` into a new extent of the local arena and seal it; its offset."""
-        node = self.cw.node_conn
-        try:
-            reply, _ = await node.call(
-                "node.create_object", CreateObjectRequest(oid=oid, size=size)
-            )
-        except RemoteError as err:
-            if err.is_a(MemoryError):
-                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
-            raise
-        view = self.cw.arena.writable(reply.offset, size)
-        # Copy outside the loop thread: it may be gigabytes.
-        await asyncio.get_running_loop().run_in_executor(None, write_layout, ser, view)
-        view.release()
-        await node.call("node.seal_object", SealObjectRequest(oid=oid, pin=pin))
-        return reply.offset
+        self.stored.map(oid, e, offset, size)
 
     # -- get --------------------------------------------------------------------------
     def get(self, refs: list[ObjectRef], timeout: float | None) -> list[Any]:
@@ -288,66 +142,117 @@ class Objects:
                 if e is not None and e.ready and (e.data is not None or e.node_id)
                 else None
             )
-        if any(e is None for e in entries) and timeout != 0:
-            # Fast path: every ref is ours and pending here; wait on an event
-            # the loop sets, without a coroutine round trip through the loop.
-            local = [self.entries.get(r._id) for r in refs]
-            if all(e is not None for e in local) and self._wait_sync(local, timeout):  # type: ignore[arg-type]
-                entries = local
-        if any(e is None or not e.ready for e in entries):
-            blocked = self.cw.is_worker_in_task()
-            if blocked:
-                self.cw.loop_thread.call(self.cw.notify_node, "node.worker_blocked")
-            try:
-                resolved = self.cw.run(self.resolve_many(refs, timeout))
-                entries = list(resolved)
-            finally:
-                if blocked:
-                    self.cw.loop_thread.call(
-                        self.cw.notify_node, "node.worker_unblocked"
-                    )
+        if any(e is None for e in entries):
+            entries = self._wait(refs, self.store.deadline(timeout), timeout)  # type: ignore[assignment]
         return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
 
-    def _wait_sync(self, entries: list[ObjEntry], timeout: float | None) -> bool:
-        """Wait for owned entries on a threading.Event; False if the deadline passed."""
-        if self.cw.is_worker_in_task():
-            return False  # the blocked-worker protocol runs in the slow path
-        countdown = _Countdown()
-        with self._sync_lock:
-            for e in entries:
-                if not e.ready:
-                    if e.sync_waiters is None:
-                        e.sync_waiters = []
-                    e.sync_waiters.append(countdown)
-                    countdown.n += 1
-            if countdown.n == 0:
-                return True
-        return countdown.wait(timeout)
+    def _wait(
+        self, refs: list[ObjectRef], deadline: float | None, timeout: float | None
+    ) -> list[ObjEntry]:
+        local = [self.entries.get(r._id) for r in refs]
+        in_task = self._in_task()
+        if timeout != 0 and not in_task and all(e is not None for e in local):
+            # Every ref is ours: wait on a lock the loop releases, without a
+            # coroutine round trip.  Its deadline is the whole get's.
+            if not self._wait_sync(local, deadline):  # type: ignore[arg-type]
+                raise _timeout_error(timeout)
+            return local  # type: ignore[return-value]
+        links = self._links
+        if in_task:
+            links.loop_thread.call(links.notify_node, "node.worker_blocked")
+        try:
+            return links.run(self.resolve_many(refs, deadline, timeout))
+        finally:
+            if in_task:
+                links.loop_thread.call(links.notify_node, "node.worker_unblocked")
+
+    def _wait_sync(self, entries: list[ObjEntry], deadline: float | None) -> bool:
+        """Wait for owned entries on a bare lock; False if the deadline passed."""
+        lock = threading.Lock()
+        lock.acquire()
+        store = self.store
+        w = store.wait_for_entries(entries, lock.release, deadline)
+        if w is None or w.state == READY:
+            return True
+        left = store.remaining(deadline)
+        if lock.acquire(timeout=-1 if left is None else left):
+            return True
+        return not store.cancel(w)  # it may have become ready just now
 
     async def resolve_many(
-        self, refs: list[ObjectRef], timeout: float | None
+        self,
+        refs: list[ObjectRef],
+        deadline: float | None,
+        timeout: float | None = None,
     ) -> list[ObjEntry]:
-        coros = [self.resolve(r._id, r._owner) for r in refs]
+        """Loop thread: wait until every ref is ready here or fetched, by ``deadline``."""
+        out: list[Any] = []
+        owned: list[bytes] = []
+        fetch: list[int] = []
+        for i, r in enumerate(refs):
+            e = self.entries.get(r._id)
+            out.append(e)
+            if e is None:
+                self._check_borrowed(r._id, r._owner)
+                fetch.append(i)
+            elif not e.ready:
+                owned.append(r._id)
+        if not owned and not fetch:
+            return out
+        fut = asyncio.get_running_loop().create_future()
+        w = self.store.wait_for(
+            owned,
+            len(owned) + len(fetch),
+            lambda: _settle(fut, None),
+            deadline=deadline,
+            on_timeout=lambda: _settle(fut, _timeout_error(timeout)),
+        )
+        tasks = [
+            asyncio.ensure_future(self._fetch_into(out, i, refs[i], w, fut))
+            for i in fetch
+        ]
+        self._arm(deadline)
         try:
-            async with asyncio.timeout(timeout):
-                return list(await asyncio.gather(*coros))
-        except TimeoutError:
-            raise exc_mod.GetTimeoutError(
-                f"Get timed out: some object(s) were not ready after {timeout} seconds."
-            ) from None
+            await fut
+        finally:
+            self.store.cancel(w)
+            for t in tasks:
+                t.cancel()
+        return out
+
+    async def _fetch_into(
+        self,
+        out: list[Any],
+        i: int,
+        ref: ObjectRef,
+        w: Waiter,
+        fut: asyncio.Future[Any],
+    ) -> None:
+        try:
+            out[i] = await self._fetch_from_owner(ref._id, ref._owner)  # type: ignore[arg-type]
+        except Exception as err:  # noqa: BLE001 - handed to the waiting get
+            _settle(fut, err)
+            return
+        self.store.signal(w)
 
     async def resolve(self, oid: bytes, owner: Address | None) -> ObjEntry:
         """Wait until ``oid`` is ready here (owned) or at its owner (borrowed)."""
         e = self.entries.get(oid)
-        if e is not None:
-            if not e.ready:
-                w = asyncio.get_running_loop().create_future()
-                if e.waiters is None:
-                    e.waiters = []
-                e.waiters.append(w)
-                await w
-            return e
-        if owner is None or owner.worker_id == self.cw.worker_id:
+        if e is None:
+            self._check_borrowed(oid, owner)
+            return await self._fetch_from_owner(oid, owner)  # type: ignore[arg-type]
+        if not e.ready:
+            fut = asyncio.get_running_loop().create_future()
+            w = self.store.wait_for_entries([e], lambda: _settle(fut, None))
+            if w is not None:
+                try:
+                    await fut
+                finally:
+                    self.store.cancel(w)
+        return e
+
+    def _check_borrowed(self, oid: bytes, owner: Address | None) -> None:
+        if owner is None or owner.worker_id == self._links.worker_id:
             raise exc_mod.ObjectLostError(
                 oid.hex(),
                 "",
@@ -355,11 +260,10 @@ class Objects:
                 f"Object {oid.hex()} is lost: its value was freed "
                 "(no reference to it remained) or never existed.",
             )
-        return await self._fetch_from_owner(oid, owner)
 
     async def _fetch_from_owner(self, oid: bytes, owner: Address) -> ObjEntry:
         try:
-            conn = await self.cw.connect_to(owner)
+            conn = await self._links.connect_to(owner)
             reply, frames = await conn.call(
                 "worker.get_object", GetObjectRequest(oid=oid)
             )
@@ -401,7 +305,7 @@ class Objects:
                 0,
             )
         e.ready = True
-        if self.cw.refs.has(oid):
+        if self._refs.has(oid):
             self.entries[oid] = e  # cache while we borrow it
         return e
 
@@ -410,187 +314,119 @@ class Objects:
         if e.data is not None:
             value = deserialize(e.data, e.bufs)
         else:
-            value = self._read_stored(ref._id, e)
+            value = self.stored.read(ref._id, e)
         if e.is_error:
             raise _as_raisable(value)
         return value
 
-    def _read_stored(self, oid: bytes, e: ObjEntry) -> Any:
-        m = e.mapping
-        if m is None:
-            loc = self.cw.run(self.pin_here(oid, e))
-            m = self._map(oid, e, loc.offset, loc.size)
-        data, bufs = read_layout(readonly_view(m))
-        return deserialize(data, bufs)
-
-    async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
-        """Pin a stored object on this node, pulling a copy from its node first if needed."""
-        if e.node_id != self.cw.node_id:
-            try:
-                return await self.pin(oid)
-            except exc_mod.ObjectLostError:
-                pass  # no local copy yet
-            try:
-                await self.cw.node_conn.call(
-                    "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
-                )
-            except (RpcError, OSError) as err:
-                raise exc_mod.ObjectLostError(
-                    oid.hex(),
-                    "",
-                    "",
-                    f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
-                    f"which held its only copy: {err}",
-                ) from err
-            self._record_copy(oid, e)
-        return await self.pin(oid)
-
-    def _record_copy(self, oid: bytes, e: ObjEntry) -> None:
-        me = self.cw.node_id
-        if e.owner is None or e.owner.worker_id == self.cw.worker_id:
-            self.add_copy(oid, me)
-        else:
-            self.cw.sup.spawn(self._tell_owner(e.owner, oid, me), name="add-location")
-
-    async def _tell_owner(self, owner: Address, oid: bytes, node_id: bytes) -> None:
-        try:
-            conn = await self.cw.connect_to(owner)
-            conn.notify(
-                "worker.add_location", PullObjectRequest(oid=oid, node_id=node_id)
-            )
-        except RpcError:
-            pass
-
-    def add_copy(self, oid: bytes, node_id: bytes) -> None:
-        e = self.entries.get(oid)
-        if e is None:
-            return
-        if e.copies is None:
-            e.copies = []
-        if node_id not in e.copies and node_id != e.node_id:
-            e.copies.append(node_id)
-
-    async def pin(self, oid: bytes) -> Any:
-        reply, _ = await self.cw.node_conn.call(
-            "node.get_objects", GetObjectsRequest(oids=[oid])
-        )
-        loc = reply.found[0]
-        if loc is None:
-            raise exc_mod.ObjectLostError(
-                oid.hex(),
-                "",
-                "",
-                f"Object {oid.hex()} is no longer in the object store.",
-            )
-        return loc
-
-    def _map(self, oid: bytes, e: ObjEntry, offset: int, size: int) -> Any:
-        """Map a pinned extent; the entry keeps the mapping while it is cached here."""
-        m = self.cw.arena.extent(offset, size)
-        weakref.finalize(m, self._unpin_later, oid)
-        if self.entries.get(oid) is e:
-            e.mapping = m  # a racing reader's extent is simply dropped (own pin)
-        return m
-
     async def get_one_async(self, ref: ObjectRef) -> Any:
         e = await self.resolve(ref._id, ref._owner)
         if e.data is None and not e.is_error:
-            m = e.mapping
-            if m is None:
-                loc = await self.pin_here(ref._id, e)
-                m = self._map(ref._id, e, loc.offset, loc.size)
-            data, bufs = read_layout(readonly_view(m))
-            value = deserialize(data, bufs)
+            value = await self.stored.read_async(ref._id, e)
         else:
             value = deserialize(e.data, e.bufs)
         if e.is_error:
             raise _as_raisable(value)
         return value
 
-    def _unpin_later(self, oid: bytes) -> None:
-        self._pending_release.append(oid)
-        if not self._release_scheduled:
-            self._release_scheduled = True
-            self.cw.loop_thread.call_lazy(self._flush_unpins)
-
-    def _flush_unpins(self) -> None:
-        self._release_scheduled = False
-        oids, self._pending_release = self._pending_release, []
-        if oids and not self.cw.node_conn.is_closed():
-            self.cw.node_conn.notify(
-                "node.release_objects", ObjectIdsRequest(oids=oids)
+    async def h_get_object(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        """``worker.get_object``: a borrower asks for the value of an object we own."""
+        e = self.entries.get(req.oid)
+        if e is None:
+            return GetObjectReply(status="FREED")
+        if not e.ready:
+            await self.resolve(req.oid, None)
+        if e.data is None:
+            return GetObjectReply(
+                status="READY",
+                obj=ReturnObject(oid=req.oid, node_id=e.node_id, size=e.size),
             )
+        obj = ReturnObject(oid=req.oid, nbufs=1 + len(e.bufs), is_error=e.is_error)
+        return GetObjectReply(status="READY", obj=obj), [e.data, *e.bufs]
 
     # -- wait -------------------------------------------------------------------------
     async def wait(
         self, refs: list[ObjectRef], num_returns: int, timeout: float | None
     ) -> list[bool]:
+        deadline = self.store.deadline(timeout)
         done = [False] * len(refs)
         count = 0
+        owned: list[tuple[int, ObjEntry]] = []
+        borrowed: list[int] = []
         for i, r in enumerate(refs):
             e = self.entries.get(r._id)
-            if e is not None and e.ready:
+            if e is None:
+                borrowed.append(i)
+            elif e.ready:
                 done[i] = True
                 count += 1
+            else:
+                owned.append((i, e))
         if count >= num_returns:
             return done
-        loop = asyncio.get_running_loop()
-        finished = loop.create_future()
+        fut = asyncio.get_running_loop().create_future()
+        w = self.store.wait_for(
+            [refs[i]._id for i, _ in owned],
+            num_returns - count,
+            lambda: _settle(fut, None),
+            deadline=deadline,
+            on_timeout=lambda: _settle(fut, None),
+        )
 
-        def mark(i: int) -> Any:
-            def cb(t: asyncio.Task[Any]) -> None:
-                nonlocal count
-                if t.cancelled():
-                    return
-                done[i] = True  # ready, or failed (an error is a result too)
-                count += 1
-                if count >= num_returns and not finished.done():
-                    finished.set_result(None)
+        async def one(i: int) -> None:
+            with contextlib.suppress(Exception):  # an error is a result too
+                await self.resolve(refs[i]._id, refs[i]._owner)
+            done[i] = True
+            self.store.signal(w)
 
-            return cb
-
-        tasks = []
-        for i, r in enumerate(refs):
-            if not done[i]:
-                t = loop.create_task(self.resolve(r._id, r._owner))
-                t.add_done_callback(mark(i))
-                tasks.append(t)
+        tasks = [asyncio.ensure_future(one(i)) for i in borrowed]
+        self._arm(deadline)
         try:
-            await asyncio.wait_for(finished, timeout)
-        except TimeoutError:
-            pass
+            await fut
         finally:
+            self.store.cancel(w)
             for t in tasks:
-                if not t.done():
-                    t.cancel()
+                t.cancel()
+        for i, e in owned:
+            done[i] = e.ready
         return done
 
-    # -- release ------------------------------------------------------------------------
+    # -- deadlines and release (loop thread) ----------------------------------------------
+    def _arm(self, deadline: float | None) -> None:
+        """Make sure the store's deadlines are checked at ``deadline``."""
+        if deadline is None:
+            return
+        if self._timer is not None:
+            if self._timer_at <= deadline:
+                return
+            self._timer.cancel()
+        self._timer_at = deadline
+        delay = self.store.remaining(deadline) or 0.0
+        self._timer = self._links.loop.call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        self._arm(self.store.expire_due())
+
     def release(self, oid: bytes, owned: bool) -> None:
         """Every reference is gone (loop thread): drop our copy; an owner frees it everywhere."""
-        e = self.entries.pop(oid, None)
+        e = self.store.pop(oid)
         if owned and e is not None and e.node_id and e.data is None:
-            self._free_stored([oid], e.node_id)
-            for node_id in e.copies or ():
-                self._free_stored([oid], node_id)
+            self.stored.free(oid, e)
 
-    def _free_stored(self, oids: list[bytes], node_id: bytes) -> None:
-        if node_id == self.cw.node_id:
-            if not self.cw.node_conn.is_closed():
-                self.cw.node_conn.notify(
-                    "node.free_objects", ObjectIdsRequest(oids=oids)
-                )
-            return
-        self.cw.sup.spawn(self._free_remote(oids, node_id), name="free-remote")
 
-    async def _free_remote(self, oids: list[bytes], node_id: bytes) -> None:
-        try:
-            conn = await self.cw.connect_node(
-                node_id, await self.cw.node_address(node_id)
-            )
-            conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
-        except RpcError:
-            pass  # that node is gone, and its copy with it
+def _settle(fut: asyncio.Future[Any], error: BaseException | None) -> None:
+    if not fut.done():
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+
+def _timeout_error(timeout: float | None) -> exc_mod.GetTimeoutError:
+    return exc_mod.GetTimeoutError(
+        f"Get timed out: some object(s) were not ready after {timeout} seconds."
+    )
 
 
 def _as_raisable(value: Any) -> BaseException:
@@ -599,27 +435,3 @@ def _as_raisable(value: Any) -> BaseException:
     if isinstance(value, BaseException):
         return value
     return exc_mod.EmberSystemError(f"bad error value {value!r}")
-
-
-class _Countdown:
-    """Wakes one blocked get() when the last of its entries is ready.
-
-    ``n`` changes only under ``Objects._sync_lock``.
-    """
-
-    __slots__ = ("lock", "n")
-
-    def __init__(self) -> None:
-        self.n = 0
-        # A bare lock held until the count reaches zero: cheaper than an Event
-        # (no condition variable, no per-wait waiter lock).
-        self.lock = threading.Lock()
-        self.lock.acquire()
-
-    def done_one(self) -> None:
-        self.n -= 1
-        if self.n == 0:
-            self.lock.release()
-
-    def wait(self, timeout: float | None) -> bool:
-        return self.lock.acquire(timeout=-1 if timeout is None else timeout)

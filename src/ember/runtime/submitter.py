@@ -26,9 +26,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from ember import exceptions as exc_mod
+from ember.common.config import Config
 from ember.protocol.messages import (
     LeaseRequest,
     ReturnLeaseRequest,
@@ -37,10 +39,10 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.links import Links
+from ember.runtime.returns import Returns
+from ember.runtime.task_args import TaskArgs
 from ember.scheduler.resources import describe
-
-if TYPE_CHECKING:
-    from ember.runtime.core_worker import CoreWorker
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +122,19 @@ class KeyState:
 class TaskSubmitter:
     """Submits normal tasks of one core worker."""
 
-    def __init__(self, cw: CoreWorker) -> None:
-        self.cw = cw
+    def __init__(
+        self,
+        args: TaskArgs,
+        returns: Returns,
+        links: Links,
+        config: Config,
+        warn: Callable[[str], None],
+    ) -> None:
+        self._args = args
+        self._returns = returns
+        self._links = links
+        self._config = config
+        self._warn = warn
         self.keys: dict[tuple[Any, ...], KeyState] = {}
         self.tasks: dict[bytes, PendingTask] = {}
 
@@ -139,12 +152,12 @@ class TaskSubmitter:
             ks = self.keys[task.key] = KeyState(spec, task.key)
         task.key = ks.key  # one shared key object per scheduling key
         self.tasks[spec.task_id] = task
-        pending = self.cw.objects.pending_deps(spec.ref_args)
+        pending = self._args.pending(spec.ref_args)
         if pending:
             # Resolve our own arguments before asking for a worker, so that a task
             # waiting for another never sits on a lease the other one needs.  A
             # failed argument is ready too: the worker reports it as this task's error.
-            self.cw.objects.when_all_ready(pending, lambda: self._deps_ready(task, ks))
+            self._args.when_all_ready(pending, lambda: self._deps_ready(task, ks))
             return
         ks.queue.append(task)
         self._pump(task.key, ks)
@@ -156,30 +169,30 @@ class TaskSubmitter:
         self._pump(task.key, ks)
 
     def _pump(self, key: tuple[Any, ...], ks: KeyState) -> None:
-        limit = self.cw.config.max_tasks_in_flight_per_worker
+        limit = self._config.max_tasks_in_flight_per_worker
         for w in ks.workers:
             while w.inflight < limit and ks.queue:
                 self._push(ks.queue.popleft(), w)
         if ks.queue:
-            want = min(len(ks.queue), self.cw.config.max_pending_lease_requests)
+            want = min(len(ks.queue), self._config.max_pending_lease_requests)
             while ks.pending_leases < want:
                 ks.pending_leases += 1
-                self.cw.sup.spawn(self._request_lease(key, ks), name="lease")
+                self._links.sup.spawn(self._request_lease(key, ks), name="lease")
         else:
             for w in ks.workers:
                 if w.inflight == 0 and w.linger is None:
                     w.linger = asyncio.get_running_loop().call_later(
-                        self.cw.config.lease_linger_s, self._return_if_idle, key, ks, w
+                        self._config.lease_linger_s, self._return_if_idle, key, ks, w
                     )
 
     async def _request_lease(self, key: tuple[Any, ...], ks: KeyState) -> None:
-        node_conn = self.cw.node_conn
+        node_conn = self._links.node_conn
         spilled = False
         try:
             while ks.queue:
                 req = LeaseRequest(
                     resources=ks.resources,
-                    job_id=self.cw.job_id,
+                    job_id=self._links.job_id,
                     name=ks.name,
                     env_key=key[1],
                     env_vars=ks.env_vars,
@@ -189,9 +202,9 @@ class TaskSubmitter:
                 try:
                     reply, _ = await node_conn.call("node.request_worker_lease", req)
                 except RpcError:
-                    if node_conn is self.cw.node_conn:
+                    if node_conn is self._links.node_conn:
                         raise
-                    node_conn, spilled = self.cw.node_conn, False  # that node died
+                    node_conn, spilled = self._links.node_conn, False  # that node died
                     continue
                 if reply.unschedulable:
                     self._fail_queue(
@@ -203,19 +216,19 @@ class TaskSubmitter:
                     return
                 if reply.spillback:
                     try:
-                        node_conn = await self.cw.connect_node(
+                        node_conn = await self._links.connect_node(
                             reply.spillback_node, reply.spillback
                         )
                         spilled = True
                     except RpcError:
                         # That node just died; our node's view will catch up.
-                        node_conn, spilled = self.cw.node_conn, False
+                        node_conn, spilled = self._links.node_conn, False
                         await asyncio.sleep(0.1)
                     continue
                 if reply.infeasible:
                     self._warn_infeasible(ks)
                     await asyncio.sleep(1.0)
-                    node_conn, spilled = self.cw.node_conn, False
+                    node_conn, spilled = self._links.node_conn, False
                     continue
                 if not ks.queue:
                     node_conn.notify(
@@ -224,7 +237,7 @@ class TaskSubmitter:
                     )
                     return
                 try:
-                    conn = await self.cw.connect_to(reply.worker)
+                    conn = await self._links.connect_to(reply.worker)
                 except RpcError:
                     node_conn.notify(
                         "node.return_worker_lease",
@@ -236,7 +249,7 @@ class TaskSubmitter:
                 ks.workers.append(w)
                 return
         except RpcError as exc:
-            if not self.cw.shutting_down:
+            if not self._links.shutting_down:
                 logger.error("lease request failed: %s", exc)
                 self._fail_queue(
                     ks,
@@ -246,28 +259,23 @@ class TaskSubmitter:
                 )
         finally:
             ks.pending_leases -= 1
-            if not self.cw.shutting_down:
+            if not self._links.shutting_down:
                 self._pump(key, ks)
 
     def _with_locality(self, ks: KeyState) -> dict[str, Any]:
         """DEFAULT placement prefers the node that stores most of the next task's arguments."""
         if ks.strategy or not ks.queue:
             return ks.strategy
-        weight: dict[bytes, int] = {}
-        for r in ks.queue[0].spec.ref_args:
-            e = self.cw.objects.entries.get(r.oid)
-            if e is not None and e.node_id and e.data is None:
-                weight[e.node_id] = weight.get(e.node_id, 0) + e.size
-        if not weight:
+        best = self._args.best_node(ks.queue[0].spec.ref_args)
+        if best is None:
             return ks.strategy
-        best = max(weight, key=weight.__getitem__)
         return {"locality": best.hex()}
 
     def _warn_infeasible(self, ks: KeyState) -> None:
         now = time.monotonic()
         if (
             now - ks.last_infeasible_warning
-            < self.cw.config.infeasible_warning_interval_s
+            < self._config.infeasible_warning_interval_s
         ):
             return
         ks.last_infeasible_warning = now
@@ -278,7 +286,7 @@ class TaskSubmitter:
             "request or add such a node."
         )
         logger.warning(msg)
-        self.cw.print_warning(msg)
+        self._warn(msg)
 
     def _push(self, task: PendingTask, w: LeasedWorker) -> None:
         if w.linger is not None:
@@ -288,7 +296,7 @@ class TaskSubmitter:
         task.worker = w
         task.spec.gpu_ids = w.gpu_ids
         try:
-            frames = self.cw.objects.inline_args(task.spec, task.frames)
+            frames = self._args.inline(task.spec, task.frames)
             fut = w.conn.call_nowait("worker.push_task", task.spec, frames)
         except RpcError as exc:
             fut = asyncio.get_running_loop().create_future()
@@ -337,7 +345,7 @@ class TaskSubmitter:
                     # SPREAD places every task anew: one task per lease.
                     ks.workers.remove(w)
                     self._return_lease(w)
-        if not self.cw.shutting_down:
+        if not self._links.shutting_down:
             self._pump(task.key, ks)
 
     def _worker_failed(self, ks: KeyState, w: LeasedWorker) -> None:
@@ -359,16 +367,13 @@ class TaskSubmitter:
         w: LeasedWorker | None,
     ) -> None:
         self.tasks.pop(task.spec.task_id, None)
-        self.cw.store_task_reply(task.spec, reply, frames, w.conn if w else None)
-        self.cw.refs.remove_submitted(task.arg_oids)
+        self._returns.done(
+            task.spec, reply, frames, w.conn if w else None, task.arg_oids
+        )
 
     def _finish_error(self, task: PendingTask, error: BaseException) -> None:
         self.tasks.pop(task.spec.task_id, None)
-        for oid in task.return_oids:
-            self.cw.objects.set_error(oid, error)
-        if task.spec.streaming:
-            self.cw.generator_failed(task.spec.task_id, error)
-        self.cw.refs.remove_submitted(task.arg_oids)
+        self._returns.failed(task.spec, task.return_oids, task.arg_oids, error)
 
     def _fail_queue(self, ks: KeyState, error: BaseException) -> None:
         while ks.queue:

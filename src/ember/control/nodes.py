@@ -1,0 +1,141 @@
+"""Node membership: the nodes, their connections, heartbeats and pending demands.
+
+Theory of operation (per node)::
+
+    register_node --> alive --connection closed / heartbeats missed--> dead
+
+A node is alive while its daemon's connection is open and it sends
+heartbeats; ``expired`` names the nodes silent for longer than
+``node_death_timeout_s`` (a dead link sends no FIN). The control service
+decides what a death means for actors, placement groups and clients; this
+table only keeps the records. It is what the actor directory and the
+placement groups see of the cluster (:meth:`pick`, :meth:`conn`,
+:meth:`views`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ember.protocol.messages import (
+    Empty,
+    HeartbeatRequest,
+    NodeInfo,
+    ResourceDemand,
+)
+from ember.rpc.connection import Connection
+from ember.rpc.errors import RpcError
+from ember.scheduler.policy import NodeView
+from ember.scheduler.resources import fits
+
+logger = logging.getLogger(__name__)
+
+
+class NodeTable:
+    """Every node the control service has seen, and the live ones' connections."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[bytes, NodeInfo] = {}
+        self.conns: dict[bytes, Connection] = {}
+        #: per node: the resource shapes its lease queue could not grant yet
+        self.demands: dict[bytes, list[dict[str, float]]] = {}
+        #: when each live node last sent a heartbeat (monotonic seconds)
+        self.last_heartbeat: dict[bytes, float] = {}
+        self._rr = 0
+
+    def register(self, info: NodeInfo, conn: Connection, now: float) -> None:
+        self.nodes[info.node_id] = info
+        self.conns[info.node_id] = conn
+        self.last_heartbeat[info.node_id] = now
+        logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
+
+    def heartbeat(self, req: HeartbeatRequest, now: float) -> None:
+        node = self.nodes.get(req.node_id)
+        self.last_heartbeat[req.node_id] = now
+        if node is not None:
+            node.available = req.available
+            if req.total:
+                node.resources = req.total
+            self.demands[req.node_id] = list(req.pending_demands)
+
+    def lost(self, node_id: bytes, conn: Connection) -> NodeInfo | None:
+        """Mark the node dead if ``conn`` is its current connection; its record."""
+        if self.conns.get(node_id) is not conn:
+            return None
+        del self.conns[node_id]
+        self.demands.pop(node_id, None)
+        self.last_heartbeat.pop(node_id, None)
+        node = self.nodes.get(node_id)
+        if node is not None:
+            node.alive = False
+            node.death_reason = node.death_reason or "the node daemon disconnected"
+        conn.abort()
+        return node
+
+    def expired(self, now: float, timeout_s: float) -> list[tuple[bytes, Connection]]:
+        """The live nodes silent for more than ``timeout_s`` (reasons recorded)."""
+        out = []
+        for node_id, last in list(self.last_heartbeat.items()):
+            conn = self.conns.get(node_id)
+            if conn is None or now - last <= timeout_s:
+                continue
+            logger.warning(
+                "node %s missed heartbeats for %.1fs: declaring it dead",
+                node_id.hex()[:8],
+                now - last,
+            )
+            node = self.nodes.get(node_id)
+            if node is not None:
+                node.death_reason = f"missed heartbeats for {now - last:.1f} s"
+            out.append((node_id, conn))
+        return out
+
+    def tell_cluster_changed(self) -> None:
+        """Node daemons refresh their cluster view (for spill-back and SPREAD) at once."""
+        for c in list(self.conns.values()):
+            if not c.is_closed():
+                try:
+                    c.notify("node.cluster_changed", Empty())
+                except RpcError:
+                    pass
+
+    # -- what the actor directory and placement groups use --------------------------
+    def conn(self, node_id: bytes) -> Connection | None:
+        """The live node's connection, or None."""
+        return self.conns.get(node_id)
+
+    def pick(self, resources: dict[str, float]) -> Connection | None:
+        """A live node whose totals could hold ``resources`` (round robin)."""
+        ids = [n for n, info in self.nodes.items() if info.alive and n in self.conns]
+        fitting = [n for n in ids if fits(resources, self.nodes[n].resources)]
+        choice = fitting or ids
+        if not choice:
+            return None
+        self._rr += 1
+        return self.conns[choice[self._rr % len(choice)]]
+
+    def views(self) -> dict[bytes, NodeView]:
+        """The live nodes as the scheduler sees them."""
+        return {
+            n: NodeView(n, info.resources, info.available, info.alive)
+            for n, info in self.nodes.items()
+            if info.alive and n in self.conns
+        }
+
+    def pending_demands(self) -> list[ResourceDemand]:
+        """The live nodes' pending resource demands, grouped by shape."""
+        alive = [n for n in self.nodes.values() if n.alive]
+        counts: dict[tuple[tuple[str, float], ...], int] = {}
+        for node_id, shapes in self.demands.items():
+            if node_id in self.conns:
+                for shape in shapes:
+                    key = tuple(sorted(shape.items()))
+                    counts[key] = counts.get(key, 0) + 1
+        return [
+            ResourceDemand(
+                resources=dict(key),
+                count=n,
+                infeasible=not any(fits(dict(key), node.resources) for node in alive),
+            )
+            for key, n in counts.items()
+        ]

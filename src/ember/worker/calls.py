@@ -1,0 +1,293 @@
+"""Running one task or actor call: resolve arguments, call, pack returns, reply.
+
+Every call takes the same path, on whatever thread runs it::
+
+    refusal? (the actor exited) ---------------------------------+
+    begin (main thread: the run the cancels aim at)              |
+    with CallScope: task context; errors -> an error reply       |
+        resolve the callable and the arguments                   |
+        call it  (sync; or awaited on an async actor's loop)     |
+        pack the returns (inline frames or the arena)            |
+    end                                                          v
+    reply: from this thread (request id) or via the loop (future)
+
+:meth:`CallRunner.run` is that path for the main thread and an actor's
+thread pool, :meth:`CallRunner.run_async` for a coroutine method on an
+async actor's event loop; they differ only in how the arguments are loaded
+(in a thread when they must be fetched) and in awaiting the method. The
+reply is written by the executing thread itself (``reply_from_thread``), so
+a finished call costs no hop back through the loop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ember import exceptions as exc_mod
+from ember.protocol.messages import TaskReply, TaskSpec
+from ember.rpc.connection import Connection
+from ember.runtime import task_context
+from ember.runtime.object_ref import ObjectRef
+from ember.runtime.serialization import deserialize, loads_function, substitute_args
+from ember.runtime.task_context import TaskContext
+from ember.worker.functions import FunctionTable
+from ember.worker.interrupts import TaskInterrupts
+from ember.worker.returns import ArgumentError, Result, ReturnPacker
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ember.runtime.core_worker import CoreWorker
+
+#: (spec, frames, reply slot: request id or future, connection)
+Item = tuple[TaskSpec, list[Any], Any, Connection]
+EXITED = "the actor has exited (exit_actor() was called)"
+
+
+class CallRunner:
+    """Runs calls and answers them; holds the actor instance once there is one."""
+
+    def __init__(
+        self,
+        cw: CoreWorker,
+        functions: FunctionTable,
+        interrupts: TaskInterrupts,
+        stop_main: Callable[[], None],
+    ) -> None:
+        self.cw = cw
+        self.functions = functions
+        self.interrupts = interrupts
+        self.instance: Any = None
+        self.exit_code: int | None = None
+        self._stop_main = stop_main
+        self._main_ident = threading.main_thread().ident
+        self.packer = ReturnPacker(cw)
+
+    # -- the one path -----------------------------------------------------------------
+    def run(self, item: Item) -> None:
+        """Main thread or an actor pool thread: run the call, then reply."""
+        spec, bufs, reply, conn = item
+        result = self.refusal(spec)
+        if result is None:
+            if threading.get_ident() == self._main_ident:
+                result = self._run_interruptible(spec, bufs, conn)
+            else:
+                result = self._call(spec, bufs, conn)
+        self.send_reply(reply, conn, result)
+
+    async def run_async(self, item: Item, method: Any) -> None:
+        """An async actor's event loop: run the coroutine ``method``, then reply."""
+        spec, bufs, reply, conn = item
+        result = self.refusal(spec)
+        if result is None:
+            with CallScope(self, spec, conn) as call:
+                if _all_args_in_push(spec):  # unpickle here, no thread hop
+                    args, kwargs = self.load_args(spec, bufs)
+                else:  # fetching may block: not on the actor's event loop
+                    args, kwargs = await asyncio.to_thread(self.load_args, spec, bufs)
+                call.returned(await method(*args, **kwargs))
+            result = call.result
+        self.send_reply(reply, conn, result)
+
+    def _run_interruptible(
+        self, spec: TaskSpec, bufs: list[Any], conn: Connection
+    ) -> Result:
+        # A cancel's KeyboardInterrupt can land anywhere from begin() to end()
+        # (TaskInterrupts): both stay inside this try.
+        try:
+            if not self.interrupts.begin(spec.task_id):
+                cause = exc_mod.TaskCancelledError(spec.task_id.hex())
+                return self.packer.error(spec, cause, conn)
+            result = self._call(spec, bufs, conn)
+            self.interrupts.end()
+        except KeyboardInterrupt:
+            self.interrupts.end()
+            result = self.cancelled(spec, conn)
+        return result
+
+    def _call(self, spec: TaskSpec, bufs: list[Any], conn: Connection) -> Result:
+        with CallScope(self, spec, conn) as call:
+            fn = self.resolve_callable(spec)
+            args, kwargs = self.load_args(spec, bufs)
+            if spec.streaming:
+                call.result = self.packer.stream(spec, fn(*args, **kwargs), conn)
+            else:
+                value = fn(*args, **kwargs)
+                if inspect.iscoroutine(value):
+                    value = asyncio.run(value)
+                call.returned(value)
+        return call.result
+
+    def refusal(self, spec: TaskSpec) -> Result | None:
+        """The reply for a call that must not run, or None."""
+        if spec.actor_id and self.exit_code is not None:
+            return TaskReply(error=EXITED), []
+        return None
+
+    def send_reply(self, reply: Any, conn: Connection, result: Any) -> None:
+        """Any thread: answer a push, directly (request id) or via its future."""
+        if type(reply) is int:
+            conn.reply_from_thread(reply, result)
+        else:
+            self.cw.loop_thread.call(resolve_future, reply, result)
+
+    # -- pieces -------------------------------------------------------------------------
+    def context_for(self, spec: TaskSpec) -> TaskContext:
+        actor = task_context.process_actor
+        return TaskContext(
+            task_id=spec.task_id,
+            job_id=spec.job_id,
+            name=spec.name,
+            actor_id=spec.actor_id,
+            actor_class=actor.get("class_name", ""),
+            resources=actor.get("resources", {}) if spec.actor_id else spec.resources,
+            attempt=spec.attempt,
+            extra={
+                "runtime_env": {"env_vars": spec.env_vars},
+                "placement_group": spec.strategy
+                if spec.strategy.get("type") == "placement_group"
+                else actor.get("placement_group"),
+            },
+        )
+
+    def resolve_callable(self, spec: TaskSpec) -> Any:
+        if spec.actor_id:
+            self.functions.load_job(spec.job_id)
+            return getattr(self.instance, spec.method)
+        return self.functions.load_function(spec.job_id, spec.function_key)
+
+    def load_args(
+        self, spec: TaskSpec, bufs: list[Any]
+    ) -> tuple[list[Any], dict[str, Any]]:
+        if spec.args_ref is not None:
+            ref = ObjectRef(spec.args_ref.oid, spec.args_ref.owner)
+            a, k = self.cw.objects.get([ref], None)[0]
+        else:
+            a, k = deserialize(spec.args, bufs[: spec.nargbufs])
+        if not spec.ref_args:
+            return list(a), k
+        values: list[Any] = [None] * len(spec.ref_args)
+        fetch = _take_inlined(spec, bufs, values)
+        if not fetch:
+            return substitute_args(a, k, values)
+        refs = [ObjectRef(spec.ref_args[i].oid, spec.ref_args[i].owner) for i in fetch]
+        ctx = task_context.get()
+        if ctx is not None:
+            # Waiting for arguments is not a blocked task: keep the CPU lease
+            # (lending it would let the node oversubscribe its CPUs).
+            ctx.extra["resolving_args"] = True
+        try:
+            for i, v in zip(fetch, self.cw.objects.get(refs, None), strict=True):
+                values[i] = v
+        except exc_mod.TaskError as err:
+            raise ArgumentError(err) from err
+        finally:
+            if ctx is not None:
+                ctx.extra.pop("resolving_args", None)
+        return substitute_args(a, k, values)
+
+    def retryable(self, spec: TaskSpec, exc: BaseException) -> bool:
+        if spec.retry_exceptions:
+            return True
+        if spec.retry_exception_types:
+            types = loads_function(spec.retry_exception_types)
+            return isinstance(exc, tuple(types))
+        return False
+
+    def cancelled(self, spec: TaskSpec, conn: Connection) -> Result:
+        cause = exc_mod.TaskCancelledError(spec.task_id.hex())
+        return self.packer.error(spec, self.packer.task_error(spec, cause), conn)
+
+    def exited(self, spec: TaskSpec, conn: Connection) -> Result:
+        """``exit_actor()`` ran in this call: the actor ends after it."""
+        self.exit_code = 0
+        reply, frames = self.packer.error(
+            spec,
+            exc_mod.ActorDiedError(
+                f"The actor {task_context.process_actor.get('class_name', '')} "
+                f"({spec.actor_id.hex()}) exited: exit_actor() was called in "
+                f"{spec.name!r}. It is not restarted.",
+                spec.actor_id.hex(),
+            ),
+            conn,
+        )
+        reply.exit_worker = True
+        self._stop_main()
+        return reply, frames
+
+
+class CallScope:
+    """A call's task context; turns what the call raised into its error reply."""
+
+    def __init__(self, runner: CallRunner, spec: TaskSpec, conn: Connection) -> None:
+        self.runner = runner
+        self.spec = spec
+        self.conn = conn
+        self.result: Result = TaskReply(), []
+
+    def __enter__(self) -> CallScope:
+        spec = self.spec
+        task_context.set_current(self.runner.context_for(spec))
+        if spec.gpu_ids:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
+        return self
+
+    def returned(self, value: Any) -> None:
+        self.result = self.runner.packer.returns(self.spec, value, self.conn)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        task_context.set_current(None)
+        if exc is None:
+            return False
+        r, spec, conn = self.runner, self.spec, self.conn
+        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            self.result = r.cancelled(spec, conn)  # ember.cancel()
+        elif isinstance(exc, SystemExit) and spec.actor_id:
+            self.result = r.exited(spec, conn)  # exit_actor()
+        elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
+            retry = isinstance(exc, Exception) and r.retryable(spec, exc)
+            self.result = r.packer.error(
+                spec, r.packer.task_error(spec, exc), conn, retry
+            )
+        else:
+            return False
+        return True
+
+
+def _all_args_in_push(spec: TaskSpec) -> bool:
+    """Whether every argument came inline with the push (no fetch can block)."""
+    return spec.args_ref is None and (
+        not spec.ref_args
+        or (len(spec.inlined) == len(spec.ref_args) and min(spec.inlined) >= 0)
+    )
+
+
+def _take_inlined(spec: TaskSpec, bufs: list[Any], values: list[Any]) -> list[int]:
+    """Fill ``values`` from the ref arguments the caller inlined; the indexes left."""
+    if not spec.inlined:
+        return list(range(len(spec.ref_args)))
+    fetch = []
+    pos = spec.nargbufs
+    for i, n in enumerate(spec.inlined):
+        if n < 0:
+            fetch.append(i)
+            continue
+        values[i] = deserialize(bufs[pos], bufs[pos + 1 : pos + n])
+        pos += n
+    return fetch
+
+
+def resolve_future(fut: asyncio.Future[Any], result: Any) -> None:
+    """Loop thread: complete a reply future (if nobody gave up on it)."""
+    if not fut.done():
+        fut.set_result(result)
