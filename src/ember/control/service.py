@@ -13,6 +13,7 @@ import msgspec
 
 from ember.common.aio import new_event_loop
 from ember.common.config import Config
+from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import JobID
 from ember.common.private_files import make_private
 from ember.common.process import (
@@ -296,6 +297,7 @@ def run(
     """
     die_with_parent()
     setup_daemon_logging("control")
+    raise_nofile_limit()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))
