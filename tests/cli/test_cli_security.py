@@ -163,3 +163,15 @@ def test_every_file_of_a_started_cluster_is_private(home):
     wrong += [f"{m:o} {p}" for p, m in found["f"].items() if m != 0o600]
     wrong += [f"{m:o} {p}" for p, m in found["s"].items() if m & 0o077]
     assert not wrong, "\n".join(wrong)
+
+
+def test_an_unsafe_runtime_folder_is_a_clear_error_not_a_traceback(home):
+    folder = session.runtime_dir_path()
+    os.mkdir(folder)
+    os.chmod(folder, 0o777)
+    for args in (["status"], ["start", "--head", "--port", "0"]):
+        out = ember_cli(*args)
+        assert out.returncode == 1
+        assert f"ember refuses to use {folder}" in out.stderr
+        assert "mode 777" in out.stderr
+        assert "Traceback" not in out.stderr
