@@ -103,3 +103,33 @@ def _open_gate():
     gate = Gate.remote()
     ember.get(gate.release.remote())
     return gate
+
+
+@ember.remote
+class Doomed:
+    def pid(self):
+        return os.getpid()
+
+    def die(self):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_actor_killed_by_a_signal_names_the_signal(cluster):
+    from ember.exceptions import ActorDiedError
+
+    actor = Doomed.remote()
+    pid = ember.get(actor.pid.remote())
+    with pytest.raises(ActorDiedError):
+        ember.get(actor.die.remote())
+    assert wait_until(lambda: not psutil.pid_exists(pid))
+
+    def says_sigkill() -> bool:
+        try:
+            ember.get(actor.pid.remote())
+        except ActorDiedError as exc:
+            return "killed by signal SIGKILL" in str(exc)
+        return False
+
+    assert wait_until(says_sigkill)

@@ -283,7 +283,7 @@ class NodeDaemon:
                     actor_id=b"",
                     worker_id=h.worker_id,
                     reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
-                    f"(exit code {code}).",
+                    f"({describe_exit(code)}).",
                     intended=code == 0,
                 ),
             )
@@ -368,3 +368,13 @@ def run(opts: NodeOptions) -> None:
         loop.run_until_complete(_main(opts))
     finally:
         loop.close()
+
+
+def describe_exit(code: int) -> str:
+    """An exit status as words: "killed by signal SIGSEGV", "exit code 3"."""
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
