@@ -11,7 +11,7 @@ import pytest
 
 from ember import exceptions
 from ember.api.call_shape import CallShape, check_wire
-from ember.runtime import serialization
+from ember.runtime import function_pickles, serialization
 
 
 class _TwoArgs(Exception):
@@ -51,7 +51,7 @@ def test_code_pickled_by_value_keeps_its_file_name():
     assert fn.__code__.co_filename == __file__
 
 
-_BIG = b"y" * (serialization.FUNCTION_SIZE_WARN_BYTES + 1)
+_BIG = b"y" * (function_pickles.FUNCTION_SIZE_WARN_BYTES + 1)
 _LOCK = threading.Lock()
 
 
@@ -66,7 +66,7 @@ def _uses_lock():
 
 def test_large_function_warns_naming_the_global(capsys, monkeypatch):
     monkeypatch.setattr(_uses_big, "__module__", "__main__")  # pickle by value
-    serialization.dumps_function(_uses_big)
+    function_pickles.dumps_function(_uses_big)
     err = capsys.readouterr().err
     assert "_uses_big is very large" in err
     assert "the global '_BIG'" in err
@@ -75,7 +75,7 @@ def test_large_function_warns_naming_the_global(capsys, monkeypatch):
 def test_unpicklable_global_is_named(monkeypatch):
     monkeypatch.setattr(_uses_lock, "__module__", "__main__")
     with pytest.raises(TypeError, match=r"_uses_lock.*The global '_LOCK'"):
-        serialization.dumps_function(_uses_lock)
+        function_pickles.dumps_function(_uses_lock)
 
 
 _SIGNATURES = [

@@ -8,8 +8,9 @@ from typing import Any
 from ember.common.ids import new_task_id, object_id_for
 from ember.protocol.messages import ObjRef, TaskSpec
 from ember.runtime.core_worker import CoreWorker
+from ember.runtime.function_pickles import dumps_function
 from ember.runtime.object_ref import ObjectRef
-from ember.runtime.serialization import args_blob, dumps_function, dumps_plain
+from ember.runtime.serialization import args_blob, dumps_plain
 from ember.runtime.task_context import get as current_task
 
 
