@@ -309,3 +309,27 @@ def test_address_without_port_is_malformed(shutdown_only):
     with pytest.raises(ValueError, match=r"Invalid address format: 192\.0\.2\.2"):
         ray.init(address="192.0.2.2")
     assert not ray.is_initialized()
+
+
+@pytest.mark.cluster_only("local mode runs every task before cancel() could reach it")
+def test_cancelled_task_is_not_reported_when_dropped(
+    ray_module, signal_cls, capfd, caplog
+):
+    signal = signal_cls.remote()
+
+    @ray.remote(num_cpus=4)
+    def blocks(sig):
+        ray.get(sig.wait.remote())
+
+    running = blocks.remote(signal)
+    queued = blocks.remote(signal)  # waits for the CPUs the first one holds
+    ray.cancel(queued)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(queued)
+    queued2 = blocks.remote(signal)
+    ray.cancel(queued2)
+    del queued2
+    ray.get(signal.send.remote())
+    ray.get(running)
+    out, err = capfd.readouterr()
+    assert "Unhandled error" not in out + err + caplog.text

@@ -5,7 +5,8 @@ result would fail silently. As Ray does, the owner logs such an error once,
 when the error is dropped: either its last ref went away unread
 (``Objects.release``), or the error arrived after the last ref was already
 gone (a fire-and-forget ``f.remote()``). ``EMBER_IGNORE_UNHANDLED_ERRORS=1``
-(or Ray's ``RAY_IGNORE_UNHANDLED_ERRORS``) turns the report off. The report
+(or Ray's ``RAY_IGNORE_UNHANDLED_ERRORS``) turns the report off. Cancelled
+tasks are not reported: the caller asked for that outcome. The report
 goes straight to stderr (as Ray's own logger does), not through the user's
 logging configuration.
 """
@@ -16,6 +17,7 @@ import os
 import sys
 from typing import Any
 
+from ember import exceptions as exc_mod
 from ember.runtime.serialization import deserialize
 
 IGNORE_VARS = ("EMBER_IGNORE_UNHANDLED_ERRORS", "RAY_IGNORE_UNHANDLED_ERRORS")
@@ -26,7 +28,10 @@ def report(data: Any, bufs: list[Any]) -> None:
     if any(os.environ.get(v) for v in IGNORE_VARS):
         return
     try:
-        text = str(deserialize(data, bufs))
+        error = deserialize(data, bufs)
+        if _cancelled(error):
+            return  # the caller asked for it (Ray does not report these either)
+        text = str(error)
     except Exception as exc:  # noqa: BLE001  (a user exception that does not load)
         text = f"<an error that could not be unpickled: {exc!r}>"
     try:
@@ -36,3 +41,9 @@ def report(data: Any, bufs: list[Any]) -> None:
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr is closed
         pass
+
+
+def _cancelled(error: Any) -> bool:
+    if isinstance(error, exc_mod.TaskError):
+        error = error.cause
+    return isinstance(error, exc_mod.TaskCancelledError)
