@@ -12,6 +12,12 @@ from typing import Any
 from ember._version import __version__ as __version__
 from ember.api.actor import method as method
 from ember.api.actor_ops import get_actor as get_actor, kill as kill
+from ember.api.context import (
+    available_resources as available_resources,
+    cluster_resources as cluster_resources,
+    get_runtime_context as get_runtime_context,
+    nodes as nodes,
+)
 from ember.api.extras import (
     LOCAL_MODE as LOCAL_MODE,
     SCRIPT_MODE as SCRIPT_MODE,
@@ -21,20 +27,14 @@ from ember.api.extras import (
     get_gpu_ids as get_gpu_ids,
     timeline as timeline,
 )
-from ember.api.context import (
-    available_resources as available_resources,
-    cluster_resources as cluster_resources,
-    get_runtime_context as get_runtime_context,
-    nodes as nodes,
-)
 from ember.api.init import (
     init as init,
     is_initialized as is_initialized,
     shutdown as shutdown,
 )
 from ember.api.objects import cancel as cancel, get as get, put as put, wait as wait
-from ember.api.remote import remote as remote
 from ember.api.placement_group import PlacementGroupID as PlacementGroupID
+from ember.api.remote import remote as remote
 from ember.common.ids import (
     ActorClassID as ActorClassID,
     ActorID as ActorID,

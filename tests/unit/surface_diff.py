@@ -10,6 +10,7 @@ Keys are ``module:name`` or ``module:Class.member`` with Ray's module path.
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib
 import inspect
 import json
@@ -170,7 +171,7 @@ def allowlist() -> dict[str, str]:
     """The open differences docs/compat.md lists: ``key -> the rest of the line``.
 
     Only lines of the section "## Open differences" that start with
-    ``- `key` `` count; a key ending in ``*`` covers every key with that prefix.
+    ``- `key` `` count; a key with ``*`` covers the keys it matches (fnmatch).
     """
     listed: dict[str, str] = {}
     in_section = False
@@ -187,4 +188,4 @@ def allowlist() -> dict[str, str]:
 def covered(key: str, listed: dict[str, str]) -> bool:
     if key in listed:
         return True
-    return any(k.endswith("*") and key.startswith(k[:-1]) for k in listed)
+    return any("*" in k and fnmatch.fnmatchcase(key, k) for k in listed)

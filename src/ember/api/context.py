@@ -89,7 +89,11 @@ class RuntimeContext:
         ctx = task_context.get()
         bound = ctx.extra.get("function") if ctx is not None else None
         owner = getattr(bound, "__self__", None)
-        cls = type(owner) if owner is not None else task_context.process_actor.get("class")
+        cls = (
+            type(owner)
+            if owner is not None
+            else task_context.process_actor.get("class")
+        )
         from ember.api.actor import ActorHandle, _method_meta
 
         methods = _method_meta(cls) if cls is not None else {}
@@ -112,7 +116,11 @@ class RuntimeContext:
         from ember.api.placement_group import PlacementGroupID
 
         pg_id = self.get_placement_group_id()
-        return PlacementGroupID.nil() if pg_id is None else PlacementGroupID.from_hex(pg_id)
+        return (
+            PlacementGroupID.nil()
+            if pg_id is None
+            else PlacementGroupID.from_hex(pg_id)
+        )
 
     @property
     def should_capture_child_tasks_in_placement_group(self) -> bool:
@@ -131,7 +139,8 @@ class RuntimeContext:
     @property
     def gcs_address(self) -> str:
         """The control service's address (Ray's GCS address)."""
-        return str(runtime().context_info().get("gcs_address", ""))
+        info = runtime().context_info()
+        return str(info.get("gcs_address") or info.get("address", ""))
 
     @property
     def runtime_env(self) -> dict[str, Any]:

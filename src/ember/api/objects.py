@@ -78,11 +78,14 @@ def wait(
             "wait() expected a list of ObjectRef or ObjectRefGenerator, got "
             f"{type(ray_waitables)}"
         )
-    if timeout is not None and not isinstance(timeout, bool):
-        if isinstance(timeout, (int, float)) and timeout < 0:
-            raise ValueError(
-                f"The 'timeout' argument must be nonnegative. Received {timeout}"
-            )
+    if (
+        isinstance(timeout, (int, float))
+        and not isinstance(timeout, bool)
+        and timeout < 0
+    ):
+        raise ValueError(
+            f"The 'timeout' argument must be nonnegative. Received {timeout}"
+        )
     check_timeout("wait() 'timeout'", timeout)
     for r in ray_waitables:
         if not isinstance(r, (ObjectRef, ObjectRefGenerator)):

@@ -117,7 +117,7 @@ class BaseID:
         return hash(self._b)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._b == self._b  # type: ignore[attr-defined]
+        return type(other) is type(self) and other._b == self._b
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.hex()})"
