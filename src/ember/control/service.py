@@ -13,6 +13,7 @@ import msgspec
 
 from ember.common.aio import new_event_loop
 from ember.common.config import Config
+from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import JobID
 from ember.common.process import (
     die_with_parent,
@@ -289,6 +290,7 @@ def run(
     """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``."""
     die_with_parent()
     setup_daemon_logging("control")
+    raise_nofile_limit()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))

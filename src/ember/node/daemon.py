@@ -24,6 +24,7 @@ from typing import Any
 
 from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
+from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
 from ember.common.process import (
     TOKEN_ENV,
@@ -349,6 +350,7 @@ def run(opts: NodeOptions) -> None:
     """Serve until SIGTERM or until the control service goes away."""
     die_with_parent()
     setup_daemon_logging("node")
+    raise_nofile_limit()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(opts))
