@@ -6,6 +6,7 @@ Runs unchanged on real Ray (see conftest.py); RAY_NOTES.md records the behaviour
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import threading
 
@@ -33,15 +34,15 @@ def test_id_classes(name):
     cls = getattr(ray, name)
     nil = cls.nil()
     assert nil.is_nil()
-    assert cls.from_hex(nil.hex()) == nil
     assert cls.from_binary(nil.binary()) == nil
-    assert hash(cls.from_hex(nil.hex())) == hash(nil)
     assert len(nil.binary()) == cls.size()
-    rnd = cls.from_random()
-    assert not rnd.is_nil()
-    assert rnd != nil
-    assert str(rnd) == repr(rnd) == f"{name}({rnd.hex()})"
-    assert pickle.loads(pickle.dumps(rnd)) == rnd
+    some = cls.from_binary(os.urandom(cls.size()))
+    assert not some.is_nil() and some != nil
+    assert hash(cls.from_binary(some.binary())) == hash(some)
+    assert str(some) == repr(some) == f"{name}({some.hex()})"
+    assert pickle.loads(pickle.dumps(some)) == some
+    if name != "UniqueID":  # Ray's UniqueID.from_hex raises NotImplementedError
+        assert cls.from_hex(some.hex()) == some
     with pytest.raises(ValueError):
         cls.from_binary(b"abc")
     with pytest.raises(TypeError):
