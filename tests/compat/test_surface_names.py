@@ -5,6 +5,7 @@ Runs unchanged on real Ray (see conftest.py); RAY_NOTES.md records the behaviour
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import pickle
@@ -37,7 +38,8 @@ def test_id_classes(name):
     assert cls.from_binary(nil.binary()) == nil
     assert len(nil.binary()) == cls.size()
     some = cls.from_binary(os.urandom(cls.size()))
-    assert not some.is_nil() and some != nil
+    assert not some.is_nil()
+    assert some != nil
     assert hash(cls.from_binary(some.binary())) == hash(some)
     assert str(some) == repr(some) == f"{name}({some.hex()})"
     assert pickle.loads(pickle.dumps(some)) == some
@@ -52,6 +54,42 @@ def test_id_classes(name):
 def test_ids_of_different_kinds_differ():
     assert ray.JobID.nil() != ray.JobID.nil().binary()
     assert ray.ObjectID is ray.ObjectRef
+
+
+def test_job_id_as_int():
+    assert ray.JobID.from_int(1).hex() == "01000000"
+    assert ray.JobID.from_int(7).int() == 7
+
+
+def test_object_ref_class_methods(ray_module):
+    ref = ray.put(1)
+    assert ray.ObjectRef.nil().is_nil()
+    assert not ref.is_nil()
+    assert ray.ObjectRef.from_binary(ref.binary()) == ref
+    assert len(ref.binary()) == ray.ObjectRef.size()
+    assert isinstance(ref.call_site(), str)
+
+    async def via_asyncio():
+        return await ref.as_future()
+
+    assert asyncio.run(via_asyncio()) == 1
+
+
+@pytest.mark.cluster_only("local mode has no session folder")
+def test_session_name_and_temp_dir(ray_module):
+    ctx = ray.get_runtime_context()
+    assert ctx.get_session_name().startswith("session_")
+    assert ctx.get_session_name() in os.listdir(ctx.get_temp_dir())
+
+
+def test_starmap_async_takes_callback_third(ray_module, wait_for):
+    from ember.util.multiprocessing import Pool
+
+    got = []
+    with Pool(processes=1) as pool:
+        result = pool.starmap_async(divmod, [(7, 2), (9, 4)], got.append)
+        assert result.get(timeout=60) == [(3, 1), (2, 1)]
+        wait_for(lambda: got == [[(3, 1), (2, 1)]], timeout=60)
 
 
 def test_top_level_names():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from typing import Any
 
 from ember.api.runtime_access import runtime
@@ -154,6 +155,23 @@ class RuntimeContext:
     def get_runtime_env_string(self) -> str:
         """The runtime_env as JSON (``"{}"`` when there is none)."""
         return json.dumps(self.runtime_env)
+
+    def get_session_name(self) -> str:
+        """The session folder's name (``session_<time>_<pid>``; ``""`` in local mode)."""
+        session_dir = runtime().context_info().get("session_dir") or ""
+        return os.path.basename(session_dir.rstrip("/"))
+
+    def get_temp_dir(self) -> str:
+        """The folder holding the session folders (``""`` in local mode)."""
+        session_dir = runtime().context_info().get("session_dir") or ""
+        return os.path.dirname(session_dir.rstrip("/"))
+
+    def get_resource_ids(self) -> dict[str, list[str]]:
+        """Deprecated alias of :meth:`get_accelerator_ids` (as in Ray)."""
+        warnings.warn(
+            "Use get_accelerator_ids() instead", DeprecationWarning, stacklevel=2
+        )
+        return self.get_accelerator_ids()
 
     def get_node_labels(self) -> dict[str, str]:
         return {"ray.io/node-id": self.get_node_id()}

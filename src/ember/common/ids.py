@@ -135,9 +135,16 @@ class UniqueID(BaseID):
 
 
 class JobID(BaseID):
-    """A job (one driver's run)."""
+    """A job (one driver's run): a 4-byte little-endian counter (the first is 1)."""
 
     SIZE = 4
+
+    @classmethod
+    def from_int(cls, value: int) -> JobID:
+        return cls(value.to_bytes(cls.SIZE, "little"))
+
+    def int(self) -> int:
+        return int.from_bytes(self._b, "little")
 
 
 class NodeID(BaseID):
