@@ -303,3 +303,15 @@ def test_ray_client_is_refused_with_the_address_to_use():
     assert not ray.is_initialized()
     with pytest.raises(NotImplementedError, match="observability"):
         ray.timeline()
+
+
+@pytest.mark.cluster_only("starts its own cluster")
+def test_cluster_utils_gcs_address_and_processes(shutdown_only):
+    from ember.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        assert cluster.gcs_address == cluster.address
+        assert cluster.remaining_processes_alive()
+    finally:
+        cluster.shutdown()
