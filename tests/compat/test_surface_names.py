@@ -315,3 +315,27 @@ def test_cluster_utils_gcs_address_and_processes(shutdown_only):
         assert cluster.remaining_processes_alive()
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.cluster_only("cancels a running task")
+def test_is_canceled_after_cancel(ray_module, signal_cls, counter_cls, wait_for):
+    sig = signal_cls.remote()
+    seen = counter_cls.remote()
+
+    @ray.remote(max_retries=0)
+    def waits(sig, seen):
+        ctx = ray.get_runtime_context()
+        before = ctx.is_canceled()
+        try:
+            ray.get(sig.wait.remote())
+        except KeyboardInterrupt:
+            ray.get(seen.incr.remote(10 + int(ctx.is_canceled()) + 2 * int(before)))
+            raise
+
+    ref = waits.remote(sig, seen)
+    wait_for(lambda: ray.get(sig.num_waiting.remote()) == 1, timeout=60)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=60)
+    wait_for(lambda: ray.get(seen.get.remote()) != 0, timeout=60)
+    assert ray.get(seen.get.remote()) == 11  # canceled now, and not before

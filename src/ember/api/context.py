@@ -135,7 +135,7 @@ class RuntimeContext:
             raise RuntimeError(
                 "This method is only available when the process is a worker."
             )
-        return bool(ctx.extra.get("canceled", False))
+        return ctx.task_id in task_context.cancel_requested
 
     @property
     def gcs_address(self) -> str:
