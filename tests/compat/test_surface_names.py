@@ -1,6 +1,7 @@
 """Ray 2.60 public names beyond the core API: ids, util helpers, context getters, wait().
 
-Runs unchanged on real Ray (see conftest.py); RAY_NOTES.md records the behaviours.
+Runs unchanged on real Ray (see conftest.py); RAY_NOTES.md ("public names") records
+the behaviours observed there.
 """
 
 from __future__ import annotations
