@@ -45,9 +45,10 @@ class RemoteFunction:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "DAG building with .bind() is not supported by ember yet"
-        )
+        """A lazy call for a DAG (``ember.dag``): ``.execute()`` submits it."""
+        from ember.dag.function_node import FunctionNode
+
+        return FunctionNode(self, args, kwargs, dict(self._options))
 
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
@@ -75,6 +76,12 @@ class _BoundFunction:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        """A lazy call with these options, for a DAG (``ember.dag``)."""
+        from ember.dag.function_node import FunctionNode
+
+        return FunctionNode(self, args, kwargs, dict(self._options))
 
     def options(self, **task_options: Any) -> _BoundFunction:
         opt.validate_task_options(
