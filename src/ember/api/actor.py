@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
+from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
 from ember.runtime import current
@@ -83,6 +84,7 @@ class ActorClass:
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> ActorHandle:
+        check_request_fits(options, self._name, actor=True)
         handle: ActorHandle = runtime().create_actor(
             self._cls, self._export_cache, self._meta, args, kwargs, options
         )

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
+from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 
 
@@ -56,6 +57,7 @@ class RemoteFunction:
         num_returns = opt.resolve_num_returns(
             options.get("num_returns"), self._is_generator
         )
+        check_request_fits(options, self._name, actor=False)
         return runtime().submit_task(
             self._function,
             self._export_cache,
