@@ -294,6 +294,10 @@ def _connect_existing(
     namespace: str | None,
     gave_resources: bool,
 ) -> CoreWorker:
+    if address.startswith("ray://"):
+        from ember.api.extras import CLIENT_UNSUPPORTED
+
+        raise NotImplementedError(CLIENT_UNSUPPORTED)
     if gave_resources:
         raise ValueError(
             "When connecting to an existing cluster, num_cpus and num_gpus must not be "
@@ -308,7 +312,7 @@ def _connect_existing(
             )
         control = rec["control_address"]
     else:
-        host_port = address.removeprefix("ember://").removeprefix("ray://")
+        host_port = address.removeprefix("ember://")
         if not host_port.startswith(("tcp:", "unix:")):
             _check_host_port(host_port)
         control = (

@@ -58,11 +58,20 @@ def _code_reduce(code: types.CodeType) -> Any:
     return fn, args
 
 
+#: type -> reducer (``obj -> (rebuild, args)``) for types registered with
+#: ``ember.util.register_serializer``; consulted before the type's own pickling.
+custom_reducers: dict[type, Callable[[Any], Any]] = {}
+
+
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle's pickler, keeping the file names of code pickled by value."""
+    """cloudpickle's pickler: registered serializers first, and code keeps its file name.
+
+    The C pickler reads ``dispatch_table`` when an instance is made; the ChainMap
+    holds ``custom_reducers`` itself, so later registrations are seen.
+    """
 
     dispatch_table = ChainMap(
-        {types.CodeType: _code_reduce}, _cp.Pickler.dispatch_table
+        custom_reducers, {types.CodeType: _code_reduce}, _cp.Pickler.dispatch_table
     )
 
 
