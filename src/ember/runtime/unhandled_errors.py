@@ -6,7 +6,9 @@ when the error is dropped: either its last ref went away unread
 (``Objects.release``), or the error arrived after the last ref was already
 gone (a fire-and-forget ``f.remote()``). ``EMBER_IGNORE_UNHANDLED_ERRORS=1``
 (or Ray's ``RAY_IGNORE_UNHANDLED_ERRORS``) turns the report off. Cancelled
-tasks are not reported: the caller asked for that outcome. The report
+tasks are not reported (the caller asked for that outcome), nor are system
+errors such as the ``ActorDiedError`` of a call that ran ``exit_actor()``:
+only exceptions user code raised, as Ray's report shows them. The report
 goes straight to stderr (as Ray's own logger does), not through the user's
 logging configuration.
 """
@@ -29,8 +31,10 @@ def report(data: Any, bufs: list[Any]) -> None:
         return
     try:
         error = deserialize(data, bufs)
-        if _cancelled(error):
-            return  # the caller asked for it (Ray does not report these either)
+        if not isinstance(error, exc_mod.TaskError) or _cancelled(error):
+            # Only what user code raised: a cancel was asked for, and system
+            # errors (an actor's intended exit, a crash) are reported elsewhere.
+            return
         text = str(error)
     except Exception as exc:  # noqa: BLE001  (a user exception that does not load)
         text = f"<an error that could not be unpickled: {exc!r}>"
