@@ -16,7 +16,7 @@ from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
-from ember.common import session
+from ember.common import session, tls
 from ember.common.config import Config
 from ember.common.resources import (
     default_memory_bytes,
@@ -309,6 +309,10 @@ def _connect_existing(
     if not token and rec is not None and rec.get("control_address") == control:
         token = rec.get("token", "")
     tcp = control.startswith("tcp:")
+    # TLS: the environment's (EMBER_USE_TLS), else the files `ember start --tls`
+    # recorded for this cluster here; a plaintext driver at a TLS cluster is
+    # told so (rpc.errors.TlsRequiredError).
+    tls.use_for_cluster(control)
     token = token or session.read_token(control if tcp else None)
     if not token:
         where = session.token_path(control if tcp else None)
