@@ -398,6 +398,7 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         if rt is not None:
             rt.shutdown()
         cluster, _cluster = _cluster, None
+        tls.use_files(None)  # the files of the cluster this driver was connected to
         if cluster is not None:
             session.remove_cluster_record(cluster.session_dir)
             cluster.stop()

@@ -8,11 +8,13 @@ import os
 import click
 
 from ember.common import session, tls
+from ember.common.config import Config
 from ember.protocol.messages import SCHEMA, Empty, GetClusterStatusReply
 from ember.rpc.connection import connect
 from ember.rpc.errors import AuthenticationError, RpcError, TlsRequiredError
 
-CONNECT_TIMEOUT_S = 10.0
+#: connecting plus the handshake (``EMBER_CONNECT_TIMEOUT_S``, 10 s by default)
+CONNECT_TIMEOUT_S = Config.from_env().connect_timeout_s
 
 TOKEN_HELP = (
     "The head node printed where its token file is when it started ('ember start "
