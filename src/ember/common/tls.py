@@ -150,6 +150,16 @@ def client_hello() -> bytes:
     return outgoing.read()
 
 
+def explain(exc: OSError) -> str:
+    """``exc`` as text, saying so when a TLS client reached a plaintext listener."""
+    if isinstance(exc, ssl.SSLError) and exc.reason == "WRONG_VERSION_NUMBER":
+        return (
+            f"{exc}: the peer does not speak TLS (was its cluster started without "
+            "--tls, or this process given EMBER_USE_TLS by mistake?)"
+        )
+    return str(exc)
+
+
 def looks_like_tls(reply: bytes) -> bool:
     """Whether ``reply`` starts a TLS record (a handshake or an alert, version 3.x).
 

@@ -104,16 +104,17 @@ async def connect(
     except TimeoutError:
         if conn is not None:
             conn.abort()
-        await _refuse_if_tls(address)
+        await _refuse_if_tls(address, timeout)
         raise RpcTimeoutError(
             f"connecting to {address} timed out after {timeout}s"
         ) from None
     except OSError as exc:
-        raise ConnectionLostError(f"cannot connect to {address}: {exc}") from exc
+        why = tls.explain(exc)
+        raise ConnectionLostError(f"cannot connect to {address}: {why}") from exc
     return conn
 
 
-async def _refuse_if_tls(address: str) -> None:
+async def _refuse_if_tls(address: str, timeout: float) -> None:
     """A plaintext handshake that timed out at a TLS listener says so.
 
     A TLS listener waits for a ClientHello while a plaintext client waits for
@@ -121,7 +122,7 @@ async def _refuse_if_tls(address: str) -> None:
     """
     if address.startswith("tcp:") and tls.client_context() is None:
         host, _, port = address[4:].rpartition(":")
-        if await tls.speaks_tls(host, int(port)):
+        if await tls.speaks_tls(host, int(port), min(timeout, 3.0)):
             raise TlsRequiredError(f"cannot connect to {address}: {tls.NEEDS_TLS_HINT}")
 
 
