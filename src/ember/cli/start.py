@@ -268,11 +268,6 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
         sys.exit(1)
 
 
-def _files(record: dict[str, Any]) -> tls_files.TlsFiles | None:
-    files = record.get("tls")
-    return None if files is None else tls_files.TlsFiles(**files)
-
-
 def _print_head(record: dict[str, Any]) -> None:
     hostport = record["control_address"].removeprefix("tcp:")
     token_file = record["token_file"]
@@ -285,7 +280,7 @@ def _print_head(record: dict[str, Any]) -> None:
         f"""Ember started the head node (session {record["session_dir"]}).
 The cluster token is in {shown} (mode 0600).
 Whoever has it can run any code as this user on every node of the cluster.
-{tls_options.describe(_files(record))}
+{tls_options.describe(record.get("tls"))}
 
 Next steps
   To add another machine to this cluster, copy that file to the same place
@@ -309,7 +304,7 @@ def _print_joined(record: dict[str, Any]) -> None:
     click.echo(
         f"""Ember started a node that joined the cluster at \
 {record["control_address"].removeprefix("tcp:")} (session {record["session_dir"]}).
-{tls_options.describe(_files(record))}
+{tls_options.describe(record.get("tls"))}
 
   To see the cluster:     ember status
   To stop this machine's ember processes:  ember stop"""

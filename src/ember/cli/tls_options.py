@@ -97,8 +97,8 @@ def apply(files: TlsFiles | None) -> None:
     tls.use_files(None)
 
 
-def describe(files: TlsFiles | None) -> str:
-    """One line for ``ember start``'s report."""
+def describe(files: dict[str, str] | None) -> str:
+    """One line for ``ember start``'s report (``files``: the session record's "tls")."""
     if files is None:
         return "TCP traffic is not encrypted (the token guards the door); see --tls."
-    return f"All TCP traffic is mutual TLS (certificate {files.cert}, CA {files.ca})."
+    return f"All TCP traffic is mutual TLS (certificate {files['cert']}, CA {files['ca']})."
