@@ -16,7 +16,7 @@ from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
-from ember.common import session
+from ember.common import session, tls
 from ember.common.config import Config
 from ember.common.resources import (
     default_memory_bytes,
@@ -326,6 +326,10 @@ def _connect_existing(
     if not token and rec is not None and rec.get("control_address") == control:
         token = rec.get("token", "")
     tcp = control.startswith("tcp:")
+    # TLS: the environment's (EMBER_USE_TLS), else the files `ember start --tls`
+    # recorded for this cluster here; a plaintext driver at a TLS cluster is
+    # told so (rpc.errors.TlsRequiredError).
+    tls.use_for_cluster(control)
     token = token or session.read_token(control if tcp else None)
     if not token:
         where = session.token_path(control if tcp else None)
@@ -438,6 +442,7 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         if rt is not None:
             rt.shutdown()
         cluster, _cluster = _cluster, None
+        tls.use_files(None)  # the files of the cluster this driver was connected to
         if cluster is not None:
             session.remove_cluster_record(cluster.session_dir)
             cluster.stop()

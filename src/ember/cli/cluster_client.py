@@ -7,12 +7,14 @@ import os
 
 import click
 
-from ember.common import session
+from ember.common import session, tls
+from ember.common.config import Config
 from ember.protocol.messages import SCHEMA, Empty, GetClusterStatusReply
 from ember.rpc.connection import connect
-from ember.rpc.errors import AuthenticationError, RpcError
+from ember.rpc.errors import AuthenticationError, RpcError, TlsRequiredError
 
-CONNECT_TIMEOUT_S = 10.0
+#: connecting plus the handshake (``EMBER_CONNECT_TIMEOUT_S``, 10 s by default)
+CONNECT_TIMEOUT_S = Config.from_env().connect_timeout_s
 
 TOKEN_HELP = (
     "The head node printed where its token file is when it started ('ember start "
@@ -90,14 +92,28 @@ async def _status(address: str, token: str) -> GetClusterStatusReply:
     return reply
 
 
-def get_status(address: str, token: str) -> GetClusterStatusReply:
-    """The control service's view of the cluster; a clear ClickException on failure."""
+def get_status(
+    address: str, token: str, *, find_tls: bool = True
+) -> GetClusterStatusReply:
+    """The control service's view of the cluster; a clear ClickException on failure.
+
+    With ``find_tls``, TLS is used if the cluster's TLS record here says so
+    (:func:`ember.common.tls.use_for_cluster`); else as this process is set up.
+    """
+    if find_tls:
+        tls.use_for_cluster(address)
     try:
         return asyncio.run(_status(address, token))
     except AuthenticationError as exc:
         raise click.ClickException(
             f"The cluster at {address.removeprefix('tcp:')} refused this cluster token "
             "(wrong or missing). " + TOKEN_HELP
+        ) from exc
+    except TlsRequiredError as exc:
+        raise click.ClickException(
+            f"The cluster at {address.removeprefix('tcp:')} uses TLS: start this node "
+            "with --tls (the files come from 'ember tls init'; see 'ember tls init "
+            "--help')."
         ) from exc
     except (RpcError, OSError) as exc:
         raise click.ClickException(

@@ -11,6 +11,7 @@ from ember._version import __version__
 from ember.cli.start import start
 from ember.cli.status import status
 from ember.cli.stop import stop
+from ember.cli.tls_cmd import tls
 from ember.common.private_files import UnsafePathError
 
 
@@ -33,6 +34,7 @@ def main() -> None:
 main.add_command(start)
 main.add_command(stop)
 main.add_command(status)
+main.add_command(tls)
 
 
 @main.command()

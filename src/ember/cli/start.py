@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ember.cli import cluster_client
+from ember.cli import cluster_client, tls_options
 from ember.cli.daemons import (
     Daemon,
     DaemonStartError,
@@ -24,7 +24,7 @@ from ember.cli.daemons import (
     wait_ready,
 )
 from ember.cli.node_options import node_resources, parse_resources, primary_ip
-from ember.common import session
+from ember.common import session, tls_files
 from ember.common.resources import default_object_store_bytes
 
 DEFAULT_PORT = 6379
@@ -85,6 +85,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         session.read_token_file(opts["token_file"]) if opts["token_file"] else ""
     )
     token = token or session.new_token()
+    files = tls_options.resolve(opts, tls_files.this_machine_names(ip))
+    tls_options.apply(files)
     session_dir = session.new_session_dir(opts["temp_dir"])
     env = daemon_env(token, die_with_parent=False)
     storage = opts["storage"] or "sqlite"
@@ -151,6 +153,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         raise
     token_file = session.write_token(token, address)
+    tls_files.record_for_cluster(address, files)
     record = {
         "session_dir": session_dir,
         "control_address": address,
@@ -159,6 +162,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
         "storage": storage,
         "token_file": token_file,
+        "tls": None if files is None else files._asdict(),
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
@@ -177,10 +181,12 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     """Start a node daemon that joins the control service at ``--address``."""
     address = cluster_client.control_address(opts["address"])
     token = cluster_client.token_for(address, opts["token"], opts["token_file"])
-    # Ask the control service first: a wrong token or address fails here, at once.
-    cluster_client.get_status(address, token)
     host = address.removeprefix("tcp:").rpartition(":")[0]
     ip = opts["node_ip_address"] or primary_ip(host)
+    files = tls_options.resolve(opts, tls_files.this_machine_names(ip))
+    tls_options.apply(files)
+    # Ask the control service first: a wrong token or address fails here, at once.
+    cluster_client.get_status(address, token, find_tls=False)
     session_dir = session.new_session_dir(opts["temp_dir"])
     store = opts["object_store_memory"] or default_object_store_bytes()
     totals = node_resources(
@@ -205,11 +211,13 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         if node.proc.poll() is None:
             stop_processes([node.record()], force=True)
         raise _start_failed(exc) from exc
+    tls_files.record_for_cluster(address, files)
     record = {
         "session_dir": session_dir,
         "control_address": address,
         "head": False,
         "processes": [node.record()],
+        "tls": None if files is None else files._asdict(),
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
@@ -267,16 +275,18 @@ def _print_head(record: dict[str, Any]) -> None:
     shown = (
         "~/" + token_file[len(home) :] if token_file.startswith(home) else token_file
     )
+    tls_flag = " --tls" if record.get("tls") else ""
     click.echo(
         f"""Ember started the head node (session {record["session_dir"]}).
 The cluster token is in {shown} (mode 0600).
 Whoever has it can run any code as this user on every node of the cluster.
+{tls_options.describe(record.get("tls"))}
 
 Next steps
   To add another machine to this cluster, copy that file to the same place
   there (scp; keep it mode 0600), then run on it:
-    ember start --address='{hostport}' --token-file {shown}
-  (or set EMBER_AUTH_TOKEN to the file's content: ember start --address='{hostport}')
+    ember start --address='{hostport}' --token-file {shown}{tls_flag}
+  (or set EMBER_AUTH_TOKEN to the file's content: ember start --address='{hostport}'{tls_flag})
 
   To connect a program on this machine to this cluster:
     import ember
@@ -294,6 +304,7 @@ def _print_joined(record: dict[str, Any]) -> None:
     click.echo(
         f"""Ember started a node that joined the cluster at \
 {record["control_address"].removeprefix("tcp:")} (session {record["session_dir"]}).
+{tls_options.describe(record.get("tls"))}
 
   To see the cluster:     ember status
   To stop this machine's ember processes:  ember stop"""
@@ -394,6 +405,7 @@ def _print_joined(record: dict[str, Any]) -> None:
     is_flag=True,
     help="Stay in the foreground; Ctrl-C stops the daemons started here.",
 )
+@tls_options.tls_options
 def start(**opts: Any) -> None:
     """Start ember's daemons on this machine, in the background.
 

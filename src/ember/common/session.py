@@ -16,6 +16,10 @@ mode 0600:
   ``ember start --head`` and found by ``ember start --address host:port``.
   ``~/.ember/auth_token`` is still read as the last resort (a token copied
   there by hand);
+- **TLS records** (``~/.ember/clusters/<host>_<port>/tls.json``): the
+  certificate, key and CA files ``ember start --tls`` gave the daemons it
+  started for that cluster, found by drivers and ``ember status`` so that
+  they speak TLS to it too;
 - **session records** (``<session>/pids.json``, indexed under
   ``~/.ember/sessions/<hostname>/``): the daemons ``ember start`` left running,
   so that ``ember stop`` finds them by pid and start time, never by name.
@@ -44,6 +48,7 @@ TOKEN_ENV = "EMBER_AUTH_TOKEN"
 ADDRESS_ENV = "EMBER_ADDRESS"
 PIDS_FILE = "pids.json"
 TOKEN_FILE = "auth_token"
+TLS_FILE = "tls.json"
 
 
 def _xdg_runtime_dir() -> str | None:
@@ -131,9 +136,14 @@ def write_token(token: str, address: str) -> str:
 
 
 def remove_token(address: str) -> None:
+    """Forget the cluster at ``address``: its token and its TLS record."""
     path = token_path(address)
+    for name in (TOKEN_FILE, TLS_FILE):
+        try:
+            os.unlink(os.path.join(os.path.dirname(path), name))
+        except OSError:
+            pass
     try:
-        os.unlink(path)
         os.rmdir(os.path.dirname(path))
     except OSError:
         pass
@@ -160,6 +170,42 @@ def read_token_file(path: str) -> str:
 def find_token(explicit: str | None = None, address: str | None = None) -> str:
     """``explicit``, else ``EMBER_AUTH_TOKEN``, else the token file (of ``address``)."""
     return explicit or os.environ.get(TOKEN_ENV, "") or read_token(address)
+
+
+# -- TLS records ---------------------------------------------------------------------
+def tls_record_path(address: str) -> str:
+    return os.path.join(user_dir(), "clusters", cluster_key(address), TLS_FILE)
+
+
+def write_tls_record(address: str, files: dict[str, str] | None) -> None:
+    """Record the TLS files of the cluster at ``address`` (None: it uses no TLS)."""
+    if files is None:
+        try:
+            os.unlink(tls_record_path(address))
+        except FileNotFoundError:
+            pass
+        return
+    _ensure_user_dir("clusters", cluster_key(address))
+    write_private(tls_record_path(address), json.dumps(files))
+
+
+def read_tls_record(address: str) -> dict[str, str] | None:
+    """The TLS files recorded for the cluster at ``address``, None if there are none."""
+    try:
+        text = read_private(tls_record_path(address))
+    except OSError:
+        return None
+    if not text:
+        return None
+    try:
+        rec = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or not all(
+        isinstance(rec.get(k), str) for k in ("cert", "key", "ca")
+    ):
+        return None
+    return {k: rec[k] for k in ("cert", "key", "ca")}
 
 
 # -- the cluster on this machine ------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 from ember.common import tls
 from ember.rpc.channel import Connection, Handler
 from ember.rpc.dispatch import REPLY_LATER
-from ember.rpc.errors import ConnectionLostError, RpcTimeoutError
+from ember.rpc.errors import ConnectionLostError, RpcTimeoutError, TlsRequiredError
 from ember.rpc.handshake import (
     AUTH,
     HELLO,
@@ -104,12 +104,26 @@ async def connect(
     except TimeoutError:
         if conn is not None:
             conn.abort()
+        await _refuse_if_tls(address, timeout)
         raise RpcTimeoutError(
             f"connecting to {address} timed out after {timeout}s"
         ) from None
     except OSError as exc:
-        raise ConnectionLostError(f"cannot connect to {address}: {exc}") from exc
+        why = tls.explain(exc)
+        raise ConnectionLostError(f"cannot connect to {address}: {why}") from exc
     return conn
+
+
+async def _refuse_if_tls(address: str, timeout: float) -> None:
+    """A plaintext handshake that timed out at a TLS listener says so.
+
+    A TLS listener waits for a ClientHello while a plaintext client waits for
+    the server's HELLO: nothing but a timeout would tell the user otherwise.
+    """
+    if address.startswith("tcp:") and tls.client_context() is None:
+        host, _, port = address[4:].rpartition(":")
+        if await tls.speaks_tls(host, int(port), min(timeout, 3.0)):
+            raise TlsRequiredError(f"cannot connect to {address}: {tls.NEEDS_TLS_HINT}")
 
 
 class Server:

@@ -5,7 +5,8 @@
     RpcError
     ├── ConnectionClosedError     we closed the connection
     ├── ConnectionLostError       the peer or the network broke it
-    │   └── AuthenticationError   the peer refused our token (or we refused its)
+    │   ├── AuthenticationError   the peer refused our token (or we refused its)
+    │   └── TlsRequiredError      the peer speaks TLS and this process does not
     ├── RpcTimeoutError           a deadline passed (also a TimeoutError)
     ├── RemoteError               the remote handler raised
     └── ProtocolError             a malformed, oversized or unknown frame
@@ -29,6 +30,10 @@ class ConnectionLostError(RpcError):
 
 class AuthenticationError(ConnectionLostError):
     """The handshake failed: the cluster token is wrong or missing."""
+
+
+class TlsRequiredError(ConnectionLostError, ConnectionError):
+    """A plaintext connect reached a TLS listener: the cluster uses TLS."""
 
 
 class RpcTimeoutError(RpcError, TimeoutError):
