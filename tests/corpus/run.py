@@ -82,27 +82,45 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(\([\w.]+\))?: ")
 
 
-def error_line(stderr: str, returncode: int) -> str:
+def error_line(stderr: str, returncode: int, program: Path | None = None) -> str:
     """One line saying why a program failed, from its ``stderr``.
 
-    The first line of the last traceback's exception; when that is a wrapped task
-    error (``RayTaskError(ValueError): ray::f() (pid=...)``), the wrapped
-    exception's own line is appended. Else the last line of ``stderr``, else the
-    exit code.
+    The first line of the exception of the traceback that ended the program (the
+    last one whose first frame is the ``program``'s module level; else the last
+    traceback); when that is a wrapped task error (``RayTaskError(ValueError):
+    ray::f() (pid=...)``), the wrapped exception's own line is appended. Else the
+    last line of ``stderr``, else the exit code.
     """
     lines = _ANSI.sub("", stderr).splitlines()
-    for i in range(len(lines) - 1, -1, -1):
-        if not lines[i].startswith("Traceback (most recent call last):"):
-            continue
-        rest = lines[i + 1 :]
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if line.startswith("Traceback (most recent call last):")
+    ]
+    if program is not None:
+        frame = f'File "{program}", line '
+        fatal = [
+            i
+            for i in starts
+            if i + 1 < len(lines)
+            and frame in lines[i + 1]
+            and lines[i + 1].endswith("in <module>")
+        ]
+        starts = fatal or starts
+    if starts:
+        rest = lines[starts[-1] + 1 :]
         for j, line in enumerate(rest):
             if line.strip() and not line[0].isspace():
                 head = line.strip()
-                causes = [c for c in rest[j + 1 :] if _EXC_LINE.match(c)]
+                block = []
+                for c in rest[j + 1 :]:
+                    if c.startswith("Traceback (most recent call last):"):
+                        break
+                    block.append(c)
+                causes = [c for c in block if _EXC_LINE.match(c)]
                 if causes and causes[-1].strip() != head:
                     return f"{head} | {causes[-1].strip()}"
                 return head
-        break
     for line in reversed(lines):
         if line.strip():
             return line.strip()
@@ -153,7 +171,7 @@ def run_program(
     elif timed_out:
         error = f"timeout after {timeout_s:g}s"
     else:
-        error = error_line(err, proc.returncode)
+        error = error_line(err, proc.returncode, path)
     return {
         "passed": passed,
         "seconds": seconds,
@@ -246,7 +264,7 @@ def _cell(outcome: dict[str, Any] | None, width: int) -> str:
 def format_table(
     results: dict[str, dict[str, dict[str, Any]]], engines: list[str]
 ) -> str:
-    width = 60
+    width = 90
     name_w = max([len("program"), *(len(n) for n in results)])
     header = "program".ljust(name_w) + "".join(
         f" | {e.ljust(width if len(engines) == 1 or e == engines[-1] else 40)}"

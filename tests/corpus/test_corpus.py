@@ -33,8 +33,6 @@ MISSING: dict[str, str] = {
     "is rejected: 'returned generator'",
     "generator_actor": "async generator actor methods ('async_generator' object "
     "is not iterable)",
-    "errors_custom_exception": "a user exception whose __init__ takes other args "
-    "than its .args cannot be unpickled on get (TypeError in deserialize)",
     "ids_and_refs": "names: no ray.NodeID/JobID/TaskID/ActorID/WorkerID, "
     "no ObjectRef.from_binary",
     "runtime_context_names": "names: RuntimeContext.get_task_name, "
@@ -136,3 +134,18 @@ def test_error_line_names_the_wrapped_exception() -> None:
         " | KeyError: 'x'"
     )
     assert corpus.error_line("", 3) == "exit code 3"
+
+
+def test_error_line_prefers_the_traceback_that_ended_the_program() -> None:
+    program = Path("/x/prog.py")
+    stderr = (
+        "Traceback (most recent call last):\n"
+        f'  File "{program}", line 9, in <module>\n'
+        "TimeoutError: get timed out\n"
+        "ERROR a background task failed\n"
+        "Traceback (most recent call last):\n"
+        '  File "/lib/conn.py", line 1, in _send\n'
+        "AttributeError: shutdown noise\n"
+    )
+    assert corpus.error_line(stderr, 1, program) == "TimeoutError: get timed out"
+    assert corpus.error_line(stderr, 1) == "AttributeError: shutdown noise"

@@ -25,10 +25,12 @@ assert ray.get(read_mode.remote()) == "fast"
 handle = ray.get_actor("config", namespace="services")
 assert ray.get(handle.get.remote("mode")) == "fast"
 
-# Detached actors must be killed explicitly.
+# Detached actors must be killed explicitly. The kill is asynchronous: a call
+# made right after it may still be answered.
 ray.kill(handle)
 try:
-    ray.get(handle.get.remote("mode"), timeout=30)
+    for _ in range(1000):
+        ray.get(handle.get.remote("mode"), timeout=60)
 except ray.exceptions.RayActorError:
     pass
 else:

@@ -6,8 +6,21 @@ from ray.exceptions import TaskCancelledError
 ray.init(num_cpus=1)
 
 
+@ray.remote(num_cpus=0)
+class Flag:
+    def __init__(self):
+        self.up = False
+
+    def set(self):
+        self.up = True
+
+    def is_set(self):
+        return self.up
+
+
 @ray.remote
-def long_running():
+def long_running(started):
+    ray.get(started.set.remote())
     while True:
         time.sleep(0.05)
 
@@ -17,28 +30,32 @@ def queued():
     return "never"
 
 
-running = long_running.remote()
-waiting = queued.remote()  # waits for the only CPU
+started = Flag.remote()
+running = long_running.remote(started)
+while not ray.get(started.is_set.remote()):
+    pass
 
+# The only CPU is busy, so this task waits in the queue; cancel it there.
+waiting = queued.remote()
 ray.cancel(waiting)
 try:
-    ray.get(waiting, timeout=30)
+    ray.get(waiting, timeout=60)
 except TaskCancelledError:
     pass
 else:
     raise AssertionError("a queued task should be cancelled")
 
+# Cancelling a running task interrupts it.
 ray.cancel(running)
 try:
-    ray.get(running, timeout=30)
+    ray.get(running, timeout=60)
 except TaskCancelledError:
     pass
 else:
     raise AssertionError("a running task should be cancelled")
 
+
 # The CPU is free again afterwards.
-
-
 @ray.remote
 def after():
     return "ran"

@@ -5,9 +5,13 @@ ray.init(num_cpus=2)
 
 class InsufficientFunds(Exception):
     def __init__(self, account, missing):
-        super().__init__(f"account {account} is short by {missing}")
+        # Passing every argument on to Exception keeps the error picklable.
+        super().__init__(account, missing)
         self.account = account
         self.missing = missing
+
+    def __str__(self):
+        return f"account {self.account} is short by {self.missing}"
 
 
 @ray.remote
@@ -30,6 +34,7 @@ try:
 except InsufficientFunds as e:
     assert e.account == "alice" and e.missing == 30
     assert isinstance(e, ray.exceptions.RayTaskError)
+    assert "account alice is short by 30" in str(e)
 else:
     raise AssertionError("expected InsufficientFunds")
 
