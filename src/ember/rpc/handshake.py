@@ -141,8 +141,8 @@ class Handshake:
         if kind == REJECT:
             raise AuthenticationError(
                 f"the cluster refused this connection: {msg.reason}. Pass the cluster "
-                "token with --token or the EMBER_AUTH_TOKEN environment variable (it is "
-                "in ~/.ember/auth_token on the head node)."
+                "token with --token-file or the EMBER_AUTH_TOKEN environment variable "
+                "(on the head node it is in ~/.ember/clusters/<host>_<port>/auth_token)."
             )
         if self._is_server and kind == AUTH:
             return self._on_auth(msg)
