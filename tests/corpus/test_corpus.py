@@ -26,9 +26,6 @@ _spec.loader.exec_module(corpus)
 
 #: program -> the missing ember feature that makes it fail today.
 MISSING: dict[str, str] = {
-    "dag_tasks": "dag: no ray.dag (InputNode, .bind(), DAGNode.execute)",
-    "dag_actors": "dag: no ray.dag (actor method .bind())",
-    "dag_multi_output": "dag: no ray.dag (MultiOutputNode, InputNode attributes)",
     "generator_num_returns": "a generator task with num_returns=N (static) "
     "is rejected: 'returned generator'",
     "generator_actor": "async generator actor methods ('async_generator' object "
