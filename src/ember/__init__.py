@@ -18,27 +18,71 @@ from ember.api.context import (
     get_runtime_context as get_runtime_context,
     nodes as nodes,
 )
+from ember.api.extras import (
+    LOCAL_MODE as LOCAL_MODE,
+    SCRIPT_MODE as SCRIPT_MODE,
+    WORKER_MODE as WORKER_MODE,
+    LoggingConfig as LoggingConfig,
+    client as client,
+    get_gpu_ids as get_gpu_ids,
+    timeline as timeline,
+)
 from ember.api.init import (
     init as init,
     is_initialized as is_initialized,
     shutdown as shutdown,
 )
 from ember.api.objects import cancel as cancel, get as get, put as put, wait as wait
+from ember.api.placement_group import PlacementGroupID as PlacementGroupID
 from ember.api.remote import remote as remote
+from ember.common.ids import (
+    ActorClassID as ActorClassID,
+    ActorID as ActorID,
+    FunctionID as FunctionID,
+    JobID as JobID,
+    NodeID as NodeID,
+    TaskID as TaskID,
+    UniqueID as UniqueID,
+    WorkerID as WorkerID,
+)
+from ember.runtime.dynamic_generator import (
+    DynamicObjectRefGenerator as DynamicObjectRefGenerator,
+)
 from ember.runtime.object_ref import (
     ObjectRef as ObjectRef,
     ObjectRefGenerator as ObjectRefGenerator,
 )
 
+#: Ray's name for the class of object ids: the ObjectRef class itself.
+ObjectID = ObjectRef
+
 __all__ = [
+    "LOCAL_MODE",
+    "SCRIPT_MODE",
+    "WORKER_MODE",
+    "ActorClassID",
+    "ActorID",
+    "DynamicObjectRefGenerator",
+    "FunctionID",
+    "JobID",
+    "LoggingConfig",
+    "NodeID",
+    "ObjectID",
     "ObjectRef",
     "ObjectRefGenerator",
+    "PlacementGroupID",
+    "TaskID",
+    "UniqueID",
+    "WorkerID",
     "__version__",
+    "actor",
     "available_resources",
     "cancel",
+    "client",
     "cluster_resources",
     "get",
     "get_actor",
+    "get_gpu_ids",
     "get_runtime_context",
     "init",
     "is_initialized",
@@ -48,6 +92,8 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "timeline",
+    "util",
     "wait",
 ]
 
@@ -67,6 +113,10 @@ def __getattr__(name: str) -> Any:
 
         return importlib.import_module(f"ember.{name}")
     raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def _private_list_named_actors(all_namespaces: bool) -> list[Any]:

@@ -6,7 +6,8 @@ from ember.api.actor import (
     ActorClass as ActorClass,
     ActorHandle as ActorHandle,
     ActorMethod as ActorMethod,
+    method as method,
 )
 from ember.api.actor_ops import exit_actor as exit_actor
 
-__all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor"]
+__all__ = ["ActorClass", "ActorHandle", "ActorMethod", "exit_actor", "method"]

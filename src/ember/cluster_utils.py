@@ -123,6 +123,17 @@ class Cluster:
         """``HOST:PORT`` of the control service (for ``ember.init(address=...)``)."""
         return self.control_address.removeprefix("tcp:")
 
+    @property
+    def gcs_address(self) -> str | None:
+        """Ray's name for :attr:`address` (None before the head node is added)."""
+        return self.address if self.head_node is not None else None
+
+    def remaining_processes_alive(self) -> bool:
+        """Whether the control service and every node's daemon are still running."""
+        control_alive = self._control is not None and self._control.proc.poll() is None
+        nodes = [n for n in (self.head_node, *self.worker_nodes) if n is not None]
+        return control_alive and all(n.all_processes_alive() for n in nodes)
+
     def _start_control(self) -> None:
         self._control_dir = session.new_session_dir(tag="control")
         env = daemon_env(self.token, die_with_parent=True)

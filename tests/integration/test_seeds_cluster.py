@@ -36,7 +36,7 @@ EXAMPLES = os.path.dirname(os.path.abspath(ember.examples.__file__))
 # all submitted at once: 496 MB in the driver's node store (ember does not spill).
 STORE = str(1024 * 1024 * 1024)
 RUN_TIMEOUT_S = 240.0
-TASK_LINE = re.compile(r"Task (\d) is running on node ([0-9a-f]{32})")
+TASK_LINE = re.compile(r"Task (\d) is running on node NodeID\(([0-9a-f]{32})\)")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from typing import Any
 
 from ember.api.runtime_access import runtime
@@ -59,6 +61,121 @@ class RuntimeContext:
     def get_actor_name(self) -> str | None:
         return task_context.process_actor.get("name") or None
 
+    def get_task_name(self) -> str | None:
+        """The task's name (its ``name`` option, or the function's; ``Cls.method``)."""
+        ctx = task_context.get()
+        return (ctx.name or None) if ctx is not None and ctx.task_id else None
+
+    def get_task_function_name(self) -> str | None:
+        """``module.qualname`` of the running function or method, or None."""
+        ctx = task_context.get()
+        if ctx is None or not ctx.task_id:
+            return None
+        fn = ctx.extra.get("function")
+        if fn is None:
+            cls = task_context.process_actor.get("class")
+            if cls is None or not ctx.actor_id or "." not in ctx.name:
+                return None
+            method = ctx.name.rsplit(".", 1)[1]
+            return f"{cls.__module__}.{cls.__qualname__}.{method}"
+        fn = getattr(fn, "__func__", fn)
+        return f"{fn.__module__}.{fn.__qualname__}"
+
+    @property
+    def current_actor(self) -> Any:
+        """A handle to the actor this code runs in (RuntimeError elsewhere)."""
+        aid = self.actor_id
+        if aid is None:
+            raise RuntimeError("This method is only available in an actor.")
+        ctx = task_context.get()
+        bound = ctx.extra.get("function") if ctx is not None else None
+        owner = getattr(bound, "__self__", None)
+        cls = (
+            type(owner)
+            if owner is not None
+            else task_context.process_actor.get("class")
+        )
+        from ember.api.actor import ActorHandle, _method_meta
+
+        methods = _method_meta(cls) if cls is not None else {}
+        name = cls.__name__ if cls is not None else (ctx.actor_class if ctx else "")
+        retries = task_context.process_actor.get("max_task_retries", 0)
+        return ActorHandle(aid.binary(), name, methods, retries)
+
+    def _placement(self) -> dict[str, Any] | None:
+        ctx = task_context.get()
+        pg = ctx.extra.get("placement_group") if ctx is not None else None
+        return pg or task_context.process_actor.get("placement_group") or None
+
+    def get_placement_group_id(self) -> str | None:
+        """The hex id of the placement group this task or actor runs in, or None."""
+        pg = self._placement()
+        return None if pg is None else str(pg["pg_id"])
+
+    @property
+    def current_placement_group_id(self) -> Any:
+        from ember.api.placement_group import PlacementGroupID
+
+        pg_id = self.get_placement_group_id()
+        return (
+            PlacementGroupID.nil()
+            if pg_id is None
+            else PlacementGroupID.from_hex(pg_id)
+        )
+
+    @property
+    def should_capture_child_tasks_in_placement_group(self) -> bool:
+        pg = self._placement()
+        return bool(pg and pg.get("capture"))
+
+    def is_canceled(self) -> bool:
+        """Whether cancellation of the running task was requested (in a task only)."""
+        ctx = task_context.get()
+        if ctx is None or not ctx.task_id:
+            raise RuntimeError(
+                "This method is only available when the process is a worker."
+            )
+        return ctx.task_id in task_context.cancel_requested
+
+    @property
+    def gcs_address(self) -> str:
+        """The control service's address (Ray's GCS address)."""
+        info = runtime().context_info()
+        return str(info.get("gcs_address") or info.get("address", ""))
+
+    @property
+    def runtime_env(self) -> dict[str, Any]:
+        """The runtime_env of the current job, task or actor (env_vars only)."""
+        ctx = task_context.get()
+        env = ctx.extra.get("runtime_env") if ctx is not None else None
+        if env is None:  # the driver: its init(runtime_env=...)
+            env = getattr(runtime(), "job_runtime_env", None)
+        return {k: v for k, v in (env or {}).items() if v}
+
+    def get_runtime_env_string(self) -> str:
+        """The runtime_env as JSON (``"{}"`` when there is none)."""
+        return json.dumps(self.runtime_env)
+
+    def get_session_name(self) -> str:
+        """The session folder's name (``session_<time>_<pid>``; ``""`` in local mode)."""
+        session_dir = runtime().context_info().get("session_dir") or ""
+        return os.path.basename(session_dir.rstrip("/"))
+
+    def get_temp_dir(self) -> str:
+        """The folder holding the session folders (``""`` in local mode)."""
+        session_dir = runtime().context_info().get("session_dir") or ""
+        return os.path.dirname(session_dir.rstrip("/"))
+
+    def get_resource_ids(self) -> dict[str, list[str]]:
+        """Deprecated alias of :meth:`get_accelerator_ids` (as in Ray)."""
+        warnings.warn(
+            "Use get_accelerator_ids() instead", DeprecationWarning, stacklevel=2
+        )
+        return self.get_accelerator_ids()
+
+    def get_node_labels(self) -> dict[str, str]:
+        return {"ray.io/node-id": self.get_node_id()}
+
     @property
     def namespace(self) -> str:
         return runtime().namespace
@@ -68,8 +185,12 @@ class RuntimeContext:
         return dict(ctx.resources) if ctx is not None else {}
 
     def get_accelerator_ids(self) -> dict[str, list[str]]:
+        """Accelerator ids assigned to this task or actor, per kind (GPU only here)."""
+        ctx = task_context.get()
+        if ctx is None or not ctx.resources.get("GPU"):
+            return {"GPU": []}
         gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "")
-        return {"GPU": [g for g in gpus.split(",") if g]}
+        return {"GPU": [g.strip() for g in gpus.split(",") if g.strip()]}
 
     @property
     def was_current_actor_reconstructed(self) -> bool:

@@ -283,6 +283,10 @@ def _connect_existing(
     namespace: str | None,
     gave_resources: bool,
 ) -> CoreWorker:
+    if address.startswith("ray://"):
+        from ember.api.extras import CLIENT_UNSUPPORTED
+
+        raise NotImplementedError(CLIENT_UNSUPPORTED)
     if gave_resources:
         raise ValueError(
             "When connecting to an existing cluster, num_cpus and num_gpus must not be "
@@ -297,7 +301,7 @@ def _connect_existing(
             )
         control = rec["control_address"]
     else:
-        host_port = address.removeprefix("ember://").removeprefix("ray://")
+        host_port = address.removeprefix("ember://")
         control = (
             host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
         )

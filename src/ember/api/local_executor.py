@@ -134,6 +134,7 @@ class LocalExecutor:
         """Run ``fn`` once (more while ``retry_on`` matches its error and
         ``retries`` last, -1 = forever). Returns its ref(s), None or generator,
         and the exception of the last attempt (None if it succeeded)."""
+        ctx.extra["function"] = fn  # get_task_function_name, current_actor
         with environ(ctx.extra["runtime_env"]["env_vars"]):
             while True:
                 out, exc = self._call_once(fn, ctx, args, kwargs, num_returns)

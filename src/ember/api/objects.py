@@ -51,68 +51,101 @@ def put(value: Any, *, _owner: Any = None) -> ObjectRef:
 
 
 def wait(
-    object_refs: list[ObjectRef],
+    ray_waitables: list[ObjectRef | ObjectRefGenerator],
     *,
     num_returns: int = 1,
     timeout: float | None = None,
     fetch_local: bool = True,
-) -> tuple[list[ObjectRef], list[ObjectRef]]:
+) -> tuple[list[Any], list[Any]]:
     """Wait until ``num_returns`` of the refs are ready (or ``timeout`` passes).
 
+    The checks and their order are Ray's: a single ref or a non-list is a
+    TypeError, a negative ``timeout`` a ValueError, an empty list returns
+    ``([], [])`` whatever ``num_returns`` says, then duplicates and
+    ``num_returns`` out of range are ValueErrors. ``fetch_local`` must be a
+    bool (Ray accepts anything).
+
     Returns:
-        ``(ready, not_ready)``, each in the order of ``object_refs``.
+        ``(ready, not_ready)``, each in the order of ``ray_waitables``.
     """
-    if isinstance(object_refs, ObjectRef) or not isinstance(object_refs, (list, tuple)):
+    if isinstance(ray_waitables, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(
-            f"wait() expected a list of ObjectRefs, got {type(object_refs).__name__}"
+            "wait() expected a list of ObjectRef or ObjectRefGenerator, got a single "
+            f"ObjectRef or ObjectRefGenerator {ray_waitables!r}"
         )
-    refs = list(object_refs)
-    for r in refs:
-        if not isinstance(r, ObjectRef):
+    if not isinstance(ray_waitables, list):
+        raise TypeError(
+            "wait() expected a list of ObjectRef or ObjectRefGenerator, got "
+            f"{type(ray_waitables)}"
+        )
+    if (
+        isinstance(timeout, (int, float))
+        and not isinstance(timeout, bool)
+        and timeout < 0
+    ):
+        raise ValueError(
+            f"The 'timeout' argument must be nonnegative. Received {timeout}"
+        )
+    check_timeout("wait() 'timeout'", timeout)
+    for r in ray_waitables:
+        if not isinstance(r, (ObjectRef, ObjectRefGenerator)):
             raise TypeError(
-                f"wait() expected a list of ObjectRefs, got an element of type "
-                f"{type(r).__name__}"
+                "wait() expected a list of ObjectRef or ObjectRefGenerator, got list "
+                f"containing {type(r)}"
             )
-    if len(set(refs)) != len(refs):
-        raise ValueError("Wait requires a list of unique object refs.")
-    if isinstance(num_returns, bool) or not isinstance(num_returns, int):
+    check_bool("wait() 'fetch_local'", fetch_local)
+    rt = runtime()  # as in Ray, wait() starts ember even for an empty list
+    if not ray_waitables:
+        return [], []
+    if len(set(ray_waitables)) != len(ray_waitables):
+        raise ValueError("Wait requires a list of unique ray_waitables.")
+    if isinstance(num_returns, bool):
+        num_returns = int(num_returns)
+    if not isinstance(num_returns, int):
         raise TypeError(
             f"wait() 'num_returns' must be an int, got {type(num_returns).__name__}"
         )
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if num_returns > len(refs):
+    if num_returns > len(ray_waitables):
         raise ValueError(
-            "num_returns cannot be greater than the number of objects provided "
-            f"to ember.wait ({num_returns} > {len(refs)})."
+            "num_returns cannot be greater than the number of ray_waitables "
+            "provided to ray.wait."
         )
-    check_timeout("wait() 'timeout'", timeout)
-    check_bool("wait() 'fetch_local'", fetch_local)
-    if not refs:
-        return [], []
-    done = runtime().wait(refs, num_returns, timeout, fetch_local)
-    ready: list[ObjectRef] = []
-    not_ready: list[ObjectRef] = []
-    for r, d in zip(refs, done, strict=True):
+    refs = [_waitable_ref(w) for w in ray_waitables]
+    done = rt.wait(refs, num_returns, timeout, fetch_local)
+    ready: list[Any] = []
+    not_ready: list[Any] = []
+    for w, d in zip(ray_waitables, done, strict=True):
         if d and len(ready) < num_returns:
-            ready.append(r)
+            ready.append(w)
         else:
-            not_ready.append(r)
+            not_ready.append(w)
     return ready, not_ready
 
 
+def _waitable_ref(w: ObjectRef | ObjectRefGenerator) -> ObjectRef:
+    """The ref whose readiness ``wait`` checks (a generator: its next item)."""
+    if isinstance(w, ObjectRef):
+        return w
+    raise NotImplementedError(
+        "wait() on an ObjectRefGenerator is not supported yet: wait on the refs it "
+        "yields (next(gen)) instead"
+    )
+
+
 def cancel(
-    object_ref: ObjectRef, *, force: bool = False, recursive: bool = True
+    ray_waitable: ObjectRef, *, force: bool = False, recursive: bool = True
 ) -> None:
-    """Cancel the task that produces ``object_ref`` (queued or running).
+    """Cancel the task that produces ``ray_waitable`` (queued or running).
 
     A cancelled task's ``get`` raises ``TaskCancelledError``. ``force=True``
     kills the worker running it.
     """
-    if not isinstance(object_ref, ObjectRef):
+    if not isinstance(ray_waitable, ObjectRef):
         raise TypeError(
-            f"cancel() expected an ObjectRef, got {type(object_ref).__name__}"
+            f"cancel() expected an ObjectRef, got {type(ray_waitable).__name__}"
         )
     check_bool("cancel() 'force'", force)
     check_bool("cancel() 'recursive'", recursive)
-    runtime().cancel(object_ref, force, recursive)
+    runtime().cancel(ray_waitable, force, recursive)

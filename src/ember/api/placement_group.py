@@ -187,7 +187,7 @@ def get_current_placement_group() -> PlacementGroup | None:
     ) or task_context.process_actor.get("placement_group")
     if not pg:
         return None
-    return PlacementGroup(PlacementGroupID.from_hex(pg["pg_id"]))  # type: ignore[arg-type]
+    return PlacementGroup(PlacementGroupID.from_hex(pg["pg_id"]))
 
 
 def placement_group_table(

@@ -6,9 +6,11 @@ Object ids are derived from the id of the task that creates them (task id + a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import struct
 import threading
+from typing import Self
 
 TASK_ID_BYTES = 16
 OBJECT_ID_BYTES = TASK_ID_BYTES + 4
@@ -52,34 +54,64 @@ def random_id(nbytes: int = 16) -> bytes:
 
 
 class BaseID:
-    """An id with Ray's accessors (``hex()``, ``binary()``, ``nil()``)."""
+    """An id with Ray's accessors (``hex()``, ``binary()``, ``nil()``, ``from_hex``).
+
+    ``SIZE`` is the length ember uses for this kind of id (Ray's lengths differ;
+    nothing outside ember compares them). Ids of different kinds never compare
+    equal, and ``str()`` is the same as ``repr()``, as in Ray.
+    """
 
     __slots__ = ("_b",)
     SIZE = 16
 
-    def __init__(self, b: bytes) -> None:
-        self._b = b
+    def __init__(self, id: bytes) -> None:
+        if not isinstance(id, bytes):
+            raise TypeError(f"Unsupported type: {type(id)}, expected bytes")
+        self._b = id
 
     @classmethod
-    def from_random(cls) -> BaseID:
+    def size(cls) -> int:
+        return cls.SIZE
+
+    @classmethod
+    def from_random(cls) -> Self:
         return cls(os.urandom(cls.SIZE))
 
     @classmethod
-    def from_hex(cls, h: str) -> BaseID:
-        return cls(bytes.fromhex(h))
+    def from_binary(cls, id_bytes: bytes) -> Self:
+        if not isinstance(id_bytes, bytes):
+            raise TypeError(f"Unsupported type: {type(id_bytes)}, expected bytes")
+        if len(id_bytes) != cls.SIZE:
+            raise ValueError(
+                f"ID string needs to have length {cls.SIZE}, got {len(id_bytes)}"
+            )
+        return cls(id_bytes)
 
     @classmethod
-    def nil(cls) -> BaseID:
+    def from_hex(cls, hex_id: str | bytes) -> Self:
+        text = hex_id.decode() if isinstance(hex_id, bytes) else hex_id
+        try:
+            raw = bytes.fromhex(text)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{cls.__name__}: {text!r} is not a hex string") from exc
+        return cls.from_binary(raw)
+
+    @classmethod
+    def nil(cls) -> Self:
         return cls(b"\xff" * cls.SIZE)
 
     def is_nil(self) -> bool:
-        return self._b == b"\xff" * self.SIZE
+        return self._b == b"\xff" * len(self._b)
 
     def binary(self) -> bytes:
         return self._b
 
     def hex(self) -> str:
         return self._b.hex()
+
+    def redis_shard_hash(self) -> int:
+        """A hash of the id that is stable across processes."""
+        return int.from_bytes(hashlib.blake2b(self._b, digest_size=8).digest(), "big")
 
     def __hash__(self) -> int:
         return hash(self._b)
@@ -90,17 +122,29 @@ class BaseID:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.hex()})"
 
-    def __str__(self) -> str:
-        return self.hex()
+    __str__ = __repr__
 
     def __reduce__(self) -> tuple[type, tuple[bytes]]:
         return (type(self), (self._b,))
 
 
+class UniqueID(BaseID):
+    """A generic unique id."""
+
+    SIZE = 16
+
+
 class JobID(BaseID):
-    """A job (one driver's run)."""
+    """A job (one driver's run): a 4-byte little-endian counter (the first is 1)."""
 
     SIZE = 4
+
+    @classmethod
+    def from_int(cls, value: int) -> JobID:
+        return cls(value.to_bytes(cls.SIZE, "little"))
+
+    def int(self) -> int:
+        return int.from_bytes(self._b, "little")
 
 
 class NodeID(BaseID):
@@ -125,3 +169,15 @@ class TaskID(BaseID):
     """A task."""
 
     SIZE = TASK_ID_BYTES
+
+
+class FunctionID(BaseID):
+    """A remote function in the function table."""
+
+    SIZE = 16
+
+
+class ActorClassID(BaseID):
+    """An actor class in the function table."""
+
+    SIZE = 16

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import hashlib
+import os
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ember.common.ids import task_id_of
+from ember.common.ids import OBJECT_ID_BYTES, task_id_of
 from ember.protocol.messages import Address
 from ember.runtime import current
 from ember.runtime.serialization import note_contained_ref
@@ -77,6 +80,44 @@ class ObjectRef:
     def hex(self) -> str:
         return self._id.hex()
 
+    @classmethod
+    def size(cls) -> int:
+        return OBJECT_ID_BYTES
+
+    @classmethod
+    def nil(cls) -> ObjectRef:
+        """The nil ref (every byte 0xff); it names no object."""
+        return cls(b"\xff" * OBJECT_ID_BYTES, None, _register=False)
+
+    @classmethod
+    def from_binary(cls, id_bytes: bytes) -> ObjectRef:
+        """A ref to the object with this id, with no known owner (not counted)."""
+        if not isinstance(id_bytes, bytes) or len(id_bytes) != OBJECT_ID_BYTES:
+            raise ValueError(
+                f"ID string needs to have length {OBJECT_ID_BYTES}, got "
+                f"{len(id_bytes) if isinstance(id_bytes, bytes) else id_bytes!r}"
+            )
+        return cls(id_bytes, None, _register=False)
+
+    @classmethod
+    def from_hex(cls, hex_id: str) -> ObjectRef:
+        return cls.from_binary(bytes.fromhex(hex_id))
+
+    @classmethod
+    def from_random(cls) -> ObjectRef:
+        return cls(os.urandom(OBJECT_ID_BYTES), None, _register=False)
+
+    def is_nil(self) -> bool:
+        return self._id == b"\xff" * len(self._id)
+
+    def redis_shard_hash(self) -> int:
+        """A hash of the id that is stable across processes."""
+        return int.from_bytes(hashlib.blake2b(self._id, digest_size=8).digest(), "big")
+
+    def call_site(self) -> str:
+        """Where the ref was created: ember does not record it (``""``, as Ray by default)."""
+        return ""
+
     def task_id(self) -> Any:
         from ember.common.ids import TaskID
 
@@ -112,6 +153,10 @@ class ObjectRef:
     def future(self) -> concurrent.futures.Future[Any]:
         """A ``concurrent.futures.Future`` resolved with the value (or its error)."""
         return _cw().ref_future(self)
+
+    def as_future(self, _internal: bool = False) -> asyncio.Future[Any]:
+        """An ``asyncio.Future`` of the value, for the running event loop."""
+        return asyncio.wrap_future(self.future())
 
     def _on_completed(self, callback: Any) -> None:
         self.future().add_done_callback(lambda f: callback(f.result()))

@@ -14,6 +14,8 @@ owner of the outer value can keep them alive (borrowing, DESIGN.md §2).
 
 from __future__ import annotations
 
+import collections
+import io
 import pickle
 import struct
 import threading
@@ -68,6 +70,27 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+#: type -> reducer (``obj -> (rebuild, args)``) for types registered with
+#: ``ember.util.register_serializer``; consulted before the type's own pickling.
+custom_reducers: dict[type, Callable[[Any], Any]] = {}
+
+
+class _RegistryPickler(cloudpickle.Pickler):
+    # Read by the C pickler when an instance is made; the ChainMap sees later
+    # registrations because it holds the dict itself.
+    dispatch_table = collections.ChainMap(
+        custom_reducers, cloudpickle.Pickler.dispatch_table
+    )
+
+
+def _dumps(value: Any, buffer_callback: Callable[[Any], Any]) -> bytes:
+    if not custom_reducers:
+        return cloudpickle.dumps(value, protocol=5, buffer_callback=buffer_callback)
+    out = io.BytesIO()
+    _RegistryPickler(out, protocol=5, buffer_callback=buffer_callback).dump(value)
+    return out.getvalue()
+
+
 def serialize(value: Any) -> SerializedValue:
     """Pickle ``value``; raise TypeError naming what could not be pickled."""
     if type(value) in _FAST_TYPES:
@@ -77,7 +100,7 @@ def serialize(value: Any) -> SerializedValue:
     contained: list[Any] = []
     _ctx.contained = contained
     try:
-        data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+        data = _dumps(value, buffers.append)
     except Exception as exc:
         raise TypeError(_describe_unserializable(value, exc)) from exc
     finally:

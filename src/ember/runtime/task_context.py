@@ -24,6 +24,8 @@ class TaskContext:
 _local = threading.local()
 #: the actor this process hosts (process-wide; threads of a threaded actor share it)
 process_actor: dict[str, Any] = {}
+#: running tasks whose cancellation was requested (``RuntimeContext.is_canceled``)
+cancel_requested: set[bytes] = set()
 
 
 def get() -> TaskContext | None:

@@ -15,7 +15,22 @@ import types
 from typing import Any
 
 import ember
+from ember.util import accelerators as accelerators
 from ember.util.actor_pool import ActorPool
+from ember.util.debug import (
+    disable_log_once_globally as disable_log_once_globally,
+    enable_periodic_logging as enable_periodic_logging,
+    log_once as log_once,
+)
+from ember.util.helpers import (
+    as_completed as as_completed,
+    map_unordered as map_unordered,
+)
+from ember.util.serialization import (
+    deregister_serializer as deregister_serializer,
+    inspect_serializability as inspect_serializability,
+    register_serializer as register_serializer,
+)
 
 # Names forwarded from modules maintained elsewhere, loaded on first access.
 _FORWARDED: dict[str, str] = {
@@ -33,12 +48,22 @@ _SUBMODULES = frozenset({"queue", "multiprocessing", "scheduling_strategies"})
 
 __all__ = [
     "ActorPool",
+    "accelerators",
+    "as_completed",
+    "deregister_serializer",
+    "disable_log_once_globally",
+    "enable_periodic_logging",
     "get_current_placement_group",
+    "get_node_instance_id",
     "get_node_ip_address",
     "get_placement_group",
+    "inspect_serializability",
     "list_named_actors",
+    "log_once",
+    "map_unordered",
     "placement_group",
     "placement_group_table",
+    "register_serializer",
     "remove_placement_group",
 ]
 
@@ -60,7 +85,15 @@ def list_named_actors(all_namespaces: bool = False) -> list[str] | list[dict[str
     return ember._private_list_named_actors(all_namespaces)
 
 
-def get_node_ip_address(address: str = "8.8.8.8") -> str:
+def get_node_instance_id() -> str:
+    """The cloud instance id of this node: always ``""`` (ember reads no cloud metadata).
+
+    Ray answers ``""`` too outside a cloud VM.
+    """
+    return ""
+
+
+def get_node_ip_address(address: str | None = None) -> str:
     """Return the IP address of the node this process runs on.
 
     Args:
@@ -123,6 +156,12 @@ class _UtilModule(types.ModuleType):
     def placement_group(self, value: Any) -> None:
         # Only the import system assigns this (the submodule object); ignore it.
         del value
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # By reference, as pickle does for plain modules: a task that closes over
+        # ember.util imports it on the worker. (A ModuleType subclass is not in
+        # cloudpickle's table of module types, so without this it fails.)
+        return importlib.import_module, (self.__name__,)
 
 
 sys.modules[__name__].__class__ = _UtilModule

@@ -15,6 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ember.common.ids import NodeID
+
+
+def _invalid_node(node_id: str) -> str:
+    return (
+        f"Invalid node_id '{node_id}'. Node ID must be a valid hex string; "
+        "ember.nodes() lists every node and its 'NodeID'."
+    )
+
 
 class NodeAffinitySchedulingStrategy:
     """Run on a given node.
@@ -32,9 +41,13 @@ class NodeAffinitySchedulingStrategy:
         _fail_on_unavailable: bool = False,
     ) -> None:
         if not isinstance(node_id, str):
-            raise TypeError(
-                f"node_id must be a hex string, got {type(node_id).__name__}"
-            )
+            node_id = node_id.hex()  # a NodeID, as Ray accepts
+        try:
+            parsed = NodeID.from_hex(node_id)
+        except ValueError as exc:
+            raise ValueError(_invalid_node(node_id)) from exc
+        if parsed.is_nil():
+            raise ValueError(_invalid_node(node_id))
         self.node_id = node_id
         self.soft = soft
         self._spill_on_unavailable = _spill_on_unavailable

@@ -102,4 +102,7 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
     except Exception:  # noqa: BLE001  (user code or user values)
         task_context.process_actor["repr"] = spec.class_name
     runner.instance = instance
+    # for get_runtime_context().current_actor and get_task_function_name()
+    task_context.process_actor["class"] = cls
+    task_context.process_actor["max_task_retries"] = spec.max_task_retries
     return CreateActorOnWorkerReply(ok=True)

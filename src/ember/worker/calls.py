@@ -113,6 +113,7 @@ class CallRunner:
     def _call(self, spec: TaskSpec, bufs: list[Any], conn: Connection) -> Result:
         with CallScope(self, spec, conn) as call:
             fn = self.resolve_callable(spec)
+            task_context.get().extra["function"] = fn  # type: ignore[union-attr]
             args, kwargs = self.load_args(spec, bufs)
             if spec.streaming:
                 call.result = self.packer.stream(spec, fn(*args, **kwargs), conn)

@@ -37,6 +37,8 @@ import threading
 from types import FrameType
 from typing import Any
 
+from ember.runtime import task_context
+
 RESEND_S = 0.1
 
 
@@ -82,6 +84,7 @@ class TaskInterrupts:
         """Main thread: the run is over; an interrupt still on its way is stale."""
         self._run = 0  # first, so a signal handled from here on is dropped
         with self._lock:
+            task_context.cancel_requested.discard(self._task)
             self._task = b""
             self._aimed = 0
 
@@ -98,6 +101,7 @@ class TaskInterrupts:
                 return False
             if force:
                 os._exit(1)
+            task_context.cancel_requested.add(task_id)
             if self._aimed == self._run:
                 return True  # already on its way (and sent again until it lands)
             self._aimed = run = self._run

@@ -245,14 +245,15 @@ class Pool:
         self,
         func: Callable[..., Any],
         iterable: Iterable[Iterable[Any]],
-        chunksize: int | None = None,
         callback: Callable[[list[Any]], object] | None = None,
         error_callback: Callable[[BaseException], object] | None = None,
     ) -> AsyncResult:
-        """Start :meth:`starmap` and return an :class:`AsyncResult` for the list."""
-        return self._map_async(
-            func, iterable, chunksize, True, callback, error_callback
-        )
+        """Start :meth:`starmap` and return an :class:`AsyncResult` for the list.
+
+        As in Ray, there is no ``chunksize`` here (the stdlib's third argument):
+        ``callback`` comes third.
+        """
+        return self._map_async(func, iterable, None, True, callback, error_callback)
 
     def _imap(
         self,
