@@ -30,12 +30,7 @@ MISSING: dict[str, str] = {
     "is rejected: 'returned generator'",
     "generator_actor": "async generator actor methods ('async_generator' object "
     "is not iterable)",
-    "ids_and_refs": "names: no ray.NodeID/JobID/TaskID/ActorID/WorkerID, "
-    "no ObjectRef.from_binary",
-    "runtime_context_names": "names: RuntimeContext.get_task_name, "
-    "get_task_function_name, current_actor",
-    "pg_spread_actors": "names: RuntimeContext.get_placement_group_id",
-    "generator_wait": "ray.wait does not accept an ObjectRefGenerator",
+    "generator_wait": "ray.wait on an ObjectRefGenerator (NotImplementedError)",
     "tasks_max_calls": "max_calls is ignored: a worker process runs more calls",
     "actor_async_cancel": "ray.cancel of a running async actor call does not "
     "cancel its coroutine (get times out)",
