@@ -64,9 +64,15 @@ class ActorHost:
                 self.runner.run(item)  # (a missing one fails there, with a reply)
 
 
-def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerReply:
-    """Main thread: instantiate the actor class; the reply for the control service."""
+def create_actor(
+    runner: CallRunner, spec: ActorSpec, epoch: int
+) -> CreateActorOnWorkerReply:
+    """Main thread: instantiate the actor class; the reply for the control service.
+
+    ``epoch`` counts the actor's starts: above 1, this is a restart.
+    """
     task_context.process_actor.update(
+        restarted=epoch > 1,
         class_name=spec.class_name,
         actor_id=spec.actor_id,
         resources=dict(spec.resources),

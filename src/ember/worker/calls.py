@@ -29,8 +29,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import TaskReply, TaskSpec
+from ember.protocol.messages import ActorDiedRequest, TaskReply, TaskSpec
 from ember.rpc.connection import Connection
+from ember.rpc.errors import RpcError
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, loads_function, substitute_args
@@ -206,6 +207,7 @@ class CallRunner:
     def exited(self, spec: TaskSpec, conn: Connection) -> Result:
         """``exit_actor()`` ran in this call: the actor ends after it."""
         self.exit_code = 0
+        self.announce_exit(f"exit_actor() was called in {spec.name!r}")
         reply, frames = self.packer.error(
             spec,
             exc_mod.ActorDiedError(
@@ -219,6 +221,27 @@ class CallRunner:
         reply.exit_worker = True
         self._stop_main()
         return reply, frames
+
+
+    def announce_exit(self, why: str) -> None:
+        """Tell the control service that this actor's exit is intended (not a crash).
+
+        Only this marks an exit as intended: a process that just ends (even with
+        exit code 0, e.g. ``os._exit(0)``) is a crash, restarted under
+        ``max_restarts``.  The call waits for the answer, so the service knows
+        before the node daemon reports the process gone.
+        """
+        cw = self.cw
+        request = ActorDiedRequest(
+            actor_id=task_context.process_actor.get("actor_id", b""),
+            worker_id=cw.worker_id,
+            reason=f"The actor exited on purpose: {why}.",
+            intended=True,
+        )
+        try:
+            cw.run(cw.control.call("control.actor_died", request), timeout=10)
+        except (RpcError, OSError, TimeoutError):
+            pass  # the service is gone or slow: the exit is then seen as a crash
 
 
 class CallScope:

@@ -112,7 +112,7 @@ class Executor:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
 
         def create() -> None:  # main thread
-            reply = create_actor(self.runner, req.spec)
+            reply = create_actor(self.runner, req.spec, req.epoch)
             if reply.ok:
                 self.actor = ActorHost(self.runner, req.spec, self.main_q.put)
             self.cw.loop_thread.call(resolve_future, fut, reply)

@@ -1,0 +1,92 @@
+"""Task and actor semantics that programs rely on: how actors end (crash or intended
+exit), restarts, ``max_calls``, generators with ``num_returns``, async actors and
+their event loop, concurrency groups, and ``_system_config``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+import ember as ray
+from ember import exceptions
+
+# -- how an actor ends: a crash (restarted) or an intended exit (not) ---------------
+
+
+@ray.remote(max_restarts=1)
+class Phoenix:
+    def pid(self):
+        return os.getpid()
+
+    def reconstructed(self):
+        return ray.get_runtime_context().was_current_actor_reconstructed
+
+    def exit_zero(self):
+        os._exit(0)
+
+    def system_exit(self):
+        sys.exit(0)
+
+    def leave(self):
+        ray.actor.exit_actor()
+
+
+@pytest.mark.cluster_only("os._exit in an actor would end the driver in local mode")
+def test_process_exit_with_code_zero_is_a_crash_and_the_actor_restarts(ray_module):
+    a = Phoenix.remote()
+    first = ray.get(a.pid.remote())
+    assert ray.get(a.reconstructed.remote()) is False
+    with pytest.raises(exceptions.RayActorError):
+        ray.get(a.exit_zero.remote())
+    assert ray.get(a.pid.remote()) != first
+    assert ray.get(a.reconstructed.remote()) is True
+
+
+@pytest.mark.cluster_only("os._exit in an actor would end the driver in local mode")
+def test_call_that_ended_the_process_is_retried_on_the_restarted_actor(ray_module):
+    @ray.remote(max_restarts=1, max_task_retries=1)
+    class Flaky:
+        def go(self):
+            if not ray.get_runtime_context().was_current_actor_reconstructed:
+                os._exit(0)
+            return "retried"
+
+    assert ray.get(Flaky.remote().go.remote()) == "retried"
+
+
+@pytest.mark.cluster_only("the actor's process ends")
+def test_system_exit_in_a_method_is_an_intended_exit(ray_module):
+    a = Phoenix.remote()
+    ray.get(a.pid.remote())
+    with pytest.raises(exceptions.ActorDiedError):
+        ray.get(a.system_exit.remote())
+    with pytest.raises(exceptions.ActorDiedError):  # not restarted
+        ray.get(a.pid.remote())
+
+
+@pytest.mark.cluster_only("the actor's process ends")
+def test_exit_actor_is_not_restarted_despite_max_restarts(ray_module):
+    a = Phoenix.remote()
+    ray.get(a.pid.remote())
+    with pytest.raises(exceptions.ActorDiedError):
+        ray.get(a.leave.remote())
+    with pytest.raises(exceptions.ActorDiedError):
+        ray.get(a.pid.remote())
+
+
+@pytest.mark.cluster_only("restarts a process")
+def test_actor_killed_for_restart_knows_it_was_reconstructed(ray_module, wait_for):
+    a = Phoenix.remote()
+    first = ray.get(a.pid.remote())
+    ray.kill(a, no_restart=False)
+
+    def restarted():
+        try:
+            return ray.get(a.pid.remote()) != first
+        except exceptions.RayActorError:
+            return False
+
+    wait_for(restarted, message="the actor restarts")
+    assert ray.get(a.reconstructed.remote()) is True
