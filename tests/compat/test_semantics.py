@@ -12,6 +12,8 @@ import pytest
 import ember as ray
 from ember import exceptions
 
+IS_EMBER = ray.__name__ == "ember"
+
 # -- how an actor ends: a crash (restarted) or an intended exit (not) ---------------
 
 
@@ -90,3 +92,45 @@ def test_actor_killed_for_restart_knows_it_was_reconstructed(ray_module, wait_fo
 
     wait_for(restarted, message="the actor restarts")
     assert ray.get(a.reconstructed.remote()) is True
+
+
+# -- max_calls: a task's worker process is replaced after that many runs ------------
+
+
+@pytest.mark.cluster_only("needs worker processes")
+def test_max_calls_replaces_the_worker_process(ray_module):
+    @ray.remote(max_calls=1)
+    def pid():
+        return os.getpid()
+
+    pids = [ray.get(pid.remote()) for _ in range(3)]
+    assert len(set(pids)) == 3
+
+
+@pytest.mark.cluster_only("needs worker processes")
+def test_max_calls_two_reuses_each_process_at_most_twice(ray_module):
+    @ray.remote(max_calls=2)
+    def pid():
+        return os.getpid()
+
+    pids = [ray.get(pid.remote()) for _ in range(6)]
+    assert max(pids.count(p) for p in pids) <= 2
+    assert len(set(pids)) >= 3
+
+
+# -- _system_config: keys ember has no use for do not stop a program ----------------
+
+
+def test_system_config_with_keys_of_ray_internals_still_starts(shutdown_only):
+    config = {"automatic_object_spilling_enabled": False, "max_io_workers": 2}
+    if IS_EMBER:
+        with pytest.warns(UserWarning, match="automatic_object_spilling_enabled"):
+            ray.init(num_cpus=1, _system_config=config)
+    else:
+        ray.init(num_cpus=1, _system_config=config)
+
+    @ray.remote
+    def one():
+        return 1
+
+    assert ray.get(one.remote()) == 1

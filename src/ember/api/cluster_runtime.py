@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from ember.api.actor import ActorHandle
+from ember.api.options import max_calls_of
 from ember.api.call_builder import (
     build_call,
     env_vars_of,
@@ -102,6 +103,7 @@ class ClusterRuntime:
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
             options.get("retry_exceptions", False)
         )
+        spec.max_calls = max_calls_of(options)
         max_retries = options.get("max_retries")
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)

@@ -384,6 +384,8 @@ class TaskSpec(Msg):
     actor_id: bytes = b""
     strategy: dict[str, Any] = {}
     gpu_ids: list[int] = []
+    #: normal tasks: the worker exits after running this function this often (0: never)
+    max_calls: int = 0
 
 
 class TaskReply(Msg):

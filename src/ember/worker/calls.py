@@ -66,6 +66,8 @@ class CallRunner:
         self.instance: Any = None
         self.exit_code: int | None = None
         self._stop_main = stop_main
+        #: runs per function key, for tasks with ``max_calls``
+        self._calls: dict[bytes, int] = {}
         self._main_ident = threading.main_thread().ident
         self.packer = ReturnPacker(cw)
 
@@ -79,6 +81,9 @@ class CallRunner:
                 result = self._run_interruptible(spec, bufs, conn)
             else:
                 result = self._call(spec, bufs, conn)
+            if spec.max_calls and self._used_up(spec):
+                result[0].exit_worker = True  # the caller drops this worker
+                self._stop_main()
         self.send_reply(reply, conn, result)
 
     async def run_async(self, item: Item, method: Any) -> None:
@@ -123,6 +128,12 @@ class CallRunner:
                     value = asyncio.run(value)
                 call.returned(value)
         return call.result
+
+    def _used_up(self, spec: TaskSpec) -> bool:
+        """Count a run of a task with ``max_calls``: whether this worker must now exit."""
+        n = self._calls.get(spec.function_key, 0) + 1
+        self._calls[spec.function_key] = n
+        return n >= spec.max_calls
 
     def refusal(self, spec: TaskSpec) -> Result | None:
         """The reply for a call that must not run, or None."""
