@@ -4,6 +4,7 @@ their event loop, concurrency groups, and ``_system_config``."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 
@@ -134,3 +135,84 @@ def test_system_config_with_keys_of_ray_internals_still_starts(shutdown_only):
         return 1
 
     assert ray.get(one.remote()) == 1
+
+
+# -- async actors: async __init__, async generators, the event loop; built-in methods
+
+
+@ray.remote
+class AsyncBuilt:
+    async def __init__(self, x):
+        await asyncio.sleep(0)
+        self.x = x
+        self.loop = id(asyncio.get_running_loop())
+
+    async def get(self):
+        return self.x, self.loop == id(asyncio.get_running_loop())
+
+    async def count(self, n):
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+    async def count_then_fail(self, n):
+        for i in range(n):
+            yield i
+        raise ValueError("stream broke")
+
+
+@pytest.mark.cluster_only("the actor's event loop runs in its own process")
+def test_async_init_runs_on_the_actors_event_loop(ray_module):
+    a = AsyncBuilt.remote(5)
+    assert ray.get(a.get.remote()) == (5, True)
+
+
+@pytest.mark.cluster_only("streams from an actor's event loop")
+def test_async_generator_method_streams_its_items(ray_module):
+    a = AsyncBuilt.remote(0)
+    gen = a.count.remote(4)
+    assert isinstance(gen, ray.ObjectRefGenerator)
+    assert [ray.get(r) for r in gen] == [0, 1, 2, 3]
+    refs = list(a.count_then_fail.remote(2))
+    assert ray.get(refs[:2]) == [0, 1]
+    with pytest.raises(ValueError, match="stream broke"):
+        ray.get(refs[2])
+
+
+@pytest.mark.cluster_only("the actor's process ends")
+def test_every_actor_has_ray_ready_and_ray_terminate(ray_module):
+    a = Phoenix.remote()
+    b = AsyncBuilt.remote(1)
+    assert ray.get([a.__ray_ready__.remote(), b.__ray_ready__.remote()]) == [True, True]
+    a.__ray_terminate__.remote()
+    with pytest.raises(exceptions.ActorDiedError):  # an intended exit: no restart
+        ray.get(a.pid.remote())
+
+
+@pytest.mark.cluster_only("calls overlap on the actor's event loop")
+def test_async_actor_batches_calls_with_an_event(ray_module):
+    @ray.remote
+    class Batcher:
+        def __init__(self, size):
+            self.size = size
+            self.batch = []
+            self.event = asyncio.Event()
+            self.results = {}
+
+        async def submit(self, x):
+            self.batch.append(x)
+            event = self.event
+            if len(self.batch) == self.size:
+                batch, self.batch = self.batch, []
+                self.results[event] = sorted(batch)
+                self.event = asyncio.Event()
+                event.set()
+            else:
+                await event.wait()
+            return self.results[event]
+
+    b = Batcher.remote(4)
+    out = ray.get([b.submit.remote(i) for i in range(12)], timeout=60)
+    assert sorted(map(tuple, out)) == sorted(
+        [(0, 1, 2, 3)] * 4 + [(4, 5, 6, 7)] * 4 + [(8, 9, 10, 11)] * 4
+    )

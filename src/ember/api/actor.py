@@ -29,6 +29,11 @@ def method(*args: Any, **kwargs: Any) -> Any:
     return decorate
 
 
+#: the methods Ray gives every actor: ``__ray_ready__`` (True once the actor is
+#: built) and ``__ray_terminate__`` (an intended exit, as ``exit_actor()``)
+BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
 def _method_meta(cls: type) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for name, fn in inspect.getmembers(cls, predicate=lambda m: callable(m)):
@@ -41,6 +46,10 @@ def _method_meta(cls: type) -> dict[str, Any]:
             "max_task_retries": o.get("max_task_retries"),
             "is_async": inspect.iscoroutinefunction(fn),
         }
+    for name in BUILTIN_METHODS:  # every actor has them (worker/calls.py runs them)
+        meta.setdefault(
+            name, {"num_returns": 1, "max_task_retries": None, "is_async": False}
+        )
     return meta
 
 

@@ -8,6 +8,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from ember.protocol.messages import ActorSpec, CreateActorOnWorkerReply, TaskSpec
 from ember.runtime import task_context
@@ -58,18 +59,33 @@ class ActorHost:
         assert self.sem is not None
         async with self.sem:
             method = getattr(self.runner.instance, item[0].method, None)
-            if method is not None and inspect.iscoroutinefunction(method):
+            if method is not None and (
+                inspect.iscoroutinefunction(method)
+                or inspect.isasyncgenfunction(method)
+            ):
                 await self.runner.run_async(item, method)
             else:  # a plain method of an async actor runs on its loop
                 self.runner.run(item)  # (a missing one fails there, with a reply)
 
+    def close(self) -> None:
+        """Stop the event loop or the pool (the instance could not be built)."""
+        if self.aloop is not None:
+            self.aloop.call_soon_threadsafe(self.aloop.stop)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
 
 def create_actor(
-    runner: CallRunner, spec: ActorSpec, epoch: int
+    runner: CallRunner,
+    spec: ActorSpec,
+    epoch: int,
+    aloop: asyncio.AbstractEventLoop | None = None,
 ) -> CreateActorOnWorkerReply:
     """Main thread: instantiate the actor class; the reply for the control service.
 
-    ``epoch`` counts the actor's starts: above 1, this is a restart.
+    ``epoch`` counts the actor's starts: above 1, this is a restart. An
+    ``async def __init__`` runs on ``aloop`` (the async actor's event loop, where
+    its methods will run too), or on a loop of its own.
     """
     task_context.process_actor.update(
         restarted=epoch > 1,
@@ -95,7 +111,7 @@ def create_actor(
             refs = [ObjectRef(r.oid, r.owner) for r in spec.ref_args]
             values = runner.cw.objects.get(refs, None)
             a, k = substitute_args(a, k, values)
-        instance = cls(*a, **k)
+        instance = _construct(cls, a, k, aloop, task_context.get())
     except Exception as exc:  # noqa: BLE001  (user code or user values)
         err = runner.packer.task_error(init, exc)
         return CreateActorOnWorkerReply(
@@ -109,3 +125,29 @@ def create_actor(
         task_context.process_actor["repr"] = spec.class_name
     runner.instance = instance
     return CreateActorOnWorkerReply(ok=True)
+
+
+def _construct(
+    cls: type,
+    args: Any,
+    kwargs: dict[str, Any],
+    aloop: asyncio.AbstractEventLoop | None,
+    ctx: task_context.TaskContext | None,
+) -> Any:
+    """``cls(*args, **kwargs)``, awaiting an ``async def __init__``."""
+    if not inspect.iscoroutinefunction(getattr(cls, "__init__", None)):
+        return cls(*args, **kwargs)
+    instance = cls.__new__(cls)
+
+    async def init() -> None:
+        task_context.set_current(ctx)  # the loop's thread has its own context
+        try:
+            await instance.__init__(*args, **kwargs)
+        finally:
+            task_context.set_current(None)
+
+    if aloop is None:
+        asyncio.run(init())
+    else:
+        asyncio.run_coroutine_threadsafe(init(), aloop).result()
+    return instance

@@ -41,7 +41,7 @@ from ember.worker.interrupts import TaskInterrupts
 from ember.worker.returns import ArgumentError, Result, ReturnPacker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ember.runtime.core_worker import CoreWorker
 
@@ -96,7 +96,13 @@ class CallRunner:
                     args, kwargs = self.load_args(spec, bufs)
                 else:  # fetching may block: not on the actor's event loop
                     args, kwargs = await asyncio.to_thread(self.load_args, spec, bufs)
-                call.returned(await method(*args, **kwargs))
+                if spec.streaming:  # an async generator: its items stream out
+                    items = _pull(method(*args, **kwargs), asyncio.get_running_loop())
+                    call.result = await asyncio.to_thread(
+                        self.packer.stream, spec, items, conn
+                    )
+                else:
+                    call.returned(await method(*args, **kwargs))
             result = call.result
         self.send_reply(reply, conn, result)
 
@@ -170,6 +176,9 @@ class CallRunner:
     def resolve_callable(self, spec: TaskSpec) -> Any:
         if spec.actor_id:
             self.functions.load_job(spec.job_id)
+            builtin = _BUILTIN_METHODS.get(spec.method)
+            if builtin is not None:
+                return builtin
             return getattr(self.instance, spec.method)
         return self.functions.load_function(spec.job_id, spec.function_key)
 
@@ -296,6 +305,30 @@ class CallScope:
         else:
             return False
         return True
+
+
+def _ready() -> bool:
+    return True
+
+
+def _terminate() -> None:
+    raise SystemExit(0)  # an intended exit, as exit_actor()
+
+
+#: the methods every actor has (Ray's names): a readiness probe, a graceful exit
+_BUILTIN_METHODS: dict[str, Callable[[], Any]] = {
+    "__ray_ready__": _ready,
+    "__ray_terminate__": _terminate,
+}
+
+
+def _pull(agen: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """An async generator's items for a thread, each awaited on ``loop``."""
+    while True:
+        try:
+            yield asyncio.run_coroutine_threadsafe(agen.__anext__(), loop).result()
+        except StopAsyncIteration:
+            return
 
 
 def _all_args_in_push(spec: TaskSpec) -> bool:
