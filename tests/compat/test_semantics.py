@@ -216,3 +216,84 @@ def test_async_actor_batches_calls_with_an_event(ray_module):
     assert sorted(map(tuple, out)) == sorted(
         [(0, 1, 2, 3)] * 4 + [(4, 5, 6, 7)] * 4 + [(8, 9, 10, 11)] * 4
     )
+
+
+# -- generators with num_returns: "dynamic" (one ref to a generator of refs), or N ---
+
+
+@ray.remote(num_returns="dynamic")
+def tens(n):
+    for i in range(n):
+        yield i * 10
+
+
+def test_dynamic_returns_give_one_ref_to_a_generator_of_refs(ray_module):
+    ref = tens.remote(3)
+    assert isinstance(ref, ray.ObjectRef)
+    gen = ray.get(ref)
+    assert type(gen).__name__ == "DynamicObjectRefGenerator"
+    assert len(gen) == 3
+    refs = list(gen)
+    assert all(isinstance(r, ray.ObjectRef) for r in refs)
+    assert ray.get(refs) == [0, 10, 20]
+    assert ray.get(list(ray.get(ref))) == [0, 10, 20]  # each get: a fresh generator
+
+
+def test_dynamic_returns_keep_their_items_alive_without_the_generator(ray_module):
+    ref = tens.remote(2)
+    refs = list(ray.get(ref))
+    del ref
+    assert ray.get(refs) == [0, 10]
+
+
+def test_dynamic_returns_error_is_the_last_item(ray_module):
+    @ray.remote(num_returns="dynamic")
+    def breaks():
+        yield 1
+        raise ValueError("boom")
+
+    refs = list(ray.get(breaks.remote()))
+    assert len(refs) == 2
+    assert ray.get(refs[0]) == 1
+    with pytest.raises(ValueError, match="boom"):
+        ray.get(refs[1])
+
+
+def test_dynamic_returns_of_actor_methods_and_options(ray_module):
+    @ray.remote
+    class Gen:
+        @ray.method(num_returns="dynamic")
+        def declared(self, n):
+            yield from range(n)
+
+        def plain(self, n):
+            yield from range(n)
+
+    g = Gen.remote()
+    assert ray.get(list(ray.get(g.declared.remote(2)))) == [0, 1]
+    dyn = g.plain.options(num_returns="dynamic").remote(3)
+    assert ray.get(list(ray.get(dyn))) == [0, 1, 2]
+    assert ray.get(list(ray.get(tens.options(num_returns="dynamic").remote(1)))) == [0]
+
+
+def test_generator_with_static_num_returns_yields_its_returns(ray_module):
+    @ray.remote(num_returns=3)
+    def three():
+        for i in range(3):
+            yield i
+
+    @ray.remote
+    class Gen:
+        def pair(self):
+            yield "a"
+            yield "b"
+
+        async def apair(self):
+            yield "c"
+            yield "d"
+
+    a, b, c = three.remote()
+    assert ray.get([a, b, c]) == [0, 1, 2]
+    g = Gen.remote()
+    assert ray.get(g.pair.options(num_returns=2).remote()) == ["a", "b"]
+    assert ray.get(g.apair.options(num_returns=2).remote()) == ["c", "d"]

@@ -44,7 +44,9 @@ def _method_meta(cls: type) -> dict[str, Any]:
         meta[name] = {
             "num_returns": o.get("num_returns", "streaming" if is_gen else 1),
             "max_task_retries": o.get("max_task_retries"),
-            "is_async": inspect.iscoroutinefunction(fn),
+            # an async generator makes an async actor too, as in Ray
+            "is_async": inspect.iscoroutinefunction(fn)
+            or inspect.isasyncgenfunction(fn),
         }
     for name in BUILTIN_METHODS:  # every actor has them (worker/calls.py runs them)
         meta.setdefault(

@@ -102,7 +102,12 @@ class CallRunner:
                         self.packer.stream, spec, items, conn
                     )
                 else:
-                    call.returned(await method(*args, **kwargs))
+                    value = method(*args, **kwargs)
+                    if inspect.isasyncgen(value):  # static num_returns: its yields
+                        value = _as_returns([x async for x in value], spec)
+                    else:
+                        value = await value
+                    call.returned(value)
             result = call.result
         self.send_reply(reply, conn, result)
 
@@ -132,6 +137,8 @@ class CallRunner:
                 value = fn(*args, **kwargs)
                 if inspect.iscoroutine(value):
                     value = asyncio.run(value)
+                elif inspect.isgenerator(value):  # static num_returns: its yields
+                    value = _as_returns(list(value), spec)
                 call.returned(value)
         return call.result
 
@@ -305,6 +312,13 @@ class CallScope:
         else:
             return False
         return True
+
+
+def _as_returns(items: list[Any], spec: TaskSpec) -> Any:
+    """What a generator declared with ``num_returns=N`` returns: its N yields."""
+    if spec.num_returns == 1 and len(items) == 1:
+        return items[0]
+    return items  # the packer checks the count
 
 
 def _ready() -> bool:
