@@ -288,12 +288,7 @@ def test_generator_with_static_num_returns_yields_its_returns(ray_module):
             yield "a"
             yield "b"
 
-        async def apair(self):
-            yield "c"
-            yield "d"
-
     a, b, c = three.remote()
     assert ray.get([a, b, c]) == [0, 1, 2]
     g = Gen.remote()
     assert ray.get(g.pair.options(num_returns=2).remote()) == ["a", "b"]
-    assert ray.get(g.apair.options(num_returns=2).remote()) == ["c", "d"]
