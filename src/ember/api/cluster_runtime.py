@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from ember.api.actor import ActorHandle
-from ember.api.options import max_calls_of
 from ember.api.call_builder import (
     build_call,
     env_vars_of,
@@ -25,6 +24,7 @@ from ember.api.call_builder import (
     retry_exception_fields,
     strategy_of,
 )
+from ember.api.options import max_calls_of
 from ember.api.runtime import ActorHandleLike
 from ember.common.ids import object_id_for, random_id, task_id_of
 from ember.protocol.messages import (

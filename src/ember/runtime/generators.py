@@ -75,8 +75,8 @@ class Generators:
         st = self.streams.setdefault(task_id, GenState())
         st.done = True
         st.wake()
-        oid = self._collect.pop(task_id, None)
-        if oid is not None:
+        oid = self._collect.pop(task_id, b"")
+        if oid:
             self._objects.set_value(oid, serialize(DynamicObjectRefGenerator(st.refs)))
             del self.streams[task_id]
 
@@ -89,8 +89,8 @@ class Generators:
         st.refs.append(ref)
         st.done = True
         st.wake()
-        oid = self._collect.pop(task_id, None)
-        if oid is not None:
+        oid = self._collect.pop(task_id, b"")
+        if oid:
             self._objects.set_error(oid, error)
             del self.streams[task_id]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import inspect
 import logging
@@ -34,6 +35,11 @@ class ActorHost:
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.aloop: asyncio.AbstractEventLoop | None = None
         self.sem: asyncio.Semaphore | None = None
+        #: async actors: calls not started yet (in arrival order), and whether
+        #: the actor loop has a ``_start_next`` scheduled
+        self._incoming: collections.deque[Item] = collections.deque()
+        self._pumping = False
+        self._lock = threading.Lock()
         if spec.is_async:
             self.aloop = asyncio.new_event_loop()
             t = threading.Thread(
@@ -49,11 +55,34 @@ class ActorHost:
     def dispatch(self, item: Item) -> None:
         """Loop thread: hand a call to where this actor runs its calls."""
         if self.aloop is not None:
-            asyncio.run_coroutine_threadsafe(self._run_async(item), self.aloop)
+            with self._lock:
+                self._incoming.append(item)
+                if self._pumping:
+                    return
+                self._pumping = True
+            self.aloop.call_soon_threadsafe(self._start_next)
         elif self.pool is not None:
             self.pool.submit(self.runner.run, item)
         else:
             self._to_main(item)
+
+    def _start_next(self) -> None:
+        """Actor loop: start one queued call, then let the loop run a round.
+
+        Starting one call per round (this callback requeues itself behind what
+        the started call's first step wakes) means a coroutine woken by an
+        ``asyncio.Event`` resumes before the next queued call starts, as on
+        Ray's actor loop; starting them all at once would run every queued call
+        first, and a batching program would see the next batch's state.
+        """
+        assert self.aloop is not None
+        with self._lock:
+            item = self._incoming.popleft()
+            more = bool(self._incoming)
+            self._pumping = more
+        self.aloop.create_task(self._run_async(item))
+        if more:
+            self.aloop.call_soon(self._start_next)
 
     async def _run_async(self, item: Item) -> None:
         assert self.sem is not None
@@ -128,7 +157,7 @@ def create_actor(
 
 
 def _construct(
-    cls: type,
+    cls: Any,
     args: Any,
     kwargs: dict[str, Any],
     aloop: asyncio.AbstractEventLoop | None,

@@ -249,7 +249,6 @@ class CallRunner:
         self._stop_main()
         return reply, frames
 
-
     def announce_exit(self, why: str) -> None:
         """Tell the control service that this actor's exit is intended (not a crash).
 
