@@ -294,3 +294,82 @@ def test_generator_with_static_num_returns_yields_its_returns(ray_module):
     assert ray.get([a, b, c]) == [0, 1, 2]
     g = Gen.remote()
     assert ray.get(g.pair.options(num_returns=2).remote()) == ["a", "b"]
+
+
+# -- concurrency groups: each with its own limit, the default group apart ---------
+
+
+@pytest.mark.cluster_only("calls overlap")
+def test_concurrency_groups_of_a_threaded_actor(ray_module, wait_for):
+    import threading
+
+    @ray.remote(concurrency_groups={"io": 2})
+    class Threads:
+        def __init__(self):
+            self.go = threading.Event()
+            self.lock = threading.Lock()
+            self.inside = 0
+            self.most = 0
+
+        @ray.method(concurrency_group="io")
+        def held(self):
+            with self.lock:
+                self.inside += 1
+                self.most = max(self.most, self.inside)
+            self.go.wait(timeout=60)
+            with self.lock:
+                self.inside -= 1
+            return threading.current_thread().name
+
+        def release(self):  # the default group: not blocked by "io"
+            self.go.set()
+
+        def counts(self):
+            return self.inside, self.most
+
+    a = Threads.remote()
+    held = [a.held.remote() for _ in range(4)]
+    wait_for(lambda: ray.get(a.counts.remote()) == (2, 2), message="2 calls in io")
+    ready, _ = ray.wait(held, timeout=0)
+    assert ready == []
+    # a call placed in the group by .options() also waits behind the limit
+    extra = a.counts.options(concurrency_group="io").remote()
+    ray.get(a.release.remote())
+    ray.get(held + [extra])
+    assert ray.get(a.counts.remote()) == (0, 2)
+
+
+@pytest.mark.cluster_only("calls overlap")
+def test_concurrency_groups_of_an_async_actor(ray_module, wait_for):
+    @ray.remote(concurrency_groups={"io": 2, "health": 1})
+    class Loops:
+        def __init__(self):
+            self.released = False
+            self.inside = 0
+            self.most = 0
+
+        @ray.method(concurrency_group="io")
+        async def held(self):
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+            while not self.released:  # another group's loop sets the flag
+                await asyncio.sleep(0.01)
+            self.inside -= 1
+
+        @ray.method(concurrency_group="health")
+        async def ping(self):
+            return "ok"
+
+        async def release(self):
+            self.released = True
+
+        async def counts(self):
+            return self.inside, self.most
+
+    a = Loops.remote()
+    held = [a.held.remote() for _ in range(5)]
+    wait_for(lambda: ray.get(a.counts.remote()) == (2, 2), message="2 calls in io")
+    assert ray.get(a.ping.remote()) == "ok"
+    ray.get(a.release.remote())
+    ray.get(held)
+    assert ray.get(a.counts.remote()) == (0, 2)

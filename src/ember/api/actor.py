@@ -44,13 +44,20 @@ def _method_meta(cls: type) -> dict[str, Any]:
         meta[name] = {
             "num_returns": o.get("num_returns", "streaming" if is_gen else 1),
             "max_task_retries": o.get("max_task_retries"),
+            "concurrency_group": o.get("concurrency_group"),
             # an async generator makes an async actor too, as in Ray
             "is_async": inspect.iscoroutinefunction(fn)
             or inspect.isasyncgenfunction(fn),
         }
     for name in BUILTIN_METHODS:  # every actor has them (worker/calls.py runs them)
         meta.setdefault(
-            name, {"num_returns": 1, "max_task_retries": None, "is_async": False}
+            name,
+            {
+                "num_returns": 1,
+                "max_task_retries": None,
+                "is_async": False,
+                "concurrency_group": None,
+            },
         )
     return meta
 

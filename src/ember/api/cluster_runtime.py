@@ -24,7 +24,7 @@ from ember.api.call_builder import (
     retry_exception_fields,
     strategy_of,
 )
-from ember.api.options import max_calls_of
+from ember.api.options import concurrency_groups_of, max_calls_of
 from ember.api.runtime import ActorHandleLike
 from ember.common.ids import object_id_for, random_id, task_id_of
 from ember.protocol.messages import (
@@ -159,6 +159,7 @@ class ClusterRuntime:
             owner=cw.address,
             methods=meta,
             scheduling=strategy_of(options),
+            concurrency_groups=concurrency_groups_of(options),
         )
         # Keep argument refs (and refs inside arguments) alive for the actor's life.
         cw.refs.add_submitted(
@@ -200,6 +201,9 @@ class ClusterRuntime:
         actor_id = handle._actor_id_bytes
         spec.actor_id = actor_id
         spec.method = method
+        spec.concurrency_group = (
+            options.get("concurrency_group") or meta.get("concurrency_group") or ""
+        )
         retries = options.get("max_task_retries", meta.get("max_task_retries"))
         if retries is None:
             retries = handle._max_task_retries

@@ -479,3 +479,11 @@ def system_config_overrides(
             stacklevel=3,
         )
     return {k: v for k, v in system_config.items() if k in names}
+
+
+def concurrency_groups_of(options: dict[str, Any]) -> dict[str, int]:
+    """The actor's concurrency groups as ``{name: limit}`` (a list names groups of 1)."""
+    groups = options.get("concurrency_groups") or {}
+    if isinstance(groups, list):
+        return {str(g): 1 for g in groups}
+    return {str(g): int(n) for g, n in groups.items()}

@@ -141,6 +141,8 @@ class ActorSpec(Msg):
     owner: Address | None = None
     methods: dict[str, Any] = {}  # method name -> {"num_returns": ...}
     scheduling: dict[str, Any] = {}
+    #: concurrency group -> its limit (the default group "" has max_concurrency)
+    concurrency_groups: dict[str, int] = {}
 
 
 class CreateActorRequest(Msg):
@@ -386,6 +388,8 @@ class TaskSpec(Msg):
     gpu_ids: list[int] = []
     #: normal tasks: the worker exits after running this function this often (0: never)
     max_calls: int = 0
+    #: actor calls: the concurrency group that runs it ("": by its method, or default)
+    concurrency_group: str = ""
 
 
 class TaskReply(Msg):

@@ -20,54 +20,32 @@ from ember.worker.calls import CallRunner, Item
 logger = logging.getLogger(__name__)
 
 
-class ActorHost:
-    """Routes calls to the instance: main thread (ordered), a pool, or an event loop."""
+class AsyncLane:
+    """One event loop (on its own thread) running an async actor's calls of one
+    concurrency group, at most ``limit`` at a time."""
 
-    def __init__(
-        self,
-        runner: CallRunner,
-        spec: ActorSpec,
-        to_main: Callable[[Item], None],
-    ) -> None:
+    def __init__(self, runner: CallRunner, limit: int, name: str) -> None:
         self.runner = runner
-        self.spec = spec
-        self._to_main = to_main
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self.aloop: asyncio.AbstractEventLoop | None = None
-        self.sem: asyncio.Semaphore | None = None
-        #: async actors: calls not started yet (in arrival order), and whether
-        #: the actor loop has a ``_start_next`` scheduled
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name=name, daemon=True).start()
+        self.sem = asyncio.Semaphore(limit)
+        #: calls not started yet (in arrival order), and whether the loop has a
+        #: ``_start_next`` scheduled
         self._incoming: collections.deque[Item] = collections.deque()
         self._pumping = False
         self._lock = threading.Lock()
-        if spec.is_async:
-            self.aloop = asyncio.new_event_loop()
-            t = threading.Thread(
-                target=self.aloop.run_forever, name="actor-loop", daemon=True
-            )
-            t.start()
-            self.sem = asyncio.Semaphore(spec.max_concurrency)
-        elif spec.max_concurrency > 1:
-            self.pool = concurrent.futures.ThreadPoolExecutor(
-                spec.max_concurrency, thread_name_prefix="actor"
-            )
 
     def dispatch(self, item: Item) -> None:
-        """Loop thread: hand a call to where this actor runs its calls."""
-        if self.aloop is not None:
-            with self._lock:
-                self._incoming.append(item)
-                if self._pumping:
-                    return
-                self._pumping = True
-            self.aloop.call_soon_threadsafe(self._start_next)
-        elif self.pool is not None:
-            self.pool.submit(self.runner.run, item)
-        else:
-            self._to_main(item)
+        """Any thread: queue a call for this loop."""
+        with self._lock:
+            self._incoming.append(item)
+            if self._pumping:
+                return
+            self._pumping = True
+        self.loop.call_soon_threadsafe(self._start_next)
 
     def _start_next(self) -> None:
-        """Actor loop: start one queued call, then let the loop run a round.
+        """This loop: start one queued call, then let the loop run a round.
 
         Starting one call per round (this callback requeues itself behind what
         the started call's first step wakes) means a coroutine woken by an
@@ -75,17 +53,15 @@ class ActorHost:
         Ray's actor loop; starting them all at once would run every queued call
         first, and a batching program would see the next batch's state.
         """
-        assert self.aloop is not None
         with self._lock:
             item = self._incoming.popleft()
             more = bool(self._incoming)
             self._pumping = more
-        self.aloop.create_task(self._run_async(item))
+        self.loop.create_task(self._run(item))
         if more:
-            self.aloop.call_soon(self._start_next)
+            self.loop.call_soon(self._start_next)
 
-    async def _run_async(self, item: Item) -> None:
-        assert self.sem is not None
+    async def _run(self, item: Item) -> None:
         async with self.sem:
             method = getattr(self.runner.instance, item[0].method, None)
             if method is not None and (
@@ -97,11 +73,62 @@ class ActorHost:
                 self.runner.run(item)  # (a missing one fails there, with a reply)
 
     def close(self) -> None:
-        """Stop the event loop or the pool (the instance could not be built)."""
-        if self.aloop is not None:
-            self.aloop.call_soon_threadsafe(self.aloop.stop)
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+class ActorHost:
+    """Routes calls to the instance: main thread (ordered), pools, or event loops.
+
+    Each concurrency group (``concurrency_groups={"io": 2}``, chosen per method
+    with ``@method(concurrency_group=...)`` or per call with ``.options``) has
+    its own event loop (async actors) or thread pool (others) and limit; the
+    default group ``""`` has ``max_concurrency`` (on the main thread when 1).
+    """
+
+    def __init__(
+        self,
+        runner: CallRunner,
+        spec: ActorSpec,
+        to_main: Callable[[Item], None],
+    ) -> None:
+        self.runner = runner
+        self.spec = spec
+        self._to_main = to_main
+        self.lanes: dict[str, AsyncLane] = {}
+        self.pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
+        self.aloop: asyncio.AbstractEventLoop | None = None
+        groups = dict(spec.concurrency_groups)
+        if spec.is_async:
+            self.lanes[""] = AsyncLane(runner, spec.max_concurrency, "actor-loop")
+            for group, limit in groups.items():
+                self.lanes[group] = AsyncLane(runner, limit, f"actor-loop-{group}")
+            self.aloop = self.lanes[""].loop
+            return
+        if spec.max_concurrency > 1:
+            groups[""] = spec.max_concurrency
+        for group, limit in groups.items():
+            self.pools[group] = concurrent.futures.ThreadPoolExecutor(
+                limit, thread_name_prefix=f"actor-{group}" if group else "actor"
+            )
+
+    def dispatch(self, item: Item) -> None:
+        """Loop thread: hand a call to where its concurrency group runs calls."""
+        group = item[0].concurrency_group
+        if self.lanes:
+            (self.lanes.get(group) or self.lanes[""]).dispatch(item)
+            return
+        pool = self.pools.get(group) or self.pools.get("")
+        if pool is not None:
+            pool.submit(self.runner.run, item)
+        else:
+            self._to_main(item)
+
+    def close(self) -> None:
+        """Stop the event loops and pools (the instance could not be built)."""
+        for lane in self.lanes.values():
+            lane.close()
+        for pool in self.pools.values():
+            pool.shutdown(wait=False)
 
 
 def create_actor(
