@@ -335,7 +335,7 @@ def test_concurrency_groups_of_a_threaded_actor(ray_module, wait_for):
     # a call placed in the group by .options() also waits behind the limit
     extra = a.counts.options(concurrency_group="io").remote()
     ray.get(a.release.remote())
-    ray.get(held + [extra])
+    ray.get([*held, extra])
     assert ray.get(a.counts.remote()) == (0, 2)
 
 
