@@ -169,17 +169,9 @@ class Cluster:
             json.dumps({"far": 1}),
             *common,
         ]
-        if self.backend == "ember":
-            join += ["--token", self._ember_token()]
+        # ember finds the head's token itself (its token file / cluster record on
+        # this machine): a token on the command line would be visible in ps.
         self._cli(*join)
-
-    def _ember_token(self) -> str:
-        assert self.tmp
-        path = Path(self.tmp) / ".ember" / "auth_token"
-        try:
-            return path.read_text().strip()
-        except OSError as exc:
-            raise ClusterError(f"ember head wrote no token at {path}: {exc}") from exc
 
     def stop(self) -> dict[str, Any]:
         """Stop everything; never raises.  Returns a note for the JSON."""

@@ -9,17 +9,12 @@ none is left (and that no shared-memory arena is).
 from __future__ import annotations
 
 import asyncio
-import glob
 import json
 import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 
-import psutil
 import pytest
+from tests.cli.clitools import STORE, _alive, _recorded_pids, ember_cli, start_head
 from tests.conftest import wait_until
 
 import ember
@@ -29,85 +24,16 @@ from ember.rpc.connection import connect
 
 pytestmark = pytest.mark.multiprocess
 
-STORE = str(100 * 1024 * 1024)
-
-
-@pytest.fixture
-def home(monkeypatch):
-    """A private HOME and TMPDIR (short: unix socket paths must fit)."""
-    root = tempfile.mkdtemp(prefix="emc", dir="/tmp")
-    os.makedirs(os.path.join(root, "home"))
-    monkeypatch.setenv("HOME", os.path.join(root, "home"))
-    monkeypatch.setenv("TMPDIR", root)
-    monkeypatch.setattr(tempfile, "tempdir", root)
-    monkeypatch.delenv(session.TOKEN_ENV, raising=False)
-    monkeypatch.delenv(session.ADDRESS_ENV, raising=False)
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    yield root
-    leftover = _recorded_pids()
-    ember_cli("stop", "--force")
-    assert wait_until(lambda: not _alive(leftover)), _alive(leftover)
-    assert not _arenas(root)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def ember_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
-    return subprocess.run(
-        [sys.executable, "-m", "ember.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def _recorded_pids() -> set[int]:
-    """Pids of the recorded daemons and everything they started."""
-    pids: set[int] = set()
-    for rec in session.list_session_records():
-        for p in rec["processes"]:
-            pids.add(p["pid"])
-            try:
-                pids.update(c.pid for c in psutil.Process(p["pid"]).children(True))
-            except psutil.NoSuchProcess:
-                pass
-    return pids
-
-
-def _alive(pids: set[int]) -> list[int]:
-    out = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                out.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return out
-
-
-def _arenas(root: str) -> list[str]:
-    names = [os.path.basename(p) for p in glob.glob(f"{root}/ember/session_*")]
-    return [f for n in names for f in glob.glob(f"/dev/shm/ember-{n}-*")]
-
-
-def start_head(cpus: int = 2, *extra: str) -> str:
-    out = ember_cli(
-        "start", "--head", "--port", "0", "--node-ip-address", "127.0.0.1",
-        "--num-cpus", str(cpus), "--object-store-memory", STORE, *extra,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    assert "ember start --address='127.0.0.1:" in out.stdout
-    assert 'ember.init(address="auto")' in out.stdout
-    rec = session.read_cluster_record()
-    assert rec is not None
-    return str(rec["control_address"]).removeprefix("tcp:")
-
 
 def test_start_head_join_status_connect_and_stop(home):
     address = start_head(2)
-    token_file = os.path.join(home, "home", ".ember", "auth_token")
+    token_file = session.token_path(address)
+    assert token_file == os.path.join(
+        home, "home", ".ember", "clusters", address.replace(":", "_"), "auth_token"
+    )
     assert os.stat(token_file).st_mode & 0o777 == 0o600
     assert os.stat(os.path.dirname(token_file)).st_mode & 0o777 == 0o700
+    assert os.stat(os.path.join(home, "home", ".ember")).st_mode & 0o777 == 0o700
 
     out = ember_cli("status")
     assert out.returncode == 0, out.stderr

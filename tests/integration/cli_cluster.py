@@ -44,7 +44,7 @@ def make_root(prefix: str) -> str:
 def env_for(root: str, **extra: str) -> dict[str, str]:
     """The environment of a process that keeps its ember state under ``root``."""
     env = dict(os.environ)
-    for var in ("EMBER_AUTH_TOKEN", "EMBER_ADDRESS", "RAY_ADDRESS"):
+    for var in ("EMBER_AUTH_TOKEN", "EMBER_ADDRESS", "RAY_ADDRESS", "XDG_RUNTIME_DIR"):
         env.pop(var, None)
     env["HOME"] = os.path.join(root, "home")
     env["TMPDIR"] = root

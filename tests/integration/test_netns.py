@@ -159,10 +159,14 @@ def log_tails(root: str, limit: int = 2500) -> str:
 
 def ember_start(lab: Lab, name: str, root: str, token: str, *args: str) -> None:
     env = env_for(root, EMBER_NODE_DEATH_TIMEOUT_S="3")
+    token_file = os.path.join(root, "token")  # never on a command line
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token)
     cmd = [
         *lab.exec(name), *CLI, "start", "--node-ip-address", lab.ip[name],
         "--num-cpus", "1", "--resources", json.dumps({name: 1}),
-        "--object-store-memory", STORE, "--token", token, *args,
+        "--object-store-memory", STORE, "--token-file", token_file, *args,
     ]  # fmt: skip
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, f"{' '.join(cmd)}:\n{out.stdout}\n{out.stderr}"

@@ -294,7 +294,7 @@ def test_handshake_server_refuses_an_old_protocol_version(tmp_path: Path) -> Non
         kind, reject = await read_frame(reader)
         assert kind == rpc.REJECT
         # The reason names both sides' versions and what to do.
-        assert "this side speaks 1" in reject["reason"]
+        assert f"this side speaks {rpc.PROTOCOL_VERSION}" in reject["reason"]
         assert "the peer speaks 0 (ember 0.0.1)" in reject["reason"]
         assert "install the same ember version" in reject["reason"]
         await read_until_eof(reader)

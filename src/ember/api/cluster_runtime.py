@@ -368,7 +368,7 @@ def _control_call(
     try:
         reply, _ = cw.run(cw.control.call(method, request))
     except RemoteError as err:
-        if any_error_is_value or err.type_name == "ValueError":
+        if any_error_is_value or err.is_a(ValueError):
             raise ValueError(err.remote_message) from None
         raise
     return reply

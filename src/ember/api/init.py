@@ -306,15 +306,18 @@ def _connect_existing(
         )
     # The token: EMBER_AUTH_TOKEN (set by ember.cluster_utils.Cluster, or the
     # user), else the record of the cluster on this machine if it is the one
-    # asked for, else ~/.ember/auth_token (written by `ember start --head`).
+    # asked for, else the token file `ember start --head` wrote for that
+    # cluster (~/.ember/clusters/<host>_<port>/auth_token).
     token = os.environ.get(session.TOKEN_ENV, "")
     if not token and rec is not None and rec.get("control_address") == control:
         token = rec.get("token", "")
-    token = token or session.read_token()
+    tcp = control.startswith("tcp:")
+    token = token or session.read_token(control if tcp else None)
     if not token:
+        where = session.token_path(control if tcp else None)
         raise ConnectionError(
-            f"No cluster token for {address}: set EMBER_AUTH_TOKEN (ember start --head "
-            "prints it and writes it to ~/.ember/auth_token)."
+            f"No cluster token for {address}: set EMBER_AUTH_TOKEN, or copy the "
+            f"head's token file to {where} (ember start --head prints its path)."
         )
     node, session_dir = _find_local_node(control, token.encode(), config)
     cw = CoreWorker(

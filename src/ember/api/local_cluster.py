@@ -1,4 +1,9 @@
-"""Start and stop the embedded local cluster (control service + one node daemon)."""
+"""Start and stop the embedded local cluster (control service + one node daemon).
+
+No second node can join this cluster, so nothing in it listens on TCP: the
+control service, the node daemon, its workers and the driver talk over unix
+sockets in the session folder (0700), and the daemons' logs are 0600.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
 
 READY_TIMEOUT_S = 30.0
@@ -58,7 +64,8 @@ def _spawn(
     args: list[str], env: dict[str, str], log_path: str
 ) -> tuple[subprocess.Popen[bytes], int]:
     r, w = os.pipe()
-    with open(log_path, "ab") as log:
+    log = open_private_log(log_path)
+    try:
         p = subprocess.Popen(
             [sys.executable, *args, "--ready-fd", str(w)],
             env=env,
@@ -67,7 +74,9 @@ def _spawn(
             stderr=log,
             stdin=subprocess.DEVNULL,
         )
-    os.close(w)
+    finally:
+        os.close(log)
+        os.close(w)
     return p, r
 
 
@@ -78,7 +87,10 @@ def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) ->
 def start_local_cluster(
     session_dir: str, token: str, resources: dict[str, float], object_store_bytes: int
 ) -> LocalCluster:
-    """Start the control service and a node daemon side by side; wait until both serve."""
+    """Start the control service and a node daemon side by side; wait until both serve.
+
+    ``control_address`` is then the control service's ``unix:`` address.
+    """
     cluster = LocalCluster(session_dir=session_dir, token=token)
     env = dict(os.environ)
     env[TOKEN_ENV] = token
@@ -96,6 +108,8 @@ def start_local_cluster(
                 session_dir,
                 "--unix",
                 cluster.control_unix,
+                "--host",
+                "",
             ],
             env,
             control_log,
@@ -114,6 +128,7 @@ def start_local_cluster(
                 "--object-store-bytes",
                 str(object_store_bytes),
                 "--head",
+                "--no-tcp",
             ],
             env,
             node_log,

@@ -14,10 +14,16 @@ from ember.rpc.errors import AuthenticationError, RpcError
 
 CONNECT_TIMEOUT_S = 10.0
 
-NO_TOKEN_HELP = (
-    "No cluster token. The head node printed it when it started ('ember start --head') "
-    "and keeps it in ~/.ember/auth_token there: pass it with --token, set "
-    "EMBER_AUTH_TOKEN, or copy that file to ~/.ember/auth_token on this machine."
+TOKEN_HELP = (
+    "The head node printed where its token file is when it started ('ember start "
+    "--head'; ~/.ember/clusters/HOST_PORT/auth_token there): copy that file to the "
+    "same path on this machine, or pass it with --token-file, or set EMBER_AUTH_TOKEN."
+)
+NO_TOKEN_HELP = "No cluster token. " + TOKEN_HELP
+TOKEN_ON_ARGV_WARNING = (
+    "Warning: --token puts the cluster token on the command line, where every user "
+    "of this machine can read it (ps, /proc). Set EMBER_AUTH_TOKEN or pass "
+    "--token-file instead."
 )
 
 
@@ -43,15 +49,28 @@ def control_address(address: str | None) -> str:
     return f"tcp:{address}"
 
 
-def token_for(address: str, explicit: str | None) -> str:
-    """``explicit``, ``EMBER_AUTH_TOKEN``, the cluster record's, or the token file."""
+def token_for(address: str, explicit: str | None, token_file: str | None = None) -> str:
+    """The token for the cluster at ``address``, in this order: ``explicit``,
+    ``EMBER_AUTH_TOKEN``, ``token_file``, the cluster record's (if it is that
+    cluster), ``~/.ember/clusters/HOST_PORT/auth_token``, ``~/.ember/auth_token``.
+    """
     token = explicit or os.environ.get(session.TOKEN_ENV, "")
     if token:
+        return token
+    if token_file:
+        try:
+            token = session.read_token_file(token_file)
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot read the token file {token_file}: {exc}"
+            ) from exc
+        if not token:
+            raise click.ClickException(f"The token file {token_file} is empty.")
         return token
     rec = session.read_cluster_record()
     if rec is not None and rec.get("control_address") == address and rec.get("token"):
         return str(rec["token"])
-    token = session.read_token()
+    token = session.read_token(address)
     if not token:
         raise click.ClickException(NO_TOKEN_HELP)
     return token
@@ -78,10 +97,7 @@ def get_status(address: str, token: str) -> GetClusterStatusReply:
     except AuthenticationError as exc:
         raise click.ClickException(
             f"The cluster at {address.removeprefix('tcp:')} refused this cluster token "
-            "(wrong or missing). The head node printed the right one when it started "
-            "('ember start --head') and keeps it in ~/.ember/auth_token there: pass it "
-            "with --token, set EMBER_AUTH_TOKEN, or copy that file to "
-            "~/.ember/auth_token on this machine."
+            "(wrong or missing). " + TOKEN_HELP
         ) from exc
     except (RpcError, OSError) as exc:
         raise click.ClickException(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import psutil
 
+from ember.common.private_files import ensure_private_dir, open_private_log
 from ember.common.process import (
     PARENT_ENV,
     TOKEN_ENV,
@@ -66,8 +67,9 @@ def spawn(
 ) -> tuple[Daemon, int]:
     """Start ``python -m module args --ready-fd W``; return it and the pipe's read end."""
     r, w = os.pipe()
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, "ab") as log:
+    ensure_private_dir(os.path.dirname(log_path))
+    log = open_private_log(log_path)
+    try:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args, "--ready-fd", str(w)],
             env=env,
@@ -77,7 +79,9 @@ def spawn(
             stdin=subprocess.DEVNULL,
             start_new_session=detached,
         )
-    os.close(w)
+    finally:
+        os.close(log)
+        os.close(w)
     return Daemon(name, proc, log_path), r
 
 
@@ -100,6 +104,11 @@ def _same_process(rec: dict[str, object]) -> psutil.Process | None:
     except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
         return None
     return p
+
+
+def running(records: list[dict[str, object]]) -> bool:
+    """Whether any of the recorded daemons still runs."""
+    return any(_same_process(rec) is not None for rec in records)
 
 
 def stop_processes(
@@ -139,6 +148,24 @@ def stop_processes(
             pass
     psutil.wait_procs(alive, timeout=5)
     return stopped
+
+
+def stop_session_daemons(
+    records: list[dict[str, object]], *, force: bool, grace_s: float = STOP_GRACE_S
+) -> list[dict[str, object]]:
+    """:func:`stop_processes` for one session: its control service first.
+
+    A node daemon stopped first would report its actors dead, and the control
+    service would forget the detached ones it keeps for its next start.
+    """
+    running_now = [r for r in records if _same_process(r) is not None]
+    first = [r for r in running_now if r.get("name") == "control service"]
+    stop_processes(first, force=force, grace_s=grace_s)
+    # The node daemons may stop by themselves now (their control connection closed).
+    stop_processes(
+        [r for r in running_now if r not in first], force=force, grace_s=grace_s
+    )
+    return running_now
 
 
 def remove_session_leftovers(session_dir: str) -> None:

@@ -11,9 +11,20 @@ from ember._version import __version__
 from ember.cli.start import start
 from ember.cli.status import status
 from ember.cli.stop import stop
+from ember.common.private_files import UnsafePathError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Reports an unsafe ember folder as a one-line error, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UnsafePathError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ember")
 def main() -> None:
     """ember: a distributed computing engine for Python with Ray's API."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,84 +17,17 @@ from ember.cli.daemons import (
     Daemon,
     DaemonStartError,
     daemon_env,
+    running,
     spawn,
     stop_processes,
+    stop_session_daemons,
     wait_ready,
 )
+from ember.cli.node_options import node_resources, parse_resources, primary_ip
 from ember.common import session
-from ember.common.resources import (
-    default_memory_bytes,
-    default_object_store_bytes,
-    detect_cpus,
-    detect_gpus,
-)
+from ember.common.resources import default_object_store_bytes
 
 DEFAULT_PORT = 6379
-
-
-def primary_ip(toward: str = "8.8.8.8") -> str:
-    """The address this machine uses to reach ``toward`` (no packet is sent)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        s.connect((toward, 80))
-        ip: str = s.getsockname()[0]
-        return ip
-    except OSError:
-        return "127.0.0.1"
-    finally:
-        s.close()
-
-
-def node_resources(
-    ip: str,
-    *,
-    head: bool,
-    num_cpus: int | None,
-    num_gpus: int | None,
-    resources: dict[str, float],
-    object_store_bytes: int,
-) -> dict[str, float]:
-    """A node's totals: detected CPU/GPU/memory, the store, ``node:<ip>``, custom ones."""
-    totals: dict[str, float] = {
-        "CPU": float(detect_cpus() if num_cpus is None else num_cpus),
-        "memory": float(default_memory_bytes(object_store_bytes)),
-        "object_store_memory": float(object_store_bytes),
-        f"node:{ip}": 1.0,
-    }
-    gpus = detect_gpus() if num_gpus is None else num_gpus
-    if gpus:
-        totals["GPU"] = float(gpus)
-    if head:
-        totals["node:__internal_head__"] = 1.0
-    totals.update(resources)
-    return totals
-
-
-def parse_resources(raw: str | None) -> dict[str, float]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"not valid JSON ({exc}); example: --resources='{{\"accel\": 2}}'",
-            param_hint="--resources",
-        ) from exc
-    if not isinstance(value, dict) or not all(
-        isinstance(k, str) and isinstance(v, int | float) and v >= 0
-        for k, v in value.items()
-    ):
-        raise click.BadParameter(
-            "expected a JSON object of resource names to non-negative numbers",
-            param_hint="--resources",
-        )
-    for reserved in ("CPU", "GPU"):
-        if reserved in value:
-            raise click.BadParameter(
-                f"use --num-{reserved.lower()}s instead of {reserved} in --resources",
-                param_hint="--resources",
-            )
-    return {k: float(v) for k, v in value.items()}
 
 
 def _start_failed(exc: DaemonStartError) -> click.ClickException:
@@ -107,9 +39,14 @@ def _start_failed(exc: DaemonStartError) -> click.ClickException:
 
 
 def _node_args(
-    session_dir: str, control: str, ip: str, totals: dict[str, float], store: int
+    session_dir: str,
+    control: str,
+    ip: str,
+    totals: dict[str, float],
+    store: int,
+    listen_address: str | None,
 ) -> list[str]:
-    return [
+    args = [
         "--session-dir",
         session_dir,
         "--control",
@@ -121,12 +58,33 @@ def _node_args(
         "--object-store-bytes",
         str(store),
     ]
+    if listen_address:
+        args += ["--listen-address", listen_address]
+    return args
+
+
+def _refuse_live_head(address: str) -> None:
+    """Refuse to start a head where a recorded head of this user still runs."""
+    for rec in session.list_session_records():
+        same = rec.get("head") and rec.get("control_address") == address
+        if same and running(list(rec.get("processes", []))):
+            raise click.ClickException(
+                f"An ember cluster of this user already runs at "
+                f"{address.removeprefix('tcp:')} (session {rec['session_dir']}); "
+                f"its token is in {session.token_path(address)}. Stop it with "
+                "'ember stop', or start this head with another --port."
+            )
 
 
 def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     """Start the control service and the head's node daemon (detached)."""
     ip = opts["node_ip_address"] or primary_ip()
-    token = opts["token"] or session.new_token()
+    if opts["port"]:
+        _refuse_live_head(f"tcp:{ip}:{opts['port']}")
+    token = opts["token"] or (
+        session.read_token_file(opts["token_file"]) if opts["token_file"] else ""
+    )
+    token = token or session.new_token()
     session_dir = session.new_session_dir(opts["temp_dir"])
     env = daemon_env(token, die_with_parent=False)
     storage = opts["storage"] or "sqlite"
@@ -141,10 +99,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 session_dir,
                 "--unix",
                 os.path.join(session_dir, "sockets", "control"),
-                # Listen on every interface (as Ray's head does): nodes may join
-                # through any address of this machine; the token guards the door.
+                # The node's address unless --listen-address says otherwise (e.g.
+                # 0.0.0.0 for every interface); the token guards the door.
                 "--host",
-                "0.0.0.0",
+                opts["listen_address"] or ip,
                 "--port",
                 str(opts["port"]),
                 "--storage",
@@ -157,6 +115,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         daemons.append(control)
         port = wait_ready(control, r).rpartition(":")[2]
         address = f"tcp:{ip}:{port}"
+        _refuse_live_head(address)
         store = opts["object_store_memory"] or default_object_store_bytes()
         totals = node_resources(
             ip,
@@ -169,7 +128,12 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         node, r = spawn(
             "node daemon",
             "ember.node",
-            [*_node_args(session_dir, address, ip, totals, store), "--head"],
+            [
+                *_node_args(
+                    session_dir, address, ip, totals, store, opts["listen_address"]
+                ),
+                "--head",
+            ],
             env,
             os.path.join(logs, "node.log"),
             detached=True,
@@ -181,7 +145,12 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             [d.record() for d in daemons if d.proc.poll() is None], force=True
         )
         raise _start_failed(exc) from exc
-    token_file = session.write_token(token)
+    except click.ClickException:
+        stop_processes(
+            [d.record() for d in daemons if d.proc.poll() is None], force=True
+        )
+        raise
+    token_file = session.write_token(token, address)
     record = {
         "session_dir": session_dir,
         "control_address": address,
@@ -189,6 +158,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "processes": [d.record() for d in daemons],
         "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
         "storage": storage,
+        "token_file": token_file,
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
@@ -200,15 +170,13 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "pid": control.proc.pid,
         }
     )
-    record["token_file"] = token_file
-    record["token"] = token
     return daemons, record
 
 
 def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     """Start a node daemon that joins the control service at ``--address``."""
     address = cluster_client.control_address(opts["address"])
-    token = cluster_client.token_for(address, opts["token"])
+    token = cluster_client.token_for(address, opts["token"], opts["token_file"])
     # Ask the control service first: a wrong token or address fails here, at once.
     cluster_client.get_status(address, token)
     host = address.removeprefix("tcp:").rpartition(":")[0]
@@ -226,7 +194,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     node, r = spawn(
         "node daemon",
         "ember.node",
-        _node_args(session_dir, address, ip, totals, store),
+        _node_args(session_dir, address, ip, totals, store, opts["listen_address"]),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
         detached=True,
@@ -278,9 +246,11 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
                 break
     except KeyboardInterrupt:
         click.echo("Stopping the ember daemons...")
-    stop_processes(record["processes"], force=False)
+    stop_session_daemons(record["processes"], force=False)
     session.remove_session_record(record["session_dir"])
     session.remove_cluster_record(record["session_dir"])
+    if record.get("head"):
+        session.remove_token(record["control_address"])
     if exited is not None:
         click.echo(
             f"The {exited.name} exited with code {exited.proc.returncode}; "
@@ -292,15 +262,21 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
 
 def _print_head(record: dict[str, Any]) -> None:
     hostport = record["control_address"].removeprefix("tcp:")
+    token_file = record["token_file"]
+    home = os.path.expanduser("~") + os.sep
+    shown = (
+        "~/" + token_file[len(home) :] if token_file.startswith(home) else token_file
+    )
     click.echo(
         f"""Ember started the head node (session {record["session_dir"]}).
-The cluster token is in {record["token_file"]} (mode 0600).
+The cluster token is in {shown} (mode 0600).
+Whoever has it can run any code as this user on every node of the cluster.
 
 Next steps
-  To add another machine to this cluster, run on it:
-    ember start --address='{hostport}' --token='{record["token"]}'
-  (or copy {record["token_file"]} to ~/.ember/auth_token there and run
-    ember start --address='{hostport}')
+  To add another machine to this cluster, copy that file to the same place
+  there (scp; keep it mode 0600), then run on it:
+    ember start --address='{hostport}' --token-file {shown}
+  (or set EMBER_AUTH_TOKEN to the file's content: ember start --address='{hostport}')
 
   To connect a program on this machine to this cluster:
     import ember
@@ -339,6 +315,12 @@ def _print_joined(record: dict[str, Any]) -> None:
     default=DEFAULT_PORT,
     show_default=True,
     help="With --head: the control service's TCP port.",
+)
+@click.option(
+    "--listen-address",
+    default=None,
+    help="The address the daemons listen on for TCP (default: the node's IP address; "
+    "0.0.0.0 for every interface).",
 )
 @click.option(
     "--node-ip-address",
@@ -384,13 +366,22 @@ def _print_joined(record: dict[str, Any]) -> None:
 @click.option(
     "--temp-dir",
     default=None,
-    help="Folder for the session folder (default: $TMPDIR/ember).",
+    help="Folder for this user's ember folder (default: $TMPDIR; the session folder "
+    "goes into <temp-dir>/ember-<uid>).",
 )
 @click.option(
     "--token",
     default=None,
-    help="The cluster token. With --head: use this instead of a random one. When "
-    "joining: default EMBER_AUTH_TOKEN, then ~/.ember/auth_token.",
+    help="Deprecated: the token on the command line is visible to every user of this "
+    "machine. Use EMBER_AUTH_TOKEN or --token-file.",
+)
+@click.option(
+    "--token-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A file holding the cluster token. When joining, the default is "
+    "EMBER_AUTH_TOKEN, then ~/.ember/clusters/HOST_PORT/auth_token, then "
+    "~/.ember/auth_token. With --head: use this token instead of a random one.",
 )
 @click.option(
     "--storage",
@@ -407,14 +398,17 @@ def start(**opts: Any) -> None:
     """Start ember's daemons on this machine, in the background.
 
     On the first machine: "ember start --head".  On every other one:
-    "ember start --address HEAD_IP:PORT --token TOKEN".  Programs connect
-    with ember.init(address="auto"); "ember stop" stops the daemons.
+    "ember start --address HEAD_IP:PORT --token-file FILE" (the token file
+    the head printed, copied there).  Programs connect with
+    ember.init(address="auto"); "ember stop" stops the daemons.
     """
     if opts["head"] == bool(opts["address"]):
         raise click.UsageError("Pass exactly one of --head or --address HOST:PORT.")
     if not opts["head"] and opts["storage"]:
         raise click.UsageError("--storage applies only with --head.")
     opts["resources"] = parse_resources(opts["resources"])
+    if opts["token"]:
+        click.echo(cluster_client.TOKEN_ON_ARGV_WARNING, err=True)
     if opts["head"]:
         daemons, record = start_head(opts)
         _print_head(record)

@@ -95,10 +95,20 @@ def format_status(address: str, st: GetClusterStatusReply) -> str:
 @click.option(
     "--token",
     default=None,
-    help="The cluster token (default: EMBER_AUTH_TOKEN, then ~/.ember/auth_token).",
+    help="Deprecated (visible to every user in ps): use EMBER_AUTH_TOKEN or --token-file.",
 )
-def status(address: str | None, token: str | None) -> None:
+@click.option(
+    "--token-file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A file holding the cluster token (default: EMBER_AUTH_TOKEN, then the token "
+    "file of the cluster at --address, then ~/.ember/auth_token).",
+)
+def status(address: str | None, token: str | None, token_file: str | None) -> None:
     """Print the cluster's nodes, resource use and pending demands."""
+    if token:
+        click.echo(cluster_client.TOKEN_ON_ARGV_WARNING, err=True)
     control = cluster_client.control_address(address)
-    st = cluster_client.get_status(control, cluster_client.token_for(control, token))
+    token = cluster_client.token_for(control, token, token_file)
+    st = cluster_client.get_status(control, token)
     click.echo(format_status(control, st))

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import click
 
-from ember.cli.daemons import STOP_GRACE_S, remove_session_leftovers, stop_processes
+from ember.cli.daemons import (
+    STOP_GRACE_S,
+    remove_session_leftovers,
+    stop_session_daemons,
+)
 from ember.common import session
 
 
@@ -18,11 +22,13 @@ def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]
     out = []
     for rec in reversed(session.list_session_records()):
         session_dir = str(rec.get("session_dir", ""))
-        stopped = stop_processes(
+        stopped = stop_session_daemons(
             list(rec.get("processes", [])), force=force, grace_s=grace_s
         )
         session.remove_session_record(session_dir)
         session.remove_cluster_record(session_dir)
+        if rec.get("head") and rec.get("control_address"):
+            session.remove_token(str(rec["control_address"]))
         remove_session_leftovers(session_dir)
         out.append((session_dir, stopped))
     return out

@@ -32,6 +32,30 @@ class Config:
     connect_timeout_s: float = 10.0
     #: how often an infeasible request is reported again
     infeasible_warning_interval_s: float = 30.0
+    # -- RPC deadlines, by the method's deadline class (protocol.messages) ----------
+    #: a short request/reply RPC ("control" class)
+    rpc_control_deadline_s: float = 60.0
+    #: added to a long poll's own ``timeout_s`` ("long_poll" class; one that waits
+    #: without a bound has no deadline and ends with its connection)
+    rpc_long_poll_grace_s: float = 30.0
+    #: one object-transfer chunk ("transfer" class)
+    rpc_transfer_deadline_s: float = 120.0
+    #: a pushed task / actor call / lease whose reply waits on user code or
+    #: resources ("push" class); 0: none, the call ends only with its connection
+    rpc_push_deadline_s: float = 0.0
+    #: connecting plus the handshake, for a peer that has not authenticated
+    rpc_handshake_deadline_s: float = 5.0
+    # -- RPC bounds -----------------------------------------------------------------
+    #: buffered outgoing bytes above which async writers wait (``drain``)
+    rpc_write_high_water_bytes: int = 16 * 1024 * 1024
+    #: the largest frame accepted from an authenticated peer
+    rpc_max_frame_bytes: int = 256 * 1024 * 1024
+    #: connections still in their handshake, per server (the oldest is dropped)
+    rpc_max_unauthenticated: int = 512
+    #: connections still in their handshake, per TCP source address
+    rpc_max_unauthenticated_per_source: int = 128
+    #: refused peers are logged as one summary line per this interval
+    rpc_refusal_log_interval_s: float = 10.0
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None) -> Config:

@@ -11,7 +11,11 @@ def main() -> None:
     p = argparse.ArgumentParser(prog="python -m ember.control")
     p.add_argument("--session-dir", required=True)
     p.add_argument("--unix", required=True, help="unix socket path to listen on")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the TCP address to listen on; '' listens on the unix socket only",
+    )
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--ready-fd", type=int, default=-1)
     p.add_argument(

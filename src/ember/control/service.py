@@ -13,7 +13,9 @@ import msgspec
 
 from ember.common.aio import new_event_loop
 from ember.common.config import Config
+from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import JobID
+from ember.common.private_files import make_private
 from ember.common.process import (
     die_with_parent,
     setup_daemon_logging,
@@ -259,12 +261,14 @@ async def _main(
     svc = ControlService(
         token_from_env(), session_dir, open_storage(storage, session_dir)
     )
-    await svc.server.listen(f"unix:{unix}")
-    tcp = await svc.server.listen(f"tcp:{host}:{port}")
+    address = await svc.server.listen(f"unix:{unix}")
+    make_private(unix)
+    if host:  # no host: a one-machine cluster, reached through the unix socket only
+        address = await svc.server.listen(f"tcp:{host}:{port}")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)
-    signal_ready(ready_fd, tcp)
+    signal_ready(ready_fd, address)
     monitor = loop.create_task(svc.monitor_nodes())
     await svc.stopped.wait()
     monitor.cancel()
@@ -286,9 +290,14 @@ def run(
     ready_fd: int,
     storage: str = "memory",
 ) -> None:
-    """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``."""
+    """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``.
+
+    Listens on the unix socket ``unix`` and, unless ``host`` is empty, on TCP
+    ``host:port``; the ready line is the TCP address (else the unix one).
+    """
     die_with_parent()
     setup_daemon_logging("control")
+    raise_nofile_limit()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))

@@ -94,14 +94,20 @@ class SqliteStorage:
         self.path = path
         parent = os.path.dirname(os.path.abspath(path))
         os.makedirs(parent, exist_ok=True)
+        # The KV holds pickled code of the cluster's users: the file is 0600 before
+        # SQLite opens it, so its -wal and -shm files (same mode as the database) are too.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        for suffix in ("-wal", "-shm"):  # left by an older ember with wider modes
+            if os.path.exists(path + suffix):
+                os.chmod(path + suffix, 0o600)
         for t in TABLES:
             self._db.execute(
                 f"CREATE TABLE IF NOT EXISTS {t} (key BLOB PRIMARY KEY, value BLOB NOT NULL)"
             )
-        os.chmod(path, 0o600)  # the KV holds pickled code of the cluster's users
 
     def get(self, table: str, key: bytes) -> bytes | None:
         _check_table(table)

@@ -14,6 +14,16 @@ def main() -> None:
     p.add_argument("--control", required=True, help="control service address")
     p.add_argument("--node-ip", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
+    p.add_argument(
+        "--listen-address",
+        default="",
+        help="the TCP address to listen on (default: --node-ip)",
+    )
+    p.add_argument(
+        "--no-tcp",
+        action="store_true",
+        help="listen on the unix socket only (a cluster no other node can join)",
+    )
     p.add_argument("--resources", default="{}", help="JSON resource totals")
     p.add_argument("--object-store-bytes", type=int, required=True)
     p.add_argument("--head", action="store_true")
@@ -25,6 +35,8 @@ def main() -> None:
             control=a.control,
             node_ip=a.node_ip,
             port=a.port,
+            listen_address=a.listen_address,
+            tcp=not a.no_tcp,
             resources=json.loads(a.resources),
             object_store_bytes=a.object_store_bytes,
             is_head=a.head,

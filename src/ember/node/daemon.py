@@ -24,7 +24,9 @@ from typing import Any
 
 from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
+from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
+from ember.common.private_files import make_private
 from ember.common.process import (
     TOKEN_ENV,
     die_with_parent,
@@ -70,6 +72,10 @@ class NodeOptions:
     object_store_bytes: int
     is_head: bool
     ready_fd: int = -1
+    #: the TCP address to listen on ("" = ``node_ip``)
+    listen_address: str = ""
+    #: listen on TCP at all (False: the embedded one-node cluster, unix sockets only)
+    tcp: bool = True
 
 
 class NodeDaemon:
@@ -132,7 +138,12 @@ class NodeDaemon:
         os.makedirs(os.path.dirname(self.unix), exist_ok=True)
         os.makedirs(self.log_dir, exist_ok=True)
         await self.server.listen(f"unix:{self.unix}")
-        tcp = await self.server.listen(f"tcp:{self.opts.node_ip}:{self.opts.port}")
+        make_private(self.unix)
+        tcp = ""
+        if self.opts.tcp:
+            host = self.opts.listen_address or self.opts.node_ip
+            bound = await self.server.listen(f"tcp:{host}:{self.opts.port}")
+            tcp = f"tcp:{self.opts.node_ip}:{bound.rpartition(':')[2]}"
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token.decode()
         env.pop("EMBER_DIE_WITH_PARENT", None)
@@ -141,7 +152,6 @@ class NodeDaemon:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             env.setdefault(var, "1")
         self.launcher = DeferredLauncher(
-            os.path.join(os.path.dirname(self.unix), f"fork-{self.node_id.hex()[:8]}"),
             env,
             os.path.join(self.log_dir, f"forkserver-{self.node_id.hex()[:8]}.log"),
         )
@@ -341,7 +351,9 @@ async def _main(opts: NodeOptions) -> None:
         loop.add_signal_handler(sig, daemon.stopped.set)
     try:
         tcp = await daemon.start()
-        signal_ready(opts.ready_fd, f"{tcp} {daemon.node_id.hex()}")
+        signal_ready(
+            opts.ready_fd, f"{tcp or 'unix:' + daemon.unix} {daemon.node_id.hex()}"
+        )
         await daemon.stopped.wait()
     finally:
         await daemon.close()
@@ -351,6 +363,7 @@ def run(opts: NodeOptions) -> None:
     """Serve until SIGTERM or until the control service goes away."""
     die_with_parent()
     setup_daemon_logging("node")
+    raise_nofile_limit()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(opts))

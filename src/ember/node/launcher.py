@@ -4,6 +4,12 @@ Both launchers return ``(pid, exited)``: the worker's pid and a future of its
 exit code.  The fork server (``python -m ember.worker.forkserver``) forks
 pre-imported workers in milliseconds; plain exec is the fallback when it
 cannot start.
+
+The fork server is connected to the daemon by a socketpair whose other end
+it inherits (``--fd``): it listens nowhere, so no other process can ask it
+to fork.  It does not get the cluster token in its own environment (each
+worker's environment travels in its spawn request).  Worker logs are opened
+0600 (:func:`ember.common.private_files.open_private_log`).
 """
 
 from __future__ import annotations
@@ -13,8 +19,12 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from typing import Any, Protocol
+
+from ember.common.private_files import open_private_log
+from ember.common.process import TOKEN_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +43,8 @@ class ExecLauncher:
     async def launch(
         self, argv: list[str], env: dict[str, str], log: str
     ) -> tuple[int, asyncio.Future[int]]:
-        with open(log, "ab") as out:
+        out = open_private_log(log)
+        try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -44,6 +55,8 @@ class ExecLauncher:
                 stderr=out,
                 stdin=asyncio.subprocess.DEVNULL,
             )
+        finally:
+            os.close(out)
         exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         async def wait() -> None:
@@ -74,30 +87,34 @@ class ForkServerLauncher:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, socket_path: str, env: dict[str, str], log: str) -> None:
-        r, w = os.pipe()
-        with open(log, "ab") as out:
+    async def start(self, env: dict[str, str], log: str) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = {k: v for k, v in env.items() if k != TOKEN_ENV}
+        out = open_private_log(log)
+        try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "ember.worker.forkserver",
-                "--socket",
-                socket_path,
-                "--ready-fd",
-                str(w),
+                "--fd",
+                str(theirs.fileno()),
                 env=env,
                 stdout=out,
                 stderr=out,
-                pass_fds=(w,),
+                pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
             )
-        os.close(w)
-        loop = asyncio.get_running_loop()
-        line = await asyncio.wait_for(loop.run_in_executor(None, _read_line, r), 30)
-        if line != b"ready":
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            os.close(out)
+            theirs.close()
+        self._reader, self._writer = await asyncio.open_unix_connection(sock=ours)
+        line = await asyncio.wait_for(self._reader.readline(), 30)
+        if json.loads(line or b"{}").get("ready") is not True:
             raise RuntimeError("the fork server did not start")
-        self._reader, self._writer = await asyncio.open_unix_connection(socket_path)
-        self._task = loop.create_task(self._read_loop())
+        self._task = asyncio.get_running_loop().create_task(self._read_loop())
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
@@ -170,19 +187,6 @@ class ForkServerLauncher:
             self._task.cancel()
 
 
-def _read_line(fd: int) -> bytes:
-    data = b""
-    try:
-        while not data.endswith(b"\n"):
-            chunk = os.read(fd, 64)
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        os.close(fd)
-    return data.strip()
-
-
 class DeferredLauncher:
     """Starts the fork server in the background; falls back to exec if it fails.
 
@@ -190,19 +194,17 @@ class DeferredLauncher:
     node daemon can register with the control service meanwhile.
     """
 
-    def __init__(self, socket_path: str, env: dict[str, str], log: str) -> None:
+    def __init__(self, env: dict[str, str], log: str) -> None:
         self._ready: asyncio.Future[Launcher] = (
             asyncio.get_running_loop().create_future()
         )
         self._fs = ForkServerLauncher()
-        self._task = asyncio.get_running_loop().create_task(
-            self._start(socket_path, env, log)
-        )
+        self._task = asyncio.get_running_loop().create_task(self._start(env, log))
 
-    async def _start(self, socket_path: str, env: dict[str, str], log: str) -> None:
+    async def _start(self, env: dict[str, str], log: str) -> None:
         fs = self._fs = ForkServerLauncher()
         try:
-            await fs.start(socket_path, env, log)
+            await fs.start(env, log)
         except Exception as exc:  # noqa: BLE001  (any failure means: use exec)
             logger.warning(
                 "fork server unavailable (%s); starting workers with exec", exc

@@ -32,7 +32,7 @@ def arena_path(
         capacity,
         fallback_dir,
     )
-    os.makedirs(fallback_dir, exist_ok=True)
+    os.makedirs(fallback_dir, mode=0o700, exist_ok=True)  # private, as the session
     return os.path.join(fallback_dir, name)
 
 

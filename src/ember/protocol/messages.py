@@ -11,7 +11,9 @@ from typing import Any
 
 import msgspec
 
+from ember.common.config import Config
 from ember.rpc.connection import Schema
+from ember.rpc.limits import Limits
 
 
 class Msg(msgspec.Struct, array_like=True, omit_defaults=True):
@@ -525,4 +527,23 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.log_lines": (LogLinesMessage, None),
 }
 
-SCHEMA = Schema(METHODS)
+#: the deadline class of every method that is not a short ``control`` RPC (see
+#: ``ember.rpc.limits``: each class's deadline is an ``EMBER_RPC_*`` knob)
+DEADLINE_CLASSES: dict[str, str] = {
+    # Long polls: the server waits up to the request's own ``timeout_s`` (or, when
+    # it is <= 0, until the state changes: then no deadline, the connection's loss
+    # ends the wait, and the control service's node/worker death handling bounds it).
+    "control.get_actor_info": "long_poll",
+    "control.wait_placement_group": "long_poll",
+    "worker.get_object": "long_poll",
+    # Replies that come when user code finishes or resources free up.
+    "worker.push_task": "push",
+    "worker.create_actor": "push",
+    "node.request_worker_lease": "push",
+    # A whole pull: bounded by the per-chunk deadlines of the node-to-node leg.
+    "node.pull_object": "push",
+    # One object-transfer chunk (CHUNK_BYTES).
+    "node.read_chunk": "transfer",
+}
+
+SCHEMA = Schema(METHODS, DEADLINE_CLASSES, Limits.from_config(Config.from_env()))

@@ -43,14 +43,30 @@ class VersionMismatchError(ProtocolError):
     """The peers' protocol versions cannot talk to each other."""
 
 
+def class_path(cls: type) -> str:
+    """``module.qualname`` of a class: how an ERROR frame names it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def lineage(exc: BaseException) -> list[str]:
+    """The class paths of ``exc``'s class and its bases (most derived first)."""
+    return [
+        class_path(c)
+        for c in type(exc).__mro__
+        if c is not object and c is not BaseException
+    ]
+
+
 class RemoteError(RpcError):
     """The handler on the remote side raised.
 
     Attributes:
-        type_name: the remote exception's class name.
+        type_name: the remote exception's class name (for messages only).
         remote_message: its message.
         remote_traceback: the remote traceback text.
         payload: a pickled exception the handler chose to send, or b"".
+        lineage: class paths (``module.qualname``) of the remote exception's
+            class and its bases; match them with :meth:`is_a`.
     """
 
     def __init__(
@@ -59,15 +75,27 @@ class RemoteError(RpcError):
         remote_message: str,
         remote_traceback: str = "",
         payload: bytes = b"",
+        lineage: list[str] | None = None,
     ) -> None:
         super().__init__(f"{type_name}: {remote_message}")
         self.type_name = type_name
         self.remote_message = remote_message
         self.remote_traceback = remote_traceback
         self.payload = payload
+        self.lineage = list(lineage) if lineage is not None else []
+
+    def is_a(self, *classes: type[BaseException]) -> bool:
+        """Whether the remote exception was an instance of one of ``classes``."""
+        return any(class_path(c) in self.lineage for c in classes)
 
     def __reduce__(self):  # type: ignore[no-untyped-def,unused-ignore]
         return (
             type(self),
-            (self.type_name, self.remote_message, self.remote_traceback, self.payload),
+            (
+                self.type_name,
+                self.remote_message,
+                self.remote_traceback,
+                self.payload,
+                self.lineage,
+            ),
         )

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from ember.common.clock import MonotonicClock
 from ember.common.config import Config
 from ember.common.ids import random_id
+from ember.common.private_files import make_private
 from ember.object_store.shm import Arena
 from ember.protocol.messages import (
     SCHEMA,
@@ -152,7 +153,11 @@ class CoreWorker:
         os.makedirs(sock_dir, exist_ok=True)
         self.unix_path = os.path.join(sock_dir, f"w-{self.worker_id.hex()[:12]}")
         unix = await self.server.listen(f"unix:{self.unix_path}")
-        tcp = await self.server.listen(f"tcp:{self.node_ip}:0")
+        make_private(self.unix_path)
+        # A cluster reached through a unix socket is one machine: no TCP port.
+        tcp = ""
+        if not self.control_address.startswith("unix:"):
+            tcp = await self.server.listen(f"tcp:{self.node_ip}:0")
         self.node_conn = await connect(
             f"unix:{self.node_unix}",
             token=self.token,

@@ -54,7 +54,7 @@ class StoredObjects:
                 "node.create_object", CreateObjectRequest(oid=oid, size=size)
             )
         except RemoteError as err:
-            if err.type_name == "MemoryError":
+            if err.is_a(MemoryError):
                 raise exc_mod.ObjectStoreFullError(err.remote_message) from None
             raise
         view = self._links.arena.writable(reply.offset, size)

@@ -4,15 +4,19 @@ A fresh interpreter that imports ember's runtime costs a few hundred
 milliseconds and tens of MB; a fork of a process that already imported it
 costs a few milliseconds, and shares those pages copy-on-write.
 
-Protocol (one connection from the node daemon, on a unix socket, JSON lines)::
+Protocol (JSON lines over one end of a socketpair the node daemon made and
+passed down as ``--fd``; nothing listens, so no other process can connect,
+and the connection needs no handshake: only the daemon holds the other end)::
 
+    server -> {"ready": true}                                preloaded, serving
     daemon -> {"argv": [...], "env": {...}, "log": path}     spawn a worker
     server -> {"pid": N}                                     its pid
     server -> {"exited": N, "code": C}                        when it exits
 
 The server reaps its children and reports their exit codes, since the daemon
-is not their parent.  It exits when the daemon's connection closes, killing
-nothing: workers exit on their own when their node daemon goes away.
+is not their parent.  It exits when the daemon's end closes, killing
+nothing: workers exit on their own when their node daemon goes away.  Worker
+logs are opened 0600 (:func:`ember.common.private_files.open_private_log`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import signal
 import socket
 import sys
 
-ACCEPT_TIMEOUT_S = 60.0
+from ember.common.private_files import open_private_log
 
 
 def _preload() -> None:
@@ -44,16 +48,13 @@ def _die_with_parent(sig: int) -> None:
         pass
 
 
-def _child(
-    req: dict[str, object], listener: socket.socket, conn: socket.socket
-) -> None:
-    listener.close()
+def _child(req: dict[str, object], conn: socket.socket) -> None:
     conn.close()
     _die_with_parent(signal.SIGKILL)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    fd = os.open(str(req["log"]), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = open_private_log(str(req["log"]))
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
@@ -79,24 +80,16 @@ def _child(
         os._exit(code)
 
 
-def serve(path: str, ready_fd: int) -> None:
+def serve(fd: int) -> None:
+    """Serve the daemon on the inherited socket ``fd`` until it closes."""
+    conn = socket.socket(fileno=fd)
     parent = os.getppid()
     _die_with_parent(signal.SIGKILL)
     if os.getppid() != parent:  # the node daemon died before prctl took effect
         return
     _preload()
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(1)
-    if ready_fd >= 0:
-        os.write(ready_fd, b"ready\n")
-        os.close(ready_fd)
-    listener.settimeout(ACCEPT_TIMEOUT_S)
-    try:
-        conn, _ = listener.accept()
-    except TimeoutError:
-        return  # the node daemon never came: do not linger
-    conn.settimeout(None)
+    conn.setblocking(True)
+    conn.sendall(b'{"ready": true}\n')
     rfd, wfd = os.pipe()
     os.set_blocking(wfd, False)
     signal.set_wakeup_fd(wfd)
@@ -118,7 +111,7 @@ def serve(path: str, ready_fd: int) -> None:
                     req = json.loads(line)
                     pid = os.fork()
                     if pid == 0:
-                        _child(req, listener, conn)
+                        _child(req, conn)
                     out.write(json.dumps({"pid": pid}).encode() + b"\n")
             else:
                 os.read(rfd, 4096)
@@ -139,16 +132,9 @@ def serve(path: str, ready_fd: int) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m ember.worker.forkserver")
-    p.add_argument("--socket", required=True)
-    p.add_argument("--ready-fd", type=int, default=-1)
+    p.add_argument("--fd", type=int, required=True, help="the inherited socket")
     a = p.parse_args()
-    try:
-        serve(a.socket, a.ready_fd)
-    finally:
-        try:
-            os.unlink(a.socket)
-        except FileNotFoundError:
-            pass
+    serve(a.fd)
 
 
 if __name__ == "__main__":
