@@ -373,3 +373,17 @@ def test_concurrency_groups_of_an_async_actor(ray_module, wait_for):
     ray.get(a.release.remote())
     ray.get(held)
     assert ray.get(a.counts.remote()) == (0, 2)
+
+
+def test_ray_ready_and_ray_terminate_of_a_plain_actor(ray_module):
+    @ray.remote
+    class Plain:
+        def ping(self):
+            return "pong"
+
+    a = Plain.remote()
+    assert ray.get(a.__ray_ready__.remote()) is True
+    assert ray.get(a.ping.remote()) == "pong"
+    a.__ray_terminate__.remote()
+    with pytest.raises(exceptions.ActorDiedError):
+        ray.get(a.ping.remote())
