@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("util",),
     ("api", "worker"),
-    ("runtime", "control", "node"),
+    ("runtime", "control", "node", "dag"),
     ("scheduler", "object_store"),
     ("protocol",),
     ("rpc",),

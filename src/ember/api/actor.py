@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
+from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
 from ember.runtime import current
@@ -93,13 +94,15 @@ class ActorClass:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "DAG building with .bind() is not supported by ember yet"
-        )
+        """A lazy actor creation for a DAG (``ember.dag``); a new actor per ``execute()``."""
+        from ember.dag.class_node import ClassNode
+
+        return ClassNode(self, args, kwargs, dict(self._options), cls=self._cls)
 
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> ActorHandle:
+        check_request_fits(options, self._name, actor=True)
         handle: ActorHandle = runtime().create_actor(
             self._cls, self._export_cache, self._meta, args, kwargs, options
         )
@@ -113,6 +116,12 @@ class _BoundActorClass:
 
     def remote(self, *args: Any, **kwargs: Any) -> ActorHandle:
         return self._ac._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        """A lazy actor creation with these options, for a DAG (``ember.dag``)."""
+        from ember.dag.class_node import ClassNode
+
+        return ClassNode(self, args, kwargs, dict(self._options), cls=self._ac._cls)
 
     def options(self, **actor_options: Any) -> _BoundActorClass:
         opt.validate_actor_options(actor_options, in_options=True)
@@ -211,6 +220,18 @@ class ActorMethod:
         opt.validate_method_options(options, "actor methods")
         return ActorMethod(
             self._handle, self._name, self._meta, {**self._options, **options}
+        )
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        """A lazy call of this method for a DAG (``ember.dag``); a tuple of nodes for several returns."""
+        from ember.dag.class_node import method_nodes
+
+        h = self._handle
+        index = h.__dict__.get("_dag_bind_index", 0)
+        h.__dict__["_dag_bind_index"] = index + 1
+        num_returns = self._options.get("num_returns", self._meta.get("num_returns"))
+        return method_nodes(
+            h, self._name, args, kwargs, dict(self._options), num_returns, index
         )
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:

@@ -6,6 +6,7 @@ import inspect
 from typing import Any
 
 from ember.api import options as opt
+from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 
 
@@ -45,9 +46,10 @@ class RemoteFunction:
         return self._remote(args, kwargs, self._options)
 
     def bind(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(
-            "DAG building with .bind() is not supported by ember yet"
-        )
+        """A lazy call for a DAG (``ember.dag``): ``.execute()`` submits it."""
+        from ember.dag.function_node import FunctionNode
+
+        return FunctionNode(self, args, kwargs, dict(self._options))
 
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
@@ -55,6 +57,7 @@ class RemoteFunction:
         num_returns = opt.resolve_num_returns(
             options.get("num_returns"), self._is_generator
         )
+        check_request_fits(options, self._name, actor=False)
         return runtime().submit_task(
             self._function,
             self._export_cache,
@@ -75,6 +78,12 @@ class _BoundFunction:
 
     def remote(self, *args: Any, **kwargs: Any) -> Any:
         return self._fn._remote(args, kwargs, self._options)
+
+    def bind(self, *args: Any, **kwargs: Any) -> Any:
+        """A lazy call with these options, for a DAG (``ember.dag``)."""
+        from ember.dag.function_node import FunctionNode
+
+        return FunctionNode(self, args, kwargs, dict(self._options))
 
     def options(self, **task_options: Any) -> _BoundFunction:
         opt.validate_task_options(

@@ -56,6 +56,14 @@ RELOADED_DETACHED_CAUSE = (
     "storage and waits to be re-created (not implemented yet: kill it and create it "
     "again)."
 )
+PG_REMOVED_CAUSE = (
+    "The actor is dead because its placement group was removed (the actors of a "
+    "removed placement group are killed and not restarted)."
+)
+PG_UNSCHEDULABLE_CAUSE = (
+    "Could not create the actor because its associated placement group was "
+    "removed.\nRequired placement group {} is removed."
+)
 RELOADED_DEAD_CAUSE = (
     "The control service restarted, which ended the job that owned this actor."
 )
@@ -88,6 +96,8 @@ class ActorDirectory:
         self.actors: dict[bytes, ActorRecord] = {}
         self.named: dict[tuple[str, str], bytes] = {}
         self._sup = Supervisor("actors")
+        #: hex ids of the removed placement groups (an actor created in one is unschedulable)
+        self._removed_groups: set[str] = set()
 
     def create(self, spec: ActorSpec, get_if_exists: bool) -> ActorInfo:
         if spec.name:
@@ -106,7 +116,10 @@ class ActorDirectory:
         self.actors[spec.actor_id] = rec
         if spec.name or spec.detached:
             self._storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
-        self._sup.spawn(self._start(rec), name="start-actor")
+        if _group_of(spec) in self._removed_groups:
+            self._end_in_removed_group(rec)
+        else:
+            self._sup.spawn(self._start(rec), name="start-actor")
         return rec.describe(with_spec=True)
 
     async def wait_info(
@@ -352,6 +365,31 @@ class ActorDirectory:
             except RpcError:
                 pass
 
+    def placement_group_removed(self, pg_id: bytes) -> None:
+        """A placement group was removed: its actors die (Ray kills them, no restart)."""
+        pg_hex = pg_id.hex()
+        self._removed_groups.add(pg_hex)
+        for rec in list(self.actors.values()):
+            if _group_of(rec.spec) == pg_hex and rec.info.state != "DEAD":
+                self._end_in_removed_group(rec)
+
+    def _end_in_removed_group(self, rec: ActorRecord) -> None:
+        rec.no_restart = True
+        conn = rec.worker_conn
+        if rec.info.epoch > 0:  # it was started: it dies
+            self._mark_dead(rec, PG_REMOVED_CAUSE)
+        else:  # never started: it can never be scheduled
+            rec.info.unschedulable = True
+            self._mark_dead(rec, PG_UNSCHEDULABLE_CAUSE.format(_group_of(rec.spec)))
+        if conn is not None and not conn.is_closed():
+            try:
+                conn.notify(
+                    "worker.exit",
+                    ExitRequest(force=True, reason="its placement group was removed"),
+                )
+            except RpcError:
+                pass
+
     def on_job_finished(self, job_id: bytes) -> None:
         for rec in list(self.actors.values()):
             if rec.spec.job_id == job_id and not rec.spec.detached:
@@ -368,6 +406,12 @@ class ActorDirectory:
 
     def close(self) -> None:
         self._sup.close()
+
+
+def _group_of(spec: ActorSpec) -> str:
+    """The hex id of the placement group the actor is scheduled into, or ""."""
+    s = spec.scheduling
+    return str(s.get("pg_id", "")) if s.get("type") == "placement_group" else ""
 
 
 def _env_key(env_vars: dict[str, Any]) -> str:

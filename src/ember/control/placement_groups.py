@@ -6,6 +6,12 @@ Theory of operation (per group)::
        |  \\--a prepare failed: cancel the prepared ones, retry later
        +--remove--> REMOVED  (bundles cancelled on their nodes)
 
+Removing a group (any state) first marks it REMOVED and calls ``on_removed``
+(the actor directory kills the group's actors), then cancels its bundles: the
+nodes stop the workers that drew on them and answer the lease requests still
+waiting for them as infeasible. A submitter told "infeasible" for a group asks
+for the group's state and fails the task with ``TaskPlacementGroupRemoved``.
+
 Two-phase reservation: the control service picks a node per bundle
 (scheduler/placement.py), asks each node to *prepare* (reserve) its bundles;
 only when all succeeded does it *commit* them, which makes each node expose
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from ember.common.aio import Supervisor
@@ -50,8 +57,12 @@ class NodeViews(Protocol):
 class PlacementGroups:
     """Every placement group of the cluster."""
 
-    def __init__(self, nodes: NodeViews) -> None:
+    def __init__(
+        self, nodes: NodeViews, on_removed: Callable[[bytes], None] | None = None
+    ) -> None:
         self._nodes = nodes
+        #: called with a group's id when it is removed, before its bundles are cancelled
+        self._on_removed = on_removed
         self.groups: dict[bytes, PlacementGroupInfo] = {}
         self._waiters: dict[bytes, list[asyncio.Future[None]]] = {}
         self._sup = Supervisor("placement-groups")
@@ -151,6 +162,8 @@ class PlacementGroups:
             return
         was_created = g.state == "CREATED"
         g.state = "REMOVED"
+        if self._on_removed is not None:
+            self._on_removed(pg_id)
         if was_created:
             await self._cancel_on(pg_id, sorted(set(g.bundle_nodes)))
         self._wake(pg_id)

@@ -66,7 +66,9 @@ class ControlService:
         self.nodes = NodeTable()
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self.nodes, self.storage, self._connect_worker)
-        self.placement_groups = PlacementGroups(self.nodes)
+        self.placement_groups = PlacementGroups(
+            self.nodes, on_removed=self.actors.placement_group_removed
+        )
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())

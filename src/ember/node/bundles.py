@@ -4,7 +4,9 @@ prepare: reserve the bundles' resources out of the node's available ones
 (all bundles of the request, or none).  commit: expose them as the bundles'
 own resources (``CPU_group_<i>_<pg>``, ``CPU_group_<pg>``, ``bundle_group_...``)
 that tasks scheduled into the group ask for.  cancel: drop both and give the
-reserved resources back (removing a group, or rolling back a failed one).
+reserved resources back (removing a group, or rolling back a failed one); the
+leases that were drawing on them are handed to ``removed`` (their workers are
+stopped, as Ray does).
 The amounts live in the node's ``ResourceLedger``; this is the RPC face of
 its ``prepare``/``commit``/``return_bundles``.
 """
@@ -25,10 +27,17 @@ logger = logging.getLogger(__name__)
 class Bundles:
     """Placement group bundle handlers over the node's ledger."""
 
-    def __init__(self, ledger: ResourceLedger, changed: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        ledger: ResourceLedger,
+        changed: Callable[[], None],
+        removed: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self._ledger = ledger
         #: called when the ledger changed (report it, grant what now fits)
         self._changed = changed
+        #: called with the leases that drew on a cancelled group's bundles
+        self._removed = removed
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -59,5 +68,7 @@ class Bundles:
                 req.pg_id.hex(),
                 len(drawing),
             )
+        if self._removed is not None:
+            self._removed(drawing)
         self._changed()
         return Empty()

@@ -113,7 +113,9 @@ class NodeDaemon:
         self.transfers = ObjectManager(
             self.store, self.arena, self.cluster, peers, self.sup
         )
-        self.bundles = Bundles(self.ledger, self._bundles_changed)
+        self.bundles = Bundles(
+            self.ledger, self._bundles_changed, self._bundles_removed
+        )
         for part in (self.cluster, self.objects, self.transfers, self.bundles):
             self.server.handlers.update(part.handlers())
         #: set by start(), once there is a worker pool
@@ -225,6 +227,9 @@ class NodeDaemon:
     # -- heartbeats ------------------------------------------------------------------
     def _bundles_changed(self) -> None:
         self.leases.resources_changed()
+
+    def _bundles_removed(self, lease_ids: list[int]) -> None:
+        self.leases.bundles_removed(lease_ids)
 
     def _resources_changed(self) -> None:
         if not self._resources_dirty:

@@ -30,6 +30,7 @@ from ember.protocol.messages import LeaseReply
 from ember.rpc.connection import Connection
 from ember.scheduler.ledger import ResourceLedger
 from ember.scheduler.policy import decide
+from ember.scheduler.resources import fits
 
 #: how long an infeasible request is reported after it was last seen (submitters retry)
 INFEASIBLE_REPORT_S = 5.0
@@ -149,6 +150,26 @@ class LeaseManager:
                 assigned={"GPU": list(lease.gpu_ids)} if lease.gpu_ids else {},
             )
         )
+
+    def bundles_removed(self, lease_ids: list[int]) -> None:
+        """A placement group's bundles are gone from this node.
+
+        The workers of ``lease_ids`` (which drew on them) are stopped, and the
+        pending requests that this node can now never hold are answered
+        infeasible, so their submitters learn that the group was removed.
+        """
+        for lease_id in lease_ids:
+            g = self.granted.get(lease_id)
+            if g is not None:
+                self._pool.kill(g.worker, "its placement group was removed")
+        totals = self._ledger.totals()
+        still: list[PendingLease] = []
+        for p in self.pending:
+            if not p.fut.done() and not fits(p.req.resources, totals):
+                p.fut.set_result(LeaseReply(infeasible=True))
+            else:
+                still.append(p)
+        self.pending = still
 
     def resources_changed(self) -> None:
         """The ledger changed outside a lease (bundles): report it, grant what fits."""

@@ -163,6 +163,7 @@ class ActorInfo(Msg):
     class_name: str = ""
     pid: int = 0
     spec: ActorSpec | None = None
+    unschedulable: bool = False  # DEAD because it could never be placed
 
 
 class GetActorInfoRequest(Msg):

@@ -243,10 +243,15 @@ class ActorSubmitter:
             while True:
                 info = await self._get_info(st)
                 if info.state == "DEAD":
-                    st.dead = exc_mod.ActorDiedError(
-                        f"The actor {info.class_name or st.class_name} ({st.actor_id.hex()}) is "
-                        f"dead: {info.death_cause or 'it died'}",
-                        st.actor_id.hex(),
+                    st.dead = (
+                        exc_mod.ActorUnschedulableError(info.death_cause)
+                        if info.unschedulable
+                        else exc_mod.ActorDiedError(
+                            f"The actor {info.class_name or st.class_name} "
+                            f"({st.actor_id.hex()}) is dead: "
+                            f"{info.death_cause or 'it died'}",
+                            st.actor_id.hex(),
+                        )
                     )
                     while st.queue:
                         self._fail(st.queue.popleft(), st.dead)

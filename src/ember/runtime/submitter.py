@@ -17,7 +17,9 @@ Data flow::
 Failures: a lost connection to the worker means it died: the task is retried
 (``max_retries``, -1 = forever) on a new lease, else its returns get
 ``WorkerCrashedError``.  ``retry_exceptions`` retries application errors the
-worker marked retryable.
+worker marked retryable.  A task scheduled into a placement group that was
+removed (its lease request is infeasible, or its worker was stopped with the
+group's bundles) fails with ``TaskPlacementGroupRemoved``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ember import exceptions as exc_mod
 from ember.common.config import Config
 from ember.protocol.messages import (
     LeaseRequest,
+    PlacementGroupRequest,
     ReturnLeaseRequest,
     TaskReply,
     TaskSpec,
@@ -226,6 +229,9 @@ class TaskSubmitter:
                         await asyncio.sleep(0.1)
                     continue
                 if reply.infeasible:
+                    if await self._group_removed(ks.strategy):
+                        self._fail_queue(ks, exc_mod.TaskPlacementGroupRemoved())
+                        return
                     self._warn_infeasible(ks)
                     await asyncio.sleep(1.0)
                     node_conn, spilled = self._links.node_conn, False
@@ -323,14 +329,17 @@ class TaskSubmitter:
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)
             else:
-                self._finish_error(
-                    task,
-                    exc_mod.WorkerCrashedError(
-                        f"The worker running task {task.spec.name!r} died unexpectedly (its process "
-                        "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
-                        "no retries were left (max_retries)."
-                    ),
+                crashed = exc_mod.WorkerCrashedError(
+                    f"The worker running task {task.spec.name!r} died unexpectedly (its process "
+                    "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
+                    "no retries were left (max_retries)."
                 )
+                if ks.strategy.get("type") == "placement_group":
+                    self._links.sup.spawn(
+                        self._crashed_in_group(task, ks, crashed), name="pg-crash"
+                    )
+                else:
+                    self._finish_error(task, crashed)
         else:
             reply, frames = fut.result()
             if reply.retryable_error and task.retries_left != 0 and not task.cancelled:
@@ -347,6 +356,30 @@ class TaskSubmitter:
                     self._return_lease(w)
         if not self._links.shutting_down:
             self._pump(task.key, ks)
+
+    async def _group_removed(self, strategy: dict[str, Any]) -> bool:
+        """Whether ``strategy`` schedules into a placement group that was removed."""
+        if strategy.get("type") != "placement_group":
+            return False
+        request = PlacementGroupRequest(pg_id=bytes.fromhex(strategy["pg_id"]))
+        try:
+            info, _ = await self._links.control.call(
+                "control.get_placement_group", request
+            )
+        except RemoteError:  # unknown to the control service: treat it as removed
+            return True
+        except RpcError:  # control service unreachable: keep waiting, as before
+            return False
+        return bool(info.state == "REMOVED")
+
+    async def _crashed_in_group(
+        self, task: PendingTask, ks: KeyState, crashed: BaseException
+    ) -> None:
+        """A task's worker died in a placement group: the group's removal is the cause?"""
+        removed = await self._group_removed(ks.strategy)
+        self._finish_error(
+            task, exc_mod.TaskPlacementGroupRemoved() if removed else crashed
+        )
 
     def _worker_failed(self, ks: KeyState, w: LeasedWorker) -> None:
         if w in ks.workers:
