@@ -30,6 +30,11 @@ def method(*args: Any, **kwargs: Any) -> Any:
     return decorate
 
 
+#: the methods Ray gives every actor: ``__ray_ready__`` (True once the actor is
+#: built) and ``__ray_terminate__`` (an intended exit, as ``exit_actor()``)
+BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
 def _method_meta(cls: type) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     for name, fn in inspect.getmembers(cls, predicate=lambda m: callable(m)):
@@ -40,9 +45,22 @@ def _method_meta(cls: type) -> dict[str, Any]:
         meta[name] = {
             "num_returns": o.get("num_returns", "streaming" if is_gen else 1),
             "max_task_retries": o.get("max_task_retries"),
-            "is_async": inspect.iscoroutinefunction(fn),
             "shape": call_shape.of_method(cls, name),
+            "concurrency_group": o.get("concurrency_group"),
+            # an async generator makes an async actor too, as in Ray
+            "is_async": inspect.iscoroutinefunction(fn)
+            or inspect.isasyncgenfunction(fn),
         }
+    for name in BUILTIN_METHODS:  # every actor has them (worker/calls.py runs them)
+        meta.setdefault(
+            name,
+            {
+                "num_returns": 1,
+                "max_task_retries": None,
+                "is_async": False,
+                "concurrency_group": None,
+            },
+        )
     return meta
 
 

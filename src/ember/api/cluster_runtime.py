@@ -24,8 +24,9 @@ from ember.api.call_builder import (
     retry_exception_fields,
     strategy_of,
 )
+from ember.api.options import concurrency_groups_of, max_calls_of
 from ember.api.runtime import ActorHandleLike
-from ember.common.ids import random_id, task_id_of
+from ember.common.ids import object_id_for, random_id, task_id_of
 from ember.protocol.messages import (
     ActorSpec,
     CreateActorRequest,
@@ -102,10 +103,14 @@ class ClusterRuntime:
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
             options.get("retry_exceptions", False)
         )
+        spec.max_calls = max_calls_of(options)
         max_retries = options.get("max_retries")
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)
+        dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
         cw.loop_thread.call_batched(cw.tasks.submit, task)
+        if dynamic is not None:
+            return dynamic
         if streaming:
             return ObjectRefGenerator(spec.task_id, cw.address)
         if n == 0:
@@ -154,6 +159,7 @@ class ClusterRuntime:
             owner=cw.address,
             methods=meta,
             scheduling=strategy_of(options),
+            concurrency_groups=concurrency_groups_of(options),
         )
         # Keep argument refs (and refs inside arguments) alive for the actor's life.
         cw.refs.add_submitted(
@@ -195,15 +201,21 @@ class ClusterRuntime:
         actor_id = handle._actor_id_bytes
         spec.actor_id = actor_id
         spec.method = method
+        spec.concurrency_group = (
+            options.get("concurrency_group") or meta.get("concurrency_group") or ""
+        )
         retries = options.get("max_task_retries", meta.get("max_task_retries"))
         if retries is None:
             retries = handle._max_task_retries
         call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))
+        dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
         calls = cw.actor_calls
         if not calls.actors.get(actor_id):
             calls.state(actor_id, handle._class_name)
         if not calls.try_send_now(call):
             calls.hand_to_loop(call)
+        if dynamic is not None:
+            return dynamic
         if streaming:
             return ObjectRefGenerator(spec.task_id, cw.address)
         if n == 0:
@@ -382,3 +394,13 @@ def _node_record(n: Any) -> dict[str, Any]:
         "DeathReason": 0 if n.alive else 1,
         "DeathReasonMessage": n.death_reason,
     }
+
+
+def _dynamic_ref(cw: CoreWorker, task_id: bytes) -> ObjectRef:
+    """The one ref of a ``num_returns="dynamic"`` call (its items stream to us):
+    its value becomes a ``DynamicObjectRefGenerator`` when the stream ends."""
+    oid = object_id_for(task_id, 0)
+    cw.objects.add_pending(oid)
+    ref = ObjectRef(oid, cw.address)
+    cw.generators.collect(task_id, oid)
+    return ref

@@ -186,6 +186,9 @@ def init(
                 format=logging_format
                 or "%(asctime)s\t%(levelname)s %(filename)s:%(lineno)s -- %(message)s",
             )
+        overrides = opt.system_config_overrides(
+            _system_config, Config.__dataclass_fields__
+        )
         if local_mode:
             runtime_access.install(
                 LocalModeRuntime(
@@ -200,7 +203,7 @@ def init(
             address = os.environ.get(session.ADDRESS_ENV) or os.environ.get(
                 "RAY_ADDRESS"
             )
-        config = Config.from_env(_system_config)
+        config = Config.from_env(overrides)
         if address in (None, "", "local"):
             cw = _start_local(
                 config,

@@ -21,6 +21,7 @@ from ember import exceptions as exc_mod
 from ember.api.local_objects import LocalRefGenerator, LocalStore
 from ember.common.ids import new_task_id
 from ember.runtime import task_context
+from ember.runtime.dynamic_generator import DynamicObjectRefGenerator
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, serialize
 
@@ -162,11 +163,13 @@ class LocalExecutor:
                 result = fn(*a, **k)
                 if inspect.iscoroutine(result):
                     result = self.run_coroutine(result)
+                elif inspect.isasyncgen(result):
+                    result = self.run_coroutine(_drain(result))
                 if streaming:
-                    if inspect.isasyncgen(result):
-                        result = self.run_coroutine(_drain(result))
                     for v in result:
                         items.append(store.add(v))
+                    if num_returns == "dynamic":
+                        return store.add(DynamicObjectRefGenerator(items)), None
                     return LocalRefGenerator(items, store.add(None)), None
                 if n == 0:
                     return None, None
@@ -188,6 +191,8 @@ class LocalExecutor:
                 err = task_error(ctx.name, exc)
                 if streaming:
                     items.append(store.add(error=err))
+                    if num_returns == "dynamic":
+                        return store.add(DynamicObjectRefGenerator(items)), exc
                     return LocalRefGenerator(items, store.add(error=err)), exc
                 return self.failed(err, num_returns), exc
             finally:
@@ -195,7 +200,9 @@ class LocalExecutor:
 
     def failed(self, err: BaseException, num_returns: Any) -> Any:
         """What ``.remote()`` returns for a call that failed with ``err``."""
-        if num_returns in ("streaming", "dynamic"):
+        if num_returns == "dynamic":
+            return self.store.add(error=err)
+        if num_returns == "streaming":
             return LocalRefGenerator(
                 [self.store.add(error=err)], self.store.add(error=err)
             )

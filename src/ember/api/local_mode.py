@@ -202,7 +202,7 @@ class LocalModeRuntime:
             state.resources,
             state.env,
         )
-        fn = getattr(state.instance, method)
+        fn = getattr(state.instance, method, None) or _BUILTIN_METHODS[method]
         out, exc = self.executor.call(fn, ctx, args, kwargs, num_returns)
         if isinstance(exc, ActorExit):
             self._mark_dead(state, "The actor exited by calling exit_actor().")
@@ -303,3 +303,14 @@ def local_mode_resources(
     totals["node:127.0.0.1"] = 1.0
     totals["node:__internal_head__"] = 1.0
     return totals
+
+
+def _terminate() -> None:
+    raise SystemExit(0)  # an intended exit, as exit_actor()
+
+
+#: the methods every actor has (``api/actor.BUILTIN_METHODS``)
+_BUILTIN_METHODS: dict[str, Any] = {
+    "__ray_ready__": lambda: True,
+    "__ray_terminate__": _terminate,
+}

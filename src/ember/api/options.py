@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -438,3 +438,52 @@ def resolve_num_returns(num_returns: int | str | None, is_generator: bool) -> in
     if num_returns is None:
         return "streaming" if is_generator else 1
     return num_returns
+
+
+def max_calls_of(options: dict[str, Any]) -> int:
+    """The effective ``max_calls`` of a task: as given, else 1 for a task that uses
+    GPUs (its worker is not reused, as in Ray) and 0 (unlimited) otherwise."""
+    max_calls = options.get("max_calls")
+    if max_calls is None:
+        return 1 if options.get("num_gpus") else 0
+    return int(max_calls)
+
+
+def system_config_overrides(
+    system_config: dict[str, Any] | None, known: Iterable[str]
+) -> dict[str, Any]:
+    """The ``init(_system_config=...)`` entries ember uses (the names in ``known``).
+
+    Ray takes many internal keys there (spilling, timeouts, ...). A program that
+    sets one that ember has no use for still runs: the key is skipped with a
+    warning that names it.
+
+    Raises:
+        TypeError: ``system_config`` is not a dict with string keys.
+    """
+    if system_config is None:
+        return {}
+    if not isinstance(system_config, dict) or not all(
+        isinstance(k, str) for k in system_config
+    ):
+        raise TypeError(
+            "_system_config must be a dict with string keys; got "
+            f"{type(system_config).__name__}."
+        )
+    names = set(known)
+    unused = sorted(k for k in system_config if k not in names)
+    if unused:
+        warnings.warn(
+            f"_system_config keys {unused} are not used by ember and are ignored.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {k: v for k, v in system_config.items() if k in names}
+
+
+def concurrency_groups_of(options: dict[str, Any]) -> dict[str, int]:
+    """The actor's concurrency groups as ``{name: limit}`` (a list names groups of 1)."""
+    groups = options.get("concurrency_groups") or {}
+    if isinstance(groups, list):
+        return {str(g): 1 for g in groups}
+    return {str(g): int(n) for g, n in groups.items()}

@@ -289,7 +289,9 @@ class NodeDaemon:
                     worker_id=h.worker_id,
                     reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
                     f"({describe_exit(code)}).",
-                    intended=code == 0,
+                    # an intended exit (exit_actor) was announced by the worker
+                    # itself; a process that just ends is a crash, whatever its code
+                    intended=False,
                 ),
             )
         if h.conn is not None:

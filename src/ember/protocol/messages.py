@@ -147,6 +147,8 @@ class ActorSpec(Msg):
     owner: Address | None = None
     methods: dict[str, Any] = {}  # method name -> {"num_returns": ...}
     scheduling: dict[str, Any] = {}
+    #: concurrency group -> its limit (the default group "" has max_concurrency)
+    concurrency_groups: dict[str, int] = {}
 
 
 class CreateActorRequest(Msg):
@@ -391,6 +393,10 @@ class TaskSpec(Msg):
     actor_id: bytes = b""
     strategy: dict[str, Any] = {}
     gpu_ids: list[int] = []
+    #: normal tasks: the worker exits after running this function this often (0: never)
+    max_calls: int = 0
+    #: actor calls: the concurrency group that runs it ("": by its method, or default)
+    concurrency_group: str = ""
 
 
 class TaskReply(Msg):

@@ -4,6 +4,10 @@ The executing worker sends ``worker.generator_item`` per yielded value (its
 value inline or stored, or a negative index for the error the generator
 raised); the reply to the push itself ends the stream.  ``ObjectRefGenerator``
 reads the items in order, waiting on the loop for those not produced yet.
+
+A ``num_returns="dynamic"`` task streams the same way, but its caller gets one
+ref: :meth:`Generators.collect` names it, and when the stream ends its value
+becomes a ``DynamicObjectRefGenerator`` of the items' refs (or the task's error).
 """
 
 from __future__ import annotations
@@ -13,9 +17,11 @@ from typing import Any
 
 from ember.common.ids import object_id_for
 from ember.rpc.connection import Connection
+from ember.runtime.dynamic_generator import DynamicObjectRefGenerator
 from ember.runtime.links import Links
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.objects import Objects
+from ember.runtime.serialization import serialize
 
 
 class GenState:
@@ -40,6 +46,13 @@ class Generators:
         self._objects = objects
         self._links = links
         self.streams: dict[bytes, GenState] = {}
+        #: dynamic-returns tasks: task id -> the id of the ref their caller holds
+        self._collect: dict[bytes, bytes] = {}
+
+    def collect(self, task_id: bytes, oid: bytes) -> None:
+        """Any thread, before the task is submitted: when its stream ends, store
+        a ``DynamicObjectRefGenerator`` of its items as our pending object ``oid``."""
+        self._collect[task_id] = oid
 
     def h_generator_item(self, conn: Connection, req: Any, frames: list[Any]) -> None:
         """``worker.generator_item``: one more item of a stream (loop thread)."""
@@ -62,6 +75,10 @@ class Generators:
         st = self.streams.setdefault(task_id, GenState())
         st.done = True
         st.wake()
+        oid = self._collect.pop(task_id, b"")
+        if oid:
+            self._objects.set_value(oid, serialize(DynamicObjectRefGenerator(st.refs)))
+            del self.streams[task_id]
 
     def failed(self, task_id: bytes, error: BaseException) -> None:
         """The task failed as a whole: one last item holds ``error``."""
@@ -72,6 +89,10 @@ class Generators:
         st.refs.append(ref)
         st.done = True
         st.wake()
+        oid = self._collect.pop(task_id, b"")
+        if oid:
+            self._objects.set_error(oid, error)
+            del self.streams[task_id]
 
     async def next_item_async(self, task_id: bytes, index: int) -> ObjectRef | None:
         st = self.streams.setdefault(task_id, GenState())

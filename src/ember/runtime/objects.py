@@ -88,6 +88,14 @@ class Objects:
         if self.store.set_inline(oid, data, [], is_error=True) is None:
             unhandled_errors.report(data, [])
 
+    def set_value(self, oid: bytes, ser: SerializedValue) -> None:
+        """Fill our pending entry ``oid`` with a small value made here (loop thread);
+        the refs inside it live as long as it does."""
+        bufs = [bytes(memoryview(b).cast("B")) for b in ser.buffers]
+        self.store.set_inline(oid, ser.data, bufs)
+        if ser.contained:
+            self._refs.set_contained(oid, ser.contained)
+
     def set_return(self, obj: ReturnObject, frames: list[Any], pos: int) -> int:
         """Record one returned object from a reply's frames; return the next position."""
         if obj.node_id:

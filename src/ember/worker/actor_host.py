@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import inspect
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from ember.protocol.messages import ActorSpec, CreateActorOnWorkerReply, TaskSpec
 from ember.runtime import task_context
@@ -19,8 +21,70 @@ from ember.worker.calls import CallRunner, Item
 logger = logging.getLogger(__name__)
 
 
+class AsyncLane:
+    """One event loop (on its own thread) running an async actor's calls of one
+    concurrency group, at most ``limit`` at a time."""
+
+    def __init__(self, runner: CallRunner, limit: int, name: str) -> None:
+        self.runner = runner
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name=name, daemon=True).start()
+        self.sem = asyncio.Semaphore(limit)
+        #: calls not started yet (in arrival order), and whether the loop has a
+        #: ``_start_next`` scheduled
+        self._incoming: collections.deque[Item] = collections.deque()
+        self._pumping = False
+        self._lock = threading.Lock()
+
+    def dispatch(self, item: Item) -> None:
+        """Any thread: queue a call for this loop."""
+        with self._lock:
+            self._incoming.append(item)
+            if self._pumping:
+                return
+            self._pumping = True
+        self.loop.call_soon_threadsafe(self._start_next)
+
+    def _start_next(self) -> None:
+        """This loop: start one queued call, then let the loop run a round.
+
+        Starting one call per round (this callback requeues itself behind what
+        the started call's first step wakes) means a coroutine woken by an
+        ``asyncio.Event`` resumes before the next queued call starts, as on
+        Ray's actor loop; starting them all at once would run every queued call
+        first, and a batching program would see the next batch's state.
+        """
+        with self._lock:
+            item = self._incoming.popleft()
+            more = bool(self._incoming)
+            self._pumping = more
+        self.loop.create_task(self._run(item))
+        if more:
+            self.loop.call_soon(self._start_next)
+
+    async def _run(self, item: Item) -> None:
+        async with self.sem:
+            method = getattr(self.runner.instance, item[0].method, None)
+            if method is not None and (
+                inspect.iscoroutinefunction(method)
+                or inspect.isasyncgenfunction(method)
+            ):
+                await self.runner.run_async(item, method)
+            else:  # a plain method of an async actor runs on its loop
+                self.runner.run(item)  # (a missing one fails there, with a reply)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
 class ActorHost:
-    """Routes calls to the instance: main thread (ordered), a pool, or an event loop."""
+    """Routes calls to the instance: main thread (ordered), pools, or event loops.
+
+    Each concurrency group (``concurrency_groups={"io": 2}``, chosen per method
+    with ``@method(concurrency_group=...)`` or per call with ``.options``) has
+    its own event loop (async actors) or thread pool (others) and limit; the
+    default group ``""`` has ``max_concurrency`` (on the main thread when 1).
+    """
 
     def __init__(
         self,
@@ -31,43 +95,57 @@ class ActorHost:
         self.runner = runner
         self.spec = spec
         self._to_main = to_main
-        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.lanes: dict[str, AsyncLane] = {}
+        self.pools: dict[str, concurrent.futures.ThreadPoolExecutor] = {}
         self.aloop: asyncio.AbstractEventLoop | None = None
-        self.sem: asyncio.Semaphore | None = None
+        groups = dict(spec.concurrency_groups)
         if spec.is_async:
-            self.aloop = asyncio.new_event_loop()
-            t = threading.Thread(
-                target=self.aloop.run_forever, name="actor-loop", daemon=True
-            )
-            t.start()
-            self.sem = asyncio.Semaphore(spec.max_concurrency)
-        elif spec.max_concurrency > 1:
-            self.pool = concurrent.futures.ThreadPoolExecutor(
-                spec.max_concurrency, thread_name_prefix="actor"
+            self.lanes[""] = AsyncLane(runner, spec.max_concurrency, "actor-loop")
+            for group, limit in groups.items():
+                self.lanes[group] = AsyncLane(runner, limit, f"actor-loop-{group}")
+            self.aloop = self.lanes[""].loop
+            return
+        if spec.max_concurrency > 1:
+            groups[""] = spec.max_concurrency
+        for group, limit in groups.items():
+            self.pools[group] = concurrent.futures.ThreadPoolExecutor(
+                limit, thread_name_prefix=f"actor-{group}" if group else "actor"
             )
 
     def dispatch(self, item: Item) -> None:
-        """Loop thread: hand a call to where this actor runs its calls."""
-        if self.aloop is not None:
-            asyncio.run_coroutine_threadsafe(self._run_async(item), self.aloop)
-        elif self.pool is not None:
-            self.pool.submit(self.runner.run, item)
+        """Loop thread: hand a call to where its concurrency group runs calls."""
+        group = item[0].concurrency_group
+        if self.lanes:
+            (self.lanes.get(group) or self.lanes[""]).dispatch(item)
+            return
+        pool = self.pools.get(group) or self.pools.get("")
+        if pool is not None:
+            pool.submit(self.runner.run, item)
         else:
             self._to_main(item)
 
-    async def _run_async(self, item: Item) -> None:
-        assert self.sem is not None
-        async with self.sem:
-            method = getattr(self.runner.instance, item[0].method, None)
-            if method is not None and inspect.iscoroutinefunction(method):
-                await self.runner.run_async(item, method)
-            else:  # a plain method of an async actor runs on its loop
-                self.runner.run(item)  # (a missing one fails there, with a reply)
+    def close(self) -> None:
+        """Stop the event loops and pools (the instance could not be built)."""
+        for lane in self.lanes.values():
+            lane.close()
+        for pool in self.pools.values():
+            pool.shutdown(wait=False)
 
 
-def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerReply:
-    """Main thread: instantiate the actor class; the reply for the control service."""
+def create_actor(
+    runner: CallRunner,
+    spec: ActorSpec,
+    epoch: int,
+    aloop: asyncio.AbstractEventLoop | None = None,
+) -> CreateActorOnWorkerReply:
+    """Main thread: instantiate the actor class; the reply for the control service.
+
+    ``epoch`` counts the actor's starts: above 1, this is a restart. An
+    ``async def __init__`` runs on ``aloop`` (the async actor's event loop, where
+    its methods will run too), or on a loop of its own.
+    """
     task_context.process_actor.update(
+        restarted=epoch > 1,
         class_name=spec.class_name,
         actor_id=spec.actor_id,
         resources=dict(spec.resources),
@@ -90,7 +168,7 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
             refs = [ObjectRef(r.oid, r.owner) for r in spec.ref_args]
             values = runner.cw.objects.get(refs, None)
             a, k = substitute_args(a, k, values)
-        instance = cls(*a, **k)
+        instance = _construct(cls, a, k, aloop, task_context.get())
     except Exception as exc:  # noqa: BLE001  (user code or user values)
         err = runner.packer.task_error(init, exc)
         return CreateActorOnWorkerReply(
@@ -108,3 +186,29 @@ def create_actor(runner: CallRunner, spec: ActorSpec) -> CreateActorOnWorkerRepl
     task_context.process_actor["max_task_retries"] = spec.max_task_retries
     proctitle.became_actor(spec.class_name)
     return CreateActorOnWorkerReply(ok=True)
+
+
+def _construct(
+    cls: Any,
+    args: Any,
+    kwargs: dict[str, Any],
+    aloop: asyncio.AbstractEventLoop | None,
+    ctx: task_context.TaskContext | None,
+) -> Any:
+    """``cls(*args, **kwargs)``, awaiting an ``async def __init__``."""
+    if not inspect.iscoroutinefunction(getattr(cls, "__init__", None)):
+        return cls(*args, **kwargs)
+    instance = cls.__new__(cls)
+
+    async def init() -> None:
+        task_context.set_current(ctx)  # the loop's thread has its own context
+        try:
+            await instance.__init__(*args, **kwargs)
+        finally:
+            task_context.set_current(None)
+
+    if aloop is None:
+        asyncio.run(init())
+    else:
+        asyncio.run_coroutine_threadsafe(init(), aloop).result()
+    return instance

@@ -29,8 +29,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import TaskReply, TaskSpec
+from ember.protocol.messages import ActorDiedRequest, TaskReply, TaskSpec
 from ember.rpc.connection import Connection
+from ember.rpc.errors import RpcError
 from ember.runtime import task_context
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, loads_function, substitute_args
@@ -41,7 +42,7 @@ from ember.worker.interrupts import TaskInterrupts
 from ember.worker.returns import ArgumentError, Result, ReturnPacker
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ember.runtime.core_worker import CoreWorker
 
@@ -66,6 +67,8 @@ class CallRunner:
         self.instance: Any = None
         self.exit_code: int | None = None
         self._stop_main = stop_main
+        #: runs per function key, for tasks with ``max_calls``
+        self._calls: dict[bytes, int] = {}
         self._main_ident = threading.main_thread().ident
         self.packer = ReturnPacker(cw)
 
@@ -79,6 +82,9 @@ class CallRunner:
                 result = self._run_interruptible(spec, bufs, conn)
             else:
                 result = self._call(spec, bufs, conn)
+            if spec.max_calls and self._used_up(spec):
+                result[0].exit_worker = True  # the caller drops this worker
+                self._stop_main()
         self.send_reply(reply, conn, result)
 
     async def run_async(self, item: Item, method: Any) -> None:
@@ -91,7 +97,18 @@ class CallRunner:
                     args, kwargs = self.load_args(spec, bufs)
                 else:  # fetching may block: not on the actor's event loop
                     args, kwargs = await asyncio.to_thread(self.load_args, spec, bufs)
-                call.returned(await method(*args, **kwargs))
+                if spec.streaming:  # an async generator: its items stream out
+                    items = _pull(method(*args, **kwargs), asyncio.get_running_loop())
+                    call.result = await asyncio.to_thread(
+                        self.packer.stream, spec, items, conn
+                    )
+                else:
+                    value = method(*args, **kwargs)
+                    if inspect.isasyncgen(value):  # static num_returns: its yields
+                        value = _as_returns([x async for x in value], spec)
+                    else:
+                        value = await value
+                    call.returned(value)
             result = call.result
         self.send_reply(reply, conn, result)
 
@@ -122,8 +139,16 @@ class CallRunner:
                 value = fn(*args, **kwargs)
                 if inspect.iscoroutine(value):
                     value = asyncio.run(value)
+                elif inspect.isgenerator(value):  # static num_returns: its yields
+                    value = _as_returns(list(value), spec)
                 call.returned(value)
         return call.result
+
+    def _used_up(self, spec: TaskSpec) -> bool:
+        """Count a run of a task with ``max_calls``: whether this worker must now exit."""
+        n = self._calls.get(spec.function_key, 0) + 1
+        self._calls[spec.function_key] = n
+        return n >= spec.max_calls
 
     def refusal(self, spec: TaskSpec) -> Result | None:
         """The reply for a call that must not run, or None."""
@@ -160,6 +185,9 @@ class CallRunner:
     def resolve_callable(self, spec: TaskSpec) -> Any:
         if spec.actor_id:
             self.functions.load_job(spec.job_id)
+            builtin = _BUILTIN_METHODS.get(spec.method)
+            if builtin is not None:
+                return builtin
             return getattr(self.instance, spec.method)
         return self.functions.load_function(spec.job_id, spec.function_key)
 
@@ -208,6 +236,7 @@ class CallRunner:
     def exited(self, spec: TaskSpec, conn: Connection) -> Result:
         """``exit_actor()`` ran in this call: the actor ends after it."""
         self.exit_code = 0
+        self.announce_exit(f"exit_actor() was called in {spec.name!r}")
         reply, frames = self.packer.error(
             spec,
             exc_mod.ActorDiedError(
@@ -221,6 +250,26 @@ class CallRunner:
         reply.exit_worker = True
         self._stop_main()
         return reply, frames
+
+    def announce_exit(self, why: str) -> None:
+        """Tell the control service that this actor's exit is intended (not a crash).
+
+        Only this marks an exit as intended: a process that just ends (even with
+        exit code 0, e.g. ``os._exit(0)``) is a crash, restarted under
+        ``max_restarts``.  The call waits for the answer, so the service knows
+        before the node daemon reports the process gone.
+        """
+        cw = self.cw
+        request = ActorDiedRequest(
+            actor_id=task_context.process_actor.get("actor_id", b""),
+            worker_id=cw.worker_id,
+            reason=f"The actor exited on purpose: {why}.",
+            intended=True,
+        )
+        try:
+            cw.run(cw.control.call("control.actor_died", request), timeout=10)
+        except (RpcError, OSError, TimeoutError):
+            pass  # the service is gone or slow: the exit is then seen as a crash
 
 
 class CallScope:
@@ -266,6 +315,37 @@ class CallScope:
         else:
             return False
         return True
+
+
+def _as_returns(items: list[Any], spec: TaskSpec) -> Any:
+    """What a generator declared with ``num_returns=N`` returns: its N yields."""
+    if spec.num_returns == 1 and len(items) == 1:
+        return items[0]
+    return items  # the packer checks the count
+
+
+def _ready() -> bool:
+    return True
+
+
+def _terminate() -> None:
+    raise SystemExit(0)  # an intended exit, as exit_actor()
+
+
+#: the methods every actor has (Ray's names): a readiness probe, a graceful exit
+_BUILTIN_METHODS: dict[str, Callable[[], Any]] = {
+    "__ray_ready__": _ready,
+    "__ray_terminate__": _terminate,
+}
+
+
+def _pull(agen: Any, loop: asyncio.AbstractEventLoop) -> Iterator[Any]:
+    """An async generator's items for a thread, each awaited on ``loop``."""
+    while True:
+        try:
+            yield asyncio.run_coroutine_threadsafe(agen.__anext__(), loop).result()
+        except StopAsyncIteration:
+            return
 
 
 def _all_args_in_push(spec: TaskSpec) -> bool:

@@ -112,9 +112,12 @@ class Executor:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
 
         def create() -> None:  # main thread
-            reply = create_actor(self.runner, req.spec)
+            host = ActorHost(self.runner, req.spec, self.main_q.put)
+            reply = create_actor(self.runner, req.spec, req.epoch, host.aloop)
             if reply.ok:
-                self.actor = ActorHost(self.runner, req.spec, self.main_q.put)
+                self.actor = host
+            else:
+                host.close()
             self.cw.loop_thread.call(resolve_future, fut, reply)
 
         self.main_q.put(create)
