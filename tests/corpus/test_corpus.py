@@ -26,12 +26,7 @@ _spec.loader.exec_module(corpus)
 
 #: program -> the missing ember feature that makes it fail today.
 MISSING: dict[str, str] = {
-    "generator_num_returns": "a generator task with num_returns=N (static) "
-    "is rejected: 'returned generator'",
-    "generator_actor": "async generator actor methods ('async_generator' object "
-    "is not iterable)",
     "generator_wait": "ray.wait on an ObjectRefGenerator (NotImplementedError)",
-    "tasks_max_calls": "max_calls is ignored: a worker process runs more calls",
     "actor_async_cancel": "ray.cancel of a running async actor call does not "
     "cancel its coroutine (get times out)",
 }
