@@ -2,13 +2,15 @@
 
 The relay forwards a client's frames to a server and can inject, replay,
 reorder or alter them; each tampering must close the connection, while an
-honest relay is transparent.  One event loop and Unix sockets per test.
+honest relay is transparent.  One event loop and loopback TCP per test (frames on Unix sockets and TLS
+connections carry no MAC: see ``rpc.channel.frames_need_macs``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 from pathlib import Path
 
@@ -74,9 +76,11 @@ def tamper(mode: str, frames: list[bytes]) -> list[bytes]:
     raise AssertionError(mode)
 
 
-async def relay(path: str, upstream: str, mode: str) -> asyncio.Server:
+async def relay(upstream: str, mode: str) -> asyncio.Server:
+    host, _, port = upstream.removeprefix("tcp:").rpartition(":")
+
     async def handle(cr: asyncio.StreamReader, cw: asyncio.StreamWriter) -> None:
-        sr, sw = await asyncio.open_unix_connection(upstream)
+        sr, sw = await asyncio.open_connection(host, int(port))
 
         async def down() -> None:
             while data := await sr.read(65536):
@@ -99,7 +103,7 @@ async def relay(path: str, upstream: str, mode: str) -> asyncio.Server:
 
         await asyncio.gather(down(), up(), return_exceptions=True)
 
-    return await asyncio.start_unix_server(handle, path)
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
 @pytest.mark.parametrize("mode", ["inject", "replay", "reorder", "alter"])
@@ -118,11 +122,11 @@ def _run_relay(tmp_path: Path, mode: str) -> None:
             schema=SCHEMA,
             handlers={"test.echo": lambda c, r, b: Echo(text=r.text.upper())},
         )
-        upstream = await server.listen(f"unix:{tmp_path / 'server'}")
-        path = str(tmp_path / "relay")
-        rel = await relay(path, upstream[5:], mode)
+        upstream = await server.listen("tcp:127.0.0.1:0")
+        rel = await relay(upstream, mode)
+        rport = rel.sockets[0].getsockname()[1]
         conn: Connection = await connect(
-            f"unix:{path}", token=TOKEN, schema=SCHEMA, timeout=STEP_S
+            f"tcp:127.0.0.1:{rport}", token=TOKEN, schema=SCHEMA, timeout=STEP_S
         )
         calls = [
             conn.call_nowait("test.echo", Echo(text="a")),
@@ -179,3 +183,32 @@ def test_large_frames_are_tagged_and_checked_too() -> None:
     flipped[len(flipped) // 2] ^= 1
     with pytest.raises(ProtocolError, match="frame authentication failed"):
         list(dec.feed(bytes(flipped)))
+
+
+class _Transport:
+    def __init__(self, family: int | None, tls: bool = False) -> None:
+        self._extra = {
+            "socket": None if family is None else socket.socket(family),
+            "ssl_object": object() if tls else None,
+        }
+
+    def get_extra_info(self, name: str) -> object:
+        return self._extra.get(name)
+
+
+def test_frames_carry_macs_on_tcp_without_tls_only() -> None:
+    from ember.rpc.channel import frames_need_macs
+
+    tcp = _Transport(socket.AF_INET)
+    unix = _Transport(socket.AF_UNIX)
+    tls = _Transport(socket.AF_INET, tls=True)
+    try:
+        assert frames_need_macs(tcp) is True  # type: ignore[arg-type]
+        assert frames_need_macs(unix) is False  # type: ignore[arg-type]
+        assert frames_need_macs(tls) is False  # type: ignore[arg-type]
+        assert frames_need_macs(None) is True
+    finally:
+        for t in (tcp, unix, tls):
+            sock = t.get_extra_info("socket")
+            assert isinstance(sock, socket.socket)
+            sock.close()

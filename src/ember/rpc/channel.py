@@ -26,6 +26,7 @@ import asyncio
 import itertools
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -194,9 +195,10 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
         if hs.done:
             self.peer_info = hs.peer_info
             tx, rx = hs.keys
-            with self._wlock:
-                self._signer = FrameSigner(tx)
-            self._decoder.authenticate(FrameVerifier(rx), TAG_BYTES)
+            if frames_need_macs(self._transport):
+                with self._wlock:
+                    self._signer = FrameSigner(tx)
+                self._decoder.authenticate(FrameVerifier(rx), TAG_BYTES)
             self._end_handshake()
             self._decoder.max_frame_bytes = self._limits.max_frame_bytes
             if not self.ready.done():
@@ -358,3 +360,20 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
         self._closing_by_us = True
         if self._transport is not None:
             self._transport.abort()
+
+
+def frames_need_macs(transport: asyncio.BaseTransport | None) -> bool:
+    """Whether a connection's frames carry MACs: TCP without TLS only.
+
+    A TCP path (loopback included) can be relayed by anyone who reaches the
+    port, so its frames are authenticated. A Unix socket lives in its owner's
+    0700 folder and is 0600 itself: only the owner and root can reach it, and
+    they hold the token anyway. TLS authenticates every record itself. Both
+    ends see the same transport, so they agree without a message.
+    """
+    if transport is None:
+        return True
+    if transport.get_extra_info("ssl_object") is not None:
+        return False
+    sock = transport.get_extra_info("socket")
+    return sock is None or sock.family != socket.AF_UNIX
