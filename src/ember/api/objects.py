@@ -87,8 +87,13 @@ def wait(
             f"The 'timeout' argument must be nonnegative. Received {timeout}"
         )
     check_timeout("wait() 'timeout'", timeout)
+    generators = False
     for r in ray_waitables:
-        if not isinstance(r, (ObjectRef, ObjectRefGenerator)):
+        if type(r) is ObjectRef:  # the common case, checked first
+            continue
+        if isinstance(r, ObjectRefGenerator):
+            generators = True
+        elif not isinstance(r, ObjectRef):
             raise TypeError(
                 "wait() expected a list of ObjectRef or ObjectRefGenerator, got list "
                 f"containing {type(r)}"
@@ -112,7 +117,9 @@ def wait(
             "num_returns cannot be greater than the number of ray_waitables "
             "provided to ray.wait."
         )
-    refs = [_waitable_ref(w) for w in ray_waitables]
+    # A wait loop calls this once per ready ref: no per-element work beyond the
+    # checks above unless the list holds generators.
+    refs = [_waitable_ref(w) for w in ray_waitables] if generators else ray_waitables
     done = rt.wait(refs, num_returns, timeout, fetch_local)
     ready: list[Any] = []
     not_ready: list[Any] = []
