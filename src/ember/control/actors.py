@@ -116,7 +116,8 @@ class ActorDirectory:
         self.actors[spec.actor_id] = rec
         if spec.name or spec.detached:
             self._storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
-        if _group_of(spec) in self._removed_groups:
+        group = _group_of(spec)
+        if group and group in self._removed_groups:
             self._end_in_removed_group(rec)
         else:
             self._sup.spawn(self._start(rec), name="start-actor")
