@@ -87,7 +87,7 @@ class ControlService:
                 job["alive"] = False
                 self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
             self.jobs[job_id] = job
-            self._next_job = max(self._next_job, int.from_bytes(job_id, "big") + 1)
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
         self.actors.load()
         if self.kv or self.jobs or self.actors.actors:
             logger.info(
@@ -200,8 +200,13 @@ class ControlService:
         return KvPutReply(added=True)
 
     def register_job(self, conn: Connection, req: Any, bufs: Any) -> RegisterJobReply:
-        job_id = JobID(self._next_job.to_bytes(4, "little")).binary()
-        self._next_job += 1
+        if req.job_id:
+            # A driver reconnecting after this service restarted: its job goes on.
+            job_id = req.job_id
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
+        else:
+            job_id = JobID(self._next_job.to_bytes(4, "little")).binary()
+            self._next_job += 1
         self.jobs[job_id] = {
             "namespace": req.namespace,
             "pid": req.driver_pid,

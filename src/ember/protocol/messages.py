@@ -117,6 +117,8 @@ class RegisterJobRequest(Msg):
     namespace: str
     driver_pid: int
     entrypoint: str = ""
+    #: a driver that reconnects to a restarted control service names its job
+    job_id: bytes = b""
 
 
 class RegisterJobReply(Msg):
