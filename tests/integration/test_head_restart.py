@@ -133,6 +133,14 @@ def head(request):
     assert not leaked, f"shared-memory arenas left behind: {leaked}"
 
 
+def _gone(p: psutil.Process) -> bool:
+    """Exited (a zombie counts: its parent may be stopped)."""
+    try:
+        return p.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
 def _wait_line(proc: subprocess.Popen[str], want: str, timeout_s: float) -> str:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
@@ -238,3 +246,98 @@ def test_a_head_that_never_comes_back_stops_nodes_and_fails_drivers_clearly(head
             drv.communicate()
     assert "ERROR" in out, (out, err)
     assert "EMBER_HEAD_RECONNECT_TIMEOUT_S" in out, out
+
+
+ACTORS = textwrap.dedent(
+    """
+    import os, sys, ember as ray
+    ray.init(address="auto", namespace="hr")
+
+    @ray.remote
+    class Counter:
+        def __init__(self):
+            self.n = 0
+        def incr(self):
+            self.n += 1
+            return self.n
+        def pid(self):
+            return os.getpid()
+
+    keeper = Counter.options(name="keeper", lifetime="detached").remote()
+    plain = Counter.options(max_restarts=1).remote()
+    victim = Counter.options(max_restarts=1).remote()
+    for a in (keeper, plain, victim):
+        ray.get(a.incr.remote())
+    pids = [ray.get(a.pid.remote()) for a in (keeper, plain, victim)]
+    print("PIDS", *pids, flush=True)
+    sys.stdin.readline()
+    # keeper and plain lived on through the restart: same process, same state
+    assert ray.get(keeper.pid.remote()) == pids[0]
+    assert ray.get(keeper.incr.remote()) == 2
+    assert ray.get(plain.incr.remote()) == 2
+    # victim died while the head was away: restarted once the head was back
+    n = None
+    for _ in range(50):
+        try:
+            n = ray.get(victim.incr.remote())
+            break
+        except ray.exceptions.RayActorError:
+            pass
+    assert n == 1, n
+    assert ray.get(victim.pid.remote()) != pids[2]
+    assert ray.get(ray.get_actor("keeper").pid.remote()) == pids[0]
+    ray.kill(plain)
+    print("DONE", flush=True)
+    """
+)
+
+
+def test_actors_survive_a_restart_and_deaths_meanwhile_are_handled(head):
+    drv = subprocess.Popen(
+        [sys.executable, "-c", ACTORS],
+        env=head.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        pids = [int(p) for p in _wait_line(drv, "PIDS", 120).split()[1:]]
+        child = head.control_child()
+        assert child is not None
+        supervisor = child.parent()
+        # Hold the supervisor so the head stays away while an actor dies.
+        supervisor.suspend()
+        try:
+            child.send_signal(signal.SIGKILL)
+            assert wait_until(lambda: _gone(child), 30)
+            os.kill(pids[2], signal.SIGKILL)
+            assert wait_until(lambda: not psutil.pid_exists(pids[2]), 30)
+        finally:
+            supervisor.resume()
+
+        def serving() -> bool:
+            return head.cli("status").returncode == 0
+
+        assert wait_until(serving, 60)
+        assert drv.stdin is not None
+        drv.stdin.write("\n")
+        drv.stdin.flush()
+        out, err = drv.communicate(timeout=120)
+    finally:
+        if drv.poll() is None:
+            drv.kill()
+            drv.communicate()
+    assert drv.returncode == 0, err
+    assert "DONE" in out, (out, err)
+    assert not psutil.pid_exists(pids[1]) or wait_until(
+        lambda: not psutil.pid_exists(pids[1]), 30
+    ), "the recovered actor was not killed by ray.kill"
+    # The detached actor is still there for the next driver.
+    other = subprocess.run(
+        [sys.executable, "-c",
+         "import ember as ray\nray.init(address='auto', namespace='hr')\n"
+         "print('PID', ray.get(ray.get_actor('keeper').pid.remote()))"],
+        env=head.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert f"PID {pids[0]}" in other.stdout, other.stderr

@@ -221,7 +221,18 @@ class NodeDaemon:
 
     async def _register(self, conn: Connection) -> None:
         info = self._node_info()
-        await conn.call("control.register_node", RegisterNodeRequest(info=info))
+        live = (
+            [
+                h.worker_id
+                for h in self.pool.by_pid.values()
+                if h.worker_id and h.state != "dead"
+            ]
+            if self.pool is not None
+            else []
+        )
+        await conn.call(
+            "control.register_node", RegisterNodeRequest(info=info, live_workers=live)
+        )
 
     async def _reregister(self, conn: Connection) -> None:
         """A restarted control service: register again, then refresh the cluster view."""
