@@ -14,6 +14,7 @@ table     key                         value
                                       deleted when the actor is DEAD)
 ``actor_live`` actor id               msgpack ``ActorLive`` (where an ALIVE actor
                                       runs; ``control.actor_recovery``)
+``pgs``   placement group id          msgpack :class:`PlacementGroupInfo` (until removed)
 ========  ==========================  =====================================
 
 Backends: :class:`MemoryStorage` (the embedded local cluster; nothing
@@ -37,7 +38,7 @@ from ember.control.redis_storage import RedisStorage
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors", "actor_live")
+TABLES = ("kv", "jobs", "actors", "actor_live", "pgs")
 
 
 class Storage(Protocol):
