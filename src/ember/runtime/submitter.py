@@ -18,10 +18,11 @@ Failures: a lost connection to the worker means it died: the submitter asks
 the worker's daemon why (``runtime/worker_deaths.py``: OOM kill, signal, exit
 code), returns the lease, and retries the task (``max_retries``, -1 = forever)
 on a new lease, else its returns get ``OutOfMemoryError`` (the memory monitor
-killed it) or ``WorkerCrashedError`` naming the signal or exit code.  ``retry_exceptions`` retries application errors the
-worker marked retryable.  A task scheduled into a placement group that was
-removed (its lease request is infeasible, or its worker was stopped with the
-group's bundles) fails with ``TaskPlacementGroupRemoved``.
+killed it) or ``WorkerCrashedError`` naming the signal or exit code.
+``retry_exceptions`` retries application errors the worker marked retryable.
+A task scheduled into a placement group that was removed (its lease request is
+infeasible, or its worker was stopped with the group's bundles) fails with
+``TaskPlacementGroupRemoved``.
 """
 
 from __future__ import annotations
