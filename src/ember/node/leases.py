@@ -257,7 +257,7 @@ class LeaseManager:
             out.append(
                 Candidate(
                     pid=h.pid,
-                    retriable=bool(getattr(g.req, "retriable", True)),
+                    retriable=bool(g.req.retriable),
                     owner=g.req.owner_id or id(g.holder),
                     granted_at=g.granted_at,
                     name=g.req.name,
