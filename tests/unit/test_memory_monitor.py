@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, strategies as st
 
 from ember import exceptions as ex
 from ember.node.memory_monitor import (
@@ -228,3 +229,29 @@ def test_death_of_a_worker_reads_the_signal_from_its_exit_status() -> None:
     assert "SIGSEGV" in segv.message
     assert (code.kind, code.exit_code) == ("exit", 3)
     assert oom.kind == "oom"
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.floats(0, 100), st.booleans()),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_choice_properties(specs: list[tuple[str, float, bool]]) -> None:
+    ws = [cand(i, owner, t, retriable) for i, (owner, t, retriable) in enumerate(specs)]
+    victim = choose_victim(ws)
+    assert victim is not None
+    if any(w.retriable for w in ws):
+        assert victim.retriable  # non-retriable work only when nothing else is left
+        peers = [w for w in ws if w.retriable and w.owner == victim.owner]
+    else:
+        peers = ws
+    assert victim.granted_at == max(w.granted_at for w in peers)  # newest of its group
+    sizes = {
+        w.owner: sum(1 for x in ws if x.retriable and x.owner == w.owner)
+        for w in ws
+        if w.retriable
+    }
+    if victim.retriable:
+        assert len(peers) == max(sizes.values())  # the largest owner group
