@@ -1,9 +1,10 @@
 """The memory monitor and worker death causes, with real processes and real kills.
 
-The machine is never at risk: the OOM tests set the threshold just above the
-memory in use with an idle cluster running (+400 MB), and a runaway task
-allocates at most 1 GB in 50 MB steps, so the monitor kills it long before it
-stops.
+The machine is never at risk: the OOM tests count only the node's own
+processes (``EMBER_MEMORY_MONITOR_SCOPE=node``, so other programs on this
+shared machine do not matter), set the threshold 400 MB above what an idle
+cluster's processes use, and a runaway task allocates at most 1 GB in 50 MB
+steps, so the monitor kills it long before it stops.
 """
 
 from __future__ import annotations
@@ -12,12 +13,18 @@ import os
 import signal
 import time
 
+import psutil
 import pytest
 from tests.conftest import wait_until
 
 import ember
 from ember.exceptions import ActorDiedError, OutOfMemoryError, WorkerCrashedError
-from ember.node.memory_monitor import REFRESH_ENV, THRESHOLD_ENV, read_memory
+from ember.node.memory_monitor import (
+    REFRESH_ENV,
+    SCOPE_ENV,
+    THRESHOLD_ENV,
+    read_node_memory,
+)
 from ember.protocol.messages import Empty
 
 pytestmark = pytest.mark.multiprocess
@@ -27,11 +34,19 @@ MB = 1024 * 1024
 HEADROOM_BYTES = 400 * MB
 
 
+def node_daemon_pid() -> int:
+    for p in psutil.Process().children(recursive=True):
+        if "ember.node" in " ".join(p.cmdline()):
+            return p.pid
+    raise AssertionError("no node daemon among this driver's children")
+
+
 def low_threshold() -> float:
-    """Just above what the machine uses with an idle two-CPU cluster running."""
-    ember.init(num_cpus=2)  # measure with the cluster's own processes in place
+    """Just above what the processes of an idle two-CPU cluster's node use."""
+    ember.init(num_cpus=2)
     try:
-        sample = read_memory()
+        assert wait_until(lambda: ember.available_resources().get("CPU") == 2, 30)
+        sample = read_node_memory(node_daemon_pid())
     finally:
         ember.shutdown()
     return min(0.99, (sample.used_bytes + HEADROOM_BYTES) / sample.total_bytes)
@@ -42,6 +57,7 @@ def oom_cluster(monkeypatch: pytest.MonkeyPatch):
     # The node daemon reads the knobs from the environment it inherits.
     monkeypatch.setenv(THRESHOLD_ENV, f"{low_threshold():.4f}")
     monkeypatch.setenv(REFRESH_ENV, "100")
+    monkeypatch.setenv(SCOPE_ENV, "node")
     ember.init(num_cpus=2)
     yield
     ember.shutdown()

@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 
 REFRESH_ENV = "EMBER_MEMORY_MONITOR_REFRESH_MS"
 THRESHOLD_ENV = "EMBER_MEMORY_USAGE_THRESHOLD"
+SCOPE_ENV = "EMBER_MEMORY_MONITOR_SCOPE"
+SCOPES = ("machine", "node")
 #: a victim that has not exited this long after its SIGKILL no longer blocks kills
 VICTIM_GRACE_S = 10.0
 
@@ -55,17 +57,23 @@ class MonitorSettings:
     refresh_ms: int = 250
     #: the fraction of node memory above which a worker is killed
     threshold: float = 0.95
+    #: "machine": the cgroup's or the machine's use; "node": only the RSS of this
+    #: daemon and its descendants counts as used (several nodes on one machine)
+    scope: str = "machine"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> MonitorSettings:
         env = os.environ if env is None else env
         refresh = int(env.get(REFRESH_ENV, cls.refresh_ms))
         threshold = float(env.get(THRESHOLD_ENV, cls.threshold))
+        scope = env.get(SCOPE_ENV, "") or cls.scope
+        if scope not in SCOPES:
+            raise ValueError(f"{SCOPE_ENV} must be one of {SCOPES}; got {scope!r}")
         if refresh < 0:
             raise ValueError(f"{REFRESH_ENV} must be >= 0 (0: off); got {refresh}")
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"{THRESHOLD_ENV} must be in (0, 1]; got {threshold}")
-        return cls(refresh_ms=refresh, threshold=threshold)
+        return cls(refresh_ms=refresh, threshold=threshold, scope=scope)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,7 +82,8 @@ class MemorySample:
 
     used_bytes: int
     total_bytes: int
-    #: "cgroup" (the daemon's cgroup v2 limit) or "system" (the machine)
+    #: "cgroup" (the daemon's cgroup v2 limit), "system" (the machine) or "node"
+    #: (the RSS of this node's processes, out of the cgroup's or machine's total)
     source: str
 
     @property
@@ -181,11 +190,10 @@ def oom_report(
 ) -> str:
     """The sentence the user gets for a worker the monitor killed."""
     gib = 1024**3
-    where = (
-        "the node's cgroup memory limit"
-        if sample.source == "cgroup"
-        else "the machine's memory"
-    )
+    where = {
+        "cgroup": "the node's cgroup memory limit",
+        "node": f"the memory used by this node's processes ({SCOPE_ENV}=node)",
+    }.get(sample.source, "the machine's memory")
     lines = [
         f"The worker (pid={victim.pid}) running {victim.name or 'a task'!r} was killed "
         f"by the memory monitor because the node was running out of memory (OOM): "
@@ -226,6 +234,23 @@ def read_memory() -> MemorySample:
     )
 
 
+def read_node_memory(root_pid: int) -> MemorySample:
+    """The RSS of ``root_pid`` and its descendants, out of the node's total memory."""
+    total = read_memory().total_bytes
+    used = 0
+    try:
+        root = psutil.Process(root_pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        procs = []
+    for p in procs:
+        try:
+            used += p.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return MemorySample(used_bytes=used, total_bytes=total, source="node")
+
+
 def top_processes(n: int = 8) -> list[tuple[int, int, str]]:
     """The ``n`` processes with the largest RSS: (pid, rss bytes, command)."""
     found: list[tuple[int, int, str]] = []
@@ -248,13 +273,17 @@ class MemoryMonitor:
         settings: MonitorSettings,
         candidates: Callable[[], list[Candidate]],
         kill: Callable[[Candidate, WorkerDeathReply], bool],
-        sample: Callable[[], MemorySample] = read_memory,
+        sample: Callable[[], MemorySample] | None = None,
         processes: Callable[[], list[tuple[int, int, str]]] = top_processes,
     ) -> None:
         self.settings = settings
         self.gate = KillGate(settings.threshold)
         self._candidates = candidates
         self._kill = kill
+        if sample is None:
+            pid = os.getpid()
+            node = settings.scope == "node"
+            sample = (lambda: read_node_memory(pid)) if node else read_memory
         self._sample = sample
         self._processes = processes
 
@@ -278,7 +307,7 @@ class MemoryMonitor:
     async def check(self) -> bool:
         """One sample; kill one worker if that is due. True if one was killed."""
         loop = asyncio.get_running_loop()
-        sample = self._sample()
+        sample = await asyncio.to_thread(self._sample)
         if not self.gate.due(sample, loop.time()):
             return False
         victim = choose_victim(self._candidates())
