@@ -30,6 +30,9 @@ class Config:
     node_death_timeout_s: float = 10.0
     #: how long connecting to a daemon may take before giving up
     connect_timeout_s: float = 10.0
+    #: lineage (specs and argument bytes of finished tasks) an owner keeps to
+    #: rebuild lost objects; past it the oldest is evicted (EMBER_MAX_LINEAGE_BYTES)
+    max_lineage_bytes: int = 1024**3
     #: how often an infeasible request is reported again
     infeasible_warning_interval_s: float = 30.0
     # -- RPC deadlines, by the method's deadline class (protocol.messages) ----------

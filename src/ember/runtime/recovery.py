@@ -1,0 +1,220 @@
+"""Recovery of lost owned objects: re-run the task that made them, or say why not.
+
+An owned object is *lost* when the node holding its primary copy is gone (a
+read or a borrower's pull from it failed) and no other node holds a copy.
+The owner then looks up the task that made it in its :class:`Lineage`:
+
+- a kept record with a retry left: the object's entry turns pending again,
+  its owned arguments that are lost too (freed, or stored only on a dead node)
+  are rebuilt first (recursively), and the task is submitted again
+  (``TaskSubmitter.resubmit``); a ``get`` waiting on the entry then returns
+  the new value.  Each re-execution takes one of the task's retries.
+- no retry left: ``ObjectReconstructionFailedMaxAttemptsExceededError``;
+- lineage evicted (byte cap): ``ObjectReconstructionFailedLineageEvictedError``;
+- a ``put`` object (no task made it): ``ObjectLostError`` naming the node;
+- anything else (an actor task's return): ``ObjectReconstructionFailedError``.
+
+The error is stored in the entry, so every reader sees it.  Runs on the loop
+thread only; it does no I/O itself (the submitter does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ember import exceptions as exc_mod
+from ember.runtime.lineage import Lineage, LineageRecord
+from ember.runtime.links import Links
+from ember.runtime.memory_store import MemoryStore, ObjEntry
+from ember.runtime.ownership import RefCounter
+
+
+def lost_error(
+    cls: type[exc_mod.ObjectLostError], oid: bytes, owner: str, detail: str
+) -> Any:
+    """An ``ObjectLostError`` (sub)class built with Ray's parameter names, with ``detail``."""
+    err = cls(object_ref_hex=oid.hex(), owner_address=owner, call_site="")
+    err.message = detail
+    err.args = (str(err),)
+    return err
+
+
+def is_put_id(oid: bytes) -> bool:
+    """Index 0 is a ``put`` value (or a stored argument blob), never a task's return."""
+    return oid[16:20] == b"\0\0\0\0"
+
+
+def reset_pending(e: ObjEntry) -> None:
+    """Turn a ready entry back into a pending one (its value is to be made again)."""
+    e.data, e.bufs, e.is_error, e.accessed = None, [], False, False
+    e.node_id, e.size, e.mapping, e.copies = b"", 0, None, None
+    e.ready = False
+
+
+class Recovery:
+    """Rebuilds the lost objects of one owner (loop thread)."""
+
+    def __init__(
+        self,
+        store: MemoryStore,
+        lineage: Lineage,
+        refs: RefCounter,
+        links: Links,
+        set_error: Callable[[bytes, BaseException], None],
+    ) -> None:
+        self._entries = store.entries
+        self.lineage = lineage
+        self._refs = refs
+        self._links = links
+        self._set_error = set_error
+        #: set by the task submitter: run a recorded task again / is it running now
+        self.resubmit: Callable[[LineageRecord], None] | None = None
+        self.running: Callable[[bytes], bool] = lambda task_id: False
+        #: re-executions started (statistics)
+        self.reconstructions = 0
+
+    # -- lineage (called by the submitter when a task finished) -------------------------
+    def record(
+        self,
+        task_id: bytes,
+        spec: Any,
+        frames: list[Any],
+        return_oids: list[bytes],
+        arg_oids: list[bytes],
+        retries_left: int,
+    ) -> None:
+        """Before the returns are stored (the arguments still count): keep the lineage."""
+        has = self._refs.has
+        live = [o for o in return_oids if has(o)]
+        if not live and not self.lineage.has(task_id):
+            return
+        owners = [self._owner_of(a) for a in arg_oids]
+        self.lineage.record(
+            task_id, spec, frames, return_oids, live, arg_oids, owners, retries_left
+        )
+
+    def released(self, oid: bytes) -> None:
+        """The last reference to an owned object is gone."""
+        self.lineage.released(oid)
+
+    def _owner_of(self, oid: bytes) -> Any:
+        e = self._refs.entries.get(oid)
+        return None if e is None or e.owned else e.owner
+
+    # -- losses -------------------------------------------------------------------------
+    def lost(self, oid: bytes, node_id: bytes) -> None:
+        """The copy of owned ``oid`` at ``node_id`` cannot be read: relocate or rebuild it."""
+        e = self._entries.get(oid)
+        if e is None or not e.stored() or e.node_id != node_id:
+            return  # freed, being rebuilt already, or moved since
+        dead = self._links.dead_nodes
+        alive = [c for c in e.copies or () if c != node_id and c not in dead]
+        if alive:
+            e.node_id, e.copies = alive[0], alive[1:] or None
+            return
+        rec = self.lineage.producer(oid)
+        if rec is None:
+            self.fail(oid, self.unrecoverable(oid, node_id))
+            return
+        self._rerun(rec, node_id)
+
+    def unrecoverable(self, oid: bytes, node_id: bytes) -> BaseException:
+        """Why an object without a kept record cannot be rebuilt."""
+        node = node_id.hex() if node_id else "unknown"
+        owner = self._owner_text()
+        if self.lineage.was_evicted(oid):
+            return lost_error(
+                exc_mod.ObjectReconstructionFailedLineageEvictedError,
+                oid,
+                owner,
+                f"Object {oid.hex()} was lost with node {node} and cannot be rebuilt: "
+                "the lineage of the task that made it was evicted to keep its owner's "
+                f"lineage under {self.lineage.max_bytes} bytes. Raise "
+                "EMBER_MAX_LINEAGE_BYTES (default 1 GiB), or keep fewer objects alive.",
+            )
+        if is_put_id(oid):
+            return lost_error(
+                exc_mod.ObjectLostError,
+                oid,
+                owner,
+                f"Object {oid.hex()} was created by put() and its only copy was on node "
+                f"{node}, which died or became unreachable. A put object has no lineage "
+                "to rebuild it from: return the value from a task if it must survive "
+                "node failures.",
+            )
+        return lost_error(
+            exc_mod.ObjectReconstructionFailedError,
+            oid,
+            owner,
+            f"Object {oid.hex()} was lost with node {node} and cannot be rebuilt: it was "
+            "returned by an actor task or a streaming task, which ember does not re-run "
+            "for lost objects.",
+        )
+
+    def _max_attempts(self, oid: bytes, rec: LineageRecord, node: str) -> BaseException:
+        name = rec.spec.name if rec.spec is not None else "the task"
+        return lost_error(
+            exc_mod.ObjectReconstructionFailedMaxAttemptsExceededError,
+            oid,
+            self._owner_text(),
+            f"Object {oid.hex()} was lost with node {node} and cannot be rebuilt: the "
+            f"task {name!r} that made it has no retries left (each re-execution takes "
+            "one). Raise its max_retries, e.g. @ember.remote(max_retries=5), or -1 for "
+            "no limit.",
+        )
+
+    def fail(self, oid: bytes, error: BaseException) -> None:
+        """The object cannot be had: its entry holds ``error`` for every reader."""
+        e = self._entries.get(oid)
+        if e is None:
+            return
+        reset_pending(e)
+        self._set_error(oid, error)
+
+    def _owner_text(self) -> str:
+        a = self._links.address
+        return "" if a is None else (a.tcp or a.unix)
+
+    def _rerun(self, rec: LineageRecord, node_id: bytes) -> None:
+        """Run ``rec``'s task again for its lost returns, rebuilding lost arguments first."""
+        entries = self._entries
+        dead = self._links.dead_nodes
+        if self.running(rec.task_id):
+            return  # already running again: its returns will fill the pending entries
+        node = node_id.hex() if node_id else "unknown"
+        gone = [
+            o
+            for o in rec.return_oids
+            if (oe := entries.get(o)) is not None
+            and (
+                not oe.ready
+                or (oe.stored() and (oe.node_id == node_id or oe.node_id in dead))
+            )
+        ]
+        if not self.lineage.take_attempt(rec):
+            for o in gone:
+                self.fail(o, self._max_attempts(o, rec, node))
+            return
+        for o in gone:
+            oe = entries[o]
+            if oe.ready:
+                reset_pending(oe)
+        # The arguments count as submitted again (this keeps their entries alive).
+        self._refs.add_submitted(rec.arg_oids, rec.arg_owners)
+        for a, owner in zip(rec.arg_oids, rec.arg_owners, strict=True):
+            if owner is not None:
+                continue  # borrowed: its owner rebuilds it if the worker finds it lost
+            ae = entries.get(a)
+            if ae is None:  # freed since: make it again from its own lineage
+                entries[a] = ObjEntry()
+                parent = self.lineage.producer(a)
+                if parent is None:
+                    self.fail(a, self.unrecoverable(a, b""))
+                else:
+                    self._rerun(parent, b"")
+            elif ae.stored() and ae.node_id in dead:
+                self.lost(a, ae.node_id)
+        self.reconstructions += 1
+        assert self.resubmit is not None
+        self.resubmit(rec)
