@@ -33,6 +33,7 @@ from ember.common.config import Config
 from ember.common.ids import new_task_id, object_id_for
 from ember.protocol.messages import (
     Address,
+    Empty,
     GetObjectReply,
     GetObjectRequest,
     ReturnObject,
@@ -45,7 +46,7 @@ from ember.runtime.links import Links
 from ember.runtime.memory_store import READY, MemoryStore, ObjEntry, Waiter
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.ownership import RefCounter
-from ember.runtime.recovery import Recovery
+from ember.runtime.recovery import Recovery, lost_error
 from ember.runtime.serialization import (
     SerializedValue,
     deserialize,
@@ -197,7 +198,8 @@ class Objects:
         """Loop thread: the copy of ``ref`` at ``node_id`` is gone; find or make another."""
         owner = ref._owner
         if owner is None or owner.worker_id == self._links.worker_id:
-            self.recovery.lost(ref._id, node_id)
+            if await self.node_gone(node_id):
+                self.recovery.lost(ref._id, node_id)
         else:  # the owner knows where else it is, or rebuilds it
             await self._fetch_from_owner(ref._id, owner, node_id)
 
@@ -316,6 +318,20 @@ class Objects:
                 "(no reference to it remained) or never existed.",
             )
 
+    async def node_gone(self, node_id: bytes) -> bool:
+        """Whether ``node_id`` died, as the control service says (asked if not told yet)."""
+        links = self._links
+        if node_id in links.dead_nodes:
+            return True
+        try:
+            reply, _ = await links.control.call("control.get_nodes", Empty())
+        except RpcError:
+            return True  # no control service to ask: the failed read is all we know
+        if any(n.node_id == node_id and n.alive for n in reply.nodes):
+            return False
+        links.dead_nodes.add(node_id)
+        return True
+
     async def _fetch_from_owner(
         self, oid: bytes, owner: Address, lost_node: bytes = b""
     ) -> ObjEntry:
@@ -325,13 +341,16 @@ class Objects:
                 "worker.get_object", GetObjectRequest(oid=oid, lost_node=lost_node)
             )
         except RpcError as err:
-            raise exc_mod.OwnerDiedError(
-                oid.hex(),
-                owner.tcp,
-                "",
-                f"Object {oid.hex()} is lost because its owner (worker "
-                f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
-                "Objects are owned by the process that created them; keep the owner alive.",
+            where = owner.tcp or owner.unix
+            raise lost_error(
+                exc_mod.OwnerDiedError,
+                oid,
+                where,
+                f"Object {oid.hex()} is lost because its owner died or is unreachable "
+                f"({err}): worker {owner.worker_id.hex()} at {where} on node "
+                f"{owner.node_id.hex()}. The process that created an object (by "
+                "put() or by submitting the task that returns it) owns it; keep it "
+                "alive while others use its objects.",
             ) from err
         return self.cache_reply(oid, reply, frames, owner)
 
@@ -400,8 +419,9 @@ class Objects:
         e = self.entries.get(req.oid)
         if e is None:
             return GetObjectReply(status="FREED")
-        if req.lost_node and e.stored() and e.node_id == req.lost_node:
-            self.recovery.lost(req.oid, req.lost_node)  # the borrower could not read it
+        lost = req.lost_node
+        if lost and e.stored() and e.node_id == lost and await self.node_gone(lost):
+            self.recovery.lost(req.oid, lost)  # the borrower could not read it there
         if not e.ready:
             await self.resolve(req.oid, None)
         if e.data is None:
