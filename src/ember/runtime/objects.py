@@ -33,7 +33,6 @@ from ember.common.config import Config
 from ember.common.ids import new_task_id, object_id_for
 from ember.protocol.messages import (
     Address,
-    Empty,
     GetObjectReply,
     GetObjectRequest,
     ReturnObject,
@@ -198,8 +197,7 @@ class Objects:
         """Loop thread: the copy of ``ref`` at ``node_id`` is gone; find or make another."""
         owner = ref._owner
         if owner is None or owner.worker_id == self._links.worker_id:
-            if await self.node_gone(node_id):
-                self.recovery.lost(ref._id, node_id)
+            await self.recovery.lost_if_gone(ref._id, node_id)
         else:  # the owner knows where else it is, or rebuilds it
             await self._fetch_from_owner(ref._id, owner, node_id)
 
@@ -318,20 +316,6 @@ class Objects:
                 "(no reference to it remained) or never existed.",
             )
 
-    async def node_gone(self, node_id: bytes) -> bool:
-        """Whether ``node_id`` died, as the control service says (asked if not told yet)."""
-        links = self._links
-        if node_id in links.dead_nodes:
-            return True
-        try:
-            reply, _ = await links.control.call("control.get_nodes", Empty())
-        except RpcError:
-            return True  # no control service to ask: the failed read is all we know
-        if any(n.node_id == node_id and n.alive for n in reply.nodes):
-            return False
-        links.dead_nodes.add(node_id)
-        return True
-
     async def _fetch_from_owner(
         self, oid: bytes, owner: Address, lost_node: bytes = b""
     ) -> ObjEntry:
@@ -419,9 +403,10 @@ class Objects:
         e = self.entries.get(req.oid)
         if e is None:
             return GetObjectReply(status="FREED")
-        lost = req.lost_node
-        if lost and e.stored() and e.node_id == lost and await self.node_gone(lost):
-            self.recovery.lost(req.oid, lost)  # the borrower could not read it there
+        if req.lost_node and e.stored() and e.node_id == req.lost_node:
+            await self.recovery.lost_if_gone(
+                req.oid, req.lost_node
+            )  # a borrower's report
         if not e.ready:
             await self.resolve(req.oid, None)
         if e.data is None:

@@ -15,7 +15,8 @@ The owner then looks up the task that made it in its :class:`Lineage`:
 - anything else (an actor task's return): ``ObjectReconstructionFailedError``.
 
 The error is stored in the entry, so every reader sees it.  Runs on the loop
-thread only; it does no I/O itself (the submitter does).
+thread only.  Its one I/O is asking the control service whether a node whose
+copy could not be read is gone (a failed read alone rebuilds nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ember import exceptions as exc_mod
+from ember.protocol.messages import Empty
+from ember.rpc.errors import RpcError
 from ember.runtime.lineage import Lineage, LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.memory_store import MemoryStore, ObjEntry
@@ -103,6 +106,25 @@ class Recovery:
         return None if e is None or e.owned else e.owner
 
     # -- losses -------------------------------------------------------------------------
+    async def lost_if_gone(self, oid: bytes, node_id: bytes) -> None:
+        """A read of ``oid`` at ``node_id`` failed: :meth:`lost`, if that node is gone."""
+        if await self.node_gone(node_id):
+            self.lost(oid, node_id)
+
+    async def node_gone(self, node_id: bytes) -> bool:
+        """Whether ``node_id`` died, as the control service says (asked if not told yet)."""
+        links = self._links
+        if node_id in links.dead_nodes:
+            return True
+        try:
+            reply, _ = await links.control.call("control.get_nodes", Empty())
+        except RpcError:
+            return True  # no control service to ask: the failed read is all we know
+        if any(n.node_id == node_id and n.alive for n in reply.nodes):
+            return False
+        links.dead_nodes.add(node_id)
+        return True
+
     def lost(self, oid: bytes, node_id: bytes) -> None:
         """The copy of owned ``oid`` at ``node_id`` cannot be read: relocate or rebuild it."""
         e = self._entries.get(oid)
