@@ -189,3 +189,25 @@ class LineageMachine(RuleBasedStateMachine):
 
 
 TestLineageMachine = LineageMachine.TestCase
+
+
+def test_pinned_objects_are_given_back_when_the_record_goes() -> None:
+    unpinned: list[bytes] = []
+    lin = Lineage(1 << 30, on_unpin=unpinned.extend)
+    blob = _oid(9, index=0)
+    out = _oid(1)
+    lin.record(_tid(1), _spec(), [], [out], [out], [blob], [None], 3, [blob], 5000)
+    assert lin.total_bytes == record_size(_spec(), []) + 5000
+    lin.released(out)
+    assert unpinned == [blob]
+    assert lin.total_bytes == 0
+
+
+def test_pinned_objects_go_as_soon_as_no_retry_is_left() -> None:
+    unpinned: list[bytes] = []
+    lin = Lineage(1 << 30, on_unpin=unpinned.extend)
+    blob = _oid(9, index=0)
+    out = _oid(1)
+    lin.record(_tid(1), _spec(), [], [out], [out], [blob], [None], 0, [blob], 5000)
+    assert unpinned == [blob]
+    assert lin.total_bytes == RECORD_OVERHEAD_BYTES

@@ -34,9 +34,8 @@ class Owner:
         self.store = MemoryStore(FakeClock(0.0), self.refs.has)
         self.errors: dict[bytes, BaseException] = {}
         self.links = SimpleNamespace(dead_nodes={DEAD}, address=None)
-        self.rec = Recovery(
-            self.store, Lineage(max_bytes), self.refs, self.links, self._set_error
-        )
+        lineage = Lineage(max_bytes, on_unpin=self.refs.remove_submitted)
+        self.rec = Recovery(self.store, lineage, self.refs, self.links, self._set_error)
         self.resubmitted: list[bytes] = []
         self.rec.resubmit = lambda r: self.resubmitted.append(r.task_id)
 
@@ -45,13 +44,19 @@ class Owner:
         self.store.set_inline(oid, b"error", [], is_error=True)
 
     def finished(
-        self, i: int, node: bytes, args: list[bytes] = (), retries: int = 3
+        self,
+        i: int,
+        node: bytes,
+        args: list[bytes] = (),
+        retries: int = 3,
+        blob: bytes | None = None,
     ) -> bytes:
         """Task ``i`` ran and stored its return at ``node``; the user holds the ref."""
         oid = _oid(i)
         self.refs.add_local(oid, None)
         self.store.add_pending(oid)
-        spec = SimpleNamespace(args=b"", name=f"task{i}", attempt=0)
+        args_ref = None if blob is None else SimpleNamespace(oid=blob)
+        spec = SimpleNamespace(args=b"", name=f"task{i}", attempt=0, args_ref=args_ref)
         self.rec.record(_tid(i), spec, [], [oid], list(args), retries)
         self.store.set_stored(oid, node, 1000)
         return oid
@@ -197,3 +202,36 @@ def test_the_errors_pickle_with_their_message(cls: Any) -> None:
     assert "the detail" in str(back)
     assert back.object_ref_hex == _oid(1).hex()
     assert back.owner_address == "10.0.0.1:5"
+
+
+def test_a_large_argument_blob_is_kept_while_the_lineage_is() -> None:
+    o = Owner()
+    blob = _oid(50, index=0)
+    o.refs.add_submitted([blob], [None])  # counted by the pending task
+    o.store.add_pending(blob)
+    o.store.set_stored(blob, ALIVE, 5000)
+    oid = o.finished(1, DEAD, args=[blob], blob=blob)
+    o.refs.remove_submitted([blob])  # the task finished
+    assert o.refs.has(blob)  # the lineage keeps it: no task could make it again
+    assert o.rec.lineage.total_bytes > 5000
+    o.drop(oid)
+    assert not o.refs.has(blob)
+
+
+def test_a_node_is_gone_only_if_the_control_service_says_so() -> None:
+    import asyncio
+
+    o = Owner()
+    oid = o.finished(1, ALIVE)
+
+    class Control:
+        async def call(self, method: str, req: Any) -> Any:
+            nodes = [SimpleNamespace(node_id=ALIVE, alive=True)]
+            return SimpleNamespace(nodes=nodes), []
+
+    o.links.control = Control()
+    asyncio.run(o.rec.lost_if_gone(oid, ALIVE))  # a read failed, but the node lives
+    assert o.resubmitted == []
+    assert o.store.entries[oid].ready
+    assert asyncio.run(o.rec.node_gone(OTHER))  # unknown: gone
+    assert OTHER in o.links.dead_nodes

@@ -13,7 +13,10 @@ needed to rebuild an object:
   the user dropped them: recursive reconstruction).
 
 A record with neither is dropped, and dropping it releases its own arguments'
-producers in turn.  The records' ``size`` (spec and argument bytes) is capped
+producers in turn.  A record may *pin* objects it needs to run again that no
+task could make (the stored argument blob of a task with large arguments):
+``on_unpin`` is called with them once the record is dropped or has no retry
+left.  The records' ``size`` (spec and argument bytes) is capped
 per owner (``max_bytes``, ``EMBER_MAX_LINEAGE_BYTES``): past the cap the
 oldest records are evicted, and their still-referenced returns remembered as
 *evicted* (bounded), so that their loss is reported as
@@ -27,6 +30,7 @@ kept; a record is kept only while ``live`` or ``dependents`` is non-zero.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 #: what a record costs beyond its argument bytes (spec fields, ids, bookkeeping)
@@ -42,6 +46,7 @@ class LineageRecord:
         "dependents",
         "frames",
         "live",
+        "pinned",
         "retries_left",
         "return_oids",
         "size",
@@ -73,6 +78,8 @@ class LineageRecord:
         self.size = size
         self.live: set[bytes] = set()
         self.dependents = 0
+        #: objects kept alive for this record (given to ``on_unpin`` when it goes)
+        self.pinned: list[bytes] = []
 
 
 def record_size(spec: Any, frames: list[Any]) -> int:
@@ -88,8 +95,14 @@ def record_size(spec: Any, frames: list[Any]) -> int:
 class Lineage:
     """The lineage records of one owner, with a byte cap."""
 
-    def __init__(self, max_bytes: int, max_evicted: int = 100_000) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        max_evicted: int = 100_000,
+        on_unpin: Callable[[list[bytes]], None] | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
+        self._on_unpin = on_unpin
         self.total_bytes = 0
         self.evictions = 0
         self._max_evicted = max_evicted
@@ -111,11 +124,15 @@ class Lineage:
         arg_oids: list[bytes],
         arg_owners: list[Any],
         retries_left: int,
+        pinned: list[bytes] | None = None,
+        pinned_bytes: int = 0,
     ) -> LineageRecord | None:
         """A task finished: keep what it takes to run it again; the record, if kept.
 
         A task recorded already (it ran again to rebuild an object) only has its
         retries updated.  Nothing is kept when no return is referenced any more.
+        ``pinned`` (of ``pinned_bytes``) is held by the new record: the caller
+        counted a reference to each, which ``on_unpin`` gives back.
         """
         rec = self._records.get(task_id)
         if rec is not None:
@@ -124,9 +141,12 @@ class Lineage:
                 self._strip(rec)
             return rec
         if not live_returns:
+            self._unpin(pinned or [])
             return None
         if retries_left == 0:
             spec, frames = None, []  # it can never run again: keep only the verdict
+            self._unpin(pinned or [])
+            pinned, pinned_bytes = [], 0
         rec = LineageRecord(
             task_id,
             spec,
@@ -135,8 +155,9 @@ class Lineage:
             arg_oids,
             arg_owners,
             retries_left,
-            record_size(spec, frames),
+            record_size(spec, frames) + pinned_bytes,
         )
+        rec.pinned = list(pinned or [])
         rec.live.update(live_returns)
         self._records[task_id] = rec
         for oid in return_oids:
@@ -185,6 +206,12 @@ class Lineage:
         rec.spec, rec.frames = None, []
         rec.size = record_size(None, [])
         self.total_bytes += rec.size
+        pinned, rec.pinned = rec.pinned, []
+        self._unpin(pinned)
+
+    def _unpin(self, oids: list[bytes]) -> None:
+        if oids and self._on_unpin is not None:
+            self._on_unpin(oids)
 
     def _enforce_cap(self) -> None:
         while self.total_bytes > self.max_bytes and self._records:
@@ -200,6 +227,8 @@ class Lineage:
             if self._records.pop(rec.task_id, None) is None:
                 continue
             self.total_bytes -= rec.size
+            pinned, rec.pinned = rec.pinned, []
+            self._unpin(pinned)
             for oid in rec.return_oids:
                 if self._producer.get(oid) is rec:
                     del self._producer[oid]

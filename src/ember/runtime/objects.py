@@ -84,9 +84,8 @@ class Objects:
         self.create_in_store = stored.create_in_store
         self.add_copy = stored.add_copy
         #: lineage of the tasks we submitted, and the rebuilding of lost objects
-        self.recovery = Recovery(
-            store, Lineage(config.max_lineage_bytes), refs, links, self.set_error
-        )
+        lineage = Lineage(config.max_lineage_bytes, on_unpin=refs.remove_submitted)
+        self.recovery = Recovery(store, lineage, refs, links, self.set_error)
 
     # -- producing (loop thread) ------------------------------------------------------
     def add_pending(self, oid: bytes) -> None:

@@ -90,11 +90,35 @@ class Recovery:
         """Before the returns are stored (the arguments still count): keep the lineage."""
         has = self._refs.has
         live = [o for o in return_oids if has(o)]
-        if not live and not self.lineage.has(task_id):
+        lineage = self.lineage
+        if lineage.has(task_id):  # it ran again: only its retries changed
+            lineage.record(
+                task_id, spec, frames, return_oids, live, [], [], retries_left
+            )
+            return
+        if not live:
             return
         owners = [self._owner_of(a) for a in arg_oids]
-        self.lineage.record(
-            task_id, spec, frames, return_oids, live, arg_oids, owners, retries_left
+        # Large arguments travel as a stored blob no task could make again: keep it.
+        pinned: list[bytes] = []
+        pinned_bytes = 0
+        blob = spec.args_ref
+        if blob is not None and retries_left != 0:
+            pinned = [blob.oid]
+            e = self._entries.get(blob.oid)
+            pinned_bytes = e.size if e is not None else 0
+            self._refs.add_submitted(pinned, [None])
+        lineage.record(
+            task_id,
+            spec,
+            frames,
+            return_oids,
+            live,
+            arg_oids,
+            owners,
+            retries_left,
+            pinned,
+            pinned_bytes,
         )
 
     def released(self, oid: bytes) -> None:
@@ -229,11 +253,9 @@ class Recovery:
                 continue  # borrowed: its owner rebuilds it if the worker finds it lost
             ae = entries.get(a)
             if ae is None:  # freed since: make it again from its own lineage
-                entries[a] = ObjEntry()
                 parent = self.lineage.producer(a)
-                if parent is None:
-                    self.fail(a, self.unrecoverable(a, b""))
-                else:
+                if parent is not None:  # (else the task finds it freed, and says so)
+                    entries[a] = ObjEntry()
                     self._rerun(parent, b"")
             elif ae.stored() and ae.node_id in dead:
                 self.lost(a, ae.node_id)
