@@ -132,7 +132,7 @@ def test_a_lost_stored_argument_on_a_dead_node_is_rebuilt_too() -> None:
 
 def test_no_retries_left_is_max_attempts_exceeded() -> None:
     o = Owner()
-    oid = o.finished(1, DEAD, retries=0)
+    oid = o.finished(1, DEAD, retries=0)  # its name survives the stripped spec
     o.rec.lost(oid, DEAD)
     assert o.resubmitted == []
     err = o.errors[oid]

@@ -46,6 +46,7 @@ class LineageRecord:
         "dependents",
         "frames",
         "live",
+        "name",
         "pinned",
         "retries_left",
         "return_oids",
@@ -66,6 +67,8 @@ class LineageRecord:
         size: int,
     ) -> None:
         self.task_id = task_id
+        #: the task's name (kept for messages when the spec goes)
+        self.name: str = getattr(spec, "name", "") or ""
         #: the task spec and argument frames (None/[] once no retry is left)
         self.spec = spec
         self.frames = frames
@@ -143,6 +146,7 @@ class Lineage:
         if not live_returns:
             self._unpin(pinned or [])
             return None
+        name = getattr(spec, "name", "")
         if retries_left == 0:
             spec, frames = None, []  # it can never run again: keep only the verdict
             self._unpin(pinned or [])
@@ -158,6 +162,7 @@ class Lineage:
             record_size(spec, frames) + pinned_bytes,
         )
         rec.pinned = list(pinned or [])
+        rec.name = name
         rec.live.update(live_returns)
         self._records[task_id] = rec
         for oid in return_oids:

@@ -199,7 +199,7 @@ class Recovery:
         )
 
     def _max_attempts(self, oid: bytes, rec: LineageRecord, node: str) -> BaseException:
-        name = rec.spec.name if rec.spec is not None else "the task"
+        name = rec.name or "?"
         return lost_error(
             exc_mod.ObjectReconstructionFailedMaxAttemptsExceededError,
             oid,
