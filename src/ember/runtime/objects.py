@@ -403,9 +403,8 @@ class Objects:
         if e is None:
             return GetObjectReply(status="FREED")
         if req.lost_node and e.stored() and e.node_id == req.lost_node:
-            await self.recovery.lost_if_gone(
-                req.oid, req.lost_node
-            )  # a borrower's report
+            # A borrower could not read it there: relocate or rebuild it.
+            await self.recovery.lost_if_gone(req.oid, req.lost_node)
         if not e.ready:
             await self.resolve(req.oid, None)
         if e.data is None:
