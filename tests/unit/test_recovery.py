@@ -57,7 +57,7 @@ class Owner:
         self.store.add_pending(oid)
         args_ref = None if blob is None else SimpleNamespace(oid=blob)
         spec = SimpleNamespace(args=b"", name=f"task{i}", attempt=0, args_ref=args_ref)
-        self.rec.record(_tid(i), spec, [], [oid], list(args), retries)
+        self.rec.record(_tid(i), spec, [], [oid], list(args), retries, stored=True)
         self.store.set_stored(oid, node, 1000)
         return oid
 
@@ -235,3 +235,27 @@ def test_a_node_is_gone_only_if_the_control_service_says_so() -> None:
     assert o.store.entries[oid].ready
     assert asyncio.run(o.rec.node_gone(OTHER))  # unknown: gone
     assert OTHER in o.links.dead_nodes
+
+
+def test_a_task_with_only_inline_returns_keeps_no_lineage() -> None:
+    o = Owner()
+    oid = _oid(1)
+    o.refs.add_local(oid, None)
+    spec = SimpleNamespace(args=b"", name="small", attempt=0, args_ref=None)
+    o.rec.record(_tid(1), spec, [], [oid], [], 3, stored=False)
+    assert len(o.rec.lineage) == 0
+
+
+def test_a_freed_small_argument_is_put_back_from_the_record() -> None:
+    o = Owner()
+    small = _oid(5)
+    o.refs.add_local(small, None)
+    o.store.add_pending(small)
+    o.store.set_inline(small, b"pickled", [])
+    oid = o.finished(1, DEAD, args=[small])
+    o.drop(small)
+    o.rec.lost(oid, DEAD)
+    assert o.resubmitted == [_tid(1)]  # nothing else to run: the value is back
+    e = o.store.entries[small]
+    assert e.ready
+    assert e.data == b"pickled"

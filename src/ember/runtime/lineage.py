@@ -3,8 +3,9 @@
 Pure: no I/O, no threads (the owner's loop thread calls it).  The recovery
 of lost objects (``recovery.py``) asks it which task to run again.
 
-A :class:`LineageRecord` is kept for a finished normal task while it may be
-needed to rebuild an object:
+A :class:`LineageRecord` is kept for a finished normal task that stored a
+return in a node's arena (only those can be lost: inline values live in the
+owner's memory), while it may be needed to rebuild an object:
 
 - ``live``: the task's returns that are still referenced (released one by one
   by :meth:`Lineage.released`);
@@ -53,6 +54,7 @@ class LineageRecord:
         "size",
         "spec",
         "task_id",
+        "values",
     )
 
     def __init__(
@@ -83,6 +85,9 @@ class LineageRecord:
         self.dependents = 0
         #: objects kept alive for this record (given to ``on_unpin`` when it goes)
         self.pinned: list[bytes] = []
+        #: copies of small owned argument values (oid -> (data, bufs, is_error)):
+        #: put back if they were freed when the task must run again
+        self.values: dict[bytes, Any] | None = None
 
 
 def record_size(spec: Any, frames: list[Any]) -> int:
@@ -128,14 +133,17 @@ class Lineage:
         arg_owners: list[Any],
         retries_left: int,
         pinned: list[bytes] | None = None,
-        pinned_bytes: int = 0,
+        extra_bytes: int = 0,
+        values: dict[bytes, Any] | None = None,
     ) -> LineageRecord | None:
         """A task finished: keep what it takes to run it again; the record, if kept.
 
         A task recorded already (it ran again to rebuild an object) only has its
         retries updated.  Nothing is kept when no return is referenced any more.
-        ``pinned`` (of ``pinned_bytes``) is held by the new record: the caller
-        counted a reference to each, which ``on_unpin`` gives back.
+        ``pinned`` is held by the new record: the caller counted a reference to
+        each, which ``on_unpin`` gives back.  ``values`` are copies of small
+        argument values; ``extra_bytes`` is what the pinned objects and the
+        values weigh.
         """
         rec = self._records.get(task_id)
         if rec is not None:
@@ -150,7 +158,7 @@ class Lineage:
         if retries_left == 0:
             spec, frames = None, []  # it can never run again: keep only the verdict
             self._unpin(pinned or [])
-            pinned, pinned_bytes = [], 0
+            pinned, extra_bytes, values = [], 0, None
         rec = LineageRecord(
             task_id,
             spec,
@@ -159,8 +167,9 @@ class Lineage:
             arg_oids,
             arg_owners,
             retries_left,
-            record_size(spec, frames) + pinned_bytes,
+            record_size(spec, frames) + extra_bytes,
         )
+        rec.values = values
         rec.pinned = list(pinned or [])
         rec.name = name
         rec.live.update(live_returns)
@@ -208,7 +217,7 @@ class Lineage:
     def _strip(self, rec: LineageRecord) -> None:
         """No retry is left: the spec and frames can go (the verdict stays)."""
         self.total_bytes -= rec.size
-        rec.spec, rec.frames = None, []
+        rec.spec, rec.frames, rec.values = None, [], None
         rec.size = record_size(None, [])
         self.total_bytes += rec.size
         pinned, rec.pinned = rec.pinned, []

@@ -6,7 +6,8 @@ The owner then looks up the task that made it in its :class:`Lineage`:
 
 - a kept record with a retry left: the object's entry turns pending again,
   its owned arguments that are lost too (freed, or stored only on a dead node)
-  are rebuilt first (recursively), and the task is submitted again
+  are put back (small values copied into the record) or rebuilt first
+  (recursively), and the task is submitted again
   (``TaskSubmitter.resubmit``); a ``get`` waiting on the entry then returns
   the new value.  Each re-execution takes one of the task's retries.
 - no retry left: ``ObjectReconstructionFailedMaxAttemptsExceededError``;
@@ -86,27 +87,36 @@ class Recovery:
         return_oids: list[bytes],
         arg_oids: list[bytes],
         retries_left: int,
+        stored: bool,
     ) -> None:
-        """Before the returns are stored (the arguments still count): keep the lineage."""
-        has = self._refs.has
-        live = [o for o in return_oids if has(o)]
+        """Before the returns are stored (the arguments still count): keep the lineage.
+
+        ``stored``: a return went to a node's arena.  Only such a task is
+        recorded; the small owned values among its arguments are copied into
+        the record instead of keeping their producers' lineage.
+        """
         lineage = self.lineage
         if lineage.has(task_id):  # it ran again: only its retries changed
-            lineage.record(
-                task_id, spec, frames, return_oids, live, [], [], retries_left
-            )
+            lineage.record(task_id, spec, frames, return_oids, [], [], [], retries_left)
             return
+        if not stored:
+            return
+        has = self._refs.has
+        live = [o for o in return_oids if has(o)]
         if not live:
             return
         owners = [self._owner_of(a) for a in arg_oids]
+        values: dict[bytes, Any] | None = None
+        extra = 0
+        if retries_left != 0:
+            values, extra = self._small_values(arg_oids, owners)
         # Large arguments travel as a stored blob no task could make again: keep it.
         pinned: list[bytes] = []
-        pinned_bytes = 0
         blob = spec.args_ref
         if blob is not None and retries_left != 0:
             pinned = [blob.oid]
             e = self._entries.get(blob.oid)
-            pinned_bytes = e.size if e is not None else 0
+            extra += e.size if e is not None else 0
             self._refs.add_submitted(pinned, [None])
         lineage.record(
             task_id,
@@ -118,8 +128,28 @@ class Recovery:
             owners,
             retries_left,
             pinned,
-            pinned_bytes,
+            extra,
+            values,
         )
+
+    def _small_values(
+        self, arg_oids: list[bytes], owners: list[Any]
+    ) -> tuple[dict[bytes, Any] | None, int]:
+        """Copies of the inline values among our arguments, and their bytes."""
+        values: dict[bytes, Any] | None = None
+        nbytes = 0
+        entries = self._entries
+        for a, owner in zip(arg_oids, owners, strict=True):
+            e = entries.get(a)
+            if owner is not None or e is None or not e.ready or e.data is None:
+                continue
+            if self._refs.contains_refs(a):
+                continue  # its inner refs could be gone by then
+            if values is None:
+                values = {}
+            values[a] = (e.data, e.bufs, e.is_error)
+            nbytes += len(e.data) + sum(memoryview(b).nbytes for b in e.bufs)
+        return values, nbytes
 
     def released(self, oid: bytes) -> None:
         """The last reference to an owned object is gone."""
@@ -252,7 +282,11 @@ class Recovery:
             if owner is not None:
                 continue  # borrowed: its owner rebuilds it if the worker finds it lost
             ae = entries.get(a)
-            if ae is None:  # freed since: make it again from its own lineage
+            if ae is None and rec.values and a in rec.values:  # a small value: put back
+                ae = entries[a] = ObjEntry()
+                ae.data, ae.bufs, ae.is_error = rec.values[a]
+                ae.size, ae.ready = len(ae.data), True
+            elif ae is None:  # freed since: make it again from its own lineage
                 parent = self.lineage.producer(a)
                 if parent is not None:  # (else the task finds it freed, and says so)
                     entries[a] = ObjEntry()

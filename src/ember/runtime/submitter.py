@@ -431,6 +431,7 @@ class TaskSubmitter:
                 task.return_oids,
                 task.arg_oids,
                 task.retries_left,
+                any(r.node_id for r in reply.returns),
             )
         self._returns.done(
             task.spec, reply, frames, w.conn if w else None, task.arg_oids
