@@ -259,3 +259,15 @@ def test_a_freed_small_argument_is_put_back_from_the_record() -> None:
     e = o.store.entries[small]
     assert e.ready
     assert e.data == b"pickled"
+
+
+def test_a_promoted_copy_that_cannot_be_read_is_given_up_even_on_a_live_node() -> None:
+    import asyncio
+
+    o = Owner()
+    oid = o.finished(1, DEAD)
+    o.store.entries[oid].copies = [ALIVE]
+    o.rec.lost(oid, DEAD)
+    assert o.store.entries[oid].node_id == ALIVE
+    asyncio.run(o.rec.lost_if_gone(oid, ALIVE))  # that node dropped its copy
+    assert o.resubmitted == [_tid(1)]

@@ -77,6 +77,9 @@ class Recovery:
         self.running: Callable[[bytes], bool] = lambda task_id: False
         #: re-executions started (statistics)
         self.reconstructions = 0
+        #: objects read from a secondary copy since their primary was lost; such a
+        #: copy may have been dropped (store pressure) on a node that lives on
+        self._promoted: set[bytes] = set()
 
     # -- lineage (called by the submitter when a task finished) -------------------------
     def record(
@@ -154,6 +157,8 @@ class Recovery:
     def released(self, oid: bytes) -> None:
         """The last reference to an owned object is gone."""
         self.lineage.released(oid)
+        if self._promoted:
+            self._promoted.discard(oid)
 
     def _owner_of(self, oid: bytes) -> Any:
         e = self._refs.entries.get(oid)
@@ -161,8 +166,9 @@ class Recovery:
 
     # -- losses -------------------------------------------------------------------------
     async def lost_if_gone(self, oid: bytes, node_id: bytes) -> None:
-        """A read of ``oid`` at ``node_id`` failed: :meth:`lost`, if that node is gone."""
-        if await self.node_gone(node_id):
+        """A read of ``oid`` at ``node_id`` failed: :meth:`lost`, if that node is gone
+        (or it was a secondary copy, which its node may have dropped)."""
+        if oid in self._promoted or await self.node_gone(node_id):
             self.lost(oid, node_id)
 
     async def node_gone(self, node_id: bytes) -> bool:
@@ -188,7 +194,9 @@ class Recovery:
         alive = [c for c in e.copies or () if c != node_id and c not in dead]
         if alive:
             e.node_id, e.copies = alive[0], alive[1:] or None
+            self._promoted.add(oid)
             return
+        self._promoted.discard(oid)
         rec = self.lineage.producer(oid)
         if rec is None:
             self.fail(oid, self.unrecoverable(oid, node_id))
