@@ -123,9 +123,16 @@ def test_a_lost_output_is_rebuilt_for_a_task_that_owns_it(cluster):
     cluster.add_node(num_cpus=1, resources={"parent": 1})
     cluster.wait_for_nodes()
 
+    # Defined here, so that it is pickled by value inside parent().
+    @ember.remote(resources={"spot": 1})
+    def make_here(gate, n):
+        node = ember.get_runtime_context().get_node_id()
+        ember.get(gate.arrive.remote(("make", node)))
+        return node, np.full(n, 7, dtype=np.int64)
+
     @ember.remote(resources={"parent": 1})
     def parent(gate, victim_id):
-        child = make.options(
+        child = make_here.options(
             scheduling_strategy=NodeAffinitySchedulingStrategy(victim_id, soft=True)
         ).remote(gate, N)
         ember.wait([child], timeout=60, fetch_local=False)
