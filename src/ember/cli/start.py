@@ -109,6 +109,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 str(opts["port"]),
                 "--storage",
                 storage,
+                # Restarted on the same address when it dies (its state is in storage).
+                "--supervise",
             ],
             env,
             os.path.join(logs, "control.log"),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from typing import Protocol
 
@@ -69,6 +70,7 @@ class PlacementGroups:
         self._warned: set[bytes] = set()
 
     def create(self, info: PlacementGroupInfo) -> None:
+        _check_request(info)
         if info.name and self.by_name(info.name, info.namespace) is not None:
             raise ValueError(
                 f"A placement group named {info.name!r} already exists in namespace "
@@ -157,6 +159,8 @@ class PlacementGroups:
                     pass
 
     async def remove(self, pg_id: bytes) -> None:
+        if not pg_id:
+            raise ValueError("remove_placement_group needs a placement group id")
         g = self.groups.get(pg_id)
         if g is None or g.state == "REMOVED":
             return
@@ -193,3 +197,17 @@ class PlacementGroups:
 
     def close(self) -> None:
         self._sup.close()
+
+
+def _check_request(info: PlacementGroupInfo) -> None:
+    """Refuse a group no driver could have asked for (the API checks users' input)."""
+    if not info.pg_id:
+        raise ValueError("a placement group needs a non-empty id")
+    if not info.bundles:
+        raise ValueError("a placement group needs at least one bundle")
+    for b in info.bundles:
+        for k, v in b.items():
+            if not k or not math.isfinite(v) or v < 0:
+                raise ValueError(
+                    f"bundle resource {k!r}: {v!r} is not a finite amount >= 0"
+                )

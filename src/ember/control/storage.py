@@ -10,14 +10,16 @@ table     key                         value
 ========  ==========================  =====================================
 ``kv``    msgpack ``[namespace, key]``  the raw value (function table, job config)
 ``jobs``  job id                      msgpack ``{"namespace", "pid", "alive"}``
-``actors`` actor id                   msgpack :class:`ActorSpec` (named or detached
-                                      actors only; deleted when the actor is DEAD)
+``actors`` actor id                   msgpack :class:`ActorSpec` (every actor;
+                                      deleted when the actor is DEAD)
+``actor_live`` actor id               msgpack ``ActorLive`` (where an ALIVE actor
+                                      runs; ``control.actor_recovery``)
 ========  ==========================  =====================================
 
 Backends: :class:`MemoryStorage` (the embedded local cluster; nothing
 survives the process) and :class:`SqliteStorage` (one SQLite file; the
 default of ``ember start --head``).  Writes happen once per function export,
-job or named actor, never per task, so SQLite commits each write at once
+job, actor creation or actor start, never per task, so SQLite commits each write at once
 (WAL journal, ``synchronous=NORMAL``: a commit is a write to the log, not an
 fsync).
 """
@@ -32,7 +34,7 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors")
+TABLES = ("kv", "jobs", "actors", "actor_live")
 
 
 class Storage(Protocol):
