@@ -14,6 +14,7 @@ from ember.cluster_utils import Cluster
 from ember.common import session
 from ember.exceptions import (
     ObjectLostError,
+    ObjectReconstructionFailedLineageEvictedError,
     ObjectReconstructionFailedMaxAttemptsExceededError,
     OwnerDiedError,
 )
@@ -256,3 +257,16 @@ def test_a_borrower_of_a_dead_owners_object_gets_owner_died(cluster):
     assert spare.node_id in message  # the owner's node
     assert info.value.owner_address in message
     assert info.value.object_ref_hex == inner.hex()
+
+
+def test_evicted_lineage_is_reported_as_such(cluster, monkeypatch):
+    # A cap no record fits under: the driver keeps no lineage at all.
+    monkeypatch.setenv("EMBER_MAX_LINEAGE_BYTES", "1")
+    victim, _spare, gate = _spot_cluster(cluster)
+    ref = make.options(scheduling_strategy=_on(victim)).remote(gate, N)
+    ember.wait([ref], timeout=60, fetch_local=False)
+    _kill(cluster, victim)
+    with pytest.raises(ObjectReconstructionFailedLineageEvictedError) as info:
+        ember.get(ref, timeout=60)
+    assert "EMBER_MAX_LINEAGE_BYTES" in str(info.value)
+    assert len(ember.get(gate.seen.remote())) == 1  # not run again
