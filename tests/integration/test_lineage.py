@@ -169,6 +169,18 @@ def test_a_lost_argument_is_rebuilt_first(cluster):
     ]
 
 
+def test_a_task_submitted_after_the_loss_waits_for_its_argument(cluster):
+    victim, spare, gate = _spot_cluster(cluster)
+    a = make.options(scheduling_strategy=_on(victim)).remote(gate, N)
+    ember.wait([a], timeout=60, fetch_local=False)
+    _kill(cluster, victim)
+    # The spare has one CPU: a plus_one holding it while a is rebuilt would hang.
+    node, arr = ember.get(plus_one.remote(gate, a), timeout=120)
+    assert node == spare.node_id
+    assert int(arr.sum()) == 8 * N
+    assert [r[0] for r in ember.get(gate.seen.remote())] == ["make", "make", "plus_one"]
+
+
 def test_retries_spent_by_a_crash_leave_none_for_a_rebuild(cluster):
     victim, _spare, gate = _spot_cluster(cluster)
 

@@ -271,3 +271,13 @@ def test_a_promoted_copy_that_cannot_be_read_is_given_up_even_on_a_live_node() -
     assert o.store.entries[oid].node_id == ALIVE
     asyncio.run(o.rec.lost_if_gone(oid, ALIVE))  # that node dropped its copy
     assert o.resubmitted == [_tid(1)]
+
+
+def test_a_new_task_waits_for_its_argument_lost_with_a_dead_node() -> None:
+    o = Owner()
+    a = o.finished(1, DEAD)
+    fine = o.finished(2, ALIVE)
+    o.rec.before_submit([SimpleNamespace(oid=a), SimpleNamespace(oid=fine)])
+    assert o.resubmitted == [_tid(1)]
+    assert not o.store.entries[a].ready  # the new task's submit waits for it
+    assert o.store.entries[fine].ready

@@ -185,6 +185,16 @@ class Recovery:
         links.dead_nodes.add(node_id)
         return True
 
+    def before_submit(self, ref_args: list[Any]) -> None:
+        """A task is submitted after a node died: rebuild its owned arguments that were
+        only there first, so that it waits for them before taking a worker (a
+        worker waiting for them could hold the very CPU their task needs)."""
+        entries, dead = self._entries, self._links.dead_nodes
+        for r in ref_args:
+            e = entries.get(r.oid)
+            if e is not None and e.stored() and e.node_id in dead:
+                self.lost(r.oid, e.node_id)
+
     def lost(self, oid: bytes, node_id: bytes) -> None:
         """The copy of owned ``oid`` at ``node_id`` cannot be read: relocate or rebuild it."""
         e = self._entries.get(oid)

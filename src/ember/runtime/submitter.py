@@ -167,6 +167,8 @@ class TaskSubmitter:
             ks = self.keys[task.key] = KeyState(spec, task.key)
         task.key = ks.key  # one shared key object per scheduling key
         self.tasks[spec.task_id] = task
+        if self._links.dead_nodes and spec.ref_args and self._recovery is not None:
+            self._recovery.before_submit(spec.ref_args)
         pending = self._args.pending(spec.ref_args)
         if pending:
             # Resolve our own arguments before asking for a worker, so that a task
