@@ -269,8 +269,20 @@ ACTORS = textwrap.dedent(
     for a in (keeper, plain, victim):
         ray.get(a.incr.remote())
     pids = [ray.get(a.pid.remote()) for a in (keeper, plain, victim)]
+    pg = ray.util.placement_group([{"CPU": 0.5}])
+    ray.get(pg.ready(), timeout=60)
     print("PIDS", *pids, flush=True)
     sys.stdin.readline()
+    # the placement group is still there, and tasks run in it
+    PlacementGroupSchedulingStrategy = (
+        ray.util.scheduling_strategies.PlacementGroupSchedulingStrategy
+    )
+    assert ray.util.placement_group_table(pg)["state"] == "CREATED"
+    ray.get(pg.ready(), timeout=60)
+    in_pg = ray.remote(lambda: "in group").options(
+        num_cpus=0.5, scheduling_strategy=PlacementGroupSchedulingStrategy(pg)
+    )
+    assert ray.get(in_pg.remote(), timeout=60) == "in group"
     # keeper and plain lived on through the restart: same process, same state
     assert ray.get(keeper.pid.remote()) == pids[0]
     assert ray.get(keeper.incr.remote()) == 2

@@ -28,7 +28,10 @@ import math
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from ember.common.aio import Supervisor
+from ember.control.storage import Storage
 from ember.protocol.messages import (
     PlacementGroupInfo,
     PlacementGroupRequest,
@@ -59,9 +62,14 @@ class PlacementGroups:
     """Every placement group of the cluster."""
 
     def __init__(
-        self, nodes: NodeViews, on_removed: Callable[[bytes], None] | None = None
+        self,
+        nodes: NodeViews,
+        on_removed: Callable[[bytes], None] | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._nodes = nodes
+        #: where groups are kept for a restarted control service (table ``pgs``)
+        self._storage = storage
         #: called with a group's id when it is removed, before its bundles are cancelled
         self._on_removed = on_removed
         self.groups: dict[bytes, PlacementGroupInfo] = {}
@@ -71,6 +79,8 @@ class PlacementGroups:
 
     def create(self, info: PlacementGroupInfo) -> None:
         _check_request(info)
+        if info.pg_id in self.groups:
+            return  # sent again after this service restarted
         if info.name and self.by_name(info.name, info.namespace) is not None:
             raise ValueError(
                 f"A placement group named {info.name!r} already exists in namespace "
@@ -78,7 +88,30 @@ class PlacementGroups:
             )
         info.state = "PENDING"
         self.groups[info.pg_id] = info
+        self._store(info)
         self._sup.spawn(self._schedule(info), name="pg-schedule")
+
+    def load(self) -> None:
+        """Reload the groups a previous control service stored.
+
+        A CREATED group's bundles stay reserved on its nodes across the restart;
+        a PENDING one is scheduled again.
+        """
+        if self._storage is None:
+            return
+        for _, raw in self._storage.scan("pgs"):
+            g = msgspec.msgpack.decode(raw, type=PlacementGroupInfo)
+            self.groups[g.pg_id] = g
+            if g.state == "PENDING":
+                self._sup.spawn(self._schedule(g), name="pg-schedule")
+
+    def _store(self, g: PlacementGroupInfo) -> None:
+        if self._storage is None:
+            return
+        if g.state == "REMOVED":
+            self._storage.delete("pgs", g.pg_id)
+        else:
+            self._storage.put("pgs", g.pg_id, msgspec.msgpack.encode(g))
 
     def by_name(self, name: str, namespace: str) -> PlacementGroupInfo | None:
         for g in self.groups.values():
@@ -144,6 +177,7 @@ class PlacementGroups:
                 )
         g.bundle_nodes = placement
         g.state = "CREATED"
+        self._store(g)
         self._wake(g.pg_id)
         return True
 
@@ -166,6 +200,7 @@ class PlacementGroups:
             return
         was_created = g.state == "CREATED"
         g.state = "REMOVED"
+        self._store(g)
         if self._on_removed is not None:
             self._on_removed(pg_id)
         if was_created:

@@ -67,7 +67,9 @@ class ControlService:
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self.nodes, self.storage, self._connect_worker)
         self.placement_groups = PlacementGroups(
-            self.nodes, on_removed=self.actors.placement_group_removed
+            self.nodes,
+            on_removed=self.actors.placement_group_removed,
+            storage=self.storage,
         )
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
@@ -91,6 +93,7 @@ class ControlService:
             self.jobs[job_id] = job
             self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
         self.actors.load()
+        self.placement_groups.load()
         if self.kv or self.jobs or self.actors.actors:
             logger.info(
                 "recovered %d KV entries, %d jobs and %d actors from storage",
