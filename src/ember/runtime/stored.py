@@ -202,6 +202,8 @@ class StoredObjects:
             if not links.node_conn.is_closed():
                 links.node_conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
             return
+        if node_id in links.dead_nodes:
+            return  # its copy died with it
         links.sup.spawn(self._free_remote(oids, node_id), name="free-remote")
 
     async def _free_remote(self, oids: list[bytes], node_id: bytes) -> None:
