@@ -1,6 +1,7 @@
-"""ray.cancel of actor calls: queued calls never run, a running async call's
-coroutine is cancelled, a running sync call only sees ``is_canceled()``, and
-``force=True`` is refused for actor calls."""
+"""ray.cancel of actor calls (as Ray 2.60 does it): a queued call is cancelled, a
+running async call's coroutine gets CancelledError, a running sync or threaded call
+is not interrupted but sees ``is_canceled()``; whatever a call a cancel reached does,
+``get`` raises TaskCancelledError. ``force=True`` is refused for actor calls."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class Sleeper:
         self.finished += 1
         return "finished"
 
+    async def swallow(self, started, latch):
+        await started.send.remote()
+        try:
+            await latch.wait.remote()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+        return "swallowed"
+
     async def counts(self):
         return self.cancelled, self.finished
 
@@ -57,6 +66,12 @@ class Worker:
     def record(self, name):
         self.ran.append(name)
         return name
+
+    def ignore_cancel(self, started, latch):
+        ray.get(started.send.remote())
+        ray.get(latch.wait.remote())
+        self.ran.append("ran to the end")
+        return "ignored"
 
     def poll_until_canceled(self, started, deadline_s=60):
         import time
@@ -104,7 +119,7 @@ def test_cancel_async_call_waiting_for_a_slot_never_runs(ray_module, signal_cls)
 
 
 @pytest.mark.cluster_only(NOTHING_TO_CANCEL)
-def test_cancel_queued_call_of_sync_actor_never_runs(ray_module, signal_cls):
+def test_cancel_queued_call_of_sync_actor(ray_module, signal_cls):
     started, latch = signal_cls.remote(), signal_cls.remote()
     actor = Worker.remote()
     blocker = actor.block.remote(started, latch)
@@ -116,8 +131,37 @@ def test_cancel_queued_call_of_sync_actor_never_runs(ray_module, signal_cls):
     assert ray.get(blocker, timeout=60) == "blocked"
     with pytest.raises(exceptions.TaskCancelledError):
         ray.get(queued, timeout=60)
+    # the calls behind it run as usual (Ray may still run the cancelled one
+    # on a sync actor; ember does not)
     assert ray.get(after, timeout=60) == "after"
-    assert ray.get(actor.history.remote(), timeout=60) == ["block", "after"]
+    assert ray.get(actor.history.remote(), timeout=60)[-1] == "after"
+
+
+@pytest.mark.cluster_only(NOTHING_TO_CANCEL)
+def test_running_sync_call_is_not_interrupted_but_cancelled(ray_module, signal_cls):
+    started, latch = signal_cls.remote(), signal_cls.remote()
+    actor = Worker.remote()
+    ref = actor.ignore_cancel.remote(started, latch)
+    ray.get(started.wait.remote(), timeout=60)
+    ray.cancel(ref)
+    ready, _ = ray.wait([ref], timeout=0.5)
+    assert ready == []  # still running: a cancel does not interrupt it
+    ray.get(latch.send.remote())
+    with pytest.raises(exceptions.TaskCancelledError):
+        ray.get(ref, timeout=60)
+    assert ray.get(actor.history.remote(), timeout=60) == ["ran to the end"]
+
+
+@pytest.mark.cluster_only(NOTHING_TO_CANCEL)
+def test_async_call_that_swallows_the_cancel_is_still_cancelled(ray_module, signal_cls):
+    started, latch = signal_cls.remote(), signal_cls.remote()
+    actor = Sleeper.remote()
+    ref = actor.swallow.remote(started, latch)
+    ray.get(started.wait.remote(), timeout=60)
+    ray.cancel(ref)
+    with pytest.raises(exceptions.TaskCancelledError):
+        ray.get(ref, timeout=60)
+    assert ray.get(actor.counts.remote(), timeout=60) == (1, 0)
 
 
 @pytest.mark.cluster_only(NOTHING_TO_CANCEL)
@@ -163,6 +207,7 @@ def test_cancel_of_finished_actor_call_does_nothing(ray_module):
     ref = actor.record.remote("done")
     assert ray.get(ref, timeout=60) == "done"
     ray.cancel(ref)
+    ray.cancel(ref, force=True)  # no error once the call is over
     assert ray.get(ref, timeout=60) == "done"
 
 

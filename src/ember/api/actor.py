@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Any
 
 from ember.api import call_shape, options as opt
@@ -66,6 +67,9 @@ def _method_meta(cls: type) -> dict[str, Any]:
 
 class ActorClass:
     """A class whose instances are actors: ``Cls.remote(...)`` returns an ActorHandle."""
+
+    #: ``ActorClass[Counter]`` in annotations, as Ray's generic class
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         opt.validate_actor_options(options, in_options=False)
@@ -136,6 +140,9 @@ class _BoundActorClass:
 
 class ActorHandle:
     """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable."""
+
+    #: ``ActorHandle[Counter]`` in annotations, as Ray's generic handle
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(
         self,

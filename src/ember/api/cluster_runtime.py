@@ -39,7 +39,6 @@ from ember.protocol.messages import (
     PlacementGroupRequest,
 )
 from ember.rpc.errors import RemoteError
-from ember.runtime import task_context
 from ember.runtime.actor_submitter import ActorCall
 from ember.runtime.core_worker import CoreWorker
 from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
@@ -108,7 +107,6 @@ class ClusterRuntime:
         max_retries = options.get("max_retries")
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)
-        task_context.note_child(spec.task_id)  # for a recursive cancel of an actor call
         dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
         cw.loop_thread.call_batched(cw.tasks.submit, task)
         if dynamic is not None:
@@ -210,7 +208,6 @@ class ClusterRuntime:
         if retries is None:
             retries = handle._max_task_retries
         call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))
-        task_context.note_child(spec.task_id)
         dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
         calls = cw.actor_calls
         if not calls.actors.get(actor_id):

@@ -340,7 +340,7 @@ class ActorSubmitter:
             ValueError: ``force=True``, for a call this caller still tracks (as in
                 Ray: use ``ember.kill`` to stop an actor).
         """
-        for st in self.actors.values():
+        for st in list(self.actors.values()):  # user threads may add actors
             with st.lock:
                 call = st.inflight.get(task_id)
                 queued = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,21 +26,6 @@ _local = threading.local()
 process_actor: dict[str, Any] = {}
 #: running tasks whose cancellation was requested (``RuntimeContext.is_canceled``)
 cancel_requested: set[bytes] = set()
-#: the actor call this context runs (a context variable, not a thread-local: the
-#: calls of an async actor share one thread), so the tasks and calls it submits
-#: are known as its children (``ember.cancel(recursive=True)``)
-current_call: contextvars.ContextVar[bytes] = contextvars.ContextVar(
-    "ember_current_call", default=b""
-)
-#: running actor call id -> the ids of the tasks and actor calls it submitted
-children: dict[bytes, list[bytes]] = {}
-
-
-def note_child(task_id: bytes) -> None:
-    """Any thread: ``task_id`` was submitted; remember it under the running actor call."""
-    parent = current_call.get()
-    if parent:
-        children.setdefault(parent, []).append(task_id)
 
 
 def get() -> TaskContext | None:

@@ -73,7 +73,7 @@ class CallRunner:
         self._main_ident = threading.main_thread().ident
         self.packer = ReturnPacker(cw)
         #: the actor's calls that ``ember.cancel`` can reach (actor calls only)
-        self.cancels = CallCancels(self._cancel_child)
+        self.cancels = CallCancels()
 
     # -- the one path -----------------------------------------------------------------
     def run(self, item: Item) -> None:
@@ -239,17 +239,19 @@ class CallRunner:
             return isinstance(exc, tuple(types))
         return False
 
-    def _cancel_child(self, task_id: bytes) -> None:
-        """Loop thread: cancel a task or actor call that a cancelled call submitted."""
-        cw = self.cw
-        if not cw.actor_calls.cancel(task_id, False, True):
-            cw.tasks.cancel(task_id, False)
-
     def cancelled_before_start(self, spec: TaskSpec, conn: Connection) -> Result:
         """The reply for a call cancelled before it started (it never runs)."""
         return self.packer.error(
             spec, exc_mod.TaskCancelledError(spec.task_id.hex()), conn
         )
+
+    def cancelled_actor_call(self, spec: TaskSpec, conn: Connection) -> Result:
+        """The reply for an actor call a cancel reached while it ran (Ray's forms:
+        a task error wrapping TaskCancelledError on an async actor, the bare
+        TaskCancelledError on a sync or threaded one)."""
+        if task_context.process_actor.get("is_async"):
+            return self.cancelled(spec, conn)
+        return self.cancelled_before_start(spec, conn)
 
     def cancelled(self, spec: TaskSpec, conn: Connection) -> Result:
         cause = exc_mod.TaskCancelledError(spec.task_id.hex())
@@ -302,20 +304,22 @@ class CallScope:
         self.spec = spec
         self.conn = conn
         self.result: Result = TaskReply(), []
-        self._call_token: Any = None
 
     def __enter__(self) -> CallScope:
         spec = self.spec
         task_context.set_current(self.runner.context_for(spec))
-        if spec.actor_id:  # what it submits are its children (a recursive cancel)
-            self._call_token = task_context.current_call.set(spec.task_id)
         proctitle.running(spec.name)
         if spec.gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in spec.gpu_ids)
         return self
 
     def returned(self, value: Any) -> None:
-        self.result = self.runner.packer.returns(self.spec, value, self.conn)
+        spec = self.spec
+        if spec.actor_id and self.runner.cancels.requested(spec.task_id):
+            # a cancel reached it while it ran: its caller gets TaskCancelledError
+            self.result = self.runner.cancelled_actor_call(spec, self.conn)
+            return
+        self.result = self.runner.packer.returns(spec, value, self.conn)
 
     def __exit__(
         self,
@@ -324,16 +328,16 @@ class CallScope:
         tb: TracebackType | None,
     ) -> bool:
         task_context.set_current(None)
-        if self._call_token is not None:
-            task_context.current_call.reset(self._call_token)
         proctitle.idle()
         if exc is None:
             return False
         r, spec, conn = self.runner, self.spec, self.conn
-        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
-            self.result = r.cancelled(spec, conn)  # ember.cancel()
-        elif isinstance(exc, SystemExit) and spec.actor_id:
+        if isinstance(exc, SystemExit) and spec.actor_id:
             self.result = r.exited(spec, conn)  # exit_actor()
+        elif spec.actor_id and r.cancels.requested(spec.task_id):
+            self.result = r.cancelled_actor_call(spec, conn)  # whatever it raised
+        elif isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            self.result = r.cancelled(spec, conn)  # ember.cancel()
         elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
             retry = isinstance(exc, Exception) and r.retryable(spec, exc)
             self.result = r.packer.error(

@@ -126,7 +126,7 @@ class Executor:
 
     def h_cancel_task(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         if self.actor is not None:  # an actor call: worker/call_cancels.py
-            self.runner.cancels.cancel(req.task_id, req.recursive)
+            self.runner.cancels.cancel(req.task_id)
         else:
             self.interrupts.cancel(req.task_id, req.force)
         return Empty()
