@@ -198,6 +198,8 @@ class ListNamedActorsReply(Msg):
 class KillActorRequest(Msg):
     actor_id: bytes
     no_restart: bool = True
+    #: the owner's last handle is gone (the death cause says so), not ember.kill()
+    out_of_scope: bool = False
 
 
 class ActorDiedRequest(Msg):

@@ -324,7 +324,7 @@ class ActorSubmitter:
         try:
             await self._links.control.call(
                 "control.kill_actor",
-                KillActorRequest(actor_id=actor_id, no_restart=True),
+                KillActorRequest(actor_id=actor_id, no_restart=True, out_of_scope=True),
             )
         except RpcError:
             pass

@@ -126,6 +126,21 @@ class ActorHost:
                 limit, thread_name_prefix=f"actor-{group}" if group else "actor"
             )
 
+    def unknown_group(self, spec: TaskSpec) -> str | None:
+        """Loop thread: why a call's concurrency group is refused, or None.
+
+        A group the actor does not define (``.options(concurrency_group=...)``)
+        fails that call; Ray 2.60 crashes the actor's process there instead.
+        """
+        group = spec.concurrency_group
+        if not group or group in self.lanes or group in self.pools:
+            return None
+        defined = ", ".join(repr(g) for g in sorted(self.spec.concurrency_groups))
+        return (
+            f"The actor {self.spec.class_name} has no concurrency group {group!r} "
+            f"(it defines: {defined or 'none'}); the call {spec.name!r} was not run."
+        )
+
     def dispatch(self, item: Item) -> None:
         """Loop thread: hand a call to where its concurrency group runs calls."""
         self.runner.cancels.queued(item[0].task_id)

@@ -87,6 +87,8 @@ class Executor:
                 return TaskReply(
                     error="this worker hosts no actor (it may have been restarted)"
                 )
+            if spec.concurrency_group and (why := self.actor.unknown_group(spec)):
+                return TaskReply(error=why)
             if self.exit_code is not None:
                 return TaskReply(error=EXITED)
         direct = not spec.streaming and conn.enable_thread_writes()
