@@ -119,3 +119,19 @@ def test_call_in_an_undefined_concurrency_group_fails(ray_module):
     ref = g.f.options(concurrency_group="nope").remote()  # no error at submission
     with pytest.raises(exceptions.RayActorError):
         ray.get(ref, timeout=60)
+
+
+def test_calls_of_an_actor_whose_constructor_raised_say_so(ray_module):
+    @ray.remote(num_cpus=0)
+    class Broken:
+        def __init__(self):
+            raise ValueError("no good")
+
+        def f(self):
+            return 1
+
+    b = Broken.remote()
+    with pytest.raises(exceptions.ActorDiedError) as info:
+        ray.get(b.f.remote(), timeout=60)
+    assert info.value.actor_init_failed
+    assert "no good" in str(info.value)

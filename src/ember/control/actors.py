@@ -274,6 +274,7 @@ class ActorDirectory:
             self.storage.put("actor_live", spec.actor_id, live_record(rec))
         else:
             rec.info.pid = reply.pid
+            rec.info.init_failed = True  # ActorDiedError.actor_init_failed
             rec.dead(res.error_text or "the actor's constructor failed", epoch)
             self._unname(rec)
             conn.notify(

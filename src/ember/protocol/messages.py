@@ -173,6 +173,7 @@ class ActorInfo(Msg):
     pid: int = 0
     spec: ActorSpec | None = None
     unschedulable: bool = False  # DEAD because it could never be placed
+    init_failed: bool = False  # DEAD because its constructor raised
 
 
 class GetActorInfoRequest(Msg):

@@ -265,6 +265,7 @@ class ActorSubmitter:
                             f"({st.actor_id.hex()}) is dead: "
                             f"{info.death_cause or 'it died'}",
                             st.actor_id.hex(),
+                            actor_init_failed=info.init_failed,
                         )
                     )
                     while st.queue:
