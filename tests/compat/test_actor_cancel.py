@@ -26,8 +26,8 @@ class Sleeper:
         self.finished = 0
 
     async def sleep(self, started, latch):
-        await started.send.remote()
-        try:
+        try:  # a cancel may land at either await
+            await started.send.remote()
             await latch.wait.remote()
         except asyncio.CancelledError:
             self.cancelled += 1
@@ -36,8 +36,8 @@ class Sleeper:
         return "finished"
 
     async def swallow(self, started, latch):
-        await started.send.remote()
-        try:
+        try:  # a cancel may land at either await
+            await started.send.remote()
             await latch.wait.remote()
         except asyncio.CancelledError:
             self.cancelled += 1
