@@ -173,6 +173,7 @@ class ActorInfo(Msg):
     pid: int = 0
     spec: ActorSpec | None = None
     unschedulable: bool = False  # DEAD because it could never be placed
+    init_failed: bool = False  # DEAD because its constructor raised
 
 
 class GetActorInfoRequest(Msg):
@@ -198,6 +199,8 @@ class ListNamedActorsReply(Msg):
 class KillActorRequest(Msg):
     actor_id: bytes
     no_restart: bool = True
+    #: the owner's last handle is gone (the death cause says so), not ember.kill()
+    out_of_scope: bool = False
 
 
 class ActorDiedRequest(Msg):
