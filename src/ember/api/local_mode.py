@@ -193,7 +193,7 @@ class LocalModeRuntime:
             death = (
                 state.death
                 if state is not None and state.death is not None
-                else exc_mod.ActorDiedError("The actor was killed.")
+                else _died("The actor was killed.")
             )
             return self.executor.failed(death, num_returns)
         ctx = context(
@@ -232,7 +232,7 @@ class LocalModeRuntime:
 
     def _mark_dead(self, state: _Actor, why: str) -> None:
         state.instance = None
-        state.death = exc_mod.ActorDiedError(why)
+        state.death = _died(why)
         if state.name:
             self._named.pop((state.namespace, state.name), None)
 
@@ -314,3 +314,7 @@ _BUILTIN_METHODS: dict[str, Any] = {
     "__ray_ready__": lambda: True,
     "__ray_terminate__": _terminate,
 }
+
+
+def _died(why: str) -> exc_mod.ActorDiedError:
+    return exc_mod.ActorDiedError(exc_mod.ActorDiedErrorContext(error_message=why))

@@ -200,7 +200,7 @@ class ActorSubmitter:
         if err is None:
             reply, frames = fut.result()
             if reply.error:
-                self._fail(call, exc_mod.ActorDiedError(reply.error, st.actor_id.hex()))
+                self._fail(call, _died(st, reply.error))
                 return
             self._returns.done(call.spec, reply, frames, conn, call.arg_oids)
             return
@@ -219,11 +219,11 @@ class ActorSubmitter:
         else:
             self._fail(
                 call,
-                exc_mod.ActorDiedError(
-                    f"The actor {st.class_name or ''} ({st.actor_id.hex()}) died while running "
-                    f"{call.spec.name!r}: its worker process exited unexpectedly. Set "
-                    "max_task_retries (and max_restarts) to retry calls on a restarted actor.",
-                    st.actor_id.hex(),
+                _died(
+                    st,
+                    f"Its worker process exited unexpectedly while running "
+                    f"{call.spec.name!r}. Set max_task_retries (and max_restarts) to "
+                    "retry calls on a restarted actor.",
                 ),
             )
             self._ensure_resolving(st)
@@ -246,11 +246,10 @@ class ActorSubmitter:
                     st.dead = (
                         exc_mod.ActorUnschedulableError(info.death_cause)
                         if info.unschedulable
-                        else exc_mod.ActorDiedError(
-                            f"The actor {info.class_name or st.class_name} "
-                            f"({st.actor_id.hex()}) is dead: "
-                            f"{info.death_cause or 'it died'}",
-                            st.actor_id.hex(),
+                        else _died(
+                            st,
+                            f"The actor is dead: {info.death_cause or 'it died'}",
+                            info.class_name,
                         )
                     )
                     while st.queue:
@@ -271,9 +270,8 @@ class ActorSubmitter:
                 return
         except RpcError as exc:
             if not self._links.shutting_down:
-                err = exc_mod.ActorDiedError(
-                    f"Cannot reach the control service to locate actor {st.actor_id.hex()}: {exc}",
-                    st.actor_id.hex(),
+                err = _died(
+                    st, f"Cannot reach the control service to locate the actor: {exc}"
                 )
                 while st.queue:
                     self._fail(st.queue.popleft(), err)
@@ -325,3 +323,14 @@ class ActorSubmitter:
             "inflight": sum(len(s.inflight) for s in self.actors.values()),
             "queued": sum(len(s.queue) for s in self.actors.values()),
         }
+
+
+def _died(st: ActorState, why: str, class_name: str = "") -> exc_mod.ActorDiedError:
+    """The ``ActorDiedError`` callers of the actor ``st`` get, saying ``why``."""
+    return exc_mod.ActorDiedError(
+        exc_mod.ActorDiedErrorContext(
+            error_message=why,
+            actor_id=st.actor_id.hex(),
+            class_name=class_name or st.class_name or "",
+        )
+    )

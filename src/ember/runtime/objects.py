@@ -270,7 +270,7 @@ class Objects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} is lost: its value was freed "
+                _detail=f"Object {oid.hex()} is lost: its value was freed "
                 "(no reference to it remained) or never existed.",
             )
 
@@ -285,7 +285,7 @@ class Objects:
                 oid.hex(),
                 owner.tcp,
                 "",
-                f"Object {oid.hex()} is lost because its owner (worker "
+                _detail=f"Object {oid.hex()} is lost because its owner (worker "
                 f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
                 "Objects are owned by the process that created them; keep the owner alive.",
             ) from err
@@ -303,7 +303,7 @@ class Objects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} was freed by its owner or never existed.",
+                _detail=f"Object {oid.hex()} was freed by its owner or never existed.",
             )
         e = ObjEntry()
         e.owner = owner

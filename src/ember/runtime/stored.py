@@ -99,7 +99,7 @@ class StoredObjects:
                     oid.hex(),
                     "",
                     "",
-                    f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
+                    _detail=f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
                     f"which held its only copy: {err}",
                 ) from err
             self._record_copy(oid, e)
@@ -146,7 +146,7 @@ class StoredObjects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} is no longer in the object store.",
+                _detail=f"Object {oid.hex()} is no longer in the object store.",
             )
         return loc
 
