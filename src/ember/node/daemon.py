@@ -55,6 +55,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, ConnectionPool, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
+from ember.scheduler.labels import NODE_ID_KEY
 from ember.scheduler.ledger import ResourceLedger
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,8 @@ class NodeOptions:
     listen_address: str = ""
     #: listen on TCP at all (False: the embedded one-node cluster, unix sockets only)
     tcp: bool = True
+    #: the node's labels (NodeLabelSchedulingStrategy); ``ray.io/node-id`` is added
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class NodeDaemon:
@@ -193,6 +196,7 @@ class NodeDaemon:
             resources=self.ledger.totals(),
             available=self.ledger.available(),
             is_head=self.opts.is_head,
+            labels={**self.opts.labels, NODE_ID_KEY: self.node_id.hex()},
             hostname=socket.gethostname(),
             object_store_bytes=self.opts.object_store_bytes,
             session_dir=self.opts.session_dir,
