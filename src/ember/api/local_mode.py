@@ -232,7 +232,7 @@ class LocalModeRuntime:
 
     def _mark_dead(self, state: _Actor, why: str) -> None:
         state.instance = None
-        state.death = _died(why)
+        state.death = _died(why, state.cls.__name__, state.name, state.namespace)
         if state.name:
             self._named.pop((state.namespace, state.name), None)
 
@@ -254,7 +254,7 @@ class LocalModeRuntime:
                 "ObjectManagerPort": 0,
                 "NodeName": self.node_ip,
                 "Resources": self.cluster_resources(),
-                "Labels": {},
+                "Labels": {"ray.io/node-id": self.node_id.hex()},
                 "IsHeadNode": True,
                 "DeathReason": 0,
                 "DeathReasonMessage": "",
@@ -316,5 +316,11 @@ _BUILTIN_METHODS: dict[str, Any] = {
 }
 
 
-def _died(why: str) -> exc_mod.ActorDiedError:
-    return exc_mod.ActorDiedError(exc_mod.ActorDiedErrorContext(error_message=why))
+def _died(
+    why: str, class_name: str = "", name: str = "", namespace: str = ""
+) -> exc_mod.ActorDiedError:
+    return exc_mod.ActorDiedError(
+        exc_mod.ActorDiedErrorContext(
+            error_message=why, class_name=class_name, name=name, ray_namespace=namespace
+        )
+    )
