@@ -38,10 +38,10 @@ from ember.cli.daemons import (
     wait_ready,
 )
 from ember.common import session
+from ember.common.node_labels import node_labels_error
 from ember.common.resources import default_memory_bytes
 from ember.protocol.messages import SCHEMA, Empty, NodeInfo
 from ember.rpc.connection import connect as rpc_connect
-from ember.scheduler.labels import node_labels_error
 
 __all__ = ["Cluster", "ClusterNode", "cluster_not_supported"]
 

@@ -9,6 +9,7 @@ from hypothesis import given, strategies as st
 
 from ember.api.call_builder import strategy_of
 from ember.cli.node_options import parse_labels
+from ember.common import node_labels
 from ember.scheduler import labels
 from ember.scheduler.policy import LOCAL, Decision, NodeView, decide
 from ember.util.scheduling_strategies import (
@@ -200,16 +201,16 @@ def test_strategy_arguments_are_checked() -> None:
 
 
 def test_node_labels_are_checked() -> None:
-    assert labels.node_labels_error({"region": "us", "ex.com/disk": "ssd"}) is None
-    assert labels.node_labels_error({"k": ""}) is None
+    assert node_labels.node_labels_error({"region": "us", "ex.com/disk": "ssd"}) is None
+    assert node_labels.node_labels_error({"k": ""}) is None
     for bad in (
         {"-bad": "v"},
         {"k": "bad value"},
         {"a/b/c!": "v"},
-        {labels.NODE_ID_KEY: "x"},
+        {node_labels.NODE_ID_KEY: "x"},
         {"k": 1},
     ):
-        assert labels.node_labels_error(bad)
+        assert node_labels.node_labels_error(bad)
 
 
 def test_parse_labels_takes_pairs_or_json() -> None:

@@ -13,8 +13,8 @@ from ember.api.validation import (
     check_timeout,
 )
 from ember.common.ids import BaseID, NodeID, random_id
+from ember.common.node_labels import NODE_ID_KEY
 from ember.runtime import task_context
-from ember.scheduler.labels import NODE_ID_KEY
 from ember.scheduler.placement import STRATEGIES
 
 #: The strategies ``placement_group()`` accepts.

@@ -31,7 +31,7 @@ import math
 from typing import Any
 
 from ember.api import ignored_options
-from ember.scheduler.labels import node_labels_error
+from ember.common.node_labels import node_labels_error
 
 MAX_NUM_RETURNS = 100_000
 MAX_RESOURCE_AMOUNT = 1e15

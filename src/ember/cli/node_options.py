@@ -7,12 +7,12 @@ import socket
 
 import click
 
+from ember.common.node_labels import node_labels_error
 from ember.common.resources import (
     default_memory_bytes,
     detect_cpus,
     detect_gpus,
 )
-from ember.scheduler.labels import node_labels_error
 
 
 def primary_ip(toward: str = "8.8.8.8") -> str:

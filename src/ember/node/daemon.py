@@ -26,6 +26,7 @@ from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
 from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
+from ember.common.node_labels import NODE_ID_KEY
 from ember.common.private_files import make_private
 from ember.common.process import (
     TOKEN_ENV,
@@ -55,7 +56,6 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, ConnectionPool, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
-from ember.scheduler.labels import NODE_ID_KEY
 from ember.scheduler.ledger import ResourceLedger
 
 logger = logging.getLogger(__name__)
