@@ -250,6 +250,7 @@ class ActorSubmitter:
                             st,
                             f"The actor is dead: {info.death_cause or 'it died'}",
                             info.class_name,
+                            info.pid or 0,
                         )
                     )
                     while st.queue:
@@ -325,12 +326,15 @@ class ActorSubmitter:
         }
 
 
-def _died(st: ActorState, why: str, class_name: str = "") -> exc_mod.ActorDiedError:
+def _died(
+    st: ActorState, why: str, class_name: str = "", pid: int = 0
+) -> exc_mod.ActorDiedError:
     """The ``ActorDiedError`` callers of the actor ``st`` get, saying ``why``."""
     return exc_mod.ActorDiedError(
         exc_mod.ActorDiedErrorContext(
             error_message=why,
             actor_id=st.actor_id.hex(),
             class_name=class_name or st.class_name or "",
+            pid=pid,
         )
     )
