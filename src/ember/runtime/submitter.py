@@ -292,7 +292,7 @@ class TaskSubmitter:
             "It stays pending until a node with those resources joins; lower its resource "
             "request or add such a node."
         )
-        if ks.strategy.get("type") == "node_label":
+        if ks.strategy.get("type") == "node_label" and ks.strategy.get("hard"):
             hard = labels.describe(labels.from_wire(ks.strategy.get("hard")))
             msg = (
                 f"Warning: the task {ks.name!r} needs a node whose labels match ({hard}) "
