@@ -38,11 +38,15 @@ from ember.cli.daemons import (
     wait_ready,
 )
 from ember.common import session
+from ember.common.node_labels import node_labels_error
 from ember.common.resources import default_memory_bytes
 from ember.protocol.messages import SCHEMA, Empty, NodeInfo
 from ember.rpc.connection import connect as rpc_connect
 
-__all__ = ["Cluster", "ClusterNode"]
+__all__ = ["Cluster", "ClusterNode", "cluster_not_supported"]
+
+#: Whether this platform cannot run a multi-node Cluster (Ray: True on Windows).
+cluster_not_supported = False
 
 NODE_DEFAULTS: dict[str, Any] = {
     "num_cpus": 1,
@@ -165,14 +169,19 @@ class Cluster:
             node_args: ``num_cpus`` (default 1), ``num_gpus`` (0), ``resources``,
                 ``object_store_memory`` (150 MiB), ``node_ip_address`` (127.0.0.1;
                 another loopback address such as 127.0.0.2 gives the node an IP
-                of its own).
+                of its own), ``labels`` (a dict of str to str: the node's labels,
+                for NodeLabelSchedulingStrategy).
         """
-        unknown = set(node_args) - {*NODE_DEFAULTS, "resources", "node_ip_address"}
+        valid = {*NODE_DEFAULTS, "resources", "node_ip_address", "labels"}
+        unknown = set(node_args) - valid
         if unknown:
             raise TypeError(
                 f"add_node() got unexpected argument(s) {sorted(unknown)}; valid: "
-                f"{sorted({*NODE_DEFAULTS, 'resources', 'node_ip_address'})}"
+                f"{sorted(valid)}"
             )
+        labels = dict(node_args.get("labels") or {})
+        if why := node_labels_error(labels):
+            raise ValueError(f"add_node() 'labels': {why}")
         if self._down:
             raise RuntimeError("this Cluster was shut down")
         args = {**NODE_DEFAULTS, **node_args}
@@ -205,6 +214,8 @@ class Cluster:
             json.dumps(totals),
             "--object-store-bytes",
             str(store),
+            "--labels",
+            json.dumps(labels),
         ]
         d, r = spawn(
             "node daemon",

@@ -40,20 +40,30 @@ follows Ray 2.60's ``ray.exceptions``::
     ├── ActorAlreadyExistsError (ValueError first, as in Ray)
     └── ActorHandleNotFoundError (ValueError first, as in Ray)
 
-Every class pickles (``pickle`` and ``cloudpickle``) with its type, message and
-attributes. A class whose constructor takes more than a message records its
-arguments in ``_init_args``; :meth:`EmberError.__reduce__` rebuilds from them.
+Constructors take Ray 2.60's parameters (names, order, defaults) and build
+the message from them. Every class pickles (``pickle`` and ``cloudpickle``)
+with its type, ``args`` and attributes: :meth:`EmberError.__reduce__` rebuilds
+the instance without calling its constructor. ``to_bytes``/``from_bytes`` wrap
+that pickle in an :class:`ExceptionRecord` (Ray's ``RayException``), which
+also keeps the formatted traceback for a receiver that cannot unpickle it.
 """
 
 from __future__ import annotations
 
 import os
+import struct
+import traceback
 import weakref
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import cloudpickle
+
 __all__ = [
+    "RAY_EXCEPTION_TYPES",
     "ActorAlreadyExistsError",
     "ActorDiedError",
+    "ActorDiedErrorContext",
     "ActorError",
     "ActorHandleNotFoundError",
     "ActorPlacementGroupRemoved",
@@ -64,6 +74,7 @@ __all__ = [
     "CrossLanguageError",
     "EmberError",
     "EmberSystemError",
+    "ExceptionRecord",
     "GetTimeoutError",
     "LocalNodeDiedError",
     "LocalRayletDiedError",
@@ -103,6 +114,53 @@ __all__ = [
     "WorkerCrashedError",
 ]
 
+#: ``ExceptionRecord.language`` of an exception raised by Python code.
+PYTHON = "PYTHON"
+_RECORD_MAGIC = b"EMBX\x01"
+
+
+@dataclass(frozen=True)
+class ExceptionRecord:
+    """A serialized exception (Ray: the ``RayException`` protobuf message).
+
+    ``serialized_exception`` is the cloudpickled exception (Python only);
+    ``formatted_exception_string`` its ``traceback.format_exception`` text, kept
+    so a record that cannot be unpickled still says what went wrong.
+    """
+
+    language: str
+    serialized_exception: bytes
+    formatted_exception_string: str
+
+    def to_bytes(self) -> bytes:
+        lang = self.language.encode()
+        text = self.formatted_exception_string.encode()
+        head = struct.pack(">BI", len(lang), len(text))
+        return _RECORD_MAGIC + head + lang + text + self.serialized_exception
+
+    @staticmethod
+    def from_bytes(b: bytes) -> ExceptionRecord:
+        """Parse :meth:`to_bytes` output; ValueError if ``b`` is not a record."""
+        b = bytes(b)
+        start = len(_RECORD_MAGIC)
+        if not b.startswith(_RECORD_MAGIC) or len(b) < start + 5:
+            raise ValueError("not a serialized ember exception record")
+        n_lang, n_text = struct.unpack_from(">BI", b, start)
+        pos = start + 5
+        if len(b) < pos + n_lang + n_text:
+            raise ValueError("truncated ember exception record")
+        lang = b[pos : pos + n_lang].decode()
+        text = b[pos + n_lang : pos + n_lang + n_text].decode()
+        return ExceptionRecord(lang, b[pos + n_lang + n_text :], text)
+
+
+def _rebuild(cls: type, args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an ember exception without calling its constructor."""
+    err = cls.__new__(cls, *args)
+    err.args = args
+    err.__dict__.update(state)
+    return err
+
 
 class EmberError(Exception):
     """Base class of every exception ember raises to user code (Ray: ``RayError``).
@@ -119,23 +177,56 @@ class EmberError(Exception):
         super().__init__(*args)
 
     def __reduce__(self) -> Any:
-        init_args = self.__dict__.get("_init_args")
-        if init_args is None:
-            return super().__reduce__()
-        return (type(self), tuple(init_args), dict(self.__dict__))
+        # Constructors take Ray's parameters, which ``args`` does not hold:
+        # rebuild from the instance's state instead of calling ``__init__``.
+        return (_rebuild, (type(self), tuple(self.args), dict(self.__dict__)))
+
+    def to_bytes(self) -> bytes:
+        """This exception, pickled with its formatted traceback (see ``from_bytes``)."""
+        text = "\n".join(
+            traceback.format_exception(type(self), self, self.__traceback__)
+        )
+        return ExceptionRecord(PYTHON, cloudpickle.dumps(self), text).to_bytes()
+
+    @staticmethod
+    def from_bytes(b: bytes) -> BaseException:
+        """The exception :meth:`to_bytes` serialized."""
+        return EmberError.from_ray_exception(ExceptionRecord.from_bytes(b))
+
+    @staticmethod
+    def from_ray_exception(ray_exception: Any) -> BaseException:
+        """The exception an :class:`ExceptionRecord` holds.
+
+        One that cannot be unpickled becomes an ``UnserializableException``
+        carrying the original text; one from another language a
+        ``CrossLanguageError``.
+        """
+        if str(ray_exception.language) != PYTHON:
+            return CrossLanguageError(ray_exception)
+        try:
+            err: BaseException = cloudpickle.loads(ray_exception.serialized_exception)
+        except Exception:  # noqa: BLE001 - any failure: fall back to the text
+            return UnserializableException(
+                getattr(
+                    ray_exception,
+                    "formatted_exception_string",
+                    "No formatted exception string available.",
+                )
+            )
+        return err
 
 
 RayError = EmberError
 
 
-def _record(exc: BaseException, *init_args: Any) -> None:
-    """Remember constructor arguments (for pickling) and set a plain ``args``."""
-    exc.__dict__["_init_args"] = init_args
-    exc.args = (str(exc),)
-
-
 class CrossLanguageError(EmberError):
     """Raised by a task or actor written in another language."""
+
+    def __init__(self, ray_exception: Any) -> None:
+        super().__init__(
+            f"An exception raised from {ray_exception.language}:\n"
+            f"{ray_exception.formatted_exception_string}"
+        )
 
 
 class TaskCancelledError(EmberError):
@@ -147,7 +238,6 @@ class TaskCancelledError(EmberError):
         super().__init__()
         self.task_id = task_id
         self.error_message = error_message
-        _record(self, task_id, error_message)
 
     def __str__(self) -> str:
         msg = f"Task {self.task_id} was cancelled. " if self.task_id else ""
@@ -189,7 +279,7 @@ class TaskError(EmberError):
         function_name: str,
         traceback_str: str,
         cause: BaseException | None,
-        proctitle: str = "",
+        proctitle: str | None = None,
         pid: int | None = None,
         ip: str | None = None,
         actor_repr: str | None = None,
@@ -197,7 +287,7 @@ class TaskError(EmberError):
     ) -> None:
         if isinstance(cause, TaskError):
             cause = cause.cause
-        super().__init__(function_name, traceback_str, cause)
+        super().__init__()
         self.function_name = function_name
         self.traceback_str = traceback_str or ""
         self.cause = cause
@@ -206,6 +296,8 @@ class TaskError(EmberError):
         self.ip = ip
         self.actor_repr = actor_repr
         self.actor_id = actor_id
+        self._actor_id = actor_id  # Ray's attribute name
+        self.args = (function_name, traceback_str, cause, self.proctitle, self.pid, ip)
 
     def _header(self) -> str:
         title = (
@@ -252,6 +344,30 @@ class TaskError(EmberError):
         )
         return (_rebuild_task_error, (*fields, getattr(type(self), "_dual", False)))
 
+    def make_dual_exception_instance(self) -> TaskError:
+        """An exception that is both a ``TaskError`` and a ``type(self.cause)``.
+
+        Raises:
+            TypeError: the cause's class cannot be combined with ``TaskError``
+                (incompatible layout, a hostile ``__new__``, no cause).
+        """
+        cause = self.cause
+        if cause is None:
+            raise TypeError("this TaskError has no cause to combine with")
+        try:
+            cls = _dual_class(type(cause))
+            inst: Any = type(cause).__new__(cls, *cause.args)
+            inst.args = cause.args
+        except Exception as exc:  # any failure means "cannot combine"
+            raise TypeError(
+                f"cannot combine TaskError with {type(cause).__name__}: {exc}"
+            ) from exc
+        inst.__dict__.update(self.__dict__)
+        if isinstance(cause, OSError):
+            for attr in ("errno", "strerror", "filename", "filename2"):
+                setattr(inst, attr, getattr(cause, attr))
+        return inst
+
     def as_instanceof_cause(self) -> TaskError:
         """Return an exception that is both a ``TaskError`` and a ``type(cause)``.
 
@@ -262,16 +378,9 @@ class TaskError(EmberError):
         if cause is None or issubclass(TaskError, type(cause)):
             return self
         try:
-            cls = _dual_class(type(cause))
-            inst: Any = type(cause).__new__(cls, *cause.args)
-            inst.args = cause.args
-        except Exception:  # noqa: BLE001 - any failure means "can't combine"
+            return self.make_dual_exception_instance()
+        except TypeError:
             return self
-        inst.__dict__.update(self.__dict__)
-        if isinstance(cause, OSError):
-            for attr in ("errno", "strerror", "filename", "filename2"):
-                setattr(inst, attr, getattr(cause, attr))
-        return inst
 
 
 RayTaskError = TaskError
@@ -343,23 +452,27 @@ class WorkerCrashedError(EmberError):
 
 
 class ActorError(EmberError):
-    """The actor could not finish the task (Ray: ``RayActorError``)."""
+    """The actor could not finish the task (Ray: ``RayActorError``).
 
-    default_message = "The actor experienced an error before finishing this task."
+    ``actor_id`` is the actor's hex id; ``error_msg`` the whole message.
+    """
+
+    BASE_ERROR_MSG: ClassVar[str] = (
+        "The actor experienced an error before finishing this task."
+    )
 
     def __init__(
         self,
-        message: str | None = None,
         actor_id: str | None = None,
+        error_msg: str = BASE_ERROR_MSG,
         actor_init_failed: bool = False,
         preempted: bool = False,
     ) -> None:
         super().__init__()
         self.actor_id = actor_id
-        self.error_msg = message or self.default_message
+        self.error_msg = error_msg
         self._actor_init_failed = actor_init_failed
         self._preempted = preempted
-        _record(self, message, actor_id, actor_init_failed, preempted)
 
     def __str__(self) -> str:
         return self.error_msg
@@ -378,48 +491,109 @@ class ActorError(EmberError):
 RayActorError = ActorError
 
 
-class ActorDiedError(ActorError):
-    """The actor is dead: its process exited, was killed, or ``__init__`` raised."""
+def _hex_id(actor_id: bytes | str | None) -> str | None:
+    if isinstance(actor_id, bytes | bytearray):
+        return bytes(actor_id).hex()
+    return actor_id
 
-    default_message = (
-        "The actor died unexpectedly before finishing this task. If you need the "
-        "actor to survive failures, create it with max_restarts > 0 (and "
-        "max_task_retries > 0 to retry its calls)."
+
+@dataclass(frozen=True)
+class ActorDiedErrorContext:
+    """Why an actor died, as its owner learns it (Ray: the protobuf of that name).
+
+    ``error_message`` says what happened; the other fields say which actor.
+    ``actor_id`` is the id's bytes or hex string.
+    """
+
+    error_message: str = ""
+    actor_id: bytes | str = b""
+    class_name: str = ""
+    pid: int = 0
+    name: str = ""
+    ray_namespace: str = ""
+    node_ip_address: str = ""
+    never_started: bool = False
+    preempted: bool = False
+
+
+class ActorDiedError(ActorError):
+    """The actor is dead: its process exited, was killed, or ``__init__`` raised.
+
+    ``cause`` is the ``TaskError`` its ``__init__`` raised, an
+    :class:`ActorDiedErrorContext` (a system-level death), or None (unknown).
+    """
+
+    BASE_ERROR_MSG: ClassVar[str] = (
+        "The actor died unexpectedly before finishing this task."
     )
+
+    def __init__(self, cause: TaskError | ActorDiedErrorContext | None = None) -> None:
+        actor_id: str | None = None
+        error_msg = ActorDiedError.BASE_ERROR_MSG
+        init_failed = preempted = False
+        if isinstance(cause, TaskError):
+            init_failed = True
+            actor_id = cause.actor_id
+            error_msg = f"The actor died because of an error raised in its creation task, {cause}"
+        elif isinstance(cause, ActorDiedErrorContext):
+            actor_id = _hex_id(cause.actor_id) or None
+            lines = [error_msg]
+            if cause.class_name:
+                lines.append(f"\tclass_name: {cause.class_name}")
+            if actor_id:
+                lines.append(f"\tactor_id: {actor_id}")
+            for key, value in (
+                ("pid", cause.pid),
+                ("name", cause.name),
+                ("namespace", cause.ray_namespace),
+                ("ip", cause.node_ip_address),
+            ):
+                if value:
+                    lines.append(f"\t{key}: {value}")
+            if cause.error_message:
+                lines.append(cause.error_message)
+            if cause.never_started:
+                lines.append(
+                    "The actor never ran: it was cancelled before it started running."
+                )
+            preempted = cause.preempted
+            error_msg = "\n".join(lines)
+        elif cause is not None:
+            raise TypeError(
+                "ActorDiedError(cause) takes a TaskError, an ActorDiedErrorContext or "
+                f"None, got {type(cause).__name__}"
+            )
+        super().__init__(actor_id, error_msg, init_failed, preempted)
 
     @staticmethod
     def from_task_error(task_error: TaskError) -> ActorDiedError:
-        """Build the error seen by callers of an actor whose ``__init__`` raised."""
-        message = (
-            "The actor died because of an error raised in its creation task, "
-            f"{task_error}"
-        )
-        return ActorDiedError(message, task_error.actor_id, actor_init_failed=True)
+        """The error seen by callers of an actor whose ``__init__`` raised."""
+        return ActorDiedError(task_error)
 
 
 class ActorUnavailableError(ActorError):
-    """The actor is temporarily unreachable (for example, restarting)."""
+    """The actor is temporarily unreachable (for example, restarting).
 
-    def __init__(self, message: str | None = None, actor_id: str | None = None) -> None:
-        text = (
-            f"The actor {actor_id} is unavailable: {message or 'it is not reachable'}. "
-            "The task may or may not have been executed on the actor; retry it if "
-            "it is safe to run twice."
+    ``actor_id`` is the id's bytes (Ray) or its hex string.
+    """
+
+    def __init__(self, error_message: str, actor_id: bytes | str | None) -> None:
+        hex_id = _hex_id(actor_id)
+        super().__init__(
+            hex_id,
+            f"The actor {hex_id} is unavailable: {error_message}. The task may or may "
+            "not have been executed on the actor; retry it only if running it twice "
+            "is safe.",
         )
-        super().__init__(text, actor_id)
-        _record(self, message, actor_id)
 
 
 class EmberSystemError(EmberError):
     """ember hit an internal system error (Ray: ``RaySystemError``)."""
 
-    def __init__(
-        self, client_exc: object = "", traceback_str: str | None = None
-    ) -> None:
+    def __init__(self, client_exc: object, traceback_str: str | None = None) -> None:
         super().__init__()
         self.client_exc = client_exc
         self.traceback_str = traceback_str
-        _record(self, client_exc, traceback_str)
 
     def __str__(self) -> str:
         msg = f"System error: {self.client_exc}"
@@ -432,7 +606,7 @@ RaySystemError = EmberSystemError
 class AuthenticationError(EmberError):
     """The cluster rejected this client's authentication token."""
 
-    def __init__(self, message: str = "Authentication failed") -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
         self.__suppress_context__ = True
@@ -451,13 +625,13 @@ class UserCodeException(EmberError):
 class RpcError(EmberError):
     """The underlying RPC system failed (Ray's developer-API ``RpcError``)."""
 
-    def __init__(
-        self, message: str = "RPC failed", rpc_code: int | None = None
-    ) -> None:
+    def __init__(self, message: str, rpc_code: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.rpc_code = rpc_code
-        _record(self, message, rpc_code)
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class ObjectStoreFullError(EmberError):
@@ -483,18 +657,32 @@ class OutOfDiskError(EmberError):
 
 
 class OutOfMemoryError(EmberError):
-    """The node ran low on memory and killed a worker to recover."""
+    """The node ran low on memory and killed a worker to recover.
 
-    default_message = (
-        "The node is running out of memory, so a task or actor was killed. "
-        "Reduce the memory each task uses or request `memory=` so fewer run at once."
-    )
+    ``message`` says which worker was killed and why (the memory monitor builds it).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
 
 
 class NodeDiedError(EmberError):
     """The node is dead or unreachable."""
 
-    default_message = "The node running this task died or became unreachable."
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+#: How a recorded call site separates its frames (shown one per line).
+CALL_STACK_LINE_DELIMITER = " | "
 
 
 class ObjectLostError(EmberError):
@@ -502,17 +690,19 @@ class ObjectLostError(EmberError):
 
     def __init__(
         self,
-        object_ref_hex: str = "",
-        owner_address: str = "",
-        call_site: str = "",
-        message: str | None = None,
+        object_ref_hex: str,
+        owner_address: str | bytes | None,
+        call_site: str,
+        *,
+        _detail: str | None = None,
     ) -> None:
+        """``_detail`` (ember): what ember knows of the loss, shown instead of the
+        class's generic reason."""
         super().__init__()
         self.object_ref_hex = object_ref_hex
         self.owner_address = owner_address
-        self.call_site = call_site
-        self.message = message
-        _record(self, object_ref_hex, owner_address, call_site, message)
+        self.call_site = (call_site or "").replace(CALL_STACK_LINE_DELIMITER, "\n  ")
+        self.message = _detail
 
     def _base_str(self) -> str:
         msg = f"Failed to retrieve object {self.object_ref_hex}. "
@@ -567,7 +757,10 @@ class OwnerDiedError(ObjectLostError):
     """The worker that owned the object died, so the object is gone."""
 
     def _reason(self) -> str:
-        where = f" (owner address {self.owner_address})" if self.owner_address else ""
+        addr = self.owner_address
+        if isinstance(addr, bytes):
+            addr = addr.decode(errors="replace")
+        where = f" (owner address {addr})" if addr else ""
         return (
             "The object's owner has exited. This is the Python worker that first "
             f"created the ObjectRef via `.remote()` or `put()`{where}. Check that "
@@ -577,37 +770,88 @@ class OwnerDiedError(ObjectLostError):
 
 
 class ObjectReconstructionFailedError(ObjectLostError):
-    """The object was lost and re-running its task to rebuild it failed."""
+    """The object was lost and re-running its task to rebuild it failed.
 
-    def _reason(self) -> str:
+    ``reason`` names why (a key of ``REASON_MESSAGES``, Ray's ``ErrorType`` names);
+    ``reason_message`` explains it (default: the reason's standard text).
+    """
+
+    REASON_MESSAGES: ClassVar[dict[str, str]] = {
+        "OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS_EXCEEDED": (
+            "The object cannot be reconstructed because the maximum number of task "
+            "retries has been exceeded. Raise it with `@remote(max_retries=N)`."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED": (
+            "The object cannot be reconstructed because its lineage was evicted to "
+            "reduce memory pressure. Allow more lineage memory in the node config."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_PUT": (
+            "The object cannot be reconstructed because it was created by put(), "
+            "which has no task lineage. Return the value from a task instead."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_RETRIES_DISABLED": (
+            "The object cannot be reconstructed because its task was created with "
+            "max_retries=0. Allow retries with `@remote(max_retries=N)`."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_BORROWED": (
+            "The object cannot be reconstructed because it crossed an ownership "
+            "boundary: only its owner can rebuild it, and this worker borrowed it."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_REF_NOT_FOUND": (
+            "The object cannot be reconstructed because its reference was not found "
+            "in the reference counter. This is a bug; please report it."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_TASK_CANCELLED": (
+            "The object cannot be reconstructed because the task that would produce "
+            "it was cancelled."
+        ),
+        "OBJECT_UNRECONSTRUCTABLE_LINEAGE_DISABLED": (
+            "The object cannot be reconstructed because lineage reconstruction is "
+            "disabled for the whole cluster."
+        ),
+    }
+    #: the reason of a subclass constructed without one
+    _default_reason: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        object_ref_hex: str,
+        reason: str | None = None,
+        reason_message: str | None = None,
+        owner_address: str | bytes | None = None,
+        call_site: str = "",
+    ) -> None:
+        super().__init__(object_ref_hex, owner_address, call_site)
+        self.reason = reason or self._default_reason
+        self.reason_message = reason_message or self.REASON_MESSAGES.get(
+            self.reason or "",
+            "The object cannot be reconstructed for an unknown reason. This should "
+            "not happen; please report it.",
+        )
+
+    def __str__(self) -> str:
+        # ``message``: the owner's account of this loss (which task, which node), if any
+        detail = f"\n{self.message}" if self.message else ""
         return (
-            "The object cannot be reconstructed because it was created by an actor, "
-            "`put()`, or a worker other than its owner. Return the value from a task "
-            "if it must survive node failures."
+            f"{self._base_str()}\n\n[{self.reason or 'UNKNOWN'}] {self.reason_message}"
+            f"{detail}"
         )
 
 
 class ObjectReconstructionFailedMaxAttemptsExceededError(
     ObjectReconstructionFailedError
 ):
-    """Reconstruction failed because the task ran out of retries."""
+    """Reconstruction failed because the task ran out of retries (ember; Ray 2.60
+    raises the base class with this ``reason``)."""
 
-    def _reason(self) -> str:
-        return (
-            "The object cannot be reconstructed because the maximum number of task "
-            "retries has been exceeded. Raise it with `@remote(max_retries=N)` "
-            "(default 3)."
-        )
+    _default_reason = "OBJECT_UNRECONSTRUCTABLE_MAX_ATTEMPTS_EXCEEDED"
 
 
 class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedError):
-    """Reconstruction failed because the task lineage was evicted."""
+    """Reconstruction failed because the task lineage was evicted (ember; Ray 2.60
+    raises the base class with this ``reason``)."""
 
-    def _reason(self) -> str:
-        return (
-            "The object cannot be reconstructed because its lineage was evicted to "
-            "reduce memory pressure. Allow more lineage memory in the node config."
-        )
+    _default_reason = "OBJECT_UNRECONSTRUCTABLE_LINEAGE_EVICTED"
 
 
 class GetTimeoutError(EmberError, TimeoutError):
@@ -633,7 +877,6 @@ class RuntimeEnvSetupError(EmberError):
     def __init__(self, error_message: str | None = None) -> None:
         super().__init__()
         self.error_message = error_message
-        _record(self, error_message)
 
     def __str__(self) -> str:
         lines = ["Failed to set up runtime environment."]
@@ -673,12 +916,9 @@ class PendingCallsLimitExceeded(EmberError):
 class TaskUnschedulableError(EmberError):
     """The task cannot be scheduled (e.g. its affinity node is dead)."""
 
-    def __init__(
-        self, error_message: str = "no node can satisfy its requirements"
-    ) -> None:
+    def __init__(self, error_message: str) -> None:
         super().__init__()
         self.error_message = error_message
-        _record(self, error_message)
 
     def __str__(self) -> str:
         return f"The task is not schedulable: {self.error_message}"
@@ -687,12 +927,9 @@ class TaskUnschedulableError(EmberError):
 class ActorUnschedulableError(EmberError):
     """The actor cannot be scheduled (e.g. its affinity node is dead)."""
 
-    def __init__(
-        self, error_message: str = "no node can satisfy its requirements"
-    ) -> None:
+    def __init__(self, error_message: str) -> None:
         super().__init__()
         self.error_message = error_message
-        _record(self, error_message)
 
     def __str__(self) -> str:
         return f"The actor is not schedulable: {self.error_message}"
@@ -729,7 +966,7 @@ class RayDirectTransportError(EmberSystemError):
 class UnserializableException(EmberError):
     """A remote exception could not be unpickled; carries its text instead."""
 
-    def __init__(self, original_stack_trace: str = "") -> None:
+    def __init__(self, original_stack_trace: str) -> None:
         super().__init__(original_stack_trace)
         self._original_stack_trace = original_stack_trace
 
@@ -745,7 +982,7 @@ class UnserializableException(EmberError):
 class ActorAlreadyExistsError(ValueError, EmberError):
     """A named actor with this name already exists in the namespace."""
 
-    def __init__(self, error_message: str = "The actor name is already taken.") -> None:
+    def __init__(self, error_message: str) -> None:
         super().__init__(error_message)
         self.error_message = error_message
 
@@ -756,9 +993,44 @@ class ActorAlreadyExistsError(ValueError, EmberError):
 class ActorHandleNotFoundError(ValueError, EmberError):
     """The actor handle is unknown (e.g. it comes from a previous session)."""
 
-    def __init__(self, error_message: str = "The actor handle was not found.") -> None:
+    def __init__(self, error_message: str) -> None:
         super().__init__(error_message)
         self.error_message = error_message
 
     def __str__(self) -> str:
         return self.error_message
+
+
+#: The exception classes a Ray program may expect to receive (Ray's list, in its order).
+RAY_EXCEPTION_TYPES = [
+    PlasmaObjectNotAvailable,
+    RayError,
+    RayTaskError,
+    WorkerCrashedError,
+    RayActorError,
+    ObjectStoreFullError,
+    ObjectLostError,
+    ObjectFetchTimedOutError,
+    ReferenceCountingAssertionError,
+    ObjectReconstructionFailedError,
+    OwnerDiedError,
+    GetTimeoutError,
+    AsyncioActorExit,
+    RuntimeEnvSetupError,
+    TaskPlacementGroupRemoved,
+    ActorPlacementGroupRemoved,
+    PendingCallsLimitExceeded,
+    LocalRayletDiedError,
+    TaskUnschedulableError,
+    ActorDiedError,
+    ActorUnschedulableError,
+    ActorUnavailableError,
+    RayChannelError,
+    RayChannelTimeoutError,
+    OufOfBandObjectRefSerializationException,
+    RayCgraphCapacityExceeded,
+    UnserializableException,
+    ActorAlreadyExistsError,
+    ActorHandleNotFoundError,
+    AuthenticationError,
+]

@@ -12,6 +12,7 @@ from ember.runtime.function_pickles import dumps_function
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import args_blob, dumps_plain
 from ember.runtime.task_context import get as current_task
+from ember.scheduler import labels
 
 
 def export(cw: CoreWorker, obj: Any, cache: dict[int, bytes]) -> bytes:
@@ -141,12 +142,24 @@ def strategy_of(options: dict[str, Any]) -> dict[str, Any]:
     kind = type(s).__name__
     if kind == "NodeAffinitySchedulingStrategy":
         return {"type": "node_affinity", "node_id": s.node_id, "soft": bool(s.soft)}
+    if kind == "NodeLabelSchedulingStrategy":
+        return {
+            "type": "node_label",
+            "hard": _label_wire(s.hard),
+            "soft": _label_wire(s.soft),
+        }
     if hasattr(s, "placement_group"):
         pg = s.placement_group
         if pg is None:
             return {}
         raw = s.placement_group_bundle_index
         index = -1 if raw is None else int(raw)
+        if pg.is_empty:  # PlacementGroup.empty(): no group
+            if index != -1:
+                raise ValueError(
+                    "If placement group is not set, the value of bundle index must be -1."
+                )
+            return {}
         if index >= len(pg.bundle_specs) or index < -1:
             raise ValueError(
                 f"placement_group_bundle_index {index} is out of range: the group has "
@@ -160,7 +173,28 @@ def strategy_of(options: dict[str, Any]) -> dict[str, Any]:
         }
     raise NotImplementedError(
         f"scheduling_strategy={kind} is not supported by ember yet; use 'DEFAULT', "
-        "'SPREAD' or NodeAffinitySchedulingStrategy."
+        "'SPREAD', NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy "
+        "or NodeLabelSchedulingStrategy."
+    )
+
+
+_OPERATORS = {
+    "In": labels.IN,
+    "NotIn": labels.NOT_IN,
+    "Exists": labels.EXISTS,
+    "DoesNotExist": labels.DOES_NOT_EXIST,
+}
+
+
+def _label_wire(expressions: list[Any]) -> list[list[object]]:
+    """NodeLabelSchedulingStrategy's ``hard``/``soft`` expressions, in wire form."""
+    return labels.to_wire(
+        (
+            e.key,
+            _OPERATORS[type(e.operator).__name__],
+            tuple(getattr(e.operator, "values", ())),
+        )
+        for e in expressions
     )
 
 

@@ -176,7 +176,12 @@ class RuntimeContext:
         return self.get_accelerator_ids()
 
     def get_node_labels(self) -> dict[str, str]:
-        return {"ray.io/node-id": self.get_node_id()}
+        """The labels of the node this process runs on (``ray.io/node-id`` at least)."""
+        node_id = self.get_node_id()
+        for n in runtime().nodes():
+            if n.get("NodeID") == node_id and n.get("Labels"):
+                return dict(n["Labels"])
+        return {"ray.io/node-id": node_id}
 
     @property
     def namespace(self) -> str:

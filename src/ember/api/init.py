@@ -151,7 +151,6 @@ def init(
             "dashboard_host": None if dashboard_host == "127.0.0.1" else dashboard_host,
             "dashboard_port": dashboard_port,
             "job_config": job_config,
-            "labels": labels or None,
         }
     )
     check_init_args(
@@ -214,8 +213,15 @@ def init(
                 object_store_memory,
                 log_to_driver,
                 namespace,
+                labels,
             )
         else:
+            if labels is not None:
+                raise ValueError(
+                    "When connecting to an existing cluster, labels must not be "
+                    "provided: a node's labels are set when it starts (ember start "
+                    "--labels)."
+                )
             cw = _connect_existing(
                 address,
                 config,
@@ -243,6 +249,7 @@ def _start_local(
     object_store_memory: int | None,
     log_to_driver: bool,
     namespace: str | None,
+    labels: dict[str, str] | None = None,
 ) -> CoreWorker:
     global _cluster
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 0):
@@ -270,7 +277,7 @@ def _start_local(
     totals.update({k: float(v) for k, v in (resources or {}).items()})
     session_dir = session.new_session_dir()
     token = session.new_token()
-    _cluster = start_local_cluster(session_dir, token, totals, store)
+    _cluster = start_local_cluster(session_dir, token, totals, store, labels)
     try:
         cw = CoreWorker(
             is_driver=True,

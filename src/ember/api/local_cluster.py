@@ -85,7 +85,11 @@ def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) ->
 
 
 def start_local_cluster(
-    session_dir: str, token: str, resources: dict[str, float], object_store_bytes: int
+    session_dir: str,
+    token: str,
+    resources: dict[str, float],
+    object_store_bytes: int,
+    labels: dict[str, str] | None = None,
 ) -> LocalCluster:
     """Start the control service and a node daemon side by side; wait until both serve.
 
@@ -127,6 +131,8 @@ def start_local_cluster(
                 json.dumps(resources),
                 "--object-store-bytes",
                 str(object_store_bytes),
+                "--labels",
+                json.dumps(labels or {}),
                 "--head",
                 "--no-tcp",
             ],

@@ -184,7 +184,11 @@ class LocalExecutor:
             except SystemExit as stop:
                 if not ctx.actor_id:
                     raise  # sys.exit() in a task ends the program, as in a script
-                exit_ = ActorExit("The actor exited by calling exit_actor().")
+                exit_ = ActorExit(
+                    exc_mod.ActorDiedErrorContext(
+                        error_message="The actor exited by calling exit_actor()."
+                    )
+                )
                 exit_.__cause__ = stop
                 return self.failed(exit_, num_returns), exit_
             except Exception as exc:  # noqa: BLE001  (user code or user values)

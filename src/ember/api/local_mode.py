@@ -193,7 +193,7 @@ class LocalModeRuntime:
             death = (
                 state.death
                 if state is not None and state.death is not None
-                else exc_mod.ActorDiedError("The actor was killed.")
+                else _died("The actor was killed.")
             )
             return self.executor.failed(death, num_returns)
         ctx = context(
@@ -232,7 +232,7 @@ class LocalModeRuntime:
 
     def _mark_dead(self, state: _Actor, why: str) -> None:
         state.instance = None
-        state.death = exc_mod.ActorDiedError(why)
+        state.death = _died(why, state.cls.__name__, state.name, state.namespace)
         if state.name:
             self._named.pop((state.namespace, state.name), None)
 
@@ -254,7 +254,7 @@ class LocalModeRuntime:
                 "ObjectManagerPort": 0,
                 "NodeName": self.node_ip,
                 "Resources": self.cluster_resources(),
-                "Labels": {},
+                "Labels": {"ray.io/node-id": self.node_id.hex()},
                 "IsHeadNode": True,
                 "DeathReason": 0,
                 "DeathReasonMessage": "",
@@ -314,3 +314,13 @@ _BUILTIN_METHODS: dict[str, Any] = {
     "__ray_ready__": lambda: True,
     "__ray_terminate__": _terminate,
 }
+
+
+def _died(
+    why: str, class_name: str = "", name: str = "", namespace: str = ""
+) -> exc_mod.ActorDiedError:
+    return exc_mod.ActorDiedError(
+        exc_mod.ActorDiedErrorContext(
+            error_message=why, class_name=class_name, name=name, ray_namespace=namespace
+        )
+    )

@@ -80,7 +80,7 @@ class LocalStore:
                 ref.hex(),
                 "",
                 "",
-                f"Object {ref.hex()} is unknown to this local-mode session (it was made "
+                _detail=f"Object {ref.hex()} is unknown to this local-mode session (it was made "
                 "by another session or on a cluster).",
             )
         if entry.error is not None:

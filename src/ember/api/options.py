@@ -178,6 +178,8 @@ def _scheduling_strategy(key: str, value: Any) -> str | None:
             f"{type(index).__name__} ({index!r})."
         )
     soft = getattr(value, "soft", False)
+    if type(value).__name__ == "NodeLabelSchedulingStrategy":
+        return None  # its hard/soft expressions were checked by its constructor
     if not isinstance(soft, bool):
         raise TypeError(
             f"'soft' of '{key}' must be a bool, but received {type(soft).__name__}."

@@ -12,9 +12,16 @@ from ember.api.validation import (
     check_name,
     check_timeout,
 )
-from ember.common.ids import BaseID, random_id
+from ember.common.ids import BaseID, NodeID, random_id
+from ember.common.node_labels import NODE_ID_KEY
 from ember.runtime import task_context
 from ember.scheduler.placement import STRATEGIES
+
+#: The strategies ``placement_group()`` accepts.
+VALID_PLACEMENT_GROUP_STRATEGIES = set(STRATEGIES)
+
+#: The label every node carries: its hex node id (Ray's built-in node label).
+NODE_ID_LABEL_KEY = NODE_ID_KEY
 
 
 class PlacementGroupID(BaseID):
@@ -35,7 +42,15 @@ class BundleStrategy:
 
 
 class PlacementGroup:
-    """A handle to a placement group (picklable)."""
+    """A handle to a placement group (picklable).
+
+    ``PlacementGroup.empty()`` is the "no placement group" handle (a nil id).
+    """
+
+    @staticmethod
+    def empty() -> PlacementGroup:
+        """The handle that stands for "no placement group"."""
+        return PlacementGroup(PlacementGroupID.nil())
 
     def __init__(
         self, id: PlacementGroupID, bundle_cache: list[dict[str, float]] | None = None
@@ -44,7 +59,14 @@ class PlacementGroup:
         self._bundles = bundle_cache
 
     @property
+    def is_empty(self) -> bool:
+        """Whether this is the ``empty()`` handle."""
+        return self.id.is_nil()
+
+    @property
     def bundle_specs(self) -> list[dict[str, float]]:
+        if self.is_empty:
+            return []
         if self._bundles is None:
             self._bundles = list(_info(self.id.binary()).bundles)
         return self._bundles
@@ -57,6 +79,10 @@ class PlacementGroup:
         """An ObjectRef that resolves (to this group) once every bundle is reserved."""
         from ember.api.remote_function import RemoteFunction
 
+        if self.is_empty:
+            from ember.api.objects import put
+
+            return put(self)
         probe = RemoteFunction(_ready_probe, {})
         return probe._remote(
             (self,), {}, {"num_cpus": 0, "scheduling_strategy": BundleStrategy(self)}
@@ -68,6 +94,8 @@ class PlacementGroup:
         if timeout_seconds is None:
             raise TypeError(f"{where} must be a number, got None")
         check_timeout(where, timeout_seconds)
+        if self.is_empty:
+            return True
         timeout_s = float(timeout_seconds) or 1e-3
         return runtime().placement_groups.wait(self.id.binary(), timeout_s)
 
@@ -94,37 +122,182 @@ def _info(pg_id: bytes) -> Any:
 
 def placement_group(
     bundles: list[dict[str, float]],
-    strategy: str = "PACK",
+    strategy: str | None = None,
     name: str = "",
     lifetime: str | None = None,
-    _max_cpu_fraction_per_node: float = 1.0,
     _soft_target_node_id: str | None = None,
     bundle_label_selector: Any = None,
+    topology_strategy: dict[str, str] | None = None,
+    _max_cpu_fraction_per_node: float = 1.0,
 ) -> PlacementGroup:
     """Reserve ``bundles`` (a list of resource dicts) with ``strategy``; returns at once.
 
-    Use ``ray.get(pg.ready())`` or ``pg.wait()`` to wait for the reservation.
+    ``strategy`` defaults to ``"PACK"``. ``topology_strategy`` is the other way
+    to say it: ``{NODE_ID_LABEL_KEY: "SPREAD"}`` is ``strategy="SPREAD"``
+    (the two are mutually exclusive). Use ``ray.get(pg.ready())`` or
+    ``pg.wait()`` to wait for the reservation.
 
     Raises:
-        ValueError: empty or invalid bundles, an unknown strategy or lifetime.
+        ValueError: empty or invalid bundles, an unknown strategy or lifetime,
+            both ``strategy`` and ``topology_strategy``.
+        NotImplementedError: ``topology_strategy`` names a topology label other
+            than the node id (GPU-domain packing needs accelerator topology,
+            which ember does not model).
     """
-    _check_bundles(bundles)
-    if strategy not in STRATEGIES:
+    validate_placement_group(
+        bundles,
+        strategy,
+        lifetime,
+        _soft_target_node_id,
+        bundle_label_selector,
+        topology_strategy,
+    )
+    check_name("placement_group() 'name'", name)
+    node_strategy = _node_level_strategy(strategy, topology_strategy)
+    pg_id = random_id(PlacementGroupID.SIZE)
+    clean = [{k: float(v) for k, v in b.items()} for b in bundles]
+    runtime().placement_groups.create(
+        pg_id, clean, node_strategy, name or "", lifetime == "detached"
+    )
+    return PlacementGroup(PlacementGroupID(pg_id), clean)
+
+
+def _node_level_strategy(
+    strategy: str | None, topology_strategy: dict[str, str] | None
+) -> str:
+    if topology_strategy is not None:
+        return topology_strategy.get(NODE_ID_LABEL_KEY, "PACK")
+    return strategy if strategy is not None else "PACK"
+
+
+def validate_placement_group(
+    bundles: list[dict[str, float]],
+    strategy: str | None = None,
+    lifetime: str | None = None,
+    _soft_target_node_id: str | None = None,
+    bundle_label_selector: Any = None,
+    topology_strategy: dict[str, str] | None = None,
+) -> bool:
+    """Check ``placement_group()``'s arguments; True, or raise ValueError.
+
+    Raises:
+        ValueError: what ``placement_group()`` would reject.
+        NotImplementedError: a topology label other than the node id.
+    """
+    if topology_strategy is not None and strategy is not None:
+        raise ValueError(
+            "`strategy` and `topology_strategy` cannot both be specified; give the "
+            f"node-level strategy as topology_strategy[{NODE_ID_LABEL_KEY!r}]."
+        )
+    if strategy is not None and strategy not in VALID_PLACEMENT_GROUP_STRATEGIES:
         raise ValueError(
             f"Invalid placement group strategy {strategy!r}; valid ones are "
             f"{list(STRATEGIES)}."
         )
+    if topology_strategy is not None:
+        _check_topology_strategy(topology_strategy)
+    node_strategy = _node_level_strategy(strategy, topology_strategy)
+    if _soft_target_node_id is not None:
+        if node_strategy != "STRICT_PACK":
+            raise ValueError(
+                f"_soft_target_node_id only works with STRICT_PACK, got {node_strategy}"
+            )
+        try:
+            nil = NodeID.from_hex(_soft_target_node_id).is_nil()
+        except ValueError:
+            nil = True
+        if nil:
+            raise ValueError(
+                f"Invalid hex id of _soft_target_node_id, got {_soft_target_node_id!r}"
+            )
+    _check_bundles(bundles)
+    if bundle_label_selector is not None:
+        _check_bundle_label_selector(bundle_label_selector, len(bundles))
     if lifetime not in (None, "detached"):
         raise ValueError(
             f"placement_group() 'lifetime' must be None or 'detached', got {lifetime!r}"
         )
-    check_name("placement_group() 'name'", name)
-    pg_id = random_id(PlacementGroupID.SIZE)
-    clean = [{k: float(v) for k, v in b.items()} for b in bundles]
-    runtime().placement_groups.create(
-        pg_id, clean, strategy, name or "", lifetime == "detached"
-    )
-    return PlacementGroup(PlacementGroupID(pg_id), clean)
+    return True
+
+
+def _check_topology_strategy(topology_strategy: Any) -> None:
+    if not isinstance(topology_strategy, dict):
+        raise ValueError(
+            "`topology_strategy` must be a dict, got "
+            f"{type(topology_strategy).__name__}."
+        )
+    if len(topology_strategy) > 2:
+        raise ValueError(
+            f"`topology_strategy` holds at most 2 entries ({NODE_ID_LABEL_KEY!r} and "
+            f"one topology label), got {len(topology_strategy)}."
+        )
+    others = []
+    for key, value in topology_strategy.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(
+                f"`topology_strategy` keys must be non-empty strings, got {key!r}."
+            )
+        if value not in VALID_PLACEMENT_GROUP_STRATEGIES:
+            raise ValueError(
+                f"Invalid topology strategy {value!r} for label {key!r}; valid ones "
+                f"are {list(STRATEGIES)}."
+            )
+        if key != NODE_ID_LABEL_KEY:
+            others.append(key)
+            if value != "STRICT_PACK":
+                raise ValueError(
+                    f"Topology strategy {value!r} for label {key!r} is not supported; "
+                    f"labels other than {NODE_ID_LABEL_KEY!r} take only 'STRICT_PACK'."
+                )
+    if len(others) > 1:
+        raise ValueError(
+            "`topology_strategy` supports at most one topology label other than "
+            f"{NODE_ID_LABEL_KEY!r}, got {others}."
+        )
+    if others:
+        raise NotImplementedError(
+            f"topology_strategy label {others[0]!r}: packing bundles into one "
+            "accelerator topology domain is not supported by ember (it has no model "
+            f"of GPU interconnects); use {{{NODE_ID_LABEL_KEY!r}: strategy}} or "
+            "`strategy=` instead."
+        )
+
+
+def _check_bundle_label_selector(selector: Any, n_bundles: int) -> None:
+    if not isinstance(selector, list):
+        raise ValueError(
+            "Placement group bundle_label_selector must be a list, got "
+            f"{type(selector).__name__}."
+        )
+    if selector and len(selector) != n_bundles:
+        raise ValueError(
+            f"Invalid bundle label selector {selector}: it needs one entry per bundle "
+            f"({n_bundles})."
+        )
+    for entry in selector:
+        if not isinstance(entry, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in entry.items()
+        ):
+            raise ValueError(
+                "Bundle label selector must be a list of dicts of str to str, e.g. "
+                '[{"ray.io/market-type": "spot"}].'
+            )
+
+
+def check_placement_group_index(
+    placement_group: PlacementGroup, bundle_index: int
+) -> None:
+    """Raise ValueError unless ``bundle_index`` is -1 or a bundle of the group."""
+    if placement_group.is_empty:
+        if bundle_index != -1:
+            raise ValueError(
+                "If placement group is not set, the value of bundle index must be -1."
+            )
+    elif bundle_index >= placement_group.bundle_count or bundle_index < -1:
+        raise ValueError(
+            f"placement group bundle index {bundle_index} is invalid. Valid "
+            f"placement group indexes: 0-{placement_group.bundle_count}"
+        )
 
 
 def _check_bundles(bundles: Any) -> None:

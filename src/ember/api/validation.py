@@ -31,6 +31,7 @@ import math
 from typing import Any
 
 from ember.api import ignored_options
+from ember.common.node_labels import node_labels_error
 
 MAX_NUM_RETURNS = 100_000
 MAX_RESOURCE_AMOUNT = 1e15
@@ -215,6 +216,8 @@ def check_init_args(
         and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
     ):
         raise TypeError("init() 'labels' must be a dict of str to str")
+    if labels and (why := node_labels_error(labels)):
+        raise ValueError(f"init() 'labels': {why}")
     check_name("init() 'namespace'", namespace, optional=True)
     if namespace == "":
         raise ValueError('"" is not a valid namespace. Pass None for a fresh one.')

@@ -1,4 +1,4 @@
-"""What a node started by ``ember start`` is: its IP address and its resource totals."""
+"""What a node started by ``ember start`` is: its IP address, resource totals and labels."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 
 import click
 
+from ember.common.node_labels import node_labels_error
 from ember.common.resources import (
     default_memory_bytes,
     detect_cpus,
@@ -77,3 +78,36 @@ def parse_resources(raw: str | None) -> dict[str, float]:
                 param_hint="--resources",
             )
     return {k: float(v) for k, v in value.items()}
+
+
+def parse_labels(raw: str | None) -> dict[str, str]:
+    """``--labels``: ``"k1=v1,k2=v2"`` or a JSON object of str to str (as Ray 2.60)."""
+    if not raw or not raw.strip():
+        return {}
+    text = raw.strip()
+    labels: dict[str, str] = {}
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise click.BadParameter(
+                f"not valid JSON ({exc})", param_hint="--labels"
+            ) from exc
+        if not isinstance(value, dict):
+            raise click.BadParameter(
+                "expected a JSON object of label names to values", param_hint="--labels"
+            )
+        labels = value
+    else:
+        for pair in text.strip('"').split(","):
+            key, eq, value = pair.partition("=")
+            if not eq or "=" in value:
+                raise click.BadParameter(
+                    f"{pair!r} is not KEY=VALUE; example: --labels 'region=us,disk=ssd' "
+                    'or --labels \'{"region": "us"}\'',
+                    param_hint="--labels",
+                )
+            labels[key.strip()] = value.strip()
+    if why := node_labels_error(labels):
+        raise click.BadParameter(why, param_hint="--labels")
+    return labels

@@ -23,7 +23,12 @@ from ember.cli.daemons import (
     stop_session_daemons,
     wait_ready,
 )
-from ember.cli.node_options import node_resources, parse_resources, primary_ip
+from ember.cli.node_options import (
+    node_resources,
+    parse_labels,
+    parse_resources,
+    primary_ip,
+)
 from ember.common import session, tls_files
 from ember.common.resources import default_object_store_bytes
 
@@ -45,6 +50,7 @@ def _node_args(
     totals: dict[str, float],
     store: int,
     listen_address: str | None,
+    labels: dict[str, str] | None = None,
 ) -> list[str]:
     args = [
         "--session-dir",
@@ -60,6 +66,8 @@ def _node_args(
     ]
     if listen_address:
         args += ["--listen-address", listen_address]
+    if labels:
+        args += ["--labels", json.dumps(labels)]
     return args
 
 
@@ -134,7 +142,13 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "ember.node",
             [
                 *_node_args(
-                    session_dir, address, ip, totals, store, opts["listen_address"]
+                    session_dir,
+                    address,
+                    ip,
+                    totals,
+                    store,
+                    opts["listen_address"],
+                    opts["labels"],
                 ),
                 "--head",
             ],
@@ -202,7 +216,15 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     node, r = spawn(
         "node daemon",
         "ember.node",
-        _node_args(session_dir, address, ip, totals, store, opts["listen_address"]),
+        _node_args(
+            session_dir,
+            address,
+            ip,
+            totals,
+            store,
+            opts["listen_address"],
+            opts["labels"],
+        ),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
         detached=True,
@@ -358,6 +380,12 @@ def _print_joined(record: dict[str, Any]) -> None:
     help="Custom resources as JSON, e.g. '{\"accel\": 2}'.",
 )
 @click.option(
+    "--labels",
+    default=None,
+    help="This node's labels, for NodeLabelSchedulingStrategy: 'k1=v1,k2=v2' or "
+    'JSON, e.g. \'{"region": "us"}\'.',
+)
+@click.option(
     "--object-store-memory",
     type=click.IntRange(min=1),
     default=None,
@@ -423,6 +451,7 @@ def start(**opts: Any) -> None:
     if not opts["head"] and opts["storage"]:
         raise click.UsageError("--storage applies only with --head.")
     opts["resources"] = parse_resources(opts["resources"])
+    opts["labels"] = parse_labels(opts["labels"])
     if opts["token"]:
         click.echo(cluster_client.TOKEN_ON_ARGV_WARNING, err=True)
     if opts["head"]:

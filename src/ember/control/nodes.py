@@ -120,7 +120,7 @@ class NodeTable:
     def views(self) -> dict[bytes, NodeView]:
         """The live nodes as the scheduler sees them."""
         return {
-            n: NodeView(n, info.resources, info.available, info.alive)
+            n: NodeView(n, info.resources, info.available, info.alive, info.labels)
             for n, info in self.nodes.items()
             if info.alive and n in self.conns
         }

@@ -9,7 +9,8 @@ Example::
 Built on the public API only: executing a node calls ``.remote()`` on the
 remote function, actor class or actor handle it was bound from. Ray's compiled
 graphs (``experimental_compile``, ``CollectiveOutputNode``, ``DAGContext``,
-``DAGOperationFuture``, ``GPUFuture``, ``plot``) are not implemented.
+``DAGOperationFuture``, ``GPUFuture``) are not implemented. ``plot`` draws a
+graph (a ``.dot`` file as is; images with the optional ``pydot``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ember.dag.dag_node import DAGNode
 from ember.dag.function_node import FunctionNode
 from ember.dag.input_node import DAGInputData, InputAttributeNode, InputNode
 from ember.dag.output_node import MultiOutputNode
+from ember.dag.plot import plot
 
 __all__ = [
     "BIND_INDEX_KEY",
@@ -43,4 +45,5 @@ __all__ = [
     "MultiOutputNode",
     "PARENT_CLASS_NODE_KEY",
     "PREV_CLASS_METHOD_CALL_KEY",
+    "plot",
 ]

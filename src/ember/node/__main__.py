@@ -25,6 +25,7 @@ def main() -> None:
         help="listen on the unix socket only (a cluster no other node can join)",
     )
     p.add_argument("--resources", default="{}", help="JSON resource totals")
+    p.add_argument("--labels", default="{}", help="JSON node labels (str to str)")
     p.add_argument("--object-store-bytes", type=int, required=True)
     p.add_argument("--head", action="store_true")
     p.add_argument("--ready-fd", type=int, default=-1)
@@ -38,6 +39,7 @@ def main() -> None:
             listen_address=a.listen_address,
             tcp=not a.no_tcp,
             resources=json.loads(a.resources),
+            labels=json.loads(a.labels),
             object_store_bytes=a.object_store_bytes,
             is_head=a.head,
             ready_fd=a.ready_fd,

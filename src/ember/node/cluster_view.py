@@ -53,11 +53,16 @@ class ClusterView:
     def views(self, local: ResourceLedger) -> dict[bytes, NodeView]:
         """What the scheduler policy sees: every node, this one from ``local``."""
         views = {
-            n: NodeView(n, i.resources, i.available, i.alive)
+            n: NodeView(n, i.resources, i.available, i.alive, i.labels)
             for n, i in self.nodes.items()
         }
+        own = self.nodes.get(self.node_id)
         views[self.node_id] = NodeView(
-            self.node_id, local.totals(), local.available(), True
+            self.node_id,
+            local.totals(),
+            local.available(),
+            True,
+            own.labels if own is not None else {},
         )
         return views
 

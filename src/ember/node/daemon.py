@@ -27,6 +27,7 @@ from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
 from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
+from ember.common.node_labels import NODE_ID_KEY
 from ember.common.private_files import make_private
 from ember.common.process import (
     TOKEN_ENV,
@@ -79,6 +80,8 @@ class NodeOptions:
     listen_address: str = ""
     #: listen on TCP at all (False: the embedded one-node cluster, unix sockets only)
     tcp: bool = True
+    #: the node's labels (NodeLabelSchedulingStrategy); ``ray.io/node-id`` is added
+    labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class NodeDaemon:
@@ -223,6 +226,7 @@ class NodeDaemon:
             resources=self.ledger.totals(),
             available=self.ledger.available(),
             is_head=self.opts.is_head,
+            labels={**self.opts.labels, NODE_ID_KEY: self.node_id.hex()},
             hostname=socket.gethostname(),
             object_store_bytes=self.opts.object_store_bytes,
             session_dir=self.opts.session_dir,

@@ -211,7 +211,7 @@ class ActorSubmitter:
         if err is None:
             reply, frames = fut.result()
             if reply.error:
-                self._fail(call, exc_mod.ActorDiedError(reply.error, st.actor_id.hex()))
+                self._fail(call, _died(st, reply.error))
                 return
             self._returns.done(call.spec, reply, frames, conn, call.arg_oids)
             return
@@ -233,11 +233,11 @@ class ActorSubmitter:
         else:
             self._fail(
                 call,
-                exc_mod.ActorDiedError(
-                    f"The actor {st.class_name or ''} ({st.actor_id.hex()}) died while running "
-                    f"{call.spec.name!r}: its worker process exited unexpectedly. Set "
-                    "max_task_retries (and max_restarts) to retry calls on a restarted actor.",
-                    st.actor_id.hex(),
+                _died(
+                    st,
+                    f"Its worker process exited unexpectedly while running "
+                    f"{call.spec.name!r}. Set max_task_retries (and max_restarts) to "
+                    "retry calls on a restarted actor.",
                 ),
             )
             self._ensure_resolving(st)
@@ -260,12 +260,12 @@ class ActorSubmitter:
                     st.dead = (
                         exc_mod.ActorUnschedulableError(info.death_cause)
                         if info.unschedulable
-                        else exc_mod.ActorDiedError(
-                            f"The actor {info.class_name or st.class_name} "
-                            f"({st.actor_id.hex()}) is dead: "
-                            f"{info.death_cause or 'it died'}",
-                            st.actor_id.hex(),
-                            actor_init_failed=info.init_failed,
+                        else _died(
+                            st,
+                            f"The actor is dead: {info.death_cause or 'it died'}",
+                            info.class_name,
+                            info.pid or 0,
+                            init_failed=info.init_failed,
                         )
                     )
                     while st.queue:
@@ -286,9 +286,8 @@ class ActorSubmitter:
                 return
         except RpcError as exc:
             if not self._links.shutting_down:
-                err = exc_mod.ActorDiedError(
-                    f"Cannot reach the control service to locate actor {st.actor_id.hex()}: {exc}",
-                    st.actor_id.hex(),
+                err = _died(
+                    st, f"Cannot reach the control service to locate the actor: {exc}"
                 )
                 while st.queue:
                     self._fail(st.queue.popleft(), err)
@@ -387,3 +386,28 @@ class ActorSubmitter:
             "inflight": sum(len(s.inflight) for s in self.actors.values()),
             "queued": sum(len(s.queue) for s in self.actors.values()),
         }
+
+
+def _died(
+    st: ActorState,
+    why: str,
+    class_name: str = "",
+    pid: int = 0,
+    *,
+    init_failed: bool = False,
+) -> exc_mod.ActorDiedError:
+    """The ``ActorDiedError`` callers of the actor ``st`` get, saying ``why``.
+
+    ``init_failed``: the actor's constructor raised (the control service only
+    has its text, so the context carries it and the flag is set on the error).
+    """
+    err = exc_mod.ActorDiedError(
+        exc_mod.ActorDiedErrorContext(
+            error_message=why,
+            actor_id=st.actor_id.hex(),
+            class_name=class_name or st.class_name or "",
+            pid=pid,
+        )
+    )
+    err._actor_init_failed = init_failed
+    return err

@@ -311,7 +311,7 @@ class Objects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} is lost: its value was freed "
+                _detail=f"Object {oid.hex()} is lost: its value was freed "
                 "(no reference to it remained) or never existed.",
             )
 
@@ -349,7 +349,7 @@ class Objects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} was freed by its owner or never existed.",
+                _detail=f"Object {oid.hex()} was freed by its owner or never existed.",
             )
         e = ObjEntry()
         e.owner = owner

@@ -165,7 +165,7 @@ class StoredObjects:
                 oid.hex(),
                 "",
                 "",
-                f"Object {oid.hex()} is no longer in the object store.",
+                _detail=f"Object {oid.hex()} is no longer in the object store.",
             )
         return loc
 

@@ -56,6 +56,7 @@ from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns
 from ember.runtime.task_args import TaskArgs
 from ember.runtime.worker_deaths import ask_death, death_error, retry_reason
+from ember.scheduler import labels
 from ember.scheduler.resources import describe
 
 logger = logging.getLogger(__name__)
@@ -317,6 +318,14 @@ class TaskSubmitter:
             "It stays pending until a node with those resources joins; lower its resource "
             "request or add such a node."
         )
+        if ks.strategy.get("type") == "node_label" and ks.strategy.get("hard"):
+            hard = labels.describe(labels.from_wire(ks.strategy.get("hard")))
+            msg = (
+                f"Warning: the task {ks.name!r} needs a node whose labels match ({hard}) "
+                f"and that can hold {{{describe(ks.resources)}}}; no live node does "
+                "(ember.nodes() shows each node's 'Labels'). It stays pending until such "
+                "a node joins."
+            )
         logger.debug(msg)
         self._warn(msg)  # printed once (it used to be logged too)
 

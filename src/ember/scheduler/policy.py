@@ -8,14 +8,20 @@ Strategies (DESIGN.md §6):
 - ``SPREAD``: rotate over the live nodes that could hold the request.
 - ``node_affinity``: that node; if it is dead or can never hold the request, fail
   (hard) or fall back to ``DEFAULT`` (soft).
+- ``node_label``: only nodes whose labels satisfy ``hard`` (none: infeasible);
+  among them, one with the resources free now that also satisfies ``soft``,
+  else any with them free now (this node first), else wait on a node that
+  could ever hold the request (this one, a ``soft`` match, any).
 A request that was already spilled back is never spilled again.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from ember.scheduler import labels as label_match
 from ember.scheduler.resources import fits
 
 
@@ -27,6 +33,7 @@ class NodeView:
     total: dict[str, float]
     available: dict[str, float]
     alive: bool = True
+    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -50,14 +57,18 @@ def decide(
     rotation: int,
 ) -> Decision:
     """The placement decision for one lease request arriving at node ``local``."""
-    if spilled:
-        return (
-            LOCAL
-            if local in nodes and fits(request, nodes[local].total)
-            else Decision("infeasible")
-        )
-    live = {n: v for n, v in nodes.items() if v.alive}
     kind = strategy.get("type", "DEFAULT")
+    if spilled:
+        here = nodes.get(local)
+        ok = here is not None and fits(request, here.total)
+        if ok and here is not None and kind == "node_label":
+            ok = label_match.matches(
+                label_match.from_wire(strategy.get("hard")), here.labels
+            )
+        return LOCAL if ok else Decision("infeasible")
+    live = {n: v for n, v in nodes.items() if v.alive}
+    if kind == "node_label":
+        return _by_labels(request, strategy, local, live)
     if kind == "node_affinity":
         target = bytes.fromhex(strategy["node_id"])
         view = live.get(target)
@@ -91,3 +102,34 @@ def decide(
     if local in feasible:
         return LOCAL
     return Decision("spill", feasible[0])
+
+
+def _by_labels(
+    request: dict[str, float],
+    strategy: dict[str, Any],
+    local: bytes,
+    live: dict[bytes, NodeView],
+) -> Decision:
+    hard = label_match.from_wire(strategy.get("hard"))
+    soft = label_match.from_wire(strategy.get("soft"))
+    feasible = sorted(
+        n
+        for n, v in live.items()
+        if fits(request, v.total) and label_match.matches(hard, v.labels)
+    )
+    if not feasible:
+        return Decision("infeasible")
+    preferred = [
+        n for n in feasible if soft and label_match.matches(soft, live[n].labels)
+    ]
+    for group in (preferred, feasible):
+        ready = sorted(
+            (n for n in group if fits(request, live[n].available)),
+            key=lambda n: n != local,
+        )
+        if ready:
+            return LOCAL if ready[0] == local else Decision("spill", ready[0])
+    if local in feasible:
+        return LOCAL
+    target = (preferred or feasible)[0]
+    return Decision("spill", target)

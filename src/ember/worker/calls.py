@@ -264,10 +264,12 @@ class CallRunner:
         reply, frames = self.packer.error(
             spec,
             exc_mod.ActorDiedError(
-                f"The actor {task_context.process_actor.get('class_name', '')} "
-                f"({spec.actor_id.hex()}) exited: exit_actor() was called in "
-                f"{spec.name!r}. It is not restarted.",
-                spec.actor_id.hex(),
+                exc_mod.ActorDiedErrorContext(
+                    error_message=f"The actor exited: exit_actor() was called in "
+                    f"{spec.name!r}. It is not restarted.",
+                    actor_id=spec.actor_id.hex(),
+                    class_name=task_context.process_actor.get("class_name", ""),
+                )
             ),
             conn,
         )
