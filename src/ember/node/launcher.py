@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from ember.common.private_files import open_private_log
 from ember.common.process import TOKEN_ENV
+from ember.common.process_tree import kill_session
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ExecLauncher:
                 stdout=out,
                 stderr=out,
                 stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # its session: what its tasks spawn
             )
         finally:
             os.close(out)
@@ -61,6 +63,10 @@ class ExecLauncher:
 
         async def wait() -> None:
             code = await proc.wait()
+            # After the reap (asyncio's child watcher reaps): safe while any
+            # member of the session still holds its id, which is the case
+            # that matters (common/process_tree.py).
+            kill_session(proc.pid)
             if not exited.done():
                 exited.set_result(code)
 
