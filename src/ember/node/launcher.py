@@ -90,6 +90,8 @@ class ForkServerLauncher:
         self._pending: list[asyncio.Future[int]] = []
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early: dict[int, int] = {}
+        #: forked for a launch that was cancelled meanwhile (the daemon is stopping)
+        self._abandoned: set[int] = set()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -130,7 +132,18 @@ class ForkServerLauncher:
                 break
             msg = json.loads(line)
             if "pid" in msg:
-                self._pending.pop(0).set_result(msg["pid"])
+                fut = self._pending.pop(0)
+                if fut.done():
+                    # Its launch was cancelled (the daemon stops): nobody will
+                    # track this worker, so end it now. (Setting the result of a
+                    # cancelled future used to raise here and end this loop:
+                    # exits went unreported and the daemon's stop waited 5 s.)
+                    self._abandoned.add(msg["pid"])
+                    _kill(msg["pid"])
+                else:
+                    fut.set_result(msg["pid"])
+            elif self._abandoned and msg["exited"] in self._abandoned:
+                self._abandoned.discard(msg["exited"])
             else:
                 fut = self._exits.pop(msg["exited"], None)
                 if fut is None:
@@ -191,6 +204,13 @@ class ForkServerLauncher:
                 self.proc.kill()
         if self._task is not None:
             self._task.cancel()
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class DeferredLauncher:

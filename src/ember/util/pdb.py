@@ -64,7 +64,16 @@ class _SocketPdb(_std_pdb.Pdb):
     def __init__(self, conn: socket.socket) -> None:
         self._conn = conn
         self._io: IO[str] = conn.makefile("rw", encoding="utf-8", newline="\n")
-        super().__init__(stdin=self._io, stdout=self._io, skip=["ember.*"])
+        # nosigint: SIGINT stays the worker's (ember.cancel), and pdb may run off
+        # the main thread (threaded actors); readrc: the worker's ~/.pdbrc is not
+        # the user's choice for this session
+        super().__init__(
+            stdin=self._io,
+            stdout=self._io,
+            skip=["ember.*"],
+            nosigint=True,
+            readrc=False,
+        )
         self.use_rawinput = False
         self.prompt = "(Pdb) "
 
