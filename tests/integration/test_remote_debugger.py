@@ -51,7 +51,8 @@ def test_set_trace_in_a_task_is_reached_through_ember_debug(session_dir):
     ref = f.remote()
     bp = _wait_for_breakpoint(session_dir)
     assert bp["filename"].endswith("test_remote_debugger.py")
-    assert bp["task_id"] and bp["pid"] != os.getpid()
+    assert bp["task_id"]
+    assert bp["pid"] != os.getpid()
     # private: a 0600 socket in a 0700 folder of this user
     folder = os.path.dirname(bp["socket"])
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
