@@ -98,7 +98,6 @@ def test_post_mortem_shows_the_failed_frame(session_dir):
 
     ref = g.remote()
     bp = _wait_for_breakpoint(session_dir)
-    assert "ValueError" not in bp["traceback"]  # the frames, not the message
     assert "raise ValueError(z)" in bp["traceback"]
     out = io.StringIO()
     debug_cli.attach(bp["socket"], io.StringIO("p z\nc\n"), out)

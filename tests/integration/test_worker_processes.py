@@ -116,3 +116,32 @@ def test_shutdown_ends_what_tasks_and_actors_spawned():
     assert not any(_gone(p) for p in pids)
     ember.shutdown()
     assert wait_until(lambda: all(_gone(p) for p in pids), 20), pids
+
+
+def test_a_launch_cancelled_at_stop_does_not_stop_exit_reports(tmp_path):
+    """The node daemon cancels launches in flight when it stops; exits must still come.
+
+    (A cancelled launch's pid reply used to end the fork server's reader with
+    InvalidStateError; then no exit was reported and the daemon's stop waited 5 s
+    and was SIGKILLed.)
+    """
+    import asyncio
+
+    from ember.node.launcher import ForkServerLauncher
+
+    env = dict(os.environ)
+    log = str(tmp_path / "fs.log")
+
+    async def scenario() -> int:
+        fs = ForkServerLauncher()
+        await fs.start(env, log)
+        try:
+            first = asyncio.ensure_future(fs.launch(["--no-such-flag"], env, log))
+            await asyncio.sleep(0)  # let it send its request and wait for the pid
+            first.cancel()
+            _, exited = await fs.launch(["--no-such-flag"], env, log)
+            return await asyncio.wait_for(exited, 60)
+        finally:
+            await fs.close()
+
+    assert asyncio.run(scenario()) == 2  # argparse's exit code: the exit was reported
