@@ -10,6 +10,8 @@ import pytest
 import ember as ray
 
 pytestmark = pytest.mark.cluster_only("the hook runs in worker processes")
+IS_EMBER = ray.__name__ == "ember"
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _count_runs():
@@ -60,3 +62,27 @@ def test_a_hook_given_by_module_path_runs_in_the_workers(shutdown_only):
 def test_a_hook_that_is_not_a_function_is_refused_at_init(shutdown_only):
     with pytest.raises(TypeError, match="worker_process_setup_hook"):
         ray.init(num_cpus=1, runtime_env={"worker_process_setup_hook": 3})
+
+
+def _failing_hook():
+    raise ValueError("the hook failed on purpose")
+
+
+def test_a_failing_hook_fails_the_jobs_tasks_and_actors(shutdown_only):
+    ray.init(num_cpus=1, runtime_env={"worker_process_setup_hook": _failing_hook})
+
+    @ray.remote(max_retries=0)
+    def f():
+        return 1
+
+    with pytest.raises(ray.exceptions.RayError) as info:
+        ray.get(f.remote(), timeout=120)
+    if IS_EMBER:  # Ray says only that the worker died; ember names the hook
+        assert isinstance(info.value, ray.exceptions.RuntimeEnvSetupError)
+        assert "worker_process_setup_hook _failing_hook" in str(info.value)
+        assert "the hook failed on purpose" in str(info.value)
+    a = Probe.remote()
+    with pytest.raises(ray.exceptions.RayActorError) as info:
+        ray.get(a.runs_here.remote(), timeout=120)
+    if IS_EMBER:
+        assert "the hook failed on purpose" in str(info.value)
