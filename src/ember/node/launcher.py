@@ -132,8 +132,8 @@ class ForkServerLauncher:
                 break
             msg = json.loads(line)
             if "pid" in msg:
-                fut = self._pending.pop(0)
-                if fut.done():
+                started = self._pending.pop(0)
+                if started.done():
                     # Its launch was cancelled (the daemon stops): nobody will
                     # track this worker, so end it now. (Setting the result of a
                     # cancelled future used to raise here and end this loop:
@@ -141,7 +141,7 @@ class ForkServerLauncher:
                     self._abandoned.add(msg["pid"])
                     _kill(msg["pid"])
                 else:
-                    fut.set_result(msg["pid"])
+                    started.set_result(msg["pid"])
             elif self._abandoned and msg["exited"] in self._abandoned:
                 self._abandoned.discard(msg["exited"])
             else:
