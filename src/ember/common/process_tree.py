@@ -11,8 +11,7 @@ group of its own.  When the worker is gone, for whatever reason (a crash,
 the pid, so no other process can hold that id as a pid, group or session,
 and the kill can never hit a stranger.  A process that calls ``setsid()``
 itself leaves the tree on purpose and is not followed (as Ray's process
-group cleanup); the fork server is a child subreaper, so such orphans are
-reaped there rather than left as zombies.
+group cleanup).
 
 :func:`kill_session` refuses the caller's own session and group, so a
 worker that failed to start its session cannot take its daemon down with it.
