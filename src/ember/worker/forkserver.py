@@ -18,8 +18,8 @@ is not their parent.  Each worker starts a session of its own; when one
 exits, the server ends every process left in that session (what its tasks
 spawned) *before* reaping it (:mod:`ember.common.process_tree`), so a killed
 or crashed worker leaves nothing running.  (It is not a child subreaper:
-as one, it broke the node's re-registration after a control-service restart,
-tests/integration/test_head_restart.py; not understood yet.)  It exits when the daemon's end closes, killing nothing: workers exit on
+with it, tests/integration/test_head_restart.py failed every time (that test
+is flaky on main too); not understood yet: docs/seams/procs.md.)  It exits when the daemon's end closes, killing nothing: workers exit on
 their own when their node daemon goes away.  Worker logs are opened 0600
 (:func:`ember.common.private_files.open_private_log`).
 """
