@@ -275,7 +275,7 @@ def test_long_fuzz_of_both_daemons(cluster: Any) -> None:
         ("unix:" + cluster.control_unix, CONTROL_METHODS),
         ("unix:" + cluster.node_unix, NODE_METHODS),
     ):
-        peer = _fuzz_methods(address, token, methods, _examples(150))
+        peer = _fuzz_methods(address, token, methods, _examples(60))
         peer.close()
         total += peer.frames
         _assert_served(cluster)

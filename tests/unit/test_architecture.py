@@ -69,6 +69,7 @@ PURE = (
     "ember.scheduler",
     "ember.object_store.store",
     "ember.runtime.memory_store",
+    "ember.runtime.lineage",
     "ember.common.clock",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")

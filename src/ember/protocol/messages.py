@@ -462,6 +462,8 @@ class CancelTaskRequest(Msg):
 class GetObjectRequest(Msg):
     oid: bytes
     timeout_s: float = -1.0
+    #: the node whose copy the asker could not read (the owner relocates or rebuilds it)
+    lost_node: bytes = b""
 
 
 class GetObjectReply(Msg):

@@ -23,6 +23,11 @@ killed it) or ``WorkerCrashedError`` naming the signal or exit code.
 A task scheduled into a placement group that was removed (its lease request is
 infeasible, or its worker was stopped with the group's bundles) fails with
 ``TaskPlacementGroupRemoved``.
+
+Lineage: a finished task is recorded with the owner's ``Recovery`` (its spec
+and argument frames, while its returns are referenced), and
+:meth:`TaskSubmitter.resubmit` runs it again when a return of it was lost
+with its node; each re-execution takes one of its retries.
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
+from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns
 from ember.runtime.task_args import TaskArgs
 from ember.runtime.worker_deaths import ask_death, death_error, retry_reason
@@ -141,6 +148,7 @@ class TaskSubmitter:
         links: Links,
         config: Config,
         warn: Callable[[str], None],
+        recovery: Recovery | None = None,
     ) -> None:
         self._args = args
         self._returns = returns
@@ -149,6 +157,10 @@ class TaskSubmitter:
         self._warn = warn
         self.keys: dict[tuple[Any, ...], KeyState] = {}
         self.tasks: dict[bytes, PendingTask] = {}
+        self._recovery = recovery
+        if recovery is not None:
+            recovery.resubmit = self.resubmit
+            recovery.running = self.tasks.__contains__
 
     def submit(self, task: PendingTask) -> None:
         """Loop thread: queue ``task`` and make progress."""
@@ -165,6 +177,8 @@ class TaskSubmitter:
             ks = self.keys[task.key] = KeyState(spec, task.key)
         task.key = ks.key  # one shared key object per scheduling key
         self.tasks[spec.task_id] = task
+        if self._links.dead_nodes and spec.ref_args and self._recovery is not None:
+            self._recovery.before_submit(spec.ref_args)
         pending = self._args.pending(spec.ref_args)
         if pending:
             # Resolve our own arguments before asking for a worker, so that a task
@@ -454,10 +468,35 @@ class TaskSubmitter:
         frames: list[Any],
         w: LeasedWorker | None,
     ) -> None:
-        self.tasks.pop(task.spec.task_id, None)
+        spec = task.spec
+        self.tasks.pop(spec.task_id, None)
+        if self._recovery is not None and not spec.streaming:
+            self._recovery.record(
+                spec.task_id,
+                spec,
+                task.frames,
+                task.return_oids,
+                task.arg_oids,
+                task.retries_left,
+                any(r.node_id for r in reply.returns),
+            )
         self._returns.done(
             task.spec, reply, frames, w.conn if w else None, task.arg_oids
         )
+
+    def resubmit(self, rec: LineageRecord) -> None:
+        """Run a finished task again: a return of it was lost (its arguments count again)."""
+        spec = rec.spec
+        spec.attempt += 1
+        logger.info("re-running task %r to rebuild a lost object", spec.name)
+        task = PendingTask(
+            spec,
+            rec.frames,
+            list(rec.return_oids),
+            list(rec.arg_oids),
+            rec.retries_left,
+        )
+        self.submit(task)
 
     def _finish_error(self, task: PendingTask, error: BaseException) -> None:
         self.tasks.pop(task.spec.task_id, None)
