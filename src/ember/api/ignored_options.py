@@ -30,6 +30,12 @@ INIT_OPTIONS = {
 
 #: runtime_env fields ember applies; every other field warns
 RUNTIME_ENV_APPLIED = frozenset({"env_vars"})
+#: fields that act only in ``init(runtime_env=...)`` (api/setup_hook.py takes them
+#: out there): in a task's or actor's runtime_env they warn, with this reason
+JOB_ONLY_FIELDS = {
+    "worker_process_setup_hook": "it is a job setting: pass it to "
+    "init(runtime_env=...), where it runs in every worker process of the job",
+}
 
 _warned: set[str] = set()
 
@@ -58,7 +64,9 @@ def check_runtime_env(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         return
     for field in value:
-        if field not in RUNTIME_ENV_APPLIED:
+        if field in JOB_ONLY_FIELDS:
+            warn_ignored(f"{where}[{field!r}]", JOB_ONLY_FIELDS[field])
+        elif field not in RUNTIME_ENV_APPLIED:
             warn_ignored(
                 f"{where}[{field!r}]",
                 "runtime environments apply only env_vars: nothing is installed or "

@@ -11,7 +11,7 @@ import threading
 import uuid
 from typing import Any
 
-from ember.api import ignored_options, options as opt, runtime_access
+from ember.api import ignored_options, options as opt, runtime_access, setup_hook
 from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime, local_mode_resources
@@ -144,6 +144,7 @@ def init(
     }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
+    runtime_env, hook = setup_hook.split(runtime_env)
     ignored_options.check_init(
         {
             **kwargs,
@@ -190,6 +191,11 @@ def init(
             _system_config, Config.__dataclass_fields__
         )
         if local_mode:
+            if hook is not None:
+                ignored_options.warn_ignored(
+                    "init(runtime_env={'worker_process_setup_hook': ...})",
+                    "local_mode runs every task in the driver, which runs no setup hook",
+                )
             runtime_access.install(
                 LocalModeRuntime(
                     namespace or str(uuid.uuid4()),
@@ -229,7 +235,15 @@ def init(
                 namespace,
                 num_cpus is not None or num_gpus is not None,
             )
-        runtime_access.install(ClusterRuntime(cw, dict(runtime_env or {})))
+        job_env = dict(runtime_env or {})
+        if hook is not None:
+            try:
+                job_env = setup_hook.install(cw, job_env, hook)
+            except BaseException:
+                cw.shutdown()
+                _stop_cluster()
+                raise
+        runtime_access.install(ClusterRuntime(cw, job_env))
         _register_atexit()
         return _context()
 
@@ -463,18 +477,23 @@ def _context() -> InitContext:
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
     """Disconnect, and stop the local cluster if this process started it."""
-    global _cluster
     with _lock:
         rt = runtime_access.current_or_none()
         runtime_access.install(None)
         if rt is not None:
             rt.shutdown()
-        cluster, _cluster = _cluster, None
         tls.use_files(None)  # the files of the cluster this driver was connected to
-        if cluster is not None:
-            session.remove_cluster_record(cluster.session_dir)
-            cluster.stop()
+        _stop_cluster()
         task_context.process_actor.clear()
+
+
+def _stop_cluster() -> None:
+    """Stop the local cluster this process started, if any."""
+    global _cluster
+    cluster, _cluster = _cluster, None
+    if cluster is not None:
+        session.remove_cluster_record(cluster.session_dir)
+        cluster.stop()
 
 
 def publish_local_cluster() -> str:

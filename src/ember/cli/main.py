@@ -8,6 +8,7 @@ import sys
 import click
 
 from ember._version import __version__
+from ember.cli.debug import debug
 from ember.cli.start import start
 from ember.cli.status import status
 from ember.cli.stop import stop
@@ -35,6 +36,7 @@ main.add_command(start)
 main.add_command(stop)
 main.add_command(status)
 main.add_command(tls)
+main.add_command(debug)
 
 
 @main.command()

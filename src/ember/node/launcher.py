@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from ember.common.private_files import open_private_log
 from ember.common.process import TOKEN_ENV
+from ember.common.process_tree import kill_session
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ExecLauncher:
                 stdout=out,
                 stderr=out,
                 stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # its session: what its tasks spawn
             )
         finally:
             os.close(out)
@@ -61,6 +63,10 @@ class ExecLauncher:
 
         async def wait() -> None:
             code = await proc.wait()
+            # After the reap (asyncio's child watcher reaps): safe while any
+            # member of the session still holds its id, which is the case
+            # that matters (common/process_tree.py).
+            kill_session(proc.pid)
             if not exited.done():
                 exited.set_result(code)
 
@@ -84,6 +90,8 @@ class ForkServerLauncher:
         self._pending: list[asyncio.Future[int]] = []
         self._exits: dict[int, asyncio.Future[int]] = {}
         self._early: dict[int, int] = {}
+        #: forked for a launch that was cancelled meanwhile (the daemon is stopping)
+        self._abandoned: set[int] = set()
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
@@ -124,7 +132,18 @@ class ForkServerLauncher:
                 break
             msg = json.loads(line)
             if "pid" in msg:
-                self._pending.pop(0).set_result(msg["pid"])
+                started = self._pending.pop(0)
+                if started.done():
+                    # Its launch was cancelled (the daemon stops): nobody will
+                    # track this worker, so end it now. (Setting the result of a
+                    # cancelled future used to raise here and end this loop:
+                    # exits went unreported and the daemon's stop waited 5 s.)
+                    self._abandoned.add(msg["pid"])
+                    _kill(msg["pid"])
+                else:
+                    started.set_result(msg["pid"])
+            elif self._abandoned and msg["exited"] in self._abandoned:
+                self._abandoned.discard(msg["exited"])
             else:
                 fut = self._exits.pop(msg["exited"], None)
                 if fut is None:
@@ -185,6 +204,13 @@ class ForkServerLauncher:
                 self.proc.kill()
         if self._task is not None:
             self._task.cancel()
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 class DeferredLauncher:

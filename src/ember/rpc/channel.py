@@ -346,8 +346,15 @@ class Connection(Dispatch, ThreadWrites, asyncio.Protocol):
     def peer_name(self) -> str:
         if self._transport is None:
             return "<unconnected>"
-        peer = self._transport.get_extra_info("peername")
-        return str(peer or self._transport.get_extra_info("sockname") or "unix socket")
+        try:
+            peer = self._transport.get_extra_info("peername")
+            return str(
+                peer or self._transport.get_extra_info("sockname") or "unix socket"
+            )
+        except (OSError, ValueError):
+            # uvloop asks the closed socket (fd -1): a closed connection's error
+            # must stay a ConnectionLostError, not become a ValueError here
+            return "a closed connection"
 
     def close(self) -> None:
         """Close gracefully (buffered writes are flushed)."""

@@ -343,6 +343,8 @@ class CoreWorker:
             pass
 
     def print_warning(self, msg: str) -> None:
+        if self.shutting_down:
+            return  # what shutting down does to tasks (retries, lost workers) is no news
         try:
             print(msg, file=sys.stderr, flush=True)  # noqa: T201
         except (OSError, ValueError):

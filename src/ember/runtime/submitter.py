@@ -371,7 +371,8 @@ class TaskSubmitter:
             else:
                 # No more pushes to it; its lease is returned once its daemon said why.
                 self._drop_worker(ks, w)
-                self._links.sup.spawn(self._worker_died(task, ks, w), name="died")
+                if not self._links.shutting_down:  # else its loop stops right away
+                    self._links.sup.spawn(self._worker_died(task, ks, w), name="died")
         else:
             reply, frames = fut.result()
             if reply.retryable_error and task.retries_left != 0 and not task.cancelled:

@@ -1,7 +1,7 @@
 """Extras compatible with ``ray.util``, built only on ember's public API.
 
 ``ActorPool``, ``list_named_actors`` and ``get_node_ip_address`` load eagerly.
-The submodules ``queue``, ``multiprocessing``, ``placement_group`` and
+The submodules ``queue``, ``multiprocessing``, ``pdb``, ``placement_group`` and
 ``scheduling_strategies``, and the names re-exported from the last two, load
 on first access so that importing :mod:`ember.util` stays cheap and cannot
 create import cycles with the core.
@@ -44,7 +44,7 @@ _FORWARDED: dict[str, str] = {
     "NodeAffinitySchedulingStrategy": "ember.util.scheduling_strategies",
     "NodeLabelSchedulingStrategy": "ember.util.scheduling_strategies",
 }
-_SUBMODULES = frozenset({"queue", "multiprocessing", "scheduling_strategies"})
+_SUBMODULES = frozenset({"queue", "multiprocessing", "pdb", "scheduling_strategies"})
 
 __all__ = [
     "ActorPool",
@@ -61,6 +61,7 @@ __all__ = [
     "list_named_actors",
     "log_once",
     "map_unordered",
+    "pdb",
     "placement_group",
     "placement_group_table",
     "register_serializer",

@@ -24,6 +24,7 @@ import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ember import exceptions as exc_mod
 from ember.protocol.messages import (
     Address,
     CreateActorOnWorkerReply,
@@ -32,10 +33,12 @@ from ember.protocol.messages import (
     TaskSpec,
 )
 from ember.rpc.connection import REPLY_LATER, Connection
+from ember.runtime.serialization import error_bytes
 from ember.worker.actor_host import ActorHost, create_actor
 from ember.worker.calls import EXITED, CallRunner, resolve_future
 from ember.worker.functions import FunctionTable
 from ember.worker.interrupts import TaskInterrupts
+from ember.worker.setup_hook import SetupHook
 
 if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
@@ -55,6 +58,7 @@ class Executor:
             cw, self.table, self.interrupts, stop_main=lambda: self.main_q.put(None)
         )
         self.actor: ActorHost | None = None
+        self.setup_hook = SetupHook(self.table)
         cw.handlers.update(
             {
                 "worker.push_task": self.h_push_task,
@@ -115,6 +119,18 @@ class Executor:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
 
         def create() -> None:  # main thread
+            failed = self.setup_hook.ensure(req.spec.job_id)
+            if failed is not None:
+                err = exc_mod.RuntimeEnvSetupError(failed)
+                self.cw.loop_thread.call(
+                    resolve_future,
+                    fut,
+                    CreateActorOnWorkerReply(
+                        ok=False, error=error_bytes(err), error_text=str(err)
+                    ),
+                )
+                self.main_q.put(None)  # this worker is not set up: it exits
+                return
             host = ActorHost(self.runner, req.spec, self.main_q.put)
             reply = create_actor(self.runner, req.spec, req.epoch, host.aloop)
             if reply.ok:
@@ -151,12 +167,27 @@ class Executor:
                 if callable(item):
                     item()
                     continue
+                if self._setup_failed(item):
+                    return
                 self.runner.run(item)
                 if self.exit_code is not None:
                     return
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
+
+    def _setup_failed(self, item: Any) -> bool:
+        """Run the setup hook before the first task; if it failed, fail the task."""
+        spec, _, reply, conn = item
+        failed = self.setup_hook.ensure(spec.job_id)
+        if failed is None:
+            return False
+        result = self.runner.packer.error(
+            spec, exc_mod.RuntimeEnvSetupError(failed), conn
+        )
+        result[0].exit_worker = True  # the caller drops this worker; it exits
+        self.runner.send_reply(reply, conn, result)
+        return True
 
 
 def _flush_std() -> None:

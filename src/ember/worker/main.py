@@ -27,6 +27,9 @@ def run(
 ) -> None:
     """Serve tasks until told to exit or until the node daemon goes away."""
     setup_daemon_logging("worker", logging.WARNING)
+    if os.environ.get("PYTHONBREAKPOINT") != "0":  # "0" turns breakpoint() off
+        # breakpoint() in a task waits for `ember debug`, as Ray's does for `ray debug`
+        os.environ["PYTHONBREAKPOINT"] = "ember.util.pdb.set_trace"
     session_dir = os.path.dirname(os.path.dirname(node_unix))
     cw = CoreWorker(
         is_driver=False,
