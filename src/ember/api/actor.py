@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ember.api import call_shape, options as opt
 from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
 from ember.runtime import current
+
+T = TypeVar("T")
 
 
 def method(*args: Any, **kwargs: Any) -> Any:
@@ -64,10 +66,10 @@ def _method_meta(cls: type) -> dict[str, Any]:
     return meta
 
 
-class ActorClass:
+class ActorClass(Generic[T]):
     """A class whose instances are actors: ``Cls.remote(...)`` returns an ActorHandle."""
 
-    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+    def __init__(self: ActorClass[Any], cls: type, options: dict[str, Any]) -> None:
         opt.validate_actor_options(options, in_options=False)
         self._cls = cls
         self._options = options
@@ -134,11 +136,14 @@ class _BoundActorClass:
         )
 
 
-class ActorHandle:
-    """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable."""
+class ActorHandle(Generic[T]):
+    """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable.
+
+    ``ActorHandle[Cls]`` types a handle to an actor of class ``Cls`` (as in Ray).
+    """
 
     def __init__(
-        self,
+        self: ActorHandle[Any],
         actor_id: bytes,
         class_name: str,
         methods: dict[str, Any],
@@ -197,6 +202,10 @@ class ActorHandle:
                 self._max_task_retries,
             ),
         )
+
+
+#: what ``ActorClass[T].remote()`` returns, for annotations (Ray's ``ActorProxy``)
+ActorProxy = ActorHandle[T] | type[T]
 
 
 class ActorMethod:
