@@ -189,11 +189,11 @@ class LocalExecutor:
                 return self.failed(exit_, num_returns), exit_
             except Exception as exc:  # noqa: BLE001  (user code or user values)
                 err = task_error(ctx.name, exc)
-                if streaming:
+                if streaming:  # the error is the last item; the task completed
                     items.append(store.add(error=err))
                     if num_returns == "dynamic":
                         return store.add(DynamicObjectRefGenerator(items)), exc
-                    return LocalRefGenerator(items, store.add(error=err)), exc
+                    return LocalRefGenerator(items, store.add(None)), exc
                 return self.failed(err, num_returns), exc
             finally:
                 task_context.set_current(prev)
@@ -202,10 +202,9 @@ class LocalExecutor:
         """What ``.remote()`` returns for a call that failed with ``err``."""
         if num_returns == "dynamic":
             return self.store.add(error=err)
-        if num_returns == "streaming":
-            return LocalRefGenerator(
-                [self.store.add(error=err)], self.store.add(error=err)
-            )
+        if num_returns == "streaming":  # the completed ref is the last item (Ray)
+            completed = self.store.add(error=err)
+            return LocalRefGenerator([completed], completed)
         n = int(num_returns)
         refs = [self.store.add(error=err) for _ in range(max(n, 1))]
         return None if n == 0 else refs[0] if n == 1 else refs
