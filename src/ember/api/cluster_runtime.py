@@ -398,7 +398,7 @@ def _node_record(n: Any) -> dict[str, Any]:
     }
 
 
-def _generator(cw: CoreWorker, task_id: bytes) -> ObjectRefGenerator[Any]:
+def _generator(cw: CoreWorker, task_id: bytes) -> ObjectRefGenerator:
     """The generator of a streaming call, made before the call is submitted."""
     return ObjectRefGenerator(cw.generators.start(task_id), cw.generators)
 

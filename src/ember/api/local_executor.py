@@ -81,9 +81,10 @@ class LocalExecutor:
         loop = self._loop
         if loop is None or loop.is_closed():
             loop = self._loop = asyncio.new_event_loop()
-        if not loop.is_running():
+        if not loop.is_running() and not _loop_running_here():
             return loop.run_until_complete(coro)
-        # A sync call made from inside an async method: run on a loop of its own.
+        # A sync call made from inside an async method, or from the user's own
+        # event loop (``asyncio.run``): run on a loop of its own.
         out: list[Any] = []
         errors: list[BaseException] = []
 
@@ -242,3 +243,12 @@ class environ:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = old
+
+
+def _loop_running_here() -> bool:
+    """Whether an event loop runs in this thread (the user's ``asyncio.run``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

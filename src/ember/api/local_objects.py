@@ -175,7 +175,7 @@ class _LocalStream:
         pass
 
 
-class LocalRefGenerator(ObjectRefGenerator[Any]):
+class LocalRefGenerator(ObjectRefGenerator):
     """The generator of a local-mode streaming task."""
 
     def __init__(self, refs: list[ObjectRef], completed: ObjectRef) -> None:

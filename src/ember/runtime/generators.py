@@ -107,14 +107,27 @@ class Generators:
         st.wake()
 
     def finished(self, task_id: bytes) -> None:
-        """The task's reply arrived: no more items."""
+        """The task's reply arrived (its returns are stored): no more items.
+
+        A reply that failed the call outside its generator carried the error as
+        the completed ref: that ref is then the stream's last item (a dynamic
+        call's one ref holds the error)."""
         st = self.streams.setdefault(task_id, GenState())
+        done_oid = object_id_for(task_id, 0)
+        e = self._objects.entries.get(done_oid)
+        failed = e is not None and e.ready and e.is_error
         oid = self._collect.pop(task_id, b"")
         if oid:
-            self._objects.set_value(oid, serialize(DynamicObjectRefGenerator(st.refs)))
+            if not failed:
+                self._objects.set_value(
+                    oid, serialize(DynamicObjectRefGenerator(st.refs))
+                )
             del self.streams[task_id]
             return
-        self._objects.set_inline(object_id_for(task_id, 0), _NONE, [])
+        if not failed:
+            self._objects.set_inline(done_oid, _NONE, [])
+        elif not st.dropped:
+            st.refs.append(ObjectRef(done_oid, self._links.address))
         self._end(task_id, st)
 
     def failed(self, task_id: bytes, error: BaseException) -> None:

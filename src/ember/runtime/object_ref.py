@@ -181,15 +181,16 @@ class StreamHost(Protocol):
     def drop(self, task_id: bytes) -> None: ...
 
 
-class ObjectRefGenerator(Generic[T]):
+class ObjectRefGenerator:
     """The refs a ``num_returns="streaming"`` task yields, as they are produced.
 
     Iterate it (``for ref in gen``, or ``async for`` on any event loop) to get
     one ``ObjectRef`` per yielded value; iteration ends when the task returns.
     If the task raises, the next ref holds the error (``get`` raises it).
     ``ember.wait`` accepts it: it is ready when ``next(gen)`` would not block.
-    As in Ray, it cannot be pickled, and ``send``/``throw``/``close`` (and their
-    async forms) raise ``NotImplementedError``: the task runs to its end.
+    As in Ray, it cannot be pickled, nor subscripted (``ObjectRef[int]`` can),
+    and ``send``/``throw``/``close`` (and their async forms) raise
+    ``NotImplementedError``: the task runs to its end.
     """
 
     def __init__(self, generator_ref: ObjectRef, worker: StreamHost) -> None:
@@ -200,20 +201,20 @@ class ObjectRefGenerator(Generic[T]):
         self._index = 0
 
     # the generator protocol -----------------------------------------------------------
-    def __iter__(self) -> ObjectRefGenerator[T]:
+    def __iter__(self) -> ObjectRefGenerator:
         return self
 
-    def __next__(self) -> ObjectRef[T]:
+    def __next__(self) -> ObjectRef[Any]:
         ref = self._host.next_item(self._task_id, self._index, None)
         if ref is None:
             raise StopIteration
         self._index += 1
         return ref
 
-    def __aiter__(self) -> ObjectRefGenerator[T]:
+    def __aiter__(self) -> ObjectRefGenerator:
         return self
 
-    async def __anext__(self) -> ObjectRef[T]:
+    async def __anext__(self) -> ObjectRef[Any]:
         ref = await self._host.next_item_async(self._task_id, self._index)
         if ref is None:
             raise StopAsyncIteration
