@@ -101,7 +101,8 @@ def test_wait_on_an_actor_method_generator(ray_module):
     @ray.remote
     class Source:
         def items(self, n):
-            yield from range(n)
+            for i in range(n):  # noqa: UP028 (Ray sends into the generator)
+                yield i
 
     source = Source.remote()
     gen = source.items.remote(2)

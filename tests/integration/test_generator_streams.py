@@ -40,7 +40,8 @@ class Gate:
 def gated(gate, n):
     yield 0
     ember.get(gate.wait.remote())
-    yield from range(1, n)
+    for i in range(1, n):  # noqa: UP028
+        yield i
 
 
 def _idle(cw) -> bool:
