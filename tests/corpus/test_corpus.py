@@ -25,9 +25,7 @@ corpus = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(corpus)
 
 #: program -> the missing ember feature that makes it fail today.
-MISSING: dict[str, str] = {
-    "generator_wait": "ray.wait on an ObjectRefGenerator (NotImplementedError)",
-}
+MISSING: dict[str, str] = {}
 
 RAY_RESULTS = corpus.load_ray_results()
 PROGRAM_TIMEOUT_S = 90.0

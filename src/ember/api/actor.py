@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import types
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ember.api import call_shape, options as opt
 from ember.api.bundle_fit import check_request_fits
 from ember.api.runtime_access import runtime
 from ember.common.ids import ActorID
 from ember.runtime import current
+
+T = TypeVar("T")
 
 
 def method(*args: Any, **kwargs: Any) -> Any:
@@ -88,14 +89,10 @@ def _method_meta(cls: type) -> dict[str, Any]:
     return meta
 
 
-class ActorClass:
+class ActorClass(Generic[T]):
     """A class whose instances are actors: ``Cls.remote(...)`` returns an ActorHandle."""
 
-    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
-        """``ActorClass[Counter]`` in annotations, as Ray's generic class."""
-        return types.GenericAlias(cls, item)
-
-    def __init__(self, cls: type, options: dict[str, Any]) -> None:
+    def __init__(self: ActorClass[Any], cls: type, options: dict[str, Any]) -> None:
         opt.validate_actor_options(options, in_options=False)
         self._cls = cls
         self._options = options
@@ -166,15 +163,14 @@ class _BoundActorClass:
         )
 
 
-class ActorHandle:
-    """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable."""
+class ActorHandle(Generic[T]):
+    """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable.
 
-    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
-        """``ActorHandle[Counter]`` in annotations, as Ray's generic handle."""
-        return types.GenericAlias(cls, item)
+    ``ActorHandle[Cls]`` types a handle to an actor of class ``Cls`` (as in Ray).
+    """
 
     def __init__(
-        self,
+        self: ActorHandle[Any],
         actor_id: bytes,
         class_name: str,
         methods: dict[str, Any],
@@ -236,6 +232,10 @@ class ActorHandle:
                 self._max_task_retries,
             ),
         )
+
+
+#: what ``ActorClass[T].remote()`` returns, for annotations (Ray's ``ActorProxy``)
+ActorProxy = ActorHandle[T] | type[T]
 
 
 class ActorMethod:

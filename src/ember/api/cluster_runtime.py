@@ -108,11 +108,12 @@ class ClusterRuntime:
         retries = 3 if max_retries is None else int(max_retries)
         task = PendingTask(spec, frames, return_oids, arg_oids, retries)
         dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
+        gen = _generator(cw, spec.task_id) if streaming and dynamic is None else None
         cw.loop_thread.call_batched(cw.tasks.submit, task)
         if dynamic is not None:
             return dynamic
-        if streaming:
-            return ObjectRefGenerator(spec.task_id, cw.address)
+        if gen is not None:
+            return gen
         if n == 0:
             return None
         if n == 1 and options.get("num_returns") in (None, 1):
@@ -215,6 +216,7 @@ class ClusterRuntime:
             retries = handle._max_task_retries
         call = ActorCall(spec, frames, return_oids, arg_oids, int(retries))
         dynamic = _dynamic_ref(cw, spec.task_id) if num_returns == "dynamic" else None
+        gen = _generator(cw, spec.task_id) if streaming and dynamic is None else None
         calls = cw.actor_calls
         if not calls.actors.get(actor_id):
             calls.state(actor_id, handle._class_name)
@@ -222,8 +224,8 @@ class ClusterRuntime:
             calls.hand_to_loop(call)
         if dynamic is not None:
             return dynamic
-        if streaming:
-            return ObjectRefGenerator(spec.task_id, cw.address)
+        if gen is not None:
+            return gen
         if n == 0:
             return None
         if n == 1:
@@ -409,6 +411,11 @@ def _node_record(n: Any) -> dict[str, Any]:
         "DeathReason": 0 if n.alive else 1,
         "DeathReasonMessage": n.death_reason,
     }
+
+
+def _generator(cw: CoreWorker, task_id: bytes) -> ObjectRefGenerator:
+    """The generator of a streaming call, made before the call is submitted."""
+    return ObjectRefGenerator(cw.generators.start(task_id), cw.generators)
 
 
 def _dynamic_ref(cw: CoreWorker, task_id: bytes) -> ObjectRef:

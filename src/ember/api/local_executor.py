@@ -81,9 +81,10 @@ class LocalExecutor:
         loop = self._loop
         if loop is None or loop.is_closed():
             loop = self._loop = asyncio.new_event_loop()
-        if not loop.is_running():
+        if not loop.is_running() and not _loop_running_here():
             return loop.run_until_complete(coro)
-        # A sync call made from inside an async method: run on a loop of its own.
+        # A sync call made from inside an async method, or from the user's own
+        # event loop (``asyncio.run``): run on a loop of its own.
         out: list[Any] = []
         errors: list[BaseException] = []
 
@@ -193,11 +194,11 @@ class LocalExecutor:
                 return self.failed(exit_, num_returns), exit_
             except Exception as exc:  # noqa: BLE001  (user code or user values)
                 err = task_error(ctx.name, exc)
-                if streaming:
+                if streaming:  # the error is the last item; the task completed
                     items.append(store.add(error=err))
                     if num_returns == "dynamic":
                         return store.add(DynamicObjectRefGenerator(items)), exc
-                    return LocalRefGenerator(items, store.add(error=err)), exc
+                    return LocalRefGenerator(items, store.add(None)), exc
                 return self.failed(err, num_returns), exc
             finally:
                 task_context.set_current(prev)
@@ -206,10 +207,9 @@ class LocalExecutor:
         """What ``.remote()`` returns for a call that failed with ``err``."""
         if num_returns == "dynamic":
             return self.store.add(error=err)
-        if num_returns == "streaming":
-            return LocalRefGenerator(
-                [self.store.add(error=err)], self.store.add(error=err)
-            )
+        if num_returns == "streaming":  # the completed ref is the last item (Ray)
+            completed = self.store.add(error=err)
+            return LocalRefGenerator([completed], completed)
         n = int(num_returns)
         refs = [self.store.add(error=err) for _ in range(max(n, 1))]
         return None if n == 0 else refs[0] if n == 1 else refs
@@ -247,3 +247,12 @@ class environ:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = old
+
+
+def _loop_running_here() -> bool:
+    """Whether an event loop runs in this thread (the user's ``asyncio.run``)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True

@@ -149,29 +149,34 @@ class LocalObjectRef(ObjectRef):
         callback(self.future().result())
 
 
+class _LocalStream:
+    """The stream of one local-mode streaming task: every item was produced before
+    ``.remote()`` returned (the ``StreamHost`` of its ``ObjectRefGenerator``)."""
+
+    def __init__(self, refs: list[ObjectRef]) -> None:
+        self._refs = refs
+
+    def next_item(
+        self, task_id: bytes, index: int, timeout: float | None
+    ) -> ObjectRef | None:
+        return self._refs[index] if index < len(self._refs) else None
+
+    async def next_item_async(self, task_id: bytes, index: int) -> ObjectRef | None:
+        return self.next_item(task_id, index, None)
+
+    def peek(self, task_id: bytes, index: int) -> tuple[bool, bool]:
+        arrived = index < len(self._refs)
+        return arrived, not arrived
+
+    def wait_ref(self, task_id: bytes, index: int) -> ObjectRef | None:
+        return self.next_item(task_id, index, None)
+
+    def drop(self, task_id: bytes) -> None:
+        pass
+
+
 class LocalRefGenerator(ObjectRefGenerator):
-    """The refs a streaming task yielded (all produced before the call returned)."""
+    """The generator of a local-mode streaming task."""
 
     def __init__(self, refs: list[ObjectRef], completed: ObjectRef) -> None:
-        super().__init__(b"", None)
-        self._refs = refs
-        self._completed = completed
-
-    def __next__(self) -> ObjectRef:
-        if self._index >= len(self._refs):
-            raise StopIteration
-        ref = self._refs[self._index]
-        self._index += 1
-        return ref
-
-    async def __anext__(self) -> ObjectRef:
-        try:
-            return self.__next__()
-        except StopIteration:
-            raise StopAsyncIteration from None
-
-    def completed(self) -> ObjectRef:
-        return self._completed
-
-    def __del__(self) -> None:
-        pass
+        super().__init__(completed, _LocalStream(refs))

@@ -12,17 +12,19 @@ from ember.runtime.object_ref import ObjectRef, ObjectRefGenerator
 def get(object_refs: Any, *, timeout: float | None = None) -> Any:
     """The value(s) of one ObjectRef or a list of them, waiting until ready.
 
+    An ``ObjectRefGenerator`` is returned as it is (as in Ray 2.60).
+
     Raises:
         GetTimeoutError: not ready within ``timeout`` seconds.
         TaskError: the task raised (also an instance of the user's exception).
     """
+    if isinstance(object_refs, ObjectRefGenerator):
+        return object_refs  # as Ray 2.60 does: iterate it to get its refs
     if timeout is not None:
         check_timeout("get() 'timeout'", timeout, ValueError)
     single = isinstance(object_refs, ObjectRef)
     if single:
         refs = [object_refs]
-    elif isinstance(object_refs, ObjectRefGenerator):
-        refs = list(object_refs)
     elif isinstance(object_refs, list):
         refs = list(object_refs)
         for r in refs:
@@ -65,8 +67,12 @@ def wait(
     ``num_returns`` out of range are ValueErrors. ``fetch_local`` must be a
     bool (Ray accepts anything).
 
+    A generator is ready when ``next(gen)`` would return at once: its next
+    item has arrived, or the task has ended (``next`` raises StopIteration).
+
     Returns:
-        ``(ready, not_ready)``, each in the order of ``ray_waitables``.
+        ``(ready, not_ready)``, each in the order of ``ray_waitables``; a
+        generator is listed as itself.
     """
     if isinstance(ray_waitables, (ObjectRef, ObjectRefGenerator)):
         raise TypeError(
@@ -119,9 +125,9 @@ def wait(
         )
     # A wait loop calls this once per ready ref: no per-element work beyond the
     # checks above unless the list holds generators.
-    refs: list[ObjectRef] = (
-        [_waitable_ref(w) for w in ray_waitables] if generators else ray_waitables  # type: ignore[assignment]  # only ObjectRefs in it
-    )
+    refs: list[Any] = ray_waitables
+    if generators:
+        refs = [_waitable_ref(w) for w in ray_waitables]
     done = rt.wait(refs, num_returns, timeout, fetch_local)
     ready: list[Any] = []
     not_ready: list[Any] = []
@@ -134,23 +140,26 @@ def wait(
 
 
 def _waitable_ref(w: ObjectRef | ObjectRefGenerator) -> ObjectRef:
-    """The ref whose readiness ``wait`` checks (a generator: its next item)."""
-    if isinstance(w, ObjectRef):
-        return w
-    raise NotImplementedError(
-        "wait() on an ObjectRefGenerator is not supported yet: wait on the refs it "
-        "yields (next(gen)) instead"
-    )
+    """The ref whose readiness ``wait`` checks: a generator's is ready once
+    ``next(gen)`` would not block (its next item has arrived, or it has ended)."""
+    if isinstance(w, ObjectRefGenerator):
+        return w._wait_ref()
+    return w
 
 
 def cancel(
-    ray_waitable: ObjectRef, *, force: bool = False, recursive: bool = True
+    ray_waitable: ObjectRef | ObjectRefGenerator,
+    *,
+    force: bool = False,
+    recursive: bool = True,
 ) -> None:
     """Cancel the task that produces ``ray_waitable`` (queued or running).
 
     A cancelled task's ``get`` raises ``TaskCancelledError``. ``force=True``
-    kills the worker running it.
+    kills the worker running it. A generator cancels its streaming task.
     """
+    if isinstance(ray_waitable, ObjectRefGenerator):
+        ray_waitable = ray_waitable.completed()
     if not isinstance(ray_waitable, ObjectRef):
         raise TypeError(
             f"cancel() expected an ObjectRef, got {type(ray_waitable).__name__}"

@@ -307,22 +307,6 @@ class CoreWorker:
             self.objects.get_one_async(ref), self.loop
         )
 
-    def next_generator_item(
-        self, task_id: bytes, index: int, timeout: float | None
-    ) -> ObjectRef | None:
-        return self.generators.next_item(task_id, index, timeout)
-
-    async def next_generator_item_async(
-        self, task_id: bytes, index: int
-    ) -> ObjectRef | None:
-        return await self.generators.next_item_async(task_id, index)
-
-    def generator_completed_ref(self, task_id: bytes) -> ObjectRef:
-        return self.generators.completed_ref(task_id)
-
-    def drop_generator(self, task_id: bytes) -> None:
-        self.generators.drop(task_id)
-
     def is_worker_in_task(self) -> bool:
         """Whether this thread runs a normal task in a worker (which holds a CPU lease)."""
         if self.is_driver:

@@ -7,7 +7,7 @@ import concurrent.futures
 import hashlib
 import os
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ember.common.ids import OBJECT_ID_BYTES, task_id_of
 from ember.protocol.messages import Address
@@ -17,27 +17,17 @@ from ember.runtime.serialization import note_contained_ref
 if TYPE_CHECKING:
     from ember.runtime.ownership import RefCounter
 
+T = TypeVar("T")
+
 
 class RefHost(Protocol):
-    """What refs and generators need of the process's core worker."""
+    """What refs need of the process's core worker."""
 
     refs: RefCounter
 
     async def get_async(self, ref: ObjectRef) -> Any: ...
 
     def ref_future(self, ref: ObjectRef) -> concurrent.futures.Future[Any]: ...
-
-    def next_generator_item(
-        self, task_id: bytes, index: int, timeout: float | None
-    ) -> ObjectRef | None: ...
-
-    async def next_generator_item_async(
-        self, task_id: bytes, index: int
-    ) -> ObjectRef | None: ...
-
-    def generator_completed_ref(self, task_id: bytes) -> ObjectRef: ...
-
-    def drop_generator(self, task_id: bytes) -> None: ...
 
 
 def _address_tuple(a: Address | None) -> tuple[bytes, bytes, str, str] | None:
@@ -53,16 +43,21 @@ def _rebuild(oid: bytes, owner: tuple[bytes, bytes, str, str] | None) -> ObjectR
     return ref
 
 
-class ObjectRef:
+class ObjectRef(Generic[T]):
     """A reference to an object (a task's return value or a ``put``).
 
-    Hashable, picklable (borrowing is tracked) and awaitable.
+    Hashable, picklable (borrowing is tracked) and awaitable.  Subscripting
+    (``ObjectRef[int]``) only types it, as in Ray.
     """
 
     __slots__ = ("__weakref__", "_id", "_owner", "_registered")
 
     def __init__(
-        self, oid: bytes, owner: Address | None = None, *, _register: bool = True
+        self: ObjectRef[Any],
+        oid: bytes,
+        owner: Address | None = None,
+        *,
+        _register: bool = True,
     ) -> None:
         self._id = oid
         self._owner = owner
@@ -146,7 +141,7 @@ class ObjectRef:
                 cw.refs.remove_local(self._id)
 
     # futures ----------------------------------------------------------------------
-    def __await__(self) -> Generator[Any, None, Any]:
+    def __await__(self) -> Generator[Any, None, T]:
         cw = _cw()
         return cw.get_async(self).__await__()
 
@@ -169,24 +164,48 @@ def _cw() -> RefHost:
     return cw
 
 
+class StreamHost(Protocol):
+    """What an ``ObjectRefGenerator`` needs of its process's streams
+    (``runtime/generators.Generators`` on a cluster, a list in local mode)."""
+
+    def next_item(
+        self, task_id: bytes, index: int, timeout: float | None
+    ) -> ObjectRef | None: ...
+
+    async def next_item_async(self, task_id: bytes, index: int) -> ObjectRef | None: ...
+
+    def peek(self, task_id: bytes, index: int) -> tuple[bool, bool]: ...
+
+    def wait_ref(self, task_id: bytes, index: int) -> ObjectRef | None: ...
+
+    def drop(self, task_id: bytes) -> None: ...
+
+
 class ObjectRefGenerator:
     """The refs a ``num_returns="streaming"`` task yields, as they are produced.
 
-    Iterate it (``for ref in gen``, or ``async for``) to get one ``ObjectRef``
-    per yielded value; iteration ends when the task returns.  If the task
-    raises, the next ref holds the error (``get`` raises it).
+    Iterate it (``for ref in gen``, or ``async for`` on any event loop) to get
+    one ``ObjectRef`` per yielded value; iteration ends when the task returns.
+    If the task raises, the next ref holds the error (``get`` raises it).
+    ``ember.wait`` accepts it: it is ready when ``next(gen)`` would not block.
+    As in Ray, it cannot be pickled, nor subscripted (``ObjectRef[int]`` can),
+    and ``send``/``throw``/``close`` (and their async forms) raise
+    ``NotImplementedError``: the task runs to its end.
     """
 
-    def __init__(self, task_id: bytes, owner: Address | None) -> None:
-        self._task_id = task_id
-        self._owner = owner
+    def __init__(self, generator_ref: ObjectRef, worker: StreamHost) -> None:
+        """Made by ``.remote()``: ``generator_ref`` is the task's completed ref."""
+        self._generator_ref = generator_ref
+        self._host = worker
+        self._task_id = task_id_of(generator_ref.binary())
         self._index = 0
 
+    # the generator protocol -----------------------------------------------------------
     def __iter__(self) -> ObjectRefGenerator:
         return self
 
-    def __next__(self) -> ObjectRef:
-        ref = _cw().next_generator_item(self._task_id, self._index, timeout=None)
+    def __next__(self) -> ObjectRef[Any]:
+        ref = self._host.next_item(self._task_id, self._index, None)
         if ref is None:
             raise StopIteration
         self._index += 1
@@ -195,18 +214,70 @@ class ObjectRefGenerator:
     def __aiter__(self) -> ObjectRefGenerator:
         return self
 
-    async def __anext__(self) -> ObjectRef:
-        ref = await _cw().next_generator_item_async(self._task_id, self._index)
+    async def __anext__(self) -> ObjectRef[Any]:
+        ref = await self._host.next_item_async(self._task_id, self._index)
         if ref is None:
             raise StopAsyncIteration
         self._index += 1
         return ref
 
-    def completed(self) -> ObjectRef:
-        """A ref that is ready when the task has finished."""
-        return _cw().generator_completed_ref(self._task_id)
+    def send(self, value: Any) -> Any:
+        raise NotImplementedError(_NO_SEND.format("send"))
+
+    def throw(self, value: Any) -> Any:
+        raise NotImplementedError(_NO_SEND.format("throw"))
+
+    def close(self) -> None:
+        raise NotImplementedError(_NO_SEND.format("close"))
+
+    async def asend(self, value: Any) -> Any:
+        raise NotImplementedError(_NO_SEND.format("asend"))
+
+    async def athrow(self, value: Any) -> Any:
+        raise NotImplementedError(_NO_SEND.format("athrow"))
+
+    async def aclose(self) -> None:
+        raise NotImplementedError(_NO_SEND.format("aclose"))
+
+    # state ----------------------------------------------------------------------------
+    def completed(self) -> ObjectRef[Any]:
+        """A ref that is ready when the task has finished (``get`` raises if the
+        task failed as a whole, e.g. its worker died)."""
+        return self._generator_ref
+
+    def next_ready(self) -> bool:
+        """Whether ``next(gen)`` returns at once with a ref that is ready; False
+        once the stream is exhausted (see :meth:`is_finished`)."""
+        arrived, _ended = self._host.peek(self._task_id, self._index)
+        return arrived
+
+    def is_finished(self) -> bool:
+        """Whether the task has ended and every ref has been taken (``next``
+        would raise ``StopIteration``)."""
+        _arrived, ended = self._host.peek(self._task_id, self._index)
+        return ended
+
+    def _wait_ref(self) -> ObjectRef:
+        """The ref ``ember.wait`` checks for this generator."""
+        ref = self._host.wait_ref(self._task_id, self._index)
+        return self._generator_ref if ref is None else ref
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        raise TypeError(
+            "An ObjectRefGenerator cannot be pickled: it cannot be passed to or "
+            "returned from another task or actor. Pass the ObjectRefs it yields instead."
+        )
+
+    def __repr__(self) -> str:
+        return f"ObjectRefGenerator({self._generator_ref.hex()})"
 
     def __del__(self) -> None:
-        cw = current.worker_or_none()
-        if cw is not None:
-            cw.drop_generator(self._task_id)
+        host = getattr(self, "_host", None)
+        if host is not None:
+            host.drop(self._task_id)
+
+
+_NO_SEND = (
+    "ObjectRefGenerator.{} is not supported (as in Ray): the task's generator runs "
+    "on its worker and cannot be sent values, thrown into or closed from here."
+)

@@ -5,8 +5,10 @@ to the node's arena (``Objects.create_in_store``) and the reply names the
 node. Refs inside a return value go into escrow until the caller has
 registered as their borrower (docs/design.md, "Reference counting"). An error
 is pickled once per declared return, so every ref the caller holds raises it.
-A streaming call's items (and its error) go out as ``worker.generator_item``
-notifications, through the loop thread, before its reply.
+A streaming call's items (and the error its generator raised) go out as
+``worker.generator_item`` notifications, through the loop thread, before its
+reply; a streaming call that fails otherwise (cancelled, a failed argument)
+returns the error as its completed ref (index 0), as Ray does.
 """
 
 from __future__ import annotations
@@ -132,13 +134,18 @@ class ReturnPacker:
     ) -> Result:
         """The reply for a call that failed with ``error``."""
         data = error_bytes(error)
-        n = max(spec.num_returns, 1) if not spec.streaming else 0
+        if spec.streaming:
+            # A failure outside the generator (cancelled, an argument failed, ...):
+            # the completed ref holds it, as in Ray; the caller streams that ref last.
+            obj = ReturnObject(
+                oid=object_id_for(spec.task_id, 0), nbufs=1, is_error=True
+            )
+            return TaskReply(returns=[obj], retryable_error=retryable), [data]
+        n = max(spec.num_returns, 1)
         returns = [
             ReturnObject(oid=object_id_for(spec.task_id, i + 1), nbufs=1, is_error=True)
             for i in range(n)
         ]
-        if spec.streaming:
-            self._send_error_item(spec, data, conn)
         return TaskReply(returns=returns, retryable_error=retryable), [data] * n
 
     def stream(self, spec: TaskSpec, gen: Any, conn: Connection) -> Result:
