@@ -85,11 +85,16 @@ def _wait_ready(p: subprocess.Popen[bytes], r: int, what: str, log_path: str) ->
 
 
 def start_local_cluster(
-    session_dir: str, token: str, resources: dict[str, float], object_store_bytes: int
+    session_dir: str,
+    token: str,
+    resources: dict[str, float],
+    object_store_bytes: int,
+    node_env: dict[str, str] | None = None,
 ) -> LocalCluster:
     """Start the control service and a node daemon side by side; wait until both serve.
 
-    ``control_address`` is then the control service's ``unix:`` address.
+    ``control_address`` is then the control service's ``unix:`` address;
+    ``node_env`` adds settings to the node daemon's environment (spilling).
     """
     cluster = LocalCluster(session_dir=session_dir, token=token)
     env = dict(os.environ)
@@ -130,7 +135,7 @@ def start_local_cluster(
                 "--head",
                 "--no-tcp",
             ],
-            env,
+            {**env, **(node_env or {})},
             node_log,
         )
         cluster.procs.append(np_)

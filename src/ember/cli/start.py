@@ -45,6 +45,7 @@ def _node_args(
     totals: dict[str, float],
     store: int,
     listen_address: str | None,
+    spill_dir: str | None = None,
 ) -> list[str]:
     args = [
         "--session-dir",
@@ -60,6 +61,8 @@ def _node_args(
     ]
     if listen_address:
         args += ["--listen-address", listen_address]
+    if spill_dir:
+        args += ["--object-spilling-directory", os.path.abspath(spill_dir)]
     return args
 
 
@@ -132,7 +135,13 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "ember.node",
             [
                 *_node_args(
-                    session_dir, address, ip, totals, store, opts["listen_address"]
+                    session_dir,
+                    address,
+                    ip,
+                    totals,
+                    store,
+                    opts["listen_address"],
+                    opts.get("object_spilling_directory"),
                 ),
                 "--head",
             ],
@@ -200,7 +209,15 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     node, r = spawn(
         "node daemon",
         "ember.node",
-        _node_args(session_dir, address, ip, totals, store, opts["listen_address"]),
+        _node_args(
+            session_dir,
+            address,
+            ip,
+            totals,
+            store,
+            opts["listen_address"],
+            opts.get("object_spilling_directory"),
+        ),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
         detached=True,
@@ -360,6 +377,12 @@ def _print_joined(record: dict[str, Any]) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Bytes of the node's shared-memory object store (default: 30% of memory).",
+)
+@click.option(
+    "--object-spilling-directory",
+    default=None,
+    help="Spill objects that do not fit in the object store to a private folder "
+    "under this one (default: the session folder's spill/).",
 )
 @click.option(
     "--dashboard-host",

@@ -6,6 +6,7 @@ Collaborators (each gets only what it uses)::
     LeaseManager   (leases.py)            node.request/return_worker_lease, blocked workers
     Bundles        (bundles.py)           node.prepare/commit/cancel_bundles
     LocalObjects   (local_objects.py)     node.create/seal/get/release/free objects
+    Spiller        (spill.py)             room in the store: drop copies, spill, restore
     ObjectManager  (object_manager.py)    pulls between nodes
     ClusterView    (cluster_view.py)      the other nodes, from the control service
     WorkerPool     (worker_pool.py)       the worker processes
@@ -40,8 +41,11 @@ from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
 from ember.node.object_manager import ObjectManager
+from ember.node.spill import Spiller
+from ember.node.spill_io import configured_directory, spill_folder
 from ember.node.worker_pool import WorkerHandle, WorkerPool
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
+from ember.object_store.spill_policy import SpillPolicy
 from ember.object_store.store import ObjectStore
 from ember.protocol.messages import (
     SCHEMA,
@@ -76,6 +80,8 @@ class NodeOptions:
     listen_address: str = ""
     #: listen on TCP at all (False: the embedded one-node cluster, unix sockets only)
     tcp: bool = True
+    #: ``--object-spilling-directory`` ("" = the config's, else ``<session>/spill``)
+    spill_dir: str = ""
 
 
 class NodeDaemon:
@@ -103,7 +109,8 @@ class NodeDaemon:
         self.arena = Arena(self.arena_path, opts.object_store_bytes)
         self.store = ObjectStore(opts.object_store_bytes)
         self.cluster = ClusterView(self.node_id, self.sup)
-        self.objects = LocalObjects(self.store)
+        self.spiller = self._make_spiller(opts, config)
+        self.objects = LocalObjects(self.store, self.spiller)
         peers = ConnectionPool(
             token=token,
             schema=SCHEMA,
@@ -111,7 +118,7 @@ class NodeDaemon:
             timeout_s=config.connect_timeout_s,
         )
         self.transfers = ObjectManager(
-            self.store, self.arena, self.cluster, peers, self.sup
+            self.store, self.arena, self.cluster, peers, self.sup, self.spiller
         )
         self.bundles = Bundles(
             self.ledger, self._bundles_changed, self._bundles_removed
@@ -126,6 +133,30 @@ class NodeDaemon:
         self.log_dir = os.path.join(opts.session_dir, "logs")
         self.pool: WorkerPool | None = None
         self._resources_dirty = False
+
+    def _make_spiller(self, opts: NodeOptions, config: Config) -> Spiller:
+        given = configured_directory(
+            opts.spill_dir,
+            config.object_spilling_directory,
+            config.object_spilling_config,
+        )
+        folder, _ = spill_folder(opts.session_dir, given)
+        policy = SpillPolicy(
+            self.store.capacity,
+            threshold=config.object_spilling_threshold,
+            batch_bytes=config.min_spilling_size,
+            batch_max_objects=config.max_fused_object_count,
+        )
+        return Spiller(
+            self.store,
+            self.arena,
+            policy,
+            folder,
+            self.sup,
+            full_timeout_s=config.object_store_full_timeout_s,
+            io_threads=config.max_io_workers,
+            node_tag=self.node_id.hex()[:8],
+        )
 
     def _handlers(self) -> dict[str, Any]:
         return {
@@ -302,6 +333,7 @@ class NodeDaemon:
 
     def get_stats(self, conn: Connection, req: Any, bufs: Any) -> NodeStatsReply:
         st = self.store.statistics()
+        sp = self.spiller.statistics()
         ps = self.pool.statistics() if self.pool else {"workers": 0, "idle": 0}
         return NodeStatsReply(
             node_id=self.node_id,
@@ -314,6 +346,13 @@ class NodeDaemon:
             idle_workers=ps["idle"],
             store_path=self.arena_path,
             store_bytes=self.opts.object_store_bytes,
+            spill_dir=sp.folder,
+            spilled_objects=sp.spilled_objects,
+            spilled_bytes=sp.spilled_bytes,
+            restored_objects=sp.restored_objects,
+            restored_bytes=sp.restored_bytes,
+            spill_files=sp.files,
+            spilled_bytes_on_disk=sp.bytes_on_disk,
         )
 
     # -- logs -------------------------------------------------------------------------
@@ -342,6 +381,7 @@ class NodeDaemon:
         self.server.close()
         if self.control is not None:
             self.control.close()
+        self.spiller.close()
         self.arena.close()
         remove_arena(self.arena_path)
         try:

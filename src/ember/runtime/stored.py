@@ -6,11 +6,19 @@ trip, and a finalizer on the mapping unpins it once the entry is dropped and
 every view (e.g. a numpy array) is gone.  Unpins are sent lazily, in batches
 (``node.release_objects``).  An owner frees a stored object on every node
 that holds a copy of it.
+
+When its store needs room the node daemon asks for pins back
+(``worker.drop_cached_objects``): each cached mapping no value uses any more
+is dropped, which unpins it, so the daemon can spill the object.  A create
+that does not fit waits at the daemon while it spills (bounded by the
+daemon's ``object_store_full_timeout_s``); its final refusal becomes
+``ObjectStoreFullError`` here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
 from typing import Any
 
@@ -157,6 +165,20 @@ class StoredObjects:
         if self._entries.get(oid) is e:
             e.mapping = m  # a racing reader's extent is simply dropped (own pin)
         return m
+
+    def h_drop_cached(self, conn: Any, req: Any, bufs: Any) -> None:
+        """``worker.drop_cached_objects``: unpin those of ``req.oids`` no value uses."""
+        dropped = False
+        for oid in req.oids:
+            e = self._entries.get(oid)
+            if e is None or e.mapping is None:
+                continue
+            # the entry's reference and getrefcount's argument: no view is alive
+            if sys.getrefcount(e.mapping) <= 2:
+                e.mapping = None  # its finalizer queues the unpin
+                dropped = True
+        if dropped:
+            self._flush_unpins()
 
     def _unpin_later(self, oid: bytes) -> None:
         self._pending_release.append(oid)
