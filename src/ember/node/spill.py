@@ -49,12 +49,14 @@ from ember.object_store.spill_policy import (
     SpillPolicy,
     batch_layout,
 )
-from ember.object_store.store import ObjectStore, StoreFullError, alloc_size
+from ember.object_store.store import Entry, ObjectStore, StoreFullError, alloc_size
 
 logger = logging.getLogger(__name__)
 
-#: a client asked to drop idle cached mappings is asked again after this long
-RELEASE_ASK_INTERVAL_S = 0.5
+#: clients are asked to drop idle cached mappings at most this often
+RELEASE_ASK_INTERVAL_S = 0.02
+#: a waiting create looks again at least this often
+RECHECK_S = 0.1
 
 
 class ObjectStoreFull(MemoryError):
@@ -110,6 +112,7 @@ class Spiller:
         self.index = SpillIndex()
         #: objects being written now, and those of them freed meanwhile
         self._writing: set[bytes] = set()
+        self._writing_bytes = 0
         self._freed_while_writing: set[bytes] = set()
         self._restores: dict[bytes, asyncio.Future[None]] = {}
         self._waiters: list[asyncio.Future[None]] = []
@@ -117,6 +120,7 @@ class Spiller:
         self._files = 0
         #: the last write error (the disk is full, ...), cleared by a good write
         self.disk_error = ""
+        self._disk_error_at = float("-inf")
         self._counts = _Counters()
         #: set by the daemon: ask clients to drop cached mappings nobody uses
         self.ask_release: Callable[[], None] = lambda: None
@@ -143,11 +147,15 @@ class Spiller:
             self._sup.spawn(self._relieve(), name="spill-high-water")
 
     async def _relieve(self) -> None:
+        started = asyncio.get_running_loop().time()
         try:
-            while True:
+            while self._disk_error_at < started:  # a failed write ends it
                 need = self.policy.need_for_high_water(self._store.used)
+                need -= self._writing_bytes
                 plan = self.policy.plan(self._candidates(), need)
                 if plan.empty:
+                    if need > 0:
+                        self._ask_release()  # only pinned objects are left
                     return
                 writes = self._start(plan)
                 if writes:
@@ -188,25 +196,31 @@ class Spiller:
         if alloc > store.capacity:
             raise ObjectStoreFull(self._too_big(size))
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._timeout_s
+        started = loop.time()
+        deadline = started + self._timeout_s
         while True:
             if store.fits(size):
                 return store.create(oid, size, secondary)
-            need = self.policy.need_for_create(store.used, alloc)
+            if self._disk_error_at >= started and not self._writing:
+                raise ObjectStoreFull(self._full_message(size, disk=True))
+            # what the writes in flight will free is counted as freed
+            need = self.policy.need_for_create(store.used, alloc) - self._writing_bytes
             plan = self.policy.plan(self._candidates(), need)
             self._start(plan)
             if store.fits(size):
                 continue
             if plan.freed_bytes < need:
-                if self.disk_error and not self._writing:
-                    raise ObjectStoreFull(self._full_message(size, disk=True))
-                if loop.time() - self._asked_at >= RELEASE_ASK_INTERVAL_S:
-                    self._asked_at = loop.time()
-                    self.ask_release()
+                self._ask_release()
             left = deadline - loop.time()
             if left <= 0:
                 raise ObjectStoreFull(self._full_message(size, disk=False))
-            await self._wait_changed(min(left, RELEASE_ASK_INTERVAL_S))
+            await self._wait_changed(min(left, RECHECK_S))
+
+    def _ask_release(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._asked_at >= RELEASE_ASK_INTERVAL_S:
+            self._asked_at = now
+            self.ask_release()
 
     def _start(self, plan: EvictionPlan) -> list[asyncio.Task[None]]:
         """Carry out ``plan``: drops and releases now, writes in the background."""
@@ -218,17 +232,20 @@ class Spiller:
             store.delete(oid)  # the index keeps its file copy
         if plan.drop or plan.release:
             self.changed()
-        return [
-            self._sup.spawn(self._write(list(batch)), name="spill-write")
-            for batch in plan.batches
-        ]
+        tasks = []
+        for batch in plan.batches:
+            # held now, so nothing frees or reuses them before the write starts
+            entries = [(oid, store.entries[oid]) for oid in batch]
+            for oid, e in entries:
+                store.hold(oid)
+                self._writing.add(oid)
+                self._writing_bytes += e.alloc
+            tasks.append(self._sup.spawn(self._write(entries), name="spill-write"))
+        return tasks
 
-    async def _write(self, oids: list[bytes]) -> None:
+    async def _write(self, entries: list[tuple[bytes, Entry]]) -> None:
         store = self._store
-        entries = [(oid, store.entries[oid]) for oid in oids]
-        for oid, _ in entries:
-            store.hold(oid)
-            self._writing.add(oid)
+        oids = [oid for oid, _ in entries]
         offsets, _ = batch_layout(e.size for _, e in entries)
         self._files += 1
         path = os.path.join(self.folder, f"{self._tag}-{self._files:06d}.spill")
@@ -245,12 +262,14 @@ class Spiller:
             self.disk_error = ""
         except OSError as exc:
             self.disk_error = f"{type(exc).__name__}: {exc}"
+            self._disk_error_at = asyncio.get_running_loop().time()
             logger.warning("spilling %d objects to %s failed: %s", len(oids), path, exc)
         finally:
             for v in views:
                 with contextlib.suppress(BufferError):
                     v.release()
             self._writing.difference_update(oids)
+            self._writing_bytes -= sum(e.alloc for _, e in entries)
         freed = self._freed_while_writing.intersection(oids)
         self._freed_while_writing.difference_update(oids)
         if ok:
@@ -286,6 +305,10 @@ class Spiller:
             loc = self.index.location(oid)
             if loc is not None and oid not in self._store.entries:
                 offset = await self.create(oid, loc.size)
+                if self.index.location(oid) is not loc:  # freed while we made room
+                    self._store.delete(oid)
+                    fut.set_result(None)
+                    return
                 self._store.hold(oid)
                 dest = self._arena.view[offset : offset + loc.size]
                 try:
