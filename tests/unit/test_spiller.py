@@ -45,7 +45,7 @@ class Node:
         self.arena = Arena(path, CAP)
         self.store = ObjectStore(CAP)
         self.sup = Supervisor("test")
-        folder, _ = spill_io.spill_folder(os.path.join(tmp, "session"), "")
+        folder = spill_io.spill_folder(os.path.join(tmp, "session"), "")
         policy = SpillPolicy(
             CAP,
             threshold=kw.pop("threshold", 1.0),
@@ -267,6 +267,6 @@ def test_ray_spelling_of_the_spill_directory(tmp_path):
 def test_a_given_directory_gets_a_private_folder_per_session(tmp_path):
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
-    folder, _ = spill_io.spill_folder(str(tmp_path / "session_x"), str(shared))
+    folder = spill_io.spill_folder(str(tmp_path / "session_x"), str(shared))
     assert folder == str(shared / "session_x")
     assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700

@@ -98,6 +98,15 @@ class NodeDaemon:
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         self.control: Connection | None = None
         self.stopped = asyncio.Event()
+        # the spill folder first: a refused folder must not leave an arena behind
+        spill_dir = spill_folder(
+            opts.session_dir,
+            configured_directory(
+                opts.spill_dir,
+                config.object_spilling_directory,
+                config.object_spilling_config,
+            ),
+        )
         session = os.path.basename(opts.session_dir.rstrip("/"))
         self.arena_path = arena_path(
             session,
@@ -109,7 +118,7 @@ class NodeDaemon:
         self.arena = Arena(self.arena_path, opts.object_store_bytes)
         self.store = ObjectStore(opts.object_store_bytes)
         self.cluster = ClusterView(self.node_id, self.sup)
-        self.spiller = self._make_spiller(opts, config)
+        self.spiller = self._make_spiller(spill_dir, config)
         self.objects = LocalObjects(self.store, self.spiller)
         peers = ConnectionPool(
             token=token,
@@ -134,13 +143,7 @@ class NodeDaemon:
         self.pool: WorkerPool | None = None
         self._resources_dirty = False
 
-    def _make_spiller(self, opts: NodeOptions, config: Config) -> Spiller:
-        given = configured_directory(
-            opts.spill_dir,
-            config.object_spilling_directory,
-            config.object_spilling_config,
-        )
-        folder, _ = spill_folder(opts.session_dir, given)
+    def _make_spiller(self, folder: str, config: Config) -> Spiller:
         policy = SpillPolicy(
             self.store.capacity,
             threshold=config.object_spilling_threshold,

@@ -24,20 +24,18 @@ class SpillDiskFullError(OSError):
     """The spill folder's disk has no room (ENOSPC or EDQUOT)."""
 
 
-def spill_folder(session_dir: str, user_dir: str) -> tuple[str, str]:
-    """Create the folder this node spills to; ``(folder, folder to remove at the end)``.
+def spill_folder(session_dir: str, user_dir: str) -> str:
+    """Create the folder this node spills to (removed whole when the node stops).
 
     The default is ``<session>/spill``.  A folder the user names (which may be
     shared, as ``/tmp`` is) gets a private subfolder named after the session,
     created 0700 and checked, so other users can neither read nor plant files.
     """
     if not user_dir:
-        folder = ensure_private_dir(os.path.join(session_dir, "spill"))
-        return folder, folder
+        return ensure_private_dir(os.path.join(session_dir, "spill"))
     os.makedirs(user_dir, mode=0o700, exist_ok=True)
     name = os.path.basename(session_dir.rstrip("/")) or "ember-session"
-    folder = ensure_private_dir(os.path.join(user_dir, name))
-    return folder, folder
+    return ensure_private_dir(os.path.join(user_dir, name))
 
 
 def _full(exc: OSError, path: str) -> OSError:
