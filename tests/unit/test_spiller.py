@@ -45,6 +45,7 @@ class Node:
         self.arena = Arena(path, CAP)
         self.store = ObjectStore(CAP)
         self.sup = Supervisor("test")
+        os.mkdir(os.path.join(tmp, "session"), 0o700)
         folder = spill_io.spill_folder(os.path.join(tmp, "session"), "")
         policy = SpillPolicy(
             CAP,
