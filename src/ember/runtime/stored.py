@@ -103,6 +103,9 @@ class StoredObjects:
                     "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
                 )
             except (RpcError, OSError) as err:
+                if isinstance(err, RemoteError) and err.is_a(MemoryError):
+                    # no room for the copy here, even after spilling
+                    raise exc_mod.ObjectStoreFullError(err.remote_message) from None
                 raise exc_mod.ObjectLostError(
                     oid.hex(),
                     "",
@@ -145,9 +148,14 @@ class StoredObjects:
         self.add_copy(req.oid, req.node_id)
 
     async def pin(self, oid: bytes) -> Any:
-        reply, _ = await self._links.node_conn.call(
-            "node.get_objects", GetObjectsRequest(oids=[oid])
-        )
+        try:
+            reply, _ = await self._links.node_conn.call(
+                "node.get_objects", GetObjectsRequest(oids=[oid])
+            )
+        except RemoteError as err:
+            if err.is_a(MemoryError):  # a spilled object found no room to come back
+                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
+            raise
         loc = reply.found[0]
         if loc is None:
             raise exc_mod.ObjectLostError(
