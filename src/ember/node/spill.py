@@ -129,6 +129,8 @@ class Spiller:
     # -- events -------------------------------------------------------------------
     def changed(self) -> None:
         """Memory may have come free (a write done, an unpin, a free): wake creates."""
+        if not self._waiters:
+            return
         waiters, self._waiters = self._waiters, []
         for w in waiters:
             if not w.done():
