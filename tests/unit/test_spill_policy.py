@@ -173,3 +173,23 @@ def test_the_store_tracks_use_order_and_what_fits():
     assert oid(3) in s.entries
     s.unpin(oid(3))
     assert oid(3) not in s.entries
+
+
+def test_fresh_copies_and_restores_go_only_when_nothing_else_is_left():
+    p = SpillPolicy(100 * MB, batch_bytes=MB, batch_max_objects=1)
+    cands = [
+        cand(1, use=9, secondary=True, fresh=True),  # pulled, its reader not here yet
+        cand(2, use=8, on_disk=True, fresh=True),  # just restored
+        cand(3, use=5),
+        cand(4, use=1, secondary=True),
+    ]
+    plan = p.plan(cands, 2 * MB)
+    assert plan.drop == (oid(4),)
+    assert plan.batches == ((oid(3),),)
+    plan = p.plan(cands, 4 * MB)
+    assert plan.release == (oid(2),)
+    assert plan.drop == (oid(4), oid(1))
+    plan = p.plan(cands, 4 * MB, take_fresh=False)  # the high-water spill
+    assert plan.drop == (oid(4),)
+    assert plan.release == ()
+    assert plan.freed_bytes == 2 * MB

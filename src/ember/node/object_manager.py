@@ -112,6 +112,7 @@ class ObjectManager:
             created = True
             await self._copy_chunks(src, oid, offset, pin.size)
             self._store.seal(oid)
+            self._store.entries[oid].fresh = True  # until its reader pins it
             self._store.unpin(oid)
             self._spill.after_seal()
             fut.set_result(None)

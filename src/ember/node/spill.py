@@ -154,7 +154,7 @@ class Spiller:
             while self._disk_error_at < started:  # a failed write ends it
                 need = self.policy.need_for_high_water(self._store.used)
                 need -= self._writing_bytes
-                plan = self.policy.plan(self._candidates(), need)
+                plan = self.policy.plan(self._candidates(), need, take_fresh=False)
                 if plan.empty:
                     if need > 0:
                         self._ask_release()  # only pinned objects are left
@@ -176,7 +176,7 @@ class Spiller:
     def _candidates(self) -> list[Candidate]:
         index, writing = self.index, self._writing
         return [
-            Candidate(oid, e.alloc, e.last_use, e.secondary, oid in index)
+            Candidate(oid, e.alloc, e.last_use, e.secondary, oid in index, e.fresh)
             for oid, e in self._store.entries.items()
             if e.sealed and not e.deleted and e.pins == 0 and oid not in writing
         ]
@@ -324,6 +324,8 @@ class Spiller:
                     with contextlib.suppress(BufferError):
                         dest.release()
                     self._store.seal(oid)
+                    # until its reader pins it (the entry exists: we hold it)
+                    self._store.entries[oid].fresh = True
                     self._store.unpin(oid)
                 self._counts.restored_objects += 1
                 self._counts.restored_bytes += loc.size

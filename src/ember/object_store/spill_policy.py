@@ -16,7 +16,11 @@ bytes.  The plan takes, in this order:
    batches: a batch is closed at ``batch_bytes`` or ``batch_max_objects``,
    and the last batch is filled up to that size even past ``need``, so many
    small objects share one file instead of one file each (Ray's
-   ``min_spilling_size`` / ``max_fused_object_count``).
+   ``min_spilling_size`` / ``max_fused_object_count``);
+4. last, and only if ``take_fresh`` (a create that cannot wait for the high
+   water to go down), *fresh* objects (made for a reader that has not pinned
+   them yet: a copy just pulled, an object just restored), so that the room
+   made for a reader is not taken back before it arrives.
 
 :func:`batch_layout` places a batch's objects in its file, each on a page
 boundary.
@@ -43,6 +47,8 @@ class Candidate:
     secondary: bool = False
     #: it has a copy in a spill file already
     on_disk: bool = False
+    #: made for a reader that has not pinned it yet
+    fresh: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,16 +106,23 @@ class SpillPolicy:
         over = used + alloc - self.capacity
         return over if over > 0 else alloc
 
-    def plan(self, candidates: Iterable[Candidate], need: int) -> EvictionPlan:
+    def plan(
+        self, candidates: Iterable[Candidate], need: int, take_fresh: bool = True
+    ) -> EvictionPlan:
         """The cheapest way to free at least ``need`` bytes (less if too few candidates)."""
         if need <= 0:
             return EvictionPlan()
         cheap: list[Candidate] = []
         primaries: list[Candidate] = []
+        fresh: list[Candidate] = []
         for c in candidates:
-            (cheap if c.secondary or c.on_disk else primaries).append(c)
+            if c.fresh and (c.secondary or c.on_disk):
+                fresh.append(c)
+            else:
+                (cheap if c.secondary or c.on_disk else primaries).append(c)
         cheap.sort(key=lambda c: (not c.secondary, c.last_use))
         primaries.sort(key=lambda c: c.last_use)
+        fresh.sort(key=lambda c: c.last_use)
         freed = 0
         drop: list[bytes] = []
         release: list[bytes] = []
@@ -132,6 +145,11 @@ class SpillPolicy:
                 batch, batch_bytes = [], 0
         if batch:
             batches.append(tuple(batch))
+        for c in fresh if take_fresh else ():
+            if freed >= need:
+                break
+            (drop if c.secondary else release).append(c.oid)
+            freed += c.alloc
         return EvictionPlan(tuple(drop), tuple(release), tuple(batches), freed)
 
 

@@ -49,6 +49,9 @@ class Entry:
     secondary: bool = False
     #: the store's use counter at the last create or pin (least recently used first)
     last_use: int = 0
+    #: made for a reader that has not pinned it yet (a pulled copy, a restore):
+    #: evicted only as a last resort, so it is not gone before its reader comes
+    fresh: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,6 +116,7 @@ class ObjectStore:
         e.pins += 1
         self._uses += 1
         e.last_use = self._uses
+        e.fresh = False
         return e
 
     def unpin(self, oid: bytes) -> None:

@@ -42,6 +42,9 @@ from ember.runtime.serialization import (
     write_layout,
 )
 
+#: pulls of one object a read tries when its fresh copy is evicted before the pin
+PULL_ATTEMPTS = 3
+
 
 class StoredObjects:
     """Arena I/O of one core worker's stored objects."""
@@ -92,29 +95,40 @@ class StoredObjects:
 
     async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
         """Pin a stored object on this node, pulling a copy from its node first if needed."""
-        links = self._links
-        if e.node_id != links.node_id:
+        if e.node_id == self._links.node_id:
+            return await self.pin(oid)
+        try:
+            return await self.pin(oid)
+        except exc_mod.ObjectLostError:
+            pass  # no local copy yet
+        for attempt in range(PULL_ATTEMPTS):
+            await self._pull(oid, e)
             try:
                 return await self.pin(oid)
             except exc_mod.ObjectLostError:
-                pass  # no local copy yet
-            try:
-                await links.node_conn.call(
-                    "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
-                )
-            except (RpcError, OSError) as err:
-                if isinstance(err, RemoteError) and err.is_a(MemoryError):
-                    # no room for the copy here, even after spilling
-                    raise exc_mod.ObjectStoreFullError(err.remote_message) from None
-                raise exc_mod.ObjectLostError(
-                    oid.hex(),
-                    "",
-                    "",
-                    f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
-                    f"which held its only copy: {err}",
-                ) from err
-            self._record_copy(oid, e)
-        return await self.pin(oid)
+                # a full store took the copy back before we pinned it: pull again
+                if attempt == PULL_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _pull(self, oid: bytes, e: ObjEntry) -> None:
+        links = self._links
+        try:
+            await links.node_conn.call(
+                "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
+            )
+        except (RpcError, OSError) as err:
+            if isinstance(err, RemoteError) and err.is_a(MemoryError):
+                # no room for the copy here, even after spilling
+                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
+            raise exc_mod.ObjectLostError(
+                oid.hex(),
+                "",
+                "",
+                f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
+                f"which held its only copy: {err}",
+            ) from err
+        self._record_copy(oid, e)
 
     def _record_copy(self, oid: bytes, e: ObjEntry) -> None:
         links = self._links
