@@ -61,7 +61,7 @@ class Node:
         off = await self.spiller.create(oid(n), size)
         self.arena.view[off : off + size] = payload(n, size)
         self.store.seal(oid(n))
-        self.spiller.after_seal()
+        self.spiller.maybe_relieve()
 
     async def read(self, n: int) -> bytes:
         """Pin (restoring it if spilled), copy out, unpin."""

@@ -62,7 +62,7 @@ class LocalObjects:
         self._store.seal(req.oid)
         if req.pin:
             self.h_get(conn, GetObjectsRequest(oids=[req.oid]), bufs)
-        self._spill.after_seal()
+        self._spill.maybe_relieve()
         return Empty()
 
     def h_abort(self, conn: Connection, req: Any, bufs: Any) -> None:
@@ -135,6 +135,7 @@ class LocalObjects:
                     del pins[oid]
                 self._store.unpin(oid)
         self._spill.changed()
+        self._spill.maybe_relieve()
 
     def unpin_all(self, conn: Connection) -> None:
         """Release every pin ``conn`` holds (it clears them: a second call does nothing)."""

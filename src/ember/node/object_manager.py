@@ -114,7 +114,7 @@ class ObjectManager:
             self._store.seal(oid)
             self._store.entries[oid].fresh = True  # until its reader pins it
             self._store.unpin(oid)
-            self._spill.after_seal()
+            self._spill.maybe_relieve()
             fut.set_result(None)
         except BaseException as exc:
             if created:

@@ -142,8 +142,12 @@ class Spiller:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(w, max(0.0, timeout_s))
 
-    def after_seal(self) -> None:
-        """Start a background spill if the store is above its high-water mark."""
+    def maybe_relieve(self) -> None:
+        """Start a background spill if the store is above its high-water mark.
+
+        Called after a seal, and after unpins (the objects a client let go of
+        at our request are spilled then, before a create has to wait).
+        """
         if not self._relieving and self.policy.over_high_water(self._store.used):
             self._relieving = True
             self._sup.spawn(self._relieve(), name="spill-high-water")
