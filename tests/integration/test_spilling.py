@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import itertools
 import os
 import time
 
@@ -170,3 +171,35 @@ def test_three_times_the_store_across_two_nodes(cluster):
         del v
     refs.clear()
     assert wait_until(lambda: not spill_files(b_spill), timeout_s=30)
+
+
+@ember.remote
+def forward(x: np.ndarray, weights: list[np.ndarray]) -> float:
+    for w in weights:
+        x = np.maximum(x @ w, 0)
+    return float(np.sum(x))
+
+
+def test_the_forward_pass_seed_runs_in_a_store_smaller_than_its_arguments(spill_dir):
+    # forward_pass.py: 20 tasks, each given 24.8 MB of weights by value (496 MB of
+    # arguments in the store at once); a 100 MB store used to fail with
+    # ObjectStoreFullError
+    ember.init(
+        num_cpus=2,
+        object_store_memory=100 * MB,
+        _system_config={"object_spilling_directory": spill_dir},
+    )
+    try:
+        rng = np.random.default_rng(0)
+        sizes = [100, 1000, 1000, 1000, 1000]
+        weights = [
+            rng.standard_normal((a, b)) / 30 for a, b in itertools.pairwise(sizes)
+        ]
+        inputs = [rng.standard_normal(100) for _ in range(20)]
+        futures = [forward.remote(x, weights) for x in inputs]
+        got = ember.get(futures, timeout=300)
+        want = [forward._function(x, weights) for x in inputs]
+        assert got == pytest.approx(want)
+        assert node_stats().spilled_objects > 0
+    finally:
+        ember.shutdown()
