@@ -27,8 +27,6 @@ _spec.loader.exec_module(corpus)
 #: program -> the missing ember feature that makes it fail today.
 MISSING: dict[str, str] = {
     "generator_wait": "ray.wait on an ObjectRefGenerator (NotImplementedError)",
-    "actor_async_cancel": "ray.cancel of a running async actor call does not "
-    "cancel its coroutine (get times out)",
 }
 
 RAY_RESULTS = corpus.load_ray_results()

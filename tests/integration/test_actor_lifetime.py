@@ -1,4 +1,4 @@
-"""An actor dies with its last handle (unless named, detached or its handle escaped)."""
+"""An actor dies with its creator's last handle (unless detached or its handle escaped)."""
 
 from __future__ import annotations
 
@@ -44,13 +44,25 @@ def test_actor_dies_when_its_last_handle_goes(cluster):
     assert wait_until(lambda: _gone(pid), 30)
 
 
-def test_named_and_detached_actors_outlive_their_handle(cluster):
-    a = Holder.options(name="keeper").remote()
+def test_detached_actors_outlive_their_handle(cluster):
+    a = Holder.options(name="keeper", lifetime="detached").remote()
     pid = ember.get(a.pid.remote())
     del a
     gc.collect()
     assert ember.get(ember.get_actor("keeper").pid.remote()) == pid
     ember.kill(ember.get_actor("keeper"))
+
+
+def test_named_actor_dies_with_its_creators_handle(cluster):
+    """As in Ray 2.60: a get_actor handle does not keep it alive."""
+    a = Holder.options(name="dropped").remote()
+    pid = ember.get(a.pid.remote())
+    other = ember.get_actor("dropped")
+    del a
+    gc.collect()
+    assert wait_until(lambda: _gone(pid), 30)
+    with pytest.raises(ember.exceptions.RayActorError):
+        ember.get(other.pid.remote(), timeout=60)
 
 
 def test_actor_whose_handle_escaped_stays_alive(cluster):

@@ -232,7 +232,8 @@ def test_object_whose_only_copy_was_on_a_dead_node_is_lost(cluster):
     cluster.wait_for_nodes()
     cluster.connect()
 
-    @ember.remote(resources={"far": 1})
+    # Without retries its task cannot run again to rebuild it (test_lineage.py).
+    @ember.remote(resources={"far": 1}, max_retries=0)
     def make():
         return np.ones(1_000_000)
 

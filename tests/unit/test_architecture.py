@@ -71,6 +71,7 @@ PURE = (
     "ember.object_store.spill_policy",
     "ember.object_store.spill_index",
     "ember.runtime.memory_store",
+    "ember.runtime.lineage",
     "ember.common.clock",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 from typing import Any
 
 from ember.api import call_shape, options as opt
@@ -33,6 +34,29 @@ def method(*args: Any, **kwargs: Any) -> Any:
 #: the methods Ray gives every actor: ``__ray_ready__`` (True once the actor is
 #: built) and ``__ray_terminate__`` (an intended exit, as ``exit_actor()``)
 BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
+class UndefinedConcurrencyGroupError(ValueError, AssertionError):
+    """A method names a concurrency group its actor class does not define.
+
+    Raised when the actor is created, as Ray does (Ray raises a bare
+    ``AssertionError`` there; this is one, and a ``ValueError`` too).
+    """
+
+
+def _undefined_group(meta: dict[str, Any], options: dict[str, Any]) -> str | None:
+    """The message for a method whose concurrency group the class lacks, or None."""
+    groups = set(opt.concurrency_groups_of(options))
+    for name, m in sorted(meta.items()):
+        group = m.get("concurrency_group")
+        if group and group not in groups:
+            defined = ", ".join(repr(g) for g in sorted(groups)) or "none"
+            return (
+                f"The method {name!r} is in the concurrency group {group!r}, which the "
+                f"actor class does not define (its concurrency_groups: {defined}). Add "
+                f"it to @remote(concurrency_groups={{...}})."
+            )
+    return None
 
 
 def _method_meta(cls: type) -> dict[str, Any]:
@@ -67,6 +91,10 @@ def _method_meta(cls: type) -> dict[str, Any]:
 class ActorClass:
     """A class whose instances are actors: ``Cls.remote(...)`` returns an ActorHandle."""
 
+    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
+        """``ActorClass[Counter]`` in annotations, as Ray's generic class."""
+        return types.GenericAlias(cls, item)
+
     def __init__(self, cls: type, options: dict[str, Any]) -> None:
         opt.validate_actor_options(options, in_options=False)
         self._cls = cls
@@ -75,6 +103,8 @@ class ActorClass:
         self._meta = _method_meta(cls)
         self._shape = call_shape.of_class(cls)
         self._export_cache: dict[int, bytes] = {}
+        #: raised at creation, as Ray does (not at decoration)
+        self._undefined_group = _undefined_group(self._meta, options)
         self.__doc__ = cls.__doc__
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
@@ -104,6 +134,8 @@ class ActorClass:
     def _remote(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], options: dict[str, Any]
     ) -> ActorHandle:
+        if self._undefined_group is not None:
+            raise UndefinedConcurrencyGroupError(self._undefined_group)
         if self._shape is not None:
             self._shape.check(args, kwargs)
         check_request_fits(options, self._name, actor=True)
@@ -137,18 +169,25 @@ class _BoundActorClass:
 class ActorHandle:
     """A handle to an actor; ``handle.method.remote(...)`` calls it. Picklable."""
 
+    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
+        """``ActorHandle[Counter]`` in annotations, as Ray's generic handle."""
+        return types.GenericAlias(cls, item)
+
     def __init__(
         self,
         actor_id: bytes,
         class_name: str,
         methods: dict[str, Any],
         max_task_retries: int,
+        counted: bool = True,
     ) -> None:
         self._actor_id_bytes = actor_id
         self._class_name = class_name
         self._methods = methods
         self._max_task_retries = max_task_retries
-        cw = current.worker_or_none()
+        # counted: one of the handles that keep the actor alive (the creator's
+        # and copies of it); get_actor's are not (runtime/actor_handles.py)
+        cw = current.worker_or_none() if counted else None
         self._counted = cw is not None
         if cw is not None:
             cw.actor_handles.add(actor_id)
@@ -185,7 +224,7 @@ class ActorHandle:
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
-        cw = current.worker_or_none()
+        cw = current.worker_or_none() if self.__dict__.get("_counted") else None
         if cw is not None:
             cw.actor_handles.escaped(self._actor_id_bytes)
         return (

@@ -172,13 +172,19 @@ class ClusterRuntime:
         info = self._control("control.create_actor", request)
         created = info.spec is None or info.spec.actor_id == spec.actor_id
         spec = info.spec or spec
+        # get_if_exists found another actor: a handle as get_actor's (not counted)
         handle = ActorHandle(
-            spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
+            spec.actor_id,
+            spec.class_name,
+            spec.methods,
+            spec.max_task_retries,
+            counted=created,
         )
-        if created and not spec.detached and not spec.name:
-            # The actor dies with its last handle here, unless a handle escaped
-            # (was pickled into a task, an actor or an object): then it lives
-            # until its job ends, as we cannot see the copies.
+        if created and not spec.detached:
+            # The actor (named or not, as in Ray) dies with its creator's last
+            # handle here, unless one escaped (was pickled into a task, an actor
+            # or an object): then it lives until its job ends, as we cannot see
+            # the copies. Handles from get_actor do not count (as in Ray).
             cw.actor_handles.mark_collectable(spec.actor_id)
         return handle
 
@@ -228,8 +234,14 @@ class ClusterRuntime:
         ns = namespace if namespace is not None else self.cw.namespace
         request = GetNamedActorRequest(name=name, namespace=ns)
         spec = self._control("control.get_named_actor", request).spec
+        # not counted: in Ray only the creator's handles (and copies of them)
+        # keep a non-detached actor alive
         return ActorHandle(
-            spec.actor_id, spec.class_name, spec.methods, spec.max_task_retries
+            spec.actor_id,
+            spec.class_name,
+            spec.methods,
+            spec.max_task_retries,
+            counted=False,
         )
 
     def kill(self, handle: ActorHandleLike, no_restart: bool) -> None:
@@ -266,7 +278,10 @@ class ClusterRuntime:
         tid = task_id_of(ref.binary())
 
         async def do() -> bool:
-            return cw.tasks.cancel(tid, force)
+            # an actor call (ValueError for force=True), else a task
+            return cw.actor_calls.cancel(tid, force, recursive) or cw.tasks.cancel(
+                tid, force
+            )
 
         cw.run(do())
 

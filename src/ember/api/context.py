@@ -135,6 +135,8 @@ class RuntimeContext:
             raise RuntimeError(
                 "This method is only available when the process is a worker."
             )
+        if task_context.process_actor.get("is_async"):
+            raise RuntimeError("This method is not supported in an async actor.")
         return ctx.task_id in task_context.cancel_requested
 
     @property

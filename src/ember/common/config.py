@@ -46,6 +46,9 @@ class Config:
     #: service that went away (it is restarted by ``ember start --head``) before
     #: giving up with an error
     head_reconnect_timeout_s: float = 60.0
+    #: lineage (specs and argument bytes of finished tasks) an owner keeps to
+    #: rebuild lost objects; past it the oldest is evicted (EMBER_MAX_LINEAGE_BYTES)
+    max_lineage_bytes: int = 1024**3
     #: how often an infeasible request is reported again
     infeasible_warning_interval_s: float = 30.0
     # -- object spilling (Ray's names where Ray has them) ------------------------------

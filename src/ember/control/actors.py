@@ -53,6 +53,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Ray's words for an actor whose owner's handles are all gone
+OUT_OF_SCOPE_CAUSE = (
+    "The actor is dead because all references to the actor were removed."
+)
 PG_REMOVED_CAUSE = (
     "The actor is dead because its placement group was removed (the actors of a "
     "removed placement group are killed and not restarted)."
@@ -209,6 +213,8 @@ class ActorDirectory:
                     env_vars=spec.env_vars,
                     strategy=strategy,
                     spilled=spilled,
+                    retriable=spec.max_restarts != 0,
+                    owner_id=spec.owner.worker_id if spec.owner else b"",
                 ),
             )
             if reply.worker is not None:
@@ -270,6 +276,7 @@ class ActorDirectory:
             self.storage.put("actor_live", spec.actor_id, live_record(rec))
         else:
             rec.info.pid = reply.pid
+            rec.info.init_failed = True  # ActorDiedError.actor_init_failed
             rec.dead(res.error_text or "the actor's constructor failed", epoch)
             self._unname(rec)
             conn.notify(
@@ -340,7 +347,8 @@ class ActorDirectory:
         if rec.spec.name and self.named.get(key) == rec.spec.actor_id:
             del self.named[key]
 
-    def kill(self, actor_id: bytes, no_restart: bool) -> None:
+    def kill(self, actor_id: bytes, no_restart: bool, cause: str | None = None) -> None:
+        """Kill the actor (``ember.kill``, or with ``cause``: its owner dropped it)."""
         rec = self.actors.get(actor_id)
         if rec is None or rec.info.state == "DEAD":
             return
@@ -348,7 +356,9 @@ class ActorDirectory:
         if no_restart:
             rec.no_restart = True
             conn = rec.worker_conn
-            self._mark_dead(rec, "The actor was killed by ember.kill() (ray.kill).")
+            self._mark_dead(
+                rec, cause or "The actor was killed by ember.kill() (ray.kill)."
+            )
         else:
             conn = rec.worker_conn
         if conn is not None and not conn.is_closed():

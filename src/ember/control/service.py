@@ -22,7 +22,7 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
-from ember.control.actors import ActorDirectory
+from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
 from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
@@ -249,7 +249,11 @@ class ControlService:
 
     # -- actors and placement groups ----------------------------------------------------
     def kill_actor(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        self.actors.kill(req.actor_id, req.no_restart)
+        self.actors.kill(
+            req.actor_id,
+            req.no_restart,
+            OUT_OF_SCOPE_CAUSE if req.out_of_scope else None,
+        )
         return Empty()
 
     def create_placement_group(self, conn: Connection, req: Any, bufs: Any) -> Empty:

@@ -8,6 +8,7 @@ Collaborators (each gets only what it uses)::
     LocalObjects   (local_objects.py)     node.create/seal/get/release/free objects
     Spiller        (spill.py)             room in the store: drop copies, spill, restore
     ObjectManager  (object_manager.py)    pulls between nodes
+    MemoryMonitor  (memory_monitor.py)    kills a worker when node memory runs out
     ClusterView    (cluster_view.py)      the other nodes, from the control service
     WorkerPool     (worker_pool.py)       the worker processes
 """
@@ -40,10 +41,11 @@ from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
+from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
 from ember.node.spill import Spiller
 from ember.node.spill_io import configured_directory, spill_folder
-from ember.node.worker_pool import WorkerHandle, WorkerPool
+from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
 from ember.object_store.spill_policy import SpillPolicy
 from ember.object_store.store import ObjectStore
@@ -143,6 +145,7 @@ class NodeDaemon:
         )
         self.log_dir = os.path.join(opts.session_dir, "logs")
         self.pool: WorkerPool | None = None
+        self.memory: MemoryMonitor | None = None
         self._resources_dirty = False
 
     def _make_spiller(self, folder: str, config: Config) -> Spiller:
@@ -218,6 +221,13 @@ class NodeDaemon:
             self.ledger, self.pool, self.cluster, self.sup, self._resources_changed
         )
         self.server.handlers.update(self.leases.handlers())
+        self.memory = MemoryMonitor(
+            MonitorSettings.from_env(),
+            self.leases.kill_candidates,
+            self.leases.kill_for_memory,
+        )
+        if self.memory.enabled:
+            self.sup.spawn(self.memory.run(), name="memory-monitor")
         self._tcp, self._start_time = tcp, time.time()
         conn = await self._connect_control()
         await self._register(conn)
@@ -358,15 +368,19 @@ class NodeDaemon:
 
     def _worker_exited(self, h: WorkerHandle) -> None:
         self.leases.worker_exited(h)
+        if self.memory is not None:
+            self.memory.worker_exited(h.pid)
         if h.worker_id and self.control is not None and not self.control.is_closed():
             code = h.exited.result() if h.exited.done() else -1
+            death = WorkerPool.death_of(h)
             self.control.notify(
                 "control.actor_died",
                 ActorDiedRequest(
                     actor_id=b"",
                     worker_id=h.worker_id,
                     reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
-                    f"({describe_exit(code)}).",
+                    f"({describe_exit(code)})."
+                    + (f" {death.message}" if death.kind == "oom" else ""),
                     # an intended exit (exit_actor) was announced by the worker
                     # itself; a process that just ends is a crash, whatever its code
                     intended=False,
@@ -400,6 +414,7 @@ class NodeDaemon:
             restored_bytes=sp.restored_bytes,
             spill_files=sp.files,
             spilled_bytes_on_disk=sp.bytes_on_disk,
+            memory_kills=self.memory.kills if self.memory else 0,
         )
 
     # -- logs -------------------------------------------------------------------------
@@ -462,13 +477,3 @@ def run(opts: NodeOptions) -> None:
         loop.run_until_complete(_main(opts))
     finally:
         loop.close()
-
-
-def describe_exit(code: int) -> str:
-    """An exit status as words: "killed by signal SIGSEGV", "exit code 3"."""
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"

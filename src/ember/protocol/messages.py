@@ -173,6 +173,7 @@ class ActorInfo(Msg):
     pid: int = 0
     spec: ActorSpec | None = None
     unschedulable: bool = False  # DEAD because it could never be placed
+    init_failed: bool = False  # DEAD because its constructor raised
 
 
 class GetActorInfoRequest(Msg):
@@ -198,6 +199,8 @@ class ListNamedActorsReply(Msg):
 class KillActorRequest(Msg):
     actor_id: bytes
     no_restart: bool = True
+    #: the owner's last handle is gone (the death cause says so), not ember.kill()
+    out_of_scope: bool = False
 
 
 class ActorDiedRequest(Msg):
@@ -233,6 +236,12 @@ class LeaseRequest(Msg):
     env_vars: dict[str, str] = {}
     strategy: dict[str, Any] = {}
     spilled: bool = False
+    #: whether what runs on the lease is retried if its worker dies (the memory
+    #: monitor kills retriable work first): max_retries != 0, max_restarts != 0
+    retriable: bool = True
+    #: the worker id of the process the work belongs to (the memory monitor groups
+    #: by it, so one greedy owner loses its tasks before anyone else's)
+    owner_id: bytes = b""
 
 
 class LeaseReply(Msg):
@@ -249,6 +258,26 @@ class LeaseReply(Msg):
 class ReturnLeaseRequest(Msg):
     lease_id: int
     worker_dead: bool = False
+
+
+class WorkerDeathRequest(Msg):
+    """Why the worker of lease ``lease_id`` died (asked by its holder after losing it)."""
+
+    lease_id: int
+    #: how long the daemon may wait for the process to be reaped
+    timeout_s: float = 2.0
+
+
+class WorkerDeathReply(Msg):
+    """A worker's death cause, as its node daemon saw it."""
+
+    #: "oom" (the memory monitor killed it), "signal", "exit", "" (unknown)
+    kind: str = ""
+    #: the signal's name when it was killed by one ("SIGKILL", "SIGSEGV")
+    signal: str = ""
+    exit_code: int = 0
+    #: a sentence for the user: the signal or exit code, or the memory report
+    message: str = ""
 
 
 class CreateObjectRequest(Msg):
@@ -303,6 +332,8 @@ class NodeStatsReply(Msg):
     #: spill files on disk now, and the bytes of live objects in them
     spill_files: int = 0
     spilled_bytes_on_disk: int = 0
+    #: workers the memory monitor killed since the daemon started
+    memory_kills: int = 0
 
 
 class PullObjectRequest(Msg):
@@ -443,6 +474,8 @@ class CancelTaskRequest(Msg):
 class GetObjectRequest(Msg):
     oid: bytes
     timeout_s: float = -1.0
+    #: the node whose copy the asker could not read (the owner relocates or rebuilds it)
+    lost_node: bytes = b""
 
 
 class GetObjectReply(Msg):
@@ -514,6 +547,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.register_worker": (RegisterWorkerRequest, RegisterWorkerReply),
     "node.request_worker_lease": (LeaseRequest, LeaseReply),
     "node.return_worker_lease": (ReturnLeaseRequest, None),
+    "node.get_worker_death": (WorkerDeathRequest, WorkerDeathReply),
     "node.create_object": (CreateObjectRequest, CreateObjectReply),
     "node.seal_object": (SealObjectRequest, Empty),
     "node.abort_object": (SealObjectRequest, None),
@@ -557,6 +591,7 @@ DEADLINE_CLASSES: dict[str, str] = {
     "control.get_actor_info": "long_poll",
     "control.wait_placement_group": "long_poll",
     "worker.get_object": "long_poll",
+    "node.get_worker_death": "long_poll",
     # Replies that come when user code finishes or resources free up.
     "worker.push_task": "push",
     "worker.create_actor": "push",

@@ -1,10 +1,15 @@
 """Counting this process's actor handles, to kill an actor with its last handle.
 
-Ray's rule: a non-detached actor is destroyed once every handle to it is gone.
-We see only the handles in this process; so an actor created here is collected
-when its local handle count drops to zero *and* no handle was ever pickled
-(passed to a task, an actor or stored in an object).  Otherwise it lives until
-it is killed or its job ends.  Named and detached actors are never collected.
+Ray's rule: a non-detached actor, named or not, is destroyed once its
+creator's handles (and the copies made of them) are gone; handles from
+``get_actor`` do not keep it alive (Ray 2.60: a named actor dies with its
+creator's last handle even while ``get_actor`` handles to it exist, and its
+name is free again).  We see only the handles in this process; so an actor
+created here is collected when its count of counted handles drops to zero
+*and* no counted handle was ever pickled (passed to a task, an actor or stored
+in an object).  Otherwise it lives until it is killed or its job ends (Ray
+would collect it once those copies are gone too).  Detached actors are never
+collected.
 """
 
 from __future__ import annotations

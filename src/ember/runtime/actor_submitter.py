@@ -13,6 +13,13 @@ When the connection breaks the actor died: calls in flight are retried on
 the restarted actor while ``max_task_retries`` allows (-1 = forever), else
 fail with ``ActorDiedError``; queued calls wait for the restart.  When the
 control service says DEAD, everything queued fails with the death cause.
+
+Cancel (``ember.cancel`` of a call's ref, :meth:`ActorSubmitter.cancel`): a
+call still queued here is dropped and fails with ``TaskCancelledError``; a
+call sent to the actor gets ``worker.cancel_task`` on the same connection
+(so it arrives after the push), and the actor decides (worker/actor_host.py:
+an async call's coroutine is cancelled, a sync call only sees
+``is_canceled()``).  A cancelled call is never retried.
 """
 
 from __future__ import annotations
@@ -24,7 +31,11 @@ from collections import deque
 from typing import Any
 
 from ember import exceptions as exc_mod
-from ember.protocol.messages import GetActorInfoRequest, KillActorRequest
+from ember.protocol.messages import (
+    CancelTaskRequest,
+    GetActorInfoRequest,
+    KillActorRequest,
+)
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.links import Links
@@ -210,7 +221,10 @@ class ActorSubmitter:
         # The connection broke: the actor's process died (or is being restarted).
         if st.conn is conn:
             st.conn = None
-        if st.dead is not None:
+        if call.cancelled:  # never retried
+            self._fail(call, exc_mod.TaskCancelledError(call.spec.task_id.hex()))
+            self._ensure_resolving(st)
+        elif st.dead is not None:
             self._fail(call, st.dead)
         elif call.retries_left != 0:
             call.retries_left -= 1
@@ -251,6 +265,7 @@ class ActorSubmitter:
                             f"({st.actor_id.hex()}) is dead: "
                             f"{info.death_cause or 'it died'}",
                             st.actor_id.hex(),
+                            actor_init_failed=info.init_failed,
                         )
                     )
                     while st.queue:
@@ -310,10 +325,57 @@ class ActorSubmitter:
         try:
             await self._links.control.call(
                 "control.kill_actor",
-                KillActorRequest(actor_id=actor_id, no_restart=True),
+                KillActorRequest(actor_id=actor_id, no_restart=True, out_of_scope=True),
             )
         except RpcError:
             pass
+
+    def cancel(self, task_id: bytes, force: bool, recursive: bool) -> bool:
+        """Loop thread: cancel the call ``task_id`` of this caller; False if unknown.
+
+        A call queued here (not sent yet) fails at once with ``TaskCancelledError``;
+        a sent one is asked to stop on the actor (``worker.cancel_task``).  Calls
+        that finished, and ids that are not actor calls, are unknown.
+
+        Raises:
+            ValueError: ``force=True``, for a call this caller still tracks (as in
+                Ray: use ``ember.kill`` to stop an actor).
+        """
+        for st in list(self.actors.values()):  # user threads may add actors
+            with st.lock:
+                call = st.inflight.get(task_id)
+                queued = None
+                if call is None:
+                    queued = next(
+                        (c for c in st.queue if c.spec.task_id == task_id), None
+                    )
+                    if queued is None:
+                        continue
+                if force:
+                    raise ValueError(
+                        "force=True is not supported for actor tasks. Use "
+                        "ray.kill(actor) to stop the actor instead."
+                    )
+                if queued is not None:
+                    st.queue.remove(queued)
+                    self._fail(queued, exc_mod.TaskCancelledError(task_id.hex()))
+                    self._flush(st)  # calls behind it may be ready to go now
+                    return True
+                assert call is not None
+                call.cancelled = True
+                conn = st.conn
+            if conn is not None and not conn.is_closed():
+                try:
+                    conn.notify(
+                        "worker.cancel_task",
+                        CancelTaskRequest(
+                            task_id=task_id, force=False, recursive=recursive
+                        ),
+                    )
+                except RpcError:
+                    pass  # the connection broke: the call fails as cancelled
+            return True
+        return False
 
     def mark_dead(self, actor_id: bytes, error: BaseException) -> None:
         st = self.state(actor_id)

@@ -104,7 +104,14 @@ class CoreWorker:
         self.generators = Generators(self.objects, links)
         returns = Returns(self.objects, self.borrowing, self.generators)
         args = TaskArgs(self.store, self.refs, links)
-        self.tasks = TaskSubmitter(args, returns, links, config, self.print_warning)
+        self.tasks = TaskSubmitter(
+            args,
+            returns,
+            links,
+            config,
+            self.print_warning,
+            recovery=self.objects.recovery,
+        )
         self.actor_calls = ActorSubmitter(args, returns, links)
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
         self.handlers.update(

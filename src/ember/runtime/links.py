@@ -56,6 +56,8 @@ class Links:
         self._nodes = pool()
         self._peer_nodes: dict[bytes, bytes] = {}
         self._node_addresses: dict[bytes, str] = {}
+        #: nodes the control service said died (``worker.node_died``)
+        self.dead_nodes: set[bytes] = set()
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.node_conn: Connection = None  # type: ignore[assignment]
@@ -115,6 +117,7 @@ class Links:
         Without this, calls to workers behind a dead link (no FIN) would wait
         for TCP timeouts; aborting fails them at once, so tasks are retried.
         """
+        self.dead_nodes.add(req.node_id)
         for worker_id, node_id in list(self._peer_nodes.items()):
             if node_id == req.node_id:
                 self._peers.abort(worker_id)

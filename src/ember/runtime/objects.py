@@ -13,6 +13,11 @@ and a user thread blocked in get waits on a bare lock that the loop releases.
 
 Deadlines: a ``get``/``wait`` computes its deadline once; the thread-side wait
 and the loop-side resolve both end at it (the store's :class:`Waiter`).
+
+Lost copies: a read whose stored copy cannot be fetched (its node died) raises
+``CopyLostError``; ``get`` then has the owner relocate or rebuild the object
+(:meth:`Objects.relocate`: ``recovery.py`` for our own objects, a
+``worker.get_object`` naming the lost node for borrowed ones) and reads again.
 """
 
 from __future__ import annotations
@@ -35,17 +40,22 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 from ember.runtime import unhandled_errors
+from ember.runtime.lineage import Lineage
 from ember.runtime.links import Links
 from ember.runtime.memory_store import READY, MemoryStore, ObjEntry, Waiter
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.ownership import RefCounter
+from ember.runtime.recovery import Recovery, lost_error
 from ember.runtime.serialization import (
     SerializedValue,
     deserialize,
     dumps_plain,
     serialize,
 )
-from ember.runtime.stored import StoredObjects
+from ember.runtime.stored import CopyLostError, StoredObjects
+
+#: how many times one get relocates a lost object before it gives up
+_MAX_RELOCATIONS = 20
 
 
 class Objects:
@@ -73,6 +83,9 @@ class Objects:
         # the stored-object calls other components make
         self.create_in_store = stored.create_in_store
         self.add_copy = stored.add_copy
+        #: lineage of the tasks we submitted, and the rebuilding of lost objects
+        lineage = Lineage(config.max_lineage_bytes, on_unpin=refs.remove_submitted)
+        self.recovery = Recovery(store, lineage, refs, links, self.set_error)
 
     # -- producing (loop thread) ------------------------------------------------------
     def add_pending(self, oid: bytes) -> None:
@@ -157,7 +170,35 @@ class Objects:
             )
         if any(e is None for e in entries):
             entries = self._wait(refs, self.store.deadline(timeout), timeout)  # type: ignore[assignment]
-        return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
+        try:
+            return [self.materialize(r, e) for r, e in zip(refs, entries, strict=True)]  # type: ignore[arg-type]
+        except CopyLostError as lost:
+            return self._get_after_loss(refs, timeout, lost)
+
+    def _get_after_loss(
+        self, refs: list[ObjectRef], timeout: float | None, lost: CopyLostError
+    ) -> list[Any]:
+        """A copy was lost: have it relocated or rebuilt, wait for it, read again."""
+        deadline = self.store.deadline(timeout)
+        for _ in range(_MAX_RELOCATIONS):
+            ref = next(r for r in refs if r._id.hex() == lost.object_ref_hex)
+            self._links.run(self.relocate(ref, lost.node_id))
+            entries = self._wait(refs, deadline, timeout)
+            try:
+                return [
+                    self.materialize(r, e) for r, e in zip(refs, entries, strict=True)
+                ]
+            except CopyLostError as again:
+                lost = again
+        raise lost
+
+    async def relocate(self, ref: ObjectRef, node_id: bytes) -> None:
+        """Loop thread: the copy of ``ref`` at ``node_id`` is gone; find or make another."""
+        owner = ref._owner
+        if owner is None or owner.worker_id == self._links.worker_id:
+            await self.recovery.lost_if_gone(ref._id, node_id)
+        else:  # the owner knows where else it is, or rebuilds it
+            await self._fetch_from_owner(ref._id, owner, node_id)
 
     def _wait(
         self, refs: list[ObjectRef], deadline: float | None, timeout: float | None
@@ -274,20 +315,25 @@ class Objects:
                 "(no reference to it remained) or never existed.",
             )
 
-    async def _fetch_from_owner(self, oid: bytes, owner: Address) -> ObjEntry:
+    async def _fetch_from_owner(
+        self, oid: bytes, owner: Address, lost_node: bytes = b""
+    ) -> ObjEntry:
         try:
             conn = await self._links.connect_to(owner)
             reply, frames = await conn.call(
-                "worker.get_object", GetObjectRequest(oid=oid)
+                "worker.get_object", GetObjectRequest(oid=oid, lost_node=lost_node)
             )
         except RpcError as err:
-            raise exc_mod.OwnerDiedError(
-                oid.hex(),
-                owner.tcp,
-                "",
-                f"Object {oid.hex()} is lost because its owner (worker "
-                f"{owner.worker_id.hex()[:8]} at {owner.tcp}) died or is unreachable ({err}). "
-                "Objects are owned by the process that created them; keep the owner alive.",
+            where = owner.tcp or owner.unix
+            raise lost_error(
+                exc_mod.OwnerDiedError,
+                oid,
+                where,
+                f"Object {oid.hex()} is lost because its owner died or is unreachable "
+                f"({err}): worker {owner.worker_id.hex()} at {where} on node "
+                f"{owner.node_id.hex()}. The process that created an object (by "
+                "put() or by submitting the task that returns it) owns it; keep it "
+                "alive while others use its objects.",
             ) from err
         return self.cache_reply(oid, reply, frames, owner)
 
@@ -334,11 +380,18 @@ class Objects:
         return value
 
     async def get_one_async(self, ref: ObjectRef) -> Any:
-        e = await self.resolve(ref._id, ref._owner)
-        if e.data is None and not e.is_error:
-            value = await self.stored.read_async(ref._id, e)
-        else:
-            value = deserialize(e.data, e.bufs)
+        for attempt in range(_MAX_RELOCATIONS + 1):
+            e = await self.resolve(ref._id, ref._owner)
+            if e.data is not None or e.is_error:
+                value = deserialize(e.data, e.bufs)
+                break
+            try:
+                value = await self.stored.read_async(ref._id, e)
+                break
+            except CopyLostError as lost:
+                if attempt == _MAX_RELOCATIONS:
+                    raise
+                await self.relocate(ref, lost.node_id)
         if e.is_error:
             e.accessed = True
             raise _as_raisable(value)
@@ -349,6 +402,9 @@ class Objects:
         e = self.entries.get(req.oid)
         if e is None:
             return GetObjectReply(status="FREED")
+        if req.lost_node and e.stored() and e.node_id == req.lost_node:
+            # A borrower could not read it there: relocate or rebuild it.
+            await self.recovery.lost_if_gone(req.oid, req.lost_node)
         if not e.ready:
             await self.resolve(req.oid, None)
         if e.data is None:
@@ -427,6 +483,8 @@ class Objects:
     def release(self, oid: bytes, owned: bool) -> None:
         """Every reference is gone (loop thread): drop our copy; an owner frees it everywhere."""
         e = self.store.pop(oid)
+        if owned:
+            self.recovery.released(oid)
         if owned and e is not None and e.is_error and not e.accessed and e.ready:
             unhandled_errors.report(e.data, e.bufs)
         if owned and e is not None and e.node_id and e.data is None:

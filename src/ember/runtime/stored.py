@@ -46,6 +46,24 @@ from ember.runtime.serialization import (
 PULL_ATTEMPTS = 3
 
 
+class CopyLostError(exc_mod.ObjectLostError):
+    """The copy of an object at ``node_id`` could not be read (that node is gone).
+
+    Raised to the reader's ``get``, which has the owner relocate or rebuild the
+    object (``recovery.py``) and reads again; it reaches the user only if that
+    keeps failing.
+    """
+
+    node_id: bytes = b""
+
+
+def copy_lost(oid: bytes, node_id: bytes, detail: str) -> CopyLostError:
+    err = CopyLostError(object_ref_hex=oid.hex(), owner_address="", call_site="")
+    err.message, err.node_id = detail, node_id
+    err.args = (str(err),)
+    return err
+
+
 class StoredObjects:
     """Arena I/O of one core worker's stored objects."""
 
@@ -121,12 +139,11 @@ class StoredObjects:
             if isinstance(err, RemoteError) and err.is_a(MemoryError):
                 # no room for the copy here, even after spilling
                 raise exc_mod.ObjectStoreFullError(err.remote_message) from None
-            raise exc_mod.ObjectLostError(
-                oid.hex(),
-                "",
-                "",
-                f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()[:8]}, "
-                f"which held its only copy: {err}",
+            raise copy_lost(
+                oid,
+                e.node_id,
+                f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()}, "
+                f"which held its only known copy: {err}",
             ) from err
         self._record_copy(oid, e)
 
@@ -227,6 +244,8 @@ class StoredObjects:
             if not links.node_conn.is_closed():
                 links.node_conn.notify("node.free_objects", ObjectIdsRequest(oids=oids))
             return
+        if node_id in links.dead_nodes:
+            return  # its copy died with it
         links.sup.spawn(self._free_remote(oids, node_id), name="free-remote")
 
     async def _free_remote(self, oids: list[bytes], node_id: bytes) -> None:

@@ -63,15 +63,29 @@ class AsyncLane:
             self.loop.call_soon(self._start_next)
 
     async def _run(self, item: Item) -> None:
-        async with self.sem:
-            method = getattr(self.runner.instance, item[0].method, None)
-            if method is not None and (
-                inspect.iscoroutinefunction(method)
-                or inspect.isasyncgenfunction(method)
-            ):
-                await self.runner.run_async(item, method)
-            else:  # a plain method of an async actor runs on its loop
-                self.runner.run(item)  # (a missing one fails there, with a reply)
+        runner = self.runner
+        spec, _, reply, conn = item
+        task = asyncio.current_task()
+        assert task is not None
+        # registered before it waits for a slot, so a cancel reaches it there too
+        if not runner.cancels.begin(spec.task_id, task, self.loop):
+            runner.send_reply(reply, conn, runner.cancelled_before_start(spec, conn))
+            runner.cancels.end(spec.task_id)
+            return
+        try:
+            async with self.sem:
+                method = getattr(runner.instance, spec.method, None)
+                if method is not None and (
+                    inspect.iscoroutinefunction(method)
+                    or inspect.isasyncgenfunction(method)
+                ):
+                    await runner.run_async(item, method)
+                else:  # a plain method of an async actor runs on its loop
+                    runner.run(item)  # (a missing one fails there, with a reply)
+        except asyncio.CancelledError:  # cancelled while waiting for its slot
+            runner.send_reply(reply, conn, runner.cancelled_before_start(spec, conn))
+        finally:
+            runner.cancels.end(spec.task_id)
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -112,8 +126,24 @@ class ActorHost:
                 limit, thread_name_prefix=f"actor-{group}" if group else "actor"
             )
 
+    def unknown_group(self, spec: TaskSpec) -> str | None:
+        """Loop thread: why a call's concurrency group is refused, or None.
+
+        A group the actor does not define (``.options(concurrency_group=...)``)
+        fails that call; Ray 2.60 crashes the actor's process there instead.
+        """
+        group = spec.concurrency_group
+        if not group or group in self.lanes or group in self.pools:
+            return None
+        defined = ", ".join(repr(g) for g in sorted(self.spec.concurrency_groups))
+        return (
+            f"The actor {self.spec.class_name} has no concurrency group {group!r} "
+            f"(it defines: {defined or 'none'}); the call {spec.name!r} was not run."
+        )
+
     def dispatch(self, item: Item) -> None:
         """Loop thread: hand a call to where its concurrency group runs calls."""
+        self.runner.cancels.queued(item[0].task_id)
         group = item[0].concurrency_group
         if self.lanes:
             (self.lanes.get(group) or self.lanes[""]).dispatch(item)
@@ -184,6 +214,7 @@ def create_actor(
     # for get_runtime_context().current_actor and get_task_function_name()
     task_context.process_actor["class"] = cls
     task_context.process_actor["max_task_retries"] = spec.max_task_retries
+    task_context.process_actor["is_async"] = spec.is_async  # is_canceled() refuses
     proctitle.became_actor(spec.class_name)
     return CreateActorOnWorkerReply(ok=True)
 

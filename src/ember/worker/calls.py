@@ -37,6 +37,7 @@ from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, loads_function, substitute_args
 from ember.runtime.task_context import TaskContext
 from ember.worker import proctitle
+from ember.worker.call_cancels import CallCancels
 from ember.worker.functions import FunctionTable
 from ember.worker.interrupts import TaskInterrupts
 from ember.worker.returns import ArgumentError, Result, ReturnPacker
@@ -71,14 +72,18 @@ class CallRunner:
         self._calls: dict[bytes, int] = {}
         self._main_ident = threading.main_thread().ident
         self.packer = ReturnPacker(cw)
+        #: the actor's calls that ``ember.cancel`` can reach (actor calls only)
+        self.cancels = CallCancels()
 
     # -- the one path -----------------------------------------------------------------
     def run(self, item: Item) -> None:
         """Main thread or an actor pool thread: run the call, then reply."""
         spec, bufs, reply, conn = item
-        result = self.refusal(spec)
+        result = self.refusal(spec, conn)
         if result is None:
-            if threading.get_ident() == self._main_ident:
+            if spec.actor_id:  # not interrupted by a cancel (is_canceled() only)
+                result = self._call(spec, bufs, conn)
+            elif threading.get_ident() == self._main_ident:
                 result = self._run_interruptible(spec, bufs, conn)
             else:
                 result = self._call(spec, bufs, conn)
@@ -86,11 +91,13 @@ class CallRunner:
                 result[0].exit_worker = True  # the caller drops this worker
                 self._stop_main()
         self.send_reply(reply, conn, result)
+        if spec.actor_id:
+            self.cancels.end(spec.task_id)
 
     async def run_async(self, item: Item, method: Any) -> None:
         """An async actor's event loop: run the coroutine ``method``, then reply."""
         spec, bufs, reply, conn = item
-        result = self.refusal(spec)
+        result = self.refusal(spec, conn)
         if result is None:
             with CallScope(self, spec, conn) as call:
                 if _all_args_in_push(spec):  # unpickle here, no thread hop
@@ -111,6 +118,7 @@ class CallRunner:
                     call.returned(value)
             result = call.result
         self.send_reply(reply, conn, result)
+        self.cancels.end(spec.task_id)
 
     def _run_interruptible(
         self, spec: TaskSpec, bufs: list[Any], conn: Connection
@@ -119,8 +127,7 @@ class CallRunner:
         # (TaskInterrupts): both stay inside this try.
         try:
             if not self.interrupts.begin(spec.task_id):
-                cause = exc_mod.TaskCancelledError(spec.task_id.hex())
-                return self.packer.error(spec, cause, conn)
+                return self.cancelled_before_start(spec, conn)
             result = self._call(spec, bufs, conn)
             self.interrupts.end()
         except KeyboardInterrupt:
@@ -150,10 +157,13 @@ class CallRunner:
         self._calls[spec.function_key] = n
         return n >= spec.max_calls
 
-    def refusal(self, spec: TaskSpec) -> Result | None:
-        """The reply for a call that must not run, or None."""
-        if spec.actor_id and self.exit_code is not None:
-            return TaskReply(error=EXITED), []
+    def refusal(self, spec: TaskSpec, conn: Connection) -> Result | None:
+        """The reply for a call that must not run, or None (then it has begun)."""
+        if spec.actor_id:
+            if self.exit_code is not None:
+                return TaskReply(error=EXITED), []
+            if not self.cancels.begin(spec.task_id):
+                return self.cancelled_before_start(spec, conn)
         return None
 
     def send_reply(self, reply: Any, conn: Connection, result: Any) -> None:
@@ -229,6 +239,20 @@ class CallRunner:
             return isinstance(exc, tuple(types))
         return False
 
+    def cancelled_before_start(self, spec: TaskSpec, conn: Connection) -> Result:
+        """The reply for a call cancelled before it started (it never runs)."""
+        return self.packer.error(
+            spec, exc_mod.TaskCancelledError(spec.task_id.hex()), conn
+        )
+
+    def cancelled_actor_call(self, spec: TaskSpec, conn: Connection) -> Result:
+        """The reply for an actor call a cancel reached while it ran (Ray's forms:
+        a task error wrapping TaskCancelledError on an async actor, the bare
+        TaskCancelledError on a sync or threaded one)."""
+        if task_context.process_actor.get("is_async"):
+            return self.cancelled(spec, conn)
+        return self.cancelled_before_start(spec, conn)
+
     def cancelled(self, spec: TaskSpec, conn: Connection) -> Result:
         cause = exc_mod.TaskCancelledError(spec.task_id.hex())
         return self.packer.error(spec, self.packer.task_error(spec, cause), conn)
@@ -290,7 +314,12 @@ class CallScope:
         return self
 
     def returned(self, value: Any) -> None:
-        self.result = self.runner.packer.returns(self.spec, value, self.conn)
+        spec = self.spec
+        if spec.actor_id and self.runner.cancels.requested(spec.task_id):
+            # a cancel reached it while it ran: its caller gets TaskCancelledError
+            self.result = self.runner.cancelled_actor_call(spec, self.conn)
+            return
+        self.result = self.runner.packer.returns(spec, value, self.conn)
 
     def __exit__(
         self,
@@ -303,10 +332,12 @@ class CallScope:
         if exc is None:
             return False
         r, spec, conn = self.runner, self.spec, self.conn
-        if isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
-            self.result = r.cancelled(spec, conn)  # ember.cancel()
-        elif isinstance(exc, SystemExit) and spec.actor_id:
+        if isinstance(exc, SystemExit) and spec.actor_id:
             self.result = r.exited(spec, conn)  # exit_actor()
+        elif spec.actor_id and r.cancels.requested(spec.task_id):
+            self.result = r.cancelled_actor_call(spec, conn)  # whatever it raised
+        elif isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError)):
+            self.result = r.cancelled(spec, conn)  # ember.cancel()
         elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
             retry = isinstance(exc, Exception) and r.retryable(spec, exc)
             self.result = r.packer.error(

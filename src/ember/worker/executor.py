@@ -8,6 +8,7 @@ Data flow::
     executing thread: CallRunner.run / run_async (worker/calls.py)
                       -> reply from this thread (or resolve the reply future)
     loop thread: worker.cancel_task -> TaskInterrupts.cancel (worker/interrupts.py)
+                 (an actor's call: CallCancels.cancel, worker/call_cancels.py)
 
 Task code never runs on the loop thread, so a long task does not stall
 heartbeats, cancellation or incoming calls.
@@ -86,6 +87,8 @@ class Executor:
                 return TaskReply(
                     error="this worker hosts no actor (it may have been restarted)"
                 )
+            if spec.concurrency_group and (why := self.actor.unknown_group(spec)):
+                return TaskReply(error=why)
             if self.exit_code is not None:
                 return TaskReply(error=EXITED)
         direct = not spec.streaming and conn.enable_thread_writes()
@@ -124,7 +127,10 @@ class Executor:
         return await fut
 
     def h_cancel_task(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        self.interrupts.cancel(req.task_id, req.force)
+        if self.actor is not None:  # an actor call: worker/call_cancels.py
+            self.runner.cancels.cancel(req.task_id)
+        else:
+            self.interrupts.cancel(req.task_id, req.force)
         return Empty()
 
     def h_exit(self, conn: Connection, req: Any, bufs: Any) -> None:
