@@ -30,6 +30,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -243,6 +244,34 @@ def _run_init_probes(backend: str) -> list[dict[str, float]]:
             )
         _INIT_PROBES.append(json.loads(lines[-1][len("PROBE ") :]))
     return _INIT_PROBES
+
+
+_SPILL_PROBE: dict[str, Any] = {}
+
+
+def w_spill(backend: str, name: str) -> dict[str, Any]:
+    """One figure of bench/spill.py (run once per backend, in a subprocess)."""
+    if not _SPILL_PROBE:
+        folder = os.path.join(
+            os.environ.get("BENCH_SPILL_DIR") or tempfile.gettempdir(),
+            f"bench-spill-{os.getpid()}",
+        )
+        cmd = [sys.executable, os.path.join(os.path.dirname(__file__), "spill.py")]
+        cmd += ["--backend", backend, "--folder", folder] + (
+            ["--quick"] if QUICK else []
+        )
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=600, check=False
+        )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("SPILL ")]
+        if proc.returncode != 0 or not lines:
+            tail = (proc.stderr or proc.stdout or "?").strip().splitlines()
+            raise RuntimeError(
+                f"spill probe exited {proc.returncode}: {tail[-1] if tail else ''}"
+            )
+        _SPILL_PROBE.update(json.loads(lines[-1][len("SPILL ") :]))
+    value, note = _SPILL_PROBE[name]
+    return _result([value], "GB/s", "higher", note)
 
 
 def w_init_s(backend: str) -> dict[str, Any]:
@@ -993,6 +1022,8 @@ def _wait_for_far(timeout: float = 60.0) -> int:
 
 CEILINGS = ["memcpy_gbps", "socket_rtt_us"]
 PROBES = ["init_s", "shutdown_s"]
+#: bench/spill.py, in a fresh subprocess (a small store and a spill folder)
+SPILL = ["disk_write_gbps", "disk_read_gbps", "spill_gbps", "restore_gbps"]
 IDLE = ["idle_processes", "idle_rss_mb", "idle_pss_mb", "driver_rss_mb"]
 LIVE = [
     "single_client_tasks_sync",
@@ -1022,7 +1053,7 @@ LIVE = [
     "seed_fake_nn_s",
     "seed_forward_pass_s",
 ]
-ALL = CEILINGS + PROBES + IDLE + LIVE
+ALL = CEILINGS + PROBES + SPILL + IDLE + LIVE
 
 
 class Watchdog(threading.Thread):
@@ -1187,6 +1218,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         if name in PROBES:
             record(name, lambda name=name: globals()["w_" + name](args.backend))
+
+    # 3b. spilling (a fresh subprocess with a small store).
+    for name in names:
+        if name in SPILL:
+            record(name, lambda name=name: w_spill(args.backend, name))
 
     # 4. one live session for the rest.
     live = [n for n in names if n in IDLE or n in LIVE]

@@ -8,7 +8,6 @@ import pickle
 
 import numpy as np
 import pytest
-from tests.compat.conftest import IS_REAL_RAY
 
 import ember as ray
 from ember import exceptions
@@ -233,9 +232,6 @@ def test_freed_memory_is_reused(shutdown_only):
         del got, ref, arr
 
 
-@pytest.mark.skipif(
-    not IS_REAL_RAY, reason="needs spilling to disk, which ember gains in a later issue"
-)
 def test_objects_beyond_store_capacity_while_referenced(shutdown_only):
     # Holding refs to more bytes than the store holds still works: the store makes
     # room (spilling) rather than failing or dropping objects.

@@ -27,7 +27,6 @@ def local():
         ({"include_dashboard": True}, "include_dashboard"),
         ({"dashboard_port": 8265}, "dashboard_port"),
         ({"dashboard_host": "0.0.0.0"}, "dashboard_host"),
-        ({"object_spilling_directory": "/tmp/spill"}, "object_spilling_directory"),
         ({"_temp_dir": "/tmp/elsewhere"}, "_temp_dir"),
     ],
 )

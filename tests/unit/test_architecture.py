@@ -68,6 +68,8 @@ NOT_FOR_TOOLS = (
 PURE = (
     "ember.scheduler",
     "ember.object_store.store",
+    "ember.object_store.spill_policy",
+    "ember.object_store.spill_index",
     "ember.runtime.memory_store",
     "ember.runtime.lineage",
     "ember.common.clock",

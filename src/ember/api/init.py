@@ -18,7 +18,7 @@ from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session, tls
-from ember.common.config import Config
+from ember.common.config import SPILL_SETTINGS, Config
 from ember.common.resources import (
     default_memory_bytes,
     default_object_store_bytes,
@@ -190,6 +190,10 @@ def init(
         overrides = opt.system_config_overrides(
             _system_config, Config.__dataclass_fields__
         )
+        if kwargs.get("object_spilling_directory"):  # Ray's init() keyword
+            overrides["object_spilling_directory"] = str(
+                kwargs["object_spilling_directory"]
+            )
         if local_mode:
             if hook is not None:
                 ignored_options.warn_ignored(
@@ -291,7 +295,9 @@ def _start_local(
     totals.update({k: float(v) for k, v in (resources or {}).items()})
     session_dir = session.new_session_dir()
     token = session.new_token()
-    _cluster = start_local_cluster(session_dir, token, totals, store, labels)
+    _cluster = start_local_cluster(
+        session_dir, token, totals, store, labels, config.as_env(SPILL_SETTINGS)
+    )
     try:
         cw = CoreWorker(
             is_driver=True,

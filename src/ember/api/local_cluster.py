@@ -90,10 +90,12 @@ def start_local_cluster(
     resources: dict[str, float],
     object_store_bytes: int,
     labels: dict[str, str] | None = None,
+    node_env: dict[str, str] | None = None,
 ) -> LocalCluster:
     """Start the control service and a node daemon side by side; wait until both serve.
 
-    ``control_address`` is then the control service's ``unix:`` address.
+    ``control_address`` is then the control service's ``unix:`` address;
+    ``node_env`` adds settings to the node daemon's environment (spilling).
     """
     cluster = LocalCluster(session_dir=session_dir, token=token)
     env = dict(os.environ)
@@ -136,7 +138,7 @@ def start_local_cluster(
                 "--head",
                 "--no-tcp",
             ],
-            env,
+            {**env, **(node_env or {})},
             node_log,
         )
         cluster.procs.append(np_)

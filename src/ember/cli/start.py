@@ -51,6 +51,7 @@ def _node_args(
     store: int,
     listen_address: str | None,
     labels: dict[str, str] | None = None,
+    spill_dir: str | None = None,
 ) -> list[str]:
     args = [
         "--session-dir",
@@ -68,6 +69,8 @@ def _node_args(
         args += ["--listen-address", listen_address]
     if labels:
         args += ["--labels", json.dumps(labels)]
+    if spill_dir:
+        args += ["--object-spilling-directory", os.path.abspath(spill_dir)]
     return args
 
 
@@ -149,6 +152,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                     store,
                     opts["listen_address"],
                     opts["labels"],
+                    opts.get("object_spilling_directory"),
                 ),
                 "--head",
             ],
@@ -224,6 +228,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             store,
             opts["listen_address"],
             opts["labels"],
+            opts.get("object_spilling_directory"),
         ),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
@@ -390,6 +395,12 @@ def _print_joined(record: dict[str, Any]) -> None:
     type=click.IntRange(min=1),
     default=None,
     help="Bytes of the node's shared-memory object store (default: 30% of memory).",
+)
+@click.option(
+    "--object-spilling-directory",
+    default=None,
+    help="Spill objects that do not fit in the object store to a private folder "
+    "under this one (default: the session folder's spill/).",
 )
 @click.option(
     "--dashboard-host",

@@ -9,6 +9,18 @@ from typing import Any
 #: Values whose serialized size is below this travel inline in messages.
 INLINE_THRESHOLD_BYTES = 100 * 1024
 
+#: the settings a node daemon reads for spilling (a driver hands them to the
+#: embedded cluster's daemon through its environment)
+SPILL_SETTINGS = (
+    "object_spilling_threshold",
+    "object_spilling_directory",
+    "object_spilling_config",
+    "min_spilling_size",
+    "max_fused_object_count",
+    "max_io_workers",
+    "object_store_full_timeout_s",
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -39,6 +51,23 @@ class Config:
     max_lineage_bytes: int = 1024**3
     #: how often an infeasible request is reported again
     infeasible_warning_interval_s: float = 30.0
+    # -- object spilling (Ray's names where Ray has them) ------------------------------
+    #: the fraction of the object store above which a node spills in the background
+    object_spilling_threshold: float = 0.8
+    #: where nodes spill ("": ``<session>/spill``); a folder given here gets a
+    #: private subfolder per session
+    object_spilling_directory: str = ""
+    #: Ray's JSON spelling of the same (``{"type": "filesystem", "params":
+    #: {"directory_path": DIR}}``); ``object_spilling_directory`` wins
+    object_spilling_config: str = ""
+    #: a spill file is closed once it holds this many bytes ...
+    min_spilling_size: int = 16 * 1024 * 1024
+    #: ... or this many objects
+    max_fused_object_count: int = 64
+    #: spill/restore threads of a node (several writes and reads in flight)
+    max_io_workers: int = 4
+    #: how long a create waits for spilling to make room before ObjectStoreFullError
+    object_store_full_timeout_s: float = 30.0
     # -- RPC deadlines, by the method's deadline class (protocol.messages) ----------
     #: a short request/reply RPC ("control" class)
     rpc_control_deadline_s: float = 60.0
@@ -63,6 +92,10 @@ class Config:
     rpc_max_unauthenticated_per_source: int = 128
     #: refused peers are logged as one summary line per this interval
     rpc_refusal_log_interval_s: float = 10.0
+
+    def as_env(self, names: tuple[str, ...]) -> dict[str, str]:
+        """``EMBER_<NAME>`` variables that give another process these settings."""
+        return {"EMBER_" + n.upper(): str(getattr(self, n)) for n in names}
 
     @classmethod
     def from_env(cls, overrides: dict[str, Any] | None = None) -> Config:

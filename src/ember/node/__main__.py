@@ -28,6 +28,11 @@ def main() -> None:
     p.add_argument("--labels", default="{}", help="JSON node labels (str to str)")
     p.add_argument("--object-store-bytes", type=int, required=True)
     p.add_argument("--head", action="store_true")
+    p.add_argument(
+        "--object-spilling-directory",
+        default="",
+        help="spill objects under this folder (default: the session's spill/)",
+    )
     p.add_argument("--ready-fd", type=int, default=-1)
     a = p.parse_args()
     run(
@@ -43,6 +48,7 @@ def main() -> None:
             object_store_bytes=a.object_store_bytes,
             is_head=a.head,
             ready_fd=a.ready_fd,
+            spill_dir=a.object_spilling_directory,
         )
     )
 

@@ -6,6 +6,7 @@ Collaborators (each gets only what it uses)::
     LeaseManager   (leases.py)            node.request/return_worker_lease, blocked workers
     Bundles        (bundles.py)           node.prepare/commit/cancel_bundles
     LocalObjects   (local_objects.py)     node.create/seal/get/release/free objects
+    Spiller        (spill.py)             room in the store: drop copies, spill, restore
     ObjectManager  (object_manager.py)    pulls between nodes
     MemoryMonitor  (memory_monitor.py)    kills a worker when node memory runs out
     ClusterView    (cluster_view.py)      the other nodes, from the control service
@@ -43,8 +44,11 @@ from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
+from ember.node.spill import Spiller
+from ember.node.spill_io import configured_directory, spill_folder
 from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
+from ember.object_store.spill_policy import SpillPolicy
 from ember.object_store.store import ObjectStore
 from ember.protocol.messages import (
     SCHEMA,
@@ -82,6 +86,8 @@ class NodeOptions:
     tcp: bool = True
     #: the node's labels (NodeLabelSchedulingStrategy); ``ray.io/node-id`` is added
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: ``--object-spilling-directory`` ("" = the config's, else ``<session>/spill``)
+    spill_dir: str = ""
 
 
 class NodeDaemon:
@@ -99,6 +105,15 @@ class NodeDaemon:
         self.control: ReconnectingConnection | None = None
         self._tcp, self._start_time = "", 0.0
         self.stopped = asyncio.Event()
+        # the spill folder first: a refused folder must not leave an arena behind
+        spill_dir = spill_folder(
+            opts.session_dir,
+            configured_directory(
+                opts.spill_dir,
+                config.object_spilling_directory,
+                config.object_spilling_config,
+            ),
+        )
         session = os.path.basename(opts.session_dir.rstrip("/"))
         self.arena_path = arena_path(
             session,
@@ -110,7 +125,8 @@ class NodeDaemon:
         self.arena = Arena(self.arena_path, opts.object_store_bytes)
         self.store = ObjectStore(opts.object_store_bytes)
         self.cluster = ClusterView(self.node_id, self.sup)
-        self.objects = LocalObjects(self.store)
+        self.spiller = self._make_spiller(spill_dir, config)
+        self.objects = LocalObjects(self.store, self.spiller)
         peers = ConnectionPool(
             token=token,
             schema=SCHEMA,
@@ -118,7 +134,7 @@ class NodeDaemon:
             timeout_s=config.connect_timeout_s,
         )
         self.transfers = ObjectManager(
-            self.store, self.arena, self.cluster, peers, self.sup
+            self.store, self.arena, self.cluster, peers, self.sup, self.spiller
         )
         self.bundles = Bundles(
             self.ledger, self._bundles_changed, self._bundles_removed
@@ -134,6 +150,24 @@ class NodeDaemon:
         self.pool: WorkerPool | None = None
         self.memory: MemoryMonitor | None = None
         self._resources_dirty = False
+
+    def _make_spiller(self, folder: str, config: Config) -> Spiller:
+        policy = SpillPolicy(
+            self.store.capacity,
+            threshold=config.object_spilling_threshold,
+            batch_bytes=config.min_spilling_size,
+            batch_max_objects=config.max_fused_object_count,
+        )
+        return Spiller(
+            self.store,
+            self.arena,
+            policy,
+            folder,
+            self.sup,
+            full_timeout_s=config.object_store_full_timeout_s,
+            io_threads=config.max_io_workers,
+            node_tag=self.node_id.hex()[:8],
+        )
 
     def _handlers(self) -> dict[str, Any]:
         return {
@@ -364,6 +398,7 @@ class NodeDaemon:
 
     def get_stats(self, conn: Connection, req: Any, bufs: Any) -> NodeStatsReply:
         st = self.store.statistics()
+        sp = self.spiller.statistics()
         ps = self.pool.statistics() if self.pool else {"workers": 0, "idle": 0}
         return NodeStatsReply(
             node_id=self.node_id,
@@ -376,6 +411,13 @@ class NodeDaemon:
             idle_workers=ps["idle"],
             store_path=self.arena_path,
             store_bytes=self.opts.object_store_bytes,
+            spill_dir=sp.folder,
+            spilled_objects=sp.spilled_objects,
+            spilled_bytes=sp.spilled_bytes,
+            restored_objects=sp.restored_objects,
+            restored_bytes=sp.restored_bytes,
+            spill_files=sp.files,
+            spilled_bytes_on_disk=sp.bytes_on_disk,
             memory_kills=self.memory.kills if self.memory else 0,
         )
 
@@ -405,6 +447,7 @@ class NodeDaemon:
         self.server.close()
         if self.control is not None:
             self.control.close()
+        self.spiller.close()
         self.arena.close()
         remove_arena(self.arena_path)
         try:

@@ -2,29 +2,41 @@
 
 Pins are counted per connection (``conn.state["pins"]``), so a client that
 goes away (or whose worker exits) releases every pin it held exactly once.
+A create that does not fit waits while the :class:`~ember.node.spill.Spiller`
+makes room, and a pin of a spilled object restores it first; both take the
+slow path only then (the handler returns a coroutine), so the common case
+stays a plain synchronous handler.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
+from ember.node.spill import Spiller
 from ember.object_store.store import ObjectStore, StoreFullError
 from ember.protocol.messages import (
     CreateObjectReply,
     Empty,
     GetObjectsReply,
     GetObjectsRequest,
+    ObjectIdsRequest,
     ObjectLocation,
 )
 from ember.rpc.connection import Connection
+from ember.rpc.errors import RpcError
 
 
 class LocalObjects:
     """``node.*`` object handlers over one ``ObjectStore``."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, spiller: Spiller) -> None:
         self._store = store
+        self._spill = spiller
+        #: connections holding pins (asked to drop idle cached mappings)
+        self._pinners: set[Connection] = set()
+        spiller.ask_release = self.ask_release
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -36,40 +48,83 @@ class LocalObjects:
             "node.free_objects": self.h_free,
         }
 
-    def h_create(self, conn: Connection, req: Any, bufs: Any) -> CreateObjectReply:
+    def h_create(self, conn: Connection, req: Any, bufs: Any) -> Any:
         try:
             off = self._store.create(req.oid, req.size)
-        except StoreFullError as exc:
-            raise MemoryError(
-                f"The object store is full: cannot fit an object of {exc.size} bytes "
-                f"({exc.used} of {exc.capacity} bytes in use). Free references to objects you "
-                "no longer need, or start with a larger object_store_memory."
-            ) from exc
+        except StoreFullError:
+            return self._create_slow(req.oid, req.size)
         return CreateObjectReply(offset=off)
+
+    async def _create_slow(self, oid: bytes, size: int) -> CreateObjectReply:
+        return CreateObjectReply(offset=await self._spill.create(oid, size))
 
     def h_seal(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         self._store.seal(req.oid)
         if req.pin:
             self.h_get(conn, GetObjectsRequest(oids=[req.oid]), bufs)
+        self._spill.maybe_relieve()
         return Empty()
 
     def h_abort(self, conn: Connection, req: Any, bufs: Any) -> None:
         self._store.delete(req.oid)
+        self._spill.changed()
 
-    def h_get(self, conn: Connection, req: Any, bufs: Any) -> GetObjectsReply:
+    def h_get(self, conn: Connection, req: Any, bufs: Any) -> Any:
         pins: Counter[bytes] = conn.state.setdefault("pins", Counter())
         if not conn.state.get("pin_cb"):
             conn.state["pin_cb"] = True
             conn.on_close(self.unpin_all)
+        self._pinners.add(conn)
         found: list[ObjectLocation | None] = []
+        spilled = False
         for oid in req.oids:
             e = self._store.pin(oid)
             if e is None:
                 found.append(None)
+                spilled = spilled or self._spill.is_spilled(oid)
             else:
                 pins[oid] += 1
                 found.append(ObjectLocation(offset=e.offset, size=e.size))
+        if spilled:
+            return self._get_restored(conn, req.oids, found)
         return GetObjectsReply(found=found)
+
+    async def _get_restored(
+        self, conn: Connection, oids: list[bytes], found: list[ObjectLocation | None]
+    ) -> GetObjectsReply:
+        """Restore the spilled ones among ``oids`` (all at once), then pin them."""
+        mine: list[bytes] = []
+        for _ in range(8):  # a restored object may be evicted again before we pin it
+            todo = [i for i, loc in enumerate(found) if loc is None]
+            wanted = {oids[i] for i in todo if self._spill.is_spilled(oids[i])}
+            if not wanted:
+                break
+            await asyncio.gather(*(self._spill.restore(oid) for oid in wanted))
+            for i in todo:
+                e = self._store.pin(oids[i])
+                if e is not None:
+                    mine.append(oids[i])
+                    found[i] = ObjectLocation(offset=e.offset, size=e.size)
+        if conn.is_closed():  # its pins were dropped already: these are nobody's
+            for oid in mine:
+                self._store.unpin(oid)
+        else:
+            conn.state["pins"].update(mine)
+        return GetObjectsReply(found=found)
+
+    def ask_release(self) -> None:
+        """Ask each client that pins objects to drop the mappings it keeps unused."""
+        for conn in list(self._pinners):
+            pins = conn.state.get("pins")
+            if conn.is_closed() or not pins:
+                self._pinners.discard(conn)
+                continue
+            try:
+                conn.notify(
+                    "worker.drop_cached_objects", ObjectIdsRequest(oids=list(pins))
+                )
+            except RpcError:
+                self._pinners.discard(conn)
 
     def h_release(self, conn: Connection, req: Any, bufs: Any) -> None:
         pins: Counter[bytes] = conn.state.get("pins", Counter())
@@ -79,6 +134,8 @@ class LocalObjects:
                 if pins[oid] == 0:
                     del pins[oid]
                 self._store.unpin(oid)
+        self._spill.changed()
+        self._spill.maybe_relieve()
 
     def unpin_all(self, conn: Connection) -> None:
         """Release every pin ``conn`` holds (it clears them: a second call does nothing)."""
@@ -86,7 +143,11 @@ class LocalObjects:
             for _ in range(n):
                 self._store.unpin(oid)
         conn.state["pins"] = Counter()
+        self._pinners.discard(conn)
+        self._spill.changed()
 
     def h_free(self, conn: Connection, req: Any, bufs: Any) -> None:
         for oid in req.oids:
             self._store.delete(oid)
+            self._spill.free(oid)
+        self._spill.changed()

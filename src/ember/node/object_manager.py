@@ -13,6 +13,10 @@ Data flow::
     seal locally; node.release_transfer at the source; reply to the readers
 
 A failed transfer deletes the partial local copy and fails every waiter.
+The local copy is created through the spiller (``Spiller.create``), so a
+full store makes room first, and is marked secondary (dropped first when
+room is needed again).  A source whose copy is spilled serves the chunks
+straight from its spill file, without restoring it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from typing import Any
 
 from ember.common.aio import Supervisor
 from ember.node.cluster_view import ClusterView
+from ember.node.spill import Spiller
 from ember.object_store.shm import Arena
-from ember.object_store.store import ObjectStore, StoreFullError
+from ember.object_store.store import ObjectStore
 from ember.protocol.messages import (
     Empty,
     ReadChunkRequest,
@@ -50,8 +55,10 @@ class ObjectManager:
         cluster: ClusterView,
         peers: ConnectionPool,
         sup: Supervisor,
+        spiller: Spiller,
     ) -> None:
         self._store = store
+        self._spill = spiller
         self._arena = arena
         self._cluster = cluster
         #: connections to other nodes' daemons, by node id
@@ -82,8 +89,8 @@ class ObjectManager:
 
     # -- receiving side ---------------------------------------------------------------
     async def h_pull_object(self, conn: Connection, req: Any, bufs: Any) -> Empty:
-        if self._store.contains(req.oid):
-            return Empty()
+        if self._store.contains(req.oid) or self._spill.is_spilled(req.oid):
+            return Empty()  # a local pin restores a spilled copy
         fut = self.pulls.get(req.oid)
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -100,20 +107,19 @@ class ObjectManager:
             pin, _ = await src.call("node.pin_for_transfer", SealObjectRequest(oid=oid))
             if not pin.found:
                 raise RpcError(f"object {oid.hex()} is not on node {source.hex()[:8]}")
-            try:
-                offset = self._store.create(oid, pin.size)
-            except StoreFullError as exc:
-                raise MemoryError(
-                    f"The object store is full: cannot fit a copy of {exc.size} bytes "
-                    f"({exc.used} of {exc.capacity} in use)."
-                ) from exc
+            offset = await self._spill.create(oid, pin.size, secondary=True)
+            self._store.hold(oid)  # a free during the copy must not reuse the extent
             created = True
             await self._copy_chunks(src, oid, offset, pin.size)
             self._store.seal(oid)
+            self._store.entries[oid].fresh = True  # until its reader pins it
+            self._store.unpin(oid)
+            self._spill.maybe_relieve()
             fut.set_result(None)
         except BaseException as exc:
             if created:
                 self._store.delete(oid)
+                self._store.unpin(oid)
             fut.set_exception(exc)
             fut.exception()
             if isinstance(exc, asyncio.CancelledError):
@@ -144,24 +150,37 @@ class ObjectManager:
     def h_pin_for_transfer(
         self, conn: Connection, req: Any, bufs: Any
     ) -> TransferPinReply:
-        e = self._store.pin(req.oid)
-        if e is None:
-            return TransferPinReply(size=0, found=False)
-        pins = conn.state.setdefault("transfer_pins", [])
         if not conn.state.get("transfer_cb"):
             conn.state["transfer_cb"] = True
             conn.on_close(self._peer_gone)
-        pins.append(req.oid)
+        e = self._store.pin(req.oid)
+        if e is None:
+            size = self._spill.spilled_size(req.oid)
+            if size is None or not self._spill.is_spilled(req.oid):
+                return TransferPinReply(size=0, found=False)
+            # served from its spill file: nothing to pin in memory
+            conn.state.setdefault("transfer_files", []).append(req.oid)
+            return TransferPinReply(size=size, found=True)
+        conn.state.setdefault("transfer_pins", []).append(req.oid)
         return TransferPinReply(size=e.size, found=True)
 
     def h_read_chunk(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        if req.oid in conn.state.get("transfer_files", ()):
+            return self._file_chunk(req.oid, req.offset, req.length)
         e = self._store.entries.get(req.oid)
         if e is None or req.offset + req.length > e.size:
             raise ValueError(f"no such chunk of object {req.oid.hex()}")
         start = e.offset + req.offset
         return Empty(), [self._arena.view[start : start + req.length]]
 
+    async def _file_chunk(self, oid: bytes, offset: int, length: int) -> Any:
+        return Empty(), [await self._spill.read_chunk(oid, offset, length)]
+
     def h_release_transfer(self, conn: Connection, req: Any, bufs: Any) -> None:
+        files = conn.state.get("transfer_files", [])
+        if req.oid in files:
+            files.remove(req.oid)
+            return
         pins = conn.state.get("transfer_pins", [])
         if req.oid in pins:
             pins.remove(req.oid)

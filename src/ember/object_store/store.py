@@ -20,6 +20,11 @@ import dataclasses
 PAGE = 4096
 
 
+def alloc_size(size: int) -> int:
+    """The bytes an object of ``size`` takes in the arena (whole pages, at least one)."""
+    return max(PAGE, -(-size // PAGE) * PAGE)
+
+
 class StoreFullError(Exception):
     """No extent is free for an object; carries the sizes for the message."""
 
@@ -40,6 +45,13 @@ class Entry:
     sealed: bool = False
     pins: int = 0
     deleted: bool = False
+    #: a copy pulled from another node (dropped first when room is needed)
+    secondary: bool = False
+    #: the store's use counter at the last create or pin (least recently used first)
+    last_use: int = 0
+    #: made for a reader that has not pinned it yet (a pulled copy, a restore):
+    #: evicted only as a last resort, so it is not gone before its reader comes
+    fresh: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,22 +75,35 @@ class ObjectStore:
         ]  # sorted (offset, size)
         self.entries: dict[bytes, Entry] = {}
         self.used = 0
+        self._uses = 0
 
-    def create(self, oid: bytes, size: int) -> int:
+    def create(self, oid: bytes, size: int, secondary: bool = False) -> int:
         """Reserve an extent for ``oid``; return its offset."""
         if oid in self.entries:
             raise KeyError(f"object {oid.hex()} already exists")
-        alloc = max(PAGE, -(-size // PAGE) * PAGE)
+        alloc = alloc_size(size)
         for i, (off, n) in enumerate(self._free):
             if n >= alloc:
                 if n == alloc:
                     del self._free[i]
                 else:
                     self._free[i] = (off + alloc, n - alloc)
-                self.entries[oid] = Entry(off, size, alloc)
+                self._uses += 1
+                self.entries[oid] = Entry(
+                    off, size, alloc, secondary=secondary, last_use=self._uses
+                )
                 self.used += alloc
                 return off
         raise StoreFullError(size, self.used, self.capacity)
+
+    def fits(self, size: int) -> bool:
+        """Would :meth:`create` of ``size`` bytes succeed now?"""
+        alloc = alloc_size(size)
+        return any(n >= alloc for _, n in self._free)
+
+    def hold(self, oid: bytes) -> None:
+        """Pin an entry whether or not it is sealed (the daemon's own I/O on it)."""
+        self.entries[oid].pins += 1
 
     def seal(self, oid: bytes) -> None:
         self.entries[oid].sealed = True
@@ -89,6 +114,9 @@ class ObjectStore:
         if e is None or not e.sealed or e.deleted:
             return None
         e.pins += 1
+        self._uses += 1
+        e.last_use = self._uses
+        e.fresh = False
         return e
 
     def unpin(self, oid: bytes) -> None:

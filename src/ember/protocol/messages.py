@@ -323,6 +323,15 @@ class NodeStatsReply(Msg):
     idle_workers: int
     store_path: str = ""
     store_bytes: int = 0
+    #: object spilling: the node's spill folder and counters since it started
+    spill_dir: str = ""
+    spilled_objects: int = 0
+    spilled_bytes: int = 0
+    restored_objects: int = 0
+    restored_bytes: int = 0
+    #: spill files on disk now, and the bytes of live objects in them
+    spill_files: int = 0
+    spilled_bytes_on_disk: int = 0
     #: workers the memory monitor killed since the daemon started
     memory_kills: int = 0
 
@@ -557,6 +566,8 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.release_transfer": (SealObjectRequest, None),
     "worker.node_died": (NodeDiedMessage, None),
     "worker.add_location": (PullObjectRequest, None),
+    # the node's store needs room: drop cached mappings of these that no value uses
+    "worker.drop_cached_objects": (ObjectIdsRequest, None),
     "node.worker_unblocked": (Empty, None),
     # core workers (drivers and workers)
     "worker.push_task": (TaskSpec, TaskReply),

@@ -124,6 +124,7 @@ class CoreWorker:
                 "worker.log_lines": self._h_log_lines,
                 "worker.node_died": links.h_node_died,
                 "worker.add_location": stored.h_add_location,
+                "worker.drop_cached_objects": stored.h_drop_cached,
             }
         )
         # set by start(), and mirrored in ``links`` (read here on hot paths)

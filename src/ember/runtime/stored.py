@@ -6,11 +6,19 @@ trip, and a finalizer on the mapping unpins it once the entry is dropped and
 every view (e.g. a numpy array) is gone.  Unpins are sent lazily, in batches
 (``node.release_objects``).  An owner frees a stored object on every node
 that holds a copy of it.
+
+When its store needs room the node daemon asks for pins back
+(``worker.drop_cached_objects``): each cached mapping no value uses any more
+is dropped, which unpins it, so the daemon can spill the object.  A create
+that does not fit waits at the daemon while it spills (bounded by the
+daemon's ``object_store_full_timeout_s``); its final refusal becomes
+``ObjectStoreFullError`` here.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
 from typing import Any
 
@@ -33,6 +41,9 @@ from ember.runtime.serialization import (
     read_layout,
     write_layout,
 )
+
+#: pulls of one object a read tries when its fresh copy is evicted before the pin
+PULL_ATTEMPTS = 3
 
 
 class CopyLostError(exc_mod.ObjectLostError):
@@ -102,27 +113,39 @@ class StoredObjects:
 
     async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
         """Pin a stored object on this node, pulling a copy from its node first if needed."""
-        links = self._links
-        if e.node_id != links.node_id:
+        if e.node_id == self._links.node_id:
+            return await self.pin(oid)
+        try:
+            return await self.pin(oid)
+        except exc_mod.ObjectLostError:
+            pass  # no local copy yet
+        for attempt in range(PULL_ATTEMPTS):
+            await self._pull(oid, e)
             try:
                 return await self.pin(oid)
             except exc_mod.ObjectLostError:
-                pass  # no local copy yet
-            try:
-                await links.node_conn.call(
-                    "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
-                )
-            except (RpcError, OSError) as err:
-                if isinstance(err, RemoteError) and err.is_a(MemoryError):
-                    raise exc_mod.ObjectStoreFullError(err.remote_message) from None
-                raise copy_lost(
-                    oid,
-                    e.node_id,
-                    f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()}, "
-                    f"which held its only known copy: {err}",
-                ) from err
-            self._record_copy(oid, e)
-        return await self.pin(oid)
+                # a full store took the copy back before we pinned it: pull again
+                if attempt == PULL_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _pull(self, oid: bytes, e: ObjEntry) -> None:
+        links = self._links
+        try:
+            await links.node_conn.call(
+                "node.pull_object", PullObjectRequest(oid=oid, node_id=e.node_id)
+            )
+        except (RpcError, OSError) as err:
+            if isinstance(err, RemoteError) and err.is_a(MemoryError):
+                # no room for the copy here, even after spilling
+                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
+            raise copy_lost(
+                oid,
+                e.node_id,
+                f"Object {oid.hex()} could not be fetched from node {e.node_id.hex()}, "
+                f"which held its only known copy: {err}",
+            ) from err
+        self._record_copy(oid, e)
 
     def _record_copy(self, oid: bytes, e: ObjEntry) -> None:
         links = self._links
@@ -156,9 +179,14 @@ class StoredObjects:
         self.add_copy(req.oid, req.node_id)
 
     async def pin(self, oid: bytes) -> Any:
-        reply, _ = await self._links.node_conn.call(
-            "node.get_objects", GetObjectsRequest(oids=[oid])
-        )
+        try:
+            reply, _ = await self._links.node_conn.call(
+                "node.get_objects", GetObjectsRequest(oids=[oid])
+            )
+        except RemoteError as err:
+            if err.is_a(MemoryError):  # a spilled object found no room to come back
+                raise exc_mod.ObjectStoreFullError(err.remote_message) from None
+            raise
         loc = reply.found[0]
         if loc is None:
             raise exc_mod.ObjectLostError(
@@ -176,6 +204,20 @@ class StoredObjects:
         if self._entries.get(oid) is e:
             e.mapping = m  # a racing reader's extent is simply dropped (own pin)
         return m
+
+    def h_drop_cached(self, conn: Any, req: Any, bufs: Any) -> None:
+        """``worker.drop_cached_objects``: unpin those of ``req.oids`` no value uses."""
+        dropped = False
+        for oid in req.oids:
+            e = self._entries.get(oid)
+            if e is None or e.mapping is None:
+                continue
+            # the entry's reference and getrefcount's argument: no view is alive
+            if sys.getrefcount(e.mapping) <= 2:
+                e.mapping = None  # its finalizer queues the unpin
+                dropped = True
+        if dropped:
+            self._flush_unpins()
 
     def _unpin_later(self, oid: bytes) -> None:
         self._pending_release.append(oid)
