@@ -1,0 +1,97 @@
+"""A joined cluster that goes away: the driver's calls fail with a clear error, not a hang.
+
+Theory of operation.  A driver that joined a running cluster (another driver's
+embedded cluster, or ``ember start``'s) does not own it: the cluster can stop
+under it, when its owner exits or ``ember stop`` runs.  :func:`watch` hooks the
+driver's connections to its node daemon and to the control service; when
+either closes while the driver is not shutting down, :func:`_lost` (loop
+thread) runs once:
+
+- it tells the user on stderr what stopped (for an embedded cluster: that its
+  owner, driver pid N, exited) and what to do (``ember.shutdown()``);
+- every object this driver still waits for (pending tasks and actor calls,
+  fetches) fails with :class:`~ember.exceptions.EmberSystemError`, so a blocked
+  ``get`` returns;
+- the installed Runtime is replaced by a :class:`LostCluster`, whose calls raise
+  that error; ``shutdown()`` still closes the old one.
+
+The owner of an embedded cluster is not watched: its cluster ends with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, cast
+
+from ember.api import runtime_access
+from ember.api.runtime import Runtime
+from ember.exceptions import EmberSystemError
+from ember.runtime.core_worker import CoreWorker
+
+#: the calls of the Runtime protocol (a LostCluster raises on each)
+_RUNTIME_NAMES = frozenset(n for n in dir(Runtime) if not n.startswith("_"))
+
+
+class LostCluster:
+    """The Runtime of a driver whose cluster went away: every call raises, shutdown works."""
+
+    def __init__(self, inner: Runtime, message: str) -> None:
+        self._inner = inner
+        self.message = message
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _RUNTIME_NAMES:
+            raise EmberSystemError(self.message)
+        raise AttributeError(name)
+
+
+def lost_message(control: str, record: dict[str, Any] | None, what: str) -> str:
+    """What the user reads when the cluster at ``control`` went away."""
+    where = control.removeprefix("tcp:")
+    if record is not None and record.get("kind") == "embedded":
+        why = (
+            f"it was the local cluster of driver pid {record.get('pid')}, which has "
+            "exited or shut it down"
+        )
+    else:
+        why = f"the connection to its {what} closed (was it stopped?)"
+    return (
+        f"The ember cluster this driver joined at {where} has stopped: {why}. Calls "
+        "from this driver raise this error from now on; call ember.shutdown(), then "
+        "ember.init() to start or join another cluster."
+    )
+
+
+def watch(cw: CoreWorker, rt: Runtime, record: dict[str, Any] | None) -> None:
+    """Install the loss handling of a driver that joined a cluster (see the module)."""
+    done = False
+
+    def lost(what: str) -> None:
+        nonlocal done
+        if done or cw.shutting_down:
+            return
+        done = True
+        _lost(cw, rt, lost_message(cw.control_address, record, what))
+
+    async def hook() -> None:
+        cw.node_conn.on_close(lambda c: lost("node daemon"))
+        cw.control.on_close(lambda c: lost("control service"))
+
+    cw.run(hook())
+
+
+def _lost(cw: CoreWorker, rt: Runtime, message: str) -> None:
+    """Loop thread: say it once, fail what is pending, make later calls raise."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)  # noqa: T201
+    objects = cw.objects
+    for oid, entry in list(objects.entries.items()):
+        if not entry.ready:
+            objects.set_error(oid, EmberSystemError(message))
+            entry.accessed = True  # said once above, not again per dropped ref
+    if runtime_access.current_or_none() is rt:
+        runtime_access.install(cast(Runtime, LostCluster(rt, message)))
