@@ -9,11 +9,15 @@ thread) runs once:
 
 - it tells the user on stderr what stopped (for an embedded cluster: that its
   owner, driver pid N, exited) and what to do (``ember.shutdown()``);
-- every object this driver still waits for (pending tasks and actor calls,
-  fetches) fails with :class:`~ember.exceptions.EmberSystemError`, so a blocked
-  ``get`` returns;
 - the installed Runtime is replaced by a :class:`LostCluster`, whose calls raise
-  that error; ``shutdown()`` still closes the old one.
+  :class:`~ember.exceptions.EmberSystemError` with that text; ``shutdown()``
+  still closes the old one;
+- every object this driver still waits for (pending tasks and actor calls,
+  fetches) fails with that error, so a blocked ``get`` returns.
+
+``Connection`` runs close callbacks inside ``connection_lost``, before any
+coroutine sees its failed calls, so a call made after the loss always meets
+the LostCluster.
 
 The owner of an embedded cluster is not watched: its cluster ends with it.
 """
@@ -88,10 +92,12 @@ def _lost(cw: CoreWorker, rt: Runtime, message: str) -> None:
     """Loop thread: say it once, fail what is pending, make later calls raise."""
     with contextlib.suppress(OSError, ValueError):
         print(message, file=sys.stderr, flush=True)  # noqa: T201
+    # First the Runtime, so that a caller woken below cannot start a new call
+    # on the old one.
+    if runtime_access.current_or_none() is rt:
+        runtime_access.install(cast(Runtime, LostCluster(rt, message)))
     objects = cw.objects
     for oid, entry in list(objects.entries.items()):
         if not entry.ready:
             objects.set_error(oid, EmberSystemError(message))
             entry.accessed = True  # said once above, not again per dropped ref
-    if runtime_access.current_or_none() is rt:
-        runtime_access.install(cast(Runtime, LostCluster(rt, message)))
