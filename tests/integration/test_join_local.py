@@ -194,7 +194,8 @@ def test_a_joined_driver_fails_clearly_once_the_owner_exits(capfd):
         text=True,
     )
     try:
-        assert owner.stdout is not None and owner.stdin is not None
+        assert owner.stdout is not None
+        assert owner.stdin is not None
         assert owner.stdout.readline().strip() == "ready"
         ember.init(namespace=NAMESPACE, configure_logging=False)
         keeper = ember.get_actor("keeper")
