@@ -83,7 +83,7 @@ def choose(address: str | None, *, own_node: bool) -> Choice:
     if address is None:
         return _recorded_or_new(own_node)
     if address == "auto":
-        rec = session.read_cluster_record()
+        rec = _read_record()
         if rec is None:
             raise ConnectionError(NOTHING_RUNNING)
         dead = session.dead_processes(rec)
@@ -106,8 +106,16 @@ def choose(address: str | None, *, own_node: bool) -> Choice:
     return Choice(f"tcp:{host_port}", None, address)
 
 
-def _recorded_or_new(own_node: bool) -> Choice:
+def _read_record() -> dict[str, Any] | None:
+    """The cluster record, None if there is none or it names no control address."""
     rec = session.read_cluster_record()
+    if not isinstance(rec, dict) or not isinstance(rec.get("control_address"), str):
+        return None
+    return rec
+
+
+def _recorded_or_new(own_node: bool) -> Choice:
+    rec = _read_record()
     if rec is None:
         return Choice()
     dead = session.dead_processes(rec)
