@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
+import psutil
 import pytest
 from tests.cli.clitools import STORE, _recorded_pids, ember_cli, start_head
 from tests.integration.local_users import cmdline, listening_tcp
@@ -62,7 +63,9 @@ def test_listen_address_opens_the_control_service_to_every_interface(home):
     port = address.rpartition(":")[2]
     rec = session.read_cluster_record()
     assert rec is not None
-    assert f"0.0.0.0:{port}" in listening_tcp(rec["pid"])
+    # The recorded pid is the control service's supervisor; its child listens.
+    pids = [rec["pid"], *(c.pid for c in psutil.Process(rec["pid"]).children())]
+    assert any(f"0.0.0.0:{port}" in listening_tcp(p) for p in pids)
     assert ember_cli("status").returncode == 0
 
 

@@ -3,17 +3,19 @@
 Theory of operation.  A driver that joined a running cluster (another driver's
 embedded cluster, or ``ember start``'s) does not own it: the cluster can stop
 under it, when its owner exits or ``ember stop`` runs.  :func:`watch` hooks the
-driver's connections to its node daemon and to the control service; when
-either closes while the driver is not shutting down, :func:`_lost` (loop
-thread) runs once:
+driver's connection to its node daemon: when it closes while the driver is not
+shutting down, :func:`_lost` (loop thread) runs once.  (The control service's
+connection is not watched: it reconnects to a restarted head by itself,
+``rpc/reconnecting.py``; a node daemon is never restarted, and every cluster
+that stops stops its node daemons.)  It:
 
-- it tells the user on stderr what stopped (for an embedded cluster: that its
+- tells the user on stderr what stopped (for an embedded cluster: that its
   owner, driver pid N, exited) and what to do (``ember.shutdown()``);
-- the installed Runtime is replaced by a :class:`LostCluster`, whose calls raise
-  :class:`~ember.exceptions.EmberSystemError` with that text; ``shutdown()``
-  still closes the old one;
-- every object this driver still waits for (pending tasks and actor calls,
-  fetches) fails with that error, so a blocked ``get`` returns.
+- replaces the installed Runtime by a :class:`LostCluster`, whose calls raise
+  :class:`~ember.exceptions.EmberSystemError` with that text (``shutdown()``
+  still closes the old one);
+- fails every object this driver still waits for (pending tasks and actor
+  calls, fetches) with that error, so a blocked ``get`` returns.
 
 ``Connection`` runs close callbacks inside ``connection_lost``, before any
 coroutine sees its failed calls, so a call made after the loss always meets
@@ -31,6 +33,7 @@ from typing import Any, cast
 from ember.api import runtime_access
 from ember.api.runtime import Runtime
 from ember.exceptions import EmberSystemError
+from ember.rpc.connection import Connection
 from ember.runtime.core_worker import CoreWorker
 
 #: the calls of the Runtime protocol (a LostCluster raises on each)
@@ -72,18 +75,13 @@ def lost_message(control: str, record: dict[str, Any] | None, what: str) -> str:
 
 def watch(cw: CoreWorker, rt: Runtime, record: dict[str, Any] | None) -> None:
     """Install the loss handling of a driver that joined a cluster (see the module)."""
-    done = False
 
-    def lost(what: str) -> None:
-        nonlocal done
-        if done or cw.shutting_down:
-            return
-        done = True
-        _lost(cw, rt, lost_message(cw.control_address, record, what))
+    def lost(conn: Connection) -> None:
+        if not cw.shutting_down:
+            _lost(cw, rt, lost_message(cw.control_address, record, "node daemon"))
 
     async def hook() -> None:
-        cw.node_conn.on_close(lambda c: lost("node daemon"))
-        cw.control.on_close(lambda c: lost("control service"))
+        cw.node_conn.on_close(lost)
 
     cw.run(hook())
 

@@ -23,6 +23,7 @@ starts the driver's core worker there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ from ember.runtime.loop_thread import LoopThread
 logger = logging.getLogger("ember.api.init")
 
 ENV_VARS = (session.ADDRESS_ENV, "RAY_ADDRESS")
+
+#: how long a driver waits for a node of this machine to (re-)register
+LOCAL_NODE_WAIT_S = 5.0
 
 NOTHING_RUNNING = (
     "Could not find any running ember instance on this machine. Please specify the "
@@ -258,8 +262,16 @@ def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, s
                 control, token=token, schema=SCHEMA, timeout=config.connect_timeout_s
             )
             try:
-                reply, _ = await conn.call("control.get_nodes", Empty(), timeout=10)
-                return reply.nodes
+                # A control service that just restarted has no nodes until they
+                # register again (within about a second): give them that long.
+                deadline = asyncio.get_running_loop().time() + LOCAL_NODE_WAIT_S
+                while True:
+                    reply, _ = await conn.call("control.get_nodes", Empty(), timeout=10)
+                    if _local_nodes(reply.nodes) or (
+                        asyncio.get_running_loop().time() > deadline
+                    ):
+                        return reply.nodes
+                    await asyncio.sleep(0.1)
             finally:
                 conn.close()
 
@@ -276,13 +288,18 @@ def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, s
     # Nodes on this machine are those whose unix socket we can see.  Several
     # may run here (ember start --address beside the head, or cluster_utils):
     # the driver uses the head node if it is here, else the oldest node.
-    local = sorted(
-        (n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))),
-        key=lambda n: (not n.is_head, n.start_time),
-    )
+    local = _local_nodes(nodes)
     if not local:
         raise ConnectionError(
             f"The cluster at {control} has no node on this machine: start one with "
             f"'ember start --address {control.removeprefix('tcp:')}' first."
         )
     return local[0], local[0].session_dir
+
+
+def _local_nodes(nodes: list[Any]) -> list[Any]:
+    """The live nodes whose unix socket this machine has, head first, then oldest."""
+    return sorted(
+        (n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))),
+        key=lambda n: (not n.is_head, n.start_time),
+    )

@@ -119,7 +119,9 @@ def wait(
         )
     # A wait loop calls this once per ready ref: no per-element work beyond the
     # checks above unless the list holds generators.
-    refs = [_waitable_ref(w) for w in ray_waitables] if generators else ray_waitables
+    refs: list[ObjectRef] = (
+        [_waitable_ref(w) for w in ray_waitables] if generators else ray_waitables  # type: ignore[assignment]  # only ObjectRefs in it
+    )
     done = rt.wait(refs, num_returns, timeout, fetch_local)
     ready: list[Any] = []
     not_ready: list[Any] = []

@@ -124,6 +124,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 str(opts["port"]),
                 "--storage",
                 storage,
+                # Restarted on the same address when it dies (its state is in storage).
+                "--supervise",
             ],
             env,
             os.path.join(logs, "control.log"),
@@ -422,7 +424,9 @@ def _print_joined(record: dict[str, Any]) -> None:
     "--storage",
     default=None,
     help="With --head: where the control service keeps its state: 'sqlite' (default, "
-    "a file in the session folder), 'sqlite:PATH' or 'memory'.",
+    "a file in the session folder), 'sqlite:PATH', 'memory', or "
+    "'redis://HOST:PORT[/DB]' (a head started elsewhere against the same Redis takes "
+    "the cluster over; password in EMBER_REDIS_PASSWORD).",
 )
 @click.option(
     "--block",

@@ -30,6 +30,10 @@ class Config:
     node_death_timeout_s: float = 10.0
     #: how long connecting to a daemon may take before giving up
     connect_timeout_s: float = 10.0
+    #: how long node daemons, drivers and workers keep trying to reach a control
+    #: service that went away (it is restarted by ``ember start --head``) before
+    #: giving up with an error
+    head_reconnect_timeout_s: float = 60.0
     #: how often an infeasible request is reported again
     infeasible_warning_interval_s: float = 30.0
     # -- RPC deadlines, by the method's deadline class (protocol.messages) ----------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from ember.control.service import run
 
@@ -24,7 +26,22 @@ def main() -> None:
         help="where the state lives: memory (default), sqlite (a file in the session "
         "folder) or sqlite:PATH",
     )
+    p.add_argument(
+        "--supervise",
+        action="store_true",
+        help="run the control service as a child and restart it when it dies "
+        "(ember start --head)",
+    )
     args = p.parse_args()
+    if args.supervise:
+        from ember.control.supervisor import supervise
+
+        argv = [a for a in sys.argv[1:] if a != "--supervise"]
+        if "--ready-fd" in argv:
+            i = argv.index("--ready-fd")
+            del argv[i : i + 2]
+        log_path = os.path.join(args.session_dir, "logs", "control.log")
+        raise SystemExit(supervise(argv, args.ready_fd, log_path))
     run(args.session_dir, args.unix, args.host, args.port, args.ready_fd, args.storage)
 
 

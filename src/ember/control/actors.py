@@ -35,9 +35,11 @@ import msgspec
 
 from ember.common.aio import Supervisor
 from ember.control.actor_record import ActorRecord
+from ember.control.actor_recovery import ActorRecovery, live_record
 from ember.protocol.messages import (
     ActorInfo,
     ActorSpec,
+    Address,
     CreateActorOnWorkerRequest,
     ExitRequest,
     LeaseRequest,
@@ -51,11 +53,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-RELOADED_DETACHED_CAUSE = (
-    "The control service restarted; this detached actor was recovered from its "
-    "storage and waits to be re-created (not implemented yet: kill it and create it "
-    "again)."
-)
 PG_REMOVED_CAUSE = (
     "The actor is dead because its placement group was removed (the actors of a "
     "removed placement group are killed and not restarted)."
@@ -63,9 +60,6 @@ PG_REMOVED_CAUSE = (
 PG_UNSCHEDULABLE_CAUSE = (
     "Could not create the actor because its associated placement group was "
     "removed.\nRequired placement group {} is removed."
-)
-RELOADED_DEAD_CAUSE = (
-    "The control service restarted, which ended the job that owned this actor."
 )
 
 
@@ -91,15 +85,20 @@ class ActorDirectory:
         self, nodes: NodeLinks, storage: Storage, connect_worker: ConnectWorker
     ) -> None:
         self._nodes = nodes
-        self._storage = storage
+        self.storage = storage
         self._connect_worker = connect_worker
         self.actors: dict[bytes, ActorRecord] = {}
         self.named: dict[tuple[str, str], bytes] = {}
         self._sup = Supervisor("actors")
         #: hex ids of the removed placement groups (an actor created in one is unschedulable)
         self._removed_groups: set[str] = set()
+        #: actors reloaded from storage that their nodes have not confirmed yet
+        self.recovery = ActorRecovery(self)
 
     def create(self, spec: ActorSpec, get_if_exists: bool) -> ActorInfo:
+        known = self.actors.get(spec.actor_id)
+        if known is not None:  # sent again after this service restarted
+            return known.describe(with_spec=True)
         if spec.name:
             key = (spec.namespace, spec.name)
             existing = self.named.get(key)
@@ -114,9 +113,10 @@ class ActorDirectory:
             self.named[key] = spec.actor_id
         rec = ActorRecord(spec)
         self.actors[spec.actor_id] = rec
-        if spec.name or spec.detached:
-            self._storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
-        if _group_of(spec) in self._removed_groups:
+        # Every actor, so that a restarted control service still knows it.
+        self.storage.put("actors", spec.actor_id, msgspec.msgpack.encode(spec))
+        group = _group_of(spec)
+        if group and group in self._removed_groups:
             self._end_in_removed_group(rec)
         else:
             self._sup.spawn(self._start(rec), name="start-actor")
@@ -267,6 +267,7 @@ class ActorDirectory:
             return
         if res.ok:
             rec.alive(reply.worker, epoch, reply.pid)
+            self.storage.put("actor_live", spec.actor_id, live_record(rec))
         else:
             rec.info.pid = reply.pid
             rec.dead(res.error_text or "the actor's constructor failed", epoch)
@@ -277,13 +278,20 @@ class ActorDirectory:
         rec.wake()
 
     def on_worker_died(
-        self, actor_id: bytes, worker_id: bytes, reason: str, intended: bool
+        self,
+        actor_id: bytes,
+        worker_id: bytes,
+        reason: str,
+        intended: bool,
+        force_restart: bool = False,
     ) -> None:
         rec = self.actors.get(actor_id)
         if rec is None or rec.worker_id != worker_id or rec.info.state == "DEAD":
             return
+        self.recovery.unconfirmed.pop(actor_id, None)
+        self.storage.delete("actor_live", actor_id)
         spec = rec.spec
-        can_restart = (
+        can_restart = force_restart or (
             not rec.no_restart
             and not intended
             and (spec.max_restarts == -1 or rec.restarts < spec.max_restarts)
@@ -319,32 +327,15 @@ class ActorDirectory:
         rec.wake()
 
     def load(self) -> None:
-        """Reload the named and detached actors a previous control service stored."""
-        storage = self._storage
-        for actor_id, raw in storage.scan("actors"):
-            spec = msgspec.msgpack.decode(raw, type=ActorSpec)
-            rec = ActorRecord(spec)
-            self.actors[actor_id] = rec
-            if spec.detached:
-                rec.info.state = "RESTARTING"
-                rec.info.death_cause = RELOADED_DETACHED_CAUSE
-                if spec.name:
-                    self.named[(spec.namespace, spec.name)] = actor_id
-            else:
-                rec.info.state = "DEAD"
-                rec.info.death_cause = RELOADED_DEAD_CAUSE
-                storage.delete("actors", actor_id)
-            logger.warning(
-                "recovered actor %s (%s) as %s",
-                spec.name or actor_id.hex()[:8],
-                spec.class_name,
-                rec.info.state,
-            )
+        """Reload the actors a previous control service stored (``actor_recovery``)."""
+        for rec in self.recovery.reload():
+            self._sup.spawn(self._start(rec), name="start-actor")
 
     def _unname(self, rec: ActorRecord) -> None:
-        """The actor is DEAD: free its name and drop its stored spec."""
-        if rec.spec.name or rec.spec.detached:
-            self._storage.delete("actors", rec.spec.actor_id)
+        """The actor is DEAD: free its name and drop its stored records."""
+        self.storage.delete("actors", rec.spec.actor_id)
+        self.storage.delete("actor_live", rec.spec.actor_id)
+        self.recovery.unconfirmed.pop(rec.spec.actor_id, None)
         key = (rec.spec.namespace, rec.spec.name)
         if rec.spec.name and self.named.get(key) == rec.spec.actor_id:
             del self.named[key]
@@ -353,6 +344,7 @@ class ActorDirectory:
         rec = self.actors.get(actor_id)
         if rec is None or rec.info.state == "DEAD":
             return
+        address = rec.info.address
         if no_restart:
             rec.no_restart = True
             conn = rec.worker_conn
@@ -364,6 +356,21 @@ class ActorDirectory:
                 conn.notify("worker.exit", ExitRequest(force=True, reason="killed"))
             except RpcError:
                 pass
+        elif conn is None and address is not None:
+            # Recovered after a restart of this service: no connection to it yet.
+            self._sup.spawn(self._exit_at(address), name="kill-actor")
+
+    async def _exit_at(self, address: Address) -> None:
+        unix = address.unix
+        target = (
+            unix if unix and os.path.exists(unix.removeprefix("unix:")) else address.tcp
+        )
+        conn = await self._connect_worker(target)
+        try:
+            conn.notify("worker.exit", ExitRequest(force=True, reason="killed"))
+            await conn.drain()
+        finally:
+            conn.close()
 
     def placement_group_removed(self, pg_id: bytes) -> None:
         """A placement group was removed: its actors die (Ray kills them, no restart)."""

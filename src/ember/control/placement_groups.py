@@ -24,10 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from typing import Protocol
 
+import msgspec
+
 from ember.common.aio import Supervisor
+from ember.control.storage import Storage
 from ember.protocol.messages import (
     PlacementGroupInfo,
     PlacementGroupRequest,
@@ -58,9 +62,14 @@ class PlacementGroups:
     """Every placement group of the cluster."""
 
     def __init__(
-        self, nodes: NodeViews, on_removed: Callable[[bytes], None] | None = None
+        self,
+        nodes: NodeViews,
+        on_removed: Callable[[bytes], None] | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._nodes = nodes
+        #: where groups are kept for a restarted control service (table ``pgs``)
+        self._storage = storage
         #: called with a group's id when it is removed, before its bundles are cancelled
         self._on_removed = on_removed
         self.groups: dict[bytes, PlacementGroupInfo] = {}
@@ -69,6 +78,9 @@ class PlacementGroups:
         self._warned: set[bytes] = set()
 
     def create(self, info: PlacementGroupInfo) -> None:
+        _check_request(info)
+        if info.pg_id in self.groups:
+            return  # sent again after this service restarted
         if info.name and self.by_name(info.name, info.namespace) is not None:
             raise ValueError(
                 f"A placement group named {info.name!r} already exists in namespace "
@@ -76,7 +88,30 @@ class PlacementGroups:
             )
         info.state = "PENDING"
         self.groups[info.pg_id] = info
+        self._store(info)
         self._sup.spawn(self._schedule(info), name="pg-schedule")
+
+    def load(self) -> None:
+        """Reload the groups a previous control service stored.
+
+        A CREATED group's bundles stay reserved on its nodes across the restart;
+        a PENDING one is scheduled again.
+        """
+        if self._storage is None:
+            return
+        for _, raw in self._storage.scan("pgs"):
+            g = msgspec.msgpack.decode(raw, type=PlacementGroupInfo)
+            self.groups[g.pg_id] = g
+            if g.state == "PENDING":
+                self._sup.spawn(self._schedule(g), name="pg-schedule")
+
+    def _store(self, g: PlacementGroupInfo) -> None:
+        if self._storage is None:
+            return
+        if g.state == "REMOVED":
+            self._storage.delete("pgs", g.pg_id)
+        else:
+            self._storage.put("pgs", g.pg_id, msgspec.msgpack.encode(g))
 
     def by_name(self, name: str, namespace: str) -> PlacementGroupInfo | None:
         for g in self.groups.values():
@@ -142,6 +177,7 @@ class PlacementGroups:
                 )
         g.bundle_nodes = placement
         g.state = "CREATED"
+        self._store(g)
         self._wake(g.pg_id)
         return True
 
@@ -157,11 +193,14 @@ class PlacementGroups:
                     pass
 
     async def remove(self, pg_id: bytes) -> None:
+        if not pg_id:
+            raise ValueError("remove_placement_group needs a placement group id")
         g = self.groups.get(pg_id)
         if g is None or g.state == "REMOVED":
             return
         was_created = g.state == "CREATED"
         g.state = "REMOVED"
+        self._store(g)
         if self._on_removed is not None:
             self._on_removed(pg_id)
         if was_created:
@@ -193,3 +232,17 @@ class PlacementGroups:
 
     def close(self) -> None:
         self._sup.close()
+
+
+def _check_request(info: PlacementGroupInfo) -> None:
+    """Refuse a group no driver could have asked for (the API checks users' input)."""
+    if not info.pg_id:
+        raise ValueError("a placement group needs a non-empty id")
+    if not info.bundles:
+        raise ValueError("a placement group needs at least one bundle")
+    for b in info.bundles:
+        for k, v in b.items():
+            if not k or not math.isfinite(v) or v < 0:
+                raise ValueError(
+                    f"bundle resource {k!r}: {v!r} is not a finite amount >= 0"
+                )

@@ -67,10 +67,14 @@ class ControlService:
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self.nodes, self.storage, self._connect_worker)
         self.placement_groups = PlacementGroups(
-            self.nodes, on_removed=self.actors.placement_group_removed
+            self.nodes,
+            on_removed=self.actors.placement_group_removed,
+            storage=self.storage,
         )
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
+        #: jobs alive before a restart whose driver has not reconnected yet
+        self._unclaimed_jobs: set[bytes] = set()
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         self.stopped = asyncio.Event()
         self._load()
@@ -83,12 +87,13 @@ class ControlService:
         for job_id, raw in self.storage.scan("jobs"):
             job = msgspec.msgpack.decode(raw)
             if job.get("alive"):
-                # Its driver was connected to the previous control service.
-                job["alive"] = False
-                self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
+                # Its driver was connected to the previous control service: it has
+                # the grace period (recover()) to come back, or its job ends.
+                self._unclaimed_jobs.add(job_id)
             self.jobs[job_id] = job
-            self._next_job = max(self._next_job, int.from_bytes(job_id, "big") + 1)
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
         self.actors.load()
+        self.placement_groups.load()
         if self.kv or self.jobs or self.actors.actors:
             logger.info(
                 "recovered %d KV entries, %d jobs and %d actors from storage",
@@ -147,6 +152,7 @@ class ControlService:
     def register_node(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         info = req.info
         self.nodes.register(info, conn, time.monotonic())
+        self.actors.recovery.node_registered(info.node_id, set(req.live_workers))
         conn.on_close(lambda c: self._node_lost(info.node_id, c))
         self.nodes.tell_cluster_changed()
         return Empty()
@@ -166,6 +172,20 @@ class ControlService:
                 except RpcError:
                     pass
         self.actors.on_node_died(node_id)
+
+    async def recover(self) -> None:
+        """After a restart: wait for nodes and drivers to come back, then settle.
+
+        Actors whose node did not register again and jobs whose driver did not
+        reconnect within ``node_death_timeout_s`` are handled as dead.
+        """
+        if not self.actors.recovery.unconfirmed and not self._unclaimed_jobs:
+            return
+        await asyncio.sleep(self.config.node_death_timeout_s)
+        self.actors.recovery.expire()
+        for job_id in sorted(self._unclaimed_jobs):
+            self._job_done(job_id)
+        self._unclaimed_jobs.clear()
 
     async def monitor_nodes(self) -> None:
         """Declare dead the nodes that missed heartbeats for ``node_death_timeout_s``.
@@ -200,8 +220,14 @@ class ControlService:
         return KvPutReply(added=True)
 
     def register_job(self, conn: Connection, req: Any, bufs: Any) -> RegisterJobReply:
-        job_id = JobID(self._next_job.to_bytes(4, "little")).binary()
-        self._next_job += 1
+        if req.job_id:
+            # A driver reconnecting after this service restarted: its job goes on.
+            job_id = req.job_id
+            self._unclaimed_jobs.discard(job_id)
+            self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
+        else:
+            job_id = JobID(self._next_job.to_bytes(4, "little")).binary()
+            self._next_job += 1
         self.jobs[job_id] = {
             "namespace": req.namespace,
             "pid": req.driver_pid,
@@ -215,6 +241,7 @@ class ControlService:
         job = self.jobs.get(job_id)
         if job is None or not job["alive"]:
             return
+        self._unclaimed_jobs.discard(job_id)
         job["alive"] = False
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
         self.actors.on_job_finished(job_id)
@@ -272,8 +299,10 @@ async def _main(
         loop.add_signal_handler(sig, svc.stopped.set)
     signal_ready(ready_fd, address)
     monitor = loop.create_task(svc.monitor_nodes())
+    recovery = loop.create_task(svc.recover())
     await svc.stopped.wait()
     monitor.cancel()
+    recovery.cancel()
     svc.actors.close()
     svc.placement_groups.close()
     svc.server.close()

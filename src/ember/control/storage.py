@@ -10,14 +10,18 @@ table     key                         value
 ========  ==========================  =====================================
 ``kv``    msgpack ``[namespace, key]``  the raw value (function table, job config)
 ``jobs``  job id                      msgpack ``{"namespace", "pid", "alive"}``
-``actors`` actor id                   msgpack :class:`ActorSpec` (named or detached
-                                      actors only; deleted when the actor is DEAD)
+``actors`` actor id                   msgpack :class:`ActorSpec` (every actor;
+                                      deleted when the actor is DEAD)
+``actor_live`` actor id               msgpack ``ActorLive`` (where an ALIVE actor
+                                      runs; ``control.actor_recovery``)
+``pgs``   placement group id          msgpack :class:`PlacementGroupInfo` (until removed)
 ========  ==========================  =====================================
 
 Backends: :class:`MemoryStorage` (the embedded local cluster; nothing
-survives the process) and :class:`SqliteStorage` (one SQLite file; the
-default of ``ember start --head``).  Writes happen once per function export,
-job or named actor, never per task, so SQLite commits each write at once
+survives the process), :class:`SqliteStorage` (one SQLite file; the
+default of ``ember start --head``) and ``RedisStorage`` (a Redis server, so
+that a head on another machine can take over: ``control/redis_storage.py``).  Writes happen once per function export,
+job, actor creation or actor start, never per task, so SQLite commits each write at once
 (WAL journal, ``synchronous=NORMAL``: a commit is a write to the log, not an
 fsync).
 """
@@ -30,9 +34,11 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Protocol
 
+from ember.control.redis_storage import RedisStorage
+
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors")
+TABLES = ("kv", "jobs", "actors", "actor_live", "pgs")
 
 
 class Storage(Protocol):
@@ -139,13 +145,17 @@ class SqliteStorage:
 
 
 def open_storage(spec: str, session_dir: str) -> Storage:
-    """``memory``, ``sqlite`` (``<session_dir>/control.sqlite3``) or ``sqlite:PATH``."""
+    """``memory``, ``sqlite`` (``<session_dir>/control.sqlite3``), ``sqlite:PATH`` or
+    ``redis://HOST:PORT[/DB]`` (:mod:`ember.control.redis_storage`)."""
     if spec in ("", "memory"):
         return MemoryStorage()
     if spec == "sqlite":
         return SqliteStorage(os.path.join(session_dir, "control.sqlite3"))
     if spec.startswith("sqlite:"):
         return SqliteStorage(os.path.expanduser(spec[len("sqlite:") :]))
+    if spec.startswith(("redis://", "rediss://")):
+        return RedisStorage(spec, TABLES)
     raise ValueError(
-        f"bad storage {spec!r}: expected 'memory', 'sqlite' or 'sqlite:PATH'"
+        f"bad storage {spec!r}: expected 'memory', 'sqlite', 'sqlite:PATH' or "
+        "'redis://HOST:PORT[/DB]'"
     )

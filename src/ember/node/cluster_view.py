@@ -13,6 +13,7 @@ from ember.common.aio import Supervisor
 from ember.protocol.messages import Empty, NodeInfo
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
+from ember.rpc.reconnecting import ReconnectingConnection
 from ember.scheduler import resources as res
 from ember.scheduler.ledger import ResourceLedger
 from ember.scheduler.policy import NodeView
@@ -26,7 +27,7 @@ class ClusterView:
         self._sup = sup
         self.nodes: dict[bytes, NodeInfo] = {}
         #: the control service connection, once the daemon has one
-        self.control: Connection | None = None
+        self.control: ReconnectingConnection | Connection | None = None
 
     def handlers(self) -> dict[str, Any]:
         return {"node.cluster_changed": self.h_cluster_changed}

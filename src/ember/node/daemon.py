@@ -55,6 +55,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, ConnectionPool, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
+from ember.rpc.reconnecting import ReconnectingConnection
 from ember.scheduler.ledger import ResourceLedger
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,8 @@ class NodeDaemon:
         self.log_subs: dict[bytes, set[Connection]] = {}
         self.sup = Supervisor("node")
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
-        self.control: Connection | None = None
+        self.control: ReconnectingConnection | None = None
+        self._tcp, self._start_time = "", 0.0
         self.stopped = asyncio.Event()
         session = os.path.basename(opts.session_dir.rstrip("/"))
         self.arena_path = arena_path(
@@ -182,12 +184,30 @@ class NodeDaemon:
             self.ledger, self.pool, self.cluster, self.sup, self._resources_changed
         )
         self.server.handlers.update(self.leases.handlers())
-        self.control = await self._connect_control()
+        self._tcp, self._start_time = tcp, time.time()
+        conn = await self._connect_control()
+        await self._register(conn)
+        # The control service may restart (ember start --head supervises it):
+        # calls wait while this reconnects and registers the node again.
+        self.control = ReconnectingConnection(
+            conn,
+            self._connect_control_once,
+            what=f"the control service at {self.opts.control}",
+            give_up_after_s=self.config.head_reconnect_timeout_s,
+            on_connected=self._reregister,
+            on_give_up=lambda why: self.stopped.set(),
+        )
         self.cluster.control = self.control
-        self.control.on_close(lambda c: self.stopped.set())
-        info = NodeInfo(
+        await self.cluster.refresh()
+        self.sup.spawn(self._heartbeat_loop(), name="heartbeat")
+        for _ in range(int(self.opts.resources.get("CPU", 1))):
+            self.sup.spawn(self.pool.spawn("", {}), name="prestart")
+        return tcp
+
+    def _node_info(self) -> NodeInfo:
+        return NodeInfo(
             node_id=self.node_id,
-            address=tcp,
+            address=self._tcp,
             unix=f"unix:{self.unix}",
             ip=self.opts.node_ip,
             resources=self.ledger.totals(),
@@ -196,14 +216,37 @@ class NodeDaemon:
             hostname=socket.gethostname(),
             object_store_bytes=self.opts.object_store_bytes,
             session_dir=self.opts.session_dir,
-            start_time=time.time(),
+            start_time=self._start_time,
         )
-        await self.control.call("control.register_node", RegisterNodeRequest(info=info))
-        await self.cluster.refresh()
-        self.sup.spawn(self._heartbeat_loop(), name="heartbeat")
-        for _ in range(int(self.opts.resources.get("CPU", 1))):
-            self.sup.spawn(self.pool.spawn("", {}), name="prestart")
-        return tcp
+
+    async def _register(self, conn: Connection) -> None:
+        info = self._node_info()
+        live = (
+            [
+                h.worker_id
+                for h in self.pool.by_pid.values()
+                if h.worker_id and h.state != "dead"
+            ]
+            if self.pool is not None
+            else []
+        )
+        await conn.call(
+            "control.register_node", RegisterNodeRequest(info=info, live_workers=live)
+        )
+
+    async def _reregister(self, conn: Connection) -> None:
+        """A restarted control service: register again, then refresh the cluster view."""
+        await self._register(conn)
+        self.sup.spawn(self.cluster.refresh(), name="cluster-refresh")
+
+    async def _connect_control_once(self) -> Connection:
+        return await connect(
+            self.opts.control,
+            token=self.token,
+            schema=SCHEMA,
+            handlers=self.server.handlers,
+            timeout=self.config.connect_timeout_s,
+        )
 
     async def _connect_control(self) -> Connection:
         """Connect to the control service, which may still be starting."""
@@ -249,6 +292,7 @@ class NodeDaemon:
                     total=self.ledger.totals(),
                     store_used=self.store.statistics().used,
                 ),
+                queue_if_down=False,  # the next heartbeat replaces it
             )
 
     async def _heartbeat_loop(self) -> None:

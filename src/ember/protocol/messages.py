@@ -76,6 +76,9 @@ class ReturnObject(Msg):
 # -- control service --------------------------------------------------------------
 class RegisterNodeRequest(Msg):
     info: NodeInfo
+    #: the node's live workers (a node registering again with a restarted control
+    #: service: its actors whose worker is not among them died meanwhile)
+    live_workers: list[bytes] = []
 
 
 class HeartbeatRequest(Msg):
@@ -117,6 +120,8 @@ class RegisterJobRequest(Msg):
     namespace: str
     driver_pid: int
     entrypoint: str = ""
+    #: a driver that reconnects to a restarted control service names its job
+    job_id: bytes = b""
 
 
 class RegisterJobReply(Msg):

@@ -42,6 +42,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
+from ember.rpc.reconnecting import ReconnectingConnection
 from ember.runtime import current, task_context
 from ember.runtime.actor_handles import ActorHandleCounts
 from ember.runtime.actor_submitter import ActorSubmitter
@@ -122,7 +123,7 @@ class CoreWorker:
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.node_conn: Connection = None  # type: ignore[assignment]
-        self.control: Connection = None  # type: ignore[assignment]
+        self.control: ReconnectingConnection = None  # type: ignore[assignment]
         self.server: Server = None  # type: ignore[assignment]
         self.arena: Arena = None  # type: ignore[assignment]
         self.address: Address = None  # type: ignore[assignment]
@@ -165,12 +166,12 @@ class CoreWorker:
             handlers=self.handlers,
             timeout=self.config.connect_timeout_s,
         )
-        self.control = await connect(
-            self.control_address,
-            token=self.token,
-            schema=SCHEMA,
-            handlers=self.handlers,
-            timeout=self.config.connect_timeout_s,
+        self.control = ReconnectingConnection(
+            await self._connect_control(),
+            self._connect_control,
+            what=f"the control service at {self.control_address}",
+            give_up_after_s=self.config.head_reconnect_timeout_s,
+            on_connected=self._reattach,
         )
         if self.is_driver:
             stats, _ = await self.node_conn.call("node.get_stats", Empty())
@@ -187,6 +188,28 @@ class CoreWorker:
             self.address,
             self.arena,
         )
+
+    async def _connect_control(self) -> Connection:
+        return await connect(
+            self.control_address,
+            token=self.token,
+            schema=SCHEMA,
+            handlers=self.handlers,
+            timeout=self.config.connect_timeout_s,
+        )
+
+    async def _reattach(self, conn: Connection) -> None:
+        """A restarted control service: a driver tells it its job is still running."""
+        if self.is_driver and self.job_id:
+            await conn.call(
+                "control.register_job",
+                RegisterJobRequest(
+                    namespace=self.namespace,
+                    driver_pid=os.getpid(),
+                    entrypoint=" ".join(sys.argv),
+                    job_id=self.job_id,
+                ),
+            )
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop from a user thread."""

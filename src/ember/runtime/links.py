@@ -20,6 +20,7 @@ from ember.object_store.shm import Arena
 from ember.protocol.messages import SCHEMA, Address, Empty
 from ember.rpc.connection import Connection, ConnectionPool
 from ember.rpc.errors import RpcError
+from ember.rpc.reconnecting import ReconnectingConnection
 from ember.runtime.loop_thread import LoopThread
 
 T = TypeVar("T")
@@ -58,7 +59,7 @@ class Links:
         self.loop_thread: LoopThread = None  # type: ignore[assignment]
         self.loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.node_conn: Connection = None  # type: ignore[assignment]
-        self.control: Connection = None  # type: ignore[assignment]
+        self.control: ReconnectingConnection = None  # type: ignore[assignment]
         self.arena: Arena = None  # type: ignore[assignment]
         self.address: Address = None  # type: ignore[assignment]
 
