@@ -36,6 +36,9 @@ from ember.exceptions import EmberSystemError
 from ember.rpc.connection import Connection
 from ember.runtime.core_worker import CoreWorker
 
+#: the knob of how long the control link waits for a restarted head
+HEAD_WAIT_KNOB = "EMBER_HEAD_RECONNECT_TIMEOUT_S"
+
 #: the calls of the Runtime protocol (a LostCluster raises on each)
 _RUNTIME_NAMES = frozenset(n for n in dir(Runtime) if not n.startswith("_"))
 
@@ -56,16 +59,22 @@ class LostCluster:
         raise AttributeError(name)
 
 
-def lost_message(control: str, record: dict[str, Any] | None, what: str) -> str:
-    """What the user reads when the cluster at ``control`` went away."""
-    where = control.removeprefix("tcp:")
+def lost_message(cw: CoreWorker, record: dict[str, Any] | None) -> str:
+    """What the user reads when the node daemon of the joined cluster went away."""
+    where = cw.control_address.removeprefix("tcp:")
     if record is not None and record.get("kind") == "embedded":
         why = (
             f"it was the local cluster of driver pid {record.get('pid')}, which has "
             "exited or shut it down"
         )
+    elif cw.control.is_up():
+        why = "its node daemon on this machine is gone (was it stopped?)"
     else:
-        why = f"the connection to its {what} closed (was it stopped?)"
+        why = (
+            "its node daemon on this machine is gone and its control service is "
+            "unreachable: the cluster was stopped ('ember stop'), or its head did not "
+            f"come back within {HEAD_WAIT_KNOB} seconds"
+        )
     return (
         f"The ember cluster this driver joined at {where} has stopped: {why}. Calls "
         "from this driver raise this error from now on; call ember.shutdown(), then "
@@ -78,7 +87,7 @@ def watch(cw: CoreWorker, rt: Runtime, record: dict[str, Any] | None) -> None:
 
     def lost(conn: Connection) -> None:
         if not cw.shutting_down:
-            _lost(cw, rt, lost_message(cw.control_address, record, "node daemon"))
+            _lost(cw, rt, lost_message(cw, record))
 
     async def hook() -> None:
         cw.node_conn.on_close(lost)
