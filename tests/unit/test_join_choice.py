@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 
+import click
 import pytest
 
 from ember.api import join
+from ember.cli import cluster_client
 from ember.common import session
 
 
@@ -125,3 +127,9 @@ def test_the_environment_replaces_none_and_auto(runtime, monkeypatch):
 def test_malformed_addresses_are_value_errors(runtime):
     with pytest.raises(ValueError, match="Invalid address format"):
         join.choose("192.0.2.2", own_node=False)
+
+
+def test_ember_status_names_a_stale_record(runtime, dead_pid):
+    session.write_cluster_record(record("head", dead_pid))
+    with pytest.raises(click.ClickException, match=f"pid {dead_pid}"):
+        cluster_client.control_address(None)
