@@ -79,11 +79,11 @@ class Peer:
         self.frames += 1
 
         async def send() -> None:
-            if notify:
-                conn.notify(method, payload)
-                return
             try:
-                await conn.call(method, payload, timeout=REPLY_WAIT_S)
+                if notify:
+                    conn.notify(method, payload)
+                else:
+                    await conn.call(method, payload, timeout=REPLY_WAIT_S)
             except (RpcError, ConnectionError, OSError):
                 pass  # an error reply, a timeout or a dropped peer: all allowed
 
@@ -267,6 +267,7 @@ def test_corrupted_frames_drop_only_their_peer(cluster: Any, service: str) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_long_fuzz_of_both_daemons(cluster: Any) -> None:
     token = cluster.token.encode()
     total = 0

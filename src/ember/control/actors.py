@@ -209,6 +209,8 @@ class ActorDirectory:
                     env_vars=spec.env_vars,
                     strategy=strategy,
                     spilled=spilled,
+                    retriable=spec.max_restarts != 0,
+                    owner_id=spec.owner.worker_id if spec.owner else b"",
                 ),
             )
             if reply.worker is not None:

@@ -7,6 +7,7 @@ Collaborators (each gets only what it uses)::
     Bundles        (bundles.py)           node.prepare/commit/cancel_bundles
     LocalObjects   (local_objects.py)     node.create/seal/get/release/free objects
     ObjectManager  (object_manager.py)    pulls between nodes
+    MemoryMonitor  (memory_monitor.py)    kills a worker when node memory runs out
     ClusterView    (cluster_view.py)      the other nodes, from the control service
     WorkerPool     (worker_pool.py)       the worker processes
 """
@@ -39,8 +40,9 @@ from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
+from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
-from ember.node.worker_pool import WorkerHandle, WorkerPool
+from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
 from ember.object_store.store import ObjectStore
 from ember.protocol.messages import (
@@ -127,6 +129,7 @@ class NodeDaemon:
         )
         self.log_dir = os.path.join(opts.session_dir, "logs")
         self.pool: WorkerPool | None = None
+        self.memory: MemoryMonitor | None = None
         self._resources_dirty = False
 
     def _handlers(self) -> dict[str, Any]:
@@ -184,6 +187,13 @@ class NodeDaemon:
             self.ledger, self.pool, self.cluster, self.sup, self._resources_changed
         )
         self.server.handlers.update(self.leases.handlers())
+        self.memory = MemoryMonitor(
+            MonitorSettings.from_env(),
+            self.leases.kill_candidates,
+            self.leases.kill_for_memory,
+        )
+        if self.memory.enabled:
+            self.sup.spawn(self.memory.run(), name="memory-monitor")
         self._tcp, self._start_time = tcp, time.time()
         conn = await self._connect_control()
         await self._register(conn)
@@ -324,15 +334,19 @@ class NodeDaemon:
 
     def _worker_exited(self, h: WorkerHandle) -> None:
         self.leases.worker_exited(h)
+        if self.memory is not None:
+            self.memory.worker_exited(h.pid)
         if h.worker_id and self.control is not None and not self.control.is_closed():
             code = h.exited.result() if h.exited.done() else -1
+            death = WorkerPool.death_of(h)
             self.control.notify(
                 "control.actor_died",
                 ActorDiedRequest(
                     actor_id=b"",
                     worker_id=h.worker_id,
                     reason=f"The actor's worker process (pid={h.pid}) died unexpectedly "
-                    f"({describe_exit(code)}).",
+                    f"({describe_exit(code)})."
+                    + (f" {death.message}" if death.kind == "oom" else ""),
                     # an intended exit (exit_actor) was announced by the worker
                     # itself; a process that just ends is a crash, whatever its code
                     intended=False,
@@ -358,6 +372,7 @@ class NodeDaemon:
             idle_workers=ps["idle"],
             store_path=self.arena_path,
             store_bytes=self.opts.object_store_bytes,
+            memory_kills=self.memory.kills if self.memory else 0,
         )
 
     # -- logs -------------------------------------------------------------------------
@@ -419,13 +434,3 @@ def run(opts: NodeOptions) -> None:
         loop.run_until_complete(_main(opts))
     finally:
         loop.close()
-
-
-def describe_exit(code: int) -> str:
-    """An exit status as words: "killed by signal SIGSEGV", "exit code 3"."""
-    if code < 0:
-        try:
-            return f"killed by signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"

@@ -10,6 +10,8 @@ Data flow::
     node.return_worker_lease / worker exit / holder's connection closes
         -> ledger.release (the holder gone: its task worker is killed)
     node.worker_blocked / node.worker_unblocked -> ledger.lend / ledger.unlend
+    node.get_worker_death(lease id) -> why that lease's worker died (its holder
+        asks after losing the worker: OOM kill, signal, exit code)
 
 All amounts live in the ledger (``scheduler/ledger.py``); this module only
 decides when to call it.
@@ -20,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
 from ember.node.cluster_view import ClusterView
+from ember.node.memory_monitor import Candidate
 from ember.node.worker_pool import WorkerHandle, WorkerPool
-from ember.protocol.messages import LeaseReply
+from ember.protocol.messages import LeaseReply, WorkerDeathReply
 from ember.rpc.connection import Connection
 from ember.scheduler.ledger import ResourceLedger
 from ember.scheduler.policy import decide
@@ -34,6 +38,8 @@ from ember.scheduler.resources import fits
 
 #: how long an infeasible request is reported after it was last seen (submitters retry)
 INFEASIBLE_REPORT_S = 5.0
+#: death causes kept for holders that ask late (oldest dropped first)
+DEATHS_KEPT = 1024
 
 
 class PendingLease:
@@ -51,6 +57,9 @@ class PendingLease:
 class _Granted:
     worker: WorkerHandle
     holder: Connection
+    req: Any
+    #: loop time of the grant (the memory monitor kills the newest first)
+    granted_at: float = 0.0
 
 
 class LeaseManager:
@@ -75,6 +84,8 @@ class LeaseManager:
         self._rotation = 0
         #: requests no node could ever hold, reported to the control service (ember status)
         self.infeasible: dict[str, tuple[dict[str, float], float]] = {}
+        #: lease id -> how its worker died, for node.get_worker_death
+        self.deaths: OrderedDict[int, WorkerDeathReply] = OrderedDict()
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -82,6 +93,7 @@ class LeaseManager:
             "node.return_worker_lease": self.h_return,
             "node.worker_blocked": self.h_worker_blocked,
             "node.worker_unblocked": self.h_worker_unblocked,
+            "node.get_worker_death": self.h_worker_death,
         }
 
     # -- requests -------------------------------------------------------------------
@@ -136,7 +148,9 @@ class LeaseManager:
         lease = self._ledger.acquire(req.resources)
         h.state = "actor" if req.for_actor else "leased"
         h.lease_id = lease.lease_id
-        self.granted[lease.lease_id] = _Granted(h, p.conn)
+        self.granted[lease.lease_id] = _Granted(
+            h, p.conn, req, asyncio.get_running_loop().time()
+        )
         if not req.for_actor:
             p.conn.state.setdefault("leases", set()).add(lease.lease_id)
             if len(p.conn.state["leases"]) == 1:
@@ -206,9 +220,59 @@ class LeaseManager:
 
     def worker_exited(self, h: WorkerHandle) -> None:
         """A worker process ended: the lease it served (if any) ends with it."""
+        if h.lease_id:
+            self.deaths[h.lease_id] = self._pool.death_of(h)
+            while len(self.deaths) > DEATHS_KEPT:
+                self.deaths.popitem(last=False)
         g = self.granted.get(h.lease_id) if h.lease_id else None
         if g is not None and g.worker is h:
             self._release(h.lease_id)
+
+    # -- death causes and the memory monitor's choice ---------------------------------
+    async def h_worker_death(
+        self, conn: Connection, req: Any, bufs: Any
+    ) -> WorkerDeathReply:
+        """Why the worker of ``req.lease_id`` died; waits (bounded) for it to be reaped."""
+        known = self.deaths.get(req.lease_id)
+        if known is not None:
+            return known
+        g = self.granted.get(req.lease_id)
+        if g is None:
+            return WorkerDeathReply(message="its node knows nothing of its lease")
+        h = g.worker
+        try:
+            await asyncio.wait_for(asyncio.shield(h.exited), max(0.0, req.timeout_s))
+        except TimeoutError:
+            # Still running: only the holder's connection to it broke.
+            return WorkerDeathReply(message="its process was still running")
+        return self._pool.death_of(h)
+
+    def kill_candidates(self) -> list[Candidate]:
+        """The workers the memory monitor may kill: those serving granted leases."""
+        out = []
+        for g in self.granted.values():
+            h = g.worker
+            if h.state not in ("leased", "actor") or h.death is not None:
+                continue
+            out.append(
+                Candidate(
+                    pid=h.pid,
+                    retriable=bool(g.req.retriable),
+                    owner=g.req.owner_id or id(g.holder),
+                    granted_at=g.granted_at,
+                    name=g.req.name,
+                    for_actor=bool(g.req.for_actor),
+                )
+            )
+        return out
+
+    def kill_for_memory(self, victim: Candidate, death: WorkerDeathReply) -> bool:
+        """Kill ``victim`` if it still serves a lease; its holder will hear ``death``."""
+        h = self._pool.by_pid.get(victim.pid)
+        if h is None or h.state not in ("leased", "actor") or h.death is not None:
+            return False
+        self._pool.kill(h, "the node is out of memory", death)
+        return True
 
     # -- blocked workers lend their CPU -------------------------------------------------
     def _lease_of(self, conn: Connection) -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 from ember.common.aio import Supervisor
 from ember.node.launcher import Launcher
-from ember.protocol.messages import Address, ExitRequest
+from ember.protocol.messages import Address, ExitRequest, WorkerDeathReply
 from ember.rpc.connection import Connection
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ class WorkerHandle:
         self.state = "starting"  # starting | idle | leased | actor | dead
         self.lease_id = 0
         self.idle_since = 0.0
+        #: set when this daemon killed it for a reason its lease holder must hear
+        #: (the memory monitor); otherwise the death is read from the exit code
+        self.death: WorkerDeathReply | None = None
         self.registered: asyncio.Future[None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -121,9 +124,14 @@ class WorkerPool:
                 return h
         return None
 
-    def kill(self, h: WorkerHandle, reason: str) -> None:
+    def kill(
+        self, h: WorkerHandle, reason: str, death: WorkerDeathReply | None = None
+    ) -> None:
+        """SIGKILL ``h``; ``death`` (if given) is the cause its lease holder is told."""
         if h.state == "dead":
             return
+        if death is not None and h.death is None:
+            h.death = death
         logger.info("stopping worker pid=%d: %s", h.pid, reason)
         try:
             os.kill(h.pid, signal.SIGKILL)
@@ -177,8 +185,38 @@ class WorkerPool:
             await asyncio.wait_for(asyncio.gather(*procs, return_exceptions=True), 5)
         self._sup.close()
 
+    @staticmethod
+    def death_of(h: WorkerHandle) -> WorkerDeathReply:
+        """Why ``h`` died: the cause this daemon gave it, else its exit status."""
+        if h.death is not None:
+            return h.death
+        if not h.exited.done() or h.exited.cancelled():
+            return WorkerDeathReply(message="its cause is unknown to its node")
+        code = h.exited.result()
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = str(-code)
+            return WorkerDeathReply(
+                kind="signal", signal=name, exit_code=code, message=describe_exit(code)
+            )
+        return WorkerDeathReply(
+            kind="exit", exit_code=code, message=describe_exit(code)
+        )
+
     def statistics(self) -> dict[str, Any]:
         return {
             "workers": len(self.by_pid),
             "idle": sum(1 for h in self.by_pid.values() if h.state == "idle"),
         }
+
+
+def describe_exit(code: int) -> str:
+    """An exit status as words: "killed by signal SIGSEGV", "exit code 3"."""
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

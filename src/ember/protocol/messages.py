@@ -233,6 +233,12 @@ class LeaseRequest(Msg):
     env_vars: dict[str, str] = {}
     strategy: dict[str, Any] = {}
     spilled: bool = False
+    #: whether what runs on the lease is retried if its worker dies (the memory
+    #: monitor kills retriable work first): max_retries != 0, max_restarts != 0
+    retriable: bool = True
+    #: the worker id of the process the work belongs to (the memory monitor groups
+    #: by it, so one greedy owner loses its tasks before anyone else's)
+    owner_id: bytes = b""
 
 
 class LeaseReply(Msg):
@@ -249,6 +255,26 @@ class LeaseReply(Msg):
 class ReturnLeaseRequest(Msg):
     lease_id: int
     worker_dead: bool = False
+
+
+class WorkerDeathRequest(Msg):
+    """Why the worker of lease ``lease_id`` died (asked by its holder after losing it)."""
+
+    lease_id: int
+    #: how long the daemon may wait for the process to be reaped
+    timeout_s: float = 2.0
+
+
+class WorkerDeathReply(Msg):
+    """A worker's death cause, as its node daemon saw it."""
+
+    #: "oom" (the memory monitor killed it), "signal", "exit", "" (unknown)
+    kind: str = ""
+    #: the signal's name when it was killed by one ("SIGKILL", "SIGSEGV")
+    signal: str = ""
+    exit_code: int = 0
+    #: a sentence for the user: the signal or exit code, or the memory report
+    message: str = ""
 
 
 class CreateObjectRequest(Msg):
@@ -294,6 +320,8 @@ class NodeStatsReply(Msg):
     idle_workers: int
     store_path: str = ""
     store_bytes: int = 0
+    #: workers the memory monitor killed since the daemon started
+    memory_kills: int = 0
 
 
 class PullObjectRequest(Msg):
@@ -505,6 +533,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.register_worker": (RegisterWorkerRequest, RegisterWorkerReply),
     "node.request_worker_lease": (LeaseRequest, LeaseReply),
     "node.return_worker_lease": (ReturnLeaseRequest, None),
+    "node.get_worker_death": (WorkerDeathRequest, WorkerDeathReply),
     "node.create_object": (CreateObjectRequest, CreateObjectReply),
     "node.seal_object": (SealObjectRequest, Empty),
     "node.abort_object": (SealObjectRequest, None),
@@ -546,6 +575,7 @@ DEADLINE_CLASSES: dict[str, str] = {
     "control.get_actor_info": "long_poll",
     "control.wait_placement_group": "long_poll",
     "worker.get_object": "long_poll",
+    "node.get_worker_death": "long_poll",
     # Replies that come when user code finishes or resources free up.
     "worker.push_task": "push",
     "worker.create_actor": "push",

@@ -14,12 +14,15 @@ Data flow::
     on reply: returns go to the memory store; the next queued task is pushed to
     the same worker; an idle lease is returned after ``lease_linger_s``.
 
-Failures: a lost connection to the worker means it died: the task is retried
-(``max_retries``, -1 = forever) on a new lease, else its returns get
-``WorkerCrashedError``.  ``retry_exceptions`` retries application errors the
-worker marked retryable.  A task scheduled into a placement group that was
-removed (its lease request is infeasible, or its worker was stopped with the
-group's bundles) fails with ``TaskPlacementGroupRemoved``.
+Failures: a lost connection to the worker means it died: the submitter asks
+the worker's daemon why (``runtime/worker_deaths.py``: OOM kill, signal, exit
+code), returns the lease, and retries the task (``max_retries``, -1 = forever)
+on a new lease, else its returns get ``OutOfMemoryError`` (the memory monitor
+killed it) or ``WorkerCrashedError`` naming the signal or exit code.
+``retry_exceptions`` retries application errors the worker marked retryable.
+A task scheduled into a placement group that was removed (its lease request is
+infeasible, or its worker was stopped with the group's bundles) fails with
+``TaskPlacementGroupRemoved``.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime.links import Links
 from ember.runtime.returns import Returns
 from ember.runtime.task_args import TaskArgs
+from ember.runtime.worker_deaths import ask_death, death_error, retry_reason
 from ember.scheduler.resources import describe
 
 logger = logging.getLogger(__name__)
@@ -88,6 +92,7 @@ class LeasedWorker:
     __slots__ = (
         "address",
         "conn",
+        "death",
         "gpu_ids",
         "inflight",
         "lease_id",
@@ -105,6 +110,8 @@ class LeasedWorker:
         self.inflight = 0
         self.linger: asyncio.TimerHandle | None = None
         self.gpu_ids: list[int] = []
+        #: once its connection is lost: the daemon's account of its death
+        self.death: asyncio.Task[Any] | None = None
 
 
 class KeyState:
@@ -120,6 +127,8 @@ class KeyState:
         self.last_infeasible_warning = 0.0
         self.name = spec.name
         self.strategy = spec.strategy
+        #: whether this key's tasks are retried (the memory monitor kills those first)
+        self.retriable = bool(key[3])
 
 
 class TaskSubmitter:
@@ -149,6 +158,7 @@ class TaskSubmitter:
             tuple(sorted(spec.resources.items())),
             env_key,
             repr(sorted(spec.strategy.items())) if spec.strategy else "",
+            task.retries_left != 0 and not spec.streaming,
         )
         ks = self.keys.get(task.key)
         if ks is None:
@@ -201,6 +211,8 @@ class TaskSubmitter:
                     env_vars=ks.env_vars,
                     strategy=self._with_locality(ks),
                     spilled=spilled,
+                    retriable=ks.retriable,
+                    owner_id=self._links.worker_id,
                 )
                 try:
                     reply, _ = await node_conn.call("node.request_worker_lease", req)
@@ -325,30 +337,18 @@ class TaskSubmitter:
         ks = self.keys[task.key]
         err = fut.exception() if not fut.cancelled() else RpcError("cancelled")
         if err is not None:
-            self._worker_failed(ks, w)
             if task.cancelled:
+                self._worker_failed(ks, w)
                 self._finish_error(
                     task, exc_mod.TaskCancelledError(task.spec.task_id.hex())
                 )
             elif isinstance(err, RemoteError):
+                self._worker_failed(ks, w)
                 self._finish_error(task, exc_mod.EmberSystemError(str(err)))
-            elif task.retries_left != 0 and not task.spec.streaming:
-                self._warn_retry(task, "its worker died unexpectedly")
-                task.retries_left -= 1
-                task.spec.attempt += 1
-                ks.queue.appendleft(task)
             else:
-                crashed = exc_mod.WorkerCrashedError(
-                    f"The worker running task {task.spec.name!r} died unexpectedly (its process "
-                    "exited or was killed, e.g. by os._exit, a segfault or the OOM killer) and "
-                    "no retries were left (max_retries)."
-                )
-                if ks.strategy.get("type") == "placement_group":
-                    self._links.sup.spawn(
-                        self._crashed_in_group(task, ks, crashed), name="pg-crash"
-                    )
-                else:
-                    self._finish_error(task, crashed)
+                # No more pushes to it; its lease is returned once its daemon said why.
+                self._drop_worker(ks, w)
+                self._links.sup.spawn(self._worker_died(task, ks, w), name="died")
         else:
             reply, frames = fut.result()
             if reply.retryable_error and task.retries_left != 0 and not task.cancelled:
@@ -393,14 +393,58 @@ class TaskSubmitter:
 
     def _worker_failed(self, ks: KeyState, w: LeasedWorker) -> None:
         if w in ks.workers:
+            self._drop_worker(ks, w)
+            self._return_dead(w)
+
+    def _drop_worker(self, ks: KeyState, w: LeasedWorker) -> None:
+        if w in ks.workers:
             ks.workers.remove(w)
             if w.linger is not None:
                 w.linger.cancel()
-            if not w.node_conn.is_closed():
-                w.node_conn.notify(
-                    "node.return_worker_lease",
-                    ReturnLeaseRequest(lease_id=w.lease_id, worker_dead=True),
-                )
+
+    def _return_dead(self, w: LeasedWorker) -> None:
+        if not w.node_conn.is_closed():
+            w.node_conn.notify(
+                "node.return_worker_lease",
+                ReturnLeaseRequest(lease_id=w.lease_id, worker_dead=True),
+            )
+
+    async def _death_of(self, w: LeasedWorker) -> Any:
+        """Ask the daemon once per worker why it died, then return its lease as dead."""
+        death = (
+            None
+            if self._links.shutting_down
+            else await ask_death(w.node_conn, w.lease_id)
+        )
+        self._return_dead(w)
+        return death
+
+    async def _worker_died(
+        self, task: PendingTask, ks: KeyState, w: LeasedWorker
+    ) -> None:
+        """``task``'s worker is gone: retry it, or fail it with the daemon's cause."""
+        if w.death is None:
+            w.death = self._links.sup.spawn(self._death_of(w), name="death-cause")
+        death = await asyncio.shield(w.death)
+        if self.tasks.get(task.spec.task_id) is not task:
+            return  # cancelled (and finished) while we asked
+        if task.cancelled:
+            self._finish_error(
+                task, exc_mod.TaskCancelledError(task.spec.task_id.hex())
+            )
+        elif task.retries_left != 0 and not task.spec.streaming:
+            self._warn_retry(task, retry_reason(death))
+            task.retries_left -= 1
+            task.spec.attempt += 1
+            ks.queue.appendleft(task)
+        else:
+            crashed = death_error(task.spec.name, death)
+            if ks.strategy.get("type") == "placement_group":
+                await self._crashed_in_group(task, ks, crashed)
+            else:
+                self._finish_error(task, crashed)
+        if not self._links.shutting_down:
+            self._pump(task.key, ks)
 
     def _finish(
         self,
