@@ -1,4 +1,12 @@
-"""Suite-wide checks: nothing an ember test starts may outlive its module.
+"""Suite-wide isolation and checks: nothing an ember test starts may outlive its module.
+
+The test session gets a runtime folder of its own (``XDG_RUNTIME_DIR``, which
+``ember.common.session`` reads, pointed at a fresh 0700 folder; processes the
+tests start inherit it), so the cluster record that a plain ``init()`` writes
+and reads is this session's: concurrent pytest sessions on one machine (CI,
+other checkouts) never join each other's clusters; ``EMBER_ADDRESS`` and
+``RAY_ADDRESS`` are dropped for the session too.  Tests that need a folder
+of their own (``ember start`` under a private HOME/TMPDIR) drop the variable.
 
 After every test module, the cluster is shut down and we wait (with a
 deadline, never a fixed sleep) until no child process of this test process
@@ -9,6 +17,8 @@ from __future__ import annotations
 
 import glob
 import os
+import shutil
+import tempfile
 import time
 
 import psutil
@@ -19,6 +29,9 @@ from hypothesis import settings
 # per-example deadline only measures the machine (a 416 ms example was seen).
 settings.register_profile("ember", deadline=None)
 settings.load_profile("ember")
+
+#: an address here would send every plain init() of the suite to that cluster
+ADDRESS_VARS = ("EMBER_ADDRESS", "RAY_ADDRESS")
 
 
 def ember_shm_files() -> set[str]:
@@ -50,6 +63,22 @@ def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.05) -> 
             return True
         time.sleep(interval_s)
     return predicate()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_runtime_folder():
+    """This session's own runtime folder (see the module docstring)."""
+    folder = tempfile.mkdtemp(prefix="emrt", dir="/tmp")  # 0700; short socket paths
+    names = ("XDG_RUNTIME_DIR", *ADDRESS_VARS)
+    saved = {name: os.environ.pop(name, None) for name in names}
+    os.environ["XDG_RUNTIME_DIR"] = folder
+    yield folder
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import os
@@ -11,7 +10,14 @@ import threading
 import uuid
 from typing import Any
 
-from ember.api import ignored_options, options as opt, runtime_access, setup_hook
+from ember.api import (
+    cluster_loss,
+    ignored_options,
+    join,
+    options as opt,
+    runtime_access,
+    setup_hook,
+)
 from ember.api.cluster_runtime import ClusterRuntime
 from ember.api.local_cluster import LocalCluster, start_local_cluster
 from ember.api.local_mode import LocalModeRuntime, local_mode_resources
@@ -25,12 +31,8 @@ from ember.common.resources import (
     detect_cpus,
     detect_gpus,
 )
-from ember.protocol.messages import SCHEMA, Empty
-from ember.rpc.connection import connect
-from ember.rpc.errors import AuthenticationError, ConnectionLostError
 from ember.runtime import current, task_context
 from ember.runtime.core_worker import CoreWorker
-from ember.runtime.loop_thread import LoopThread
 
 logger = logging.getLogger(__name__)
 
@@ -113,11 +115,17 @@ def init(
     """Connect to a cluster, or start the embedded local cluster.
 
     Args:
-        address: None starts a local cluster; ``"auto"`` connects to the cluster
-            running on this machine; ``"HOST:PORT"`` to that control service.
-            ``EMBER_ADDRESS`` (or ``RAY_ADDRESS``) is used when this is None.
+        address: as in Ray. ``EMBER_ADDRESS`` (or ``RAY_ADDRESS``) replaces
+            None and ``"auto"`` when set. None joins the cluster running on this
+            machine (the last ``ember start``, or another driver's local
+            cluster), else starts a local cluster; ``"auto"`` joins it or raises
+            ConnectionError; ``"local"`` always starts a local cluster;
+            ``"HOST:PORT"`` connects to that control service. The log says
+            which (``ember.api.join``).
         num_cpus, num_gpus, resources, object_store_memory: resources of the
-            local cluster's node (only when starting one).
+            local cluster's node (only when starting one; a plain init() that
+            sets them starts its own cluster instead of joining another
+            driver's).
         local_mode: run everything serially in this process (for debugging).
         ignore_reinit_error: make a second init() a no-op instead of an error.
         log_to_driver: stream worker stdout/stderr to this process.
@@ -209,12 +217,10 @@ def init(
             )
             _register_atexit()
             return _context()
-        if address is None:
-            address = os.environ.get(session.ADDRESS_ENV) or os.environ.get(
-                "RAY_ADDRESS"
-            )
+        node_args = (num_cpus, num_gpus, resources, object_store_memory)
+        choice = join.choose(address, own_node=any(a is not None for a in node_args))
         config = Config.from_env(overrides)
-        if address in (None, "", "local"):
+        if not choice.control:
             cw = _start_local(
                 config,
                 num_cpus,
@@ -232,13 +238,17 @@ def init(
                     "provided: a node's labels are set when it starts (ember start "
                     "--labels)."
                 )
-            cw = _connect_existing(
-                address,
-                config,
-                log_to_driver,
-                namespace,
-                num_cpus is not None or num_gpus is not None,
-            )
+            join.check_no_node_args(*node_args)
+            logger.info(join.describe(choice))
+            cw = join.connect(choice, config, log_to_driver)
+            try:
+                cw.run(
+                    cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path())
+                )
+            except BaseException:
+                cw.shutdown()
+                raise
+            logger.info("Connected to the ember cluster.")
         job_env = dict(runtime_env or {})
         if hook is not None:
             try:
@@ -247,7 +257,10 @@ def init(
                 cw.shutdown()
                 _stop_cluster()
                 raise
-        runtime_access.install(ClusterRuntime(cw, job_env))
+        rt = ClusterRuntime(cw, job_env)
+        runtime_access.install(rt)
+        if choice.control:  # not ours: it may stop under us
+            cluster_loss.watch(cw, rt, choice.record)
         _register_atexit()
         return _context()
 
@@ -311,158 +324,17 @@ def _start_local(
         )
         cw.start()
         cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
+        # Other drivers of this user here join it (init() with no address, or
+        # "auto"), unless a live cluster is recorded already (ember start's).
+        here = session.read_cluster_record()
+        if here is None or session.dead_processes(here):
+            session.write_cluster_record(_cluster.record())
     except BaseException:
         _cluster.stop()
         _cluster = None
         raise
+    logger.info("Started a local ember cluster (session %s).", session_dir)
     return cw
-
-
-def _connect_existing(
-    address: str,
-    config: Config,
-    log_to_driver: bool,
-    namespace: str | None,
-    gave_resources: bool,
-) -> CoreWorker:
-    if address.startswith("ray://"):
-        from ember.api.extras import CLIENT_UNSUPPORTED
-
-        raise NotImplementedError(CLIENT_UNSUPPORTED)
-    if gave_resources:
-        raise ValueError(
-            "When connecting to an existing cluster, num_cpus and num_gpus must not be "
-            "provided: resources are set when the cluster's nodes start."
-        )
-    rec = session.read_cluster_record()
-    if address == "auto":
-        if rec is None:
-            raise ConnectionError(
-                "Could not find any running ember instance on this machine. Start one with "
-                "'ember start --head', or call ember.init() with no address for a local one."
-            )
-        control = rec["control_address"]
-    else:
-        host_port = address.removeprefix("ember://")
-        if not host_port.startswith(("tcp:", "unix:")):
-            _check_host_port(host_port)
-        control = (
-            host_port if host_port.startswith(("tcp:", "unix:")) else f"tcp:{host_port}"
-        )
-    # The token: EMBER_AUTH_TOKEN (set by ember.cluster_utils.Cluster, or the
-    # user), else the record of the cluster on this machine if it is the one
-    # asked for, else the token file `ember start --head` wrote for that
-    # cluster (~/.ember/clusters/<host>_<port>/auth_token).
-    token = os.environ.get(session.TOKEN_ENV, "")
-    if not token and rec is not None and rec.get("control_address") == control:
-        token = rec.get("token", "")
-    tcp = control.startswith("tcp:")
-    # TLS: the environment's (EMBER_USE_TLS), else the files `ember start --tls`
-    # recorded for this cluster here; a plaintext driver at a TLS cluster is
-    # told so (rpc.errors.TlsRequiredError).
-    tls.use_for_cluster(control)
-    token = token or session.read_token(control if tcp else None)
-    if not token:
-        where = session.token_path(control if tcp else None)
-        raise ConnectionError(
-            f"No cluster token for {address}: set EMBER_AUTH_TOKEN, or copy the "
-            f"head's token file to {where} (ember start --head prints its path)."
-        )
-    try:
-        node, session_dir = _find_local_node(control, token.encode(), config)
-    except ConnectionError as exc:
-        if address != "auto":
-            raise
-        raise ConnectionError(
-            f"The cluster recorded on this machine ({session.cluster_record_path()}) is "
-            f"not running any more: {exc}. Start it again with 'ember start --head' (or "
-            "remove the stale record with 'ember stop')."
-        ) from exc
-    cw = CoreWorker(
-        is_driver=True,
-        token=token.encode(),
-        node_unix=node.unix.removeprefix("unix:"),
-        control_address=control,
-        session_dir=session_dir,
-        node_ip=node.ip,
-        config=config,
-        log_to_driver=log_to_driver,
-    )
-    cw.start()
-    cw.run(cw.register_job(namespace or str(uuid.uuid4()), _driver_sys_path()))
-    return cw
-
-
-def _check_host_port(host_port: str) -> None:
-    """``HOST:PORT`` or a ValueError in Ray's words (``init(address="192.0.2.2")``)."""
-    host, sep, port = host_port.rpartition(":")
-    if not sep or not host:
-        raise ValueError(
-            f"Invalid address format: {host_port}. Expected '<host>:<port>' (the "
-            "control service's, e.g. from 'ember start --head'), or 'auto'."
-        )
-    if not port.isdigit():
-        raise ValueError(f"Malformed address port {port}. Must be an integer.")
-    if not 0 < int(port) < 65536:
-        raise ValueError(
-            f"Invalid address port {port}. Must be between 1 and 65535 (inclusive)."
-        )
-
-
-#: how long a driver waits for a node of this machine to (re-)register
-LOCAL_NODE_WAIT_S = 5.0
-
-
-def _find_local_node(control: str, token: bytes, config: Config) -> tuple[Any, str]:
-    lt = LoopThread("ember-probe")
-    try:
-
-        async def probe() -> Any:
-            conn = await connect(
-                control, token=token, schema=SCHEMA, timeout=config.connect_timeout_s
-            )
-            try:
-                # A control service that just restarted has no nodes until they
-                # register again (within about a second): give them that long.
-                deadline = asyncio.get_running_loop().time() + LOCAL_NODE_WAIT_S
-                while True:
-                    reply, _ = await conn.call("control.get_nodes", Empty(), timeout=10)
-                    if _local_nodes(reply.nodes) or (
-                        asyncio.get_running_loop().time() > deadline
-                    ):
-                        return reply.nodes
-                    await asyncio.sleep(0.1)
-            finally:
-                conn.close()
-
-        try:
-            nodes = lt.run(probe(), timeout=config.connect_timeout_s + 10)
-        except AuthenticationError:
-            raise  # the cluster is there and refused us: say that, not "cannot connect"
-        except (OSError, ConnectionLostError) as exc:
-            raise ConnectionError(
-                f"Could not connect to the ember cluster at {control}: {exc}"
-            ) from exc
-    finally:
-        lt.stop()
-    # Nodes on this machine are those whose unix socket we can see.  Several
-    # may run here (ember start --address beside the head, or cluster_utils):
-    # the driver uses the head node if it is here, else the oldest node.
-    local = _local_nodes(nodes)
-    if not local:
-        raise ConnectionError(
-            f"The cluster at {control} has no node on this machine: start one with "
-            f"'ember start --address {control.removeprefix('tcp:')}' first."
-        )
-    return local[0], local[0].session_dir
-
-
-def _local_nodes(nodes: list[Any]) -> list[Any]:
-    """The live nodes whose unix socket this machine has, head first, then oldest."""
-    return sorted(
-        (n for n in nodes if n.alive and os.path.exists(n.unix.removeprefix("unix:"))),
-        key=lambda n: (not n.is_head, n.start_time),
-    )
 
 
 def _driver_sys_path() -> list[str]:
@@ -503,19 +375,13 @@ def _stop_cluster() -> None:
 
 
 def publish_local_cluster() -> str:
-    """Let other drivers on this machine join the local cluster (``address="auto"``).
+    """Make the local cluster the one other drivers on this machine join.
 
-    Writes the cluster record (mode 0600; it holds the token) and returns the
-    control service's address.
+    init() records it already unless another live cluster was recorded; this
+    writes the cluster record (mode 0600; it holds the token) over any other
+    and returns the control service's address.
     """
     if _cluster is None:
         raise RuntimeError("this process did not start a local cluster")
-    session.write_cluster_record(
-        {
-            "control_address": _cluster.control_address,
-            "token": _cluster.token,
-            "session_dir": _cluster.session_dir,
-            "pid": os.getpid(),
-        }
-    )
+    session.write_cluster_record(_cluster.record())
     return _cluster.control_address

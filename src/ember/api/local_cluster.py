@@ -1,8 +1,12 @@
-"""Start and stop the embedded local cluster (control service + one node daemon).
+"""Start, record and stop the embedded local cluster (control service + one node daemon).
 
 No second node can join this cluster, so nothing in it listens on TCP: the
-control service, the node daemon, its workers and the driver talk over unix
-sockets in the session folder (0700), and the daemons' logs are 0600.
+control service, the node daemon, its workers and the drivers talk over unix
+sockets in the session folder (0700), and the daemons' logs are 0600.  Other
+drivers of this user on this machine find it through the cluster record
+(:meth:`LocalCluster.record`, written by ``init()``): its ``unix:`` control
+address and token.  The cluster lives as long as the driver that started it
+(its owner): the daemons die with it, and the record then names dead pids.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from ember.common import session
 from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
 
@@ -34,6 +40,25 @@ class LocalCluster:
     node_unix: str = ""
     node_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The cluster record other drivers join it by (it holds the token: 0600)."""
+        owner = os.getpid()
+        names = ("control service", "node daemon")
+        return {
+            "kind": "embedded",
+            "control_address": self.control_address,
+            "token": self.token,
+            "session_dir": self.session_dir,
+            "pid": owner,
+            "processes": [
+                session.process_entry("driver", owner),
+                *(
+                    session.process_entry(name, p.pid)
+                    for name, p in zip(names, self.procs, strict=False)
+                ),
+            ],
+        }
 
     def stop(self) -> None:
         """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""

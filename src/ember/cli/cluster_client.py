@@ -30,7 +30,8 @@ TOKEN_ON_ARGV_WARNING = (
 
 
 def control_address(address: str | None) -> str:
-    """``tcp:HOST:PORT`` for ``HOST:PORT`` (or the cluster on this machine if None)."""
+    """``tcp:HOST:PORT`` for ``HOST:PORT``; if None, the cluster recorded on this
+    machine (``ember start``'s, or a driver's embedded cluster: ``unix:``)."""
     if not address:
         address = os.environ.get(session.ADDRESS_ENV, "")
     if not address or address == "auto":
@@ -39,6 +40,14 @@ def control_address(address: str | None) -> str:
             raise click.ClickException(
                 "No ember cluster is running on this machine (no cluster record). Start one "
                 "with 'ember start --head', or pass --address HOST:PORT."
+            )
+        dead = session.dead_processes(rec)
+        if dead:
+            gone = ", ".join(f"{e.get('name')} (pid {e.get('pid')})" for e in dead)
+            raise click.ClickException(
+                f"The cluster recorded on this machine ({session.cluster_record_path()}) "
+                f"is not running any more: {gone} exited. Start one with 'ember start "
+                "--head', or pass --address HOST:PORT."
             )
         return str(rec["control_address"])
     address = address.removeprefix("ember://").removeprefix("ray://")

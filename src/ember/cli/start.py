@@ -87,6 +87,21 @@ def _refuse_live_head(address: str) -> None:
             )
 
 
+def _note_replaced_record(address: str) -> None:
+    """Say so when the record named another live cluster (init() now joins this one)."""
+    current = session.read_cluster_record()
+    if current is None or session.dead_processes(current):
+        return
+    previous = str(current.get("control_address", "")).removeprefix("tcp:")
+    if previous and current.get("control_address") != address:
+        click.echo(
+            f"Replacing the cluster record of {previous} (which keeps running): "
+            "ember.init() on this machine now joins this cluster; pass "
+            f"address='{previous}' to join that one.",
+            err=True,
+        )
+
+
 def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     """Start the control service and the head's node daemon (detached)."""
     ip = opts["node_ip_address"] or primary_ip()
@@ -186,12 +201,15 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
+    _note_replaced_record(address)
     session.write_cluster_record(
         {
+            "kind": "head",
             "control_address": address,
             "token": token,
             "session_dir": session_dir,
             "pid": control.proc.pid,
+            "processes": record["processes"],
         }
     )
     return daemons, record
@@ -251,13 +269,19 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     }
     session.write_session_record(session_dir, record)
     current = session.read_cluster_record()
-    if current is None or current.get("control_address") != address:
+    if (
+        current is None
+        or current.get("control_address") != address
+        or session.dead_processes(current)
+    ):
         session.write_cluster_record(
             {
+                "kind": "node",
                 "control_address": address,
                 "token": token,
                 "session_dir": session_dir,
                 "pid": node.proc.pid,
+                "processes": record["processes"],
             }
         )
     return [node], record

@@ -9,8 +9,11 @@ mode 0600:
   the cluster record.  One per user, so that users never share it and nobody
   can create it for somebody else (ember refuses a folder it does not own);
 - the **cluster record** (``<runtime folder>/current_cluster.json``): the
-  control address, token and session folder of the cluster on this machine,
-  read by ``init(address="auto")`` and ``ember status``;
+  control address, token, session folder and processes (pid plus start
+  time) of the cluster on this machine: the last one ``ember start`` started,
+  or the embedded cluster of a driver's plain ``init()`` when no live cluster
+  was recorded.  Read by ``init()``, ``init(address="auto")`` and ``ember
+  status``; a record whose processes are gone is stale (:func:`dead_processes`);
 - **token files** (``~/.ember/clusters/<host>_<port>/auth_token``): the token
   of the cluster whose control service listens at ``host:port``, written by
   ``ember start --head`` and found by ``ember start --address host:port``.
@@ -35,6 +38,8 @@ import socket
 import stat
 import tempfile
 from typing import Any
+
+import psutil
 
 from ember.common.private_files import (
     check_private_dir,
@@ -234,6 +239,41 @@ def read_cluster_record() -> dict[str, Any] | None:
     except ValueError:
         return None
     return rec
+
+
+def process_entry(name: str, pid: int) -> dict[str, Any]:
+    """``{"name", "pid", "create_time"}`` of a running process (for records)."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.NoSuchProcess:
+        created = 0.0
+    return {"name": name, "pid": pid, "create_time": created}
+
+
+def _runs(entry: dict[str, Any]) -> bool:
+    """Whether the process a record names still runs (same pid, same start time)."""
+    try:
+        p = psutil.Process(int(entry["pid"]))
+        if p.status() == psutil.STATUS_ZOMBIE:
+            return False
+        created = float(entry.get("create_time") or 0.0)
+        return not created or abs(p.create_time() - created) < 1.0
+    except (psutil.NoSuchProcess, KeyError, TypeError, ValueError):
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists; we may not look at it
+
+
+def dead_processes(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The processes of a cluster record that no longer run ([] if all do).
+
+    A record names its processes in ``processes``; older records only the
+    ``pid`` of one of them; a record naming none is taken as live.
+    """
+    entries = record.get("processes")
+    if not isinstance(entries, list):
+        entries = [{"name": "process", "pid": record["pid"]}] if "pid" in record else []
+    return [e for e in entries if isinstance(e, dict) and not _runs(e)]
 
 
 def remove_cluster_record(session_dir: str) -> None:
