@@ -33,7 +33,7 @@ pytestmark = pytest.mark.multiprocess
 
 EXAMPLES = os.path.dirname(os.path.abspath(ember.examples.__file__))
 # forward_pass.py passes 24.8 MB of weights by value to each of its 20 tasks,
-# all submitted at once: 496 MB in the driver's node store (ember does not spill).
+# all submitted at once: 496 MB in the driver's node store.
 STORE = str(1024 * 1024 * 1024)
 RUN_TIMEOUT_S = 240.0
 TASK_LINE = re.compile(r"Task (\d) is running on node NodeID\(([0-9a-f]{32})\)")
