@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 import pytest
 
 import ember as ray
 
+try:  # Ray pickles functions with its own copy of cloudpickle
+    from ember import cloudpickle  # type: ignore[attr-defined]
+except ImportError:
+    import cloudpickle
+
 pytestmark = pytest.mark.cluster_only("the hook runs in worker processes")
 IS_EMBER = ray.__name__ == "ember"
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# Workers need not import this test module: its functions travel by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+#: what a user sets so that workers can import a hook given by module path
+ON_PATH = {"PYTHONPATH": os.pathsep.join([REPO, os.environ.get("PYTHONPATH", "")])}
 
 
 def _count_runs():
@@ -52,7 +62,8 @@ def test_a_hook_given_by_module_path_runs_in_the_workers(shutdown_only):
     ray.init(
         num_cpus=1,
         runtime_env={
-            "worker_process_setup_hook": "tests.compat.setup_hooks.mark_process"
+            "worker_process_setup_hook": "tests.compat.setup_hooks.mark_process",
+            "env_vars": ON_PATH,
         },
     )
     _, runs = ray.get(runs_here.remote())
