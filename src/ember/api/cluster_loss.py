@@ -4,7 +4,10 @@ Theory of operation.  A driver that joined a running cluster (another driver's
 embedded cluster, or ``ember start``'s) does not own it: the cluster can stop
 under it, when its owner exits or ``ember stop`` runs.  :func:`watch` hooks the
 driver's connection to its node daemon: when it closes while the driver is not
-shutting down, :func:`_lost` (loop thread) runs once.  (The control service's
+shutting down, :func:`_lost` (loop thread) runs once, unless the cluster
+is still there (its control service answers, and it is not another driver's
+embedded cluster): then only this machine's node went away, which is said
+on stderr, and calls that need it fail on their own.  (The control service's
 connection is not watched: it reconnects to a restarted head by itself,
 ``rpc/reconnecting.py``; a node daemon is never restarted, and every cluster
 that stops stops its node daemons.)  It:
@@ -86,8 +89,23 @@ def watch(cw: CoreWorker, rt: Runtime, record: dict[str, Any] | None) -> None:
     """Install the loss handling of a driver that joined a cluster (see the module)."""
 
     def lost(conn: Connection) -> None:
-        if not cw.shutting_down:
-            _lost(cw, rt, lost_message(cw, record))
+        if cw.shutting_down:
+            return
+        embedded = record is not None and record.get("kind") == "embedded"
+        if not embedded and cw.control.is_up():
+            # Only this machine's node daemon went away; the cluster goes on (its
+            # control service answers): calls that need the local node fail on
+            # their own, and objects whose copies lived there are lost or rebuilt.
+            with contextlib.suppress(OSError, ValueError):
+                print(  # noqa: T201
+                    "The node daemon on this machine has stopped; the cluster at "
+                    f"{cw.control_address.removeprefix('tcp:')} goes on. Tasks and "
+                    "objects of this driver that need this machine's node fail.",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            return
+        _lost(cw, rt, lost_message(cw, record))
 
     async def hook() -> None:
         cw.node_conn.on_close(lost)

@@ -16,6 +16,7 @@ placement groups see of the cluster (:meth:`pick`, :meth:`conn`,
 from __future__ import annotations
 
 import logging
+import math
 
 from ember.protocol.messages import (
     Empty,
@@ -44,12 +45,20 @@ class NodeTable:
         self._rr = 0
 
     def register(self, info: NodeInfo, conn: Connection, now: float) -> None:
+        if not info.node_id:
+            raise ValueError("a node needs a non-empty node id")
+        check_amounts("resources", info.resources)
+        check_amounts("available", info.available)
         self.nodes[info.node_id] = info
         self.conns[info.node_id] = conn
         self.last_heartbeat[info.node_id] = now
         logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
 
     def heartbeat(self, req: HeartbeatRequest, now: float) -> None:
+        check_amounts("available", req.available)
+        check_amounts("total", req.total)
+        for demand in (*req.pending_demands, *req.infeasible):
+            check_amounts("demand", demand)
         node = self.nodes.get(req.node_id)
         self.last_heartbeat[req.node_id] = now
         if node is not None:
@@ -142,3 +151,12 @@ class NodeTable:
             )
             for key, n in counts.items()
         ]
+
+
+def check_amounts(what: str, amounts: dict[str, float]) -> None:
+    """Refuse resource amounts no node could report (NaN, infinite, negative)."""
+    for name, value in amounts.items():
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"{what}[{name!r}] = {value!r} is not a finite amount >= 0"
+            )
