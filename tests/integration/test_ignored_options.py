@@ -53,3 +53,16 @@ def test_runtime_env_field_without_effect_warns_once(local):
         f.options(runtime_env={"pip": ["requests"]})  # once per process
     with pytest.warns(UserWarning, match=r"runtime_env\['working_dir'\]"):
         ember.init(local_mode=True, runtime_env={"working_dir": "."})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"bundle_label_selector": [{"region": "us"}]}, "bundle_label_selector"),
+        ({"_soft_target_node_id": "ab" * 16}, "_soft_target_node_id"),
+    ],
+)
+def test_placement_group_option_without_effect_warns(local, kwargs, name):
+    ember.init(local_mode=True)
+    with pytest.warns(UserWarning, match=f"does not act on placement_group\\({name}="):
+        ember.util.placement_group([{"CPU": 1}], strategy="STRICT_PACK", **kwargs)

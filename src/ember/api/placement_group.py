@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ember.api import ignored_options
 from ember.api.runtime_access import runtime
 from ember.api.validation import (
     MAX_BUNDLES,
@@ -153,6 +154,16 @@ def placement_group(
         topology_strategy,
     )
     check_name("placement_group() 'name'", name)
+    if bundle_label_selector:
+        ignored_options.warn_ignored(
+            "placement_group(bundle_label_selector=...)",
+            "bundles are placed by resources only; the selector is checked, not applied",
+        )
+    if _soft_target_node_id is not None:
+        ignored_options.warn_ignored(
+            "placement_group(_soft_target_node_id=...)",
+            "bundles are placed by the strategy alone",
+        )
     node_strategy = _node_level_strategy(strategy, topology_strategy)
     pg_id = random_id(PlacementGroupID.SIZE)
     clean = [{k: float(v) for k, v in b.items()} for b in bundles]
