@@ -122,3 +122,23 @@ def remove_root(root: str) -> list[str]:
             pass
     shutil.rmtree(root, ignore_errors=True)
     return leaked
+
+
+def clean_up(*roots: str, survivors_ok: bool = False) -> list[str]:
+    """Stop every process under ``roots`` and remove them; what was left behind.
+
+    The caller asserts the list is empty after its ``finally`` (so a failure of
+    the test itself is not masked). ``survivors_ok``: processes that needed the
+    forced stop are not counted (a test that killed daemons on purpose).
+    """
+    survivors = [s for r in roots for s in stop_everything_under(r)]
+    stray = [p for r in roots for p in processes_under(r)]
+    leaked = [f for r in roots for f in remove_root(r)]
+    problems = (
+        []
+        if survivors_ok
+        else [f"'ember stop --force' left {s} running" for s in survivors]
+    )
+    problems += [f"still running: {p}" for p in stray]
+    problems += [f"shared-memory arena left behind: {f}" for f in leaked]
+    return problems

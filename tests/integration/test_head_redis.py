@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Iterator
 
 import pytest
-from tests.integration.cli_cluster import wait_until
+from tests.integration.cli_cluster import clean_up, make_root, wait_until
 from tests.integration.test_head_restart import Head
 
 pytestmark = pytest.mark.multiprocess
@@ -131,12 +131,6 @@ def _kill_control(h: Head) -> None:
 
 
 def test_state_in_redis_survives_control_kills_and_a_redis_restart(tmp_path, redis):
-    from tests.integration.cli_cluster import (
-        make_root,
-        processes_under,
-        remove_root,
-        stop_everything_under,
-    )
 
     root = make_root("emrd")
     h = Head(root)
@@ -164,21 +158,11 @@ def test_state_in_redis_survives_control_kills_and_a_redis_restart(tmp_path, red
             assert got.returncode == 0, got.stderr
             assert got.stdout.split()[1] == name
     finally:
-        survivors = stop_everything_under(root)
-        stray = processes_under(root)
-        leaked = remove_root(root)
-    assert not survivors, survivors
-    assert not stray, stray
-    assert not leaked, leaked
+        left = clean_up(root)
+    assert not left, left
 
 
 def test_a_new_head_on_the_same_redis_takes_the_actors_over(redis):
-    from tests.integration.cli_cluster import (
-        make_root,
-        processes_under,
-        remove_root,
-        stop_everything_under,
-    )
 
     roots = [make_root("emrd"), make_root("emrd")]
     try:
@@ -193,10 +177,6 @@ def test_a_new_head_on_the_same_redis_takes_the_actors_over(redis):
         assert got.returncode == 0, got.stderr
         assert got.stdout.split()[1] == "kept"
     finally:
-        survivors = [s for r in roots for s in stop_everything_under(r)]
-        stray = [p for r in roots for p in processes_under(r)]
-        leaked = [f for r in roots for f in remove_root(r)]
-    assert not survivors, survivors
-    assert not stray, stray
-    assert not leaked, leaked
+        left = clean_up(*roots)
+    assert not left, left
     assert not os.path.exists(roots[0])

@@ -22,11 +22,10 @@ import psutil
 import pytest
 from tests.integration.cli_cluster import (
     CLI,
+    clean_up,
     env_for,
     make_root,
     processes_under,
-    remove_root,
-    stop_everything_under,
     wait_until,
 )
 
@@ -125,12 +124,8 @@ def head(request):
         assert out.returncode == 0, out.stderr
         yield h
     finally:
-        survivors = stop_everything_under(root)
-        stray = processes_under(root)
-        leaked = remove_root(root)
-    assert not survivors, f"'ember stop --force' left {survivors} running"
-    assert not stray, stray
-    assert not leaked, f"shared-memory arenas left behind: {leaked}"
+        left = clean_up(root)
+    assert not left, left
 
 
 def _gone(p: psutil.Process) -> bool:
