@@ -209,14 +209,13 @@ def test_a_joined_driver_fails_clearly_once_the_owner_exits(capfd):
         owner.stdin.write("\n")
         owner.stdin.flush()
         assert owner.wait(timeout=60) == 0
-        t0 = time.monotonic()
+        # errors, not timeouts: a GetTimeoutError would fail these raises
         with pytest.raises((EmberSystemError, LocalNodeDiedError)):
             ember.get(pending, timeout=60)
         with pytest.raises(EmberSystemError, match=f"driver pid {owner.pid}"):
             ember.get(keeper.ping.remote(), timeout=60)
         with pytest.raises(EmberSystemError, match="has stopped"):
             sleeper.remote()
-        assert time.monotonic() - t0 < 30  # errors, not timeouts
         assert ember.is_initialized()
     finally:
         ember.shutdown()

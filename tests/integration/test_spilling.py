@@ -10,7 +10,6 @@ import glob
 import hashlib
 import itertools
 import os
-import time
 
 import numpy as np
 import pytest
@@ -116,10 +115,10 @@ def test_an_object_bigger_than_the_store_fails_at_once(spill_dir):
         _system_config={"object_spilling_directory": spill_dir},
     )
     try:
-        t0 = time.monotonic()
+        # "can never fit": refused at once (a create that waited for room and
+        # timed out says so differently); no wall time is asserted
         with pytest.raises(ObjectStoreFullError, match="can never fit") as ei:
             ember.put(np.zeros(STORE + MB, dtype=np.uint8))
-        assert time.monotonic() - t0 < 10
         msg = str(ei.value)
         assert str(STORE) in msg
         assert "object_store_memory" in msg
