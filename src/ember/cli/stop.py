@@ -12,6 +12,7 @@ import click
 from ember.cli.daemons import (
     STOP_GRACE_S,
     remove_session_leftovers,
+    stop_processes,
     stop_session_daemons,
 )
 from ember.common import session
@@ -20,7 +21,13 @@ from ember.common import session
 def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]]:
     """Stop every recorded session of this user on this machine; newest first."""
     out = []
-    for rec in reversed(session.list_session_records()):
+    records = session.list_session_records()
+    # Autoscalers first, or one would start nodes again while the others stop.
+    autoscalers = [
+        p for r in records for p in r.get("processes", []) if p.get("name") == "autoscaler"
+    ]
+    stop_processes(autoscalers, force=force, grace_s=grace_s)
+    for rec in reversed(records):
         session_dir = str(rec.get("session_dir", ""))
         stopped = stop_session_daemons(
             list(rec.get("processes", [])), force=force, grace_s=grace_s

@@ -37,6 +37,7 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.node.drain import drain_node
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
@@ -176,6 +177,14 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
+            "node.drain": lambda c, req, b: drain_node(
+                req,
+                self.leases,
+                self.store.statistics(),
+                self.spiller.statistics(),
+                self.server.handlers,
+                self.stopped.set,
+            ),
         }
 
     async def start(self) -> str:
