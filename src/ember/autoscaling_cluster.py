@@ -93,7 +93,7 @@ class AutoscalingCluster:
         """Start the head and its autoscaler; ``ember.init(address="auto")`` then joins.
 
         Raises:
-            subprocess.CalledProcessError: ``ember start`` failed (its output attached).
+            RuntimeError: ``ember start`` failed (the end of its output attached).
         """
         if _system_config:
             warnings.warn(
@@ -119,7 +119,11 @@ class AutoscalingCluster:
         env = dict(os.environ)
         env.setdefault("EMBER_AUTOSCALER_UPDATE_INTERVAL_S", "1")
         env.update(override_env or {})
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"ember start --head failed ({done.returncode}):\n{done.stderr[-3000:]}"
+            )
         from ember.cli.up_cmd import running_heads
 
         heads = running_heads(self._checked.cluster_name)

@@ -220,7 +220,8 @@ class Autoscaler:
         launching: dict[str, int] = {}
         stale = []
         for p in pnodes:
-            info = next((i for i in infos if matches(p, i.labels, i.hostname)), None)
+            mine = [i for i in infos if matches(p, i.labels, i.hostname)]
+            info = next((i for i in mine if i.alive), mine[0] if mine else None)
             if info is not None and info.alive:
                 owners[info.node_id.hex()] = p
             elif info is not None or wall - p.launched_at > self.launch_timeout_s:
