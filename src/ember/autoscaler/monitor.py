@@ -66,7 +66,9 @@ EVENTS_KEPT = 50
 
 
 class ControlLink(Protocol):
-    async def call(self, method: str, req: Any, *args: Any, **kw: Any) -> Any: ...
+    """The part of a (reconnecting) connection to the control service used here."""
+
+    async def call(self, method: str, req: Any, /) -> Any: ...
 
 
 def node_busy(info: NodeInfo) -> bool:
