@@ -11,9 +11,25 @@ from ember.node.drain import NodeDrainingError, drain_node
 from ember.protocol.messages import DrainNodeRequest
 
 
-def parts(granted=(), pending=(), objects=0, spilled_files=0):
+class Ledger:
+    def __init__(self, reserved: float) -> None:
+        self.reserved = reserved
+
+    def totals(self):
+        return {"CPU": 2.0, "CPU_group_ab": 1.0}
+
+    def available(self):
+        return {"CPU": 2.0 - self.reserved, "CPU_group_ab": 1.0}
+
+
+def parts(granted=(), pending=(), objects=0, spilled_files=0, reserved=0.0):
     leases = NS(granted=dict.fromkeys(granted), pending=list(pending))
-    return leases, NS(objects=objects), NS(files=spilled_files, bytes_on_disk=0)
+    return (
+        leases,
+        Ledger(reserved),
+        NS(objects=objects),
+        NS(files=spilled_files, bytes_on_disk=0),
+    )
 
 
 @pytest.mark.parametrize(
@@ -23,6 +39,7 @@ def parts(granted=(), pending=(), objects=0, spilled_files=0):
         ({"pending": ["p"]}, "lease request(s) wait"),
         ({"objects": 2}, "holds 2 object(s)"),
         ({"spilled_files": 1}, "spilled objects"),
+        ({"reserved": 1.0}, "reserved here (CPU"),
     ],
 )
 def test_a_busy_node_refuses_and_keeps_serving(state, why):

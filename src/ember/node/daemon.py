@@ -180,6 +180,7 @@ class NodeDaemon:
             "node.drain": lambda c, req, b: drain_node(
                 req,
                 self.leases,
+                self.ledger,
                 self.store.statistics(),
                 self.spiller.statistics(),
                 self.server.handlers,
