@@ -88,7 +88,9 @@ class AutoscalingCluster:
         self.address = ""
 
     def start(
-        self, _system_config: dict[str, Any] | None = None, override_env: dict[str, str] | None = None
+        self,
+        _system_config: dict[str, Any] | None = None,
+        override_env: dict[str, str] | None = None,
     ) -> None:
         """Start the head and its autoscaler; ``ember.init(address="auto")`` then joins.
 

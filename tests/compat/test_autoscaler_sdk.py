@@ -23,8 +23,16 @@ def test_signature_is_rays():
         ({"bundles": {"CPU": 1}}, TypeError, "bundles should be of type List"),
         ({"bundles": [["CPU"]]}, TypeError, "each bundle should be a Dict"),
         ({"bundles": [{1: 1}]}, TypeError, "each bundle key should be str"),
-        ({"bundles": [{"CPU": "1"}]}, TypeError, "each bundle value should be a number"),
-        ({"bundles": [{"CPU": True}]}, TypeError, "each bundle value should be a number"),
+        (
+            {"bundles": [{"CPU": "1"}]},
+            TypeError,
+            "each bundle value should be a number",
+        ),
+        (
+            {"bundles": [{"CPU": True}]},
+            TypeError,
+            "each bundle value should be a number",
+        ),
         (
             {"bundle_label_selectors": [{}]},
             ValueError,

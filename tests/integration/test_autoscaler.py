@@ -83,7 +83,9 @@ def wait_for(predicate, what: str, *, watch=None) -> None:
         if watch is not None:
             watch()
         if time.monotonic() > deadline:
-            raise AssertionError(f"not within {DEADLINE_S}s: {what}; nodes: {ember.nodes()}")
+            raise AssertionError(
+                f"not within {DEADLINE_S}s: {what}; nodes: {ember.nodes()}"
+            )
         time.sleep(0.2)  # polling the cluster's state, with a deadline
 
 
@@ -130,9 +132,10 @@ def test_a_burst_of_custom_tasks_grows_the_cluster_and_idle_nodes_go(cluster):
     wait_for(lambda: not workers(), "the idle nodes were removed", watch=watch)
     assert most[0] <= MAX_WORKERS
     gone = workers(alive_only=False)
-    assert gone and all(
-        "drained by the autoscaler" in n["DeathReasonMessage"] for n in gone
-    ), gone
+    assert gone
+    assert all("drained by the autoscaler" in n["DeathReasonMessage"] for n in gone), (
+        gone
+    )
 
 
 @ember.remote(resources={"custom": 1})
@@ -155,7 +158,8 @@ def test_an_idle_node_holding_an_object_stays_until_the_object_is_gone(cluster):
     assert report[ran_on]["idle_s"] == 0, report
     assert ran_on in {n["NodeID"] for n in workers()}
     again = ember.get(ref, timeout=60)[1]
-    assert again[-1] == 2**20 - 1 and int(again.sum()) == (2**20 - 1) * 2**19
+    assert again[-1] == 2**20 - 1
+    assert int(again.sum()) == (2**20 - 1) * 2**19
     del ref, value, again
     wait_for(lambda: not workers(), "the node went once the object was freed")
 
@@ -167,7 +171,9 @@ def test_request_resources_starts_nodes_within_max_workers(cluster):
     def watch():
         most[0] = max(most[0], len(workers()))
 
-    wait_for(lambda: len(workers()) == MAX_WORKERS, "nodes for the request", watch=watch)
+    wait_for(
+        lambda: len(workers()) == MAX_WORKERS, "nodes for the request", watch=watch
+    )
     wait_for(
         lambda: status(cluster).get("unplaced") == [{"custom": 1.0}],
         "the bundle over max_workers reported as unplaced",

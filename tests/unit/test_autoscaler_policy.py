@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from ember.autoscaler.config import parse_config
 from ember.autoscaler.policy import (
@@ -41,7 +40,11 @@ CPU4 = {"resources": {"CPU": 4}, "max_workers": 3}
 
 def worker(node_id, node_type, total, idle_s=0.0, available=None):
     return NodeState(
-        node_id, node_type, total, dict(total) if available is None else available, idle_s
+        node_id,
+        node_type,
+        total,
+        dict(total) if available is None else available,
+        idle_s,
     )
 
 
@@ -75,13 +78,16 @@ def test_demands_that_fit_free_room_start_nothing_and_keep_that_node():
     cfg = config(custom=CUSTOM)
     idle = worker("w1", "custom", {"CPU": 1, "custom": 1}, idle_s=3600)
     d = decide(cfg, ClusterState(nodes=(HEAD, idle), demands=(Demand({"custom": 1}),)))
-    assert d.launch == {} and d.terminate == []
+    assert d.launch == {}
+    assert d.terminate == []
 
 
 def test_min_workers_are_started_and_kept_even_when_idle():
     cfg = config(custom={**CUSTOM, "min_workers": 2})
     assert decide(cfg, ClusterState(nodes=(HEAD,))).launch == {"custom": 2}
-    idle = tuple(worker(f"w{i}", "custom", {"CPU": 1, "custom": 1}, 3600) for i in range(3))
+    idle = tuple(
+        worker(f"w{i}", "custom", {"CPU": 1, "custom": 1}, 3600) for i in range(3)
+    )
     d = decide(cfg, ClusterState(nodes=(HEAD, *idle)))
     assert d.terminate == ["w0"]  # one above min_workers goes, longest idle first
 
@@ -114,7 +120,8 @@ def test_work_that_asks_for_no_gpu_does_not_start_gpu_nodes():
 def test_shapes_no_node_type_can_hold_start_nothing_and_are_reported():
     cfg = config(custom=CUSTOM)
     d = decide(cfg, ClusterState(nodes=(HEAD,), demands=(Demand({"TPU": 1}, 2),)))
-    assert d.launch == {} and d.unplaced == [{"TPU": 1}, {"TPU": 1}]
+    assert d.launch == {}
+    assert d.unplaced == [{"TPU": 1}, {"TPU": 1}]
 
 
 def test_strict_spread_groups_need_one_node_per_bundle_strict_pack_one_for_all():
@@ -124,7 +131,9 @@ def test_strict_spread_groups_need_one_node_per_bundle_strict_pack_one_for_all()
         "cpu4": 3
     }
     pack = GroupDemand(({"CPU": 2},) * 2, "STRICT_PACK", "g2")
-    assert decide(cfg, ClusterState(nodes=(HEAD,), groups=(pack,))).launch == {"cpu4": 1}
+    assert decide(cfg, ClusterState(nodes=(HEAD,), groups=(pack,))).launch == {
+        "cpu4": 1
+    }
 
 
 def test_upscaling_speed_bounds_how_many_nodes_start_at_once():
@@ -132,7 +141,9 @@ def test_upscaling_speed_bounds_how_many_nodes_start_at_once():
     demands = (Demand({"CPU": 1}, 50),)
     first = decide(cfg, ClusterState(nodes=(HEAD,), demands=demands))
     assert first.launch == {"cpu": 5}  # Ray's floor: five at a time
-    running = tuple(worker(f"w{i}", "cpu", {"CPU": 1}, 0, {"CPU": 0}) for i in range(10))
+    running = tuple(
+        worker(f"w{i}", "cpu", {"CPU": 1}, 0, {"CPU": 0}) for i in range(10)
+    )
     more = decide(cfg, ClusterState(nodes=(HEAD, *running), demands=demands))
     assert more.launch == {"cpu": 10}  # speed 1.0: as many as run
 
@@ -147,7 +158,9 @@ def test_request_resources_adds_room_against_totals_and_ignores_upscaling_speed(
 
 def test_request_resources_keeps_idle_nodes_it_needs():
     cfg = config(custom={**CUSTOM, "idle_timeout_s": 1})
-    idle = tuple(worker(f"w{i}", "custom", {"CPU": 1, "custom": 1}, 100) for i in range(2))
+    idle = tuple(
+        worker(f"w{i}", "custom", {"CPU": 1, "custom": 1}, 100) for i in range(2)
+    )
     state = ClusterState(nodes=(HEAD, *idle), requested=({"custom": 1},))
     assert decide(cfg, state).terminate == ["w0"]  # w1 holds the requested bundle
     assert decide(cfg, ClusterState(nodes=(HEAD, *idle))).terminate == ["w0", "w1"]
@@ -202,12 +215,13 @@ def scenarios(draw):
                     f"{name}-{j}",
                     name,
                     total,
-                    {k: 0.0 for k in total} if busy else dict(total),
+                    dict.fromkeys(total, 0.0) if busy else dict(total),
                     0.0 if busy else draw(st.sampled_from([0.0, 1.0, 30.0, 600.0])),
                 )
             )
     demands = tuple(
-        Demand(s, c) for s, c in draw(st.lists(st.tuples(shapes, st.integers(1, 3)), max_size=4))
+        Demand(s, c)
+        for s, c in draw(st.lists(st.tuples(shapes, st.integers(1, 3)), max_size=4))
     )
     requested = tuple(draw(st.lists(shapes, max_size=3)))
     return cfg, ClusterState(tuple(nodes), launching, demands, (), requested)
@@ -215,7 +229,7 @@ def scenarios(draw):
 
 def after(cfg, state, d):
     """Per type: nodes running + starting + launched - removed."""
-    out = {t: 0 for t in cfg.worker_types}
+    out = dict.fromkeys(cfg.worker_types, 0)
     for n in state.nodes:
         if n.node_type in out and n.node_id not in d.terminate:
             out[n.node_type] += 1
@@ -253,9 +267,11 @@ def test_removes_only_nodes_idle_past_their_timeout(case):
     by_id = {n.node_id: n for n in state.nodes}
     for node_id in decide(cfg, state).terminate:
         n = by_id[node_id]
-        assert not n.is_head and n.node_type in cfg.worker_types
+        assert not n.is_head
+        assert n.node_type in cfg.worker_types
         assert n.available == n.total  # idle: nothing taken
-        assert n.idle_s > 0 and n.idle_s >= cfg.worker_types[n.node_type].idle_timeout_s
+        assert n.idle_s > 0
+        assert n.idle_s >= cfg.worker_types[n.node_type].idle_timeout_s
 
 
 @settings(max_examples=300, deadline=None)
@@ -281,7 +297,9 @@ def test_satisfies_every_feasible_demand_when_the_limits_allow(case):
         dict(x.resources)
         for x in state.demands
         for _ in range(x.count)
-        if any(fits(dict(x.resources), t.resources) for t in roomy.worker_types.values())
+        if any(
+            fits(dict(x.resources), t.resources) for t in roomy.worker_types.values()
+        )
     ]
     room: dict[str, float] = {}
     for n in state.nodes:

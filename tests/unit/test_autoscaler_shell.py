@@ -33,7 +33,11 @@ CFG = parse_config(
         "head_node_type": "head",
         "available_node_types": {
             "head": {"resources": {"CPU": 1}},
-            "w": {"resources": {"CPU": 1, "custom": 1}, "max_workers": 3, "idle_timeout_s": 10},
+            "w": {
+                "resources": {"CPU": 1, "custom": 1},
+                "max_workers": 3,
+                "idle_timeout_s": 10,
+            },
         },
     }
 )
@@ -52,7 +56,9 @@ class Control:
 
     async def call(self, method, req, *args, **kw):
         if method == "control.get_cluster_status":
-            return GetClusterStatusReply(nodes=list(self.nodes), demands=self.demands), []
+            return GetClusterStatusReply(
+                nodes=list(self.nodes), demands=self.demands
+            ), []
         if method == "control.list_placement_groups":
             return ListPlacementGroupsReply(groups=[]), []
         if method == "control.kv_get":
@@ -137,7 +143,8 @@ def test_a_node_that_never_registers_is_stopped_after_the_launch_timeout():
     provider.now += 61
     control.demands = []
     asyncio.run(scaler.tick())
-    assert provider.stopped == ["w-0"] and not provider.running
+    assert provider.stopped == ["w-0"]
+    assert not provider.running
 
 
 def test_an_idle_node_is_drained_then_stopped_and_a_refusal_keeps_it():
@@ -152,15 +159,18 @@ def test_an_idle_node_is_drained_then_stopped_and_a_refusal_keeps_it():
     clock[0] += 11
     control.refuse = "it holds 1 object(s)"
     asyncio.run(scaler.tick())
-    assert control.drains == [b"\x01" * 4] and not provider.stopped
+    assert control.drains == [b"\x01" * 4]
+    assert not provider.stopped
     events = json.loads(control.kv[STATUS_KEY])["events"]
-    assert events[-1]["kept"] == "01010101" and "object" in events[-1]["why"]
+    assert events[-1]["kept"] == "01010101"
+    assert "object" in events[-1]["why"]
     asyncio.run(scaler.tick())  # the refusal restarted its idle clock
     assert len(control.drains) == 1
     clock[0] += 11
     control.refuse = ""
     asyncio.run(scaler.tick())  # idle for 11 s since the refusal: drained, stopped
-    assert provider.stopped == ["w-0"] and len(control.drains) == 2
+    assert provider.stopped == ["w-0"]
+    assert len(control.drains) == 2
 
 
 def test_nodes_not_started_by_the_provider_are_left_alone():
@@ -169,4 +179,5 @@ def test_nodes_not_started_by_the_provider_are_left_alone():
     asyncio.run(scaler.tick())
     clock[0] += 3600
     asyncio.run(scaler.tick())
-    assert control.drains == [] and provider.stopped == []
+    assert control.drains == []
+    assert provider.stopped == []

@@ -47,7 +47,7 @@ class Core:
 
     def list_namespaced_pod(self, namespace, label_selector):
         self.selectors.append(label_selector)
-        when = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+        when = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
         pods = [
             k8s.V1Pod(metadata=k8s.V1ObjectMeta(name=n, creation_timestamp=when))
             for n in self.names
@@ -72,7 +72,10 @@ def provider(replicas=2, pods=("w-a", "w-b")):
             "head_node_type": "head",
             "available_node_types": {
                 "head": {"resources": {"CPU": 1}},
-                "cpu": {"resources": {"CPU": 2}, "node_config": {"deployment": "workers"}},
+                "cpu": {
+                    "resources": {"CPU": 2},
+                    "node_config": {"deployment": "workers"},
+                },
             },
         }
     )
@@ -83,7 +86,10 @@ def provider(replicas=2, pods=("w-a", "w-b")):
 def test_nodes_are_the_deployments_pods_not_being_deleted():
     p, _, core, _ = provider()
     nodes = p.nodes()
-    assert [(n.provider_id, n.node_type) for n in nodes] == [("w-a", "cpu"), ("w-b", "cpu")]
+    assert [(n.provider_id, n.node_type) for n in nodes] == [
+        ("w-a", "cpu"),
+        ("w-b", "cpu"),
+    ]
     assert core.selectors == ["app=workers"]
 
 

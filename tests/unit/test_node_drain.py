@@ -47,14 +47,19 @@ def test_a_busy_node_refuses_and_keeps_serving(state, why):
         handlers = {"node.request_worker_lease": "real"}
         stopped = []
         reply = drain_node(
-            DrainNodeRequest(node_id=b"n"), *parts(**state), handlers, lambda: stopped.append(1)
+            DrainNodeRequest(node_id=b"n"),
+            *parts(**state),
+            handlers,
+            lambda: stopped.append(1),
         )
         await asyncio.sleep(0)  # let a scheduled stop run, if one was scheduled
         return reply, handlers, stopped
 
     reply, handlers, stopped = asyncio.run(go())
-    assert not reply.accepted and why in reply.rejection
-    assert handlers["node.request_worker_lease"] == "real" and stopped == []
+    assert not reply.accepted
+    assert why in reply.rejection
+    assert handlers["node.request_worker_lease"] == "real"
+    assert stopped == []
 
 
 def test_an_idle_node_accepts_refuses_new_leases_and_stops():

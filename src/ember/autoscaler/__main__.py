@@ -9,7 +9,9 @@ from ember.autoscaler.service import run
 
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m ember.autoscaler")
-    p.add_argument("--address", required=True, help="the control service: tcp:HOST:PORT")
+    p.add_argument(
+        "--address", required=True, help="the control service: tcp:HOST:PORT"
+    )
     p.add_argument("--config", required=True, help="the cluster config (JSON)")
     p.add_argument(
         "--state-dir", required=True, help="private folder for the provider's records"

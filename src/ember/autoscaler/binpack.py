@@ -88,6 +88,8 @@ def score(totals: Mapping[str, float], shapes: list[Shape]) -> tuple[int, float,
         return (0, 0.0, 0)
     kinds = {k for s in b.taken for k, v in s.resources.items() if v > 0}
     gpu_waste = totals.get("GPU", 0) > 0 and "GPU" not in kinds
-    used = [1.0 - b.free.get(k, 0.0) / v for k, v in totals.items() if v > 0 and k in kinds]
+    used = [
+        1.0 - b.free.get(k, 0.0) / v for k, v in totals.items() if v > 0 and k in kinds
+    ]
     share = sum(used) / len(used) if used else 0.0
     return (0 if gpu_waste else 1, share, len(b.taken))

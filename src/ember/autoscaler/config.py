@@ -176,7 +176,9 @@ def _node_type(
         min_workers=low,
         max_workers=high,
         idle_timeout_s=float(
-            _number(f"{where}.idle_timeout_s", body.get("idle_timeout_s", default_idle_s))
+            _number(
+                f"{where}.idle_timeout_s", body.get("idle_timeout_s", default_idle_s)
+            )
         ),
         labels=dict(labels),
         node_config=dict(_mapping(f"{where}.node_config", body.get("node_config"))),
@@ -200,7 +202,9 @@ def parse_config(raw: Any) -> ClusterConfig:
     if not isinstance(name, str) or not name or len(name) > 100:
         raise ClusterConfigError(f"cluster_name must be a short string, not {name!r}")
     cluster_max = int(
-        _number("max_workers", body.get("max_workers", DEFAULT_MAX_WORKERS), integer=True)
+        _number(
+            "max_workers", body.get("max_workers", DEFAULT_MAX_WORKERS), integer=True
+        )
     )
     speed = float(
         _number("upscaling_speed", body.get("upscaling_speed", DEFAULT_UPSCALING_SPEED))
@@ -219,7 +223,9 @@ def parse_config(raw: Any) -> ClusterConfig:
         )
     raw_types = _mapping("available_node_types", body.get("available_node_types"))
     if not raw_types:
-        raise ClusterConfigError("available_node_types must name at least one node type")
+        raise ClusterConfigError(
+            "available_node_types must name at least one node type"
+        )
     types = {
         n: _node_type(n, t, idle_s, cluster_max) for n, t in sorted(raw_types.items())
     }

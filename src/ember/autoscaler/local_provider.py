@@ -31,7 +31,12 @@ from typing import Any
 
 import psutil
 
-from ember.autoscaler.config import LAUNCH_LABEL, NODE_TYPE_LABEL, ClusterConfig, NodeType
+from ember.autoscaler.config import (
+    LAUNCH_LABEL,
+    NODE_TYPE_LABEL,
+    ClusterConfig,
+    NodeType,
+)
 from ember.autoscaler.provider import ProviderError, ProviderNode
 from ember.common.private_files import (
     ensure_private_dir,
@@ -135,7 +140,8 @@ class LocalProvider:
                 free = [h for h in self.hosts if h not in used]
                 if not free:
                     logger.warning(
-                        "no free host in provider.worker_ips for a %s node", node_type.name
+                        "no free host in provider.worker_ips for a %s node",
+                        node_type.name,
                     )
                     break
                 host = free[0]
@@ -152,7 +158,9 @@ class LocalProvider:
             )
             self._save(entries)
             ids.append(launch_id)
-            logger.info("started node %s (%s) pid %d", launch_id, host or "here", proc.pid)
+            logger.info(
+                "started node %s (%s) pid %d", launch_id, host or "here", proc.pid
+            )
         return ids
 
     def _spawn(
@@ -235,6 +243,4 @@ class LocalProvider:
 def _remote(ember: str, args: list[str]) -> str:
     """The remote shell command: read the token from stdin, then run ember."""
     quoted = " ".join(shlex.quote(a) for a in args)
-    return (
-        f"IFS= read -r {TOKEN_ENV} && export {TOKEN_ENV} && exec {ember} {quoted}"
-    )
+    return f"IFS= read -r {TOKEN_ENV} && export {TOKEN_ENV} && exec {ember} {quoted}"

@@ -169,13 +169,19 @@ class Autoscaler:
         requested = await self._requested()
         pnodes = await asyncio.to_thread(self.provider.nodes)
         now, wall = self._clock(), self._wall()
-        state, owners, stale = self._state(status, groups.groups, requested, pnodes, now, wall)
+        state, owners, stale = self._state(
+            status, groups.groups, requested, pnodes, now, wall
+        )
         for p in stale:
-            self.report.event(wall, stopped=p.provider_id, why="never registered or gone")
+            self.report.event(
+                wall, stopped=p.provider_id, why="never registered or gone"
+            )
             await asyncio.to_thread(self.provider.terminate, p.provider_id)
         decision = decide(self.config, state)
         for t, n in decision.launch.items():
-            ids = await asyncio.to_thread(self.provider.launch, self.config.node_types[t], n)
+            ids = await asyncio.to_thread(
+                self.provider.launch, self.config.node_types[t], n
+            )
             self.report.event(wall, launched=t, count=n, ids=ids)
         for node_id in decision.terminate:
             await self._remove(node_id, owners.get(node_id), state, wall)
@@ -196,7 +202,9 @@ class Autoscaler:
         idle_s = next((n.idle_s for n in state.nodes if n.node_id == node_id), 0.0)
         reply = await self._call(
             "control.drain_node",
-            DrainNodeRequest(node_id=bytes.fromhex(node_id), reason=f"idle for {idle_s:.0f} s"),
+            DrainNodeRequest(
+                node_id=bytes.fromhex(node_id), reason=f"idle for {idle_s:.0f} s"
+            ),
         )
         if not reply.accepted:
             # It got work (or holds objects) since it was seen idle: count again.
@@ -240,7 +248,14 @@ class Autoscaler:
                 node_type = None  # not ours to stop (the head, or joined by hand)
             idle_s = self.idle.observe(nid, node_busy(i), now)
             nodes.append(
-                NodeState(nid, node_type, dict(i.resources), dict(i.available), idle_s, i.is_head)
+                NodeState(
+                    nid,
+                    node_type,
+                    dict(i.resources),
+                    dict(i.available),
+                    idle_s,
+                    i.is_head,
+                )
             )
             self.report.nodes[nid] = {"type": node_type, "idle_s": round(idle_s, 1)}
         demands = tuple(Demand(dict(d.resources), d.count) for d in status.demands)

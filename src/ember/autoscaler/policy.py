@@ -115,7 +115,7 @@ class _Plan:
     def __init__(self, config: ClusterConfig, state: ClusterState) -> None:
         self.config = config
         self.types = config.worker_types
-        self.running = {t: 0 for t in self.types}
+        self.running = dict.fromkeys(self.types, 0)
         for n in state.nodes:
             if n.node_type in self.running and not n.is_head:
                 self.running[n.node_type] += 1
@@ -143,7 +143,9 @@ class _Plan:
     def add(self, t: str) -> None:
         self.launch[t] = self.launch.get(t, 0) + 1
 
-    def grow(self, left: list[Shape], bins: list[Bin], *, speed_bound: bool) -> list[Shape]:
+    def grow(
+        self, left: list[Shape], bins: list[Bin], *, speed_bound: bool
+    ) -> list[Shape]:
         """Add the best-scoring node types until ``left`` fits or nothing may be added."""
         while left:
             best: tuple[tuple[int, float, int], str] | None = None
@@ -240,7 +242,9 @@ def _still_fits(
     bins = [Bin(dict(n.total)) for n in state.nodes if n.node_id not in removed]
     bins += plan.new_bins()
     wanted = [
-        s for s in requested if any(fits_empty(s, t.resources) for t in plan.types.values())
+        s
+        for s in requested
+        if any(fits_empty(s, t.resources) for t in plan.types.values())
         or any(fits_empty(s, n.total) for n in state.nodes)
     ]
     before = [Bin(dict(n.total)) for n in state.nodes] + plan.new_bins()

@@ -54,4 +54,3 @@ def matches(node: ProviderNode, labels: dict[str, str], hostname: str) -> bool:
     if launch_id:
         return launch_id == node.provider_id
     return hostname == node.provider_id
-

@@ -42,7 +42,9 @@ def update_interval_s() -> float:
     except ValueError as exc:
         raise SystemExit(f"{INTERVAL_ENV}={raw!r} is not a number of seconds") from exc
     if not 0.05 <= value <= 3600:
-        raise SystemExit(f"{INTERVAL_ENV}={raw!r} must be between 0.05 and 3600 seconds")
+        raise SystemExit(
+            f"{INTERVAL_ENV}={raw!r} must be between 0.05 and 3600 seconds"
+        )
     return value
 
 

@@ -22,7 +22,9 @@ def read_config(path: str) -> ClusterConfig:
         with open(path, encoding="utf-8") as f:
             raw = yaml.safe_load(f)
     except OSError as exc:
-        raise click.ClickException(f"Cannot read the cluster config {path}: {exc}") from exc
+        raise click.ClickException(
+            f"Cannot read the cluster config {path}: {exc}"
+        ) from exc
     except yaml.YAMLError as exc:
         raise click.ClickException(f"{path} is not valid YAML: {exc}") from exc
     try:

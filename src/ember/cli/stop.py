@@ -24,7 +24,10 @@ def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]
     records = session.list_session_records()
     # Autoscalers first, or one would start nodes again while the others stop.
     autoscalers = [
-        p for r in records for p in r.get("processes", []) if p.get("name") == "autoscaler"
+        p
+        for r in records
+        for p in r.get("processes", [])
+        if p.get("name") == "autoscaler"
     ]
     stop_processes(autoscalers, force=force, grace_s=grace_s)
     for rec in reversed(records):

@@ -63,7 +63,10 @@ def running_heads(cluster_name: str) -> list[dict[str, Any]]:
     help="The control service's TCP port.",
 )
 @click.option(
-    "-y", "--yes", is_flag=True, help="Accepted for Ray compatibility (nothing is asked)."
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Accepted for Ray compatibility (nothing is asked).",
 )
 @click.pass_context
 def up(ctx: click.Context, cluster_config_file: str, port: int, yes: bool) -> None:
@@ -87,7 +90,9 @@ def down_session(rec: dict[str, Any], config: ClusterConfig, *, grace_s: float) 
     """Stop one head's autoscaler, then its provider's nodes, then the head; a count."""
     procs = list(rec.get("processes", []))
     stopped = stop_processes(
-        [p for p in procs if p.get("name") == AUTOSCALER_NAME], force=False, grace_s=grace_s
+        [p for p in procs if p.get("name") == AUTOSCALER_NAME],
+        force=False,
+        grace_s=grace_s,
     )
     session_dir = str(rec["session_dir"])
     provider = make_provider(
@@ -108,7 +113,10 @@ def down_session(rec: dict[str, Any], config: ClusterConfig, *, grace_s: float) 
 @click.command()
 @click.argument("cluster_config_file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
-    "-y", "--yes", is_flag=True, help="Accepted for Ray compatibility (nothing is asked)."
+    "-y",
+    "--yes",
+    is_flag=True,
+    help="Accepted for Ray compatibility (nothing is asked).",
 )
 @click.option(
     "-g",

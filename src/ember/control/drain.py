@@ -23,11 +23,15 @@ async def drain_node(nodes: NodeTable, req: DrainNodeRequest) -> DrainNodeReply:
     if conn is None or info is None or not info.alive:
         return DrainNodeReply(accepted=False, rejection="the node is not alive")
     if info.is_head:
-        return DrainNodeReply(accepted=False, rejection="the head node is never drained")
+        return DrainNodeReply(
+            accepted=False, rejection="the head node is never drained"
+        )
     try:
         reply, _ = await conn.call("node.drain", req, timeout=DRAIN_CALL_TIMEOUT_S)
     except RpcError as exc:
-        return DrainNodeReply(accepted=False, rejection=f"the node did not answer: {exc}")
+        return DrainNodeReply(
+            accepted=False, rejection=f"the node did not answer: {exc}"
+        )
     if reply.accepted:
         info.death_reason = (
             f"drained by the autoscaler: {req.reason}"

@@ -37,9 +37,9 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
-from ember.node.drain import drain_node
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
+from ember.node.drain import drain_node
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects

@@ -34,7 +34,9 @@ def busy_reason(leases: Any, ledger: Any, store_stats: Any, spill_stats: Any) ->
     free, totals = ledger.available(), ledger.totals()
     taken = sorted(k for k, v in totals.items() if free.get(k, 0.0) < v)
     if taken:
-        return f"resources are reserved here ({', '.join(taken)}: placement-group bundles)"
+        return (
+            f"resources are reserved here ({', '.join(taken)}: placement-group bundles)"
+        )
     if store_stats.objects:
         return f"it holds {store_stats.objects} object(s)"
     if spill_stats.files or spill_stats.bytes_on_disk:

@@ -304,7 +304,11 @@ class LeaseManager:
             del self.infeasible[key]
         # One that some node could hold now is stale (its submitter retries within
         # a second and is spilled there): reporting it would start a node for nothing.
-        totals = [v.total for v in self._cluster.views(self._ledger).values() if v.alive]
+        totals = [
+            v.total for v in self._cluster.views(self._ledger).values() if v.alive
+        ]
         return [
-            r for r, _ in self.infeasible.values() if not any(fits(r, t) for t in totals)
+            r
+            for r, _ in self.infeasible.values()
+            if not any(fits(r, t) for t in totals)
         ][:100]

@@ -518,7 +518,6 @@ class GetClusterStatusReply(Msg):
     storage: str = ""  # "memory" or the SQLite path of the control service
 
 
-
 class DrainNodeRequest(Msg):
     """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
 
@@ -531,6 +530,7 @@ class DrainNodeReply(Msg):
     accepted: bool
     #: why the node refused (it runs work or holds objects)
     rejection: str = ""
+
 
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
