@@ -6,6 +6,7 @@ import json
 import os
 
 import click
+import psutil
 import yaml
 
 from ember.autoscaler.config import ClusterConfig, ClusterConfigError, parse_config
@@ -55,3 +56,29 @@ def start_autoscaler(
     )
     wait_ready(d, r)
     return d
+
+
+def stop_autoscalers(records: list[dict[str, object]], *, grace_s: float) -> None:
+    """SIGTERM the recorded autoscalers and wait for them alone.
+
+    Not ``daemons.stop_processes``: that also waits for (and then kills) what a
+    daemon started, and the nodes a local provider started are children of the
+    autoscaler that must outlive it (``ember down`` stops them in order).
+    """
+    procs = []
+    for rec in records:
+        try:
+            p = psutil.Process(int(rec["pid"]))  # type: ignore[call-overload]
+            if abs(p.create_time() - float(rec["create_time"])) > 0.01:  # type: ignore[arg-type]
+                continue
+            p.terminate()
+            procs.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=5)

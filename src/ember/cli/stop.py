@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import click
 
+from ember.cli.autoscaler_proc import stop_autoscalers
 from ember.cli.daemons import (
     STOP_GRACE_S,
     remove_session_leftovers,
-    stop_processes,
     stop_session_daemons,
 )
 from ember.common import session
@@ -29,7 +29,7 @@ def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]
         for p in r.get("processes", [])
         if p.get("name") == "autoscaler"
     ]
-    stop_processes(autoscalers, force=force, grace_s=grace_s)
+    stop_autoscalers(autoscalers, grace_s=0 if force else grace_s)
     for rec in reversed(records):
         session_dir = str(rec.get("session_dir", ""))
         stopped = stop_session_daemons(

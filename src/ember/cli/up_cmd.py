@@ -17,11 +17,15 @@ import click
 
 from ember.autoscaler.config import ClusterConfig
 from ember.autoscaler.providers import make_provider
-from ember.cli.autoscaler_proc import AUTOSCALER_NAME, read_config, state_dir
+from ember.cli.autoscaler_proc import (
+    AUTOSCALER_NAME,
+    read_config,
+    state_dir,
+    stop_autoscalers,
+)
 from ember.cli.daemons import (
     STOP_GRACE_S,
     remove_session_leftovers,
-    stop_processes,
     stop_session_daemons,
 )
 from ember.cli.start import DEFAULT_PORT, start
@@ -89,10 +93,8 @@ def up(ctx: click.Context, cluster_config_file: str, port: int, yes: bool) -> No
 def down_session(rec: dict[str, Any], config: ClusterConfig, *, grace_s: float) -> int:
     """Stop one head's autoscaler, then its provider's nodes, then the head; a count."""
     procs = list(rec.get("processes", []))
-    stopped = stop_processes(
-        [p for p in procs if p.get("name") == AUTOSCALER_NAME],
-        force=False,
-        grace_s=grace_s,
+    stop_autoscalers(
+        [p for p in procs if p.get("name") == AUTOSCALER_NAME], grace_s=grace_s
     )
     session_dir = str(rec["session_dir"])
     provider = make_provider(
@@ -102,7 +104,7 @@ def down_session(rec: dict[str, Any], config: ClusterConfig, *, grace_s: float) 
         state_dir=state_dir(session_dir),
     )
     provider.terminate_all()
-    stopped += stop_session_daemons(procs, force=False, grace_s=grace_s)
+    stopped = stop_session_daemons(procs, force=False, grace_s=grace_s)
     session.remove_session_record(session_dir)
     session.remove_cluster_record(session_dir)
     session.remove_token(str(rec["control_address"]))
