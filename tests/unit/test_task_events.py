@@ -7,6 +7,7 @@ import pytest
 from ember.control.task_events import TaskEventTable
 from ember.protocol.messages import TaskEvent, TaskEventsBatch, TaskSpec
 from ember.runtime import task_events as te
+from ember.util.state.schemas import TaskState
 
 
 class _Links:
@@ -109,6 +110,7 @@ def test_owner_and_executor_events_merge_in_any_order():
     table.add(_batch(_ev("FINISHED", 3.0, executed=True), _ev("RUNNING", 2.0, executed=True)))
     table.add(_batch(_ev("PENDING_ARGS_AVAIL", 1.0, name="f", type="NORMAL_TASK"), worker=b"o" * 16))
     (row,) = table.rows([], 10).rows
+    assert set(row) == TaskState.columns()  # Ray's columns, no more, no fewer
     assert row["state"] == "FINISHED" and row["name"] == "f"
     assert row["worker_id"] == ("w" * 16).encode().hex() and row["worker_pid"] == 7
     assert (row["creation_time_ms"], row["start_time_ms"], row["end_time_ms"]) == (
