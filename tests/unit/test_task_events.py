@@ -169,3 +169,20 @@ def test_filters_and_limit_are_applied_by_the_table():
     reply = table.rows([("state", "=", "finished")], 1)
     assert len(reply.rows) == 1 and reply.num_filtered == 2
     assert table.rows([("name", "!=", "F1")], 10).num_filtered == 3
+
+
+def test_ember_task_events_0_turns_recording_off():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from ember.runtime import task_events as te\n"
+        "te.record((te.STATE, b't', 0, te.RUNNING, 1.0))\n"
+        "print(te.ENABLED, len(te.EVENTS))\n"
+    )
+    env = {**os.environ, "EMBER_TASK_EVENTS": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split() == ["False", "0"], out.stderr
