@@ -252,6 +252,7 @@ class TaskEventSender:
         """Loop thread: send what was recorded (a notify; lost if the link is down)."""
         control = self._links.control
         if control is None or control.is_closed():
+            self.take()  # nobody to tell: keep the buffer bounded
             return
         msg = self.batch()
         if not msg.events and self.sent:
