@@ -29,6 +29,15 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 
+#: the column each resource's rows are sorted by (as Ray sorts them, before the limit)
+_ID_COLUMNS = {
+    "actors": "actor_id",
+    "nodes": "node_id",
+    "jobs": "job_id",
+    "workers": "worker_id",
+    "placement_groups": "placement_group_id",
+}
+
 #: ember's actor states as Ray names them
 _ACTOR_STATES = {"PENDING": "PENDING_CREATION"}
 
@@ -233,7 +242,8 @@ class StateQueries:
                 f"{', '.join(sorted(self._sources))}."
             )
         all_rows = source()
-        rows, matched = select(all_rows, _filters(req), _limit(req))
+        order_by = _ID_COLUMNS.get(req.resource, "")
+        rows, matched = select(all_rows, _filters(req), _limit(req), order_by)
         return ListStateReply(
             rows=rows,
             total=len(all_rows),
