@@ -28,7 +28,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ember.api.join import Choice, choose
 from ember.common import session, tls
 from ember.protocol.messages import SCHEMA, ListStateReply, ListStateRequest
 from ember.rpc.connection import Connection, connect
@@ -85,6 +84,9 @@ class StateClient:
             self.control_address = str(cw.control_address)
             self.token = bytes(cw.token)
             return
+        # Imported here: the CLI's ``ember list`` needs no runtime loaded to start.
+        from ember.api.join import choose
+
         try:
             choice = choose(address or "auto", own_node=False)
         except (ConnectionError, ValueError, NotImplementedError) as exc:
@@ -162,7 +164,7 @@ class StateClient:
         return reply
 
 
-def _token_for(choice: Choice) -> str:
+def _token_for(choice: Any) -> str:
     """The token for the chosen cluster, found as ``init()`` finds it."""
     control = choice.control
     rec = choice.record
