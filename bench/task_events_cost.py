@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         rounds.append(run_once("off", False, only))
         rounds.append(run_once("on", True, only))
     off, on = aggregate(rounds, "off"), aggregate(rounds, "on")
-    lines = ["| figure | unit | events off | events on | change |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "| figure | unit | events off | events on | change |",
+        "|---|---|---:|---:|---:|",
+    ]
     for name in only:
         b, n = off.get(name, {}), on.get(name, {})
         c = change(b, n)

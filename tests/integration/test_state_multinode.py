@@ -21,7 +21,9 @@ def two_nodes(monkeypatch):
     monkeypatch.delenv(session.TOKEN_ENV, raising=False)
     monkeypatch.delenv(session.ADDRESS_ENV, raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
+    c = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False
+    )
     c.add_node(num_cpus=1)
     c.wait_for_nodes()
     c.connect()
@@ -53,4 +55,5 @@ def test_attempts_name_their_node_and_worker(two_nodes):
 
     trace = chrome_trace([t.asdict() for t in rows])
     bars = [e for e in trace if e["ph"] == "X"]
-    assert len(bars) == 4 and len({b["pid"] for b in bars}) == 2
+    assert len(bars) == 4
+    assert len({b["pid"] for b in bars}) == 2

@@ -33,8 +33,8 @@ from ember.control.state_rows import (
     node_row,
     placement_group_row,
 )
-from ember.control.task_events import TaskEventTable
 from ember.control.storage import MemoryStorage, Storage, open_storage
+from ember.control.task_events import TaskEventTable
 from ember.protocol.messages import (
     SCHEMA,
     Empty,
@@ -95,7 +95,8 @@ class ControlService:
                     job_row(j, job, self.state.workers) for j, job in self.jobs.items()
                 ],
                 "placement_groups": lambda: [
-                    placement_group_row(g) for g in self.placement_groups.groups.values()
+                    placement_group_row(g)
+                    for g in self.placement_groups.groups.values()
                 ],
             },
             WorkersSeen(),

@@ -91,7 +91,9 @@ class WorkersSeen:
         del self._conns[wid]
         w = self.workers[wid]
         w["is_alive"], w["end_time_ms"] = False, int(time.time() * 1000)
-        w["exit_type"] = "INTENDED_SYSTEM_EXIT" if w["worker_type"] == "DRIVER" else None
+        w["exit_type"] = (
+            "INTENDED_SYSTEM_EXIT" if w["worker_type"] == "DRIVER" else None
+        )
 
     def driver_of(self, job_hex: str) -> dict[str, Any] | None:
         for w in self.workers.values():
@@ -221,7 +223,9 @@ class StateQueries:
     def _worker_rows(self) -> list[dict[str, Any]]:
         return list(self.workers.workers.values())
 
-    def add_task_events(self, conn: Connection, req: TaskEventsBatch, bufs: Any) -> None:
+    def add_task_events(
+        self, conn: Connection, req: TaskEventsBatch, bufs: Any
+    ) -> None:
         self.workers.saw(conn, req)
         self.tasks.add(req)
 

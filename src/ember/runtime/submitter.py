@@ -50,8 +50,8 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
-from ember.runtime.lineage import LineageRecord
 from ember.runtime import task_context, task_events
+from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns

@@ -158,7 +158,9 @@ class StateClient:
         self, req: ListStateRequest, timeout: float = DEFAULT_RPC_TIMEOUT
     ) -> ListStateReply:
         """``control.list_tasks`` or ``control.list_state`` for ``req.resource``."""
-        method = "control.list_tasks" if req.resource == "tasks" else "control.list_state"
+        method = (
+            "control.list_tasks" if req.resource == "tasks" else "control.list_state"
+        )
         reply = self.call(method, req, timeout)
         assert isinstance(reply, ListStateReply)
         return reply

@@ -7,6 +7,7 @@ both as attributes (``task.state``) and as a dict (``task["state"]``,
 ``task.get("state")``); :meth:`StateSchema.asdict` gives a plain dict.
 """
 
+# ruff: noqa: RUF009 (state_column is a dataclass field specifier, like field())
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,7 @@ class StateSchema:
         return cls(**{c: row.get(c) for c in cls.list_columns(detail)})
 
     def asdict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -206,9 +207,7 @@ class JobState(StateSchema):
     end_time: int | None = state_column(filterable=False, detail=True, kind=int)
     metadata: dict[str, str] | None = state_column(filterable=False, detail=True)
     runtime_env: dict[str, Any] | None = state_column(filterable=False, detail=True)
-    driver_agent_http_address: str | None = state_column(
-        filterable=False, detail=True
-    )
+    driver_agent_http_address: str | None = state_column(filterable=False, detail=True)
     driver_node_id: str | None = state_column(filterable=False, detail=True)
     driver_exit_code: int | None = state_column(filterable=False, detail=True, kind=int)
 
