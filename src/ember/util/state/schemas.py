@@ -193,16 +193,16 @@ class JobState(StateSchema):
 
     ID_COLUMN: ClassVar[str] = "job_id"
 
-    job_id: str | None = state_column(filterable=True)
-    submission_id: str | None = state_column(filterable=True)
-    entrypoint: str = state_column(filterable=False)
     #: DRIVER | SUBMISSION
     type: str = state_column(filterable=True)
+    job_id: str | None = state_column(filterable=True)
+    submission_id: str | None = state_column(filterable=True)
+    driver_info: dict[str, Any] | None = state_column(filterable=False)
     #: PENDING | RUNNING | STOPPED | SUCCEEDED | FAILED
     status: str = state_column(filterable=True)
+    entrypoint: str = state_column(filterable=False)
     message: str | None = state_column(filterable=False)
     error_type: str | None = state_column(filterable=False)
-    driver_info: dict[str, Any] | None = state_column(filterable=False)
     start_time: int | None = state_column(filterable=False, detail=True, kind=int)
     end_time: int | None = state_column(filterable=False, detail=True, kind=int)
     metadata: dict[str, str] | None = state_column(filterable=False, detail=True)
