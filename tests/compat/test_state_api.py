@@ -50,14 +50,18 @@ def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
         ray.get(bad_task.remote())
 
     def finished():
+        # the executor's events (its worker and pid) may come a batch later
         rows = list_tasks(filters=[("name", "=", "ok_task")])
-        return rows and rows[0].state == "FINISHED"
+        return rows and rows[0].state == "FINISHED" and rows[0].worker_pid
 
     wait_for_condition(finished, timeout=30)
     wait_for_condition(
         lambda: (
-            [t.state for t in list_tasks(filters=[("name", "=", "bad_task")])]
-            == ["FAILED"]
+            [
+                (t.state, bool(t.worker_pid))
+                for t in list_tasks(filters=[("name", "=", "bad_task")])
+            ]
+            == [("FAILED", True)]
         ),
         timeout=30,
     )
@@ -156,12 +160,12 @@ def test_actors_and_their_tasks(ray_start_regular):
     wait_for_condition(
         lambda: (
             [
-                t.state
+                (t.state, bool(t.worker_pid))
                 for t in list_tasks(
                     filters=[("type", "=", "ACTOR_TASK"), ("actor_id", "=", actor_id)]
                 )
             ]
-            == ["FINISHED"]
+            == [("FINISHED", True)]
         ),
         timeout=30,
     )

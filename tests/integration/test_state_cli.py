@@ -81,7 +81,10 @@ def cluster_root():
         assert run.returncode == 0, run.stderr
 
         def all_ended() -> bool:
-            states = {t["name"]: t["state"] for t in _tasks(root)}
+            tasks = _tasks(root)
+            if not all(t["worker_id"] for t in tasks):
+                return False  # an executor's batch is still on its way
+            states = {t["name"]: t["state"] for t in tasks}
             return (
                 states.get("ok_task") == "FINISHED"
                 and states.get("bad_task") == "FAILED"

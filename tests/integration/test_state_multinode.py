@@ -44,7 +44,9 @@ def test_attempts_name_their_node_and_worker(two_nodes):
 
     def all_finished():
         rows = list_tasks(filters=[("name", "=", "where")], detail=True)
-        return len(rows) == 4 and all(t.state == "FINISHED" for t in rows)
+        return len(rows) == 4 and all(
+            t.state == "FINISHED" and t.worker_pid for t in rows
+        )
 
     assert wait_until(all_finished, 30), list_tasks()
     rows = list_tasks(filters=[("name", "=", "where")], detail=True)
