@@ -167,6 +167,7 @@ class Executor:
     def h_exit(self, conn: Connection, req: Any, bufs: Any) -> None:
         if req.force:
             _flush_std()
+            self.cw.task_events.close()  # what it ran is still reported
             os._exit(1)
         self.main_q.put(None)
 
