@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("util",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
-    ("scheduler", "object_store"),
+    ("scheduler", "object_store", "runtime_env"),
     ("protocol",),
     ("rpc",),
     ("exceptions",),
@@ -73,6 +73,7 @@ PURE = (
     "ember.runtime.memory_store",
     "ember.runtime.lineage",
     "ember.common.clock",
+    "ember.runtime_env.cache",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")
 

@@ -25,6 +25,7 @@ from ember.common.process import (
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
 from ember.control.placement_groups import PlacementGroups
+from ember.control.packages import Packages
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.protocol.messages import (
     SCHEMA,
@@ -143,6 +144,8 @@ class ControlService:
             "control.list_placement_groups": lambda c, req, b: ListPlacementGroupsReply(
                 groups=list(pg.groups.values())
             ),
+            # runtime env packages (working_dir, py_modules), kept in self.storage
+            **Packages(self.storage).handlers(),
         }
 
     async def _connect_worker(self, address: str) -> Connection:
