@@ -103,3 +103,35 @@ def test_bad_runtime_env_raises_in_the_caller(cluster):
     with pytest.raises(ValueError, match="job level"):
         f.options(runtime_env={"working_dir": "."})
     assert ember.get(f.remote(), timeout=60) == 1
+
+
+@needs_index
+def test_eager_install_builds_the_job_env_before_any_task():
+    from tests.conftest import wait_until
+
+    ctx = ember.init(num_cpus=1, configure_logging=False, runtime_env={"pip": [PACKAGE]})
+    try:
+        pip_root = os.path.join(ctx["session_dir"], "runtime_resources", "pip")
+
+        def ready() -> list[str]:
+            if not os.path.isdir(pip_root):
+                return []
+            return [
+                d
+                for d in os.listdir(pip_root)
+                if os.path.exists(os.path.join(pip_root, d, ".ember-ready"))
+            ]
+
+        assert wait_until(lambda: ready(), 300), "the job's env was not built at init"
+        (built,) = ready()
+
+        @ember.remote
+        def use():
+            import pyjokes
+
+            return pyjokes.__file__
+
+        assert f"/pip/{built}/venv/" in ember.get(use.remote(), timeout=120)
+        assert ready() == [built]
+    finally:
+        ember.shutdown()

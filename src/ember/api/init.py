@@ -181,9 +181,6 @@ def init(
             "log_to_driver": log_to_driver,
         },
     )
-    # working_dir / py_modules are packed now: a package over the limit (or a
-    # missing folder) fails before any process starts; they are uploaded below.
-    job_env, packages = upload.pack_env(renv.normalize(runtime_env, job_level=True))
     with _lock:
         if is_initialized():
             if ignore_reinit_error:
@@ -196,6 +193,9 @@ def init(
                 "by passing in 'ignore_reinit_error=True' or by calling 'ember.shutdown()' "
                 "prior to 'ember.init()'."
             )
+        # working_dir / py_modules are packed now: a package over the limit (or a
+        # missing folder) fails before any process starts; they are uploaded below.
+        job_env, packages = upload.pack_env(renv.normalize(runtime_env, job_level=True))
         if configure_logging:
             logging.basicConfig(
                 level=logging_level,

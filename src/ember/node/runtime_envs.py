@@ -125,7 +125,7 @@ class RuntimeEnvs:
             raise RuntimeEnvSetupError(
                 f"runtime env {_describe(env)}: {exc.error_message}"
             ) from None
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 (a bad package, a disk error: the env failed)
             raise RuntimeEnvSetupError(
                 f"runtime env {_describe(env)}: {type(exc).__name__}: {exc}"
             ) from exc
@@ -175,6 +175,13 @@ class RuntimeEnvs:
             # the first task of the env will raise it to its caller
             logger.warning("eager install of a runtime env failed: %s", exc.error_message)
 
+    async def close(self) -> None:
+        """Stop the builds in progress (their installers are killed)."""
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def release(self, prepared: PreparedEnv) -> None:
         """A worker started with ``prepared`` exited."""
         for kind, key in prepared.held:
@@ -190,7 +197,10 @@ class RuntimeEnvs:
                 try:
                     async with _FileLock(os.path.join(self.root(kind), key + ".lock")):
                         fut.set_result(await make())
-                except BaseException as exc:  # noqa: BLE001 (handed to every waiter)
+                except asyncio.CancelledError:  # the daemon is closing
+                    fut.cancel()
+                    raise
+                except Exception as exc:  # noqa: BLE001 (handed to every waiter)
                     fut.set_exception(exc)
                 finally:
                     # a result stays cached on disk; a failure is tried again next time

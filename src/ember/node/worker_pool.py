@@ -207,6 +207,8 @@ class WorkerPool:
 
     async def close(self) -> None:
         self.closing = True
+        if self.envs is not None:
+            await self.envs.close()
         for h in list(self.by_pid.values()):
             self.kill(h, "node shutting down")
         procs = [h.exited for h in list(self.by_pid.values())]

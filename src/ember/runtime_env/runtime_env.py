@@ -130,7 +130,7 @@ class RuntimeEnv(dict[str, Any]):
             self.pop(key, None)
 
     # Ray's accessors ------------------------------------------------------------
-    def get(self, name: str, default: Any = None, data_class: Any = None) -> Any:
+    def get(self, name: str, default: Any = None, data_class: Any = None) -> Any:  # type: ignore[override]
         if name not in self:
             return default
         value = self[name]
