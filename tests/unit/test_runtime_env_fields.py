@@ -54,7 +54,9 @@ def test_bad_fields_raise_typed_errors(env, error, words):
 
 
 def test_local_paths_only_at_job_level(tmp_path):
-    assert renv.normalize({"working_dir": str(tmp_path)})["working_dir"] == str(tmp_path)
+    assert renv.normalize({"working_dir": str(tmp_path)})["working_dir"] == str(
+        tmp_path.resolve()
+    )
     with pytest.raises(ValueError, match="only supported at the job level"):
         renv.normalize({"working_dir": str(tmp_path)}, job_level=False)
     with pytest.raises(ValueError, match="does not exist"):

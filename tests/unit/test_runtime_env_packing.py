@@ -73,17 +73,16 @@ def test_size_limit_raises_before_upload(tmp_path, monkeypatch):
     assert "excludes" in str(info.value)
 
 
-def test_unpack_strips_one_top_folder_and_refuses_escapes(tmp_path):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("proj/mod.py", "v = 1")
-        zf.writestr("proj/sub/x.py", "")
-    packing.unpack(buf.getvalue(), str(tmp_path / "out"), strip_single_top=True)
-    assert (tmp_path / "out" / "mod.py").read_text() == "v = 1"
-    assert (tmp_path / "out" / "sub" / "x.py").exists()
+def test_unpack_keeps_the_layout_and_refuses_escapes(tmp_path):
+    (tmp_path / "src" / "only").mkdir(parents=True)
+    (tmp_path / "src" / "only" / "mod.py").write_text("v = 1")
+    data = packing.pack_folder(str(tmp_path / "src"), None)
+    packing.unpack(data, str(tmp_path / "out"))
+    # one top folder stays a folder (a working_dir holding just a package)
+    assert (tmp_path / "out" / "only" / "mod.py").read_text() == "v = 1"
     evil = io.BytesIO()
     with zipfile.ZipFile(evil, "w") as zf:
         zf.writestr("../escape.py", "")
     with pytest.raises(ValueError, match="outside"):
-        packing.unpack(evil.getvalue(), str(tmp_path / "out2"), strip_single_top=False)
+        packing.unpack(evil.getvalue(), str(tmp_path / "out2"))
     assert not (tmp_path / "escape.py").exists()

@@ -19,7 +19,8 @@ from ember.runtime_env.cache import EnvCache
 def test_cache_keeps_referenced_and_evicts_least_recently_used():
     c = EnvCache(cap=2)
     assert c.built("a") == [] and c.acquire("a") == []
-    assert c.built("b") == [] and c.built("c") == []  # a is held: b is the oldest unused
+    assert c.built("b") == []
+    assert c.built("c") == ["b"]  # over the cap; a is held: b is the oldest unused
     assert "b" not in c and "a" in c and "c" in c
     assert c.release("a") == []  # at the cap: nothing to drop
     assert c.acquire("c") == []

@@ -221,9 +221,7 @@ class RuntimeEnvs:
         data = await self._fetch(uri)
         shutil.rmtree(target, ignore_errors=True)
         os.makedirs(target, mode=0o700)
-        await asyncio.to_thread(
-            packing.unpack, data, target, strip_single_top=kind == "working_dir"
-        )
+        await asyncio.to_thread(packing.unpack, data, target)
         with open(marker, "w"):
             pass
         self.builds += 1

@@ -165,24 +165,16 @@ def package_name(uri: str) -> str:
     return uri[len(PACKAGE_SCHEME) :] if uri.startswith(PACKAGE_SCHEME) else uri
 
 
-def unpack(data: bytes, target: str, *, strip_single_top: bool) -> None:
-    """Extract ``data`` (a zip) into ``target``; with ``strip_single_top``, a zip
-    whose members all sit in one top folder is extracted from inside it."""
+def unpack(data: bytes, target: str) -> None:
+    """Extract ``data`` (a zip or wheel) into ``target``, as it was packed (a
+    package of the cluster's own store keeps its layout, as in Ray)."""
     dest = Path(target).resolve()
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        names = [n for n in zf.namelist() if n and not n.startswith("__MACOSX/")]
-        tops = {n.split("/", 1)[0] for n in names}
-        strip = ""
-        if strip_single_top and len(tops) == 1 and all("/" in n for n in names):
-            strip = next(iter(tops)) + "/"
         for info in zf.infolist():
             name = info.filename
-            if name.startswith("__MACOSX/") or not name.startswith(strip):
+            if not name or name.startswith("__MACOSX/"):
                 continue
-            rel = name[len(strip) :]
-            if not rel:
-                continue
-            out = (dest / rel).resolve()
+            out = (dest / name).resolve()
             if dest != out and dest not in out.parents:
                 raise ValueError(f"package member {name!r} would land outside {dest}")
             if name.endswith("/"):
