@@ -113,13 +113,14 @@ class RuntimeEnvs:
 
         ``acquire``: count a reference for the worker about to start (to be
         dropped by :meth:`release`); False for an eager install."""
-        timeout = setup_timeout_s(env)
+        timeout: float | None = None
         try:
+            timeout = setup_timeout_s(env)
             return await asyncio.wait_for(self._prepare(env, acquire), timeout)
         except TimeoutError:
             raise RuntimeEnvSetupError(
                 f"The runtime env {_describe(env)} was not set up within "
-                f"setup_timeout_seconds={timeout:g}."
+                f"setup_timeout_seconds={timeout}."
             ) from None
         except RuntimeEnvSetupError as exc:
             raise RuntimeEnvSetupError(

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
+from ember.exceptions import RuntimeEnvSetupError
 from ember.node.launcher import ExecLauncher, Launcher
 from ember.node.runtime_envs import PreparedEnv, RuntimeEnvs
 from ember.protocol.messages import Address, ExitRequest, WorkerDeathReply
@@ -108,9 +109,16 @@ class WorkerPool:
                     launcher = self._exec.setdefault(
                         prepared.python, ExecLauncher(prepared.python)
                     )
-            pid, exited = await launcher.launch(
-                [*self._argv, "--env-key", env_key], env, log
-            )
+            try:
+                pid, exited = await launcher.launch(
+                    [*self._argv, "--env-key", env_key], env, log
+                )
+            except OSError as exc:
+                if prepared is None or not prepared.python:
+                    raise
+                raise RuntimeEnvSetupError(
+                    f"cannot start a worker with {prepared.python}: {exc}"
+                ) from exc
         except BaseException:
             self.starting[env_key] -= 1
             if prepared is not None and self.envs is not None:

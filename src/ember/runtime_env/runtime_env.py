@@ -24,7 +24,7 @@ from copy import deepcopy
 from typing import Any
 
 from ember.runtime_env import fields
-from ember.runtime_env.config import RuntimeEnvConfig
+from ember.runtime_env.config import DEFAULT_SETUP_TIMEOUT_S, RuntimeEnvConfig
 
 #: fields ember sets up
 APPLIED = frozenset(
@@ -304,7 +304,7 @@ def worker_key(env_vars: dict[str, str], env: dict[str, Any]) -> str:
 def setup_timeout_s(env: dict[str, Any]) -> float | None:
     """The env's ``config.setup_timeout_seconds`` (None: no limit)."""
     config = env.get("config") or {}
-    value = config.get("setup_timeout_seconds", 600)
+    value = config.get("setup_timeout_seconds", DEFAULT_SETUP_TIMEOUT_S)
     return None if value == -1 else float(value)
 
 
