@@ -57,7 +57,9 @@ def _child(backend: str, packages: list[str]) -> dict[str, float | str]:
         def timed(env: dict | None) -> float:
             opts = {"runtime_env": env} if env else {}
             t0 = time.perf_counter()
-            ray.get(use.options(**opts).remote() if opts else plain.remote(), timeout=900)
+            ray.get(
+                use.options(**opts).remote() if opts else plain.remote(), timeout=900
+            )
             return time.perf_counter() - t0
 
         @ray.remote
@@ -114,7 +116,9 @@ def main() -> None:
     for r in range(args.rounds):
         for b in backends:
             load = os.getloadavg()[0]
-            rounds.append({"round": r, "backend": b, "load": load, **_run_child(b, packages)})
+            rounds.append(
+                {"round": r, "backend": b, "load": load, **_run_child(b, packages)}
+            )
     figures = ("baseline_s", "first_s", "cached_new_worker_s", "warm_s")
     medians = {
         b: {
@@ -126,7 +130,11 @@ def main() -> None:
         }
         for b in backends
     }
-    print(json.dumps({"packages": packages, "medians": medians, "rounds": rounds}, indent=2))
+    print(
+        json.dumps(
+            {"packages": packages, "medians": medians, "rounds": rounds}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ def test_runtime_env_config_checks_its_fields():
 
 
 @pytest.mark.parametrize(
-    "env, error",
+    ("env", "error"),
     [
         ({"pip": 5}, TypeError),
         ({"pip": {"packages": ["six"], "bogus": True}}, ValueError),

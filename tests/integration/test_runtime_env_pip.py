@@ -62,7 +62,9 @@ def test_pip_env_is_built_once_and_reused(cluster):
     built = os.stat(marker)
     # the same packages again (a new worker, other env vars): the same folder, not rebuilt
     again = {"pip": [PACKAGE], "env_vars": {"OTHER": "1"}}
-    second, pid2 = ember.get(where_is_it.options(runtime_env=again).remote(), timeout=120)
+    second, pid2 = ember.get(
+        where_is_it.options(runtime_env=again).remote(), timeout=120
+    )
     assert pid2 != pid1
     assert second == first
     assert os.stat(marker).st_ino == built.st_ino
@@ -88,7 +90,8 @@ def test_failing_pip_raises_setup_error_naming_the_package(cluster):
     actor = Holder.options(runtime_env=env).remote()
     with pytest.raises(ActorDiedError) as died:
         ember.get(actor.ping.remote(), timeout=300)
-    assert "RuntimeEnvSetupError" in str(died.value) and missing in str(died.value)
+    assert "RuntimeEnvSetupError" in str(died.value)
+    assert missing in str(died.value)
 
 
 def test_bad_runtime_env_raises_in_the_caller(cluster):
@@ -109,7 +112,9 @@ def test_bad_runtime_env_raises_in_the_caller(cluster):
 def test_eager_install_builds_the_job_env_before_any_task():
     from tests.conftest import wait_until
 
-    ctx = ember.init(num_cpus=1, configure_logging=False, runtime_env={"pip": [PACKAGE]})
+    ctx = ember.init(
+        num_cpus=1, configure_logging=False, runtime_env={"pip": [PACKAGE]}
+    )
     try:
         pip_root = os.path.join(ctx["session_dir"], "runtime_resources", "pip")
 

@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from ember.runtime_env import RuntimeEnv, RuntimeEnvConfig
-from ember.runtime_env import runtime_env as renv
+from ember.runtime_env import RuntimeEnv, RuntimeEnvConfig, runtime_env as renv
 
 
 def test_pip_forms_normalise_to_one_dict(tmp_path):
@@ -17,7 +16,10 @@ def test_pip_forms_normalise_to_one_dict(tmp_path):
         "packages": ["six", "attrs"],
         "pip_check": False,
     }
-    assert renv.normalize({"pip": str(req)})["pip"]["packages"] == ["six", "attrs==23.1"]
+    assert renv.normalize({"pip": str(req)})["pip"]["packages"] == [
+        "six",
+        "attrs==23.1",
+    ]
     as_dict = renv.normalize(
         {"pip": {"packages": ["six"], "pip_install_options": ["--no-deps"]}}
     )["pip"]
@@ -30,14 +32,18 @@ def test_pip_forms_normalise_to_one_dict(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "env, error, words",
+    ("env", "error", "words"),
     [
         ({"pip": 3}, TypeError, "runtime_env['pip']"),
         ({"pip": {"packages": ["a"], "bogus": 1}}, ValueError, "can only have"),
         ({"pip": {"pip_check": True}}, ValueError, "'packages'"),
         ({"pip": {"packages": ["a"], "pip_check": "yes"}}, TypeError, "pip_check"),
         ({"uv": {"packages": "a"}}, ValueError, "must be of type list"),
-        ({"pip": ["a"], "uv": ["b"]}, ValueError, "cannot be specified at the same time"),
+        (
+            {"pip": ["a"], "uv": ["b"]},
+            ValueError,
+            "cannot be specified at the same time",
+        ),
         ({"env_vars": {"A": 1}}, TypeError, "Dict[str, str]"),
         ({"excludes": "x"}, TypeError, "List[str]"),
         ({"py_modules": "mod"}, TypeError, "list of strings"),
@@ -75,7 +81,11 @@ def test_modules_by_object_become_their_folder():
 
 
 def test_merge_is_per_field_and_per_env_var():
-    job = {"pip": {"packages": ["a"]}, "env_vars": {"A": "1", "B": "1"}, "working_dir": "w"}
+    job = {
+        "pip": {"packages": ["a"]},
+        "env_vars": {"A": "1", "B": "1"},
+        "working_dir": "w",
+    }
     task = {"pip": {"packages": ["b"]}, "env_vars": {"B": "2"}}
     assert renv.merge(job, task) == {
         "pip": {"packages": ["b"]},
@@ -99,7 +109,8 @@ def test_content_hash_ignores_config_and_env_vars():
 def test_runtime_env_class_and_config_behave_as_rays():
     env = RuntimeEnv(pip=["six"], env_vars={"A": "b"}, config={"eager_install": False})
     assert isinstance(env, dict)
-    assert env.has_pip() and env.pip_config()["packages"] == ["six"]
+    assert env.has_pip()
+    assert env.pip_config()["packages"] == ["six"]
     assert env.env_vars() == {"A": "b"}
     assert env["config"]["eager_install"] is False
     assert env["config"]["setup_timeout_seconds"] == 600
@@ -111,11 +122,16 @@ def test_runtime_env_class_and_config_behave_as_rays():
     with pytest.raises(TypeError):
         RuntimeEnvConfig(setup_timeout_seconds="10")
     assert RuntimeEnvConfig(setup_timeout_seconds=-1)["setup_timeout_seconds"] == -1
-    assert renv.setup_timeout_s({"config": RuntimeEnvConfig(setup_timeout_seconds=-1)}) is None
+    assert (
+        renv.setup_timeout_s({"config": RuntimeEnvConfig(setup_timeout_seconds=-1)})
+        is None
+    )
 
 
 def test_wire_form_keeps_what_nodes_build():
-    env = renv.normalize({"pip": ["six"], "env_vars": {"A": "1"}, "config": {"eager_install": False}})
+    env = renv.normalize(
+        {"pip": ["six"], "env_vars": {"A": "1"}, "config": {"eager_install": False}}
+    )
     wire = renv.for_wire(env)
     assert set(wire) == {"pip", "config"}
     assert type(wire["config"]) is dict

@@ -37,7 +37,13 @@ def test_excludes_and_ignore_files_are_honoured(tmp_path):
         },
     )
     data = packing.pack_folder(str(tmp_path), ["data/"])
-    assert _names(data) == [".gitignore", "main.py", "sub/.gitignore", "sub/.rayignore", "sub/keep.py"]
+    assert _names(data) == [
+        ".gitignore",
+        "main.py",
+        "sub/.gitignore",
+        "sub/.rayignore",
+        "sub/keep.py",
+    ]
 
 
 def test_gitignore_can_be_turned_off(tmp_path, monkeypatch):
@@ -48,10 +54,11 @@ def test_gitignore_can_be_turned_off(tmp_path, monkeypatch):
 
 def test_same_content_same_uri_and_changes_change_it(tmp_path):
     _tree(tmp_path, {"a.py": "1", "b/c.py": "2"})
-    first, data = upload.pack(str(tmp_path), None, as_module=False)
+    first, _data = upload.pack(str(tmp_path), None, as_module=False)
     again, _ = upload.pack(str(tmp_path), None, as_module=False)
     assert first == again
-    assert first.startswith("gcs://_ember_pkg_") and first.endswith(".zip")
+    assert first.startswith("gcs://_ember_pkg_")
+    assert first.endswith(".zip")
     (tmp_path / "a.py").write_text("changed")
     assert upload.pack(str(tmp_path), None, as_module=False)[0] != first
 

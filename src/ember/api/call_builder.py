@@ -76,7 +76,9 @@ def _task_env(own: Any) -> dict[str, Any]:
     return normal
 
 
-def runtime_env_of(job_env: dict[str, Any] | None, opts: dict[str, Any]) -> dict[str, Any]:
+def runtime_env_of(
+    job_env: dict[str, Any] | None, opts: dict[str, Any]
+) -> dict[str, Any]:
     """What a node must set up for the task or actor (``TaskSpec.runtime_env``).
 
     Its own runtime_env laid over the job's (or, in a worker, the running

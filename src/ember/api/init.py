@@ -25,13 +25,13 @@ from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session, tls
 from ember.common.config import SPILL_SETTINGS, Config
-from ember.protocol.messages import PrepareRuntimeEnvRequest
 from ember.common.resources import (
     default_memory_bytes,
     default_object_store_bytes,
     detect_cpus,
     detect_gpus,
 )
+from ember.protocol.messages import PrepareRuntimeEnvRequest
 from ember.runtime import current, task_context
 from ember.runtime.core_worker import CoreWorker
 from ember.runtime_env import runtime_env as renv, upload
@@ -212,7 +212,8 @@ def init(
         if local_mode:
             if renv.content_hash(job_env):
                 ignored_options.warn_ignored(
-                    "init(runtime_env=...)'s " + ", ".join(sorted(renv.built_part(job_env))),
+                    "init(runtime_env=...)'s "
+                    + ", ".join(sorted(renv.built_part(job_env))),
                     "local_mode runs every task in the driver's own Python and folder",
                 )
             if hook is not None:

@@ -438,5 +438,3 @@ def _group_of(spec: ActorSpec) -> str:
     """The hex id of the placement group the actor is scheduled into, or ""."""
     s = spec.scheduling
     return str(s.get("pg_id", "")) if s.get("type") == "placement_group" else ""
-
-

@@ -92,7 +92,9 @@ class Packages:
         for i, chunk in enumerate(chunks):
             self._storage.put("packages", f"{name}:{i}".encode(), chunk)
         meta = {"chunks": len(chunks), "size": len(data)}
-        self._storage.put("packages", f"{name}:meta".encode(), msgspec.msgpack.encode(meta))
+        self._storage.put(
+            "packages", f"{name}:meta".encode(), msgspec.msgpack.encode(meta)
+        )
         return PutPackageReply(complete=True)
 
     def h_get(self, conn: Any, req: GetPackageRequest, bufs: Any) -> GetPackageReply:

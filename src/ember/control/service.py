@@ -24,8 +24,8 @@ from ember.common.process import (
 )
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
-from ember.control.placement_groups import PlacementGroups
 from ember.control.packages import Packages
+from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.protocol.messages import (
     SCHEMA,

@@ -44,9 +44,9 @@ from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
+from ember.node.runtime_envs import RuntimeEnvs, control_fetch
 from ember.node.spill import Spiller
 from ember.node.spill_io import configured_directory, spill_folder
-from ember.node.runtime_envs import RuntimeEnvs, control_fetch
 from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
 from ember.object_store.spill_policy import SpillPolicy
@@ -225,7 +225,9 @@ class NodeDaemon:
             on_exit=self._worker_exited,
             on_idle=lambda: self.leases.dispatch(),
             launcher=self.launcher,
-            envs=RuntimeEnvs(self.opts.session_dir, control_fetch(lambda: self.control)),
+            envs=RuntimeEnvs(
+                self.opts.session_dir, control_fetch(lambda: self.control)
+            ),
         )
         self.leases = LeaseManager(
             self.ledger, self.pool, self.cluster, self.sup, self._resources_changed

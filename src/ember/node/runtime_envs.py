@@ -33,6 +33,7 @@ import shutil
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from ember.common.private_files import ensure_private_dirs
@@ -95,7 +96,9 @@ class _FileLock:
 class RuntimeEnvs:
     """The runtime environments of one node."""
 
-    def __init__(self, session_dir: str, fetch: Fetch, cache_size: int | None = None) -> None:
+    def __init__(
+        self, session_dir: str, fetch: Fetch, cache_size: int | None = None
+    ) -> None:
         self._session_dir = session_dir
         self._fetch = fetch
         cap = int(os.environ.get("EMBER_RUNTIME_ENV_CACHE_SIZE", "10"))
@@ -108,7 +111,9 @@ class RuntimeEnvs:
     def root(self, kind: str) -> str:
         return ensure_private_dirs(self._session_dir, "runtime_resources", kind)
 
-    async def prepare(self, env: dict[str, Any], *, acquire: bool = True) -> PreparedEnv:
+    async def prepare(
+        self, env: dict[str, Any], *, acquire: bool = True
+    ) -> PreparedEnv:
         """Set ``env`` up (or find it set up); its workers' start settings.
 
         ``acquire``: count a reference for the worker about to start (to be
@@ -126,7 +131,7 @@ class RuntimeEnvs:
             raise RuntimeEnvSetupError(
                 f"runtime env {_describe(env)}: {exc.error_message}"
             ) from None
-        except Exception as exc:  # noqa: BLE001 (a bad package, a disk error: the env failed)
+        except Exception as exc:
             raise RuntimeEnvSetupError(
                 f"runtime env {_describe(env)}: {type(exc).__name__}: {exc}"
             ) from exc
@@ -136,12 +141,16 @@ class RuntimeEnvs:
         wd = env.get("working_dir")
         if wd:
             key = packing.package_name(wd)
-            out.cwd = await self._once("working_dir", key, lambda: self._unpack(wd, "working_dir", key))
+            out.cwd = await self._once(
+                "working_dir", key, partial(self._unpack, wd, "working_dir", key)
+            )
             out.paths.append(out.cwd)
             out.held.append(("working_dir", key))
         for uri in env.get("py_modules") or []:
             key = packing.package_name(uri)
-            path = await self._once("py_modules", key, lambda u=uri, k=key: self._unpack(u, "py_modules", k))
+            path = await self._once(
+                "py_modules", key, partial(self._unpack, uri, "py_modules", key)
+            )
             out.paths.append(path)
             out.held.append(("py_modules", key))
         base = env.get("py_executable") or ""
@@ -150,7 +159,7 @@ class RuntimeEnvs:
             if spec:
                 key = pip_key(name, spec, base or sys.executable)
                 out.python = await self._once(
-                    "pip", key, lambda n=name, s=spec, k=key: self._build(n, s, k, base)
+                    "pip", key, partial(self._build, name, spec, key, base)
                 )
                 out.held.append(("pip", key))
         if base and not out.python:
@@ -174,7 +183,9 @@ class RuntimeEnvs:
             await self.prepare(env, acquire=False)
         except RuntimeEnvSetupError as exc:
             # the first task of the env will raise it to its caller
-            logger.warning("eager install of a runtime env failed: %s", exc.error_message)
+            logger.warning(
+                "eager install of a runtime env failed: %s", exc.error_message
+            )
 
     async def close(self) -> None:
         """Stop the builds in progress (their installers are killed)."""
@@ -188,7 +199,9 @@ class RuntimeEnvs:
         for kind, key in prepared.held:
             self._evict(kind, self.caches[kind].release(key))
 
-    async def _once(self, kind: str, key: str, make: Callable[[], Awaitable[str]]) -> str:
+    async def _once(
+        self, kind: str, key: str, make: Callable[[], Awaitable[str]]
+    ) -> str:
         fut = self._building.get((kind, key))
         if fut is None:
             fut = asyncio.get_running_loop().create_future()
@@ -229,7 +242,9 @@ class RuntimeEnvs:
         self._evict(kind, self.caches[kind].built(key))
         return target
 
-    async def _build(self, name: str, spec: dict[str, Any], key: str, python: str) -> str:
+    async def _build(
+        self, name: str, spec: dict[str, Any], key: str, python: str
+    ) -> str:
         folder = os.path.join(self.root("pip"), key)
         if virtualenv.is_ready(folder):
             return virtualenv.env_python(folder)
@@ -253,7 +268,9 @@ class RuntimeEnvs:
                     os.unlink(path)
 
     def statistics(self) -> dict[str, Any]:
-        return {k: c.statistics() for k, c in self.caches.items()} | {"builds": self.builds}
+        return {k: c.statistics() for k, c in self.caches.items()} | {
+            "builds": self.builds
+        }
 
 
 def _describe(env: dict[str, Any]) -> str:
@@ -268,8 +285,10 @@ def control_fetch(control: Callable[[], Any]) -> Fetch:
     async def call(method: str, request: Any) -> tuple[Any, Any]:
         conn = control()
         if conn is None:
-            raise RuntimeEnvSetupError("the node is not connected to the control service")
-        return await conn.call(method, request)  # type: ignore[no-any-return]
+            raise RuntimeEnvSetupError(
+                "the node is not connected to the control service"
+            )
+        return await conn.call(method, request)
 
     async def fetch(uri: str) -> bytes:
         head, _ = await call("control.get_package", GetPackageRequest(uri=uri))
@@ -279,7 +298,9 @@ def control_fetch(control: Callable[[], Any]) -> Fetch:
             )
         parts = []
         for i in range(head.chunks):
-            reply, _ = await call("control.get_package", GetPackageRequest(uri=uri, index=i))
+            reply, _ = await call(
+                "control.get_package", GetPackageRequest(uri=uri, index=i)
+            )
             parts.append(reply.data)
         data = b"".join(parts)
         if len(data) != head.size:

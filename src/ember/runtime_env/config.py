@@ -53,7 +53,9 @@ class RuntimeEnvConfig(dict[str, Any]):
                 f"got: {setup_timeout_seconds}"
             )
         if not isinstance(eager_install, bool):
-            raise TypeError(f"eager_install must be a boolean. got {type(eager_install)}")
+            raise TypeError(
+                f"eager_install must be a boolean. got {type(eager_install)}"
+            )
         if log_files is None:
             log_files = []
         if not isinstance(log_files, list):
@@ -76,10 +78,15 @@ class RuntimeEnvConfig(dict[str, Any]):
             unknown = set(config) - RuntimeEnvConfig.known_fields
             if unknown:
                 logger.warning(
-                    "runtime_env['config']: ignoring unknown entries %s", sorted(unknown)
+                    "runtime_env['config']: ignoring unknown entries %s",
+                    sorted(unknown),
                 )
             return RuntimeEnvConfig(
-                **{k: v for k, v in config.items() if k in RuntimeEnvConfig.known_fields}
+                **{
+                    k: v
+                    for k, v in config.items()
+                    if k in RuntimeEnvConfig.known_fields
+                }
             )
         raise TypeError(
             "runtime_env['config'] must be of type dict or RuntimeEnvConfig, "

@@ -68,12 +68,15 @@ def _check_local(path: str, field: str) -> str:
     p = Path(path).expanduser()
     if not p.exists():
         raise ValueError(f"{field} {path!r} does not exist.")
-    if p.is_file() and not str(p).endswith((".zip", ".whl")) and field == "py_modules":
-        if p.suffix != ".py":
-            raise ValueError(
-                f"py_modules entry {path!r} must be a folder, a .zip, a .whl or a "
-                "module object."
-            )
+    if (
+        field == "py_modules"
+        and p.is_file()
+        and p.suffix not in (".zip", ".whl", ".py")
+    ):
+        raise ValueError(
+            f"py_modules entry {path!r} must be a folder, a .zip, a .whl or a "
+            "module object."
+        )
     if p.is_file() and field == "working_dir" and p.suffix != ".zip":
         raise ValueError(
             f"working_dir {path!r} is a file: it must be a folder or a .zip."
@@ -203,9 +206,7 @@ def parse_pip(value: Any) -> dict[str, Any] | None:
         if isinstance(packages, str):
             result["packages"] = _requirements_file(packages)
         elif isinstance(packages, list):
-            result["packages"] = _str_list(
-                packages, "runtime_env['pip']['packages']"
-            )
+            result["packages"] = _str_list(packages, "runtime_env['pip']['packages']")
         else:
             raise ValueError(
                 "runtime_env['pip']['packages'] must be of type str of list, "
@@ -258,7 +259,9 @@ def parse_uv(value: Any) -> dict[str, Any] | None:
                 "runtime_env['uv']['packages'] must be of type list, "
                 f"got: {type(value['packages'])}"
             )
-        result["packages"] = _str_list(value["packages"], "runtime_env['uv']['packages']")
+        result["packages"] = _str_list(
+            value["packages"], "runtime_env['uv']['packages']"
+        )
     else:
         raise TypeError(
             f"runtime_env['uv'] must be of type List[str], or dict, got {type(value)}"

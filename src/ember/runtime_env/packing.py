@@ -135,7 +135,9 @@ def pack_folder(folder: str, excludes: list[str] | None, *, top: str = "") -> by
     return data
 
 
-def pack_path(path: str, excludes: list[str] | None, *, as_module: bool) -> tuple[bytes, str]:
+def pack_path(
+    path: str, excludes: list[str] | None, *, as_module: bool
+) -> tuple[bytes, str]:
     """``(bytes, extension)`` of a local working_dir (``as_module`` False) or
     py_modules entry: a folder is zipped (a module folder keeps its name as
     the top folder), a ``.py`` file is zipped alone, a ``.zip``/``.whl`` is

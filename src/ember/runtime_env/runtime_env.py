@@ -130,7 +130,7 @@ class RuntimeEnv(dict[str, Any]):
             self.pop(key, None)
 
     # Ray's accessors ------------------------------------------------------------
-    def get(self, name: str, default: Any = None, data_class: Any = None) -> Any:  # type: ignore[override]
+    def get(self, name: str, default: Any = None, data_class: Any = None) -> Any:
         if name not in self:
             return default
         value = self[name]
@@ -201,9 +201,7 @@ def normalize(env: Any, *, job_level: bool = True) -> dict[str, Any]:
     if env is None:
         return {}
     if not isinstance(env, dict):
-        raise TypeError(
-            f"runtime_env must be dict or RuntimeEnv, but got: {type(env)}"
-        )
+        raise TypeError(f"runtime_env must be dict or RuntimeEnv, but got: {type(env)}")
     unknown = [k for k in env if k not in KNOWN_FIELDS]
     if unknown:
         raise ValueError(
@@ -260,7 +258,9 @@ def _check_field(key: str, value: Any, job_level: bool) -> Any:
     return value
 
 
-def merge(parent: dict[str, Any] | None, child: dict[str, Any] | None) -> dict[str, Any]:
+def merge(
+    parent: dict[str, Any] | None, child: dict[str, Any] | None
+) -> dict[str, Any]:
     """``child`` laid over ``parent``: per field, and per variable for env_vars."""
     merged = dict(parent or {})
     parent_vars = dict(merged.pop("env_vars", None) or {})

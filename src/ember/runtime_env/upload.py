@@ -37,12 +37,16 @@ async def upload(call: Call, uri: str, data: bytes) -> bool:
         piece = data[i * CHUNK_BYTES : (i + 1) * CHUNK_BYTES]
         await call(
             "control.put_package",
-            PutPackageRequest(uri=uri, index=i, chunks=chunks, size=len(data), data=piece),
+            PutPackageRequest(
+                uri=uri, index=i, chunks=chunks, size=len(data), data=piece
+            ),
         )
     return True
 
 
-def pack(path: str, excludes: list[str] | None, *, as_module: bool) -> tuple[str, bytes]:
+def pack(
+    path: str, excludes: list[str] | None, *, as_module: bool
+) -> tuple[str, bytes]:
     """``(uri, bytes)`` of one local working_dir or py_modules entry."""
     data, ext = packing.pack_path(path, excludes, as_module=as_module)
     return packing.package_uri(data, ext), data

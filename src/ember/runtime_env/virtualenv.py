@@ -117,7 +117,15 @@ async def build(folder: str, field: str, spec: dict[str, Any], python: str = "")
         ) or list(DEFAULT_PIP_OPTIONS)
         options = [o for o in options if o != "--no-cache"] or list(DEFAULT_PIP_OPTIONS)
         version = spec.get("pip_version")
-        install = [python, "-m", "pip", "--python", env_python(folder), "install", *options]
+        install = [
+            python,
+            "-m",
+            "pip",
+            "--python",
+            env_python(folder),
+            "install",
+            *options,
+        ]
     code, out = await _run(create, env)
     if code:
         raise _fail("creating the virtualenv", create, code, out)
@@ -129,7 +137,13 @@ async def build(folder: str, field: str, spec: dict[str, Any], python: str = "")
     if code:
         raise _fail(f"installing {packages}", argv, code, out)
     if spec.get("pip_check") or spec.get("uv_check"):
-        check = [env_python(folder), "-m", "pip", "check", "--disable-pip-version-check"]
+        check = [
+            env_python(folder),
+            "-m",
+            "pip",
+            "check",
+            "--disable-pip-version-check",
+        ]
         code, out = await _run(check, env)
         if code:
             raise _fail("pip check", check, code, out)
