@@ -61,3 +61,12 @@ def test_local_folders_are_job_level_only(ray_module, tmp_path):
         f.options(runtime_env={"working_dir": str(tmp_path)}).remote()
     with pytest.raises(ValueError):
         f.options(runtime_env={"py_modules": [str(tmp_path)]}).remote()
+
+
+def test_unknown_fields_do_not_fail_a_task(ray_module):
+    @ray.remote
+    def f():
+        return 1
+
+    assert RuntimeEnv(my_plugin_field=1)["my_plugin_field"] == 1
+    assert ray.get(f.options(runtime_env={"my_plugin_field": 1}).remote()) == 1

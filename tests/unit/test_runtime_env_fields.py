@@ -50,13 +50,18 @@ def test_pip_forms_normalise_to_one_dict(tmp_path):
         ({"working_dir": 5}, TypeError, "working_dir"),
         ({"config": {"setup_timeout_seconds": 0}}, ValueError, "greater than zero"),
         ({"config": 5}, TypeError, "RuntimeEnvConfig"),
-        ({"no_such_field": 1}, ValueError, "no_such_field"),
+        ({1: "x"}, TypeError, "keys must be str"),
     ],
 )
 def test_bad_fields_raise_typed_errors(env, error, words):
     with pytest.raises(error, match=None) as info:
         renv.normalize(env)
     assert words in str(info.value)
+
+
+def test_unknown_fields_are_kept_as_ray_keeps_plugin_fields():
+    assert renv.normalize({"my_plugin": {"a": 1}}) == {"my_plugin": {"a": 1}}
+    assert renv.content_hash({"my_plugin": 1}) == ""
 
 
 def test_local_paths_only_at_job_level(tmp_path):

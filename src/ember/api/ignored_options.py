@@ -68,8 +68,10 @@ def check_runtime_env(value: Any, where: str) -> None:
         if field in JOB_ONLY_FIELDS:
             warn_ignored(f"{where}[{field!r}]", JOB_ONLY_FIELDS[field])
         elif field not in RUNTIME_ENV_APPLIED:
+            known = field in renv.KNOWN_FIELDS
             warn_ignored(
                 f"{where}[{field!r}]",
-                "ember's runtime environments set up working_dir, py_modules, pip, "
-                "uv, py_executable and env_vars only",
+                ("" if known else "it is no runtime_env field ember knows; ")
+                + "ember's runtime environments set up working_dir, py_modules, "
+                "pip, uv, py_executable and env_vars only",
             )

@@ -60,13 +60,13 @@ def _ignore_file(folder: Path, name: str) -> pathspec.PathSpec | None:
     f = folder / name
     if not f.is_file():
         return None
-    return pathspec.PathSpec.from_lines("gitwildmatch", f.read_text().splitlines())
+    return pathspec.GitIgnoreSpec.from_lines(f.read_text().splitlines())
 
 
 def _matchers(
     root: Path, excludes: list[str]
 ) -> tuple[pathspec.PathSpec, Callable[[Path], list[tuple[Path, pathspec.PathSpec]]]]:
-    spec = pathspec.PathSpec.from_lines("gitwildmatch", excludes)
+    spec = pathspec.GitIgnoreSpec.from_lines(excludes)
     use_gitignore = os.environ.get("EMBER_RUNTIME_ENV_IGNORE_GITIGNORE", "0") != "1"
 
     def local(folder: Path) -> list[tuple[Path, pathspec.PathSpec]]:

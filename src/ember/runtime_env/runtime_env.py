@@ -5,8 +5,9 @@ A runtime env is a dict (or this dict subclass) of Ray's fields. ember acts on
 ``py_executable``, ``env_vars``, ``config`` and (in ``init()``)
 ``worker_process_setup_hook``. Ray's other known fields (``conda``,
 ``container``, ``image_uri``, ``java_jars``, ``_nsight``, ...) are accepted and
-warned about by the API (``api/ignored_options.py``); any other key raises
-``ValueError`` naming it.
+warned about by the API (``api/ignored_options.py``). Any other key is kept
+as it is, as Ray keeps it (for a runtime-env plugin: Ray 2.60 runs the task
+and ignores it), and the API warns that ember does nothing with it.
 
 Merging (as Ray's): a task's or actor's env is laid over the job's (or the
 submitting task's) field by field; ``env_vars`` are merged per variable.
@@ -202,12 +203,9 @@ def normalize(env: Any, *, job_level: bool = True) -> dict[str, Any]:
         return {}
     if not isinstance(env, dict):
         raise TypeError(f"runtime_env must be dict or RuntimeEnv, but got: {type(env)}")
-    unknown = [k for k in env if k not in KNOWN_FIELDS]
-    if unknown:
-        raise ValueError(
-            f"runtime_env has unknown field(s) {sorted(map(str, unknown))}; the "
-            f"fields are {sorted(KNOWN_FIELDS - {'_ray_release', '_ray_commit', '_inject_current_ray'})}."
-        )
+    bad_keys = [k for k in env if not isinstance(k, str)]
+    if bad_keys:
+        raise TypeError(f"runtime_env keys must be str, got {bad_keys[:3]!r}")
     if sum(env.get(k) is not None for k in ("pip", "uv", "conda")) > 1:
         raise ValueError(
             "The 'pip' field, 'uv' field, and 'conda' field of runtime_env cannot "
