@@ -39,7 +39,7 @@ from ember.control.redis_storage import RedisStorage
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors", "actor_live", "pgs", "packages")
+TABLES = ("kv", "jobs", "actors", "actor_live", "pgs", "nodes", "packages")
 
 
 class Storage(Protocol):
