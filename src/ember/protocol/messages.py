@@ -542,6 +542,20 @@ class GetClusterStatusReply(Msg):
     storage: str = ""  # "memory" or the SQLite path of the control service
 
 
+class DrainNodeRequest(Msg):
+    """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
+
+    node_id: bytes
+    #: why, recorded as the node's death reason ("idle for 62 s")
+    reason: str = ""
+
+
+class DrainNodeReply(Msg):
+    accepted: bool
+    #: why the node refused (it runs work or holds objects)
+    rejection: str = ""
+
+
 # -- runtime env packages (``control/packages.py``) -----------------------------
 class PutPackageRequest(Msg):
     """One chunk of a working_dir / py_modules package (content-addressed URI)."""
@@ -641,6 +655,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.generator_item": (GeneratorItemMessage, None),
     "worker.release_escrow": (ReleaseEscrowRequest, None),
     "worker.log_lines": (LogLinesMessage, None),
+    # the autoscaler's scale-down: the control service asks the node, which stops if idle
+    "control.drain_node": (DrainNodeRequest, DrainNodeReply),
+    "node.drain": (DrainNodeRequest, DrainNodeReply),
     # runtime env packages (control/packages.py)
     "control.put_package": (PutPackageRequest, PutPackageReply),
     "control.get_package": (GetPackageRequest, GetPackageReply),
