@@ -26,6 +26,7 @@ from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.drain import drain_node
 from ember.control.nodes import NodeTable
 from ember.control.owners import DeadOwners
+from ember.control.packages import Packages
 from ember.control.placement_groups import PlacementGroups
 from ember.control.state_rows import (
     StateQueries,
@@ -175,6 +176,8 @@ class ControlService:
             "control.list_tasks": self.state.list_tasks,
             "control.list_state": self.state.list_state,
             "control.drain_node": lambda c, req, b: drain_node(self.nodes, req),
+            # runtime env packages (working_dir, py_modules), kept in self.storage
+            **Packages(self.storage).handlers(),
         }
 
     def worker_exited(self, conn: Connection, req: Any, bufs: Any) -> Any:

@@ -156,6 +156,8 @@ class ActorSpec(Msg):
     scheduling: dict[str, Any] = {}
     #: concurrency group -> its limit (the default group "" has max_concurrency)
     concurrency_groups: dict[str, int] = {}
+    #: the resolved runtime env (``ember.runtime_env``: package URIs, pip, config)
+    runtime_env: dict[str, Any] = {}
 
 
 class CreateActorRequest(Msg):
@@ -244,6 +246,8 @@ class LeaseRequest(Msg):
     #: the worker id of the process the work belongs to (the memory monitor groups
     #: by it, so one greedy owner loses its tasks before anyone else's)
     owner_id: bytes = b""
+    #: the resolved runtime env the worker must start in ({}: the base env)
+    runtime_env: dict[str, Any] = {}
 
 
 class LeaseReply(Msg):
@@ -255,6 +259,8 @@ class LeaseReply(Msg):
     spillback_node: bytes = b""
     unschedulable: str = ""  # why the request can never be placed
     assigned: dict[str, Any] = {}
+    #: the runtime env could not be set up on this node: why (installer output)
+    runtime_env_error: str = ""
 
 
 class ReturnLeaseRequest(Msg):
@@ -457,6 +463,9 @@ class TaskSpec(Msg):
     max_calls: int = 0
     #: actor calls: the concurrency group that runs it ("": by its method, or default)
     concurrency_group: str = ""
+    #: the resolved runtime env it runs in (what runtime_context shows; inherited
+    #: by the tasks it submits)
+    runtime_env: dict[str, Any] = {}
 
 
 class TaskReply(Msg):
@@ -612,6 +621,40 @@ class DrainNodeReply(Msg):
     rejection: str = ""
 
 
+# -- runtime env packages (``control/packages.py``) -----------------------------
+class PutPackageRequest(Msg):
+    """One chunk of a working_dir / py_modules package (content-addressed URI)."""
+
+    uri: str
+    index: int
+    chunks: int
+    size: int
+    data: bytes = b""
+
+
+class PutPackageReply(Msg):
+    complete: bool = False
+
+
+class GetPackageRequest(Msg):
+    uri: str
+    #: the chunk wanted; -1 asks only whether the package is stored, and its shape
+    index: int = -1
+
+
+class GetPackageReply(Msg):
+    found: bool = False
+    chunks: int = 0
+    size: int = 0
+    data: bytes = b""
+
+
+class PrepareRuntimeEnvRequest(Msg):
+    """Set a job's runtime env up on this node now (``config.eager_install``)."""
+
+    runtime_env: dict[str, Any] = {}
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -684,6 +727,10 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     # the autoscaler's scale-down: the control service asks the node, which stops if idle
     "control.drain_node": (DrainNodeRequest, DrainNodeReply),
     "node.drain": (DrainNodeRequest, DrainNodeReply),
+    # runtime env packages (control/packages.py)
+    "control.put_package": (PutPackageRequest, PutPackageReply),
+    "control.get_package": (GetPackageRequest, GetPackageReply),
+    "node.prepare_runtime_env": (PrepareRuntimeEnvRequest, None),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see
@@ -704,6 +751,9 @@ DEADLINE_CLASSES: dict[str, str] = {
     "node.pull_object": "push",
     # One object-transfer chunk (CHUNK_BYTES).
     "node.read_chunk": "transfer",
+    # One runtime-env package chunk (runtime_env/upload.CHUNK_BYTES).
+    "control.put_package": "transfer",
+    "control.get_package": "transfer",
 }
 
 SCHEMA = Schema(METHODS, DEADLINE_CLASSES, Limits.from_config(Config.from_env()))

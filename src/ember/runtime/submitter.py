@@ -57,6 +57,7 @@ from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns
 from ember.runtime.task_args import TaskArgs
 from ember.runtime.worker_deaths import ask_death, death_error, retry_reason
+from ember.runtime_env.runtime_env import worker_key
 from ember.scheduler import labels
 from ember.scheduler.resources import describe
 
@@ -139,6 +140,7 @@ class KeyState:
         self.key = key
         self.resources = spec.resources
         self.env_vars = spec.env_vars
+        self.runtime_env = spec.runtime_env
         self.queue: deque[PendingTask] = deque()
         self.workers: list[LeasedWorker] = []
         self.pending_leases = 0
@@ -178,7 +180,11 @@ class TaskSubmitter:
     def submit(self, task: PendingTask) -> None:
         """Loop thread: queue ``task`` and make progress."""
         spec = task.spec
-        env_key = repr(sorted(spec.env_vars.items())) if spec.env_vars else ""
+        env_key = (
+            worker_key(spec.env_vars, spec.runtime_env)
+            if spec.env_vars or spec.runtime_env
+            else ""
+        )
         task.key = (
             tuple(sorted(spec.resources.items())),
             env_key,
@@ -243,6 +249,7 @@ class TaskSubmitter:
                     spilled=spilled,
                     retriable=ks.retriable,
                     owner_id=self._links.worker_id,
+                    runtime_env=ks.runtime_env,
                 )
                 try:
                     reply, _ = await node_conn.call("node.request_worker_lease", req)
@@ -251,6 +258,12 @@ class TaskSubmitter:
                         raise
                     node_conn, spilled = self._links.node_conn, False  # that node died
                     continue
+                if reply.runtime_env_error:
+                    # no worker could start in the env: nothing runs, nothing retries
+                    self._fail_queue(
+                        ks, exc_mod.RuntimeEnvSetupError(reply.runtime_env_error)
+                    )
+                    return
                 if reply.unschedulable:
                     self._fail_queue(
                         ks,

@@ -192,7 +192,9 @@ class CallRunner:
             resources=actor.get("resources", {}) if spec.actor_id else spec.resources,
             attempt=spec.attempt,
             extra={
-                "runtime_env": {"env_vars": spec.env_vars},
+                "runtime_env": actor["runtime_env"]
+                if spec.actor_id and "runtime_env" in actor
+                else {**spec.runtime_env, "env_vars": spec.env_vars},
                 "placement_group": spec.strategy
                 if spec.strategy.get("type") == "placement_group"
                 else actor.get("placement_group"),
