@@ -1,0 +1,287 @@
+"""A core worker's report of the object refs it holds (``worker.list_objects``).
+
+``ember memory`` and ``ember.util.state.list_objects`` ask every core worker,
+through its node daemon, for the refs it holds: one :class:`RefRecord` per
+object id, with the reference type Ray's ``ray memory`` shows.  Nothing is
+kept or computed for this until someone asks, with one exception: when
+``EMBER_RECORD_REF_CREATION_SITES=1`` (Ray's ``RAY_record_ref_creation_sites``)
+each new ref records where user code created it (:class:`CallSites`), which
+walks the stack and so costs a few microseconds per ref.
+
+Reference types, in Ray's order of precedence (the first that applies)::
+
+    ACTOR_HANDLE          a handle to an actor (one row per actor)
+    PINNED_IN_MEMORY      owned, and the value is in a node's shared-memory store
+    USED_BY_PENDING_TASK  an argument of a task or actor call not finished yet
+    LOCAL_REFERENCE       a live ObjectRef in this process's Python objects
+    CAPTURED_IN_OBJECT    only held inside another object's value (or a return
+                          in escrow), e.g. ``put([ref])`` then ``del ref``
+
+Refs held only by remote borrowers are not listed (the borrowers list them).
+The handler runs on the loop thread, which owns the memory store, the
+submitters' queues and the escrow; the counts are copied under the counter's
+lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ember.common.ids import task_id_of
+from ember.protocol.messages import CoreWorkerObjects, ListObjectsRequest, RefRecord
+from ember.runtime.memory_store import MemoryStore
+from ember.runtime.ownership import RefCounter, RefEntry
+
+#: the environment switch for recording where each ref was created
+CALL_SITES_ENV = "EMBER_RECORD_REF_CREATION_SITES"
+#: Ray's name for the same switch, honoured too
+RAY_CALL_SITES_ENV = "RAY_record_ref_creation_sites"
+
+ACTOR_HANDLE = "ACTOR_HANDLE"
+PINNED_IN_MEMORY = "PINNED_IN_MEMORY"
+USED_BY_PENDING_TASK = "USED_BY_PENDING_TASK"
+LOCAL_REFERENCE = "LOCAL_REFERENCE"
+CAPTURED_IN_OBJECT = "CAPTURED_IN_OBJECT"
+UNKNOWN_STATUS = "UNKNOWN_STATUS"
+
+#: the 4-byte index that marks an actor-handle row's id (no object uses it)
+ACTOR_HANDLE_INDEX = b"\xff\xff\xff\xff"
+
+_EMBER_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def call_sites_enabled(environ: Any = None) -> bool:
+    env = os.environ if environ is None else environ
+    return any(
+        env.get(name, "0").strip() not in ("", "0", "false", "False")
+        for name in (CALL_SITES_ENV, RAY_CALL_SITES_ENV)
+    )
+
+
+def reference_type(
+    *, actor_handle: bool, pinned: bool, submitted: int, local: int, captured: int
+) -> str:
+    """The type ``ray memory`` shows for a ref with these counts (see the module doc)."""
+    if actor_handle:
+        return ACTOR_HANDLE
+    if pinned:
+        return PINNED_IN_MEMORY
+    if submitted > 0:
+        return USED_BY_PENDING_TASK
+    if local > 0:
+        return LOCAL_REFERENCE
+    if captured > 0:
+        return CAPTURED_IN_OBJECT
+    return UNKNOWN_STATUS
+
+
+def _user_frame(frame: Any) -> tuple[str, str]:
+    """(what ember was doing, "file:function:line" of the first frame outside ember)."""
+    kind = ""
+    while frame is not None:
+        path = frame.f_code.co_filename
+        if not path.startswith(_EMBER_DIR):
+            code = frame.f_code
+            return kind, f"{path}:{code.co_name}:{frame.f_lineno}"
+        name = frame.f_code.co_name
+        if not kind:
+            if name == "put" and path.endswith("objects.py"):
+                kind = "(put object)"
+            elif name in ("_remote", "remote") and "actor" in path:
+                kind = "(actor call)"
+            elif name in ("_remote", "remote"):
+                kind = "(task call)"
+        frame = frame.f_back
+    return kind, ""
+
+
+class CallSites:
+    """Where each ref of this process was created, recorded as refs are counted.
+
+    :meth:`install` wraps the counter's ``add_local`` and ``on_deserialized`` on
+    that one instance, so without the switch nothing on the hot path changes.
+    Sites of refs that are gone are pruned as the table grows.
+    """
+
+    def __init__(self, refs: RefCounter, in_task: Callable[[], str]) -> None:
+        """``in_task()``: the name of the task running on this thread, or ""."""
+        self._refs = refs
+        self._in_task = in_task
+        self.sites: dict[bytes, str] = {}
+
+    def install(self) -> None:
+        refs = self._refs
+        add_local, on_deserialized = refs.add_local, refs.on_deserialized
+
+        def add_local_recorded(oid: bytes, owner: Any) -> None:
+            add_local(oid, owner)
+            if oid not in self.sites:
+                self._record(oid, "")
+
+        def on_deserialized_recorded(ref: Any) -> None:
+            on_deserialized(ref)
+            if ref._id not in self.sites:
+                task = self._in_task()
+                self._record(
+                    ref._id, f"(deserialize task arg) {task}" if task else ""
+                )
+
+        refs.add_local = add_local_recorded  # type: ignore[method-assign]
+        refs.on_deserialized = on_deserialized_recorded  # type: ignore[method-assign]
+
+    def _record(self, oid: bytes, site: str) -> None:
+        if not site:
+            kind, where = _user_frame(sys._getframe(1))
+            site = f"{kind} {where}".strip() if kind else where
+        sites = self.sites
+        sites[oid] = site or "(unknown)"
+        if len(sites) > 4096 and len(sites) > 2 * len(self._refs.entries):
+            live = self._refs.entries
+            for gone in [o for o in sites if o not in live]:
+                del sites[gone]
+
+    def get(self, oid: bytes) -> str:
+        return self.sites.get(oid, "")
+
+
+def pending_statuses(
+    tasks: dict[bytes, Any], actor_states: Iterable[Any], args_pending: Any
+) -> dict[bytes, tuple[str, int]]:
+    """The status of every task and actor call this process submitted and awaits.
+
+    ``tasks``: ``TaskSubmitter.tasks``; ``actor_states``: the ``ActorState`` of
+    each actor called; ``args_pending(ref_args)``: the owned arguments not ready.
+    """
+    out: dict[bytes, tuple[str, int]] = {}
+    for tid, t in tasks.items():
+        if t.worker is not None:
+            status = "SUBMITTED_TO_WORKER"
+        elif args_pending(t.spec.ref_args):
+            status = "PENDING_ARGS_AVAIL"
+        else:
+            status = "PENDING_NODE_ASSIGNMENT"
+        out[tid] = (status, t.spec.attempt + 1)
+    for st in actor_states:
+        for call in st.queue:
+            out[call.spec.task_id] = ("PENDING_ARGS_AVAIL", call.spec.attempt + 1)
+        for tid, call in st.inflight.items():
+            out[tid] = ("SUBMITTED_TO_WORKER", call.spec.attempt + 1)
+    return out
+
+
+class RefReport:
+    """Answers ``worker.list_objects`` for one core worker."""
+
+    def __init__(
+        self,
+        refs: RefCounter,
+        store: MemoryStore,
+        escrow: dict[bytes, list[Any]],
+        statuses: Callable[[], dict[bytes, tuple[str, int]]],
+        actor_handles: Callable[[], list[bytes]],
+        identity: Callable[[], tuple[bytes, bytes, str, bool]],
+        call_sites: CallSites | None = None,
+    ) -> None:
+        """``identity()``: (worker id, node id, node IP, is driver) of this process."""
+        self._refs = refs
+        self._store = store
+        self._escrow = escrow
+        self._statuses = statuses
+        self._actor_handles = actor_handles
+        self._identity = identity
+        self.call_sites = call_sites
+
+    def records(self, limit: int) -> tuple[list[RefRecord], int]:
+        """Up to ``limit`` records (largest first) and how many there are in all."""
+        entries = self._refs.snapshot()
+        captured: Counter[bytes] = Counter()
+        for _oid, e in entries:
+            for inner in e.contained or ():
+                captured[inner._id] += 1
+        for held in list(self._escrow.values()):
+            for inner in held:
+                captured[getattr(inner, "_id", b"")] += 1
+        statuses = self._statuses()
+        sites = self.call_sites
+        out = [
+            r
+            for oid, e in entries
+            if (r := self._record(oid, e, captured[oid], statuses, sites)) is not None
+        ]
+        for actor_id in self._actor_handles():
+            out.append(
+                RefRecord(
+                    oid=actor_id + ACTOR_HANDLE_INDEX,
+                    size=-1,
+                    reference_type=ACTOR_HANDLE,
+                    task_status="NIL",
+                    local_refs=1,
+                )
+            )
+        total = len(out)
+        if total > limit:
+            out.sort(key=lambda r: r.size, reverse=True)
+            del out[limit:]
+        return out, total
+
+    def _record(
+        self,
+        oid: bytes,
+        e: RefEntry,
+        captured: int,
+        statuses: dict[bytes, tuple[str, int]],
+        sites: CallSites | None,
+    ) -> RefRecord | None:
+        obj = self._store.entries.get(oid)
+        stored = obj is not None and obj.stored()
+        pinned = e.owned and stored
+        local = max(e.local - captured, 0)
+        if not pinned and local <= 0 and e.submitted <= 0 and captured <= 0:
+            return None  # held only for remote borrowers: they list it
+        status, attempt = "NIL", 1
+        if e.owned:
+            known = statuses.get(task_id_of(oid))
+            if known is not None:
+                status, attempt = known
+            elif obj is not None and obj.ready:
+                status = "FAILED" if obj.is_error else "FINISHED"
+        return RefRecord(
+            oid=oid,
+            size=obj.size if obj is not None and obj.ready else -1,
+            reference_type=reference_type(
+                actor_handle=False,
+                pinned=pinned,
+                submitted=e.submitted,
+                local=local,
+                captured=captured,
+            ),
+            call_site=sites.get(oid) if sites else "",
+            task_status=status,
+            attempt_number=attempt,
+            node_id=obj.node_id if stored and obj is not None else b"",
+            stored=stored,
+            owned=e.owned,
+            local_refs=local,
+            submitted_refs=e.submitted,
+            borrowers=len(e.borrowers),
+        )
+
+    def h_list_objects(
+        self, conn: Any, req: ListObjectsRequest, bufs: Any
+    ) -> CoreWorkerObjects:
+        worker_id, node_id, ip, is_driver = self._identity()
+        refs, total = self.records(max(req.limit, 0))
+        return CoreWorkerObjects(
+            worker_id=worker_id,
+            pid=os.getpid(),
+            is_driver=is_driver,
+            ip=ip,
+            node_id=node_id,
+            refs=refs,
+            total=total,
+            call_sites=self.call_sites is not None,
+        )
