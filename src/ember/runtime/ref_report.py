@@ -99,6 +99,37 @@ def _user_frame(frame: Any) -> tuple[str, str]:
     return kind, ""
 
 
+def _probe_baseline() -> int:
+    held = [object()]
+    for inner in held:
+        return sys.getrefcount(inner)
+    raise AssertionError("unreachable")
+
+
+#: references to an object held once in a list, seen from a loop over that list
+_BASELINE = _probe_baseline()
+
+
+def only_inside(holders: list[list[Any]]) -> Counter[bytes]:
+    """Per object id, the ObjectRef instances in ``holders`` that nothing else holds.
+
+    A value that contains a ref keeps that very ``ObjectRef`` instance (its
+    ``contained`` list), so the local count alone cannot tell whether user code
+    still holds it too; the instance's own reference count can: an instance held
+    only by these lists is "captured in an object", as Ray reports it.
+    """
+    seen: Counter[int] = Counter()
+    for held in holders:
+        for inner in held:
+            seen[id(inner)] += 1
+    out: Counter[bytes] = Counter()
+    for held in holders:
+        for inner in held:
+            if sys.getrefcount(inner) <= _BASELINE + seen[id(inner)] - 1:
+                out[getattr(inner, "_id", b"")] += 1
+    return out
+
+
 class CallSites:
     """Where each ref of this process was created, recorded as refs are counted.
 
@@ -198,13 +229,9 @@ class RefReport:
     def records(self, limit: int) -> tuple[list[RefRecord], int]:
         """Up to ``limit`` records (largest first) and how many there are in all."""
         entries = self._refs.snapshot()
-        captured: Counter[bytes] = Counter()
-        for _oid, e in entries:
-            for inner in e.contained or ():
-                captured[inner._id] += 1
-        for held in list(self._escrow.values()):
-            for inner in held:
-                captured[getattr(inner, "_id", b"")] += 1
+        holders = [e.contained for _oid, e in entries if e.contained]
+        holders += list(self._escrow.values())
+        captured = only_inside(holders)
         statuses = self._statuses()
         sites = self.call_sites
         out = [
