@@ -49,16 +49,18 @@ def cluster(monkeypatch):
 
 @ember.remote(num_cpus=0)
 class Gate:
+    """Async, so that ``open`` runs while a ``wait`` is blocked."""
+
     def __init__(self):
-        import threading
+        import asyncio
 
-        self.event = threading.Event()
+        self.event = asyncio.Event()
 
-    def open(self):
+    async def open(self):
         self.event.set()
 
-    def wait(self):
-        self.event.wait(60)
+    async def wait(self):
+        await self.event.wait()
         return True
 
 

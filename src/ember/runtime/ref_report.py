@@ -87,11 +87,11 @@ def _user_frame(frame: Any) -> tuple[str, str]:
         if not path.startswith(_EMBER_DIR):
             code = frame.f_code
             return kind, f"{path}:{code.co_name}:{frame.f_lineno}"
-        name = frame.f_code.co_name
+        name, module = frame.f_code.co_name, os.path.basename(path)
         if not kind:
-            if name == "put" and path.endswith("objects.py"):
+            if name == "put" and module == "objects.py":
                 kind = "(put object)"
-            elif name in ("_remote", "remote") and "actor" in path:
+            elif name in ("_remote", "remote") and module == "actor.py":
                 kind = "(actor call)"
             elif name in ("_remote", "remote"):
                 kind = "(task call)"
