@@ -33,7 +33,7 @@ from typing import Any
 
 from ember.common.ids import task_id_of
 from ember.protocol.messages import CoreWorkerObjects, ListObjectsRequest, RefRecord
-from ember.runtime.memory_store import MemoryStore
+from ember.runtime.memory_store import MemoryStore, ObjEntry
 from ember.runtime.ownership import RefCounter, RefEntry
 
 #: the environment switch for recording where each ref was created
@@ -204,6 +204,15 @@ def pending_statuses(
     return out
 
 
+def _size(obj: ObjEntry | None) -> int:
+    """Bytes of a ready value (inline: the pickle and its buffers), else -1."""
+    if obj is None or not obj.ready:
+        return -1
+    if obj.data is None:
+        return obj.size
+    return len(obj.data) + sum(memoryview(b).nbytes for b in obj.bufs)
+
+
 class RefReport:
     """Answers ``worker.list_objects`` for one core worker."""
 
@@ -278,7 +287,7 @@ class RefReport:
                 status = "FAILED" if obj.is_error else "FINISHED"
         return RefRecord(
             oid=oid,
-            size=obj.size if obj is not None and obj.ready else -1,
+            size=_size(obj),
             reference_type=reference_type(
                 actor_handle=False,
                 pinned=pinned,

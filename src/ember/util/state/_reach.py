@@ -16,6 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from ember.api import runtime_access
 from ember.common import session, tls
 from ember.common.config import Config
 from ember.protocol.messages import SCHEMA, Empty, GetNodesReply, NodeInfo
@@ -77,6 +78,12 @@ def run_on_cluster(
     ``token``: the cluster token, when the caller found it (``--token-file``).
     """
     cw: Any = current.worker_or_none()
+    rt = runtime_access.current_or_none()
+    if cw is None and rt is not None and not address:
+        raise StateApiError(
+            "ember runs in local mode (init(local_mode=True)): there is no cluster whose "
+            "state could be listed."
+        )
     if cw is not None and getattr(cw, "control", None) is not None and not address:
         try:
             return cw.run(  # type: ignore[no-any-return]
