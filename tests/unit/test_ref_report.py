@@ -14,6 +14,7 @@ from ember.common.ids import object_id_for, random_id
 from ember.protocol.messages import (
     Address,
     CoreWorkerObjects,
+    ListStateRequest,
     NodeInfo,
     NodeObjectsReply,
     NodeStatsReply,
@@ -28,10 +29,14 @@ from ember.runtime.ref_report import (
     call_sites_enabled,
     reference_type,
 )
+from ember.util.state.common import check_filters
+from ember.util.state.exception import RayStateApiException
 from ember.util.state.objects import (
     NodeObjects,
     ObjectsSnapshot,
-    filter_rows,
+    ObjectState,
+    check_complete,
+    reply_of,
     rows_of,
     summary_of,
 )
@@ -263,19 +268,52 @@ def test_rows_carry_rays_fields_and_the_spilled_mark():
     assert big["spilled"] and not rows[snap.small]["spilled"]
 
 
-def test_filters_compare_strings_without_case_and_reject_unknown_columns():
+def test_rows_are_filtered_sorted_and_limited_as_rays():
     snap = _snapshot()
-    got = filter_rows(snap.rows, [("reference_type", "=", "pinned_in_memory")])
-    assert [r["object_id"] for r in got] == [snap.big]
-    got = filter_rows(snap.rows, [("reference_type", "!=", "PINNED_IN_MEMORY")])
-    assert [r["object_id"] for r in got] == [snap.small]
-    assert filter_rows(snap.rows, [("pid", "=", 100)]) == snap.rows
-    with pytest.raises(ValueError, match="filterable"):
-        filter_rows(snap.rows, [("nope", "=", 1)])
-    with pytest.raises(ValueError, match="predicate"):
-        filter_rows(snap.rows, [("pid", ">", 1)])
-    with pytest.raises(ValueError, match="tuple"):
-        filter_rows(snap.rows, ["pid=1"])  # type: ignore[list-item]
+    pinned = ListStateRequest(
+        resource="objects",
+        filters=check_filters(
+            [("reference_type", "=", "pinned_in_memory")], ObjectState, "objects"
+        ),
+        limit=10,
+    )
+    assert [r["object_id"] for r in reply_of(snap, pinned).rows] == [snap.big]
+    other = ListStateRequest(
+        resource="objects",
+        filters=check_filters([("pid", "!=", "100")], ObjectState, "objects"),
+    )
+    assert reply_of(snap, other).rows == []
+    one = reply_of(snap, ListStateRequest(resource="objects", limit=1))
+    assert one.num_filtered == 2 and len(one.rows) == 1
+    assert one.rows[0]["object_id"] == min(snap.big, snap.small)
+    with pytest.raises(RayStateApiException, match="filtered by 'colour'"):
+        check_filters([("colour", "=", "red")], ObjectState, "objects")
+    row = ObjectState.from_row(one.rows[0], detail=False)
+    assert set(row.asdict()) == {
+        "object_id",
+        "object_size",
+        "task_status",
+        "attempt_number",
+        "reference_type",
+        "call_site",
+        "type",
+        "pid",
+        "ip",
+    }
+
+
+def test_missing_answers_raise_or_warn():
+    snap = _snapshot()
+    check_complete(snap, True)  # complete: nothing to say
+    snap.nodes.append(NodeObjects(snap.nodes[0].info, error="refused"))
+    with pytest.raises(RayStateApiException, match="1 of 2 nodes did not answer"):
+        check_complete(snap, True)
+    with pytest.warns(UserWarning, match="did not answer"):
+        check_complete(snap, False)
+    snap.nodes.pop()
+    snap.total = 5
+    with pytest.raises(RayStateApiException, match="hold 5 refs"):
+        check_complete(snap, True)
 
 
 def test_summary_groups_by_call_site_as_rays():

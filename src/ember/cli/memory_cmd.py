@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ember.cli import cluster_client
-from ember.util.state._reach import StateApiError
+from ember.util.state.exception import RayStateApiException
 from ember.util.state.objects import ObjectsSnapshot, collect
 
 UNITS = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9}
@@ -211,11 +211,13 @@ def memory(
     timeout: float,
 ) -> None:
     """Print the object refs held in the cluster and its object stores' use."""
-    control = cluster_client.control_address(address)
-    token = cluster_client.token_for(control, None, token_file)
+    token = None
+    if token_file:
+        control = cluster_client.control_address(address)
+        token = cluster_client.token_for(control, None, token_file)
     try:
-        snap = collect(control, timeout, token=token)
-    except StateApiError as exc:
+        snap = collect(address, timeout, token=token)
+    except RayStateApiException as exc:
         raise click.ClickException(str(exc)) from exc
     now = datetime.datetime.now()
     header = f"======== Object references status: {now} ========"

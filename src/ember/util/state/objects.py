@@ -17,27 +17,36 @@ Data flow::
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from ember.api import runtime_access
+from ember.common.state_filters import select
 from ember.protocol.messages import (
     CoreWorkerObjects,
     Empty,
     GetNodesReply,
     ListObjectsRequest,
+    ListStateReply,
+    ListStateRequest,
     NodeInfo,
     NodeObjectsReply,
     NodeStatsReply,
 )
 from ember.rpc.errors import RpcError
-from ember.util.state import _reach
-from ember.util.state._reach import StateApiError
+from ember.runtime import current
+from ember.util.state.client import Links, StateClient
+from ember.util.state.common import (
+    DEFAULT_LIMIT,
+    DEFAULT_RPC_TIMEOUT,
+    get_resource,
+    list_resource,
+)
+from ember.util.state.exception import RayStateApiException
+from ember.util.state.schemas import StateSchema, state_column
 
-DEFAULT_LIMIT = 100
-DEFAULT_RPC_TIMEOUT = 30
 #: refs one core worker reports at most (Ray's RAY_MAX_LIMIT_FROM_DATA_SOURCE)
 MAX_LIMIT_FROM_DATA_SOURCE = 10_000
 
@@ -48,42 +57,31 @@ CALL_SITE_WARNING = (
 )
 
 
-@dataclass
-class ObjectState:
+@dataclass(kw_only=True)
+class ObjectState(StateSchema):
     """One object ref held by one process (Ray's ``ObjectState``)."""
 
+    ID_COLUMN: ClassVar[str] = "object_id"
+
     #: the object's id (hex)
-    object_id: str
+    object_id: str = state_column(filterable=True)
     #: its size in bytes; -1 while unknown
-    object_size: int
+    object_size: int = state_column(filterable=True, kind=int)
     #: the status of the task that creates it (NIL: not known to this process)
-    task_status: str
+    task_status: str = state_column(filterable=True)
     #: attempts of that task, counting the current one
-    attempt_number: int
+    attempt_number: int = state_column(filterable=True, kind=int)
     #: ACTOR_HANDLE, PINNED_IN_MEMORY, LOCAL_REFERENCE, USED_BY_PENDING_TASK,
     #: CAPTURED_IN_OBJECT or UNKNOWN_STATUS
-    reference_type: str
+    reference_type: str = state_column(filterable=True)
     #: where the ref was created ("disabled" unless call sites are recorded)
-    call_site: str
+    call_site: str = state_column(filterable=True)
     #: the kind of process holding the ref: DRIVER or WORKER
-    type: str
+    type: str = state_column(filterable=True)
     #: the pid of the process holding the ref
-    pid: int
+    pid: int = state_column(filterable=True, kind=int)
     #: the IP address of that process's node
-    ip: str
-
-    def asdict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    # dict-like access, as Ray's state objects allow
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return getattr(self, key, default)
-
-
-FIELDS = tuple(f.name for f in dataclasses.fields(ObjectState))
+    ip: str = state_column(filterable=True)
 
 
 @dataclass
@@ -114,7 +112,9 @@ class ObjectsSnapshot:
         parts = []
         if failed:
             names = ", ".join(f"{n.info.ip} ({n.error})" for n in failed)
-            parts.append(f"{len(failed)} of {len(self.nodes)} nodes did not answer: {names}")
+            parts.append(
+                f"{len(failed)} of {len(self.nodes)} nodes did not answer: {names}"
+            )
         if quiet:
             parts.append(f"{quiet} core worker(s) did not answer in time")
         return "The returned data may be incomplete: " + "; ".join(parts) + "."
@@ -155,14 +155,15 @@ async def collect_from(
     """Ask every alive node; ``call_node(info, method, request, timeout)`` -> reply."""
     reply = await get_nodes()
     alive = [n for n in reply.nodes if n.alive]
-    req = ListObjectsRequest(timeout_s=max(timeout * 0.8, 0.05), limit=limit)
+    # each stage leaves the one above it time to report who did not answer
+    req = ListObjectsRequest(timeout_s=max(timeout * 0.7, 0.05), limit=limit)
 
     async def one(info: NodeInfo) -> NodeObjects:
         out = NodeObjects(info)
         try:
             out.reply, out.stats = await asyncio.gather(
-                call_node(info, "node.list_objects", req, timeout),
-                call_node(info, "node.get_stats", Empty(), timeout),
+                call_node(info, "node.list_objects", req, timeout * 0.85),
+                call_node(info, "node.get_stats", Empty(), timeout * 0.85),
             )
         except (RpcError, OSError, TimeoutError) as exc:
             out.error = str(exc) or type(exc).__name__
@@ -187,68 +188,81 @@ def collect(
     timeout: float = DEFAULT_RPC_TIMEOUT,
     token: str | None = None,
 ) -> ObjectsSnapshot:
-    """Every ref in the cluster at ``address`` (None: the current or recorded one)."""
-    return _reach.run_on_cluster(
-        address,
-        lambda get_nodes, call_node: collect_from(get_nodes, call_node, timeout),
-        timeout,
-        token,
+    """Every ref in the cluster at ``address`` (None: this process's or the recorded one).
+
+    ``token``: the cluster token when the caller found it (``--token-file``).
+    """
+    if (
+        not address
+        and current.worker_or_none() is None
+        and runtime_access.current_or_none() is not None
+    ):
+        raise RayStateApiException(
+            "ember runs in local mode (init(local_mode=True)): there is no cluster "
+            "whose objects could be listed."
+        )
+    client = StateClient(address)
+    if token:
+        client.token = token.encode()
+
+    async def work(links: Links) -> ObjectsSnapshot:
+        async def get_nodes() -> GetNodesReply:
+            got = await links.call_control("control.get_nodes", Empty(), timeout)
+            assert isinstance(got, GetNodesReply)
+            return got
+
+        async def call_node(info: NodeInfo, method: str, req: Any, t: float) -> Any:
+            conn = await links.connect(info.address or info.unix)
+            reply, _ = await conn.call(method, req, timeout=t)
+            return reply
+
+        return await collect_from(get_nodes, call_node, timeout)
+
+    return client.run(work, timeout)
+
+
+def check_complete(snap: ObjectsSnapshot, raise_on_missing: bool) -> None:
+    """Nodes or core workers that did not answer, or lists cut at the source."""
+    problems = []
+    warning = snap.partial_failure_warning()
+    if warning:
+        problems.append(warning)
+    if snap.total > len(snap.rows):
+        problems.append(
+            f"The core workers hold {snap.total} refs; {len(snap.rows)} were reported "
+            f"(each reports at most {MAX_LIMIT_FROM_DATA_SOURCE}, the largest first)."
+        )
+    if not problems:
+        return
+    if raise_on_missing:
+        raise RayStateApiException(
+            "Failed to retrieve all objects from the cluster. "
+            + " ".join(problems)
+            + " Pass raise_on_missing_output=False to accept the partial answer."
+        )
+    warnings.warn(" ".join(problems), UserWarning, stacklevel=4)
+
+
+def reply_of(snap: ObjectsSnapshot, req: ListStateRequest) -> ListStateReply:
+    """The rows of ``snap`` that match ``req``, sorted by object id (as Ray's)."""
+    rows = sorted(snap.rows, key=lambda r: str(r["object_id"]))
+    filters = [(f.key, f.predicate, f.value) for f in req.filters]
+    selected, matched = select(rows, filters, req.limit)
+    n = len(snap.rows)
+    return ListStateReply(
+        rows=selected, total=n, num_after_truncation=n, num_filtered=matched
     )
 
 
-def _matches(row: dict[str, Any], key: str, op: str, value: Any) -> bool:
-    have = row.get(key)
-    if isinstance(have, str) or isinstance(value, str):
-        equal = str(have).lower() == str(value).lower()
-    else:
-        equal = have == value
-    if op == "=":
-        return equal
-    if op == "!=":
-        return not equal
-    raise ValueError(f"Unsupported filter predicate {op!r}: use '=' or '!='.")
+def _fetch(
+    address: str | None, raise_on_missing: bool
+) -> Callable[[ListStateRequest, float], ListStateReply]:
+    def fetch(req: ListStateRequest, timeout: float) -> ListStateReply:
+        snap = collect(address, timeout)
+        check_complete(snap, raise_on_missing)
+        return reply_of(snap, req)
 
-
-def filter_rows(
-    rows: list[dict[str, Any]], filters: list[tuple[str, str, Any]] | None
-) -> list[dict[str, Any]]:
-    for f in filters or ():
-        if not isinstance(f, tuple | list) or len(f) != 3:
-            raise ValueError(
-                f"A filter is a (key, predicate, value) tuple, e.g. "
-                f"('reference_type', '=', 'LOCAL_REFERENCE'); got {f!r}."
-            )
-        key = f[0]
-        if key not in FIELDS:
-            raise ValueError(
-                f"{key!r} is not a filterable column of objects: use one of "
-                f"{', '.join(FIELDS)}."
-            )
-    return [
-        r for r in rows if all(_matches(r, k, op, v) for k, op, v in filters or ())
-    ]
-
-
-def _state(row: dict[str, Any]) -> ObjectState:
-    return ObjectState(**{k: row[k] for k in FIELDS})
-
-
-def _missing_output(snap: ObjectsSnapshot, kept: int, raise_on_missing: bool) -> None:
-    warning = snap.partial_failure_warning()
-    if raise_on_missing and warning:
-        raise StateApiError(
-            "Failed to retrieve all objects from the cluster: some of its processes "
-            "could not be reached. Pass raise_on_missing_output=False to accept the "
-            f"partial answer. {warning}"
-        )
-    if raise_on_missing and snap.total > kept:
-        raise StateApiError(
-            f"Failed to retrieve all {snap.total} objects: the core workers reported "
-            f"only {kept} (each reports at most {MAX_LIMIT_FROM_DATA_SOURCE}). Pass "
-            "raise_on_missing_output=False to accept the partial answer."
-        )
-    if warning:
-        warnings.warn(warning, stacklevel=3)
+    return fetch
 
 
 def list_objects(
@@ -262,23 +276,22 @@ def list_objects(
 ) -> list[ObjectState]:
     """The object refs held in the cluster, one entry per (object, holding process).
 
-    ``filters``: ``(key, "=" | "!=", value)`` tuples over ObjectState's fields
-    (strings compare case-insensitively); ``limit``: at most this many entries,
-    sorted by object id; a warning says when more matched.
+    ``filters``: ``(key, "=" | "!=", value)`` over ObjectState's columns
+    (strings compare case-insensitively); at most ``limit`` entries, sorted by
+    object id (``_explain=True`` warns when more matched).
     """
-    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-        raise ValueError(f"limit must be a non-negative int, got {limit!r}")
-    snap = collect(address, timeout)
-    _missing_output(snap, len(snap.rows), raise_on_missing_output)
-    rows = filter_rows(snap.rows, filters)
-    rows.sort(key=lambda r: r["object_id"])
-    if len(rows) > limit:
-        warnings.warn(
-            f"{len(rows)} objects match, {limit} are returned (limit={limit}). Pass a "
-            "larger limit, or filters, to see the rest.",
-            stacklevel=2,
-        )
-    return [_state(r) for r in rows[:limit]]
+    return list_resource(
+        "objects",
+        address=address,
+        filters=filters,
+        limit=limit,
+        timeout=timeout,
+        detail=detail,
+        raise_on_missing_output=raise_on_missing_output,
+        _explain=_explain,
+        schema=ObjectState,
+        fetch=_fetch(address, raise_on_missing_output),
+    )
 
 
 def get_objects(
@@ -288,13 +301,16 @@ def get_objects(
     _explain: bool = False,
 ) -> list[ObjectState] | None:
     """Every process's entry for the object ``id`` (hex); None if nobody holds it."""
-    if not isinstance(id, str):
-        raise TypeError(f"id must be the object's hex id (str), got {type(id).__name__}")
-    snap = collect(address, timeout)
-    rows = [r for r in snap.rows if r["object_id"] == id.lower()]
-    if not rows:
-        return None
-    return [_state(r) for r in rows]
+    found = get_resource(
+        "objects",
+        id,
+        address=address,
+        timeout=timeout,
+        _explain=_explain,
+        schema=ObjectState,
+        fetch=_fetch(address, False),
+    )
+    return found or None
 
 
 def summary_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -353,5 +369,7 @@ def summarize_objects(
 ) -> dict[str, Any]:
     """The refs of the cluster summarised by call site: ``{"cluster": {...}}``."""
     snap = collect(address, timeout)
-    _missing_output(snap, len(snap.rows), raise_on_missing_output)
+    check_complete(snap, raise_on_missing_output)
+    if _explain and not snap.callsite_enabled:
+        warnings.warn(CALL_SITE_WARNING, UserWarning, stacklevel=2)
     return {"cluster": summary_of(snap.rows)}
