@@ -96,7 +96,10 @@ def test_each_kind_of_reference_is_listed_with_rays_fields(cluster):
     holder_pid = ember.get(holder.keep.remote([small]), timeout=60)
 
     (row,) = _rows(big.hex())
-    assert row.reference_type == "PINNED_IN_MEMORY"
+    assert row.reference_type == "LOCAL_REFERENCE"  # in the store, not read here
+    value = ember.get(big)
+    (row,) = _rows(big.hex())
+    assert row.reference_type == "PINNED_IN_MEMORY"  # a value read from it lives
     assert row.type == "DRIVER" and row.pid == os.getpid()
     assert row.object_size >= 3_200_000
     assert row.task_status == "FINISHED" and row.attempt_number == 1
@@ -128,6 +131,7 @@ def test_each_kind_of_reference_is_listed_with_rays_fields(cluster):
     assert ("WORKER", holder_pid) in holders
     assert get_objects("00" * 20) is None
 
+    assert value.shape == (400_000,)
     gate.open.remote()
     assert ember.get(pending, timeout=60) == 5
     assert wait_until(lambda: _rows(pending.hex())[0].task_status == "FINISHED", 30)
@@ -160,6 +164,7 @@ def test_summary_counts_what_list_shows(cluster):
 
 def test_ember_memory_prints_refs_and_store_stats(cluster):
     big = ember.put(np.zeros(400_000))
+    value = ember.get(big)
     env = dict(os.environ, EMBER_AUTH_TOKEN=cluster.token)
     out = subprocess.run(
         [*CLI, "memory", "--address", cluster.address, "--units", "KB"],
@@ -185,6 +190,7 @@ def test_ember_memory_prints_refs_and_store_stats(cluster):
     assert stats.returncode == 0, stats.stderr
     assert big.hex() not in stats.stdout
     assert "Object store memory usage" in stats.stdout
+    assert value.sum() == 0
     bad = subprocess.run(
         [*CLI, "memory", "--address", cluster.address, "--sort-by", "COLOUR"],
         env=env,

@@ -6,6 +6,9 @@ fills them, and the report is read as ``worker.list_objects`` answers it.
 
 from __future__ import annotations
 
+import ctypes
+import weakref
+
 import pytest
 
 from ember.cli.memory_cmd import format_refs, format_store_stats
@@ -53,6 +56,7 @@ class Report:
         self.refs = RefCounter(ME, lambda oid, e: None, lambda oid, owner: None)
         self.store = MemoryStore(MonotonicClock(), self.refs.has)
         self.escrow: dict[bytes, list] = {}
+        self.mapped: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self.sites = CallSites(self.refs, lambda: "") if sites else None
         if self.sites is not None:
             self.sites.install()
@@ -64,6 +68,7 @@ class Report:
             lambda: list(actors),
             lambda: (ME, NODE, "10.0.0.1", True),
             self.sites,
+            self.mapped,
         )
 
     def owned(self, size: int = 10, stored: bool = False, local: int = 1) -> bytes:
@@ -93,16 +98,32 @@ def test_reference_types_follow_rays_precedence():
     assert reference_type(actor_handle=False, pinned=False, submitted=0, local=0, captured=0) == "UNKNOWN_STATUS"
 
 
-def test_a_small_owned_value_is_a_local_reference_and_a_stored_one_is_pinned():
+def test_a_value_is_pinned_while_something_read_from_its_extent_lives():
     r = Report()
     small = r.owned(size=12)
     big = r.owned(size=5_000_000, stored=True)
     rows = r.by_id()
     assert rows[small].reference_type == "LOCAL_REFERENCE"
     assert rows[small].size == 12 and not rows[small].stored
-    assert rows[big].reference_type == "PINNED_IN_MEMORY"
+    # in the store, but nothing read from it here: a local reference (as Ray)
+    assert rows[big].reference_type == "LOCAL_REFERENCE"
     assert rows[big].stored and rows[big].node_id == NODE
     assert rows[big].task_status == "FINISHED"
+    extent = (ctypes.c_char * 64).from_buffer(bytearray(64))
+    r.mapped[big] = extent
+    r.store.entries[big].mapping = extent  # the entry's cache alone: not in use
+    del extent
+    assert r.by_id()[big].reference_type == "LOCAL_REFERENCE"
+    value = memoryview(r.store.entries[big].mapping)  # a value read from it
+    assert r.by_id()[big].reference_type == "PINNED_IN_MEMORY"
+    # the ref goes (and its entry); the value keeps the object pinned
+    r.refs.remove_local(big)
+    del r.store.entries[big]
+    row = r.by_id()[big]
+    assert row.reference_type == "PINNED_IN_MEMORY"
+    assert row.size == 64 and row.task_status == "NIL"
+    del value
+    assert big not in r.by_id()
 
 
 def test_an_argument_of_a_pending_task_is_used_by_it_with_that_tasks_status():
@@ -237,7 +258,12 @@ def _snapshot() -> ObjectsSnapshot:
     r = Report()
     big = r.owned(size=3_000_000, stored=True)
     small = r.owned(size=20)
+    extent = (ctypes.c_char * 64).from_buffer(bytearray(64))
+    r.mapped[big] = extent
+    value = memoryview(extent)  # read by this process, still in use: pinned
+    del extent
     records, _ = r.report.records(100)
+    del value
     driver = _worker(True, 100, records)
     spilled = {big}
     snap = ObjectsSnapshot(rows=rows_of(driver, spilled), total=2)

@@ -166,6 +166,7 @@ class CoreWorker:
             self.actor_handles.live,
             lambda: (self.worker_id, self.node_id, self.node_ip, self.is_driver),
             sites,
+            self.objects.stored.mapped,
         )
 
     @property

@@ -11,7 +11,9 @@ walks the stack and so costs a few microseconds per ref.
 Reference types, in Ray's order of precedence (the first that applies)::
 
     ACTOR_HANDLE          a handle to an actor (one row per actor)
-    PINNED_IN_MEMORY      owned, and the value is in a node's shared-memory store
+    PINNED_IN_MEMORY      a value read from the shared-memory store (a numpy array,
+                          say) still uses its extent here; listed even once the ref
+                          itself is gone (``b = get(a); del a``), as Ray does
     USED_BY_PENDING_TASK  an argument of a task or actor call not finished yet
     LOCAL_REFERENCE       a live ObjectRef in this process's Python objects
     CAPTURED_IN_OBJECT    only held inside another object's value (or a return
@@ -25,6 +27,7 @@ lock.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from collections import Counter
@@ -130,6 +133,35 @@ def only_inside(holders: list[list[Any]]) -> Counter[bytes]:
     return out
 
 
+def in_use(mapped: Any, entries: dict[bytes, ObjEntry]) -> dict[bytes, int]:
+    """Bytes of each mapped extent that a value still uses, by object id.
+
+    ``mapped`` holds the process's extents weakly (``StoredObjects.mapped``); an
+    entry of the memory store may keep one as its cache (``ObjEntry.mapping``).
+    Beyond those, any reference comes from a value read out of it (a numpy
+    array, a memoryview): such an object is pinned in memory, as Ray reports it.
+    """
+    out: dict[bytes, int] = {}
+    for oid in list(mapped.keys()):
+        m = mapped.get(oid)
+        if m is None:
+            continue
+        e = entries.get(oid)
+        cached = 1 if e is not None and e.mapping is m else 0
+        # ``m`` here and getrefcount's argument: 2
+        if sys.getrefcount(m) > 2 + cached:
+            out[oid] = _nbytes(m)
+        del m
+    return out
+
+
+def _nbytes(m: Any) -> int:
+    try:
+        return ctypes.sizeof(m)
+    except TypeError:
+        return len(m)
+
+
 class CallSites:
     """Where each ref of this process was created, recorded as refs are counted.
 
@@ -225,8 +257,11 @@ class RefReport:
         actor_handles: Callable[[], list[bytes]],
         identity: Callable[[], tuple[bytes, bytes, str, bool]],
         call_sites: CallSites | None = None,
+        mapped: Any = None,
     ) -> None:
-        """``identity()``: (worker id, node id, node IP, is driver) of this process."""
+        """``identity()``: (worker id, node id, node IP, is driver) of this process;
+        ``mapped``: its live extents by object id (``StoredObjects.mapped``)."""
+        self._mapped = {} if mapped is None else mapped
         self._refs = refs
         self._store = store
         self._escrow = escrow
@@ -243,11 +278,26 @@ class RefReport:
         captured = only_inside(holders)
         statuses = self._statuses()
         sites = self.call_sites
+        used = in_use(self._mapped, self._store.entries)
         out = [
             r
             for oid, e in entries
-            if (r := self._record(oid, e, captured[oid], statuses, sites)) is not None
+            if (r := self._record(oid, e, captured[oid], oid in used, statuses, sites))
+            is not None
         ]
+        counted = {oid for oid, _e in entries}
+        for oid, nbytes in used.items():
+            if oid not in counted:  # its refs are gone; a value still uses it
+                out.append(
+                    RefRecord(
+                        oid=oid,
+                        size=nbytes,
+                        reference_type=PINNED_IN_MEMORY,
+                        call_site=sites.get(oid) if sites else "",
+                        stored=True,
+                        owned=False,
+                    )
+                )
         for actor_id in self._actor_handles():
             out.append(
                 RefRecord(
@@ -269,12 +319,12 @@ class RefReport:
         oid: bytes,
         e: RefEntry,
         captured: int,
+        pinned: bool,
         statuses: dict[bytes, tuple[str, int]],
         sites: CallSites | None,
     ) -> RefRecord | None:
         obj = self._store.entries.get(oid)
         stored = obj is not None and obj.stored()
-        pinned = e.owned and stored
         local = max(e.local - captured, 0)
         if not pinned and local <= 0 and e.submitted <= 0 and captured <= 0:
             return None  # held only for remote borrowers: they list it
