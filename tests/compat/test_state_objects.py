@@ -83,7 +83,8 @@ def test_an_actor_handle_is_listed_for_its_holder(ray_start_regular, counter_cls
     )
     mine = [h for h in handles if h.pid == os.getpid()]
     assert len(mine) == 1
-    assert mine[0].object_size == -1 and mine[0].task_status == "NIL"
+    assert mine[0].object_size == -1
+    assert mine[0].task_status == "NIL"
 
 
 def test_get_objects_returns_every_holder_or_none(ray_start_regular):

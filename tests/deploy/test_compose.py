@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from tests.deploy.conftest import COMPOSE, ENTRYPOINT, ROOT
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extras")
@@ -44,13 +43,17 @@ def test_every_node_has_shared_memory_for_its_store_and_the_token_secret(compose
         assert _bytes(svc["shm_size"]) > store, name
         assert svc["secrets"] == ["ember_token"], name
         assert svc["environment"]["EMBER_TOKEN_FILE"] == "/run/secrets/ember_token"
-        assert "EMBER_AUTH_TOKEN" not in svc["environment"]  # a file, not the environment
+        assert (
+            "EMBER_AUTH_TOKEN" not in svc["environment"]
+        )  # a file, not the environment
         assert svc["init"] is True  # reaps the daemons' exited children
         check = svc["healthcheck"]["test"]
         assert check[:3] == ["CMD", "ember", "status"], name
         assert "/run/secrets/ember_token" in check
         assert svc["build"]["dockerfile"] == "Dockerfile"
-        context = os.path.normpath(os.path.join(os.path.dirname(COMPOSE), svc["build"]["context"]))
+        context = os.path.normpath(
+            os.path.join(os.path.dirname(COMPOSE), svc["build"]["context"])
+        )
         assert context == ROOT
     token_file = os.path.normpath(
         os.path.join(os.path.dirname(COMPOSE), secrets["ember_token"]["file"])

@@ -15,7 +15,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tests.deploy.conftest import ENTRYPOINT
 from tests.integration.cli_cluster import CLI, clean_up, env_for, make_root, wait_until
 
@@ -120,7 +119,9 @@ def test_a_head_and_a_worker_from_the_entrypoint_run_a_program_and_stop_on_sigte
         (["gateway"], {}, "the role is 'head' or 'worker'"),
     ],
 )
-def test_the_entrypoint_refuses_a_bad_setup_with_a_clear_message(args, env, message, tmp_path):
+def test_the_entrypoint_refuses_a_bad_setup_with_a_clear_message(
+    args, env, message, tmp_path
+):
     token_file = tmp_path / "token"
     token_file.write_text("t" * 64)
     full = {"PATH": os.environ["PATH"], "EMBER_TOKEN_FILE": str(token_file), **env}

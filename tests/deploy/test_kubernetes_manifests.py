@@ -12,7 +12,6 @@ import os
 import re
 
 import pytest
-
 from tests.deploy.conftest import ENTRYPOINT, KUBERNETES
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is in the test extras")
@@ -26,7 +25,9 @@ K8S_VERSION = "1.30.0"
 
 def _documents() -> list[tuple[str, dict]]:
     out = []
-    for path in sorted(glob.glob(os.path.join(KUBERNETES, "**", "*.yaml"), recursive=True)):
+    for path in sorted(
+        glob.glob(os.path.join(KUBERNETES, "**", "*.yaml"), recursive=True)
+    ):
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
                 if doc:
@@ -68,7 +69,8 @@ def test_every_manifest_is_valid_against_the_kubernetes_schema():
 
 def test_applying_the_folder_never_replaces_the_token_secret():
     top = [name for name, _ in DOCS if "/" not in name]
-    assert top and all(d["kind"] != "Secret" for name, d in DOCS if name in top)
+    assert top
+    assert all(d["kind"] != "Secret" for name, d in DOCS if name in top)
 
 
 def test_the_validation_catches_a_misspelt_field():
@@ -89,7 +91,8 @@ def test_the_head_service_selects_the_head_pods_and_names_its_port():
     (svc_port,) = svc["spec"]["ports"]
     assert str(svc_port["port"]) == port
     (cport,) = _container(head)["ports"]
-    assert svc_port["targetPort"] == cport["name"] and str(cport["containerPort"]) == port
+    assert svc_port["targetPort"] == cport["name"]
+    assert str(cport["containerPort"]) == port
 
 
 def test_workers_join_the_head_through_its_service():
@@ -124,13 +127,17 @@ def test_each_node_gets_the_token_shm_and_resources_it_is_started_with(name):
     assert _quantity(shm["sizeLimit"]) > store
     # CPUs: ember schedules on the container's CPU limit, which the request matches
     ref = env["EMBER_NUM_CPUS"]["valueFrom"]["resourceFieldRef"]
-    assert ref["resource"] == "limits.cpu" and ref["containerName"] == c["name"]
+    assert ref["resource"] == "limits.cpu"
+    assert ref["containerName"] == c["name"]
     res = c["resources"]
     assert res["requests"]["cpu"] == res["limits"]["cpu"]
     # the memory limit holds the store (/dev/shm counts against it) and some room
     assert _quantity(res["limits"]["memory"]) >= 2 * store
     # the node's address is the pod's
-    assert env["EMBER_NODE_IP_ADDRESS"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+    assert (
+        env["EMBER_NODE_IP_ADDRESS"]["valueFrom"]["fieldRef"]["fieldPath"]
+        == "status.podIP"
+    )
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert "ember status" in " ".join(c["readinessProbe"]["exec"]["command"])
 
@@ -150,5 +157,13 @@ def _quantity(q: str | int) -> int:
     m = re.fullmatch(r"(\d+)([KMG]i?)?", str(q))
     assert m, q
     n, unit = int(m.group(1)), m.group(2) or ""
-    scale = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    scale = {
+        "": 1,
+        "K": 10**3,
+        "M": 10**6,
+        "G": 10**9,
+        "Ki": 2**10,
+        "Mi": 2**20,
+        "Gi": 2**30,
+    }
     return n * scale[unit]

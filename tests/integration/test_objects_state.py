@@ -100,9 +100,11 @@ def test_each_kind_of_reference_is_listed_with_rays_fields(cluster):
     value = ember.get(big)
     (row,) = _rows(big.hex())
     assert row.reference_type == "PINNED_IN_MEMORY"  # a value read from it lives
-    assert row.type == "DRIVER" and row.pid == os.getpid()
+    assert row.type == "DRIVER"
+    assert row.pid == os.getpid()
     assert row.object_size >= 3_200_000
-    assert row.task_status == "FINISHED" and row.attempt_number == 1
+    assert row.task_status == "FINISHED"
+    assert row.attempt_number == 1
     assert row.call_site == "disabled"
     assert row["ip"] == row.ip  # dict-style access, as Ray's state objects allow
     assert set(row.asdict()) == {
@@ -135,7 +137,13 @@ def test_each_kind_of_reference_is_listed_with_rays_fields(cluster):
     gate.open.remote()
     assert ember.get(pending, timeout=60) == 5
     assert wait_until(lambda: _rows(pending.hex())[0].task_status == "FINISHED", 30)
-    assert wait_until(lambda: not _rows(arg.hex()) or _rows(arg.hex())[0].reference_type == "LOCAL_REFERENCE", 30)
+    assert wait_until(
+        lambda: (
+            not _rows(arg.hex())
+            or _rows(arg.hex())[0].reference_type == "LOCAL_REFERENCE"
+        ),
+        30,
+    )
 
 
 def test_filters_limit_and_the_truncation_warning(cluster):
@@ -198,7 +206,8 @@ def test_ember_memory_prints_refs_and_store_stats(cluster):
         text=True,
         timeout=60,
     )
-    assert bad.returncode == 2 and "COLOUR" in bad.stderr
+    assert bad.returncode == 2
+    assert "COLOUR" in bad.stderr
 
 
 def test_ember_memory_refuses_a_wrong_token(cluster, tmp_path):
@@ -256,7 +265,10 @@ def test_call_sites_are_recorded_when_switched_on(monkeypatch):
         ember.get(task_ref, timeout=60)
         (row,) = _rows(put_ref.hex())
         assert row.call_site.startswith("(put object) ")
-        assert f"{__file__}:test_call_sites_are_recorded_when_switched_on:" in row.call_site
+        assert (
+            f"{__file__}:test_call_sites_are_recorded_when_switched_on:"
+            in row.call_site
+        )
         (row,) = _rows(task_ref.hex())
         assert row.call_site.startswith("(task call) ")
         assert summarize_objects()["cluster"]["callsite_enabled"] is True

@@ -90,12 +90,40 @@ class Report:
 
 
 def test_reference_types_follow_rays_precedence():
-    assert reference_type(actor_handle=True, pinned=True, submitted=1, local=1, captured=1) == "ACTOR_HANDLE"
-    assert reference_type(actor_handle=False, pinned=True, submitted=1, local=1, captured=0) == "PINNED_IN_MEMORY"
-    assert reference_type(actor_handle=False, pinned=False, submitted=1, local=1, captured=0) == "USED_BY_PENDING_TASK"
-    assert reference_type(actor_handle=False, pinned=False, submitted=0, local=1, captured=1) == "LOCAL_REFERENCE"
-    assert reference_type(actor_handle=False, pinned=False, submitted=0, local=0, captured=1) == "CAPTURED_IN_OBJECT"
-    assert reference_type(actor_handle=False, pinned=False, submitted=0, local=0, captured=0) == "UNKNOWN_STATUS"
+    assert (
+        reference_type(actor_handle=True, pinned=True, submitted=1, local=1, captured=1)
+        == "ACTOR_HANDLE"
+    )
+    assert (
+        reference_type(
+            actor_handle=False, pinned=True, submitted=1, local=1, captured=0
+        )
+        == "PINNED_IN_MEMORY"
+    )
+    assert (
+        reference_type(
+            actor_handle=False, pinned=False, submitted=1, local=1, captured=0
+        )
+        == "USED_BY_PENDING_TASK"
+    )
+    assert (
+        reference_type(
+            actor_handle=False, pinned=False, submitted=0, local=1, captured=1
+        )
+        == "LOCAL_REFERENCE"
+    )
+    assert (
+        reference_type(
+            actor_handle=False, pinned=False, submitted=0, local=0, captured=1
+        )
+        == "CAPTURED_IN_OBJECT"
+    )
+    assert (
+        reference_type(
+            actor_handle=False, pinned=False, submitted=0, local=0, captured=0
+        )
+        == "UNKNOWN_STATUS"
+    )
 
 
 def test_a_value_is_pinned_while_something_read_from_its_extent_lives():
@@ -104,10 +132,12 @@ def test_a_value_is_pinned_while_something_read_from_its_extent_lives():
     big = r.owned(size=5_000_000, stored=True)
     rows = r.by_id()
     assert rows[small].reference_type == "LOCAL_REFERENCE"
-    assert rows[small].size == 12 and not rows[small].stored
+    assert rows[small].size == 12
+    assert not rows[small].stored
     # in the store, but nothing read from it here: a local reference (as Ray)
     assert rows[big].reference_type == "LOCAL_REFERENCE"
-    assert rows[big].stored and rows[big].node_id == NODE
+    assert rows[big].stored
+    assert rows[big].node_id == NODE
     assert rows[big].task_status == "FINISHED"
     extent = (ctypes.c_char * 64).from_buffer(bytearray(64))
     r.mapped[big] = extent
@@ -121,7 +151,8 @@ def test_a_value_is_pinned_while_something_read_from_its_extent_lives():
     del r.store.entries[big]
     row = r.by_id()[big]
     assert row.reference_type == "PINNED_IN_MEMORY"
-    assert row.size == 64 and row.task_status == "NIL"
+    assert row.size == 64
+    assert row.task_status == "NIL"
     del value
     assert big not in r.by_id()
 
@@ -191,7 +222,8 @@ def test_a_borrowed_ref_is_not_pinned_and_has_no_task_status():
     row = r.by_id()[oid]
     assert not row.owned
     assert row.reference_type == "LOCAL_REFERENCE"
-    assert row.task_status == "NIL" and row.size == -1
+    assert row.task_status == "NIL"
+    assert row.size == -1
 
 
 def test_actor_handles_get_a_row_each():
@@ -216,8 +248,11 @@ def test_the_handler_names_the_process():
     r.owned()
     reply = r.report.h_list_objects(None, type("Req", (), {"limit": 10})(), [])
     assert isinstance(reply, CoreWorkerObjects)
-    assert reply.is_driver and reply.ip == "10.0.0.1" and reply.node_id == NODE
-    assert reply.total == 1 and not reply.call_sites
+    assert reply.is_driver
+    assert reply.ip == "10.0.0.1"
+    assert reply.node_id == NODE
+    assert reply.total == 1
+    assert not reply.call_sites
 
 
 def test_call_sites_record_the_users_line_only_when_switched_on(monkeypatch):
@@ -230,7 +265,8 @@ def test_call_sites_record_the_users_line_only_when_switched_on(monkeypatch):
     r = Report(sites=True)
     oid = r.owned()  # add_local called from this test function
     site = r.by_id()[oid].call_site
-    assert site.startswith(__file__) and ":owned:" in site
+    assert site.startswith(__file__)
+    assert ":owned:" in site
 
 
 def test_call_sites_of_gone_refs_are_pruned_as_the_table_grows():
@@ -267,7 +303,9 @@ def _snapshot() -> ObjectsSnapshot:
     driver = _worker(True, 100, records)
     spilled = {big}
     snap = ObjectsSnapshot(rows=rows_of(driver, spilled), total=2)
-    info = NodeInfo(node_id=NODE, address="tcp:10.0.0.1:1", unix="", ip="10.0.0.1", resources={})
+    info = NodeInfo(
+        node_id=NODE, address="tcp:10.0.0.1:1", unix="", ip="10.0.0.1", resources={}
+    )
     stats = NodeStatsReply(
         node_id=NODE,
         resources={},
@@ -289,9 +327,12 @@ def test_rows_carry_rays_fields_and_the_spilled_mark():
     snap = _snapshot()
     rows = {row["object_id"]: row for row in snap.rows}
     big = rows[snap.big]
-    assert big["type"] == "DRIVER" and big["pid"] == 100 and big["ip"] == "10.0.0.1"
+    assert big["type"] == "DRIVER"
+    assert big["pid"] == 100
+    assert big["ip"] == "10.0.0.1"
     assert big["call_site"] == "disabled"
-    assert big["spilled"] and not rows[snap.small]["spilled"]
+    assert big["spilled"]
+    assert not rows[snap.small]["spilled"]
 
 
 def test_rows_are_filtered_sorted_and_limited_as_rays():
@@ -310,7 +351,8 @@ def test_rows_are_filtered_sorted_and_limited_as_rays():
     )
     assert reply_of(snap, other).rows == []
     one = reply_of(snap, ListStateRequest(resource="objects", limit=1))
-    assert one.num_filtered == 2 and len(one.rows) == 1
+    assert one.num_filtered == 2
+    assert len(one.rows) == 1
     assert one.rows[0]["object_id"] == min(snap.big, snap.small)
     with pytest.raises(RayStateApiException, match="filtered by 'colour'"):
         check_filters([("colour", "=", "red")], ObjectState, "objects")
@@ -345,11 +387,13 @@ def test_missing_answers_raise_or_warn():
 def test_summary_groups_by_call_site_as_rays():
     snap = _snapshot()
     s = summary_of(snap.rows)
-    assert s["total_objects"] == 2 and s["summary_by"] == "callsite"
+    assert s["total_objects"] == 2
+    assert s["summary_by"] == "callsite"
     assert not s["callsite_enabled"]
     group = s["summary"]["disabled"]
     assert group["total_objects"] == 2
-    assert group["total_num_workers"] == 1 and group["total_num_nodes"] == 1
+    assert group["total_num_workers"] == 1
+    assert group["total_num_nodes"] == 1
     assert group["ref_type_counts"] == {"PINNED_IN_MEMORY": 1, "LOCAL_REFERENCE": 1}
     assert group["task_state_counts"] == {"FINISHED": 2}
     assert group["task_attempt_number_counts"] == {"1": 2}

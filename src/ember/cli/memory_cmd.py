@@ -57,7 +57,10 @@ def _sort_key(sort_by: str) -> Any:
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return [
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+        for r in rows
+    ]
 
 
 def _group_summary(rows: list[dict[str, Any]], unit: str) -> list[str]:
@@ -166,7 +169,11 @@ def format_store_stats(snap: ObjectsSnapshot) -> str:
 
 
 @click.command()
-@click.option("--address", default=None, help="The head's HOST:PORT (default: the cluster recorded on this machine).")
+@click.option(
+    "--address",
+    default=None,
+    help="The head's HOST:PORT (default: the cluster recorded on this machine).",
+)
 @click.option("--token-file", default=None, help="A file holding the cluster token.")
 @click.option(
     "--group-by",
@@ -189,8 +196,14 @@ def format_store_stats(snap: ObjectsSnapshot) -> str:
     show_default=True,
     help="The unit of object sizes.",
 )
-@click.option("--no-format", is_flag=True, help="Accepted for Ray's CLI; the tables are plain text.")
-@click.option("--stats-only", is_flag=True, help="Print only the object stores' statistics.")
+@click.option(
+    "--no-format",
+    is_flag=True,
+    help="Accepted for Ray's CLI; the tables are plain text.",
+)
+@click.option(
+    "--stats-only", is_flag=True, help="Print only the object stores' statistics."
+)
 @click.option(
     "--num-entries",
     "--n",
@@ -198,7 +211,13 @@ def format_store_stats(snap: ObjectsSnapshot) -> str:
     default=None,
     help="Show at most this many refs per group.",
 )
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True, help="Seconds to wait for the cluster's answer.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the cluster's answer.",
+)
 def memory(
     address: str | None,
     token_file: str | None,

@@ -581,6 +581,8 @@ class ListStateReply(Msg):
     total: int = 0
     num_after_truncation: int = 0
     num_filtered: int = 0
+
+
 # -- object references (list_objects, ``ember memory``) ------------------------------
 class ListObjectsRequest(Msg):
     """Ask a core worker, or a node for all of its core workers, which refs they hold."""

@@ -189,9 +189,7 @@ class CallSites:
             on_deserialized(ref)
             if ref._id not in self.sites:
                 task = self._in_task()
-                self._record(
-                    ref._id, f"(deserialize task arg) {task}" if task else ""
-                )
+                self._record(ref._id, f"(deserialize task arg) {task}" if task else "")
 
         refs.add_local = add_local_recorded  # type: ignore[method-assign]
         refs.on_deserialized = on_deserialized_recorded  # type: ignore[method-assign]
