@@ -215,7 +215,8 @@ def test_ember_memory_refuses_a_wrong_token(cluster, tmp_path):
     wrong.write_text("not-the-token\n")
     out = subprocess.run(
         [*CLI, "memory", "--address", cluster.address, "--token-file", str(wrong)],
-        env=dict(os.environ),
+        # the environment's token would come first (cluster_utils sets it here)
+        env={k: v for k, v in os.environ.items() if k != session.TOKEN_ENV},
         capture_output=True,
         text=True,
         timeout=60,

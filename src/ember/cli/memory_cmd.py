@@ -9,12 +9,13 @@ nodes and what they spilled and restored (``node.get_stats``).
 from __future__ import annotations
 
 import datetime
+import os
 from collections import defaultdict
 from typing import Any
 
 import click
 
-from ember.cli import cluster_client
+from ember.common import session
 from ember.util.state.exception import RayStateApiException
 from ember.util.state.objects import ObjectsSnapshot, collect
 
@@ -230,12 +231,19 @@ def memory(
     timeout: float,
 ) -> None:
     """Print the object refs held in the cluster and its object stores' use."""
-    token = None
     if token_file:
-        control = cluster_client.control_address(address)
-        token = cluster_client.token_for(control, None, token_file)
+        # for this process only: the state client reads it from the environment
+        try:
+            token = session.read_token_file(token_file)
+        except OSError as exc:
+            raise click.ClickException(
+                f"Cannot read the token file {token_file}: {exc}"
+            ) from exc
+        if not token:
+            raise click.ClickException(f"The token file {token_file} is empty.")
+        os.environ[session.TOKEN_ENV] = token
     try:
-        snap = collect(address, timeout, token=token)
+        snap = collect(address, timeout)
     except RayStateApiException as exc:
         raise click.ClickException(str(exc)) from exc
     now = datetime.datetime.now()

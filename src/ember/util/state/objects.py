@@ -184,14 +184,9 @@ async def collect_from(
 
 
 def collect(
-    address: str | None = None,
-    timeout: float = DEFAULT_RPC_TIMEOUT,
-    token: str | None = None,
+    address: str | None = None, timeout: float = DEFAULT_RPC_TIMEOUT
 ) -> ObjectsSnapshot:
-    """Every ref in the cluster at ``address`` (None: this process's or the recorded one).
-
-    ``token``: the cluster token when the caller found it (``--token-file``).
-    """
+    """Every ref in the cluster at ``address`` (None: this process's or the recorded one)."""
     if (
         not address
         and current.worker_or_none() is None
@@ -202,8 +197,6 @@ def collect(
             "whose objects could be listed."
         )
     client = StateClient(address)
-    if token:
-        client.token = token.encode()
 
     async def work(links: Links) -> ObjectsSnapshot:
         async def get_nodes() -> GetNodesReply:
