@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -199,6 +200,36 @@ def test_ember_memory_prints_refs_and_store_stats(cluster):
     assert big.hex() not in stats.stdout
     assert "Object store memory usage" in stats.stdout
     assert value.sum() == 0
+    # the state CLI's resources include objects
+    listed = subprocess.run(
+        [
+            *CLI,
+            "list",
+            "objects",
+            "--address",
+            cluster.address,
+            "--format",
+            "json",
+            "--filter",
+            f"object_id={big.hex()}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert row["reference_type"] == "PINNED_IN_MEMORY"
+    summary = subprocess.run(
+        [*CLI, "summary", "objects", "--address", cluster.address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert summary.returncode == 0, summary.stderr
+    assert "callsite_enabled: false" in summary.stdout
     bad = subprocess.run(
         [*CLI, "memory", "--address", cluster.address, "--sort-by", "COLOUR"],
         env=env,

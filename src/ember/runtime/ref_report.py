@@ -197,7 +197,7 @@ class CallSites:
     def _record(self, oid: bytes, site: str) -> None:
         if not site:
             kind, where = _user_frame(sys._getframe(1))
-            site = f"{kind} {where}".strip() if kind else where
+            site = f"{kind} | {where}" if kind and where else (kind or where)
         sites = self.sites
         sites[oid] = site or "(unknown)"
         if len(sites) > 4096 and len(sites) > 2 * len(self._refs.entries):
