@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from tests.compat.conftest import wait_for_condition
+from tests.compat.conftest import IS_REAL_RAY, wait_for_condition
 
 import ember as ray
 from ember.util.state import (
@@ -31,12 +31,23 @@ from ember.util.state.exception import RayStateApiException
 pytestmark = pytest.mark.cluster_only("the state API asks a cluster's services")
 
 
+@pytest.fixture
+def cluster(ray_start_regular, monkeypatch):
+    """A fresh cluster. On real Ray it is named in RAY_ADDRESS: Ray's state client
+    otherwise looks for every Ray instance on the machine (other test runs share it)
+    and refuses when it finds several; ember's calls use the driver's own cluster."""
+    if IS_REAL_RAY:
+        monkeypatch.setenv("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+    return ray_start_regular
+
+
 def _one(rows):
     assert len(rows) == 1, rows
     return rows[0]
 
 
-def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
+def test_list_tasks_reports_finished_and_failed_attempts(cluster):
+
     @ray.remote
     def ok_task():
         return os.getpid()
@@ -50,13 +61,19 @@ def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
         ray.get(bad_task.remote())
 
     def finished():
+        # the executor's events (its worker and pid) may come a batch later
         rows = list_tasks(filters=[("name", "=", "ok_task")])
-        return rows and rows[0].state == "FINISHED"
+        return rows and rows[0].state == "FINISHED" and rows[0].worker_pid
 
     wait_for_condition(finished, timeout=30)
     wait_for_condition(
-        lambda: [t.state for t in list_tasks(filters=[("name", "=", "bad_task")])]
-        == ["FAILED"],
+        lambda: (
+            [
+                (t.state, bool(t.worker_pid))
+                for t in list_tasks(filters=[("name", "=", "bad_task")])
+            ]
+            == [("FAILED", True)]
+        ),
         timeout=30,
     )
     ctx = ray.get_runtime_context()
@@ -78,19 +95,31 @@ def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
     assert [e["state"] for e in bad.events][-1] == "FAILED"
 
 
-def test_filters_predicates_and_limit(ray_start_regular):
+def test_filters_predicates_and_limit(cluster):
+
     @ray.remote
     def square(x):
         return x * x
 
     ray.get([square.remote(i) for i in range(4)])
     wait_for_condition(
-        lambda: len(list_tasks(filters=[("name", "=", "square"), ("state", "=", "FINISHED")]))
-        == 4,
+        lambda: (
+            len(
+                list_tasks(
+                    filters=[("name", "=", "square"), ("state", "=", "FINISHED")]
+                )
+            )
+            == 4
+        ),
         timeout=30,
     )
-    assert len(list_tasks(filters=[("state", "=", "finished"), ("name", "=", "SQUARE")])) == 4
-    assert list_tasks(filters=[("name", "=", "square"), ("state", "!=", "FINISHED")]) == []
+    assert (
+        len(list_tasks(filters=[("state", "=", "finished"), ("name", "=", "SQUARE")]))
+        == 4
+    )
+    assert (
+        list_tasks(filters=[("name", "=", "square"), ("state", "!=", "FINISHED")]) == []
+    )
     assert len(list_tasks(filters=[("name", "=", "square")], limit=2)) == 2
     with pytest.raises(ValueError):
         list_tasks(filters=[("state", ">", "RUNNING")])
@@ -98,7 +127,8 @@ def test_filters_predicates_and_limit(ray_start_regular):
         list_tasks(filters=[("no_such_column", "=", "x")])
 
 
-def test_get_task_by_id_and_by_ref(ray_start_regular):
+def test_get_task_by_id_and_by_ref(cluster):
+
     @ray.remote
     def named_task():
         return 1
@@ -107,15 +137,18 @@ def test_get_task_by_id_and_by_ref(ray_start_regular):
     ray.get(ref)
     task_id = ref.task_id().hex()
     wait_for_condition(
-        lambda: (t := get_task(task_id)) is not None and t.state == "FINISHED", timeout=30
+        lambda: (t := get_task(task_id)) is not None and t.state == "FINISHED",
+        timeout=30,
     )
     t = get_task(ref)
-    assert t.task_id == task_id and t.name == "named_task"
+    assert t.task_id == task_id
+    assert t.name == "named_task"
     assert t.required_resources == {"CPU": 1.0}  # get_* returns the detail columns
     assert get_task("ff" * len(bytes.fromhex(task_id))) is None
 
 
-def test_actors_and_their_tasks(ray_start_regular):
+def test_actors_and_their_tasks(cluster):
+
     @ray.remote
     class Keeper:
         def pid(self):
@@ -126,7 +159,12 @@ def test_actors_and_their_tasks(ray_start_regular):
     actor_id = a._actor_id.hex()
 
     row = _one(list_actors(filters=[("class_name", "=", "Keeper")]))
-    assert (row.actor_id, row.state, row.name, row.pid) == (actor_id, "ALIVE", "keeper-1", pid)
+    assert (row.actor_id, row.state, row.name, row.pid) == (
+        actor_id,
+        "ALIVE",
+        "keeper-1",
+        pid,
+    )
     assert row.node_id == ray.get_runtime_context().get_node_id()
     assert row.job_id == ray.get_runtime_context().get_job_id()
     detail = get_actor(actor_id)
@@ -134,14 +172,22 @@ def test_actors_and_their_tasks(ray_start_regular):
     assert get_actor("00" * len(bytes.fromhex(actor_id))) is None
 
     wait_for_condition(
-        lambda: [
-            t.state for t in list_tasks(filters=[("type", "=", "ACTOR_TASK"), ("actor_id", "=", actor_id)])
-        ]
-        == ["FINISHED"],
+        lambda: (
+            [
+                (t.state, bool(t.worker_pid))
+                for t in list_tasks(
+                    filters=[("type", "=", "ACTOR_TASK"), ("actor_id", "=", actor_id)]
+                )
+            ]
+            == [("FINISHED", True)]
+        ),
         timeout=30,
     )
-    call = _one(list_tasks(filters=[("actor_id", "=", actor_id), ("type", "=", "ACTOR_TASK")]))
-    assert call.name == "Keeper.pid" and call.worker_pid == pid
+    call = _one(
+        list_tasks(filters=[("actor_id", "=", actor_id), ("type", "=", "ACTOR_TASK")])
+    )
+    assert call.name == "Keeper.pid"
+    assert call.worker_pid == pid
 
     summary = summarize_actors()["cluster"]
     assert summary["summary"]["Keeper"]["state_counts"] == {"ALIVE": 1}
@@ -154,7 +200,8 @@ def test_actors_and_their_tasks(ray_start_regular):
     )
 
 
-def test_summarize_tasks_counts_per_function(ray_start_regular):
+def test_summarize_tasks_counts_per_function(cluster):
+
     @ray.remote
     def counted():
         return 0
@@ -173,37 +220,45 @@ def test_summarize_tasks_counts_per_function(ray_start_regular):
     assert cluster["summary_by"] == "func_name"
 
 
-def test_nodes_jobs_workers(ray_start_regular):
+def test_nodes_jobs_workers(cluster):
     ctx = ray.get_runtime_context()
     node = _one(list_nodes())
     assert node.node_id == ctx.get_node_id()
-    assert node.state == "ALIVE" and node.is_head_node is True
+    assert node.state == "ALIVE"
+    assert node.is_head_node is True
     assert node.resources_total["CPU"] == 2.0
     assert get_node(node.node_id).node_ip == node.node_ip
 
     job = _one([j for j in list_jobs() if j.job_id == ctx.get_job_id()])
-    assert job.status == "RUNNING" and job.type == "DRIVER"
+    assert job.status == "RUNNING"
+    assert job.type == "DRIVER"
 
     def driver_seen():
-        return any(w.pid == os.getpid() for w in list_workers(filters=[("worker_type", "=", "DRIVER")]))
+        return any(
+            w.pid == os.getpid()
+            for w in list_workers(filters=[("worker_type", "=", "DRIVER")])
+        )
 
     wait_for_condition(driver_seen, timeout=30)
     drivers = [w for w in list_workers() if w.pid == os.getpid()]
     assert _one(drivers).is_alive is True
 
 
-def test_placement_groups(ray_start_regular):
+def test_placement_groups(cluster):
     from ember.util.placement_group import placement_group, remove_placement_group
 
     pg = placement_group([{"CPU": 1}], name="state-pg")
     ray.get(pg.ready())
     row = _one(list_placement_groups(filters=[("name", "=", "state-pg")]))
-    assert row.placement_group_id == pg.id.hex() and row.state == "CREATED"
+    assert row.placement_group_id == pg.id.hex()
+    assert row.state == "CREATED"
     detail = get_placement_group(pg.id.hex())
     assert [b["unit_resources"] for b in detail.bundles] == [{"CPU": 1.0}]
     remove_placement_group(pg)
     wait_for_condition(
-        lambda: list_placement_groups(filters=[("name", "=", "state-pg")])[0].state
-        == "REMOVED",
+        lambda: (
+            list_placement_groups(filters=[("name", "=", "state-pg")])[0].state
+            == "REMOVED"
+        ),
         timeout=30,
     )

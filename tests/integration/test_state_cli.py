@@ -81,14 +81,19 @@ def cluster_root():
         assert run.returncode == 0, run.stderr
 
         def all_ended() -> bool:
-            states = {t["name"]: t["state"] for t in _tasks(root)}
+            tasks = _tasks(root)
+            if not all(t["worker_id"] for t in tasks):
+                return False  # an executor's batch is still on its way
+            states = {t["name"]: t["state"] for t in tasks}
             return (
                 states.get("ok_task") == "FINISHED"
                 and states.get("bad_task") == "FAILED"
                 and states.get("Holder.ping") == "FINISHED"
             )
 
-        assert wait_until(all_ended, 30), _tasks(root)
+        assert wait_until(all_ended, 30), [
+            (t["name"], t["state"], t["worker_id"]) for t in _tasks(root)
+        ]
         yield root
     finally:
         problems = clean_up(root)
@@ -100,11 +105,16 @@ def test_list_tasks_with_filters_and_formats(cluster_root):
     assert [t["name"] for t in failed] == ["bad_task"]
     assert failed[0]["error_type"] == "TASK_EXECUTION_EXCEPTION"
     assert len(_tasks(cluster_root, "--filter", "name=ok_task", "--limit", "2")) == 2
-    assert all(t["name"] != "ok_task" for t in _tasks(cluster_root, "-f", "name!=ok_task"))
+    assert all(
+        t["name"] != "ok_task" for t in _tasks(cluster_root, "-f", "name!=ok_task")
+    )
 
-    table = _cli(cluster_root, "list", "tasks", "--filter", "name=ok_task", "--limit", "1")
+    table = _cli(
+        cluster_root, "list", "tasks", "--filter", "name=ok_task", "--limit", "1"
+    )
     assert table.returncode == 0, table.stderr
-    assert "TASK_ID" in table.stdout and "FINISHED" in table.stdout
+    assert "TASK_ID" in table.stdout
+    assert "FINISHED" in table.stdout
     assert "Showing 1 of the 3" in table.stderr  # cut by --limit: said so
 
     detail = _cli(cluster_root, "list", "tasks", "--detail", "--filter", "state=failed")
@@ -117,7 +127,8 @@ def test_get_and_list_other_resources(cluster_root):
     got = _cli(cluster_root, "get", "tasks", bad["task_id"])
     assert got.returncode == 0, got.stderr
     (row,) = yaml.safe_load(got.stdout)
-    assert row["task_id"] == bad["task_id"] and row["state"] == "FAILED"
+    assert row["task_id"] == bad["task_id"]
+    assert row["state"] == "FAILED"
     missing = _cli(cluster_root, "get", "tasks", "ab" * 16)
     assert "not found" in missing.stdout
 
@@ -132,21 +143,26 @@ def test_get_and_list_other_resources(cluster_root):
     )
     assert {w["worker_type"] for w in workers} >= {"DRIVER", "WORKER"}
     pgs = _cli(cluster_root, "list", "placement-groups")
-    assert pgs.returncode == 0 and "No resource" in pgs.stdout
+    assert pgs.returncode == 0
+    assert "No resource" in pgs.stdout
 
     bogus = _cli(cluster_root, "list", "bogus")
-    assert bogus.returncode == 2 and "placement-groups" in bogus.stderr
+    assert bogus.returncode == 2
+    assert "placement-groups" in bogus.stderr
     bad_filter = _cli(cluster_root, "list", "tasks", "--filter", "colour=red")
-    assert bad_filter.returncode == 1 and "Filterable columns" in bad_filter.stderr
+    assert bad_filter.returncode == 1
+    assert "Filterable columns" in bad_filter.stderr
 
 
 def test_summary(cluster_root):
     tasks = _cli(cluster_root, "summary", "tasks")
     assert tasks.returncode == 0, tasks.stderr
     assert "total_tasks: 4" in tasks.stdout
-    assert "ok_task" in tasks.stdout and "FINISHED" in tasks.stdout
+    assert "ok_task" in tasks.stdout
+    assert "FINISHED" in tasks.stdout
     actors = _cli(cluster_root, "summary", "actors")
-    assert "Holder" in actors.stdout and "total_actors: 1" in actors.stdout
+    assert "Holder" in actors.stdout
+    assert "total_actors: 1" in actors.stdout
 
 
 def test_timeline_is_chrome_trace_json_with_one_event_per_task(cluster_root, tmp_path):
@@ -157,7 +173,9 @@ def test_timeline_is_chrome_trace_json_with_one_event_per_task(cluster_root, tmp
     bars = [e for e in trace if e["ph"] == "X"]
     ran = [t for t in _tasks(cluster_root, "--detail") if t["end_time_ms"] is not None]
     assert len(bars) == len(ran) == 3 + 1 + 2  # 3 ok, 1 bad, Holder.__init__, ping
-    assert sorted(b["args"]["task_id"] for b in bars) == sorted(t["task_id"] for t in ran)
+    assert sorted(b["args"]["task_id"] for b in bars) == sorted(
+        t["task_id"] for t in ran
+    )
     assert all({"ts", "dur", "pid", "tid", "name"} <= set(b) for b in bars)
     workers = {(b["pid"], b["tid"]) for b in bars}
     assert len(workers) == len({t["worker_id"] for t in ran})

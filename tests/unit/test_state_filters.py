@@ -33,11 +33,14 @@ def test_matches(filters, expected):
 def test_select_counts_every_match_but_keeps_limit():
     rows = [{"n": i % 3} for i in range(10)]
     kept, matched = select(rows, [("n", "=", 0)], 2)
-    assert kept == [{"n": 0}, {"n": 0}] and matched == 4
+    assert kept == [{"n": 0}, {"n": 0}]
+    assert matched == 4
 
 
 def test_check_filters_converts_values_to_the_column_types():
-    checked = check_filters([("PID", "=", "3"), ("is_alive", "!=", "True")], WorkerState, "workers")
+    checked = check_filters(
+        [("PID", "=", "3"), ("is_alive", "!=", "True")], WorkerState, "workers"
+    )
     assert [(f.key, f.predicate, f.value) for f in checked] == [
         ("pid", "=", 3),
         ("is_alive", "!=", True),
@@ -56,7 +59,9 @@ def test_bad_filters_raise_typed_errors():
 
 
 def test_conflicting_equalities_warn():
-    checked = check_filters([("state", "=", "A"), ("state", "=", "B")], TaskState, "tasks")
+    checked = check_filters(
+        [("state", "=", "A"), ("state", "=", "B")], TaskState, "tasks"
+    )
     with pytest.warns(UserWarning, match="nothing can match"):
         assert conflicting(checked)
 

@@ -7,8 +7,8 @@ from ember.control.state_rows import (
     StateQueries,
     WorkersSeen,
     actor_row,
-    node_row,
     job_row,
+    node_row,
     placement_group_row,
 )
 from ember.control.task_events import TaskEventTable
@@ -42,7 +42,9 @@ class _Conn:
 
 
 def _batch(wid: bytes, kind: str = "WORKER") -> TaskEventsBatch:
-    return TaskEventsBatch(worker_id=wid, node_id=b"n" * 16, pid=42, ip="1.2.3.4", worker_type=kind)
+    return TaskEventsBatch(
+        worker_id=wid, node_id=b"n" * 16, pid=42, ip="1.2.3.4", worker_type=kind
+    )
 
 
 def test_a_worker_is_alive_while_its_connection_is_open():
@@ -51,10 +53,13 @@ def test_a_worker_is_alive_while_its_connection_is_open():
     seen.saw(conn, _batch(b"w" * 16))  # type: ignore[arg-type]
     seen.saw(conn, _batch(b"w" * 16))  # type: ignore[arg-type]
     (w,) = seen.workers.values()
-    assert w["is_alive"] and w["pid"] == 42 and w["worker_type"] == "WORKER"
+    assert w["is_alive"]
+    assert w["pid"] == 42
+    assert w["worker_type"] == "WORKER"
     assert len(conn.closers) == 1  # watched once per connection
     conn.close()
-    assert not w["is_alive"] and w["end_time_ms"] is not None
+    assert not w["is_alive"]
+    assert w["end_time_ms"] is not None
     assert set(w) - {"job_id"} == WorkerState.columns()
 
 
@@ -65,7 +70,9 @@ def test_list_state_filters_rows_and_counts():
         WorkersSeen(),
     )
     req = ListStateRequest(
-        resource="nodes", filters=[StateFilter(key="state", predicate="=", value="alive")], limit=1
+        resource="nodes",
+        filters=[StateFilter(key="state", predicate="=", value="alive")],
+        limit=1,
     )
     reply = queries.list_state(None, req, [])  # type: ignore[arg-type]
     assert reply.rows == [{"state": "ALIVE"}]
@@ -73,12 +80,25 @@ def test_list_state_filters_rows_and_counts():
 
 
 def test_rows_have_exactly_rays_columns():
-    spec = ActorSpec(actor_id=b"a" * 16, job_id=b"\x01\x00\x00\x00", class_key=b"k", class_name="A", args=b"")
+    spec = ActorSpec(
+        actor_id=b"a" * 16,
+        job_id=b"\x01\x00\x00\x00",
+        class_key=b"k",
+        class_name="A",
+        args=b"",
+    )
     rec = ActorRecord(spec)
     row = actor_row(rec)
     assert set(row) == ActorState.columns()
-    assert row["state"] == "PENDING_CREATION" and row["node_id"] is None
-    node = NodeInfo(node_id=b"n" * 16, address="tcp:x:1", unix="", ip="1.2.3.4", resources={"CPU": 2.0})
+    assert row["state"] == "PENDING_CREATION"
+    assert row["node_id"] is None
+    node = NodeInfo(
+        node_id=b"n" * 16,
+        address="tcp:x:1",
+        unix="",
+        ip="1.2.3.4",
+        resources={"CPU": 2.0},
+    )
     assert set(node_row(node)) == NodeState.columns()
     pg = PlacementGroupInfo(pg_id=b"p" * 16, bundles=[{"CPU": 1.0}], strategy="PACK")
     prow = placement_group_row(pg)
@@ -86,4 +106,8 @@ def test_rows_have_exactly_rays_columns():
     assert prow["bundles"][0]["unit_resources"] == {"CPU": 1.0}
     job = job_row(b"\x01\x00\x00\x00", {"alive": True, "pid": 9}, WorkersSeen())
     assert set(job) == JobState.columns()
-    assert (job["job_id"], job["status"], job["type"]) == ("01000000", "RUNNING", "DRIVER")
+    assert (job["job_id"], job["status"], job["type"]) == (
+        "01000000",
+        "RUNNING",
+        "DRIVER",
+    )

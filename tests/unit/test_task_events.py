@@ -64,9 +64,11 @@ def test_submit_encodes_what_the_task_is():
     )
     ev = te.encode((te.SUBMIT, spec, 0, 5.0, b"p" * 16))
     assert ev.state == "PENDING_ARGS_AVAIL"
-    assert ev.type == "ACTOR_TASK" and ev.name == "A.m"
+    assert ev.type == "ACTOR_TASK"
+    assert ev.name == "A.m"
     assert ev.parent_task_id == b"p" * 16
-    assert ev.resources == {"CPU": 1.0} and ev.pg_id == bytes.fromhex("ab" * 8)
+    assert ev.resources == {"CPU": 1.0}
+    assert ev.pg_id == bytes.fromhex("ab" * 8)
 
 
 def test_failures_get_rays_error_types():
@@ -77,8 +79,10 @@ def test_failures_get_rays_error_types():
     except ValueError as exc:
         raised = exc
     ev = te.encode((te.EXEC, b"t", 0, te.FAILED_STATE, 1.0, raised))
-    assert ev.error_type == "TASK_EXECUTION_EXCEPTION" and ev.executed
-    assert "ValueError: boom" in ev.error_message and "Traceback" in ev.error_message
+    assert ev.error_type == "TASK_EXECUTION_EXCEPTION"
+    assert ev.executed
+    assert "ValueError: boom" in ev.error_message
+    assert "Traceback" in ev.error_message
     assert te.error_type(exceptions.TaskCancelledError("x")) == "TASK_CANCELLED"
     assert te.error_type(exceptions.WorkerCrashedError("x")) == "WORKER_DIED"
     assert te.error_type(("OUT_OF_MEMORY", "killed")) == "OUT_OF_MEMORY"
@@ -87,15 +91,19 @@ def test_failures_get_rays_error_types():
 def test_batch_says_who_sent_it():
     te.record((te.STATE, b"t", 0, te.RUNNING, 1.0))
     batch = _sender().batch()
-    assert batch.worker_type == "DRIVER" and batch.ip == "10.0.0.1"
-    assert batch.worker_id == b"w" * 16 and batch.job_id == b"\x01\x00\x00\x00"
+    assert batch.worker_type == "DRIVER"
+    assert batch.ip == "10.0.0.1"
+    assert batch.worker_id == b"w" * 16
+    assert batch.job_id == b"\x01\x00\x00\x00"
     assert [e.state for e in batch.events] == ["RUNNING"]
 
 
 # -- the control service's table ---------------------------------------------------
 
 
-def _batch(*events: TaskEvent, worker: bytes = b"w" * 16, pid: int = 7) -> TaskEventsBatch:
+def _batch(
+    *events: TaskEvent, worker: bytes = b"w" * 16, pid: int = 7
+) -> TaskEventsBatch:
     return TaskEventsBatch(
         worker_id=worker, node_id=b"n" * 16, pid=pid, events=list(events)
     )
@@ -107,12 +115,21 @@ def _ev(state: str, t: float, attempt: int = 0, **kw) -> TaskEvent:
 
 def test_owner_and_executor_events_merge_in_any_order():
     table = TaskEventTable(10)
-    table.add(_batch(_ev("FINISHED", 3.0, executed=True), _ev("RUNNING", 2.0, executed=True)))
-    table.add(_batch(_ev("PENDING_ARGS_AVAIL", 1.0, name="f", type="NORMAL_TASK"), worker=b"o" * 16))
+    table.add(
+        _batch(_ev("FINISHED", 3.0, executed=True), _ev("RUNNING", 2.0, executed=True))
+    )
+    table.add(
+        _batch(
+            _ev("PENDING_ARGS_AVAIL", 1.0, name="f", type="NORMAL_TASK"),
+            worker=b"o" * 16,
+        )
+    )
     (row,) = table.rows([], 10).rows
     assert set(row) == TaskState.columns()  # Ray's columns, no more, no fewer
-    assert row["state"] == "FINISHED" and row["name"] == "f"
-    assert row["worker_id"] == ("w" * 16).encode().hex() and row["worker_pid"] == 7
+    assert row["state"] == "FINISHED"
+    assert row["name"] == "f"
+    assert row["worker_id"] == ("w" * 16).encode().hex()
+    assert row["worker_pid"] == 7
     assert (row["creation_time_ms"], row["start_time_ms"], row["end_time_ms"]) == (
         1000,
         2000,
@@ -149,10 +166,20 @@ def test_a_retry_is_a_second_attempt_that_keeps_what_the_task_is():
 def test_the_table_keeps_the_newest_and_counts_what_it_dropped():
     table = TaskEventTable(2)
     for i in range(3):
-        table.add(_batch(TaskEvent(task_id=bytes([i]) * 16, attempt=0, state="RUNNING", time_s=1.0)))
+        table.add(
+            _batch(
+                TaskEvent(
+                    task_id=bytes([i]) * 16, attempt=0, state="RUNNING", time_s=1.0
+                )
+            )
+        )
     reply = table.rows([], 10)
-    assert reply.total == 3 and reply.num_after_truncation == 2
-    assert [r["task_id"] for r in reply.rows] == [bytes([1]).hex() * 16, bytes([2]).hex() * 16]
+    assert reply.total == 3
+    assert reply.num_after_truncation == 2
+    assert [r["task_id"] for r in reply.rows] == [
+        bytes([1]).hex() * 16,
+        bytes([2]).hex() * 16,
+    ]
     table.add(TaskEventsBatch(worker_id=b"x", node_id=b"", pid=1, dropped=5))
     assert table.rows([], 10).total == 2 + 1 + 5
 
@@ -163,9 +190,37 @@ def test_filters_and_limit_are_applied_by_the_table():
         state = "FINISHED" if i % 2 else "FAILED"
         table.add(
             _batch(
-                TaskEvent(task_id=bytes([i]) * 16, attempt=0, state=state, time_s=1.0, name=f"f{i % 2}")
+                TaskEvent(
+                    task_id=bytes([i]) * 16,
+                    attempt=0,
+                    state=state,
+                    time_s=1.0,
+                    name=f"f{i % 2}",
+                )
             )
         )
     reply = table.rows([("state", "=", "finished")], 1)
-    assert len(reply.rows) == 1 and reply.num_filtered == 2
+    assert len(reply.rows) == 1
+    assert reply.num_filtered == 2
     assert table.rows([("name", "!=", "F1")], 10).num_filtered == 3
+
+
+def test_ember_task_events_0_turns_recording_off():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from ember.runtime import task_events as te\n"
+        "te.record((te.STATE, b't', 0, te.RUNNING, 1.0))\n"
+        "print(te.ENABLED, len(te.EVENTS))\n"
+    )
+    env = {**os.environ, "EMBER_TASK_EVENTS": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["False", "0"], out.stderr

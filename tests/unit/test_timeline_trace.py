@@ -35,12 +35,17 @@ def test_one_complete_event_per_attempt_that_ran():
     bars = [e for e in trace if e["ph"] == "X"]
     assert len(bars) == 4
     first = bars[0]
-    assert (first["ts"], first["dur"], first["name"]) == (1_000_000, 500_000, "task::f1")
+    assert (first["ts"], first["dur"], first["name"]) == (
+        1_000_000,
+        500_000,
+        "task::f1",
+    )
     rows = {(e["pid"], e["tid"]) for e in bars}
     assert len(rows) == 3  # one row per worker
     assert len({e["pid"] for e in bars}) == 2  # one process per node
     names = {e["args"]["name"] for e in trace if e["ph"] == "M"}
-    assert "Node n1" in names and any(n.startswith("worker:w3") for n in names)
+    assert "Node n1" in names
+    assert any(n.startswith("worker:w3") for n in names)
 
 
 def test_cli_filters_and_formats():
@@ -50,5 +55,6 @@ def test_cli_filters_and_formats():
     assert json.loads(render(rows, TaskState, "json", False)) == rows
     assert "RUNNING" in render(rows, TaskState, "yaml", False)
     table = render(rows, TaskState, "default", False)
-    assert "TASK_ID" in table and "Total: 1" in table
+    assert "TASK_ID" in table
+    assert "Total: 1" in table
     assert render([], TaskState, "table", False) == "No resource in the cluster"

@@ -278,7 +278,8 @@ def summary_cmd(resource: str, timeout: float, address: str | None) -> None:
     entry = SUMMARIES.get(resource)
     if entry is None:
         raise click.BadParameter(
-            f"{resource!r}: one of {', '.join(sorted(SUMMARIES))}", param_hint="RESOURCE"
+            f"{resource!r}: one of {', '.join(sorted(SUMMARIES))}",
+            param_hint="RESOURCE",
         )
     fn, printer = entry
     with _reported():

@@ -69,9 +69,17 @@ def matches(row: dict[str, Any], filters: Sequence[Filter]) -> bool:
 
 
 def select(
-    rows: Iterable[dict[str, Any]], filters: Sequence[Filter], limit: int
+    rows: Iterable[dict[str, Any]],
+    filters: Sequence[Filter],
+    limit: int,
+    order_by: str = "",
 ) -> tuple[list[dict[str, Any]], int]:
-    """The first ``limit`` rows that match, and how many matched in all."""
+    """The first ``limit`` rows that match (sorted by ``order_by`` if given, as
+    Ray sorts by id), and how many matched in all."""
+    if order_by:
+        found = list(_matching(rows, filters))
+        found.sort(key=lambda r: str(r.get(order_by) or ""))
+        return found[:limit], len(found)
     out: list[dict[str, Any]] = []
     matched = 0
     for row in _matching(rows, filters):

@@ -29,6 +29,15 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 
+#: the column each resource's rows are sorted by (as Ray sorts them, before the limit)
+_ID_COLUMNS = {
+    "actors": "actor_id",
+    "nodes": "node_id",
+    "jobs": "job_id",
+    "workers": "worker_id",
+    "placement_groups": "placement_group_id",
+}
+
 #: ember's actor states as Ray names them
 _ACTOR_STATES = {"PENDING": "PENDING_CREATION"}
 
@@ -82,7 +91,9 @@ class WorkersSeen:
         del self._conns[wid]
         w = self.workers[wid]
         w["is_alive"], w["end_time_ms"] = False, int(time.time() * 1000)
-        w["exit_type"] = "INTENDED_SYSTEM_EXIT" if w["worker_type"] == "DRIVER" else None
+        w["exit_type"] = (
+            "INTENDED_SYSTEM_EXIT" if w["worker_type"] == "DRIVER" else None
+        )
 
     def driver_of(self, job_hex: str) -> dict[str, Any] | None:
         for w in self.workers.values():
@@ -172,7 +183,9 @@ def placement_group_row(g: PlacementGroupInfo) -> dict[str, Any]:
 
 
 def job_row(job_id: bytes, job: dict[str, Any], workers: WorkersSeen) -> dict[str, Any]:
-    driver = workers.driver_of(job_id.hex())
+    wid = job.get("worker_id") or b""
+    driver = workers.workers.get(wid) if wid else None
+    driver = driver or workers.driver_of(job_id.hex())
     return {
         "type": "DRIVER",
         "job_id": job_id.hex(),
@@ -212,7 +225,9 @@ class StateQueries:
     def _worker_rows(self) -> list[dict[str, Any]]:
         return list(self.workers.workers.values())
 
-    def add_task_events(self, conn: Connection, req: TaskEventsBatch, bufs: Any) -> None:
+    def add_task_events(
+        self, conn: Connection, req: TaskEventsBatch, bufs: Any
+    ) -> None:
         self.workers.saw(conn, req)
         self.tasks.add(req)
 
@@ -233,7 +248,8 @@ class StateQueries:
                 f"{', '.join(sorted(self._sources))}."
             )
         all_rows = source()
-        rows, matched = select(all_rows, _filters(req), _limit(req))
+        order_by = _ID_COLUMNS.get(req.resource, "")
+        rows, matched = select(all_rows, _filters(req), _limit(req), order_by)
         return ListStateReply(
             rows=rows,
             total=len(all_rows),

@@ -236,7 +236,7 @@ class TaskEventTable:
 
     def rows(self, filters: Sequence[Filter], limit: int) -> ListStateReply:
         """``list_tasks``: matching rows (up to ``limit``) and the counts Ray reports."""
-        rows, matched = select((a.row() for a in self), filters, limit)
+        rows, matched = select((a.row() for a in self), filters, limit, "task_id")
         kept = len(self.attempts)
         return ListStateReply(
             rows=rows,

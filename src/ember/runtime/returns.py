@@ -19,7 +19,6 @@ from ember.runtime.borrowing import Borrowing
 from ember.runtime.generators import Generators
 from ember.runtime.objects import Objects
 
-
 _record = task_events.record
 _now = time.time
 _STATE, _FAILED = task_events.STATE, task_events.FAILED

@@ -94,13 +94,10 @@ def error_type(error: Any) -> str:
     """Ray's ``error_type`` for a failure: an exception, or ``(type, message)``."""
     if isinstance(error, tuple):
         return str(error[0])
-    cause = getattr(error, "cause", None)
-    for cls in type(error).__mro__:
+    for cls in type(error).__mro__:  # what the task raised itself is its own error
         name = _ERROR_TYPES.get(cls.__name__)
         if name is not None:
             return name
-    if cause is not None and type(cause).__name__ in _ERROR_TYPES:
-        return _ERROR_TYPES[type(cause).__name__]
     return "TASK_EXECUTION_EXCEPTION"
 
 
@@ -139,7 +136,7 @@ def encode(ev: tuple[Any, ...]) -> TaskEvent:
             type="ACTOR_TASK" if spec.actor_id else "NORMAL_TASK",
             job_id=spec.job_id,
             actor_id=spec.actor_id,
-            parent_task_id=parent or b"",
+            parent_task_id=parent or driver_task_id(spec.job_id),
             resources=dict(spec.resources),
             pg_id=_pg_id(spec.strategy),
         )
@@ -168,23 +165,30 @@ def encode(ev: tuple[Any, ...]) -> TaskEvent:
             executed=True,
         )
     _, spec, t, state, error = ev  # CREATE
-    name = f"{spec.class_name}.__init__"
+    func_name = f"{spec.class_name}.__init__"
     return TaskEvent(
         task_id=creation_task_id(spec.actor_id),
         attempt=0,
         state=state,
         time_s=t,
-        name=name,
-        func_name=name,
+        name=f"{spec.name}:{func_name}" if spec.name else func_name,  # as Ray names it
+        func_name=func_name,
         type="ACTOR_CREATION_TASK",
         job_id=spec.job_id,
         actor_id=spec.actor_id,
+        parent_task_id=driver_task_id(spec.job_id),
         resources=dict(spec.resources),
         pg_id=_pg_id(spec.scheduling),
         error_type=error_type(error) if error is not None else "",
         error_message=error_message(error),
         executed=True,
     )
+
+
+def driver_task_id(job_id: bytes) -> bytes:
+    """The id the state API gives a job's driver, the parent of the tasks it submits
+    (as Ray's: all ``ff`` but the job id at the end)."""
+    return b"\xff" * (16 - len(job_id)) + job_id
 
 
 def creation_task_id(actor_id: bytes) -> bytes:
@@ -252,6 +256,7 @@ class TaskEventSender:
         """Loop thread: send what was recorded (a notify; lost if the link is down)."""
         control = self._links.control
         if control is None or control.is_closed():
+            self.take()  # nobody to tell: keep the buffer bounded
             return
         msg = self.batch()
         if not msg.events and self.sent:

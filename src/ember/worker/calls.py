@@ -343,8 +343,8 @@ class CallScope:
         if exc is None:
             _record((_EXEC, spec.task_id, spec.attempt, _FINISHED, _now(), None))
             return False
-        _record((_EXEC, spec.task_id, spec.attempt, _FAILED, _now(), exc))
         r, conn = self.runner, self.conn
+        failure: BaseException = exc  # what the task event reports
         if isinstance(exc, SystemExit) and spec.actor_id:
             self.result = r.exited(spec, conn)  # exit_actor()
         elif spec.actor_id and r.cancels.requested(spec.task_id):
@@ -353,11 +353,12 @@ class CallScope:
             self.result = r.cancelled(spec, conn)  # ember.cancel()
         elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
             retry = isinstance(exc, Exception) and r.retryable(spec, exc)
-            self.result = r.packer.error(
-                spec, r.packer.task_error(spec, exc), conn, retry
-            )
+            failure = r.packer.task_error(spec, exc)  # the traceback the caller sees
+            self.result = r.packer.error(spec, failure, conn, retry)
         else:
+            _record((_EXEC, spec.task_id, spec.attempt, _FAILED, _now(), exc))
             return False
+        _record((_EXEC, spec.task_id, spec.attempt, _FAILED, _now(), failure))
         return True
 
 

@@ -34,8 +34,8 @@ from ember.protocol.messages import (
     TaskSpec,
 )
 from ember.rpc.connection import REPLY_LATER, Connection
-from ember.runtime.task_events import CREATE, FAILED_STATE, FINISHED, RUNNING, record
 from ember.runtime.serialization import error_bytes
+from ember.runtime.task_events import CREATE, FAILED_STATE, FINISHED, RUNNING, record
 from ember.worker.actor_host import ActorHost, create_actor
 from ember.worker.calls import EXITED, CallRunner, resolve_future
 from ember.worker.functions import FunctionTable
@@ -136,8 +136,18 @@ class Executor:
             host = ActorHost(self.runner, req.spec, self.main_q.put)
             record((CREATE, req.spec, time.time(), RUNNING, None))
             reply = create_actor(self.runner, req.spec, req.epoch, host.aloop)
-            failure = None if reply.ok else ("TASK_EXECUTION_EXCEPTION", reply.error_text)
-            record((CREATE, req.spec, time.time(), FINISHED if reply.ok else FAILED_STATE, failure))
+            failure = (
+                None if reply.ok else ("TASK_EXECUTION_EXCEPTION", reply.error_text)
+            )
+            record(
+                (
+                    CREATE,
+                    req.spec,
+                    time.time(),
+                    FINISHED if reply.ok else FAILED_STATE,
+                    failure,
+                )
+            )
             if reply.ok:
                 self.actor = host
             else:
@@ -157,7 +167,13 @@ class Executor:
     def h_exit(self, conn: Connection, req: Any, bufs: Any) -> None:
         if req.force:
             _flush_std()
+            self.cw.task_events.close()  # what it ran is still reported
             os._exit(1)
+        if req.reason == "idle" and self.cw.refs.statistics()["owned"]:
+            # Objects it owns are still referenced (by its borrowers or its own
+            # refs): exiting would lose them, so it stays, as Ray's owners do.
+            conn.notify("node.exit_declined", Empty())
+            return
         self.main_q.put(None)
 
     # -- main thread ------------------------------------------------------------------------

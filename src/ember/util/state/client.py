@@ -28,7 +28,6 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from ember.api.join import Choice, choose
 from ember.common import session, tls
 from ember.protocol.messages import SCHEMA, ListStateReply, ListStateRequest
 from ember.rpc.connection import Connection, connect
@@ -85,6 +84,9 @@ class StateClient:
             self.control_address = str(cw.control_address)
             self.token = bytes(cw.token)
             return
+        # Imported here: the CLI's ``ember list`` needs no runtime loaded to start.
+        from ember.api.join import choose
+
         try:
             choice = choose(address or "auto", own_node=False)
         except (ConnectionError, ValueError, NotImplementedError) as exc:
@@ -156,13 +158,15 @@ class StateClient:
         self, req: ListStateRequest, timeout: float = DEFAULT_RPC_TIMEOUT
     ) -> ListStateReply:
         """``control.list_tasks`` or ``control.list_state`` for ``req.resource``."""
-        method = "control.list_tasks" if req.resource == "tasks" else "control.list_state"
+        method = (
+            "control.list_tasks" if req.resource == "tasks" else "control.list_state"
+        )
         reply = self.call(method, req, timeout)
         assert isinstance(reply, ListStateReply)
         return reply
 
 
-def _token_for(choice: Choice) -> str:
+def _token_for(choice: Any) -> str:
     """The token for the chosen cluster, found as ``init()`` finds it."""
     control = choice.control
     rec = choice.record

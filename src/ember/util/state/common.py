@@ -160,7 +160,9 @@ def conflicting(filters: Sequence[StateFilter]) -> bool:
     return False
 
 
-def missing_output(resource: str, reply: ListStateReply, raise_on_missing: bool) -> None:
+def missing_output(
+    resource: str, reply: ListStateReply, raise_on_missing: bool
+) -> None:
     """Data dropped at the source: raise, or warn when the caller accepts a partial answer."""
     dropped = reply.total - reply.num_after_truncation
     if dropped <= 0:

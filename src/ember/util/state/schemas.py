@@ -7,6 +7,7 @@ both as attributes (``task.state``) and as a dict (``task["state"]``,
 ``task.get("state")``); :meth:`StateSchema.asdict` gives a plain dict.
 """
 
+# ruff: noqa: RUF009 (state_column is a dataclass field specifier, like field())
 from __future__ import annotations
 
 import dataclasses
@@ -69,7 +70,7 @@ class StateSchema:
         return cls(**{c: row.get(c) for c in cls.list_columns(detail)})
 
     def asdict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload, no-any-return]
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
@@ -192,23 +193,21 @@ class JobState(StateSchema):
 
     ID_COLUMN: ClassVar[str] = "job_id"
 
-    job_id: str | None = state_column(filterable=True)
-    submission_id: str | None = state_column(filterable=True)
-    entrypoint: str = state_column(filterable=False)
     #: DRIVER | SUBMISSION
     type: str = state_column(filterable=True)
+    job_id: str | None = state_column(filterable=True)
+    submission_id: str | None = state_column(filterable=True)
+    driver_info: dict[str, Any] | None = state_column(filterable=False)
     #: PENDING | RUNNING | STOPPED | SUCCEEDED | FAILED
     status: str = state_column(filterable=True)
+    entrypoint: str = state_column(filterable=False)
     message: str | None = state_column(filterable=False)
     error_type: str | None = state_column(filterable=False)
-    driver_info: dict[str, Any] | None = state_column(filterable=False)
     start_time: int | None = state_column(filterable=False, detail=True, kind=int)
     end_time: int | None = state_column(filterable=False, detail=True, kind=int)
     metadata: dict[str, str] | None = state_column(filterable=False, detail=True)
     runtime_env: dict[str, Any] | None = state_column(filterable=False, detail=True)
-    driver_agent_http_address: str | None = state_column(
-        filterable=False, detail=True
-    )
+    driver_agent_http_address: str | None = state_column(filterable=False, detail=True)
     driver_node_id: str | None = state_column(filterable=False, detail=True)
     driver_exit_code: int | None = state_column(filterable=False, detail=True, kind=int)
 
