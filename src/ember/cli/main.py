@@ -9,6 +9,7 @@ import click
 
 from ember._version import __version__
 from ember.cli.debug import debug
+from ember.cli.memory_cmd import memory
 from ember.cli.start import start
 from ember.cli.state_cmd import get_cmd, list_cmd, summary_cmd
 from ember.cli.status import status
@@ -46,6 +47,7 @@ main.add_command(summary_cmd)
 main.add_command(timeline)
 main.add_command(up)
 main.add_command(down)
+main.add_command(memory)
 
 
 @main.command()

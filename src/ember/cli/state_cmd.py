@@ -23,6 +23,12 @@ import yaml
 from ember.util.state import common
 from ember.util.state.actors import summarize_actors
 from ember.util.state.exception import RayStateApiException
+from ember.util.state.objects import (
+    ObjectState,
+    get_objects,
+    list_objects,
+    summarize_objects,
+)
 from ember.util.state.schemas import SCHEMAS, StateSchema
 from ember.util.state.tasks import summarize_tasks
 
@@ -57,7 +63,13 @@ SUMMARIES: dict[
 ] = {
     "tasks": (summarize_tasks, None),
     "actors": (summarize_actors, None),
+    "objects": (summarize_objects, None),
 }
+LIST_RESOURCES["objects"] = (
+    ObjectState,
+    list_objects,
+    lambda id, **kw: get_objects(id, **kw) or [],
+)
 
 FORMATS = ("default", "json", "yaml", "table")
 

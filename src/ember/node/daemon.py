@@ -45,6 +45,7 @@ from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
+from ember.node.object_report import NodeObjectReport
 from ember.node.runtime_envs import RuntimeEnvs, control_fetch
 from ember.node.spill import Spiller
 from ember.node.spill_io import configured_directory, spill_folder
@@ -149,6 +150,7 @@ class NodeDaemon:
         )
         for part in (self.cluster, self.objects, self.transfers, self.bundles):
             self.server.handlers.update(part.handlers())
+        self.server.handlers.update(self._object_report().handlers())
         #: set by start(), once there is a worker pool
         self.leases: LeaseManager
         self.unix = os.path.join(
@@ -176,6 +178,15 @@ class NodeDaemon:
             io_threads=config.max_io_workers,
             node_tag=self.node_id.hex()[:8],
         )
+
+    def _object_report(self) -> NodeObjectReport:
+        """``node.list_objects``: the refs this node's workers and drivers hold."""
+
+        def worker_conns() -> list[Connection]:
+            handles = self.pool.by_pid.values() if self.pool is not None else ()
+            return [h.conn for h in handles if h.conn is not None and h.state != "dead"]
+
+        return NodeObjectReport(self.node_id, worker_conns, self.spiller.index.oids)
 
     def _handlers(self) -> dict[str, Any]:
         return {

@@ -71,6 +71,10 @@ class SpillIndex:
         del self._live[loc.path]
         return loc.path
 
+    def oids(self) -> list[bytes]:
+        """The ids of every spilled object."""
+        return list(self._where)
+
     def paths(self) -> list[str]:
         return list(self._live)
 

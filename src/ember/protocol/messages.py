@@ -653,6 +653,71 @@ class PrepareRuntimeEnvRequest(Msg):
     """Set a job's runtime env up on this node now (``config.eager_install``)."""
 
     runtime_env: dict[str, Any] = {}
+# -- object references (list_objects, ``ember memory``) ------------------------------
+class ListObjectsRequest(Msg):
+    """Ask a core worker, or a node for all of its core workers, which refs they hold."""
+
+    #: how long a node waits for each of its core workers
+    timeout_s: float = 10.0
+    #: at most this many refs per core worker (the rest are only counted)
+    limit: int = 10_000
+
+
+class RefRecord(Msg):
+    """One object ref a core worker holds, as ``ray memory`` shows it."""
+
+    oid: bytes
+    #: bytes of the value, -1 while unknown (pending, or a borrowed ref not read)
+    size: int
+    reference_type: str
+    #: where the ref was created ("" unless EMBER_RECORD_REF_CREATION_SITES=1)
+    call_site: str = ""
+    task_status: str = "NIL"
+    #: attempts of the task that makes it (1 = the first run)
+    attempt_number: int = 1
+    #: the node whose store holds the primary copy (b"" for inline values)
+    node_id: bytes = b""
+    #: whether the value lives in a node's store (not inline in the process)
+    stored: bool = False
+    #: whether a spill file holds it (filled in by that node)
+    spilled: bool = False
+    owned: bool = True
+    local_refs: int = 0
+    submitted_refs: int = 0
+    borrowers: int = 0
+
+
+class CoreWorkerObjects(Msg):
+    """A core worker's refs (``worker.list_objects``)."""
+
+    worker_id: bytes
+    pid: int
+    is_driver: bool
+    ip: str
+    node_id: bytes
+    refs: list[RefRecord] = []
+    #: refs it holds in all (more than ``refs`` when the limit cut the list)
+    total: int = 0
+    #: whether call sites are recorded in that process
+    call_sites: bool = False
+
+
+class NodeObjectsReply(Msg):
+    """Every core worker's refs on one node (``node.list_objects``)."""
+
+    node_id: bytes
+    workers: list[CoreWorkerObjects] = []
+    #: core workers of the node that did not answer in time
+    unresponsive: int = 0
+    #: ids of the objects this node has spilled to disk (up to the request's limit)
+    spilled: list[bytes] = []
+
+
+class RegisterDriverMessage(Msg):
+    """A driver tells its node daemon it is there (so the node can list its refs)."""
+
+    worker_id: bytes
+    pid: int
 
 
 METHODS: dict[str, tuple[type | None, type | None]] = {
@@ -731,6 +796,10 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "control.put_package": (PutPackageRequest, PutPackageReply),
     "control.get_package": (GetPackageRequest, GetPackageReply),
     "node.prepare_runtime_env": (PrepareRuntimeEnvRequest, None),
+    # object refs held by core workers (list_objects, ``ember memory``)
+    "worker.list_objects": (ListObjectsRequest, CoreWorkerObjects),
+    "node.list_objects": (ListObjectsRequest, NodeObjectsReply),
+    "node.register_driver": (RegisterDriverMessage, None),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see

@@ -50,3 +50,8 @@ class ActorHandleCounts:
                 return
             self._collectable.discard(actor_id)
         self._on_collect(actor_id)
+
+    def live(self) -> list[bytes]:
+        """The actors this process holds handles to now."""
+        with self._lock:
+            return list(self._counts)

@@ -37,6 +37,7 @@ from ember.protocol.messages import (
     Address,
     Empty,
     KvPutRequest,
+    RegisterDriverMessage,
     RegisterJobRequest,
     SubscribeLogsRequest,
 )
@@ -54,6 +55,12 @@ from ember.runtime.loop_thread import LoopThread
 from ember.runtime.memory_store import MemoryStore
 from ember.runtime.object_ref import ObjectRef, RefHost
 from ember.runtime.objects import Objects
+from ember.runtime.ref_report import (
+    CallSites,
+    RefReport,
+    call_sites_enabled,
+    pending_statuses,
+)
 from ember.runtime.returns import Returns
 from ember.runtime.serialization import dumps_plain
 from ember.runtime.stored import StoredObjects
@@ -120,6 +127,7 @@ class CoreWorker:
         # A lost return is rebuilt by whichever submitter made it.
         self.objects.recovery.resubmit = self._resubmit
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
+        self.ref_report = self._make_ref_report(args)
         self.task_events = TaskEventSender(
             links, is_driver=is_driver, node_ip=node_ip, sup=self.sup
         )
@@ -134,6 +142,7 @@ class CoreWorker:
                 "worker.node_died": links.h_node_died,
                 "worker.add_location": stored.h_add_location,
                 "worker.drop_cached_objects": stored.h_drop_cached,
+                "worker.list_objects": self.ref_report.h_list_objects,
             }
         )
         # set by start(), and mirrored in ``links`` (read here on hot paths)
@@ -145,6 +154,25 @@ class CoreWorker:
         self.arena: Arena = None  # type: ignore[assignment]
         self.address: Address = None  # type: ignore[assignment]
         self.unix_path = ""
+
+    def _make_ref_report(self, args: TaskArgs) -> RefReport:
+        """``worker.list_objects``; records call sites only when switched on."""
+        sites = None
+        if call_sites_enabled():
+            sites = CallSites(self.refs, _running_task_name)
+            sites.install()
+        return RefReport(
+            self.refs,
+            self.store,
+            self.escrow,
+            lambda: pending_statuses(
+                self.tasks.tasks, list(self.actor_calls.actors.values()), args.pending
+            ),
+            self.actor_handles.live,
+            lambda: (self.worker_id, self.node_id, self.node_ip, self.is_driver),
+            sites,
+            self.objects.stored.mapped,
+        )
 
     @property
     def shutting_down(self) -> bool:
@@ -194,6 +222,10 @@ class CoreWorker:
             stats, _ = await self.node_conn.call("node.get_stats", Empty())
             self.node_id = stats.node_id
             store_path, store_bytes = stats.store_path, stats.store_bytes
+            self.node_conn.notify(
+                "node.register_driver",
+                RegisterDriverMessage(worker_id=self.worker_id, pid=os.getpid()),
+            )
         self.address = Address(
             worker_id=self.worker_id, node_id=self.node_id, tcp=tcp, unix=unix
         )
@@ -353,3 +385,8 @@ class CoreWorker:
             print(msg, file=sys.stderr, flush=True)  # noqa: T201
         except (OSError, ValueError):
             pass
+
+
+def _running_task_name() -> str:
+    ctx = task_context.get()
+    return ctx.name if ctx is not None else ""

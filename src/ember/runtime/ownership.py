@@ -156,6 +156,11 @@ class RefCounter:
     def has(self, oid: bytes) -> bool:
         return oid in self.entries
 
+    def snapshot(self) -> list[tuple[bytes, RefEntry]]:
+        """Every entry, copied under the lock (for reports: ``ref_report.py``)."""
+        with self._lock:
+            return list(self.entries.items())
+
     def statistics(self) -> dict[str, int]:
         with self._lock:
             entries = list(self.entries.values())

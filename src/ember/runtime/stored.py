@@ -72,6 +72,11 @@ class StoredObjects:
         self._links = links
         self._pending_release: list[bytes] = []
         self._release_scheduled = False
+        #: this process's live mappings by object id (for ``ref_report``: values
+        #: that still use an extent keep its object pinned, even once its ref is gone)
+        self.mapped: weakref.WeakValueDictionary[bytes, Any] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def create_in_store(
         self,
@@ -219,6 +224,7 @@ class StoredObjects:
         """Map a pinned extent; the entry keeps the mapping while it is cached here."""
         m = self._links.arena.extent(offset, size)
         weakref.finalize(m, self._unpin_later, oid)
+        self.mapped[oid] = m
         if self._entries.get(oid) is e:
             e.mapping = m  # a racing reader's extent is simply dropped (own pin)
         return m

@@ -13,6 +13,7 @@ from ember.util.state.actors import get_actor, list_actors, summarize_actors
 from ember.util.state.client import StateClient
 from ember.util.state.jobs import get_job, list_jobs
 from ember.util.state.nodes import get_node, list_nodes
+from ember.util.state.objects import get_objects, list_objects, summarize_objects
 from ember.util.state.placement_groups import (
     get_placement_group,
     list_placement_groups,
@@ -27,15 +28,18 @@ __all__ = [
     "get_actor",
     "get_job",
     "get_node",
+    "get_objects",
     "get_placement_group",
     "get_task",
     "get_worker",
     "list_actors",
     "list_jobs",
     "list_nodes",
+    "list_objects",
     "list_placement_groups",
     "list_tasks",
     "list_workers",
     "summarize_actors",
+    "summarize_objects",
     "summarize_tasks",
 ]
