@@ -153,6 +153,7 @@ def init(
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
     runtime_env, hook = setup_hook.split(runtime_env)
+    temp_dir = _check_temp_dir(kwargs.get("_temp_dir"))
     ignored_options.check_init(
         {
             **kwargs,
@@ -203,6 +204,11 @@ def init(
                 kwargs["object_spilling_directory"]
             )
         if local_mode:
+            if temp_dir is not None:
+                ignored_options.warn_ignored(
+                    "init(_temp_dir=...)",
+                    "local_mode runs everything in the driver and keeps no session folder",
+                )
             if hook is not None:
                 ignored_options.warn_ignored(
                     "init(runtime_env={'worker_process_setup_hook': ...})",
@@ -230,8 +236,15 @@ def init(
                 log_to_driver,
                 namespace,
                 labels,
+                temp_dir,
             )
         else:
+            if temp_dir is not None:
+                ignored_options.warn_ignored(
+                    "init(_temp_dir=...)",
+                    "it applies when init() starts a cluster; this driver joins a "
+                    "running one, whose session folders its head chose",
+                )
             if labels is not None:
                 raise ValueError(
                     "When connecting to an existing cluster, labels must not be "
@@ -281,6 +294,7 @@ def _start_local(
     log_to_driver: bool,
     namespace: str | None,
     labels: dict[str, str] | None = None,
+    temp_dir: str | None = None,
 ) -> CoreWorker:
     global _cluster
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 0):
@@ -306,7 +320,7 @@ def _start_local(
     if gpus:
         totals["GPU"] = float(gpus)
     totals.update({k: float(v) for k, v in (resources or {}).items()})
-    session_dir = session.new_session_dir()
+    session_dir = session.new_session_dir(temp_dir)
     token = session.new_token()
     _cluster = start_local_cluster(
         session_dir, token, totals, store, labels, config.as_env(SPILL_SETTINGS)
@@ -335,6 +349,20 @@ def _start_local(
         raise
     logger.info("Started a local ember cluster (session %s).", session_dir)
     return cw
+
+
+def _check_temp_dir(value: Any) -> str | None:
+    """``init(_temp_dir=...)``: None or an absolute path (as Ray), as a str."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(
+            f"_temp_dir must be a path (str), got {type(value).__name__}: {value!r}"
+        )
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ValueError(f"temp_dir must be absolute path or None, got {value!r}.")
+    return path
 
 
 def _driver_sys_path() -> list[str]:

@@ -31,6 +31,7 @@ from ember.cli.node_options import (
 )
 from ember.common import session, tls_files
 from ember.common.resources import default_object_store_bytes
+from ember.metrics.files import session_files
 
 DEFAULT_PORT = 6379
 
@@ -111,6 +112,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         session.read_token_file(opts["token_file"]) if opts["token_file"] else ""
     )
     token = token or session.new_token()
+    try:
+        metrics_options = session_files.FileOptions.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     files = tls_options.resolve(opts, tls_files.this_machine_names(ip))
     tls_options.apply(files)
     session_dir = session.new_session_dir(opts["temp_dir"])
@@ -188,6 +193,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         raise
     token_file = session.write_token(token, address)
+    metrics = session_files.write_session_files(session_dir, token_file, metrics_options)
     tls_files.record_for_cluster(address, files)
     record = {
         "session_dir": session_dir,
@@ -197,6 +203,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
         "storage": storage,
         "token_file": token_file,
+        "prometheus_config": metrics.prometheus_yml,
+        "grafana_config": metrics.grafana_ini,
         "tls": None if files is None else files._asdict(),
         "started": time.time(),
     }
@@ -225,7 +233,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     tls_options.apply(files)
     # Ask the control service first: a wrong token or address fails here, at once.
     cluster_client.get_status(address, token, find_tls=False)
-    session_dir = session.new_session_dir(opts["temp_dir"])
+    session_dir = session.new_session_dir(opts["temp_dir"], latest=False)
     store = opts["object_store_memory"] or default_object_store_bytes()
     totals = node_resources(
         ip,
@@ -268,6 +276,8 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
+    # A head running here keeps session_latest: its metrics files are the cluster's.
+    session.link_latest(session_dir, unless_live_head=True)
     current = session.read_cluster_record()
     if (
         current is None
@@ -321,6 +331,27 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+def _through_latest(path: str, session_dir: str) -> str:
+    """``path`` inside ``session_dir`` spelled through ``session_latest`` if it names it."""
+    root = os.path.dirname(session_dir.rstrip("/"))
+    latest = os.path.join(root, session.SESSION_LATEST)
+    if os.path.realpath(latest) != os.path.realpath(session_dir):
+        return path
+    return os.path.join(latest, os.path.relpath(path, session_dir))
+
+
+def _metrics_lines(record: dict[str, Any]) -> str:
+    sd = record["session_dir"]
+    prom = _through_latest(record["prometheus_config"], sd)
+    graf = _through_latest(record["grafana_config"], sd)
+    return f"""  To watch it with Prometheus and Grafana (each in its own terminal):
+    prometheus --config.file={prom} --web.listen-address=127.0.0.1:9090
+    grafana-server --config {graf} web
+  (run grafana-server from Grafana's folder, or add --homepath FOLDER), then open
+  http://127.0.0.1:3000 (dashboards in the "ember" folder). Prometheus reads the
+  cluster token from the file above to scrape the nodes."""
+
+
 def _print_head(record: dict[str, Any]) -> None:
     hostport = record["control_address"].removeprefix("tcp:")
     token_file = record["token_file"]
@@ -349,7 +380,8 @@ Next steps
 
   To see the cluster:     ember status
   To stop this machine's ember processes:  ember stop
-  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)"""
+  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)
+{_metrics_lines(record)}"""
     )
 
 
@@ -442,8 +474,9 @@ def _print_joined(record: dict[str, Any]) -> None:
 @click.option(
     "--temp-dir",
     default=None,
-    help="Folder for this user's ember folder (default: $TMPDIR; the session folder "
-    "goes into <temp-dir>/ember-<uid>).",
+    help="Folder for the session folders and the session_latest link, made 0700 "
+    "(default: $XDG_RUNTIME_DIR/ember, else $TMPDIR/ember-<uid>). Refused when another "
+    "user owns it or group/others can enter it.",
 )
 @click.option(
     "--token",

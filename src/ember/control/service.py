@@ -26,6 +26,7 @@ from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
 from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
+from ember.metrics.files.prometheus import DISCOVERY_FILE, DiscoveryFile
 from ember.protocol.messages import (
     SCHEMA,
     Empty,
@@ -76,6 +77,8 @@ class ControlService:
         #: jobs alive before a restart whose driver has not reconnected yet
         self._unclaimed_jobs: set[bytes] = set()
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
+        #: Prometheus's targets, rewritten as nodes join and leave
+        self.targets = DiscoveryFile(os.path.join(session_dir, DISCOVERY_FILE))
         self.stopped = asyncio.Event()
         self._load()
 
@@ -155,6 +158,7 @@ class ControlService:
         self.actors.recovery.node_registered(info.node_id, set(req.live_workers))
         conn.on_close(lambda c: self._node_lost(info.node_id, c))
         self.nodes.tell_cluster_changed()
+        self.targets.update(self.nodes.nodes.values())
         return Empty()
 
     def _node_lost(self, node_id: bytes, conn: Connection) -> None:
@@ -162,6 +166,7 @@ class ControlService:
         if node is None:
             return
         self.nodes.tell_cluster_changed()
+        self.targets.update(self.nodes.nodes.values())
         # Tell every client at once, so calls to that node's workers fail now
         # (a dead link sends no FIN) and their tasks are retried elsewhere.
         msg = NodeDiedMessage(node_id=node_id, reason=node.death_reason)
@@ -301,6 +306,7 @@ async def _main(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)
+    svc.targets.update(svc.nodes.nodes.values())
     signal_ready(ready_fd, address)
     monitor = loop.create_task(svc.monitor_nodes())
     recovery = loop.create_task(svc.recover())

@@ -53,6 +53,8 @@ class NodeInfo(Msg):
     start_time: float = 0.0
     #: bytes of its object store in use (from its last heartbeat)
     store_used: int = 0
+    #: the TCP port of its Prometheus endpoint (0: none)
+    metrics_port: int = 0
 
 
 class ObjRef(Msg):
