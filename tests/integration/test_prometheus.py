@@ -18,6 +18,7 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 import pytest
 from tests.integration.cli_cluster import CLI, clean_up, env_for, make_root, wait_until
@@ -98,6 +99,12 @@ def _start_node(root: str, address: str) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def _spawn(log: str, args: list[str], **kw) -> subprocess.Popen[str]:
+    """Start ``args`` with stderr into the file ``log``."""
+    with open(log, "w") as f:
+        return subprocess.Popen(args, stderr=f, text=True, **kw)
+
+
 class Prom:
     """HTTP API of the Prometheus under test."""
 
@@ -161,16 +168,19 @@ def test_prometheus_scrapes_every_node_and_every_panel_has_data():
         config = re.search(r"--config\.file=(\S+)", out.stdout).group(1)
         assert "/session_latest/metrics/prometheus/prometheus.yml" in config
         assert re.search(r"grafana-server --config \S+/grafana\.ini", out.stdout)
-        session_dir = os.path.realpath(os.path.dirname(os.path.dirname(os.path.dirname(config))))
+        session_dir = os.path.realpath(
+            os.path.dirname(os.path.dirname(os.path.dirname(config)))
+        )
         for _ in range(2):
             _start_node(root, address)
         # Head (control service + node) and two nodes.
         expected = 4
-        assert wait_until(lambda: _discovered(root, session_dir) == expected, 30), (
-            open(os.path.join(session_dir, "prom_metrics_service_discovery.json")).read()
-        )
+        assert wait_until(lambda: _discovered(root, session_dir) == expected, 30), Path(
+            os.path.join(session_dir, "prom_metrics_service_discovery.json")
+        ).read_text()
 
-        prom = subprocess.Popen(
+        prom = _spawn(
+            os.path.join(root, "prometheus.log"),
             [
                 PROMETHEUS,
                 f"--config.file={config}",
@@ -179,30 +189,29 @@ def test_prometheus_scrapes_every_node_and_every_panel_has_data():
             ],
             env=env_for(root),
             stdout=subprocess.DEVNULL,
-            stderr=open(os.path.join(root, "prometheus.log"), "w"),
-            text=True,
         )
         procs.append(prom)
         api = Prom(PROM_PORT)
-        assert wait_until(api.ready, 60), open(os.path.join(root, "prometheus.log")).read()
+        assert wait_until(api.ready, 60), Path(
+            os.path.join(root, "prometheus.log")
+        ).read_text()
         assert wait_until(lambda: _all_up(api, expected), 60), json.dumps(
             api.targets(), indent=1
         )
 
         stop = os.path.join(root, "stop")
-        work = subprocess.Popen(
+        work = _spawn(
+            os.path.join(root, "workload.log"),
             [sys.executable, "-c", WORKLOAD, stop],
             env=env_for(root),
             cwd=root,
             stdout=subprocess.PIPE,
-            stderr=open(os.path.join(root, "workload.log"), "w"),
-            text=True,
         )
         procs.append(work)
         assert work.stdout is not None
-        assert work.stdout.readline().strip() == "ready", open(
+        assert work.stdout.readline().strip() == "ready", Path(
             os.path.join(root, "workload.log")
-        ).read()
+        ).read_text()
 
         exprs = [
             (d.title, title, expr)
@@ -227,14 +236,18 @@ def test_prometheus_scrapes_every_node_and_every_panel_has_data():
             api.targets(), indent=1
         )
         assert wait_until(
-            lambda: len(api.query('count(ember_node_cpu_count) by (NodeAddress, instance)'))
-            == 4,
+            lambda: (
+                len(api.query("count(ember_node_cpu_count) by (NodeAddress, instance)"))
+                == 4
+            ),
             30,
         )
 
-        open(stop, "w").close()
+        Path(stop).touch()
         rest, _ = work.communicate(timeout=60)
-        assert work.returncode == 0, open(os.path.join(root, "workload.log")).read()
+        assert work.returncode == 0, Path(
+            os.path.join(root, "workload.log")
+        ).read_text()
         assert rest.split() == ["1", "8"]
     finally:
         for p in procs:

@@ -9,6 +9,7 @@ import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_discovery_lists_live_exporting_nodes_and_the_control_service(tmp_path):
         Node(b"\x05" * 4, "fd00::5", 9203),
     ]
     assert f.update(nodes) is True
-    groups = json.loads(open(f.path).read())
+    groups = json.loads(Path(f.path).read_text())
     by_target = {g["targets"][0]: g["labels"] for g in groups}
     assert set(by_target) == {
         "10.0.0.1:9100",
@@ -73,13 +74,23 @@ def test_discovery_rewrites_only_on_change_and_atomically(tmp_path):
     b = Node(b"\x02", "127.0.0.1", 9201)
     assert f.update([a, b]) is True
     assert os.stat(f.path).st_ino != inode  # a new file renamed over the old one
-    assert len(json.loads(open(f.path).read())) == 2
+    assert len(json.loads(Path(f.path).read_text())) == 2
     a.alive = False
     assert f.update([a, b]) is True
-    assert [g["targets"] for g in json.loads(open(f.path).read())] == [
+    assert [g["targets"] for g in json.loads(Path(f.path).read_text())] == [
         ["127.0.0.1:9201"]
     ]
     assert sorted(os.listdir(tmp_path)) == [prometheus.DISCOVERY_FILE]
+
+
+def test_a_control_service_on_every_interface_is_listed_at_the_head_ip(tmp_path):
+    f = prometheus.DiscoveryFile(str(tmp_path / prometheus.DISCOVERY_FILE))
+    f.set_control("0.0.0.0", 9100)
+    f.update([])
+    assert json.loads(Path(f.path).read_text())[0]["targets"] == ["127.0.0.1:9100"]
+    f.update([Node(b"\x01", "10.1.2.3", 9200, is_head=True)])
+    targets = [g["targets"][0] for g in json.loads(Path(f.path).read_text())]
+    assert "10.1.2.3:9100" in targets
 
 
 def test_a_failed_discovery_write_is_logged_not_raised(tmp_path, caplog):
@@ -104,16 +115,16 @@ def test_prometheus_yml_names_the_discovery_file_and_the_token_file():
         prometheus.prometheus_yml("/d", "/t", scrape_interval_s=0)
 
 
-@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+@pytest.mark.skipif(
+    shutil.which("promtool") is None, reason="promtool is not installed"
+)
 def test_promtool_accepts_the_generated_config(tmp_path):
     token = tmp_path / "auth_token"
     token.write_text("t" * 64)
     paths = session_files.write_session_files(
         str(tmp_path), str(token), FileOptions(scrape_interval_s=2)
     )
-    prometheus.DiscoveryFile(paths.discovery).update(
-        [Node(b"\x01", "127.0.0.1", 9200)]
-    )
+    prometheus.DiscoveryFile(paths.discovery).update([Node(b"\x01", "127.0.0.1", 9200)])
     out = subprocess.run(
         ["promtool", "check", "config", paths.prometheus_yml],
         capture_output=True,
@@ -140,19 +151,23 @@ def test_the_session_files_are_private_and_name_absolute_paths(tmp_path):
     ]
     for p in expected:
         assert mode(p) == 0o600, p
-    for dirpath, dirnames, _files in os.walk(sd / "metrics"):
+    for dirpath, _dirnames, _files in os.walk(sd / "metrics"):
         assert mode(dirpath) == 0o700, dirpath
-    ini = open(paths.grafana_ini).read()
-    values = dict(
-        line.split(" = ", 1) for line in ini.splitlines() if " = " in line
-    )
-    for key in ("data", "logs", "plugins", "provisioning", "default_home_dashboard_path"):
+    ini = Path(paths.grafana_ini).read_text()
+    values = dict(line.split(" = ", 1) for line in ini.splitlines() if " = " in line)
+    for key in (
+        "data",
+        "logs",
+        "plugins",
+        "provisioning",
+        "default_home_dashboard_path",
+    ):
         assert values[key].startswith(str(sd) + os.sep), key
     assert values["provisioning"] == os.path.join(paths.grafana_dir, "provisioning")
     assert values["http_addr"] == "127.0.0.1"
-    assert str(token) in open(paths.prometheus_yml).read()
-    assert paths.discovery in open(paths.prometheus_yml).read()
-    assert paths.dashboards_dir in open(paths.dashboards_yml).read()
+    assert str(token) in Path(paths.prometheus_yml).read_text()
+    assert paths.discovery in Path(paths.prometheus_yml).read_text()
+    assert paths.dashboards_dir in Path(paths.dashboards_yml).read_text()
 
 
 def test_options_come_from_the_environment_and_are_checked():
@@ -189,7 +204,7 @@ PANEL_TYPES = {"row", "timeseries", "stat"}
 
 
 def provisioned_uid(paths: MetricsPaths) -> str:
-    m = re.search(r'^\s*uid: "([^"]+)"', open(paths.datasources_yml).read(), re.M)
+    m = re.search(r'^\s*uid: "([^"]+)"', Path(paths.datasources_yml).read_text(), re.M)
     assert m, "the data source provisioning names no uid"
     return m.group(1)
 
@@ -201,7 +216,7 @@ def written(tmp_path_factory):
     token.write_text("t")
     paths = session_files.write_session_files(str(sd), str(token))
     models = [
-        json.loads(open(paths.dashboard(f)).read())
+        json.loads(Path(paths.dashboard(f)).read_text())
         for f in sorted(os.listdir(paths.dashboards_dir))
     ]
     return paths, models
@@ -246,7 +261,9 @@ def test_every_dashboard_is_valid_for_grafana(written):
         for p in m["panels"]:
             assert p["type"] in PANEL_TYPES, (where, p["type"])
             g = p["gridPos"]
-            assert g["x"] >= 0 and g["w"] > 0 and g["x"] + g["w"] <= 24, (where, p["title"])
+            assert g["x"] >= 0, (where, p["title"])
+            assert g["w"] > 0, (where, p["title"])
+            assert g["x"] + g["w"] <= 24, (where, p["title"])
             mine = {
                 (x, y)
                 for x in range(g["x"], g["x"] + g["w"])
@@ -263,7 +280,8 @@ def test_every_dashboard_is_valid_for_grafana(written):
             for t in p["targets"]:
                 assert t["datasource"]["uid"] == uid
                 expr = t["expr"]
-                assert "@N" not in expr and "@S" not in expr, expr
+                assert "@N" not in expr, expr
+                assert "@S" not in expr, expr
                 assert expr.count("(") == expr.count(")"), expr
                 assert expr.count("{") == expr.count("}"), expr
                 assert re.search(r"\bember_\w+", expr), expr

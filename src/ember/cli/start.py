@@ -193,7 +193,9 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         raise
     token_file = session.write_token(token, address)
-    metrics = session_files.write_session_files(session_dir, token_file, metrics_options)
+    metrics = session_files.write_session_files(
+        session_dir, token_file, metrics_options
+    )
     tls_files.record_for_cluster(address, files)
     record = {
         "session_dir": session_dir,

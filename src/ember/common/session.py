@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import secrets
 import socket
@@ -55,6 +56,8 @@ from ember.common.private_files import (
     read_private,
     write_private,
 )
+
+logger = logging.getLogger(__name__)
 
 TOKEN_ENV = "EMBER_AUTH_TOKEN"
 ADDRESS_ENV = "EMBER_ADDRESS"
@@ -143,12 +146,16 @@ def link_latest(session_dir: str, *, unless_live_head: bool = False) -> bool:
     if unless_live_head and _names_live_head(link):
         return False
     tmp = os.path.join(root, f".{SESSION_LATEST}.{secrets.token_hex(8)}")
-    os.symlink(name, tmp)
     try:
-        os.replace(tmp, link)
-    except OSError:
-        os.unlink(tmp)
-        raise
+        os.symlink(name, tmp)
+        try:
+            os.replace(tmp, link)
+        except OSError:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:  # a file system without symlinks: the session still works
+        logger.warning("could not point %s at %s: %s", link, name, exc)
+        return False
     return True
 
 

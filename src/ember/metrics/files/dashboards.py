@@ -51,7 +51,7 @@ class Dashboard:
 
 def load_spec(name: str) -> dict[str, Any]:
     """A panel list shipped in ``ember/metrics/files/dashboards/``."""
-    raw = resources.files("ember.metrics.files").joinpath("dashboards", name)
+    raw = resources.files("ember.metrics.files").joinpath("dashboards").joinpath(name)
     spec: dict[str, Any] = json.loads(raw.read_text())
     return spec
 
@@ -113,7 +113,11 @@ def _panel(spec: dict[str, Any], pid: int, pos: dict[str, int]) -> dict[str, Any
             "stacking": {"mode": "normal" if spec.get("stack") else "none"},
         }
         options: dict[str, Any] = {
-            "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["last", "max"]},
+            "legend": {
+                "displayMode": "table",
+                "placement": "bottom",
+                "calcs": ["last", "max"],
+            },
             "tooltip": {"mode": "multi", "sort": "desc"},
         }
     else:
@@ -171,7 +175,7 @@ def build(spec: dict[str, Any], session_name: str | None = None) -> Dashboard:
             x += w
             line_height = max(line_height, h)
         y += line_height
-    model = {
+    model: dict[str, Any] = {
         "uid": spec["uid"],
         "title": spec["title"],
         "description": spec.get("description", ""),
@@ -197,7 +201,7 @@ def build(spec: dict[str, Any], session_name: str | None = None) -> Dashboard:
                 _variable(
                     "NodeAddress",
                     "Node",
-                    f'label_values({VARIABLE_SOURCE}{{{SESSION_FILTER}}}, NodeAddress)',
+                    f"label_values({VARIABLE_SOURCE}{{{SESSION_FILTER}}}, NodeAddress)",
                     None,
                 ),
             ]

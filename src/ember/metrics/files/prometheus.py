@@ -34,6 +34,8 @@ JOB_NAME = "ember"
 DEFAULT_SCRAPE_INTERVAL_S = 10.0
 #: Prometheus's own ceiling for a scrape's timeout
 MAX_SCRAPE_TIMEOUT_S = 10.0
+#: listen addresses that name no host to connect to
+WILDCARDS = frozenset({"", "0.0.0.0", "::", "[::]"})
 
 
 class NodeEndpoint(Protocol):
@@ -156,7 +158,11 @@ class DiscoveryFile:
         self._written: str | None = None
 
     def set_control(self, host: str, port: int) -> None:
-        """Record the control service's own endpoint (written with the next update)."""
+        """Record the control service's own endpoint (written with the next update).
+
+        A wildcard ``host`` (it listens on every interface) is written as the head
+        node's IP address once the head registered, else as 127.0.0.1.
+        """
         self.control = control_target(host, port) if port else None
 
     def update(self, nodes: Iterable[NodeEndpoint]) -> bool:
@@ -164,9 +170,14 @@ class DiscoveryFile:
 
         A failed write is logged, not raised: it must not fail a node's registration.
         """
+        nodes = list(nodes)
         targets = node_targets(nodes)
         if self.control is not None:
-            targets.append(self.control)
+            c = self.control
+            if c.host in WILDCARDS:
+                head = next((n.ip for n in nodes if n.is_head and n.alive and n.ip), "")
+                c = Target(head or "127.0.0.1", c.port, c.labels)
+            targets.append(c)
         text = discovery_content(targets)
         if text == self._written:
             return False

@@ -95,7 +95,9 @@ class FileOptions:
                 f"Grafana's port must be in 1-65535, got {self.grafana_http_port} "
                 f"({GRAFANA_PORT_ENV})"
             )
-        if not self.grafana_http_addr or any(c.isspace() for c in self.grafana_http_addr):
+        if not self.grafana_http_addr or any(
+            c.isspace() for c in self.grafana_http_addr
+        ):
             raise ValueError(
                 f"Grafana's listen address must be a host name or IP address, got "
                 f"{self.grafana_http_addr!r} ({GRAFANA_ADDR_ENV})"
