@@ -24,7 +24,7 @@ from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session, tls
-from ember.common.config import SPILL_SETTINGS, Config
+from ember.common.config import METRICS_SETTINGS, SPILL_SETTINGS, Config
 from ember.common.resources import (
     default_memory_bytes,
     default_object_store_bytes,
@@ -309,7 +309,12 @@ def _start_local(
     session_dir = session.new_session_dir()
     token = session.new_token()
     _cluster = start_local_cluster(
-        session_dir, token, totals, store, labels, config.as_env(SPILL_SETTINGS)
+        session_dir,
+        token,
+        totals,
+        store,
+        labels,
+        config.as_env(SPILL_SETTINGS + METRICS_SETTINGS),
     )
     try:
         cw = CoreWorker(
