@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
@@ -21,9 +22,9 @@ from ember.metrics.control_collectors import (
     TaskCountsCollector,
 )
 from ember.metrics.families import Families, cumulative_buckets
+from ember.metrics.counts import FailureCounts
 from ember.metrics.node_collectors import (
     FailureCollector,
-    FailureCounts,
     ObjectStoreCollector,
     SchedulingCollector,
 )
@@ -176,7 +177,7 @@ def test_rpc_latency_histograms_from_the_dispatch_counts(monkeypatch):
     assert le["+Inf"] == 4
     assert value(got[names.RPC_LATENCY + "_count"], Method="node.get_stats") == 4
     total = value(got[names.RPC_LATENCY + "_sum"], Method="node.get_stats")
-    assert abs(total - 7003.04) < 1e-6
+    assert total == pytest.approx(7003.04)
     past = [s for s in buckets if s.labels["Method"] == "node.free_objects"]
     assert {s.labels["le"]: s.value for s in past}["+Inf"] == 1
     assert {s.labels["le"]: s.value for s in past}["60000.0"] == 0

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import aiohttp
@@ -90,3 +92,17 @@ def test_a_taken_port_is_a_typed_error():
                 await ex.start("127.0.0.1", s.getsockname()[1])
 
     asyncio.run(main())
+
+
+def test_daemons_without_metrics_do_not_load_the_http_stack():
+    # the embedded cluster exports nothing by default: its start-up must not pay
+    # for aiohttp and prometheus_client
+    code = (
+        "import sys, ember.node.daemon, ember.control.service, ember.util.metrics\n"
+        "print(sorted(m for m in ('aiohttp', 'prometheus_client') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import msgspec
+import pytest
 
 from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
@@ -17,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ember.metrics.families import Families
 from ember.metrics.user_points import PointBuffer
-from ember.metrics.user_store import UserMetricsCollector, UserMetricStore, label_name
+from ember.metrics.user_collector import UserMetricsCollector
+from ember.metrics.user_store import UserMetricStore, label_name
 from ember.protocol.messages import SCHEMA, MetricPoint, ReportMetricsRequest
 
 FAM = Families(lambda: {"SessionName": "s", "NodeAddress": "1.2.3.4"})
@@ -62,7 +64,7 @@ def test_buffer_sums_counters_keeps_last_gauge_and_buckets_histograms():
     assert points[("depth", ())].value == 3
     lat = points[("lat", ())]
     assert lat.buckets == [2, 1, 1]  # le 0.1 (0.05 and 0.1), le 1.0, past every bound
-    assert lat.total == 9.65
+    assert lat.total == pytest.approx(9.65)
     assert lat.boundaries == [0.1, 1.0]
     # drained: only what changes from now on is reported next time
     assert b.drain() == []
@@ -129,7 +131,7 @@ def test_node_store_adds_up_processes_and_exports_rays_shape():
     assert sample(got["ember_depth"], q="x") == 1
     le = {s.labels["le"]: s.value for s in got["ember_lat_bucket"]}
     assert le == {"0.1": 2, "1.0": 2, "+Inf": 4}
-    assert sample(got["ember_lat_sum"]) == 6.1
+    assert sample(got["ember_lat_sum"]) == pytest.approx(6.1)
     assert sample(got["ember_lat_count"]) == 4
 
 

@@ -198,6 +198,8 @@ def init(
         overrides = opt.system_config_overrides(
             _system_config, Config.__dataclass_fields__
         )
+        if kwargs.get("_metrics_export_port") is not None:  # Ray's init() keyword
+            overrides["metrics_export_port"] = int(kwargs["_metrics_export_port"])
         if kwargs.get("object_spilling_directory"):  # Ray's init() keyword
             overrides["object_spilling_directory"] = str(
                 kwargs["object_spilling_directory"]

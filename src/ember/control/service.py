@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -27,9 +27,6 @@ from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
 from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
-from ember.metrics.assembly import control_exporter
-from ember.metrics.control_collectors import TaskCounts
-from ember.metrics.exporter import MetricsExporter
 from ember.metrics.names import enabled as metrics_enabled
 from ember.protocol.messages import (
     SCHEMA,
@@ -47,6 +44,10 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
+
+if TYPE_CHECKING:
+    from ember.metrics.control_collectors import TaskCounts
+    from ember.metrics.exporter import MetricsExporter
 
 logger = logging.getLogger(__name__)
 
@@ -215,14 +216,22 @@ class ControlService:
             nodes=list(self.nodes.nodes.values()),
             demands=self.nodes.pending_demands(),
             storage=path or "memory",
-            metrics_address=self.metrics.address if self.metrics is not None else "",
+            metrics_address=self.metrics_address,
         )
 
     # -- metrics ----------------------------------------------------------------------
+    @property
+    def metrics_address(self) -> str:
+        """``host:port`` of this service's Prometheus endpoint ("" while it serves none)."""
+        return self.metrics.address if self.metrics is not None else ""
+
     async def start_metrics(self, host: str, port: int) -> None:
         """Serve this service's metrics on ``host:port`` (0: a free port; token required)."""
         if port < 0 or not metrics_enabled():
             return
+        # here, not at the top: a service without metrics never loads aiohttp
+        from ember.metrics.assembly import control_exporter
+
         self.metrics = control_exporter(
             self.token,
             os.path.basename(self.session_dir.rstrip("/")),

@@ -20,16 +20,17 @@ from ember.metrics.control_collectors import (
 )
 from ember.metrics.exporter import MetricsExporter
 from ember.metrics.families import Families
+from ember.metrics.counts import FailureCounts
 from ember.metrics.node_collectors import (
     FailureCollector,
-    FailureCounts,
     ObjectStoreCollector,
     SchedulingCollector,
 )
 from ember.metrics.processes import ComponentCollector
 from ember.metrics.rpc_latency import RpcLatencyCollector
 from ember.metrics.system import NodeSystemCollector
-from ember.metrics.user_store import UserMetricsCollector, UserMetricStore
+from ember.metrics.user_collector import UserMetricsCollector
+from ember.metrics.user_store import UserMetricStore
 
 
 def common_labels(

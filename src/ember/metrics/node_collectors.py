@@ -2,13 +2,11 @@
 
 Each takes the few callables it reads (the daemon's store, spiller, ledger
 and lease queue) and computes its samples when scraped; nothing here runs on
-a request path.  :class:`FailureCounts` is the one thing the daemon updates
-as events happen: two plain counters.
+a request path.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -16,6 +14,7 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from ember.metrics import names
+from ember.metrics.counts import FailureCounts
 from ember.metrics.families import Families
 
 
@@ -31,20 +30,6 @@ class _SpillStats(Protocol):
     restored_objects: int
     restored_bytes: int
     bytes_on_disk: int
-
-
-@dataclasses.dataclass
-class FailureCounts:
-    """Worker failures a node saw since it started (updated by the daemon as they happen)."""
-
-    #: workers that died while the node did not mean them to
-    unexpected_worker_failures: int = 0
-    #: memory-monitor kills by (Type: Task | Actor, Name)
-    evictions: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
-
-    def evicted(self, for_actor: bool, name: str) -> None:
-        key = ("Actor" if for_actor else "Task", name)
-        self.evictions[key] = self.evictions.get(key, 0) + 1
 
 
 class ObjectStoreCollector(Collector):

@@ -16,7 +16,7 @@ from ember.metrics import names
 from ember.metrics.families import Families
 from ember.rpc import dispatch
 
-_BOUNDS_MS = tuple(b * 1000.0 for b in dispatch.LATENCY_BOUNDS_S)
+_BOUNDS_MS = tuple(round(b * 1000.0, 9) for b in dispatch.LATENCY_BOUNDS_S)
 
 
 class RpcLatencyCollector(Collector):

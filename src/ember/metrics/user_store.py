@@ -1,4 +1,4 @@
-"""A node's view of its processes' user metrics, and the collector that exports them.
+"""A node's view of its processes' user metrics (exported by ``user_collector``).
 
 Points reported by drivers and workers (``node.report_metrics``) are summed
 into totals (counters, histogram buckets) or kept as the last value
@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator
-
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
+from collections.abc import Iterable
 
 from ember.metrics import names
-from ember.metrics.families import Families
 from ember.protocol.messages import MetricPoint
 
 logger = logging.getLogger(__name__)
@@ -42,7 +38,7 @@ def label_name(tag_key: str) -> str:
     return "_" + name if name[0].isdigit() else name
 
 
-class _Series:
+class Series:
     __slots__ = ("buckets", "total", "value")
 
     def __init__(self) -> None:
@@ -58,7 +54,7 @@ class UserMetricStore:
         self._max = max_series
         #: exported name -> (kind, description, boundaries)
         self.defs: dict[str, tuple[str, str, tuple[float, ...]]] = {}
-        self.series: dict[str, dict[Tags, _Series]] = {}
+        self.series: dict[str, dict[Tags, Series]] = {}
         self._count = 0
         self._warned: set[str] = set()
 
@@ -101,7 +97,7 @@ class UserMetricStore:
                 if self._count >= self._max:
                     self._warn("", "%d user metric series: new ones are dropped", self._max)
                     continue
-                s = per[tags] = _Series()
+                s = per[tags] = Series()
                 s.buckets = [0.0] * len(p.buckets)
                 self._count += 1
             if p.kind == "gauge":
@@ -112,39 +108,3 @@ class UserMetricStore:
                 for i, n in enumerate(p.buckets[: len(s.buckets)]):
                     s.buckets[i] += n
                 s.total += p.total
-
-
-class UserMetricsCollector(Collector):
-    """Exports a :class:`UserMetricStore` (tags become labels; missing ones are "")."""
-
-    def __init__(self, fam: Families, store: UserMetricStore) -> None:
-        self._fam = fam
-        self._store = store
-
-    def collect(self) -> Iterator[Metric]:
-        st = self._store
-        for name, (kind, doc, bounds) in sorted(st.defs.items()):
-            per = st.series.get(name, {})
-            keys = sorted({k for tags in per for k, _ in tags})
-            doc = doc or f"user metric {name.removeprefix(names.PREFIX)}"
-
-            def own(tags: Tags, keys: list[str] = keys) -> tuple[str, ...]:
-                d = dict(tags)
-                return tuple(d.get(k, "") for k in keys)
-
-            if kind == "histogram":
-                yield self._fam.histogram(
-                    name,
-                    doc,
-                    bounds,
-                    [(own(t), s.buckets, s.total) for t, s in per.items()],
-                    keys,
-                )
-            elif kind == "counter":
-                yield self._fam.counter(
-                    name, doc, [(own(t), s.value) for t, s in per.items()], keys
-                )
-            else:
-                yield self._fam.gauge(
-                    name, doc, [(own(t), s.value) for t, s in per.items()], keys
-                )

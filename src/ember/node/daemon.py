@@ -22,7 +22,7 @@ import os
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
@@ -30,10 +30,8 @@ from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
 from ember.common.node_labels import NODE_ID_KEY
 from ember.common.private_files import make_private
-from ember.metrics.assembly import NodeParts, node_exporter
-from ember.metrics.exporter import MetricsExporter
+from ember.metrics.counts import FailureCounts
 from ember.metrics.names import enabled as metrics_enabled
-from ember.metrics.node_collectors import FailureCounts
 from ember.metrics.user_store import UserMetricStore
 from ember.common.process import (
     TOKEN_ENV,
@@ -69,6 +67,9 @@ from ember.rpc.connection import Connection, ConnectionPool, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
 from ember.rpc.reconnecting import ReconnectingConnection
 from ember.scheduler.ledger import ResourceLedger
+
+if TYPE_CHECKING:
+    from ember.metrics.exporter import MetricsExporter
 
 logger = logging.getLogger(__name__)
 
@@ -187,7 +188,9 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
-            "node.report_metrics": lambda c, req, b: self.user_metrics.add(req.points),
+            "node.report_metrics": lambda c, req, b: (
+                None if self.metrics is None else self.user_metrics.add(req.points)
+            ),
         }
 
     async def start(self) -> str:
@@ -392,6 +395,9 @@ class NodeDaemon:
             port = self.config.metrics_export_port
         if port < 0 or not metrics_enabled():
             return
+        # here, not at the top: a daemon without metrics never loads aiohttp
+        from ember.metrics.assembly import NodeParts, node_exporter
+
         own = os.path.basename(self.opts.session_dir.rstrip("/"))
 
         def session_name() -> str:
@@ -416,11 +422,13 @@ class NodeDaemon:
             components=lambda: {
                 "node": [os.getpid()],
                 "worker": list(pool.by_pid),
-                "driver": [
-                    pid
-                    for c in list(self.server.connections)
-                    if (pid := c.peer_pid()) and pid not in pool.by_pid
-                ],
+                "driver": sorted(
+                    {
+                        pid
+                        for c in list(self.server.connections)
+                        if (pid := c.peer_pid()) and pid not in pool.by_pid
+                    }
+                ),
             },
             gpus=int(self.opts.resources.get("GPU", 0)),
         )

@@ -19,11 +19,13 @@ from __future__ import annotations
 import re
 import threading
 import warnings
+import weakref
 from typing import Any
 
 from ember.metrics.names import enabled
 from ember.metrics.user_points import PointBuffer, Tags
 from ember.protocol.messages import ReportMetricsRequest
+from ember.rpc.errors import RpcError
 from ember.runtime import current
 
 __all__ = ["Counter", "Gauge", "Histogram"]
@@ -41,24 +43,29 @@ class _Reporter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._worker: Any = None
+        #: the core worker reporting now (weak: a shut-down one is not kept alive)
+        self._worker: weakref.ref[Any] | None = None
+
+    def _current(self) -> Any:
+        return self._worker() if self._worker is not None else None
 
     def ensure(self) -> None:
         """Start reporting through the current core worker (once per core worker)."""
         cw = current.worker_or_none()
-        if cw is None or cw is self._worker:
+        if cw is None or cw is self._current():
             return
         with self._lock:
-            if cw is self._worker:
+            if cw is self._current():
                 return
-            self._worker = cw
+            self._worker = weakref.ref(cw)
         cw.links.loop_thread.call(self._schedule, cw)
 
     def _schedule(self, cw: Any) -> None:
-        cw.links.loop.call_later(REPORT_INTERVAL_S, self._report, cw)
+        cw.links.loop.call_later(REPORT_INTERVAL_S, self._report, weakref.ref(cw))
 
-    def _report(self, cw: Any) -> None:
-        if cw is not self._worker or cw.links.shutting_down:
+    def _report(self, ref: weakref.ref[Any]) -> None:
+        cw = ref()
+        if cw is None or cw is not self._current() or cw.links.shutting_down:
             return
         conn = cw.links.node_conn
         if conn is not None and not conn.is_closed():
@@ -66,7 +73,7 @@ class _Reporter:
             if points:
                 try:
                     conn.notify("node.report_metrics", ReportMetricsRequest(points=points))
-                except Exception:  # the node went away: keep them for the next one
+                except RpcError:  # the node went away: keep them for the next one
                     _BUFFER.put_back(points)
         self._schedule(cw)
 
