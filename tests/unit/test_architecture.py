@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("util",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
-    ("scheduler", "object_store"),
+    ("scheduler", "object_store", "metrics"),
     ("protocol",),
     ("rpc",),
     ("exceptions",),

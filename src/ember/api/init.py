@@ -24,7 +24,7 @@ from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session, tls
-from ember.common.config import SPILL_SETTINGS, Config
+from ember.common.config import METRICS_SETTINGS, SPILL_SETTINGS, Config
 from ember.common.resources import (
     default_memory_bytes,
     default_object_store_bytes,
@@ -199,6 +199,8 @@ def init(
         overrides = opt.system_config_overrides(
             _system_config, Config.__dataclass_fields__
         )
+        if kwargs.get("_metrics_export_port") is not None:  # Ray's init() keyword
+            overrides["metrics_export_port"] = int(kwargs["_metrics_export_port"])
         if kwargs.get("object_spilling_directory"):  # Ray's init() keyword
             overrides["object_spilling_directory"] = str(
                 kwargs["object_spilling_directory"]
@@ -323,7 +325,12 @@ def _start_local(
     session_dir = session.new_session_dir(temp_dir)
     token = session.new_token()
     _cluster = start_local_cluster(
-        session_dir, token, totals, store, labels, config.as_env(SPILL_SETTINGS)
+        session_dir,
+        token,
+        totals,
+        store,
+        labels,
+        config.as_env(SPILL_SETTINGS + METRICS_SETTINGS),
     )
     try:
         cw = CoreWorker(

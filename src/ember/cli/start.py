@@ -53,6 +53,7 @@ def _node_args(
     listen_address: str | None,
     labels: dict[str, str] | None = None,
     spill_dir: str | None = None,
+    metrics_port: int | None = None,
 ) -> list[str]:
     args = [
         "--session-dir",
@@ -72,6 +73,8 @@ def _node_args(
         args += ["--labels", json.dumps(labels)]
     if spill_dir:
         args += ["--object-spilling-directory", os.path.abspath(spill_dir)]
+    if metrics_port is not None:
+        args += ["--metrics-export-port", str(metrics_port)]
     return args
 
 
@@ -142,6 +145,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 storage,
                 # Restarted on the same address when it dies (its state is in storage).
                 "--supervise",
+                "--metrics-export-port",
+                str(opts.get("control_metrics_export_port", 0)),
             ],
             env,
             os.path.join(logs, "control.log"),
@@ -173,6 +178,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                     opts["listen_address"],
                     opts["labels"],
                     opts.get("object_spilling_directory"),
+                    opts.get("metrics_export_port", 0),
                 ),
                 "--head",
             ],
@@ -257,6 +263,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             opts["listen_address"],
             opts["labels"],
             opts.get("object_spilling_directory"),
+            opts.get("metrics_export_port", 0),
         ),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
@@ -501,6 +508,23 @@ def _print_joined(record: dict[str, Any]) -> None:
     "a file in the session folder), 'sqlite:PATH', 'memory', or "
     "'redis://HOST:PORT[/DB]' (a head started elsewhere against the same Redis takes "
     "the cluster over; password in EMBER_REDIS_PASSWORD).",
+)
+@click.option(
+    "--metrics-export-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default=True,
+    help="The port of this node's Prometheus endpoint on its IP address (0: a free "
+    "port, shown as MetricsExportPort by ember.nodes()); scrapers need the cluster "
+    "token as a Bearer token.",
+)
+@click.option(
+    "--control-metrics-export-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default=True,
+    help="With --head: the port of the control service's own Prometheus endpoint "
+    "(actors, placement groups, tasks; 0: a free port).",
 )
 @click.option(
     "--block",

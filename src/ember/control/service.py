@@ -7,7 +7,8 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -27,6 +28,7 @@ from ember.control.nodes import NodeTable
 from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.metrics.files.prometheus import DISCOVERY_FILE, DiscoveryFile
+from ember.metrics.names import enabled as metrics_enabled
 from ember.protocol.messages import (
     SCHEMA,
     Empty,
@@ -43,6 +45,10 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
+
+if TYPE_CHECKING:
+    from ember.metrics.control_collectors import TaskCounts
+    from ember.metrics.exporter import MetricsExporter
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,8 @@ class ControlService:
         #: Prometheus's targets, rewritten as nodes join and leave
         self.targets = DiscoveryFile(os.path.join(session_dir, DISCOVERY_FILE))
         self.stopped = asyncio.Event()
+        #: the Prometheus endpoint, once :meth:`start_metrics` ran
+        self.metrics: MetricsExporter | None = None
         self._load()
 
     def _load(self) -> None:
@@ -213,7 +221,40 @@ class ControlService:
             nodes=list(self.nodes.nodes.values()),
             demands=self.nodes.pending_demands(),
             storage=path or "memory",
+            metrics_address=self.metrics_address,
         )
+
+    # -- metrics ----------------------------------------------------------------------
+    @property
+    def metrics_address(self) -> str:
+        """``host:port`` of this service's Prometheus endpoint ("" while it serves none)."""
+        return self.metrics.address if self.metrics is not None else ""
+
+    async def start_metrics(self, host: str, port: int) -> None:
+        """Serve this service's metrics on ``host:port`` (0: a free port; token required)."""
+        if port < 0 or not metrics_enabled():
+            return
+        # here, not at the top: a service without metrics never loads aiohttp
+        from ember.metrics.assembly import control_exporter
+
+        self.metrics = control_exporter(
+            self.token,
+            os.path.basename(self.session_dir.rstrip("/")),
+            host,
+            lambda: [
+                (r.info.state, r.info.class_name) for r in self.actors.actors.values()
+            ],
+            lambda: [g.state for g in self.placement_groups.groups.values()],
+            self._task_counts(),
+        )
+        await self.metrics.start(host, port)
+        self.targets.set_control(host, self.metrics.port)
+        logger.info("metrics on http://%s/metrics", self.metrics.address)
+
+    def _task_counts(self) -> Callable[[], TaskCounts] | None:
+        """Task counts by (state, name, is_retry), when task events are kept here."""
+        counts = getattr(getattr(self, "task_events", None), "state_counts", None)
+        return counts if callable(counts) else None
 
     # -- kv and jobs ------------------------------------------------------------------
     def kv_put(self, conn: Connection, req: Any, bufs: Any) -> KvPutReply:
@@ -294,7 +335,13 @@ class ControlService:
 
 
 async def _main(
-    session_dir: str, unix: str, host: str, port: int, ready_fd: int, storage: str
+    session_dir: str,
+    unix: str,
+    host: str,
+    port: int,
+    ready_fd: int,
+    storage: str,
+    metrics_port: int = -1,
 ) -> None:
     svc = ControlService(
         token_from_env(), session_dir, open_storage(storage, session_dir)
@@ -303,6 +350,7 @@ async def _main(
     make_private(unix)
     if host:  # no host: a one-machine cluster, reached through the unix socket only
         address = await svc.server.listen(f"tcp:{host}:{port}")
+    await svc.start_metrics(host or "127.0.0.1", _metrics_port(metrics_port, svc.config))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)
@@ -316,11 +364,22 @@ async def _main(
     svc.actors.close()
     svc.placement_groups.close()
     svc.server.close()
+    if svc.metrics is not None:
+        await svc.metrics.close()
     svc.storage.close()
     try:
         os.unlink(unix)
     except FileNotFoundError:
         pass
+
+
+def _metrics_port(given: int, config: Config) -> int:
+    """``--metrics-export-port``, else the config's, else a free one if nodes export."""
+    if given >= 0:
+        return given
+    if config.control_metrics_export_port >= 0:
+        return config.control_metrics_export_port
+    return 0 if config.metrics_export_port >= 0 else -1
 
 
 def run(
@@ -330,17 +389,22 @@ def run(
     port: int,
     ready_fd: int,
     storage: str = "memory",
+    metrics_port: int = -1,
 ) -> None:
     """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``.
 
     Listens on the unix socket ``unix`` and, unless ``host`` is empty, on TCP
     ``host:port``; the ready line is the TCP address (else the unix one).
+    ``metrics_port``: its Prometheus endpoint's port on ``host`` (127.0.0.1 when
+    empty); 0 a free one, -1 the config's (``EMBER_CONTROL_METRICS_EXPORT_PORT``).
     """
     die_with_parent()
     setup_daemon_logging("control")
     raise_nofile_limit()
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))
+        loop.run_until_complete(
+            _main(session_dir, unix, host, port, ready_fd, storage, metrics_port)
+        )
     finally:
         loop.close()
