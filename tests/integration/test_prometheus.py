@@ -28,6 +28,7 @@ from ember.metrics.files import dashboards
 PROMETHEUS = shutil.which("prometheus")
 pytestmark = [
     pytest.mark.multiprocess,
+    pytest.mark.timeout(420),
     pytest.mark.skipif(
         PROMETHEUS is None,
         reason="the prometheus binary is not installed (Debian package 'prometheus')",
