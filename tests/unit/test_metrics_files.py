@@ -296,3 +296,20 @@ def test_the_session_selector_starts_at_the_writing_session():
     assert session_var["current"]["value"] == ["session_abc"]
     everything = dashboards.build(dashboards.load_spec("default.json"))
     assert everything.model["templating"]["list"][0]["current"]["value"] == ["$__all"]
+
+
+def test_every_charted_metric_is_one_ember_exports(written):
+    from ember.metrics import names
+
+    exported = {*names.NODE_METRICS, *names.CONTROL_METRICS, *names.GPU_METRICS}
+    histograms = {names.RPC_LATENCY}
+    _paths, models = written
+    for m in models:
+        for title, expr in dashboards.expressions(m):
+            for metric in re.findall(r"\bember_\w+", expr):
+                base = re.sub(r"_(bucket|count|sum)$", "", metric)
+                assert metric in exported or base in histograms, (
+                    m["title"],
+                    title,
+                    metric,
+                )

@@ -353,7 +353,8 @@ def _metrics_lines(record: dict[str, Any]) -> str:
     sd = record["session_dir"]
     prom = _through_latest(record["prometheus_config"], sd)
     graf = _through_latest(record["grafana_config"], sd)
-    return f"""  To watch it with Prometheus and Grafana (each in its own terminal):
+    return f"""
+  To watch the cluster with Prometheus and Grafana (each in its own terminal):
     prometheus --config.file={prom} --web.listen-address=127.0.0.1:9090
     grafana-server --config {graf} web
   (run grafana-server from Grafana's folder, or add --homepath FOLDER), then open
