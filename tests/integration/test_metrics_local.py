@@ -54,7 +54,9 @@ def test_no_endpoint_unless_asked(shutdown):
     (node,) = ember.nodes()
     assert node["MetricsExportPort"] == 0
     rec = session.read_cluster_record()
-    status = cluster_client.get_status(rec["control_address"], rec["token"], find_tls=False)
+    status = cluster_client.get_status(
+        rec["control_address"], rec["token"], find_tls=False
+    )
     assert status.metrics_address == ""
 
 
@@ -68,7 +70,10 @@ def test_asked_for_it_serves_on_localhost_with_the_token(shutdown):
     status = cluster_client.get_status(rec["control_address"], token, find_tls=False)
     host, _, _ = status.metrics_address.rpartition(":")
     assert host == "127.0.0.1"
-    urls = [f"http://127.0.0.1:{port}/metrics", f"http://{status.metrics_address}/metrics"]
+    urls = [
+        f"http://127.0.0.1:{port}/metrics",
+        f"http://{status.metrics_address}/metrics",
+    ]
     for url in urls:
         assert get(url, None)[0] == 401
         assert get(url, token)[0] == 200

@@ -344,7 +344,9 @@ async def _main(
     make_private(unix)
     if host:  # no host: a one-machine cluster, reached through the unix socket only
         address = await svc.server.listen(f"tcp:{host}:{port}")
-    await svc.start_metrics(host or "127.0.0.1", _metrics_port(metrics_port, svc.config))
+    await svc.start_metrics(
+        host or "127.0.0.1", _metrics_port(metrics_port, svc.config)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)

@@ -18,9 +18,9 @@ from ember.metrics.control_collectors import (
     TaskCounts,
     TaskCountsCollector,
 )
+from ember.metrics.counts import FailureCounts
 from ember.metrics.exporter import MetricsExporter
 from ember.metrics.families import Families
-from ember.metrics.counts import FailureCounts
 from ember.metrics.node_collectors import (
     FailureCollector,
     ObjectStoreCollector,

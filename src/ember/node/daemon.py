@@ -30,9 +30,6 @@ from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
 from ember.common.node_labels import NODE_ID_KEY
 from ember.common.private_files import make_private
-from ember.metrics.counts import FailureCounts
-from ember.metrics.names import enabled as metrics_enabled
-from ember.metrics.user_store import UserMetricStore
 from ember.common.process import (
     TOKEN_ENV,
     die_with_parent,
@@ -40,6 +37,9 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.metrics.counts import FailureCounts
+from ember.metrics.names import enabled as metrics_enabled
+from ember.metrics.user_store import UserMetricStore
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
