@@ -93,7 +93,9 @@ def cluster():
                   "--object-store-memory", STORE)  # fmt: skip
         out = c.cli("start", "--head", "--port", "0", *common)
         assert out.returncode == 0, out.stderr
-        joined = re.search(r"ember start --address='([^']+)' --token-file (\S+)", out.stdout)
+        joined = re.search(
+            r"ember start --address='([^']+)' --token-file (\S+)", out.stdout
+        )
         assert joined, out.stdout
         hostport, token_file = joined.groups()
         token_file = token_file.replace("~", os.path.join(root, "home"), 1)
@@ -203,16 +205,18 @@ def test_figures_move_with_a_workload(cluster, driver):
     assert total(got_far, names.COMPONENT_COUNT, Component="worker") >= 1
     assert total(got_far, names.COMPONENT_RSS_BYTES, Component="worker") > 0
     got = scrape(driver)
-    assert total(got, names.RPC_LATENCY + "_count", Method="node.request_worker_lease") > (
-        leases_before
-    )
+    assert total(
+        got, names.RPC_LATENCY + "_count", Method="node.request_worker_lease"
+    ) > (leases_before)
     # this process is the driver, connected to that node
     assert total(got, names.COMPONENT_COUNT, Component="driver") >= 1
     assert total(got, names.COMPONENT_COUNT, Component="node") == 1
     ember.kill(h)
     ember.util.remove_placement_group(pg)
     assert wait_until(
-        lambda: total(scrape("control"), names.ACTORS, State="DEAD", Name="Holder") == 1,
+        lambda: (
+            total(scrape("control"), names.ACTORS, State="DEAD", Name="Holder") == 1
+        ),
         30,
     )
     del held
@@ -248,7 +252,9 @@ def test_user_metrics_from_a_task_show_up_at_its_node(cluster, driver):
     assert total(got, "ember_mx_queue_depth") == 7
     assert total(got, "ember_mx_latency_s_bucket", le="1.0") == 1
     assert total(got, "ember_mx_latency_s_bucket", le="0.1") == 0
-    assert all(s.labels["NodeAddress"] == "127.0.0.1" for s in got["ember_mx_queue_depth"])
+    assert all(
+        s.labels["NodeAddress"] == "127.0.0.1" for s in got["ember_mx_queue_depth"]
+    )
     assert wait_until(
         lambda: total(user_figures(driver), "ember_mx_driver_calls_total") == 2, 30
     )

@@ -21,8 +21,8 @@ from ember.metrics.control_collectors import (
     PlacementGroupsCollector,
     TaskCountsCollector,
 )
-from ember.metrics.families import Families, cumulative_buckets
 from ember.metrics.counts import FailureCounts
+from ember.metrics.families import Families, cumulative_buckets
 from ember.metrics.node_collectors import (
     FailureCollector,
     ObjectStoreCollector,
@@ -53,7 +53,9 @@ def scrape(*collectors) -> dict[str, list]:
 
 
 def value(samples, **labels) -> float:
-    hits = [s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())]
+    hits = [
+        s.value for s in samples if all(s.labels.get(k) == v for k, v in labels.items())
+    ]
     assert len(hits) == 1, (labels, samples)
     return hits[0]
 
@@ -184,7 +186,11 @@ def test_rpc_latency_histograms_from_the_dispatch_counts(monkeypatch):
 
 
 def test_cumulative_buckets():
-    assert cumulative_buckets([1, 2], [1, 0, 3]) == [("1.0", 1), ("2.0", 1), ("+Inf", 4)]
+    assert cumulative_buckets([1, 2], [1, 0, 3]) == [
+        ("1.0", 1),
+        ("2.0", 1),
+        ("+Inf", 4),
+    ]
 
 
 def test_node_system_figures_are_all_there():
@@ -205,7 +211,9 @@ def test_node_system_figures_are_all_there():
     assert value(first[names.NODE_NETWORK_SEND_SPEED]) == 0
     now[0] += 2.0
     second = scrape(collector)
-    sent = value(second[names.NODE_NETWORK_SENT]) - value(first[names.NODE_NETWORK_SENT])
+    sent = value(second[names.NODE_NETWORK_SENT]) - value(
+        first[names.NODE_NETWORK_SENT]
+    )
     assert value(second[names.NODE_NETWORK_SEND_SPEED]) == sent / 2.0
     assert not any(n in second for n in names.GPU_METRICS)
 

@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from ember.metrics.exporter import MetricsExportError, MetricsExporter
+from ember.metrics.exporter import MetricsExporter, MetricsExportError
 
 TOKEN = b"t" * 32
 

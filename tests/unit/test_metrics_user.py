@@ -11,14 +11,13 @@ import logging
 
 import msgspec
 import pytest
-
 from prometheus_client import generate_latest
 from prometheus_client.core import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from ember.metrics.families import Families
-from ember.metrics.user_points import PointBuffer
 from ember.metrics.user_collector import UserMetricsCollector
+from ember.metrics.user_points import PointBuffer
 from ember.metrics.user_store import UserMetricStore, label_name
 from ember.protocol.messages import SCHEMA, MetricPoint, ReportMetricsRequest
 
@@ -169,6 +168,9 @@ def test_tag_keys_become_valid_label_names():
 def test_node_store_bounds_its_series():
     store = UserMetricStore(max_series=3)
     store.add(
-        [MetricPoint(name="g", kind="gauge", tags={"i": str(i)}, value=i) for i in range(9)]
+        [
+            MetricPoint(name="g", kind="gauge", tags={"i": str(i)}, value=i)
+            for i in range(9)
+        ]
     )
     assert len(export(store)["ember_g"]) == 3

@@ -18,9 +18,9 @@ from ember.metrics.control_collectors import (
     TaskCounts,
     TaskCountsCollector,
 )
+from ember.metrics.counts import FailureCounts
 from ember.metrics.exporter import MetricsExporter
 from ember.metrics.families import Families
-from ember.metrics.counts import FailureCounts
 from ember.metrics.node_collectors import (
     FailureCollector,
     ObjectStoreCollector,
@@ -42,6 +42,33 @@ def common_labels(
         return {"SessionName": session(), "NodeAddress": address}
 
     return labels
+
+
+def head_session_name(
+    nodes: Callable[[], Iterable[Any]], own_session_dir: str
+) -> Callable[[], str]:
+    """The cluster's session name: the head node's session folder's (else this node's)."""
+    own = os.path.basename(own_session_dir.rstrip("/"))
+
+    def name() -> str:
+        head = next((n for n in nodes() if n.is_head), None)
+        return os.path.basename(head.session_dir.rstrip("/")) if head else own
+
+    return name
+
+
+def node_components(
+    worker_pids: Callable[[], Iterable[int]], connections: Callable[[], Iterable[Any]]
+) -> Callable[[], dict[str, list[int]]]:
+    """This daemon, its workers, and its drivers (unix peers that are not its workers)."""
+    me = os.getpid()
+
+    def components() -> dict[str, list[int]]:
+        workers = set(worker_pids())
+        drivers = {c.peer_pid() for c in connections()} - workers - {0, me}
+        return {"node": [me], "worker": sorted(workers), "driver": sorted(drivers)}
+
+    return components
 
 
 @dataclasses.dataclass

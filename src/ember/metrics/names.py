@@ -45,7 +45,6 @@ OBJECT_STORE_USED = "ember_object_store_used_memory"
 OBJECT_STORE_NUM_LOCAL_OBJECTS = "ember_object_store_num_local_objects"
 SPILL_REQUESTS = "ember_spill_manager_request_total"  # {Type=Spilled|Restored}
 SPILL_BYTES = "ember_spill_manager_bytes_total"  # {Type=Spilled|Restored}
-SPILLED_OBJECTS = "ember_spill_manager_objects"  # {State=Spilled}: on disk now
 
 # -- scheduling ---------------------------------------------------------------------
 RESOURCES = "ember_resources"  # {Name, State=USED|AVAILABLE}
@@ -94,7 +93,6 @@ NODE_METRICS = (
     OBJECT_STORE_NUM_LOCAL_OBJECTS,
     SPILL_REQUESTS,
     SPILL_BYTES,
-    SPILLED_OBJECTS,
     RESOURCES,
     UNSCHEDULEABLE_TASKS,
     COMPONENT_RSS_MB,

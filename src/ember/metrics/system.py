@@ -156,7 +156,7 @@ def _nvml() -> Any:
         import pynvml  # type: ignore[import-not-found]
 
         pynvml.nvmlInit()
-    except Exception as exc:  # missing package, no driver: GPU counts only
+    except Exception as exc:  # noqa: BLE001 - no package, no driver: GPU counts only
         logger.info("no GPU figures beyond the count (NVML: %s)", exc)
         return None
     return pynvml
@@ -177,6 +177,6 @@ def _gpu_rows(nvml: Any) -> list[tuple[int, str, dict[str, float]]]:
                     {"util": util.gpu, "used": mem.used, "free": mem.free},
                 )
             )
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - NVML errors are its own classes
         logger.debug("NVML failed: %s", exc)
     return out

@@ -67,7 +67,12 @@ class UserMetricStore:
         for p in points:
             name = names.user_metric_name(p.name)
             if name in _RESERVED:
-                self._warn(name, "user metric %r clashes with ember's %s: dropped", p.name, name)
+                self._warn(
+                    name,
+                    "user metric %r clashes with ember's %s: dropped",
+                    p.name,
+                    name,
+                )
                 continue
             known = self.defs.setdefault(
                 name, (p.kind, p.description, tuple(p.boundaries))
@@ -95,7 +100,9 @@ class UserMetricStore:
             s = per.get(tags)
             if s is None:
                 if self._count >= self._max:
-                    self._warn("", "%d user metric series: new ones are dropped", self._max)
+                    self._warn(
+                        "", "%d user metric series: new ones are dropped", self._max
+                    )
                     continue
                 s = per[tags] = Series()
                 s.buckets = [0.0] * len(p.buckets)

@@ -30,9 +30,6 @@ from ember.common.fdlimit import raise_nofile_limit
 from ember.common.ids import random_id
 from ember.common.node_labels import NODE_ID_KEY
 from ember.common.private_files import make_private
-from ember.metrics.counts import FailureCounts
-from ember.metrics.names import enabled as metrics_enabled
-from ember.metrics.user_store import UserMetricStore
 from ember.common.process import (
     TOKEN_ENV,
     die_with_parent,
@@ -40,6 +37,9 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.metrics.counts import FailureCounts
+from ember.metrics.names import enabled as metrics_enabled
+from ember.metrics.user_store import UserMetricStore
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
@@ -396,21 +396,17 @@ class NodeDaemon:
         if port < 0 or not metrics_enabled():
             return
         # here, not at the top: a daemon without metrics never loads aiohttp
-        from ember.metrics.assembly import NodeParts, node_exporter
+        from ember.metrics import assembly
 
-        own = os.path.basename(self.opts.session_dir.rstrip("/"))
-
-        def session_name() -> str:
-            head = next((n for n in self.cluster.nodes.values() if n.is_head), None)
-            return os.path.basename(head.session_dir.rstrip("/")) if head else own
-
-        assert self.pool is not None
         pool = self.pool
-        parts = NodeParts(
+        assert pool is not None
+        parts = assembly.NodeParts(
             node_ip=self.opts.node_ip,
             is_head=self.opts.is_head,
             session_dir=self.opts.session_dir,
-            session_name=session_name,
+            session_name=assembly.head_session_name(
+                lambda: self.cluster.nodes.values(), self.opts.session_dir
+            ),
             store=self.store,
             spill_stats=self.spiller.statistics,
             arena_in_shm=self.arena_path.startswith("/dev/shm"),
@@ -419,20 +415,12 @@ class NodeDaemon:
             waiting=lambda: (len(self.leases.pending), len(self.leases.infeasible)),
             failures=self.failures,
             user_metrics=self.user_metrics,
-            components=lambda: {
-                "node": [os.getpid()],
-                "worker": list(pool.by_pid),
-                "driver": sorted(
-                    {
-                        pid
-                        for c in list(self.server.connections)
-                        if (pid := c.peer_pid()) and pid not in pool.by_pid
-                    }
-                ),
-            },
+            components=assembly.node_components(
+                lambda: pool.by_pid, lambda: list(self.server.connections)
+            ),
             gpus=int(self.opts.resources.get("GPU", 0)),
         )
-        self.metrics = node_exporter(self.token, parts)
+        self.metrics = assembly.node_exporter(self.token, parts)
         await self.metrics.start(self.opts.node_ip, port)
         logger.info("metrics on http://%s/metrics", self.metrics.address)
 

@@ -174,9 +174,7 @@ class Dispatch:
         if asyncio.iscoroutine(result):
             task = asyncio.get_running_loop().create_task(result)
             self._tasks.add(task)
-            task.add_done_callback(
-                lambda t: self._finish(t, kind, req_id, method, t0)
-            )
+            task.add_done_callback(lambda t: self._finish(t, kind, req_id, method, t0))
         elif isinstance(result, asyncio.Future):
             # A handler may hand back a future it resolves later (no Task per request).
             result.add_done_callback(

@@ -72,7 +72,9 @@ class _Reporter:
             points = _BUFFER.drain()
             if points:
                 try:
-                    conn.notify("node.report_metrics", ReportMetricsRequest(points=points))
+                    conn.notify(
+                        "node.report_metrics", ReportMetricsRequest(points=points)
+                    )
                 except RpcError:  # the node went away: keep them for the next one
                     _BUFFER.put_back(points)
         self._schedule(cw)
@@ -251,7 +253,7 @@ class Histogram(Metric):
         if boundaries is None or len(boundaries) == 0:
             raise ValueError(
                 "boundaries argument should be provided when using the Histogram "
-                "class. e.g., Histogram(\"name\", boundaries=[1.0, 2.0])"
+                'class. e.g., Histogram("name", boundaries=[1.0, 2.0])'
             )
         for i, bound in enumerate(boundaries):
             if bound <= 0:
