@@ -398,13 +398,15 @@ async def _main(
     svc.actors.close()
     svc.placement_groups.close()
     svc.server.close()
-    if svc.metrics is not None:
-        await svc.metrics.close()
     svc.storage.close()
     try:
         os.unlink(unix)
     except FileNotFoundError:
         pass
+    if svc.metrics is not None:
+        # last: awaiting lets the loop run the callbacks of the closed connections,
+        # which must find the storage closed (a stopped head forgets nothing)
+        await svc.metrics.close()
 
 
 def _metrics_port(given: int, config: Config) -> int:

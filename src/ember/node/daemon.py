@@ -508,8 +508,6 @@ class NodeDaemon:
 
     async def close(self) -> None:
         self.sup.close()
-        if self.metrics is not None:
-            await self.metrics.close()
         if self.pool is not None:
             await self.pool.close()
             await self.launcher.close()
@@ -523,6 +521,8 @@ class NodeDaemon:
             os.unlink(self.unix)
         except FileNotFoundError:
             pass
+        if self.metrics is not None:
+            await self.metrics.close()
 
 
 async def _main(opts: NodeOptions) -> None:
