@@ -143,7 +143,13 @@ class NodeDaemon:
             timeout_s=config.connect_timeout_s,
         )
         self.transfers = ObjectManager(
-            self.store, self.arena, self.cluster, peers, self.sup, self.spiller
+            self.store,
+            self.arena,
+            self.cluster,
+            peers,
+            self.sup,
+            self.spiller,
+            self.objects.owners,
         )
         self.bundles = Bundles(
             self.ledger, self._bundles_changed, self._bundles_removed
@@ -191,6 +197,7 @@ class NodeDaemon:
             "node.report_metrics": lambda c, req, b: (
                 None if self.metrics is None else self.user_metrics.add(req.points)
             ),
+            "node.exit_declined": self.exit_declined,
         }
 
     async def start(self) -> str:
@@ -429,6 +436,11 @@ class NodeDaemon:
         if killed:
             self.failures.evicted(victim.for_actor, victim.name)
         return killed
+    def exit_declined(self, conn: Connection, req: Any, bufs: Any) -> None:
+        """An idle worker that owns objects in use stays (as Ray keeps owners)."""
+        h = self.pool.by_pid.get(conn.state.get("worker_pid", 0)) if self.pool else None
+        if h is not None and h.state == "exiting" and self.pool is not None:
+            self.pool.make_idle(h)
 
     def _worker_exited(self, h: WorkerHandle) -> None:
         code = h.exited.result() if h.exited.done() and not h.exited.cancelled() else 0
@@ -439,6 +451,8 @@ class NodeDaemon:
         ):
             self.failures.unexpected_worker_failures += 1
         self.leases.worker_exited(h)
+        if h.worker_id:  # at once here; the control service tells the other nodes
+            self.objects.owners_died([h.worker_id])
         if self.memory is not None:
             self.memory.worker_exited(h.pid)
         if h.worker_id and self.control is not None and not self.control.is_closed():
