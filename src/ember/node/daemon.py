@@ -436,6 +436,7 @@ class NodeDaemon:
         if killed:
             self.failures.evicted(victim.for_actor, victim.name)
         return killed
+
     def exit_declined(self, conn: Connection, req: Any, bufs: Any) -> None:
         """An idle worker that owns objects in use stays (as Ray keeps owners)."""
         h = self.pool.by_pid.get(conn.state.get("worker_pid", 0)) if self.pool else None
