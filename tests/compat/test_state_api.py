@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from tests.compat.conftest import wait_for_condition
+from tests.compat.conftest import IS_REAL_RAY, wait_for_condition
 
 import ember as ray
 from ember.util.state import (
@@ -31,12 +31,23 @@ from ember.util.state.exception import RayStateApiException
 pytestmark = pytest.mark.cluster_only("the state API asks a cluster's services")
 
 
+@pytest.fixture
+def cluster(ray_start_regular, monkeypatch):
+    """A fresh cluster. On real Ray it is named in RAY_ADDRESS: Ray's state client
+    otherwise looks for every Ray instance on the machine (other test runs share it)
+    and refuses when it finds several; ember's calls use the driver's own cluster."""
+    if IS_REAL_RAY:
+        monkeypatch.setenv("RAY_ADDRESS", ray.get_runtime_context().gcs_address)
+    return ray_start_regular
+
+
 def _one(rows):
     assert len(rows) == 1, rows
     return rows[0]
 
 
-def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
+def test_list_tasks_reports_finished_and_failed_attempts(cluster):
+
     @ray.remote
     def ok_task():
         return os.getpid()
@@ -84,7 +95,8 @@ def test_list_tasks_reports_finished_and_failed_attempts(ray_start_regular):
     assert [e["state"] for e in bad.events][-1] == "FAILED"
 
 
-def test_filters_predicates_and_limit(ray_start_regular):
+def test_filters_predicates_and_limit(cluster):
+
     @ray.remote
     def square(x):
         return x * x
@@ -115,7 +127,8 @@ def test_filters_predicates_and_limit(ray_start_regular):
         list_tasks(filters=[("no_such_column", "=", "x")])
 
 
-def test_get_task_by_id_and_by_ref(ray_start_regular):
+def test_get_task_by_id_and_by_ref(cluster):
+
     @ray.remote
     def named_task():
         return 1
@@ -134,7 +147,8 @@ def test_get_task_by_id_and_by_ref(ray_start_regular):
     assert get_task("ff" * len(bytes.fromhex(task_id))) is None
 
 
-def test_actors_and_their_tasks(ray_start_regular):
+def test_actors_and_their_tasks(cluster):
+
     @ray.remote
     class Keeper:
         def pid(self):
@@ -186,7 +200,8 @@ def test_actors_and_their_tasks(ray_start_regular):
     )
 
 
-def test_summarize_tasks_counts_per_function(ray_start_regular):
+def test_summarize_tasks_counts_per_function(cluster):
+
     @ray.remote
     def counted():
         return 0
@@ -205,7 +220,7 @@ def test_summarize_tasks_counts_per_function(ray_start_regular):
     assert cluster["summary_by"] == "func_name"
 
 
-def test_nodes_jobs_workers(ray_start_regular):
+def test_nodes_jobs_workers(cluster):
     ctx = ray.get_runtime_context()
     node = _one(list_nodes())
     assert node.node_id == ctx.get_node_id()
@@ -229,7 +244,7 @@ def test_nodes_jobs_workers(ray_start_regular):
     assert _one(drivers).is_alive is True
 
 
-def test_placement_groups(ray_start_regular):
+def test_placement_groups(cluster):
     from ember.util.placement_group import placement_group, remove_placement_group
 
     pg = placement_group([{"CPU": 1}], name="state-pg")

@@ -91,7 +91,9 @@ def cluster_root():
                 and states.get("Holder.ping") == "FINISHED"
             )
 
-        assert wait_until(all_ended, 30), _tasks(root)
+        assert wait_until(all_ended, 30), [
+            (t["name"], t["state"], t["worker_id"]) for t in _tasks(root)
+        ]
         yield root
     finally:
         problems = clean_up(root)

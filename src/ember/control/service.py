@@ -24,6 +24,7 @@ from ember.common.process import (
     token_from_env,
 )
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
+from ember.control.drain import drain_node
 from ember.control.nodes import NodeTable
 from ember.control.owners import DeadOwners
 from ember.control.placement_groups import PlacementGroups
@@ -184,6 +185,7 @@ class ControlService:
             "control.add_task_events": self.state.add_task_events,
             "control.list_tasks": self.state.list_tasks,
             "control.list_state": self.state.list_state,
+            "control.drain_node": lambda c, req, b: drain_node(self.nodes, req),
         }
 
     def worker_exited(self, conn: Connection, req: Any, bufs: Any) -> Any:
@@ -331,9 +333,9 @@ class ControlService:
             "namespace": req.namespace,
             "pid": req.driver_pid,
             "alive": True,
+            "worker_id": req.worker_id,
             "entrypoint": req.entrypoint,
             "start_time": self.jobs.get(job_id, {}).get("start_time") or time.time(),
-            "worker_id": req.worker_id,
         }
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(self.jobs[job_id]))
         conn.on_close(lambda c: self._job_done(job_id))

@@ -183,7 +183,9 @@ def placement_group_row(g: PlacementGroupInfo) -> dict[str, Any]:
 
 
 def job_row(job_id: bytes, job: dict[str, Any], workers: WorkersSeen) -> dict[str, Any]:
-    driver = workers.driver_of(job_id.hex())
+    wid = job.get("worker_id") or b""
+    driver = workers.workers.get(wid) if wid else None
+    driver = driver or workers.driver_of(job_id.hex())
     return {
         "type": "DRIVER",
         "job_id": job_id.hex(),

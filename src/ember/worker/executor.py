@@ -167,6 +167,7 @@ class Executor:
     def h_exit(self, conn: Connection, req: Any, bufs: Any) -> None:
         if req.force:
             _flush_std()
+            self.cw.task_events.close()  # what it ran is still reported
             os._exit(1)
         if req.reason == "idle" and self.cw.refs.statistics()["owned"]:
             # Objects it owns are still referenced (by its borrowers or its own
