@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("util",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
-    ("scheduler", "object_store", "runtime_env"),
+    ("scheduler", "object_store", "runtime_env", "metrics"),
     ("protocol",),
     ("rpc",),
     ("exceptions",),

@@ -407,7 +407,7 @@ def _node_record(n: Any) -> dict[str, Any]:
         "NodeName": n.ip,
         "ObjectStoreSocketName": n.unix,
         "RayletSocketName": n.unix,
-        "MetricsExportPort": 0,
+        "MetricsExportPort": n.metrics_port,
         "Resources": dict(n.resources) if n.alive else {},
         "Labels": dict(n.labels),
         "IsHeadNode": n.is_head,

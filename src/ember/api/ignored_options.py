@@ -20,11 +20,9 @@ INIT_OPTIONS = {
     "dashboard_host": "there is no dashboard",
     "dashboard_port": "there is no dashboard",
     "job_config": "job configs are not supported",
-    "_temp_dir": "sessions live under the default temp folder",
     "storage": "there is no cluster storage",
     "_enable_object_reconstruction": "lost objects are not reconstructed",
     "_plasma_directory": "the object store lives in /dev/shm or the session folder",
-    "_metrics_export_port": "there are no metrics",
     "enable_resource_isolation": "there is no resource isolation",
     "_node_ip_address": "the node address is chosen by ember",
 }

@@ -24,7 +24,7 @@ from ember.api.local_mode import LocalModeRuntime, local_mode_resources
 from ember.api.runtime import Runtime
 from ember.api.validation import check_init_args
 from ember.common import session, tls
-from ember.common.config import SPILL_SETTINGS, Config
+from ember.common.config import METRICS_SETTINGS, SPILL_SETTINGS, Config
 from ember.common.resources import (
     default_memory_bytes,
     default_object_store_bytes,
@@ -157,6 +157,7 @@ def init(
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
     runtime_env, hook = setup_hook.split(runtime_env)
+    temp_dir = _check_temp_dir(kwargs.get("_temp_dir"))
     ignored_options.check_init(
         {
             **kwargs,
@@ -205,6 +206,8 @@ def init(
         overrides = opt.system_config_overrides(
             _system_config, Config.__dataclass_fields__
         )
+        if kwargs.get("_metrics_export_port") is not None:  # Ray's init() keyword
+            overrides["metrics_export_port"] = int(kwargs["_metrics_export_port"])
         if kwargs.get("object_spilling_directory"):  # Ray's init() keyword
             overrides["object_spilling_directory"] = str(
                 kwargs["object_spilling_directory"]
@@ -215,6 +218,11 @@ def init(
                     "init(runtime_env=...)'s "
                     + ", ".join(sorted(renv.built_part(job_env))),
                     "local_mode runs every task in the driver's own Python and folder",
+                )
+            if temp_dir is not None:
+                ignored_options.warn_ignored(
+                    "init(_temp_dir=...)",
+                    "local_mode runs everything in the driver and keeps no session folder",
                 )
             if hook is not None:
                 ignored_options.warn_ignored(
@@ -243,8 +251,15 @@ def init(
                 log_to_driver,
                 namespace,
                 labels,
+                temp_dir,
             )
         else:
+            if temp_dir is not None:
+                ignored_options.warn_ignored(
+                    "init(_temp_dir=...)",
+                    "it applies when init() starts a cluster; this driver joins a "
+                    "running one, whose session folders its head chose",
+                )
             if labels is not None:
                 raise ValueError(
                     "When connecting to an existing cluster, labels must not be "
@@ -304,6 +319,7 @@ def _start_local(
     log_to_driver: bool,
     namespace: str | None,
     labels: dict[str, str] | None = None,
+    temp_dir: str | None = None,
 ) -> CoreWorker:
     global _cluster
     if num_cpus is not None and (not isinstance(num_cpus, int) or num_cpus < 0):
@@ -329,10 +345,15 @@ def _start_local(
     if gpus:
         totals["GPU"] = float(gpus)
     totals.update({k: float(v) for k, v in (resources or {}).items()})
-    session_dir = session.new_session_dir()
+    session_dir = session.new_session_dir(temp_dir)
     token = session.new_token()
     _cluster = start_local_cluster(
-        session_dir, token, totals, store, labels, config.as_env(SPILL_SETTINGS)
+        session_dir,
+        token,
+        totals,
+        store,
+        labels,
+        config.as_env(SPILL_SETTINGS + METRICS_SETTINGS),
     )
     try:
         cw = CoreWorker(
@@ -358,6 +379,20 @@ def _start_local(
         raise
     logger.info("Started a local ember cluster (session %s).", session_dir)
     return cw
+
+
+def _check_temp_dir(value: Any) -> str | None:
+    """``init(_temp_dir=...)``: None or an absolute path (as Ray), as a str."""
+    if value is None:
+        return None
+    if not isinstance(value, str | os.PathLike):
+        raise TypeError(
+            f"_temp_dir must be a path (str), got {type(value).__name__}: {value!r}"
+        )
+    path = os.fspath(value)
+    if not isinstance(path, str) or not os.path.isabs(path):
+        raise ValueError(f"temp_dir must be absolute path or None, got {value!r}.")
+    return path
 
 
 def _driver_sys_path() -> list[str]:

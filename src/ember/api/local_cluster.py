@@ -120,7 +120,7 @@ def start_local_cluster(
     """Start the control service and a node daemon side by side; wait until both serve.
 
     ``control_address`` is then the control service's ``unix:`` address;
-    ``node_env`` adds settings to the node daemon's environment (spilling).
+    ``node_env`` adds settings to the daemons' environment (spilling, metrics).
     """
     cluster = LocalCluster(session_dir=session_dir, token=token)
     env = dict(os.environ)
@@ -142,7 +142,7 @@ def start_local_cluster(
                 "--host",
                 "",
             ],
-            env,
+            {**env, **(node_env or {})},
             control_log,
         )
         cluster.procs.append(cp)

@@ -35,7 +35,12 @@ def breakpoints(root: str | None = None) -> list[dict[str, Any]]:
         return []
     check_private_dir(root)
     found = []
-    for path in glob.glob(os.path.join(root, "session_*", DEBUG_DIR, "*.json")):
+    paths = [
+        p
+        for d in session.session_dirs(root)  # not session_latest: it names one of them
+        for p in glob.glob(os.path.join(d, DEBUG_DIR, "*.json"))
+    ]
+    for path in paths:
         try:
             text = read_private(path)
             rec = json.loads(text) if text else None

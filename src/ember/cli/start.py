@@ -32,6 +32,7 @@ from ember.cli.node_options import (
 )
 from ember.common import session, tls_files
 from ember.common.resources import default_object_store_bytes
+from ember.metrics.files import session_files
 
 DEFAULT_PORT = 6379
 
@@ -53,6 +54,7 @@ def _node_args(
     listen_address: str | None,
     labels: dict[str, str] | None = None,
     spill_dir: str | None = None,
+    metrics_port: int | None = None,
 ) -> list[str]:
     args = [
         "--session-dir",
@@ -72,6 +74,8 @@ def _node_args(
         args += ["--labels", json.dumps(labels)]
     if spill_dir:
         args += ["--object-spilling-directory", os.path.abspath(spill_dir)]
+    if metrics_port is not None:
+        args += ["--metrics-export-port", str(metrics_port)]
     return args
 
 
@@ -112,6 +116,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         session.read_token_file(opts["token_file"]) if opts["token_file"] else ""
     )
     token = token or session.new_token()
+    try:
+        metrics_options = session_files.FileOptions.from_env()
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     files = tls_options.resolve(opts, tls_files.this_machine_names(ip))
     tls_options.apply(files)
     session_dir = session.new_session_dir(opts["temp_dir"])
@@ -138,6 +146,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                 storage,
                 # Restarted on the same address when it dies (its state is in storage).
                 "--supervise",
+                "--metrics-export-port",
+                str(opts.get("control_metrics_export_port", 0)),
             ],
             env,
             os.path.join(logs, "control.log"),
@@ -169,6 +179,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
                     opts["listen_address"],
                     opts["labels"],
                     opts.get("object_spilling_directory"),
+                    opts.get("metrics_export_port", 0),
                 ),
                 "--head",
             ],
@@ -193,6 +204,9 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         raise
     token_file = session.write_token(token, address)
+    metrics = session_files.write_session_files(
+        session_dir, token_file, metrics_options
+    )
     tls_files.record_for_cluster(address, files)
     record = {
         "session_dir": session_dir,
@@ -202,6 +216,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
         "storage": storage,
         "token_file": token_file,
+        "prometheus_config": metrics.prometheus_yml,
+        "grafana_config": metrics.grafana_ini,
         "tls": None if files is None else files._asdict(),
         "started": time.time(),
     }
@@ -232,7 +248,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
     tls_options.apply(files)
     # Ask the control service first: a wrong token or address fails here, at once.
     cluster_client.get_status(address, token, find_tls=False)
-    session_dir = session.new_session_dir(opts["temp_dir"])
+    session_dir = session.new_session_dir(opts["temp_dir"], latest=False)
     store = opts["object_store_memory"] or default_object_store_bytes()
     totals = node_resources(
         ip,
@@ -254,6 +270,7 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             opts["listen_address"],
             opts["labels"],
             opts.get("object_spilling_directory"),
+            opts.get("metrics_export_port", 0),
         ),
         daemon_env(token, die_with_parent=False),
         os.path.join(session_dir, "logs", "node.log"),
@@ -275,6 +292,8 @@ def join_cluster(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "started": time.time(),
     }
     session.write_session_record(session_dir, record)
+    # A head running here keeps session_latest: its metrics files are the cluster's.
+    session.link_latest(session_dir, unless_live_head=True)
     current = session.read_cluster_record()
     if (
         current is None
@@ -328,6 +347,28 @@ def block(daemons: list[Daemon], record: dict[str, Any]) -> None:
         sys.exit(1)
 
 
+def _through_latest(path: str, session_dir: str) -> str:
+    """``path`` inside ``session_dir`` spelled through ``session_latest`` if it names it."""
+    root = os.path.dirname(session_dir.rstrip("/"))
+    latest = os.path.join(root, session.SESSION_LATEST)
+    if os.path.realpath(latest) != os.path.realpath(session_dir):
+        return path
+    return os.path.join(latest, os.path.relpath(path, session_dir))
+
+
+def _metrics_lines(record: dict[str, Any]) -> str:
+    sd = record["session_dir"]
+    prom = _through_latest(record["prometheus_config"], sd)
+    graf = _through_latest(record["grafana_config"], sd)
+    return f"""
+  To watch the cluster with Prometheus and Grafana (each in its own terminal):
+    prometheus --config.file={prom} --web.listen-address=127.0.0.1:9090
+    grafana-server --config {graf} web
+  (run grafana-server from Grafana's folder, or add --homepath FOLDER), then open
+  http://127.0.0.1:3000 (dashboards in the "ember" folder). Prometheus reads the
+  cluster token from the file above to scrape the nodes."""
+
+
 def _print_head(record: dict[str, Any]) -> None:
     hostport = record["control_address"].removeprefix("tcp:")
     token_file = record["token_file"]
@@ -356,7 +397,8 @@ Next steps
 
   To see the cluster:     ember status
   To stop this machine's ember processes:  ember stop
-  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)"""
+  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)
+{_metrics_lines(record)}"""
     )
 
 
@@ -449,8 +491,9 @@ def _print_joined(record: dict[str, Any]) -> None:
 @click.option(
     "--temp-dir",
     default=None,
-    help="Folder for this user's ember folder (default: $TMPDIR; the session folder "
-    "goes into <temp-dir>/ember-<uid>).",
+    help="Folder for the session folders and the session_latest link, made 0700 "
+    "(default: $XDG_RUNTIME_DIR/ember, else $TMPDIR/ember-<uid>). Refused when another "
+    "user owns it or group/others can enter it.",
 )
 @click.option(
     "--token",
@@ -473,6 +516,23 @@ def _print_joined(record: dict[str, Any]) -> None:
     "a file in the session folder), 'sqlite:PATH', 'memory', or "
     "'redis://HOST:PORT[/DB]' (a head started elsewhere against the same Redis takes "
     "the cluster over; password in EMBER_REDIS_PASSWORD).",
+)
+@click.option(
+    "--metrics-export-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default=True,
+    help="The port of this node's Prometheus endpoint on its IP address (0: a free "
+    "port, shown as MetricsExportPort by ember.nodes()); scrapers need the cluster "
+    "token as a Bearer token.",
+)
+@click.option(
+    "--control-metrics-export-port",
+    type=click.IntRange(min=0, max=65535),
+    default=0,
+    show_default=True,
+    help="With --head: the port of the control service's own Prometheus endpoint "
+    "(actors, placement groups, tasks; 0: a free port).",
 )
 @click.option(
     "--block",

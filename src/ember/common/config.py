@@ -21,6 +21,9 @@ SPILL_SETTINGS = (
     "object_store_full_timeout_s",
 )
 
+#: the metrics settings a driver hands to the embedded cluster's daemons
+METRICS_SETTINGS = ("metrics_export_port", "control_metrics_export_port")
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -92,6 +95,13 @@ class Config:
     rpc_max_unauthenticated_per_source: int = 128
     #: refused peers are logged as one summary line per this interval
     rpc_refusal_log_interval_s: float = 10.0
+    # -- metrics (ember.metrics) ---------------------------------------------------------
+    #: a node daemon's Prometheus port when its command line names none: -1 (the
+    #: default, the embedded cluster's) serves none, 0 a free port
+    metrics_export_port: int = -1
+    #: the control service's, likewise; -1: a free port when ``metrics_export_port``
+    #: asks for node endpoints, else none
+    control_metrics_export_port: int = -1
 
     def as_env(self, names: tuple[str, ...]) -> dict[str, str]:
         """``EMBER_<NAME>`` variables that give another process these settings."""

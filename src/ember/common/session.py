@@ -7,7 +7,14 @@ mode 0600:
 - the **runtime folder** (``$XDG_RUNTIME_DIR/ember`` when that is set and
   private to the user, else ``$TMPDIR/ember-<uid>``): the session folders and
   the cluster record.  One per user, so that users never share it and nobody
-  can create it for somebody else (ember refuses a folder it does not own);
+  can create it for somebody else (ember refuses a folder it does not own).
+  ``--temp-dir DIR`` (``init(_temp_dir=DIR)``) puts the session folders in
+  ``DIR`` itself instead, created 0700 or checked the same way (the cluster
+  record stays in the runtime folder, where ``init()`` looks for it);
+- **session_latest** (``<root>/session_latest``, root = the runtime folder or
+  ``--temp-dir``): a symlink to the newest session folder, as Ray's, so that
+  ``<root>/session_latest/metrics/prometheus/prometheus.yml`` names the
+  files of the cluster started last;
 - the **cluster record** (``<runtime folder>/current_cluster.json``): the
   control address, token, session folder and processes (pid plus start
   time) of the cluster on this machine: the last one ``ember start`` started,
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import os
 import secrets
 import socket
@@ -49,11 +57,15 @@ from ember.common.private_files import (
     write_private,
 )
 
+logger = logging.getLogger(__name__)
+
 TOKEN_ENV = "EMBER_AUTH_TOKEN"
 ADDRESS_ENV = "EMBER_ADDRESS"
 PIDS_FILE = "pids.json"
 TOKEN_FILE = "auth_token"
 TLS_FILE = "tls.json"
+#: the link to the newest session folder (Ray's name)
+SESSION_LATEST = "session_latest"
 
 
 def _xdg_runtime_dir() -> str | None:
@@ -71,9 +83,13 @@ def _xdg_runtime_dir() -> str | None:
 
 
 def runtime_dir_path(temp_dir: str | None = None) -> str:
-    """Where this user's runtime folder is (nothing is created or checked)."""
+    """Where this user's session folders go (nothing is created or checked).
+
+    ``temp_dir`` (``ember start --temp-dir``, ``init(_temp_dir=...)``) is that
+    folder itself, as Ray's ``--temp-dir``.
+    """
     if temp_dir:
-        return os.path.join(os.path.abspath(temp_dir), f"ember-{os.geteuid()}")
+        return os.path.abspath(os.path.expanduser(temp_dir))
     xdg = _xdg_runtime_dir()
     if xdg is not None:
         return os.path.join(xdg, "ember")
@@ -81,18 +97,25 @@ def runtime_dir_path(temp_dir: str | None = None) -> str:
 
 
 def root_dir(temp_dir: str | None = None) -> str:
-    """This user's runtime folder, created 0700 or checked (:class:`UnsafePathError`).
+    """The folder of the session folders, created 0700 or checked (:class:`UnsafePathError`).
 
-    ``temp_dir`` (``ember start --temp-dir``) replaces ``$TMPDIR``: the folder
-    is ``<temp_dir>/ember-<uid>``.
+    With ``temp_dir`` its parents are created if missing (mode 0755, as
+    ``mkdir -p``); the folder itself must be this user's and 0700: a folder
+    another user owns, or one group or others can enter, is refused.
     """
+    path = runtime_dir_path(temp_dir)
     if temp_dir:
-        os.makedirs(temp_dir, exist_ok=True)
-    return ensure_private_dir(runtime_dir_path(temp_dir))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    return ensure_private_dir(path)
 
 
-def new_session_dir(temp_dir: str | None = None, tag: str = "") -> str:
-    """A new ``session_<time>[_<tag>]_<pid>`` folder with ``sockets/`` and ``logs/`` (0700)."""
+def new_session_dir(
+    temp_dir: str | None = None, tag: str = "", *, latest: bool = True
+) -> str:
+    """A new ``session_<time>[_<tag>]_<pid>`` folder with ``sockets/`` and ``logs/`` (0700).
+
+    ``latest``: point ``<root>/session_latest`` at it (:func:`link_latest`).
+    """
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     if tag:
         stamp += f"_{tag}"
@@ -101,7 +124,68 @@ def new_session_dir(temp_dir: str | None = None, tag: str = "") -> str:
     )
     for sub in ("sockets", "logs"):
         ensure_private_dir(os.path.join(path, sub))
+    if latest:
+        link_latest(path)
     return path
+
+
+def link_latest(session_dir: str, *, unless_live_head: bool = False) -> bool:
+    """Point ``session_latest`` beside ``session_dir`` at it; whether it did.
+
+    The link is replaced atomically (a new link renamed over the old one), so
+    a reader sees the old session or the new one, never none.  Its target is
+    the folder's name (relative), so the root can be moved.  Something other
+    than a symlink at that name is left alone (False).  ``unless_live_head``
+    (a node joining a cluster): keep a link that names the session of a head
+    still running here, whose metrics files the link is for.
+    """
+    root, name = os.path.split(os.path.abspath(session_dir).rstrip("/"))
+    link = os.path.join(root, SESSION_LATEST)
+    if os.path.lexists(link) and not os.path.islink(link):
+        return False
+    if unless_live_head and _names_live_head(link):
+        return False
+    tmp = os.path.join(root, f".{SESSION_LATEST}.{secrets.token_hex(8)}")
+    try:
+        os.symlink(name, tmp)
+        try:
+            os.replace(tmp, link)
+        except OSError:
+            os.unlink(tmp)
+            raise
+    except OSError as exc:  # a file system without symlinks: the session still works
+        logger.warning("could not point %s at %s: %s", link, name, exc)
+        return False
+    return True
+
+
+def _names_live_head(link: str) -> bool:
+    try:
+        text = read_private(os.path.join(link, PIDS_FILE))
+        rec = json.loads(text) if text else None
+    except (OSError, ValueError):
+        return False
+    return (
+        isinstance(rec, dict)
+        and bool(rec.get("head"))
+        and bool(rec.get("processes"))
+        and not dead_processes(rec)
+    )
+
+
+def session_dirs(root: str) -> list[str]:
+    """The session folders in ``root`` (not the ``session_latest`` link), by name."""
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return []
+    return [
+        os.path.join(root, n)
+        for n in names
+        if n.startswith("session_")
+        and n != SESSION_LATEST
+        and not os.path.islink(os.path.join(root, n))
+    ]
 
 
 def new_token() -> str:

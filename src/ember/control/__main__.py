@@ -21,6 +21,13 @@ def main() -> None:
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--ready-fd", type=int, default=-1)
     p.add_argument(
+        "--metrics-export-port",
+        type=int,
+        default=-1,
+        help="serve Prometheus metrics on this port of --host (0: a free port; "
+        "default -1: EMBER_CONTROL_METRICS_EXPORT_PORT, else none)",
+    )
+    p.add_argument(
         "--storage",
         default="memory",
         help="where the state lives: memory (default), sqlite (a file in the session "
@@ -42,7 +49,15 @@ def main() -> None:
             del argv[i : i + 2]
         log_path = os.path.join(args.session_dir, "logs", "control.log")
         raise SystemExit(supervise(argv, args.ready_fd, log_path))
-    run(args.session_dir, args.unix, args.host, args.port, args.ready_fd, args.storage)
+    run(
+        args.session_dir,
+        args.unix,
+        args.host,
+        args.port,
+        args.ready_fd,
+        args.storage,
+        args.metrics_export_port,
+    )
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ import logging
 import os
 import signal
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -38,6 +39,8 @@ from ember.control.state_rows import (
 )
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.control.task_events import TaskEventTable
+from ember.metrics.files.prometheus import DISCOVERY_FILE, DiscoveryFile
+from ember.metrics.names import enabled as metrics_enabled
 from ember.protocol.messages import (
     SCHEMA,
     Empty,
@@ -54,6 +57,10 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import RpcError
+
+if TYPE_CHECKING:
+    from ember.metrics.control_collectors import TaskCounts
+    from ember.metrics.exporter import MetricsExporter
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +113,11 @@ class ControlService:
             WorkersSeen(),
         )
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
+        #: Prometheus's targets, rewritten as nodes join and leave
+        self.targets = DiscoveryFile(os.path.join(session_dir, DISCOVERY_FILE))
         self.stopped = asyncio.Event()
+        #: the Prometheus endpoint, once :meth:`start_metrics` ran
+        self.metrics: MetricsExporter | None = None
         self._load()
 
     def _load(self) -> None:
@@ -195,6 +206,7 @@ class ControlService:
         self.actors.recovery.node_registered(info.node_id, set(req.live_workers))
         conn.on_close(lambda c: self._node_lost(info.node_id, c))
         self.nodes.tell_cluster_changed()
+        self.targets.update(self.nodes.nodes.values())
         return Empty()
 
     def _node_lost(self, node_id: bytes, conn: Connection) -> None:
@@ -202,6 +214,7 @@ class ControlService:
         if node is None:
             return
         self.nodes.tell_cluster_changed()
+        self.targets.update(self.nodes.nodes.values())
         self._node_died(node_id, node.death_reason, conn)
         self.actors.on_node_died(node_id)
 
@@ -239,6 +252,7 @@ class ControlService:
             self._node_died(node_id, self.nodes.nodes[node_id].death_reason)
         if gone:
             self.nodes.tell_cluster_changed()
+            self.targets.update(self.nodes.nodes.values())
         self.actors.recovery.expire()
         for job_id in sorted(self._unclaimed_jobs):
             self._job_done(job_id)
@@ -265,7 +279,40 @@ class ControlService:
             nodes=list(self.nodes.nodes.values()),
             demands=self.nodes.pending_demands(),
             storage=path or "memory",
+            metrics_address=self.metrics_address,
         )
+
+    # -- metrics ----------------------------------------------------------------------
+    @property
+    def metrics_address(self) -> str:
+        """``host:port`` of this service's Prometheus endpoint ("" while it serves none)."""
+        return self.metrics.address if self.metrics is not None else ""
+
+    async def start_metrics(self, host: str, port: int) -> None:
+        """Serve this service's metrics on ``host:port`` (0: a free port; token required)."""
+        if port < 0 or not metrics_enabled():
+            return
+        # here, not at the top: a service without metrics never loads aiohttp
+        from ember.metrics.assembly import control_exporter
+
+        self.metrics = control_exporter(
+            self.token,
+            os.path.basename(self.session_dir.rstrip("/")),
+            host,
+            lambda: [
+                (r.info.state, r.info.class_name) for r in self.actors.actors.values()
+            ],
+            lambda: [g.state for g in self.placement_groups.groups.values()],
+            self._task_counts(),
+        )
+        await self.metrics.start(host, port)
+        self.targets.set_control(host, self.metrics.port)
+        logger.info("metrics on http://%s/metrics", self.metrics.address)
+
+    def _task_counts(self) -> Callable[[], TaskCounts] | None:
+        """Task counts by (state, name, is_retry), when task events are kept here."""
+        counts = getattr(getattr(self, "task_events", None), "state_counts", None)
+        return counts if callable(counts) else None
 
     # -- kv and jobs ------------------------------------------------------------------
     def kv_put(self, conn: Connection, req: Any, bufs: Any) -> KvPutReply:
@@ -351,7 +398,13 @@ class ControlService:
 
 
 async def _main(
-    session_dir: str, unix: str, host: str, port: int, ready_fd: int, storage: str
+    session_dir: str,
+    unix: str,
+    host: str,
+    port: int,
+    ready_fd: int,
+    storage: str,
+    metrics_port: int = -1,
 ) -> None:
     svc = ControlService(
         token_from_env(), session_dir, open_storage(storage, session_dir)
@@ -360,9 +413,13 @@ async def _main(
     make_private(unix)
     if host:  # no host: a one-machine cluster, reached through the unix socket only
         address = await svc.server.listen(f"tcp:{host}:{port}")
+    await svc.start_metrics(
+        host or "127.0.0.1", _metrics_port(metrics_port, svc.config)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, svc.stopped.set)
+    svc.targets.update(svc.nodes.nodes.values())
     signal_ready(ready_fd, address)
     monitor = loop.create_task(svc.monitor_nodes())
     recovery = loop.create_task(svc.recover())
@@ -377,6 +434,19 @@ async def _main(
         os.unlink(unix)
     except FileNotFoundError:
         pass
+    if svc.metrics is not None:
+        # last: awaiting lets the loop run the callbacks of the closed connections,
+        # which must find the storage closed (a stopped head forgets nothing)
+        await svc.metrics.close()
+
+
+def _metrics_port(given: int, config: Config) -> int:
+    """``--metrics-export-port``, else the config's, else a free one if nodes export."""
+    if given >= 0:
+        return given
+    if config.control_metrics_export_port >= 0:
+        return config.control_metrics_export_port
+    return 0 if config.metrics_export_port >= 0 else -1
 
 
 def run(
@@ -386,17 +456,22 @@ def run(
     port: int,
     ready_fd: int,
     storage: str = "memory",
+    metrics_port: int = -1,
 ) -> None:
     """Serve until SIGTERM.  ``storage``: ``memory``, ``sqlite`` or ``sqlite:PATH``.
 
     Listens on the unix socket ``unix`` and, unless ``host`` is empty, on TCP
     ``host:port``; the ready line is the TCP address (else the unix one).
+    ``metrics_port``: its Prometheus endpoint's port on ``host`` (127.0.0.1 when
+    empty); 0 a free one, -1 the config's (``EMBER_CONTROL_METRICS_EXPORT_PORT``).
     """
     die_with_parent()
     setup_daemon_logging("control")
     raise_nofile_limit()
     loop = new_event_loop()
     try:
-        loop.run_until_complete(_main(session_dir, unix, host, port, ready_fd, storage))
+        loop.run_until_complete(
+            _main(session_dir, unix, host, port, ready_fd, storage, metrics_port)
+        )
     finally:
         loop.close()

@@ -34,6 +34,13 @@ def main() -> None:
         help="spill objects under this folder (default: the session's spill/)",
     )
     p.add_argument("--ready-fd", type=int, default=-1)
+    p.add_argument(
+        "--metrics-export-port",
+        type=int,
+        default=-1,
+        help="serve Prometheus metrics on this port of --node-ip (0: a free port; "
+        "default -1: EMBER_METRICS_EXPORT_PORT, else none)",
+    )
     a = p.parse_args()
     run(
         NodeOptions(
@@ -49,6 +56,7 @@ def main() -> None:
             is_head=a.head,
             ready_fd=a.ready_fd,
             spill_dir=a.object_spilling_directory,
+            metrics_port=a.metrics_export_port,
         )
     )
 

@@ -22,7 +22,7 @@ import os
 import signal
 import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
@@ -37,6 +37,9 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.metrics.counts import FailureCounts
+from ember.metrics.names import enabled as metrics_enabled
+from ember.metrics.user_store import UserMetricStore
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.drain import drain_node
@@ -68,6 +71,9 @@ from ember.rpc.errors import AuthenticationError, RpcError
 from ember.rpc.reconnecting import ReconnectingConnection
 from ember.scheduler.ledger import ResourceLedger
 
+if TYPE_CHECKING:
+    from ember.metrics.exporter import MetricsExporter
+
 logger = logging.getLogger(__name__)
 
 
@@ -91,6 +97,9 @@ class NodeOptions:
     labels: dict[str, str] = dataclasses.field(default_factory=dict)
     #: ``--object-spilling-directory`` ("" = the config's, else ``<session>/spill``)
     spill_dir: str = ""
+    #: ``--metrics-export-port`` on ``node_ip`` (0: a free port; -1: the config's
+    #: ``metrics_export_port``, whose default -1 exports nothing)
+    metrics_port: int = -1
 
 
 class NodeDaemon:
@@ -160,6 +169,9 @@ class NodeDaemon:
         self.pool: WorkerPool | None = None
         self.memory: MemoryMonitor | None = None
         self._resources_dirty = False
+        self.failures = FailureCounts()
+        self.user_metrics = UserMetricStore()
+        self.metrics: MetricsExporter | None = None
 
     def _make_spiller(self, folder: str, config: Config) -> Spiller:
         policy = SpillPolicy(
@@ -195,6 +207,9 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
+            "node.report_metrics": lambda c, req, b: (
+                None if self.metrics is None else self.user_metrics.add(req.points)
+            ),
             "node.exit_declined": self.exit_declined,
             "node.drain": lambda c, req, b: drain_node(
                 req,
@@ -264,11 +279,12 @@ class NodeDaemon:
         self.memory = MemoryMonitor(
             MonitorSettings.from_env(),
             self.leases.kill_candidates,
-            self.leases.kill_for_memory,
+            self._kill_for_memory,
         )
         if self.memory.enabled:
             self.sup.spawn(self.memory.run(), name="memory-monitor")
         self._tcp, self._start_time = tcp, time.time()
+        await self._start_metrics()
         conn = await self._connect_control()
         await self._register(conn)
         # The control service may restart (ember start --head supervises it):
@@ -302,6 +318,7 @@ class NodeDaemon:
             object_store_bytes=self.opts.object_store_bytes,
             session_dir=self.opts.session_dir,
             start_time=self._start_time,
+            metrics_port=self.metrics.port if self.metrics is not None else 0,
         )
 
     async def _register(self, conn: Connection) -> None:
@@ -407,6 +424,49 @@ class NodeDaemon:
             store_bytes=self.opts.object_store_bytes,
         )
 
+    # -- metrics --------------------------------------------------------------------
+    async def _start_metrics(self) -> None:
+        """Serve Prometheus text on ``node_ip:--metrics-export-port`` (token required)."""
+        port = self.opts.metrics_port
+        if port < 0:
+            port = self.config.metrics_export_port
+        if port < 0 or not metrics_enabled():
+            return
+        # here, not at the top: a daemon without metrics never loads aiohttp
+        from ember.metrics import assembly
+
+        pool = self.pool
+        assert pool is not None
+        parts = assembly.NodeParts(
+            node_ip=self.opts.node_ip,
+            is_head=self.opts.is_head,
+            session_dir=self.opts.session_dir,
+            session_name=assembly.head_session_name(
+                lambda: self.cluster.nodes.values(), self.opts.session_dir
+            ),
+            store=self.store,
+            spill_stats=self.spiller.statistics,
+            arena_in_shm=self.arena_path.startswith("/dev/shm"),
+            totals=self.ledger.totals,
+            available=self.ledger.available,
+            waiting=lambda: (len(self.leases.pending), len(self.leases.infeasible)),
+            failures=self.failures,
+            user_metrics=self.user_metrics,
+            components=assembly.node_components(
+                lambda: pool.by_pid, lambda: list(self.server.connections)
+            ),
+            gpus=int(self.opts.resources.get("GPU", 0)),
+        )
+        self.metrics = assembly.node_exporter(self.token, parts)
+        await self.metrics.start(self.opts.node_ip, port)
+        logger.info("metrics on http://%s/metrics", self.metrics.address)
+
+    def _kill_for_memory(self, victim: Any, death: Any) -> bool:
+        killed = self.leases.kill_for_memory(victim, death)
+        if killed:
+            self.failures.evicted(victim.for_actor, victim.name)
+        return killed
+
     def exit_declined(self, conn: Connection, req: Any, bufs: Any) -> None:
         """An idle worker that owns objects in use stays (as Ray keeps owners)."""
         h = self.pool.by_pid.get(conn.state.get("worker_pid", 0)) if self.pool else None
@@ -414,6 +474,13 @@ class NodeDaemon:
             self.pool.make_idle(h)
 
     def _worker_exited(self, h: WorkerHandle) -> None:
+        code = h.exited.result() if h.exited.done() and not h.exited.cancelled() else 0
+        # The node stops workers with SIGKILL (leases, idle trimming, shutdown); any
+        # other death, and a memory-monitor kill, was not the node's plan.
+        if not self.stopped.is_set() and (
+            h.death is not None or code not in (0, -signal.SIGKILL)
+        ):
+            self.failures.unexpected_worker_failures += 1
         self.leases.worker_exited(h)
         if h.worker_id:  # at once here; the control service tells the other nodes
             self.objects.owners_died([h.worker_id])
@@ -499,6 +566,8 @@ class NodeDaemon:
             os.unlink(self.unix)
         except FileNotFoundError:
             pass
+        if self.metrics is not None:
+            await self.metrics.close()
 
 
 async def _main(opts: NodeOptions) -> None:

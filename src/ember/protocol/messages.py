@@ -53,6 +53,8 @@ class NodeInfo(Msg):
     start_time: float = 0.0
     #: bytes of its object store in use (from its last heartbeat)
     store_used: int = 0
+    #: the port of its Prometheus endpoint on ``ip`` (0: it exports no metrics)
+    metrics_port: int = 0
 
 
 class ObjRef(Msg):
@@ -540,6 +542,29 @@ class GetClusterStatusReply(Msg):
     nodes: list[NodeInfo]
     demands: list[ResourceDemand] = []
     storage: str = ""  # "memory" or the SQLite path of the control service
+    #: ``host:port`` of the control service's own Prometheus endpoint ("": none)
+    metrics_address: str = ""
+
+
+# -- user metrics (``ember.util.metrics``), pushed by every process to its node ----
+class MetricPoint(Msg):
+    """One series of a user's metric: what changed since the process's last report."""
+
+    name: str
+    kind: str  # "counter" | "gauge" | "histogram"
+    description: str = ""
+    tags: dict[str, str] = {}
+    #: counter: the increase since the last report; gauge: the value now
+    value: float = 0.0
+    #: histogram: the bucket bounds, the count per bucket since the last report
+    #: (one more than the bounds: the last is past every bound) and their sum
+    boundaries: list[float] = []
+    buckets: list[float] = []
+    total: float = 0.0
+
+
+class ReportMetricsRequest(Msg):
+    points: list[MetricPoint]
 
 
 # -- task events and the state API (``ember.util.state``) ------------------------
@@ -653,6 +678,8 @@ class PrepareRuntimeEnvRequest(Msg):
     """Set a job's runtime env up on this node now (``config.eager_install``)."""
 
     runtime_env: dict[str, Any] = {}
+
+
 # -- object references (list_objects, ``ember memory``) ------------------------------
 class ListObjectsRequest(Msg):
     """Ask a core worker, or a node for all of its core workers, which refs they hold."""
@@ -785,6 +812,8 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.generator_item": (GeneratorItemMessage, None),
     "worker.release_escrow": (ReleaseEscrowRequest, None),
     "worker.log_lines": (LogLinesMessage, None),
+    # user metrics of a driver or worker, for its node's Prometheus endpoint
+    "node.report_metrics": (ReportMetricsRequest, None),
     # task events and the state API
     "control.add_task_events": (TaskEventsBatch, None),
     "control.list_tasks": (ListStateRequest, ListStateReply),
