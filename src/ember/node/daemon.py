@@ -42,6 +42,7 @@ from ember.metrics.names import enabled as metrics_enabled
 from ember.metrics.user_store import UserMetricStore
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
+from ember.node.drain import drain_node
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
@@ -195,6 +196,15 @@ class NodeDaemon:
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
             "node.exit_declined": self.exit_declined,
+            "node.drain": lambda c, req, b: drain_node(
+                req,
+                self.leases,
+                self.ledger,
+                self.store.statistics(),
+                self.spiller.statistics(),
+                self.server.handlers,
+                self.stopped.set,
+            ),
             "node.report_metrics": lambda c, req, b: (
                 None if self.metrics is None else self.user_metrics.add(req.points)
             ),

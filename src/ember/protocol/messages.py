@@ -558,6 +558,20 @@ class ReportMetricsRequest(Msg):
     points: list[MetricPoint]
 
 
+class DrainNodeRequest(Msg):
+    """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
+
+    node_id: bytes
+    #: why, recorded as the node's death reason ("idle for 62 s")
+    reason: str = ""
+
+
+class DrainNodeReply(Msg):
+    accepted: bool
+    #: why the node refused (it runs work or holds objects)
+    rejection: str = ""
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -623,6 +637,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.generator_item": (GeneratorItemMessage, None),
     "worker.release_escrow": (ReleaseEscrowRequest, None),
     "worker.log_lines": (LogLinesMessage, None),
+    # the autoscaler's scale-down: the control service asks the node, which stops if idle
+    "control.drain_node": (DrainNodeRequest, DrainNodeReply),
+    "node.drain": (DrainNodeRequest, DrainNodeReply),
     # user metrics of a driver or worker, for its node's Prometheus endpoint
     "node.report_metrics": (ReportMetricsRequest, None),
 }
