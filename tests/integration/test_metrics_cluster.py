@@ -28,6 +28,7 @@ from ember.metrics import names
 pytestmark = pytest.mark.multiprocess
 
 STORE = str(256 * 2**20)
+HEAD_PORT, CONTROL_PORT = 23117, 23118
 
 
 class MetricsCluster:
@@ -91,7 +92,11 @@ def cluster():
     try:
         common = ("--node-ip-address", "127.0.0.1", "--num-cpus", "1",
                   "--object-store-memory", STORE)  # fmt: skip
-        out = c.cli("start", "--head", "--port", "0", *common)
+        # the head's ports are chosen (this suite's range: 23100-23199), the
+        # joined node's is a free one
+        out = c.cli("start", "--head", "--port", "0", *common,
+                    "--metrics-export-port", str(HEAD_PORT),
+                    "--control-metrics-export-port", str(CONTROL_PORT))  # fmt: skip
         assert out.returncode == 0, out.stderr
         joined = re.search(
             r"ember start --address='([^']+)' --token-file (\S+)", out.stdout
@@ -122,6 +127,11 @@ def driver(cluster, monkeypatch):
 
 
 def test_endpoints_answer_401_without_the_token(cluster):
+    st = cluster.status()
+    assert st.metrics_address == f"127.0.0.1:{CONTROL_PORT}"
+    ports = {n.is_head: n.metrics_port for n in st.nodes}
+    assert ports[True] == HEAD_PORT
+    assert ports[False] not in (0, HEAD_PORT, CONTROL_PORT)
     for url in cluster.endpoints().values():
         assert get(url, None)[0] == 401, url
         assert get(url, "not-the-token")[0] == 401, url

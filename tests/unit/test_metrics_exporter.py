@@ -106,3 +106,36 @@ def test_daemons_without_metrics_do_not_load_the_http_stack():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_control_service_serves_task_counts_when_it_keeps_task_events(tmp_path):
+    from ember.control.service import ControlService
+
+    class Table:  # the shape of control/task_events.TaskEventTable
+        def state_counts(self):
+            return {("FINISHED", "f", False): 3, ("FAILED", "f", True): 1}
+
+    async def main() -> None:
+        svc = ControlService(TOKEN, str(tmp_path))
+        svc.task_events = Table()  # type: ignore[attr-defined]
+        await svc.start_metrics("127.0.0.1", 0)
+        try:
+            host, _, port = svc.metrics_address.rpartition(":")
+            assert int(port) > 0
+            assert host == "127.0.0.1"
+            _, _, body = await _get(
+                f"http://{svc.metrics_address}/metrics",
+                {"Authorization": "Bearer " + TOKEN.decode()},
+            )
+        finally:
+            await svc.metrics.close()
+            svc.server.close()
+        tasks = {
+            (s.labels["State"], s.labels["IsRetry"]): s.value
+            for fam in text_string_to_metric_families(body)
+            for s in fam.samples
+            if s.name == "ember_tasks"
+        }
+        assert tasks == {("FINISHED", "0"): 3.0, ("FAILED", "1"): 1.0}
+
+    asyncio.run(main())
