@@ -41,6 +41,7 @@ from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
+from ember.node.log_files import LogFiles
 from ember.node.local_objects import LocalObjects
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
@@ -176,6 +177,7 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
+            **LogFiles(os.path.join(self.opts.session_dir, "logs")).handlers(),
         }
 
     async def start(self) -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
+from ember.common.log_names import spawn_file
 from ember.node.launcher import Launcher
 from ember.protocol.messages import Address, ExitRequest, WorkerDeathReply
 from ember.rpc.connection import Connection
@@ -82,7 +83,8 @@ class WorkerPool:
         env.update(env_vars)
         self.starting[env_key] = self.starting.get(env_key, 0) + 1
         self._spawned += 1
-        log = os.path.join(self._log_dir, f"worker-{os.getpid()}-{self._spawned}.log")
+        # stdout here, stderr beside it (.err); the worker renames both (log_names)
+        log = os.path.join(self._log_dir, spawn_file(os.getpid(), self._spawned))
         try:
             pid, exited = await self._launcher.launch(
                 [*self._argv, "--env-key", env_key], env, log
