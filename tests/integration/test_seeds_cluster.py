@@ -108,7 +108,7 @@ def cluster():
 
 def worker_log_lines(root: str) -> list[str]:
     lines = []
-    for path in glob.glob(f"{root}/ember-*/session_*/logs/worker-*.log"):
+    for path in glob.glob(f"{root}/ember-*/session_*/logs/worker-*.out"):
         with open(path, errors="replace") as f:
             lines += f.read().splitlines()
     return lines

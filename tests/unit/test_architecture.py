@@ -23,6 +23,7 @@ SRC_DIR = PACKAGE_DIR.parent
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
     ("util",),
+    ("experimental",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
     ("scheduler", "object_store"),
@@ -73,6 +74,8 @@ PURE = (
     "ember.runtime.memory_store",
     "ember.runtime.lineage",
     "ember.common.clock",
+    "ember.runtime.log_dedup",
+    "ember.common.log_names",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")
 

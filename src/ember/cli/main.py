@@ -9,6 +9,7 @@ import click
 
 from ember._version import __version__
 from ember.cli.debug import debug
+from ember.cli.logs_cmd import logs
 from ember.cli.start import start
 from ember.cli.status import status
 from ember.cli.stop import stop
@@ -37,6 +38,7 @@ main.add_command(stop)
 main.add_command(status)
 main.add_command(tls)
 main.add_command(debug)
+main.add_command(logs)
 
 
 @main.command()

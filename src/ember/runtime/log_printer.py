@@ -83,9 +83,12 @@ class LogPrinter:
         #: is_err -> that stream's deduplicator
         self._dedups = {False: LogDeduplicator.from_env(), True: LogDeduplicator.from_env()}
         self._timer: asyncio.TimerHandle | None = None
+        #: messages handled so far (tests wait on it)
+        self.messages = 0
 
     def on_lines(self, msg: Any) -> None:
         """``worker.log_lines``: print (or remember) the lines of one message."""
+        self.messages += 1
         meta = {"prefix": msg.prefix, "pid": msg.pid, "ip": msg.ip, "name": msg.name}
         batch = Batch((msg.ip, msg.pid or hash(msg.prefix)), list(msg.lines), meta)
         if self.dedup:
