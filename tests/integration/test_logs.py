@@ -238,7 +238,7 @@ def test_progress_waits_for_refs_with_a_bar(local, capfd, monkeypatch):
     pytest.importorskip("tqdm")
     monkeypatch.setenv("EMBER_TQDM_PATCH_PRINT", "0")  # leave this process's print alone
     local()
-    from ember.util.progress import progress
+    from ember.util import progress
 
     @ember.remote
     def square(x: int) -> int:

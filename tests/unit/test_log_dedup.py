@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ember.runtime.log_dedup import (
     HINT,
     TQDM_MAGIC,
@@ -115,9 +117,5 @@ def test_the_window_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("EMBER_DEDUP_LOGS_AGG_WINDOW_S", "2")
     assert LogDeduplicator.from_env().window_s == 2.0
     monkeypatch.setenv("EMBER_DEDUP_LOGS_AGG_WINDOW_S", "soon")
-    try:
+    with pytest.raises(ValueError, match="EMBER_DEDUP_LOGS_AGG_WINDOW_S"):
         LogDeduplicator.from_env()
-    except ValueError as exc:
-        assert "EMBER_DEDUP_LOGS_AGG_WINDOW_S" in str(exc)
-    else:
-        raise AssertionError("a bad window was accepted")

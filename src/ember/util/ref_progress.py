@@ -1,4 +1,4 @@
-"""``ember.util.progress(refs)``: wait for many refs with a progress bar, then get them.
+"""``ember.util.progress(refs)``: waiting for many refs with a progress bar, then getting them.
 
 Ray has no public helper for this (Ray Data draws its own bars
 internally); ember's is documented in docs/seams/logs.md. The bar is a
