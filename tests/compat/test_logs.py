@@ -30,14 +30,18 @@ def test_an_actors_output_is_in_its_worker_file(ray_start_regular, wait_for):
     pattern = re.compile(rf"worker-[0-9a-f]+-[0-9a-f]+-{pid}\.out$")
 
     def listed():
-        return any(pattern.search(f) for f in list_logs(node_id=node_id).get("worker_out", []))
+        return any(
+            pattern.search(f) for f in list_logs(node_id=node_id).get("worker_out", [])
+        )
 
     wait_for(listed, timeout=60, message="the actor's .out file is listed")
 
     def has_line():
         return "scribe-line-5150" in "".join(get_log(actor_id=actor_id, tail=-1))
 
-    wait_for(has_line, timeout=60, message="get_log(actor_id=...) has the actor's print")
+    wait_for(
+        has_line, timeout=60, message="get_log(actor_id=...) has the actor's print"
+    )
     assert "scribe-line-5150" in "".join(get_log(node_id=node_id, pid=pid))
 
 

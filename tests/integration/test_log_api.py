@@ -22,7 +22,9 @@ pytestmark = pytest.mark.multiprocess
 @pytest.fixture(scope="module")
 def two_nodes():
     saved = {v: os.environ.pop(v, None) for v in (session.ADDRESS_ENV, "RAY_ADDRESS")}
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
+    c = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False
+    )
     other = c.add_node(num_cpus=1, resources={"other": 1})
     c.wait_for_nodes()
     c.connect()
@@ -43,7 +45,11 @@ class Talker:
         if err:
             print(err, file=sys.stderr)
         ctx = ember.get_runtime_context()
-        return {"pid": os.getpid(), "node": ctx.get_node_id(), "actor": ctx.get_actor_id()}
+        return {
+            "pid": os.getpid(),
+            "node": ctx.get_node_id(),
+            "actor": ctx.get_actor_id(),
+        }
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +68,12 @@ def test_list_logs_of_each_node(two_nodes, talker):
     _, info = talker
     assert info["node"] == other.node_id
     found = list_logs(node_id=other.node_id)
-    assert any(f.endswith(f"-ffffffff-{info['pid']}.out") for f in found["worker_out"]), found
-    assert any(f.endswith(f"-ffffffff-{info['pid']}.err") for f in found["worker_err"]), found
+    assert any(
+        f.endswith(f"-ffffffff-{info['pid']}.out") for f in found["worker_out"]
+    ), found
+    assert any(
+        f.endswith(f"-ffffffff-{info['pid']}.err") for f in found["worker_err"]
+    ), found
     assert found["node"] == ["node.log"]
     head = list_logs(node_id=c.head_node.node_id, glob_filter="node*")
     assert head == {"node": ["node.log"]}
@@ -82,18 +92,20 @@ def test_get_log_by_actor_pid_and_filename(two_nodes, talker):
         get_log(node_id=other.node_id, pid=info["pid"], suffix="err")
     )
     name = next(
-        f for f in list_logs(node_id=other.node_id)["worker_out"]
+        f
+        for f in list_logs(node_id=other.node_id)["worker_out"]
         if f.endswith(f"-{info['pid']}.out")
     )
     whole = text_of(get_log(node_id=other.node_id, filename=name))
     last = text_of(get_log(node_id=other.node_id, filename=name, tail=1))
-    assert whole.endswith(last) and last.count("\n") == 1
+    assert whole.endswith(last)
+    assert last.count("\n") == 1
     raw = b"".join(get_log(node_id=other.node_id, filename=name, encoding=None))
     assert raw.decode() == whole
 
 
 def test_get_log_errors(two_nodes, talker):
-    c, other = two_nodes
+    _c, other = two_nodes
     with pytest.raises(FileNotFoundError):
         text_of(get_log(node_id=other.node_id, filename="no-such-file.log"))
     with pytest.raises(FileNotFoundError):
@@ -105,7 +117,7 @@ def test_get_log_errors(two_nodes, talker):
 
 
 def test_only_files_inside_the_logs_folder_are_served(two_nodes, tmp_path):
-    c, other = two_nodes
+    _c, other = two_nodes
     secret = tmp_path / "secret.txt"
     secret.write_text("not-for-the-cluster\n")
     logs = os.path.join(other.session_dir, "logs")
@@ -114,7 +126,9 @@ def test_only_files_inside_the_logs_folder_are_served(two_nodes, tmp_path):
         for name in ("../../../../etc/passwd", str(secret), "bait.log", "../logs/../x"):
             with pytest.raises(ValueError):
                 text_of(get_log(node_id=other.node_id, filename=name))
-        listed = [f for group in list_logs(node_id=other.node_id).values() for f in group]
+        listed = [
+            f for group in list_logs(node_id=other.node_id).values() for f in group
+        ]
         assert "bait.log" not in listed
     finally:
         os.unlink(os.path.join(logs, "bait.log"))
@@ -137,7 +151,9 @@ def test_follow_yields_what_is_appended(two_nodes, talker):
 def ember_cli(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ember.cli.main", "logs", *args, "--address", c.address],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, session.TOKEN_ENV: c.token},
     )
 
@@ -148,32 +164,59 @@ def test_ember_logs_lists_and_prints(two_nodes, talker):
     p = ember_cli(c, "--node-id", other.node_id)  # `ember logs` = `ember logs cluster`
     assert p.returncode == 0, p.stderr
     assert f"Node ID: {other.node_id}" in p.stdout
-    assert "worker_out:" in p.stdout and f"-{info['pid']}.out" in p.stdout
-    p = ember_cli(c, "cluster", "node.log", "--tail", "3")  # one match: printed (head node)
+    assert "worker_out:" in p.stdout
+    assert f"-{info['pid']}.out" in p.stdout
+    p = ember_cli(
+        c, "cluster", "node.log", "--tail", "3"
+    )  # one match: printed (head node)
     assert p.returncode == 0, p.stderr
     assert "truncated to last 3 lines" in p.stdout
     assert len([ln for ln in p.stdout.splitlines()[2:] if ln]) <= 3
     p = ember_cli(c, "actor", "--id", info["actor"], "--tail", "-1")
-    assert p.returncode == 0 and "first-words-1001" in p.stdout, p.stderr
-    p = ember_cli(c, "worker", "--pid", str(info["pid"]), "--node-id", other.node_id, "--err")
-    assert p.returncode == 0 and "first-err-1002" in p.stdout, p.stderr
+    assert p.returncode == 0, p.stderr
+    assert "first-words-1001" in p.stdout, p.stderr
+    p = ember_cli(
+        c, "worker", "--pid", str(info["pid"]), "--node-id", other.node_id, "--err"
+    )
+    assert p.returncode == 0, p.stderr
+    assert "first-err-1002" in p.stdout, p.stderr
     p = ember_cli(c, "cluster", "../../etc/passwd", "--node-id", other.node_id)
-    assert p.returncode == 0 and "worker_out" not in p.stdout  # a glob: matches nothing
+    assert p.returncode == 0
+    assert "worker_out" not in p.stdout
     p = ember_cli(c, "actor", "--id", "00" * 16)
-    assert p.returncode != 0 and "Error" in p.stderr
+    assert p.returncode != 0
+    assert "Error" in p.stderr
 
 
 def test_ember_logs_follow(two_nodes, talker):
     c, _ = two_nodes
     actor, info = talker
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ember.cli.main", "logs", "actor", "--id", info["actor"],
-         "--follow", "--tail", "1", "--interval", "0.05", "--address", c.address],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "ember.cli.main",
+            "logs",
+            "actor",
+            "--id",
+            info["actor"],
+            "--follow",
+            "--tail",
+            "1",
+            "--interval",
+            "0.05",
+            "--address",
+            c.address,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, session.TOKEN_ENV: c.token},
     )
     lines: queue.Queue[str] = queue.Queue()
-    reader = threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(
+        target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True
+    )  # type: ignore[union-attr]
     reader.start()
 
     def wait_for_line(marker: str) -> None:

@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 from tests.conftest import wait_until
@@ -67,8 +68,8 @@ def test_a_tasks_output_is_in_its_workers_files_and_at_the_driver(local, capfd):
     pid = ember.get(speak.remote("out-line-4711", "err-line-4712"))
     (out_file,) = _files(logs, pid, "out")
     (err_file,) = _files(logs, pid, "err")
-    assert "out-line-4711" in open(out_file).read()
-    assert "err-line-4712" in open(err_file).read()
+    assert "out-line-4711" in Path(out_file).read_text()
+    assert "err-line-4712" in Path(err_file).read_text()
     for f in (out_file, err_file):
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(os.path.dirname(logs)).st_mode) == 0o700  # the session
@@ -86,7 +87,9 @@ def test_a_tasks_output_is_in_its_workers_files_and_at_the_driver(local, capfd):
 
 
 def test_worker_files_rotate_at_their_size_limit(local, capfd):
-    logs = local(EMBER_LOG_ROTATION_MAX_BYTES="4000", EMBER_LOG_ROTATION_BACKUP_COUNT="2")
+    logs = local(
+        EMBER_LOG_ROTATION_MAX_BYTES="4000", EMBER_LOG_ROTATION_BACKUP_COUNT="2"
+    )
     pid = ember.get(chatter.remote(300))  # ~15 kB
     names = sorted(os.path.basename(f) for f in _files(logs, pid, "out"))
     base = names[0]
@@ -94,27 +97,35 @@ def test_worker_files_rotate_at_their_size_limit(local, capfd):
     for f in _files(logs, pid, "out"):
         assert os.path.getsize(f) < 4000 + 100
         assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
-    assert "the-last-line-9911" in open(os.path.join(logs, base)).read()
+    assert "the-last-line-9911" in Path(logs, base).read_text()
     # the oldest lines were dropped with the oldest backup; streaming went on
     assert wait_until(lambda: "the-last-line-9911" in capfd.readouterr().out, 30)
 
 
-def run_driver(code: str, *, env: dict[str, str] | None = None, tty: bool = False) -> tuple[str, str]:
+def run_driver(
+    code: str, *, env: dict[str, str] | None = None, tty: bool = False
+) -> tuple[str, str]:
     """Run a driver script; its (stdout, stderr) (both the terminal's text with ``tty``)."""
     full = dict(os.environ)
     full.update(env or {})
     script = textwrap.dedent(code)
     if not tty:
         p = subprocess.run(
-            [sys.executable, "-c", script], env=full, capture_output=True, text=True,
+            [sys.executable, "-c", script],
+            env=full,
+            capture_output=True,
+            text=True,
             timeout=DRIVER_TIMEOUT_S,
         )
         assert p.returncode == 0, p.stderr
         return p.stdout, p.stderr
     master, slave = pty.openpty()
     p = subprocess.Popen(
-        [sys.executable, "-c", script], env=full, stdin=subprocess.DEVNULL,
-        stdout=slave, stderr=slave,
+        [sys.executable, "-c", script],
+        env=full,
+        stdin=subprocess.DEVNULL,
+        stdout=slave,
+        stderr=slave,
     )
     os.close(slave)
     chunks = []
@@ -163,7 +174,8 @@ def test_lines_repeated_across_workers_are_printed_once_with_a_count():
     assert "MESSAGES 4" in out, out
     lines = [ln for ln in out.splitlines() if "hello-from-a-greeter" in ln]
     assert len(lines) == 2, out
-    assert lines[0].startswith("(Greeter pid=") and lines[0].endswith(") hello-from-a-greeter")
+    assert lines[0].startswith("(Greeter pid=")
+    assert lines[0].endswith(") hello-from-a-greeter")
     assert "hello-from-a-greeter [repeated 3x across cluster]" in lines[1]
     assert "EMBER_DEDUP_LOGS=0" in lines[1]  # the hint, with the first summary
     assert "\x1b[" not in out + err  # not a terminal: no colour
@@ -198,9 +210,11 @@ COLOUR_DRIVER = """
 
 def test_prefixes_are_coloured_on_a_terminal_unless_no_color():
     text, _ = run_driver(COLOUR_DRIVER, tty=True, env={"NO_COLOR": ""})
-    assert "\x1b[36m(paint pid=" in text and "colour-me-3141" in text, text
+    assert "\x1b[36m(paint pid=" in text, text
+    assert "colour-me-3141" in text, text
     text, _ = run_driver(COLOUR_DRIVER, tty=True, env={"NO_COLOR": "1"})
-    assert "colour-me-3141" in text and "\x1b[36m" not in text, text
+    assert "colour-me-3141" in text, text
+    assert "\x1b[36m" not in text, text
 
 
 TQDM_DRIVER = """
@@ -231,12 +245,15 @@ def test_tqdm_ray_bars_from_a_task_are_drawn_at_the_driver():
     pytest.importorskip("tqdm")
     out, err = run_driver(TQDM_DRIVER)
     assert "__ray_tqdm_magic_token__" not in out + err
-    assert "crunching-2718" in err and "5/5" in err, err
+    assert "crunching-2718" in err, err
+    assert "5/5" in err, err
 
 
 def test_progress_waits_for_refs_with_a_bar(local, capfd, monkeypatch):
     pytest.importorskip("tqdm")
-    monkeypatch.setenv("EMBER_TQDM_PATCH_PRINT", "0")  # leave this process's print alone
+    monkeypatch.setenv(
+        "EMBER_TQDM_PATCH_PRINT", "0"
+    )  # leave this process's print alone
     local()
     from ember.util import progress
 
@@ -247,4 +264,5 @@ def test_progress_waits_for_refs_with_a_bar(local, capfd, monkeypatch):
     refs = [square.remote(i) for i in range(6)]
     assert progress(refs + refs[:1], desc="squares-1618") == [0, 1, 4, 9, 16, 25, 0]
     err = capfd.readouterr().err
-    assert "squares-1618" in err and "7/7" in err, err
+    assert "squares-1618" in err, err
+    assert "7/7" in err, err

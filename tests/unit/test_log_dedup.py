@@ -19,7 +19,11 @@ def batch(pid: int, *lines: str, ip: str = "10.0.0.1") -> Batch:
 
 
 def printed(batches: list[Batch]) -> list[tuple[int, str, str]]:
-    return [(b.meta["pid"], line, b.meta.get("repeated", "")) for b in batches for line in b.lines]
+    return [
+        (b.meta["pid"], line, b.meta.get("repeated", ""))
+        for b in batches
+        for line in b.lines
+    ]
 
 
 def test_words_with_numbers_do_not_count():
@@ -73,10 +77,13 @@ def test_summaries_go_on_window_after_window_and_then_stop():
     d.deduplicate(batch(1, "again"), 0.0)
     d.deduplicate(batch(2, "again"), 1.0)
     d.deduplicate(batch(3, "again"), 1.0)
-    assert [r for _, _, r in printed(d.expire(5.0))] == [" [repeated 2x across cluster]" + HINT]
+    assert [r for _, _, r in printed(d.expire(5.0))] == [
+        " [repeated 2x across cluster]" + HINT
+    ]
     assert d.next_expiry() == 10.0
     assert d.expire(10.0) == []  # nothing more was counted: forgotten
-    assert d.recent == {} and d.next_expiry() is None
+    assert d.recent == {}
+    assert d.next_expiry() is None
 
 
 def test_flush_settles_everything_at_shutdown():
@@ -91,7 +98,7 @@ def test_flush_settles_everything_at_shutdown():
 
 def test_tqdm_lines_empty_keys_and_the_regexes():
     d = LogDeduplicator(window_s=5, allow_re="KEEP", skip_re="NOISE")
-    magic = '{"__magic_token__": "%s", "x": 1}' % TQDM_MAGIC
+    magic = f'{{"__magic_token__": "{TQDM_MAGIC}", "x": 1}}'
     lines = [magic, "KEEP me", "12345", "NOISE here"]
     for pid in (1, 2):
         assert printed(d.deduplicate(batch(pid, *lines), 0.0)) == [

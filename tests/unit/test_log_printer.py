@@ -25,7 +25,9 @@ def _colour_env(monkeypatch):
 def test_prefix_names_the_task_and_the_ip_of_another_node():
     meta = {"pid": 12, "name": "square", "ip": "10.0.0.2"}
     assert format_line(meta, "hi", "10.0.0.2", False) == "(square pid=12) hi"
-    assert format_line(meta, "hi", "10.0.0.1", False) == "(square pid=12, ip=10.0.0.2) hi"
+    assert (
+        format_line(meta, "hi", "10.0.0.1", False) == "(square pid=12, ip=10.0.0.2) hi"
+    )
     rep = dict(meta, repeated=" [repeated 3x across cluster]")
     assert format_line(rep, "hi", "10.0.0.2", False) == (
         "(square pid=12) hi [repeated 3x across cluster]"
@@ -49,8 +51,13 @@ def test_colours_only_on_a_terminal_without_no_color(monkeypatch):
 
 def msg(pid: int, *lines: str, is_err: bool = False) -> LogLinesMessage:
     return LogLinesMessage(
-        job_id=b"\x01\0\0\0", prefix=f"(f pid={pid})", lines=list(lines),
-        is_err=is_err, pid=pid, ip="1.2.3.4", name="f",
+        job_id=b"\x01\0\0\0",
+        prefix=f"(f pid={pid})",
+        lines=list(lines),
+        is_err=is_err,
+        pid=pid,
+        ip="1.2.3.4",
+        name="f",
     )
 
 
@@ -62,7 +69,8 @@ def test_printer_dedups_stdout_and_stderr_apart_and_flushes(monkeypatch, capsys)
         p.on_lines(msg(pid, "same"))
         p.on_lines(msg(pid, "same", is_err=True))
     out, err = capsys.readouterr()
-    assert out == "(f pid=1) same\n" and err == "(f pid=1) same\n"
+    assert out == "(f pid=1) same\n"
+    assert err == "(f pid=1) same\n"
     p.flush()
     out, err = capsys.readouterr()
     assert out.startswith("(f pid=3) same [repeated 2x across cluster]")
@@ -93,5 +101,6 @@ def test_tqdm_state_lines_become_a_bar_not_output(monkeypatch, capsys):
     p.on_lines(msg(77, state % (4, "true")))
     out, err = capsys.readouterr()
     assert "__ray_tqdm_magic_token__" not in out + err
-    assert "(pid=77) crunch" in err and "4/4" in err
+    assert "(pid=77) crunch" in err
+    assert "4/4" in err
     assert progress_bars.manager().bars == {}

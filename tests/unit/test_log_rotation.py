@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -17,8 +18,12 @@ from ember.common.private_files import open_private_log
 
 
 def test_defaults_are_rays(monkeypatch):
-    for v in ("EMBER_LOG_ROTATION_MAX_BYTES", "RAY_ROTATION_MAX_BYTES",
-              "EMBER_LOG_ROTATION_BACKUP_COUNT", "RAY_ROTATION_BACKUP_COUNT"):
+    for v in (
+        "EMBER_LOG_ROTATION_MAX_BYTES",
+        "RAY_ROTATION_MAX_BYTES",
+        "EMBER_LOG_ROTATION_BACKUP_COUNT",
+        "RAY_ROTATION_BACKUP_COUNT",
+    ):
         monkeypatch.delenv(v, raising=False)
     s = RotationSettings.from_env()
     assert (s.max_bytes, s.backup_count) == (512 * 1024 * 1024, 5)
@@ -39,8 +44,8 @@ def test_a_full_file_is_renamed_and_the_descriptor_writes_a_fresh_one(tmp_path):
         os.write(fd, b"0123456789abc\n")
         assert r.check()
         os.write(fd, b"after\n")
-        assert open(path + ".1", "rb").read() == b"0123456789abc\n"
-        assert open(path, "rb").read() == b"after\n"
+        assert Path(path + ".1").read_bytes() == b"0123456789abc\n"
+        assert Path(path).read_bytes() == b"after\n"
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
         assert not r.check()  # below the limit again
     finally:
@@ -57,8 +62,8 @@ def test_backups_shift_and_the_oldest_is_dropped(tmp_path):
             os.write(fd, text)
             r.check()
         assert sorted(os.listdir(tmp_path)) == ["node.log", "node.log.1", "node.log.2"]
-        assert open(path + ".1", "rb").read() == b"four\n"
-        assert open(path + ".2", "rb").read() == b"three\n"
+        assert Path(path + ".1").read_bytes() == b"four\n"
+        assert Path(path + ".2").read_bytes() == b"three\n"
     finally:
         os.close(fd)
 
@@ -75,7 +80,7 @@ def test_two_descriptors_on_one_file_move_together(tmp_path):
         assert r.check()
         os.write(dup, b"x\n")
         os.write(fd, b"y\n")
-        assert open(path, "rb").read() == b"x\ny\n"
+        assert Path(path).read_bytes() == b"x\ny\n"
     finally:
         os.close(fd)
         os.close(dup)

@@ -18,7 +18,12 @@ from typing import Any
 import click
 
 from ember.util.state.log_client import ClusterLink
-from ember.util.state.logs import DEFAULT_LOG_LIMIT, DEFAULT_RPC_TIMEOUT, get_log, list_logs
+from ember.util.state.logs import (
+    DEFAULT_LOG_LIMIT,
+    DEFAULT_RPC_TIMEOUT,
+    get_log,
+    list_logs,
+)
 
 _ERRORS = (FileNotFoundError, ValueError, ConnectionError, TimeoutError, AssertionError)
 
@@ -34,19 +39,51 @@ class _LogGroup(click.Group):
         return super().resolve_command(ctx, args)
 
 
-def _common(fn: Callable[..., Any], *, node: bool = True, suffix: bool = True) -> Callable[..., Any]:
+def _common(
+    fn: Callable[..., Any], *, node: bool = True, suffix: bool = True
+) -> Callable[..., Any]:
     opts = [
-        click.option("--address", default=None, help="The cluster's HOST:PORT (default: the one on this machine)."),
-        click.option("--follow", "-f", is_flag=True, help="Keep printing what is appended."),
-        click.option("--tail", type=int, default=DEFAULT_LOG_LIMIT, show_default=True,
-                     help="Lines to print from the end; -1 for the whole file."),
-        click.option("--interval", type=float, default=None, hidden=True,
-                     help="Seconds between polls with --follow."),
-        click.option("--timeout", type=int, default=DEFAULT_RPC_TIMEOUT, show_default=True,
-                     help="Seconds for each request."),
-        click.option("--encoding", default="utf-8", show_default=True, help="The files' encoding."),
-        click.option("--encoding-errors", default="strict", show_default=True,
-                     help="How to handle bytes that do not decode (Python's codecs errors)."),
+        click.option(
+            "--address",
+            default=None,
+            help="The cluster's HOST:PORT (default: the one on this machine).",
+        ),
+        click.option(
+            "--follow", "-f", is_flag=True, help="Keep printing what is appended."
+        ),
+        click.option(
+            "--tail",
+            type=int,
+            default=DEFAULT_LOG_LIMIT,
+            show_default=True,
+            help="Lines to print from the end; -1 for the whole file.",
+        ),
+        click.option(
+            "--interval",
+            type=float,
+            default=None,
+            hidden=True,
+            help="Seconds between polls with --follow.",
+        ),
+        click.option(
+            "--timeout",
+            type=int,
+            default=DEFAULT_RPC_TIMEOUT,
+            show_default=True,
+            help="Seconds for each request.",
+        ),
+        click.option(
+            "--encoding",
+            default="utf-8",
+            show_default=True,
+            help="The files' encoding.",
+        ),
+        click.option(
+            "--encoding-errors",
+            default="strict",
+            show_default=True,
+            help="How to handle bytes that do not decode (Python's codecs errors).",
+        ),
     ]
     if node:
         opts += [
@@ -54,7 +91,11 @@ def _common(fn: Callable[..., Any], *, node: bool = True, suffix: bool = True) -
             click.option("--node-ip", "-ip", default=None, help="The node's IP."),
         ]
     if suffix:
-        opts.append(click.option("--err", is_flag=True, help="stderr (.err) instead of stdout (.out)."))
+        opts.append(
+            click.option(
+                "--err", is_flag=True, help="stderr (.err) instead of stdout (.out)."
+            )
+        )
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
@@ -103,15 +144,30 @@ def _print_chunks(chunks: Iterator[Any], tail: int) -> None:
 @logs.command(name="cluster")
 @click.argument("glob_filter", required=False, default="*")
 @_common
-def log_cluster(glob_filter: str, address: str | None, node_id: str | None, node_ip: str | None,
-                follow: bool, tail: int, interval: float | None, timeout: int, encoding: str,
-                encoding_errors: str, err: bool) -> None:
+def log_cluster(
+    glob_filter: str,
+    address: str | None,
+    node_id: str | None,
+    node_ip: str | None,
+    follow: bool,
+    tail: int,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    err: bool,
+) -> None:
     """List the log files matching GLOB_FILTER on a node, or print the one that matches."""
     try:
         if node_id is None and node_ip is None:
             node_id = _head_node_id(address, timeout)
-        found = list_logs(address=address, node_id=node_id, node_ip=node_ip,
-                          glob_filter=glob_filter, timeout=timeout)
+        found = list_logs(
+            address=address,
+            node_id=node_id,
+            node_ip=node_ip,
+            glob_filter=glob_filter,
+            timeout=timeout,
+        )
     except _ERRORS as exc:
         raise click.ClickException(str(exc)) from exc
     files = [f for group in found.values() for f in group]
@@ -123,9 +179,18 @@ def log_cluster(glob_filter: str, address: str | None, node_id: str | None, node
                 click.echo(f"- {name}")
         return
     _print_chunks(
-        get_log(address=address, node_id=node_id, node_ip=node_ip, filename=files[0],
-                tail=tail, follow=follow, _interval=interval, timeout=timeout,
-                encoding=encoding, errors=encoding_errors),
+        get_log(
+            address=address,
+            node_id=node_id,
+            node_ip=node_ip,
+            filename=files[0],
+            tail=tail,
+            follow=follow,
+            _interval=interval,
+            timeout=timeout,
+            encoding=encoding,
+            errors=encoding_errors,
+        ),
         tail,
     )
 
@@ -134,18 +199,40 @@ def log_cluster(glob_filter: str, address: str | None, node_id: str | None, node
 @click.option("--id", "-a", "actor_id", default=None, help="The actor's id (hex).")
 @click.option("--pid", "-pid", type=int, default=None, help="The actor's worker's pid.")
 @_common
-def log_actor(actor_id: str | None, pid: int | None, address: str | None, node_id: str | None,
-              node_ip: str | None, follow: bool, tail: int, interval: float | None, timeout: int,
-              encoding: str, encoding_errors: str, err: bool) -> None:
+def log_actor(
+    actor_id: str | None,
+    pid: int | None,
+    address: str | None,
+    node_id: str | None,
+    node_ip: str | None,
+    follow: bool,
+    tail: int,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    err: bool,
+) -> None:
     """Print an actor's stdout (--err: stderr)."""
     if actor_id is None and pid is None:
         raise click.BadParameter("At least one of `--pid` and `--id` has to be set")
     if actor_id is None and node_id is None and node_ip is None:
         node_id = _head_node_id(address, timeout)
     _print_chunks(
-        get_log(address=address, node_id=node_id, node_ip=node_ip, actor_id=actor_id, pid=pid,
-                tail=tail, follow=follow, _interval=interval, timeout=timeout,
-                suffix="err" if err else "out", encoding=encoding, errors=encoding_errors),
+        get_log(
+            address=address,
+            node_id=node_id,
+            node_ip=node_ip,
+            actor_id=actor_id,
+            pid=pid,
+            tail=tail,
+            follow=follow,
+            _interval=interval,
+            timeout=timeout,
+            suffix="err" if err else "out",
+            encoding=encoding,
+            errors=encoding_errors,
+        ),
         tail,
     )
 
@@ -153,33 +240,79 @@ def log_actor(actor_id: str | None, pid: int | None, address: str | None, node_i
 @logs.command(name="worker")
 @click.option("--pid", "-pid", type=int, required=True, help="The worker's pid.")
 @_common
-def log_worker(pid: int, address: str | None, node_id: str | None, node_ip: str | None,
-               follow: bool, tail: int, interval: float | None, timeout: int, encoding: str,
-               encoding_errors: str, err: bool) -> None:
+def log_worker(
+    pid: int,
+    address: str | None,
+    node_id: str | None,
+    node_ip: str | None,
+    follow: bool,
+    tail: int,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    err: bool,
+) -> None:
     """Print a worker's stdout (--err: stderr); the node defaults to the head node."""
     if node_id is None and node_ip is None:
         node_id = _head_node_id(address, timeout)
     _print_chunks(
-        get_log(address=address, node_id=node_id, node_ip=node_ip, pid=pid, tail=tail,
-                follow=follow, _interval=interval, timeout=timeout,
-                suffix="err" if err else "out", encoding=encoding, errors=encoding_errors),
+        get_log(
+            address=address,
+            node_id=node_id,
+            node_ip=node_ip,
+            pid=pid,
+            tail=tail,
+            follow=follow,
+            _interval=interval,
+            timeout=timeout,
+            suffix="err" if err else "out",
+            encoding=encoding,
+            errors=encoding_errors,
+        ),
         tail,
     )
 
 
 @logs.command(name="task")
 @click.option("--id", "task_id", required=True, help="The task's id (hex).")
-@click.option("--attempt-number", "-a", type=int, default=0, show_default=True,
-              help="Which attempt of the task.")
+@click.option(
+    "--attempt-number",
+    "-a",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Which attempt of the task.",
+)
 @_common
-def log_task(task_id: str, attempt_number: int, address: str | None, node_id: str | None,
-             node_ip: str | None, follow: bool, tail: int, interval: float | None, timeout: int,
-             encoding: str, encoding_errors: str, err: bool) -> None:
+def log_task(
+    task_id: str,
+    attempt_number: int,
+    address: str | None,
+    node_id: str | None,
+    node_ip: str | None,
+    follow: bool,
+    tail: int,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    err: bool,
+) -> None:
     """Print the stdout (--err: stderr) of the worker that ran a task."""
     _print_chunks(
-        get_log(address=address, task_id=task_id, attempt_number=attempt_number, tail=tail,
-                follow=follow, _interval=interval, timeout=timeout,
-                suffix="err" if err else "out", encoding=encoding, errors=encoding_errors),
+        get_log(
+            address=address,
+            task_id=task_id,
+            attempt_number=attempt_number,
+            tail=tail,
+            follow=follow,
+            _interval=interval,
+            timeout=timeout,
+            suffix="err" if err else "out",
+            encoding=encoding,
+            errors=encoding_errors,
+        ),
         tail,
     )
 
@@ -187,12 +320,27 @@ def log_task(task_id: str, attempt_number: int, address: str | None, node_id: st
 @logs.command(name="job")
 @click.option("--id", "submission_id", required=True, help="The job's submission id.")
 @_common
-def log_job(submission_id: str, address: str | None, node_id: str | None, node_ip: str | None,
-            follow: bool, tail: int, interval: float | None, timeout: int, encoding: str,
-            encoding_errors: str, err: bool) -> None:
+def log_job(
+    submission_id: str,
+    address: str | None,
+    node_id: str | None,
+    node_ip: str | None,
+    follow: bool,
+    tail: int,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    err: bool,
+) -> None:
     """A submitted job's driver log (ember has no job submission yet: an error)."""
     _print_chunks(
-        get_log(address=address, submission_id=submission_id, tail=tail, follow=follow,
-                timeout=timeout),
+        get_log(
+            address=address,
+            submission_id=submission_id,
+            tail=tail,
+            follow=follow,
+            timeout=timeout,
+        ),
         tail,
     )

@@ -34,7 +34,9 @@ WORKER_PATTERN = re.compile(r"worker-([0-9a-f]+)-([0-9a-f]+)-(\d+)\.(out|err)$")
 SUFFIXES = ("out", "err")
 
 
-def worker_file(worker_id_hex: str, pid: int, suffix: str, job_hex: str = NIL_JOB_HEX) -> str:
+def worker_file(
+    worker_id_hex: str, pid: int, suffix: str, job_hex: str = NIL_JOB_HEX
+) -> str:
     """``worker-<worker id>-<job id>-<pid>.<suffix>``."""
     return f"worker-{worker_id_hex}-{job_hex}-{pid}.{suffix}"
 

@@ -140,7 +140,9 @@ class StdRotator:
                 shift_backups(path, self.settings.backup_count)
                 new = open_private_log(path)
             except OSError:
-                return False  # the folder went away (shutdown): keep writing the old file
+                return (
+                    False  # the folder went away (shutdown): keep writing the old file
+                )
             try:
                 for fd in fds:
                     os.dup2(new, fd, inheritable=True)

@@ -65,7 +65,7 @@ def _in_worker() -> bool:
     return cw is not None and not cw.is_driver
 
 
-class tqdm:  # noqa: N801  (Ray's name)
+class tqdm:
     """A progress bar whose updates are drawn by the driver (Ray's ``tqdm_ray.tqdm``)."""
 
     DEFAULT_FLUSH_INTERVAL_SECONDS = 1.0

@@ -41,8 +41,8 @@ from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
-from ember.node.log_files import LogFiles
 from ember.node.local_objects import LocalObjects
+from ember.node.log_files import LogFiles
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
 from ember.node.spill import Spiller

@@ -134,7 +134,11 @@ class LogFiles:
         return fd
 
     def read(
-        self, name: str, offset: int = -1, tail_lines: int = -1, max_bytes: int = 1 << 20
+        self,
+        name: str,
+        offset: int = -1,
+        tail_lines: int = -1,
+        max_bytes: int = 1 << 20,
     ) -> ReadLogReply:
         """Up to ``max_bytes`` of ``name`` (see ``ReadLogRequest``)."""
         fd = self._open(name)

@@ -173,5 +173,7 @@ class LogDeduplicator:
     def _summary(self, seen: _Seen) -> Batch:
         hint = "" if self._hinted else HINT
         self._hinted = True
-        meta = dict(seen.meta, repeated=f" [repeated {seen.count}x across cluster]{hint}")
+        meta = dict(
+            seen.meta, repeated=f" [repeated {seen.count}x across cluster]{hint}"
+        )
         return Batch(("", 0), [seen.line], meta)

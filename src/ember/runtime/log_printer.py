@@ -81,7 +81,10 @@ class LogPrinter:
         self.driver_ip = driver_ip
         self.dedup = dedup_enabled()
         #: is_err -> that stream's deduplicator
-        self._dedups = {False: LogDeduplicator.from_env(), True: LogDeduplicator.from_env()}
+        self._dedups = {
+            False: LogDeduplicator.from_env(),
+            True: LogDeduplicator.from_env(),
+        }
         self._timer: asyncio.TimerHandle | None = None
         #: messages handled so far (tests wait on it)
         self.messages = 0
@@ -106,9 +109,13 @@ class LogPrinter:
         for b in batches:
             for line in b.lines:
                 if TQDM_MAGIC in line:
-                    progress_bars.manager(self.driver_ip, colour_enabled(sys.stderr)).update_line(line)
+                    progress_bars.manager(
+                        self.driver_ip, colour_enabled(sys.stderr)
+                    ).update_line(line)
                 else:
-                    text.append(format_line(b.meta, line, self.driver_ip, colour) + "\n")
+                    text.append(
+                        format_line(b.meta, line, self.driver_ip, colour) + "\n"
+                    )
         if not text:
             return
         try:

@@ -41,7 +41,9 @@ class _Bar:
 class BarManager:
     """Every bar this driver draws (thread-safe: the loop thread and user threads)."""
 
-    def __init__(self, ip: str = "", pid: int | None = None, colour: bool = False) -> None:
+    def __init__(
+        self, ip: str = "", pid: int | None = None, colour: bool = False
+    ) -> None:
         self.ip = ip
         self.pid = os.getpid() if pid is None else pid
         self.colour = colour

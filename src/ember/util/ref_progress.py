@@ -68,4 +68,3 @@ def progress(
         bar.close()
     left = None if deadline is None else max(0.0, deadline - time.monotonic())
     return list(ember.get(refs, timeout=left))
-

@@ -40,7 +40,9 @@ def credentials(address: str | None) -> tuple[str, bytes]:
     cw = current.worker_or_none()
     if address in (None, "", "auto") and cw is not None:
         return str(cw.control_address), bytes(cw.token)
-    addr = address or os.environ.get(session.ADDRESS_ENV) or os.environ.get("RAY_ADDRESS")
+    addr = (
+        address or os.environ.get(session.ADDRESS_ENV) or os.environ.get("RAY_ADDRESS")
+    )
     rec = None
     if not addr or addr == "auto":
         rec = session.read_cluster_record()
@@ -136,7 +138,9 @@ class ClusterLink:
         for n in self.nodes():
             if n.node_id == node_id:
                 if not n.alive:
-                    raise ValueError(f"node {node_id.hex()} is dead: its logs cannot be read")
+                    raise ValueError(
+                        f"node {node_id.hex()} is dead: its logs cannot be read"
+                    )
                 return n
         raise ValueError(f"node {node_id.hex()} is not in the cluster")
 
@@ -167,7 +171,9 @@ class ClusterLink:
                 "this build does not have: use actor_id or pid with node_id"
             )
         tasks = get_task(task_id, address=None, timeout=self.timeout)
-        tasks = tasks if isinstance(tasks, list) else [tasks] if tasks is not None else []
+        tasks = (
+            tasks if isinstance(tasks, list) else [tasks] if tasks is not None else []
+        )
         for t in tasks:
             attempt = getattr(t, "attempt_number", 0)
             if attempt == attempt_number and getattr(t, "worker_id", None):

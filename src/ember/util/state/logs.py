@@ -68,7 +68,9 @@ def list_logs(
         raise AssertionError("At least one of node ip and node id is required")
     with ClusterLink(address, timeout) as link:
         node = link.find_node(node_id, node_ip)
-        reply = link.node_call(node, "node.list_logs", ListLogsRequest(glob=glob_filter or "*"))
+        reply = link.node_call(
+            node, "node.list_logs", ListLogsRequest(glob=glob_filter or "*")
+        )
     assert isinstance(reply, ListLogsReply)
     return categorize(reply.files)
 
@@ -108,8 +110,22 @@ def get_log(
         )
     interval = DEFAULT_FOLLOW_INTERVAL_S if _interval is None else float(_interval)
     with ClusterLink(address, timeout) as link:
-        node, name = _resolve(link, node_id, node_ip, filename, actor_id, task_id, pid, suffix, attempt_number)
-        decoder = None if encoding is None else codecs.getincrementaldecoder(encoding)(errors or "strict")
+        node, name = _resolve(
+            link,
+            node_id,
+            node_ip,
+            filename,
+            actor_id,
+            task_id,
+            pid,
+            suffix,
+            attempt_number,
+        )
+        decoder = (
+            None
+            if encoding is None
+            else codecs.getincrementaldecoder(encoding)(errors or "strict")
+        )
         for data in _chunks(link, node, name, tail, follow, interval):
             if decoder is None:
                 yield data
@@ -122,20 +138,37 @@ def get_log(
 
 
 def _chunks(
-    link: ClusterLink, node: NodeEntry, name: str, tail: int, follow: bool, interval: float
+    link: ClusterLink,
+    node: NodeEntry,
+    name: str,
+    tail: int,
+    follow: bool,
+    interval: float,
 ) -> Generator[bytes, None, None]:
-    first = _read(link, node, ReadLogRequest(filename=name, tail_lines=tail, max_bytes=CHUNK_BYTES))
+    first = _read(
+        link,
+        node,
+        ReadLogRequest(filename=name, tail_lines=tail, max_bytes=CHUNK_BYTES),
+    )
     offset, size = first.end, first.size
     if first.data:
         yield first.data
     while offset < size:  # the rest of the file as it was when we started
-        r = _read(link, node, ReadLogRequest(filename=name, offset=offset, max_bytes=CHUNK_BYTES))
+        r = _read(
+            link,
+            node,
+            ReadLogRequest(filename=name, offset=offset, max_bytes=CHUNK_BYTES),
+        )
         if r.start != offset or not r.data:
             break  # rotated or truncated meanwhile
         offset = r.end
         yield r.data
     while follow:
-        r = _read(link, node, ReadLogRequest(filename=name, offset=offset, max_bytes=CHUNK_BYTES))
+        r = _read(
+            link,
+            node,
+            ReadLogRequest(filename=name, offset=offset, max_bytes=CHUNK_BYTES),
+        )
         offset = r.end
         if r.data:
             yield r.data
@@ -173,7 +206,9 @@ def _resolve(
     if task_id:
         return _task_file(link, task_id, attempt_number, suffix)
     if node_id is None and node_ip is None:
-        raise ValueError("node_id or node_ip is required to find a log by filename or pid")
+        raise ValueError(
+            "node_id or node_ip is required to find a log by filename or pid"
+        )
     node = link.find_node(node_id, node_ip)
     if filename:
         return node, filename
@@ -189,7 +224,11 @@ def _resolve(
 
 
 def _worker_file(
-    link: ClusterLink, node: NodeEntry, worker_id_hex: str | None, pid: int | None, suffix: str
+    link: ClusterLink,
+    node: NodeEntry,
+    worker_id_hex: str | None,
+    pid: int | None,
+    suffix: str,
 ) -> str | None:
     glob = f"*{worker_id_hex}*{suffix}" if worker_id_hex else f"*{pid}*{suffix}"
     reply = link.node_call(node, "node.list_logs", ListLogsRequest(glob=glob))
@@ -198,7 +237,9 @@ def _worker_file(
         m = worker_match(f)
         if m is None or m[3] != suffix:
             continue
-        if (worker_id_hex and m[0] == worker_id_hex) or (pid is not None and m[2] == pid):
+        if (worker_id_hex and m[0] == worker_id_hex) or (
+            pid is not None and m[2] == pid
+        ):
             return f
     return None
 
@@ -208,7 +249,9 @@ def _actor_file(link: ClusterLink, actor_id: str, suffix: str) -> tuple[NodeEntr
         aid = bytes.fromhex(actor_id)
     except ValueError:
         raise ValueError(f"{actor_id!r} is not an actor id (hex)") from None
-    info = link.control_call("control.get_actor_info", GetActorInfoRequest(actor_id=aid))
+    info = link.control_call(
+        "control.get_actor_info", GetActorInfoRequest(actor_id=aid)
+    )
     if info.death_cause == "the actor is unknown to the control service":
         raise ValueError(f"Actor ID {actor_id} not found.")
     addr = info.address
