@@ -88,7 +88,6 @@ class BarManager:
             unit=state.get("unit") or "it",
             position=row + int(state.get("pos") or 0),
             dynamic_ncols=True,
-            unit_scale=True,
             file=sys.stderr,
         )
         bar = _Bar(real, dict(state, x=0), row)
