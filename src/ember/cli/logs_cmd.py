@@ -29,14 +29,14 @@ _ERRORS = (FileNotFoundError, ValueError, ConnectionError, TimeoutError, Asserti
 
 
 class _LogGroup(click.Group):
-    """``ember logs X`` with no known subcommand means ``ember logs cluster X``."""
+    """``ember logs [ARGS]`` without a known subcommand means ``ember logs cluster [ARGS]``."""
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
-        if args and args[0] not in self.commands and not args[0].startswith("-"):
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (
+            args[0] not in self.commands and args[0] not in ("--help", "-h")
+        ):
             args = ["cluster", *args]
-        return super().resolve_command(ctx, args)
+        return super().parse_args(ctx, args)
 
 
 def _common(
