@@ -27,22 +27,29 @@ def test_an_actors_output_is_in_its_worker_file(ray_start_regular, wait_for):
             return os.getpid(), ctx.get_actor_id(), ctx.get_node_id()
 
     pid, actor_id, node_id = ray.get(Scribe.remote().write.remote("scribe-line-5150"))
+    # this cluster's address (other clusters may run on the machine)
+    address = ray.get_runtime_context().gcs_address
     pattern = re.compile(rf"worker-[0-9a-f]+-[0-9a-f]+-{pid}\.out$")
 
     def listed():
         return any(
-            pattern.search(f) for f in list_logs(node_id=node_id).get("worker_out", [])
+            pattern.search(f)
+            for f in list_logs(address=address, node_id=node_id).get("worker_out", [])
         )
 
-    wait_for(listed, timeout=60, message="the actor's .out file is listed")
+    wait_for(listed, timeout=120, message="the actor's .out file is listed")
 
     def has_line():
-        return "scribe-line-5150" in "".join(get_log(actor_id=actor_id, tail=-1))
+        return "scribe-line-5150" in "".join(
+            get_log(address=address, actor_id=actor_id, tail=-1)
+        )
 
     wait_for(
-        has_line, timeout=60, message="get_log(actor_id=...) has the actor's print"
+        has_line, timeout=120, message="get_log(actor_id=...) has the actor's print"
     )
-    assert "scribe-line-5150" in "".join(get_log(node_id=node_id, pid=pid))
+    assert "scribe-line-5150" in "".join(
+        get_log(address=address, node_id=node_id, pid=pid)
+    )
 
 
 def test_tqdm_ray_in_the_driver_counts(monkeypatch):

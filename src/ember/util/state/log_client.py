@@ -57,6 +57,8 @@ def credentials(address: str | None) -> tuple[str, bytes]:
         if ":" not in addr:
             raise ValueError(f"address {addr!r} is not HOST:PORT")
         addr = f"tcp:{addr}"
+    if cw is not None and addr == str(cw.control_address):
+        return addr, bytes(cw.token)  # the cluster this process is connected to
     token = os.environ.get(session.TOKEN_ENV, "")
     if not token and rec is None:
         rec = session.read_cluster_record()
