@@ -233,3 +233,30 @@ def test_ember_logs_follow(two_nodes, talker):
         proc.kill()
         proc.wait(30)
         reader.join(30)
+
+
+@ember.remote(resources={"other": 1})
+def noisy_task(text: str) -> int:
+    print(text)
+    return os.getpid()
+
+
+def test_get_log_of_a_task_finds_its_worker_through_the_task_events(two_nodes):
+    c, _ = two_nodes
+    ref = noisy_task.remote("task-said-4004")
+    pid = ember.get(ref, timeout=60)
+    task_id = ref.task_id().hex()
+
+    def found() -> bool:
+        try:
+            return "task-said-4004" in text_of(get_log(task_id=task_id))
+        except FileNotFoundError:  # the task's events are sent in batches
+            return False
+
+    assert wait_until(found, 60)
+    p = ember_cli(c, "task", "--id", task_id, "--tail", "-1")
+    assert p.returncode == 0, p.stderr
+    assert "task-said-4004" in p.stdout
+    assert pid > 0
+    with pytest.raises(FileNotFoundError):
+        text_of(get_log(task_id="ab" * 24))

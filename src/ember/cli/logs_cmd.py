@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from ember.util.state.exception import RayStateApiException
 from ember.util.state.log_client import ClusterLink
 from ember.util.state.logs import (
     DEFAULT_LOG_LIMIT,
@@ -25,7 +26,14 @@ from ember.util.state.logs import (
     list_logs,
 )
 
-_ERRORS = (FileNotFoundError, ValueError, ConnectionError, TimeoutError, AssertionError)
+_ERRORS = (
+    RayStateApiException,
+    FileNotFoundError,
+    ValueError,
+    ConnectionError,
+    TimeoutError,
+    AssertionError,
+)
 
 
 class _LogGroup(click.Group):

@@ -556,6 +556,71 @@ class GetClusterStatusReply(Msg):
     storage: str = ""  # "memory" or the SQLite path of the control service
 
 
+# -- task events and the state API (``ember.util.state``) ------------------------
+class TaskEvent(Msg):
+    """One state change of one task attempt, as a core worker saw it."""
+
+    task_id: bytes
+    attempt: int
+    #: Ray's task state names: PENDING_ARGS_AVAIL, ..., RUNNING, FINISHED, FAILED
+    state: str
+    time_s: float
+    name: str = ""
+    func_name: str = ""
+    #: NORMAL_TASK | ACTOR_TASK | ACTOR_CREATION_TASK
+    type: str = ""
+    job_id: bytes = b""
+    actor_id: bytes = b""
+    parent_task_id: bytes = b""
+    resources: dict[str, float] = {}
+    pg_id: bytes = b""
+    error_type: str = ""
+    error_message: str = ""
+    #: the sender runs it: its worker, node and pid are this attempt's
+    executed: bool = False
+
+
+class TaskEventsBatch(Msg):
+    """A core worker's task events since its last batch, and who it is."""
+
+    worker_id: bytes
+    node_id: bytes
+    pid: int
+    ip: str = ""
+    #: WORKER | DRIVER
+    worker_type: str = "WORKER"
+    job_id: bytes = b""
+    events: list[TaskEvent] = []
+    #: events this worker dropped because its buffer was full
+    dropped: int = 0
+
+
+class StateFilter(Msg):
+    """``(key, predicate, value)`` of the state API; predicate ``=`` or ``!=``."""
+
+    key: str
+    predicate: str
+    value: Any = None
+
+
+class ListStateRequest(Msg):
+    #: tasks | actors | nodes | jobs | workers | placement_groups
+    resource: str
+    filters: list[StateFilter] = []
+    limit: int = 100
+    detail: bool = False
+
+
+class ListStateReply(Msg):
+    """Rows as dicts of the state API's columns (ids in hex)."""
+
+    rows: list[dict[str, Any]] = []
+    #: what the cluster has, what was kept (the rest was dropped), what matched
+    total: int = 0
+    num_after_truncation: int = 0
+    num_filtered: int = 0
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -621,6 +686,10 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     # a node's log files (node/log_files.py)
     "node.list_logs": (ListLogsRequest, ListLogsReply),
     "node.read_log": (ReadLogRequest, ReadLogReply),
+    # task events and the state API
+    "control.add_task_events": (TaskEventsBatch, None),
+    "control.list_tasks": (ListStateRequest, ListStateReply),
+    "control.list_state": (ListStateRequest, ListStateReply),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see

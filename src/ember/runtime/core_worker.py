@@ -59,6 +59,7 @@ from ember.runtime.serialization import dumps_plain
 from ember.runtime.stored import StoredObjects
 from ember.runtime.submitter import TaskSubmitter
 from ember.runtime.task_args import TaskArgs
+from ember.runtime.task_events import TaskEventSender
 
 T = TypeVar("T")
 
@@ -117,6 +118,9 @@ class CoreWorker:
         )
         self.actor_calls = ActorSubmitter(args, returns, links)
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
+        self.task_events = TaskEventSender(
+            links, is_driver=is_driver, node_ip=node_ip, sup=self.sup
+        )
         self.handlers.update(
             {
                 "worker.get_object": self.objects.h_get_object,
@@ -199,6 +203,7 @@ class CoreWorker:
             self.address,
             self.arena,
         )
+        self.task_events.start()
 
     async def _connect_control(self) -> Connection:
         return await connect(
@@ -275,6 +280,7 @@ class CoreWorker:
 
     async def _close(self) -> None:
         self.log_printer.flush()
+        self.task_events.close()
         self.tasks.return_all_leases()
         if self.server is not None:
             self.server.close()

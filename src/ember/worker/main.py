@@ -71,7 +71,8 @@ def run(
 
 
 async def _flush_replies(cw: CoreWorker) -> None:
-    """Let replies scheduled by the last task reach the wire before we exit."""
+    """Let replies (and the last task events) reach the wire before we exit."""
+    cw.task_events.close()
     for _ in range(100):
         await asyncio.sleep(0)
         busy = [c for c in cw.server.connections if c.write_buffer_size() > 0]

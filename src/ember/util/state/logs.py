@@ -14,10 +14,11 @@ Where Ray 2.60 and ember differ:
   state API's ``get_task``) and returns that worker's whole file: ember
   records no per-task offsets (Ray's ``task_log_info``).
 - ``submission_id``: ember has no job submission yet (ValueError).
-- Errors are Python's: ``FileNotFoundError`` for a missing file, ``ValueError``
-  for a bad argument or a name outside the logs folder, ``ConnectionError``
-  when no cluster is found (Ray raises ``RayStateApiException`` for the
-  first two).
+- Errors are Ray's ``RayStateApiException`` and Python's at once:
+  :class:`~ember.util.state.log_client.LogFileNotFound` (also a
+  ``FileNotFoundError``) for a missing file, ``LogRequestError`` (also a
+  ``ValueError``) for a bad argument or a name outside the logs folder;
+  ``ServerUnavailable`` when no cluster is found.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ from ember.protocol.messages import (
     ReadLogReply,
     ReadLogRequest,
 )
-from ember.rpc.errors import RemoteError
-from ember.util.state.log_client import ClusterLink, NodeEntry
+from ember.util.state.log_client import (
+    ClusterLink,
+    LogFileNotFound,
+    LogRequestError,
+    NodeEntry,
+)
 
 #: Ray's defaults (``ray.util.state.common``)
 DEFAULT_RPC_TIMEOUT = 30
@@ -102,9 +107,9 @@ def get_log(
     starts at the last N lines; ``follow`` keeps yielding what is appended.
     """
     if suffix not in ("out", "err"):
-        raise ValueError(f"Suffix {suffix} is not supported.")
+        raise LogRequestError(f"Suffix {suffix} is not supported.")
     if submission_id is not None:
-        raise ValueError(
+        raise LogRequestError(
             "ember has no job submission: there is no log for submission id "
             f"{submission_id!r}"
         )
@@ -177,14 +182,7 @@ def _chunks(
 
 
 def _read(link: ClusterLink, node: NodeEntry, req: ReadLogRequest) -> ReadLogReply:
-    try:
-        reply = link.node_call(node, "node.read_log", req)
-    except RemoteError as exc:
-        if exc.is_a(FileNotFoundError):
-            raise FileNotFoundError(exc.remote_message) from None
-        if exc.is_a(ValueError):
-            raise ValueError(exc.remote_message) from None
-        raise
+    reply = link.node_call(node, "node.read_log", req)
     assert isinstance(reply, ReadLogReply)
     return reply
 
@@ -206,7 +204,7 @@ def _resolve(
     if task_id:
         return _task_file(link, task_id, attempt_number, suffix)
     if node_id is None and node_ip is None:
-        raise ValueError(
+        raise LogRequestError(
             "node_id or node_ip is required to find a log by filename or pid"
         )
     node = link.find_node(node_id, node_ip)
@@ -215,12 +213,12 @@ def _resolve(
     if pid is not None:
         found = _worker_file(link, node, None, int(pid), suffix)
         if found is None:
-            raise FileNotFoundError(
+            raise LogFileNotFound(
                 f"no worker log with pid {pid} and suffix {suffix!r} on node "
                 f"{node.node_id.hex()}"
             )
         return node, found
-    raise ValueError("get_log() needs one of filename, actor_id, task_id or pid")
+    raise LogRequestError("get_log() needs one of filename, actor_id, task_id or pid")
 
 
 def _worker_file(
@@ -248,12 +246,12 @@ def _actor_file(link: ClusterLink, actor_id: str, suffix: str) -> tuple[NodeEntr
     try:
         aid = bytes.fromhex(actor_id)
     except ValueError:
-        raise ValueError(f"{actor_id!r} is not an actor id (hex)") from None
+        raise LogRequestError(f"{actor_id!r} is not an actor id (hex)") from None
     info = link.control_call(
         "control.get_actor_info", GetActorInfoRequest(actor_id=aid)
     )
     if info.death_cause == "the actor is unknown to the control service":
-        raise ValueError(f"Actor ID {actor_id} not found.")
+        raise LogRequestError(f"Actor ID {actor_id} not found.")
     addr = info.address
     if addr is not None and addr.worker_id and addr.node_id:
         node = link.node_by_id(addr.node_id)
@@ -266,10 +264,10 @@ def _actor_file(link: ClusterLink, actor_id: str, suffix: str) -> tuple[NodeEntr
             if found is not None:
                 return node, found
     if addr is None and not info.pid:
-        raise ValueError(
+        raise LogRequestError(
             f"Worker ID for Actor ID {actor_id} not found. Actor is not scheduled yet."
         )
-    raise FileNotFoundError(f"no {suffix} log file found for actor {actor_id}")
+    raise LogFileNotFound(f"no {suffix} log file found for actor {actor_id}")
 
 
 def _task_file(
@@ -279,7 +277,7 @@ def _task_file(
     node = link.node_by_id(bytes.fromhex(node_id_hex))
     found = _worker_file(link, node, worker_id_hex, None, suffix)
     if found is None:
-        raise FileNotFoundError(
+        raise LogFileNotFound(
             f"Could not find log file for task: {task_id} (attempt {attempt_number}) "
             f"with suffix: {suffix}"
         )
