@@ -235,7 +235,7 @@ def test_ember_logs_follow(two_nodes, talker):
         reader.join(30)
 
 
-@ember.remote(resources={"other": 1})
+@ember.remote  # (the Talker holds the "other" node's resource)
 def noisy_task(text: str) -> int:
     print(text)
     return os.getpid()
