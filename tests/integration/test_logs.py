@@ -266,3 +266,28 @@ def test_progress_waits_for_refs_with_a_bar(local, capfd, monkeypatch):
     err = capfd.readouterr().err
     assert "squares-1618" in err, err
     assert "7/7" in err, err
+
+
+@ember.remote
+class Doomed:
+    def pid(self) -> int:
+        return os.getpid()
+
+
+def test_daemon_logs_rotate_too(local):
+    logs = local(
+        EMBER_LOG_ROTATION_MAX_BYTES="100", EMBER_LOG_ROTATION_BACKUP_COUNT="3"
+    )
+    node_log = os.path.join(logs, "node.log")
+
+    def rotated() -> bool:
+        # each killed actor's worker exit is one record in node.log
+        a = Doomed.remote()
+        ember.get(a.pid.remote())
+        ember.kill(a)
+        return os.path.exists(node_log + ".1")
+
+    assert wait_until(rotated, 60)
+    for f in glob.glob(node_log + "*"):
+        assert stat.S_IMODE(os.stat(f).st_mode) == 0o600
+    assert not os.path.exists(node_log + ".4")
