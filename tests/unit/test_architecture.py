@@ -22,6 +22,7 @@ SRC_DIR = PACKAGE_DIR.parent
 #: layer are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
+    ("autoscaler",),
     ("util",),
     ("experimental",),
     ("api", "worker"),
@@ -42,6 +43,7 @@ OUTSIDE = {
     "ember.runtime_context",
     "ember.demo",
     "ember.cluster_utils",
+    "ember.autoscaling_cluster",
 }
 OUTSIDE_PACKAGES = ("ember.examples",)
 
@@ -76,6 +78,9 @@ PURE = (
     "ember.common.clock",
     "ember.runtime.log_dedup",
     "ember.common.log_names",
+    "ember.autoscaler.config",
+    "ember.autoscaler.binpack",
+    "ember.autoscaler.policy",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")
 

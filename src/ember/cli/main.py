@@ -16,6 +16,7 @@ from ember.cli.status import status
 from ember.cli.stop import stop
 from ember.cli.timeline_cmd import timeline
 from ember.cli.tls_cmd import tls
+from ember.cli.up_cmd import down, up
 from ember.common.private_files import UnsafePathError
 
 
@@ -45,6 +46,8 @@ main.add_command(list_cmd)
 main.add_command(get_cmd)
 main.add_command(summary_cmd)
 main.add_command(timeline)
+main.add_command(up)
+main.add_command(down)
 
 
 @main.command()

@@ -636,6 +636,20 @@ class ListStateReply(Msg):
     num_filtered: int = 0
 
 
+class DrainNodeRequest(Msg):
+    """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
+
+    node_id: bytes
+    #: why, recorded as the node's death reason ("idle for 62 s")
+    reason: str = ""
+
+
+class DrainNodeReply(Msg):
+    accepted: bool
+    #: why the node refused (it runs work or holds objects)
+    rejection: str = ""
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -708,6 +722,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "control.add_task_events": (TaskEventsBatch, None),
     "control.list_tasks": (ListStateRequest, ListStateReply),
     "control.list_state": (ListStateRequest, ListStateReply),
+    # the autoscaler's scale-down: the control service asks the node, which stops if idle
+    "control.drain_node": (DrainNodeRequest, DrainNodeReply),
+    "node.drain": (DrainNodeRequest, DrainNodeReply),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see

@@ -48,6 +48,7 @@ from ember.runtime.actor_handles import ActorHandleCounts
 from ember.runtime.actor_submitter import ActorSubmitter
 from ember.runtime.borrowing import Borrowing
 from ember.runtime.generators import Generators
+from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.log_printer import LogPrinter
 from ember.runtime.loop_thread import LoopThread
@@ -116,7 +117,11 @@ class CoreWorker:
             self.print_warning,
             recovery=self.objects.recovery,
         )
-        self.actor_calls = ActorSubmitter(args, returns, links)
+        self.actor_calls = ActorSubmitter(
+            args, returns, links, recovery=self.objects.recovery
+        )
+        # A lost return is rebuilt by whichever submitter made it.
+        self.objects.recovery.resubmit = self._resubmit
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
         self.task_events = TaskEventSender(
             links, is_driver=is_driver, node_ip=node_ip, sup=self.sup
@@ -227,6 +232,12 @@ class CoreWorker:
                     worker_id=self.worker_id,
                 ),
             )
+
+    def _resubmit(self, rec: LineageRecord) -> None:
+        if rec.spec is not None and rec.spec.actor_id:
+            self.actor_calls.resubmit(rec)
+        else:
+            self.tasks.resubmit(rec)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop from a user thread."""
