@@ -150,7 +150,7 @@ def roots(lab):
 
 def log_tails(root: str, limit: int = 2500) -> str:
     out = []
-    for path in sorted(glob.glob(f"{root}/**/logs/*.log", recursive=True)):
+    for path in sorted(glob.glob(f"{root}/**/logs/*.*", recursive=True)):
         with open(path, errors="replace") as f:
             text = f.read()[-limit:]
         out.append(f"--- {os.path.relpath(path, root)}\n{text}")

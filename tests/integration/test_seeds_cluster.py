@@ -67,7 +67,9 @@ class SeedCluster:
         if seed not in self.runs:
             out = subprocess.run(
                 [sys.executable, os.path.join(EXAMPLES, seed)],
-                env=env_for(self.root, EMBER_ADDRESS="auto"),
+                # one line per task, as Ray prints them with RAY_DEDUP_LOGS=0 (the
+                # five "Task i is running on node X" lines differ only in numbers)
+                env=env_for(self.root, EMBER_ADDRESS="auto", EMBER_DEDUP_LOGS="0"),
                 cwd=self.root,
                 capture_output=True,
                 text=True,
@@ -108,7 +110,7 @@ def cluster():
 
 def worker_log_lines(root: str) -> list[str]:
     lines = []
-    for path in glob.glob(f"{root}/ember-*/session_*/logs/worker-*.log"):
+    for path in glob.glob(f"{root}/ember-*/session_*/logs/worker-*.out"):
         if "/session_latest/" in path:  # a link to one of the others
             continue
         with open(path, errors="replace") as f:

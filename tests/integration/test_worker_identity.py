@@ -92,11 +92,16 @@ def test_actor_process_is_named_by_class_and_method(cluster):
     assert wait_until(lambda: _title(pid) == "ember::Titled")
 
 
-def test_worker_log_file_name_carries_its_pid(cluster):
+def test_worker_log_files_are_named_by_worker_id_and_pid(cluster):
     pid = ember.get(held_task.remote(_open_gate()))
     logs = os.path.join(runtime_access.worker().session_dir, "logs")
-    names = [os.path.basename(p) for p in glob.glob(os.path.join(logs, "worker-*.log"))]
-    assert any(n.startswith(f"worker-{pid}-") for n in names), names
+    names = [os.path.basename(p) for p in glob.glob(os.path.join(logs, "worker-*"))]
+    # Ray's worker-<worker id>-<job id>-<pid>.out/.err (ember's workers serve any job)
+    for suffix in ("out", "err"):
+        assert any(
+            n.endswith(f"-ffffffff-{pid}.{suffix}") and len(n.split("-")[1]) == 32
+            for n in names
+        ), names
 
 
 def _open_gate():

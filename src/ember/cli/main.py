@@ -9,6 +9,7 @@ import click
 
 from ember._version import __version__
 from ember.cli.debug import debug
+from ember.cli.logs_cmd import logs
 from ember.cli.memory_cmd import memory
 from ember.cli.start import start
 from ember.cli.state_cmd import get_cmd, list_cmd, summary_cmd
@@ -41,6 +42,7 @@ main.add_command(stop)
 main.add_command(status)
 main.add_command(tls)
 main.add_command(debug)
+main.add_command(logs)
 main.add_command(list_cmd)
 main.add_command(get_cmd)
 main.add_command(summary_cmd)

@@ -18,6 +18,8 @@ import sys
 import time
 from typing import Any
 
+from ember.common.log_rotation import StdRotator, process_rotator
+
 TOKEN_ENV = "EMBER_AUTH_TOKEN"
 PARENT_ENV = "EMBER_DIE_WITH_PARENT"
 
@@ -122,9 +124,32 @@ def die_with_parent() -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
+class _RotateFirst(logging.Filter):
+    """Rotates the log file (stdout/stderr) at its size limit before a record is written."""
+
+    def __init__(self, rotator: StdRotator) -> None:
+        super().__init__()
+        self._rotator = rotator
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self._rotator.check()
+        return True
+
+
 def setup_daemon_logging(name: str, level: int = logging.INFO) -> None:
+    """Log records to stderr, which the parent pointed at ``<session>/logs/<name>.log``.
+
+    That file (and stdout, when it is the same or another file) is rotated at
+    its size limit (:mod:`ember.common.log_rotation`).
+    """
     logging.basicConfig(
         level=level,
         stream=sys.stderr,
         format=f"%(asctime)s %(levelname)s {name} %(name)s: %(message)s",
     )
+    rotator = process_rotator()
+    for fd in (1, 2):
+        rotator.watch(fd)
+    if rotator.paths and rotator.settings.enabled:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_RotateFirst(rotator))

@@ -46,6 +46,7 @@ from ember.node.drain import drain_node
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
+from ember.node.log_files import LogFiles
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
 from ember.node.object_report import NodeObjectReport
@@ -211,6 +212,7 @@ class NodeDaemon:
                 None if self.metrics is None else self.user_metrics.add(req.points)
             ),
             "node.exit_declined": self.exit_declined,
+            **LogFiles(os.path.join(self.opts.session_dir, "logs")).handlers(),
             "node.drain": lambda c, req, b: drain_node(
                 req,
                 self.leases,

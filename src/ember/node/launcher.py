@@ -8,7 +8,8 @@ cannot start.
 The fork server is connected to the daemon by a socketpair whose other end
 it inherits (``--fd``): it listens nowhere, so no other process can ask it
 to fork.  It does not get the cluster token in its own environment (each
-worker's environment travels in its spawn request).  Worker logs are opened
+worker's environment travels in its spawn request).  A worker's stdout and
+stderr go to two files (``.out``, ``.err``: :mod:`ember.common.log_names`), opened
 0600 (:func:`ember.common.private_files.open_private_log`).
 """
 
@@ -23,6 +24,7 @@ import socket
 import sys
 from typing import Any, Protocol
 
+from ember.common.log_names import err_path
 from ember.common.private_files import open_private_log
 from ember.common.process import TOKEN_ENV
 from ember.common.process_tree import kill_session
@@ -53,6 +55,11 @@ class ExecLauncher:
     ) -> tuple[int, asyncio.Future[int]]:
         out = open_private_log(log)
         try:
+            err = open_private_log(err_path(log))
+        except BaseException:
+            os.close(out)
+            raise
+        try:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
                 "-m",
@@ -60,12 +67,13 @@ class ExecLauncher:
                 *argv,
                 env=env,
                 stdout=out,
-                stderr=out,
+                stderr=err,
                 stdin=asyncio.subprocess.DEVNULL,
                 start_new_session=True,  # its session: what its tasks spawn
             )
         finally:
             os.close(out)
+            os.close(err)
         exited: asyncio.Future[int] = asyncio.get_running_loop().create_future()
 
         async def wait() -> None:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
+from ember.common.log_names import spawn_file
 from ember.exceptions import RuntimeEnvSetupError
 from ember.node.launcher import ExecLauncher, Launcher
 from ember.node.runtime_envs import PreparedEnv, RuntimeEnvs
@@ -98,7 +99,8 @@ class WorkerPool:
         env.update(env_vars)
         self.starting[env_key] = self.starting.get(env_key, 0) + 1
         self._spawned += 1
-        log = os.path.join(self._log_dir, f"worker-{os.getpid()}-{self._spawned}.log")
+        # stdout here, stderr beside it (.err); the worker renames both (log_names)
+        log = os.path.join(self._log_dir, spawn_file(os.getpid(), self._spawned))
         prepared = None
         launcher = self._launcher
         try:

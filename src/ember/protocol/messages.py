@@ -427,10 +427,48 @@ class LogLinesMessage(Msg):
     prefix: str
     lines: list[str]
     is_err: bool = False
+    #: the source, for the driver's prefix and its deduplication (0/"": use ``prefix``)
+    pid: int = 0
+    ip: str = ""
+    #: the task's or the actor class's name
+    name: str = ""
 
 
 class SubscribeLogsRequest(Msg):
     job_id: bytes
+
+
+class ListLogsRequest(Msg):
+    """``node.list_logs``: the files of the node's ``<session>/logs`` matching ``glob``."""
+
+    glob: str = "*"
+
+
+class ListLogsReply(Msg):
+    #: paths relative to the logs folder, sorted
+    files: list[str] = []
+
+
+class ReadLogRequest(Msg):
+    """``node.read_log``: bytes of one file of the node's logs folder.
+
+    ``offset >= 0`` reads from there (past the end of a file that was rotated
+    meanwhile: from 0); else from the start of its last ``tail_lines`` lines
+    (-1: the whole file).
+    """
+
+    filename: str
+    offset: int = -1
+    tail_lines: int = -1
+    max_bytes: int = 1 << 20
+
+
+class ReadLogReply(Msg):
+    data: bytes = b""
+    #: where ``data`` starts and ends in the file, and the file's size
+    start: int = 0
+    end: int = 0
+    size: int = 0
 
 
 # -- core workers ------------------------------------------------------------------
@@ -814,6 +852,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.log_lines": (LogLinesMessage, None),
     # user metrics of a driver or worker, for its node's Prometheus endpoint
     "node.report_metrics": (ReportMetricsRequest, None),
+    # a node's log files (node/log_files.py)
+    "node.list_logs": (ListLogsRequest, ListLogsReply),
+    "node.read_log": (ReadLogRequest, ReadLogReply),
     # task events and the state API
     "control.add_task_events": (TaskEventsBatch, None),
     "control.list_tasks": (ListStateRequest, ListStateReply),

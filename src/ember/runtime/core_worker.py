@@ -51,6 +51,7 @@ from ember.runtime.borrowing import Borrowing
 from ember.runtime.generators import Generators
 from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
+from ember.runtime.log_printer import LogPrinter
 from ember.runtime.loop_thread import LoopThread
 from ember.runtime.memory_store import MemoryStore
 from ember.runtime.object_ref import ObjectRef, RefHost
@@ -96,6 +97,8 @@ class CoreWorker:
         self.config = config
         self.namespace = namespace
         self.log_to_driver = log_to_driver
+        #: prints (deduplicated, coloured) what this job's workers write
+        self.log_printer = LogPrinter(node_ip)
         self.worker_id = random_id()
         self.node_id = b""
         self.job_id = b""
@@ -321,6 +324,7 @@ class CoreWorker:
             self.arena.close()
 
     async def _close(self) -> None:
+        self.log_printer.flush()
         self.task_events.close()
         self.tasks.return_all_leases()
         if self.server is not None:
@@ -369,14 +373,8 @@ class CoreWorker:
         )
 
     def _h_log_lines(self, conn: Connection, req: Any, bufs: Any) -> None:
-        if not self.log_to_driver:
-            return
-        stream = sys.stderr if req.is_err else sys.stdout
-        try:
-            stream.write("".join(f"{req.prefix} {line}\n" for line in req.lines))
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+        if self.log_to_driver:
+            self.log_printer.on_lines(req)
 
     def print_warning(self, msg: str) -> None:
         if self.shutting_down:

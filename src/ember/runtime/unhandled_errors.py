@@ -10,7 +10,7 @@ tasks are not reported (the caller asked for that outcome), nor are system
 errors such as the ``ActorDiedError`` of a call that ran ``exit_actor()``:
 only exceptions user code raised, as Ray's report shows them. The report
 goes straight to stderr (as Ray's own logger does), not through the user's
-logging configuration.
+logging configuration, in red on a terminal (``ember.runtime.log_printer.red``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 from typing import Any
 
 from ember import exceptions as exc_mod
+from ember.runtime.log_printer import red
 from ember.runtime.serialization import deserialize
 
 IGNORE_VARS = ("EMBER_IGNORE_UNHANDLED_ERRORS", "RAY_IGNORE_UNHANDLED_ERRORS")
@@ -40,7 +41,11 @@ def report(data: Any, bufs: list[Any]) -> None:
         text = f"<an error that could not be unpickled: {exc!r}>"
     try:
         sys.stderr.write(
-            f"Unhandled error (suppress with 'EMBER_IGNORE_UNHANDLED_ERRORS=1'): {text}\n"
+            red(
+                f"Unhandled error (suppress with 'EMBER_IGNORE_UNHANDLED_ERRORS=1'): {text}",
+                sys.stderr,
+            )
+            + "\n"
         )
         sys.stderr.flush()
     except (OSError, ValueError):  # stderr is closed

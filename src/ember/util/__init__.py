@@ -43,6 +43,8 @@ _FORWARDED: dict[str, str] = {
     "PlacementGroupSchedulingStrategy": "ember.util.scheduling_strategies",
     "NodeAffinitySchedulingStrategy": "ember.util.scheduling_strategies",
     "NodeLabelSchedulingStrategy": "ember.util.scheduling_strategies",
+    # ember's own: wait for many refs with a progress bar (docs/seams/logs.md)
+    "progress": "ember.util.ref_progress",
 }
 _SUBMODULES = frozenset({"queue", "multiprocessing", "pdb", "scheduling_strategies"})
 
@@ -66,6 +68,7 @@ __all__ = [
     "placement_group_table",
     "register_serializer",
     "remove_placement_group",
+    "progress",
 ]
 
 

@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 
+from ember.common.log_names import err_path
 from ember.common.private_files import open_private_log
 from ember.common.process_tree import kill_session
 
@@ -68,10 +69,11 @@ def _child(req: dict[str, object], conn: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    fd = open_private_log(str(req["log"]))
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    out = str(req["log"])
+    for path, target in ((out, 1), (err_path(out), 2)):
+        fd = open_private_log(path)
+        os.dup2(fd, target)
+        os.close(fd)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)

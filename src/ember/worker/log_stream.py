@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import io
 import logging
 import os
@@ -26,6 +25,8 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from ember.common.log_names import SUFFIXES, worker_file
+from ember.common.log_rotation import StdRotator, fd_path, process_rotator
 from ember.protocol.messages import LogLinesMessage
 from ember.rpc.errors import RpcError
 from ember.runtime import task_context
@@ -43,8 +44,10 @@ class LogStream(io.TextIOBase):
         original: Any,
         is_err: bool,
         drivers: dict[bytes, Any] | None = None,
+        rotator: StdRotator | None = None,
     ) -> None:
         self._cw = cw
+        self._rotator = rotator
         self._drivers = drivers if drivers is not None else {}
         self._orig = original
         self._is_err = is_err
@@ -65,6 +68,9 @@ class LogStream(io.TextIOBase):
         self._orig.write(s)
         pending = getattr(self._buf, "text", "") + s
         if "\n" in pending:
+            if self._rotator is not None:
+                self.flush()
+                self._rotator.check()
             *lines, rest = pending.split("\n")
             self._buf.text = rest
             self._send(lines)
@@ -95,6 +101,9 @@ class LogStream(io.TextIOBase):
             prefix=f"({name} pid={self._pid})",
             lines=lines,
             is_err=self._is_err,
+            pid=self._pid,
+            ip=self._cw.node_ip,
+            name=name,
         )
         self._pending.append(msg)
         self._cw.loop_thread.call(self.send_pending)
@@ -155,13 +164,18 @@ class _UserRecords(logging.Filter):
 
 
 def install(cw: CoreWorker, drivers: dict[bytes, Any]) -> None:
-    """Route this worker's stdout, stderr and user logging to the drivers."""
-    _name_log_by_pid()
+    """Route this worker's stdout, stderr and user logging to the drivers.
+
+    Also names this worker's log files after it and rotates them at their limit
+    (:mod:`ember.common.log_rotation`).
+    """
+    rotator = process_rotator()
+    _name_logs(cw.worker_id.hex(), rotator)
     root = logging.getLogger()
     for h in root.handlers:
         h.addFilter(_UserRecords(user=False))
-    sys.stdout = LogStream(cw, sys.stdout, is_err=False, drivers=drivers)
-    sys.stderr = err = LogStream(cw, sys.stderr, is_err=True, drivers=drivers)
+    sys.stdout = LogStream(cw, sys.stdout, False, drivers, rotator)
+    sys.stderr = err = LogStream(cw, sys.stderr, True, drivers, rotator)
     handler = logging.StreamHandler(err)
     handler.addFilter(_UserRecords(user=True))
     root.addHandler(handler)
@@ -176,17 +190,22 @@ def install(cw: CoreWorker, drivers: dict[bytes, Any]) -> None:
     os._exit = exit_after_drain
 
 
-def _name_log_by_pid() -> None:
-    """``worker-<daemon pid>-<n>.log`` -> ``worker-<our pid>-<daemon pid>-<n>.log``."""
-    try:
-        path = os.readlink("/proc/self/fd/2")
-    except OSError:  # not Linux, or stderr is not a file
-        return
-    folder, name = os.path.split(path)
-    if name.startswith("worker-") and name.endswith(".log"):
-        new = os.path.join(folder, f"worker-{os.getpid()}-{name[len('worker-') :]}")
-        with contextlib.suppress(OSError):
-            os.rename(path, new)
+def _name_logs(worker_id_hex: str, rotator: StdRotator) -> None:
+    """``worker-<daemon pid>-<n>.out|err`` -> ``worker-<worker id>-ffffffff-<pid>.out|err``."""
+    for fd in (1, 2):
+        path = fd_path(fd)
+        if path is None:  # not Linux, or not a file (a terminal, a pipe)
+            continue
+        folder, name = os.path.split(path)
+        suffix = name.rpartition(".")[2]
+        if name.startswith("worker-") and suffix in SUFFIXES:
+            new = os.path.join(folder, worker_file(worker_id_hex, os.getpid(), suffix))
+            try:
+                os.rename(path, new)
+                path = new
+            except OSError:
+                pass
+        rotator.watch(fd, path)
 
 
 def drain(cw: CoreWorker, timeout_s: float = 2.0) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ember.util.state.actors import get_actor, list_actors, summarize_actors
 from ember.util.state.client import StateClient
 from ember.util.state.jobs import get_job, list_jobs
+from ember.util.state.logs import get_log, list_logs
 from ember.util.state.nodes import get_node, list_nodes
 from ember.util.state.objects import get_objects, list_objects, summarize_objects
 from ember.util.state.placement_groups import (
@@ -27,6 +28,7 @@ __all__ = [
     "StateApiClient",
     "get_actor",
     "get_job",
+    "get_log",
     "get_node",
     "get_objects",
     "get_placement_group",
@@ -34,6 +36,7 @@ __all__ = [
     "get_worker",
     "list_actors",
     "list_jobs",
+    "list_logs",
     "list_nodes",
     "list_objects",
     "list_placement_groups",
