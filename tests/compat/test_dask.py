@@ -167,7 +167,8 @@ def test_driver_side_callbacks_fire_in_order(ray_module):
     assert seen[-1] == ("finish", [8])
     pre = [k for kind, k in seen if kind == "presubmit"]
     post = [k for kind, k in seen if kind == "postsubmit"]
-    assert pre and pre == post
+    assert post
+    assert set(post) <= set(pre)  # every submitted task was offered to presubmit first
 
 
 def test_presubmit_can_replace_a_task_with_a_value(ray_module):

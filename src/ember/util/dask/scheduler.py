@@ -54,12 +54,12 @@ def enable_dask_on_ray(
     in 2025, and ember has none.
     """
     del use_shuffle_optimization
-    return dask.config.set(scheduler=ray_dask_get, shuffle=shuffle)
+    return dask.config.set({"scheduler": ray_dask_get, "dataframe.shuffle.method": shuffle})
 
 
 def disable_dask_on_ray() -> Any:
     """Undo :func:`enable_dask_on_ray`: Dask's own default scheduler again."""
-    return dask.config.set(scheduler=None, shuffle=None)
+    return dask.config.set({"scheduler": None, "dataframe.shuffle.method": None})
 
 
 def ray_dask_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:

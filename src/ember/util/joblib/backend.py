@@ -14,7 +14,12 @@ import concurrent.futures
 import threading
 from typing import Any
 
-from joblib._parallel_backends import AutoBatchingMixin, ParallelBackendBase
+from joblib._parallel_backends import (
+    AutoBatchingMixin,
+    FallbackToBackend,
+    ParallelBackendBase,
+    SequentialBackend,
+)
 
 import ember
 
@@ -35,13 +40,15 @@ def cluster_cpus() -> int:
 class EmberBackend(AutoBatchingMixin, ParallelBackendBase):
     """joblib backend: batches become ember tasks; ``n_jobs=-1`` is the cluster's CPUs.
 
+    ``n_jobs=1`` (joblib's default) runs in the calling process, as with
+    joblib's process backends and Ray's.
+
     ``ray_remote_args`` (on ``parallel_backend(...)`` or ``Parallel(...)``) are
     the ``.options()`` of every batch's task, e.g. ``{"num_cpus": 2}``.
     """
 
     supports_retrieve_callback = True
     supports_timeout = True
-    default_n_jobs = -1
 
     def __init__(
         self,
@@ -85,7 +92,10 @@ class EmberBackend(AutoBatchingMixin, ParallelBackendBase):
         self._remote_args = dict(
             self.ray_remote_args if ray_remote_args is None else ray_remote_args
         )
-        return self.effective_n_jobs(n_jobs)
+        n = self.effective_n_jobs(n_jobs)
+        if n == 1:  # one job: run it here, as joblib's process backends (and Ray's) do
+            raise FallbackToBackend(SequentialBackend(nesting_level=self.nesting_level))
+        return n
 
     def submit(self, func: Any, callback: Any = None) -> concurrent.futures.Future[Any]:
         task = _run_batch.options(**self._remote_args) if self._remote_args else _run_batch
