@@ -124,12 +124,20 @@ def test_delayed_graphs_run(ray_module):
 
 def test_persist_keeps_refs_in_the_object_store(ray_module):
     x = da.arange(100, chunks=10) * 2
-    (persisted,) = ray_dask_persist(x)
+    (persisted,) = ray_dask_persist(x, scheduler=ray_dask_get)
     values = list(dict(persisted.__dask_graph__()).values())
     assert len(values) == 10
     assert all(isinstance(v, ray.ObjectRef) for v in values)
     assert persisted.sum().compute(scheduler=ray_dask_get) == 9900
     assert np.array_equal(ray.get(values[0]), np.arange(10) * 2)
+
+
+@pytest.mark.ember_only
+def test_ray_dask_persist_defaults_to_the_ember_scheduler(ray_module):
+    (persisted,) = ray_dask_persist(da.arange(20, chunks=10))
+    values = list(dict(persisted.__dask_graph__()).values())
+    assert values
+    assert all(isinstance(v, ray.ObjectRef) for v in values)
 
 
 def test_persist_method_under_enable_keeps_refs(ray_module):

@@ -41,8 +41,15 @@ _mixin_persist = dask.base.DaskMethodsMixin.persist
 
 
 def ray_dask_persist(*args: Any, **kwargs: Any) -> Any:
-    """``dask.persist`` whose results stay in ember's object store (refs in the graph)."""
+    """``dask.persist`` whose results stay in ember's object store (refs in the graph).
+
+    Without a ``scheduler=`` and with none set in Dask's config, the scheduler
+    is :func:`ray_dask_get` (Ray would use the collection's default scheduler
+    and return plain values).
+    """
     kwargs["ray_persist"] = True
+    if kwargs.get("scheduler") is None and dask.config.get("scheduler", None) is None:
+        kwargs["scheduler"] = ray_dask_get
     return _dask_persist(*args, **kwargs)
 
 
