@@ -81,7 +81,9 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
     frame = _frame(dd, quick)
     workloads = {
         "array_reduce_s": _array(da, quick)(),
-        "dataframe_groupby_s": frame.groupby("k").agg({"v": "sum", "w": ["mean", "max"]}),
+        "dataframe_groupby_s": frame.groupby("k").agg(
+            {"v": "sum", "w": ["mean", "max"]}
+        ),
         "dataframe_shuffle_s": frame.shuffle("k", npartitions=16).map_partitions(len),
         "bag_wordcount_s": _bag(db, quick),
     }
@@ -96,7 +98,10 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
                         t0 = time.perf_counter()
                         coll.compute(scheduler=scheduler)
                         samples.append(time.perf_counter() - t0)
-                    out[name] = {"value": statistics.median(samples), "samples": samples}
+                    out[name] = {
+                        "value": statistics.median(samples),
+                        "samples": samples,
+                    }
                 except Exception as exc:
                     out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -106,8 +111,9 @@ def run_backend(backend: str, quick: bool) -> dict[str, Any]:
 
 def _scheduler(backend: str) -> tuple[Any, Callable[[], None]]:
     if backend == "threads":
-        import dask.threaded
         from functools import partial
+
+        import dask.threaded
 
         return partial(dask.threaded.get, num_workers=2), lambda: None
     if backend == "distributed":
@@ -143,7 +149,9 @@ def run_all(ray_python: str, quick: bool) -> list[dict[str, Any]]:
         if backend == "ember":
             env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
         cmd = [python, here, "--backend", backend, *(["--quick"] if quick else [])]
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(
+            cmd, env=env, capture_output=True, text=True, timeout=3600
+        )
         lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("DASKBENCH ")]
         if proc.returncode != 0 or not lines:
             results.append({"backend": backend, "error": proc.stderr[-2000:]})
@@ -153,8 +161,17 @@ def run_all(ray_python: str, quick: bool) -> list[dict[str, Any]]:
 
 
 def markdown(results: list[dict[str, Any]]) -> str:
-    names = ["array_reduce_s", "dataframe_groupby_s", "dataframe_shuffle_s", "bag_wordcount_s"]
-    head = "| workload (s, lower is better) | " + " | ".join(r["backend"] for r in results) + " |"
+    names = [
+        "array_reduce_s",
+        "dataframe_groupby_s",
+        "dataframe_shuffle_s",
+        "bag_wordcount_s",
+    ]
+    head = (
+        "| workload (s, lower is better) | "
+        + " | ".join(r["backend"] for r in results)
+        + " |"
+    )
     rows = [head, "|" + "---|" * (len(results) + 1)]
     for name in names:
         cells = []

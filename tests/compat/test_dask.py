@@ -15,8 +15,8 @@ db = pytest.importorskip("dask.bag")
 np = pytest.importorskip("numpy")
 pd = pytest.importorskip("pandas")
 
-import ember as ray
-from ember.util.dask import (
+import ember as ray  # noqa: E402
+from ember.util.dask import (  # noqa: E402 - needs dask, checked just above
     ProgressBarCallback,
     RayDaskCallback,
     disable_dask_on_ray,
@@ -54,7 +54,9 @@ def test_array_results_match_dask_for_a_reduction_over_several_steps(ray_module)
 
 def test_enable_dask_on_ray_makes_it_the_default_and_disable_undoes_it(ray_module):
     submitted = []
-    cb = RayDaskCallback(ray_postsubmit=lambda task, key, deps, ref: submitted.append(key))
+    cb = RayDaskCallback(
+        ray_postsubmit=lambda task, key, deps, ref: submitted.append(key)
+    )
     x = da.ones(10, chunks=5).sum()
     try:
         enable_dask_on_ray()
@@ -71,7 +73,9 @@ def test_enable_dask_on_ray_makes_it_the_default_and_disable_undoes_it(ray_modul
 
 def test_enable_dask_on_ray_as_a_context_manager(ray_module):
     submitted = []
-    cb = RayDaskCallback(ray_postsubmit=lambda task, key, deps, ref: submitted.append(key))
+    cb = RayDaskCallback(
+        ray_postsubmit=lambda task, key, deps, ref: submitted.append(key)
+    )
     with enable_dask_on_ray(), cb:
         assert da.ones(6, chunks=2).sum().compute() == 6
     assert submitted
@@ -102,7 +106,10 @@ def test_dataframe_shuffle_keeps_every_row(ray_module):
 
 
 def test_bag_word_count_matches_dasks_answer(ray_module):
-    lines = [f"the quick brown fox {i % 7} jumps over the lazy dog {i % 3}" for i in range(300)]
+    lines = [
+        f"the quick brown fox {i % 7} jumps over the lazy dog {i % 3}"
+        for i in range(300)
+    ]
     bag = db.from_sequence(lines, npartitions=6).str.split().flatten().frequencies()
     ours = dict(bag.compute(scheduler=ray_dask_get))
     assert ours == dict(bag.compute(scheduler="sync"))
@@ -144,7 +151,11 @@ def test_persist_method_under_enable_keeps_refs(ray_module):
     ddf = dd.from_pandas(_frame(), npartitions=3)
     with enable_dask_on_ray():
         persisted = (ddf[ddf.w > 50]).persist()
-        refs = [v for v in dict(persisted.__dask_graph__()).values() if isinstance(v, ray.ObjectRef)]
+        refs = [
+            v
+            for v in dict(persisted.__dask_graph__()).values()
+            if isinstance(v, ray.ObjectRef)
+        ]
         assert len(refs) == 3
         total = persisted.v.sum().compute()
     frame = _frame()
@@ -156,7 +167,9 @@ def test_persist_with_another_scheduler_keeps_values():
     import ember.util.dask  # noqa: F401 - installs the persist wrappers
 
     (p,) = dask.persist(da.arange(6, chunks=3), scheduler="sync")
-    assert not any(isinstance(v, ray.ObjectRef) for v in dict(p.__dask_graph__()).values())
+    assert not any(
+        isinstance(v, ray.ObjectRef) for v in dict(p.__dask_graph__()).values()
+    )
 
 
 def test_driver_side_callbacks_fire_in_order(ray_module):

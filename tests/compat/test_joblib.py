@@ -9,10 +9,10 @@ import os
 
 import pytest
 
-joblib = pytest.importorskip("joblib")
-
 import ember as ray
 from ember.util.joblib import register_ray
+
+joblib = pytest.importorskip("joblib")
 
 
 def _square(x):

@@ -46,7 +46,15 @@ _FORWARDED: dict[str, str] = {
     "NodeLabelSchedulingStrategy": "ember.util.scheduling_strategies",
 }
 _SUBMODULES = frozenset(
-    {"queue", "multiprocessing", "pdb", "scheduling_strategies", "dask", "joblib", "executor"}
+    {
+        "queue",
+        "multiprocessing",
+        "pdb",
+        "scheduling_strategies",
+        "dask",
+        "joblib",
+        "executor",
+    }
 )
 
 __all__ = [

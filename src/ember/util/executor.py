@@ -32,15 +32,21 @@ def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any])
 class _PoolWorker:
     """Actor body: runs the initializer once, then the calls it is given."""
 
-    def __init__(self, initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> None:
+    def __init__(
+        self, initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]
+    ) -> None:
         if initializer is not None:
             initializer(*initargs)
 
-    def call(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         return fn(*args, **kwargs)
 
 
-_Item = tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+_Item = tuple[
+    concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]
+]
 
 
 class RayExecutor(concurrent.futures.Executor):
@@ -86,7 +92,7 @@ class RayExecutor(concurrent.futures.Executor):
             worker_cls = ember.remote(_PoolWorker)
             opts = {"num_cpus": 1, **options}
             self._actors = [
-                worker_cls.options(**opts).remote(initializer, initargs)  # type: ignore[attr-defined]
+                worker_cls.options(**opts).remote(initializer, initargs)
                 for _ in range(n)
             ]
             for actor in self._actors:

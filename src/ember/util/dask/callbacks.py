@@ -93,7 +93,7 @@ class RayDaskCallback(Callback):
         super().unregister()
 
 
-class add_ray_callbacks:  # noqa: N801 - Ray's name
+class add_ray_callbacks:
     """Make ``callbacks`` active inside a ``with`` block."""
 
     def __init__(self, *callbacks: RayDaskCallback | RayCallback) -> None:
@@ -212,7 +212,7 @@ class ProgressBarCallback(RayDaskCallback):
             ember.get(self.pb.reset.remote())
         except ValueError:
             recorder = ember.remote(num_cpus=0)(_ProgressRecorder)
-            self.pb = recorder.options(name=PROGRESS_ACTOR_NAME).remote()  # type: ignore[attr-defined]
+            self.pb = recorder.options(name=PROGRESS_ACTOR_NAME).remote()
             ember.get(self.pb.ready.remote())
 
     def _ray_postsubmit(self, task: Any, key: Any, deps: Any, object_ref: Any) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from dask._task_spec import DataNode, GraphNode, Task, convert_legacy_graph
 from dask.core import flatten
@@ -56,8 +56,8 @@ def make_plan(graph: Mapping[Hashable, GraphNode], keys: Any) -> list[Step]:
     wanted = output_keys(keys)
     needed = _needed(graph, wanted)
     sub = {k: graph[k] for k in needed}
-    priority = order(sub) if sub else {}
-    ordered = sorted(sub, key=priority.__getitem__)
+    priority: dict[Any, int] = order(cast(Mapping[Any, Any], sub)) if sub else {}
+    ordered = sorted(sub, key=lambda k: priority[k])
     dependents: dict[Hashable, int] = dict.fromkeys(sub, 0)
     for k in ordered:
         for dep in sub[k].dependencies:
@@ -73,7 +73,9 @@ def make_plan(graph: Mapping[Hashable, GraphNode], keys: Any) -> list[Step]:
     return steps
 
 
-def _needed(graph: Mapping[Hashable, GraphNode], wanted: set[Hashable]) -> set[Hashable]:
+def _needed(
+    graph: Mapping[Hashable, GraphNode], wanted: set[Hashable]
+) -> set[Hashable]:
     needed: set[Hashable] = set()
     stack = list(wanted)
     while stack:

@@ -22,11 +22,11 @@ def show_progress(recorder: Any, refs: list[Any], out: Any = None) -> None:
     pending = list(refs)
     while True:
         submitted, finished = ember.get(recorder.result.remote())
-        print(f"\rDask tasks: {finished}/{submitted} finished", end="", file=out)  # noqa: T201
+        print(f"\rDask tasks: {finished}/{submitted} finished", end="", file=out)
         if not pending:
             break
         _, pending = ember.wait(
             pending, num_returns=len(pending), timeout=REFRESH_S, fetch_local=False
         )
-    print(file=out)  # noqa: T201
-    print(pformat(ember.get(recorder.report.remote())), file=out)  # noqa: T201
+    print(file=out)
+    print(pformat(ember.get(recorder.report.remote())), file=out)

@@ -54,7 +54,9 @@ def enable_dask_on_ray(
     in 2025, and ember has none.
     """
     del use_shuffle_optimization
-    return dask.config.set({"scheduler": ray_dask_get, "dataframe.shuffle.method": shuffle})
+    return dask.config.set(
+        {"scheduler": ray_dask_get, "dataframe.shuffle.method": shuffle}
+    )
 
 
 def disable_dask_on_ray() -> Any:
@@ -85,7 +87,9 @@ def ray_dask_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
     progress = bool(kwargs.pop("_ray_enable_progress_bar", False))
     if "resources" in kwargs:
         raise ValueError(TOP_LEVEL_RESOURCES_ERR_MSG)
-    remote_args = _remote_args_by_key(dsk, dict(kwargs.pop("ray_remote_args", None) or {}))
+    remote_args = _remote_args_by_key(
+        dsk, dict(kwargs.pop("ray_remote_args", None) or {})
+    )
     with (
         local_ray_callbacks(ray_callbacks) as ray_cbs,
         local_callbacks(kwargs.pop("callbacks", None)) as dask_cbs,
@@ -97,7 +101,9 @@ def ray_dask_get(dsk: Any, keys: Any, **kwargs: Any) -> Any:
                 result = refs
             else:
                 if progress:
-                    show_progress(ember.get_actor(PROGRESS_ACTOR_NAME), _flat_refs(refs))
+                    show_progress(
+                        ember.get_actor(PROGRESS_ACTOR_NAME), _flat_refs(refs)
+                    )
                 result = _fetch(refs)
             run.finish(result)
         finally:
@@ -130,9 +136,13 @@ class _Run:
         self.remote_args = remote_args
         self.cbs = unpack_ray_callbacks(ray_cbs)
         self.dask_cbs = list(dask_cbs)
-        (self._start, self._start_state, self._pretask, self._posttask, self._finish) = (
-            unpack_callbacks(self.dask_cbs)
-        )
+        (
+            self._start,
+            self._start_state,
+            self._pretask,
+            self._posttask,
+            self._finish,
+        ) = unpack_callbacks(self.dask_cbs)
         self.refs: dict[Hashable, Any] = {}
         self.state: dict[str, Any] = {}
         self._failed = True

@@ -98,7 +98,9 @@ class EmberBackend(AutoBatchingMixin, ParallelBackendBase):
         return n
 
     def submit(self, func: Any, callback: Any = None) -> concurrent.futures.Future[Any]:
-        task = _run_batch.options(**self._remote_args) if self._remote_args else _run_batch
+        task = (
+            _run_batch.options(**self._remote_args) if self._remote_args else _run_batch
+        )
         ref = task.remote(func)
         with self._lock:
             self._in_flight.add(ref)
