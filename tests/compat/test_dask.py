@@ -256,3 +256,33 @@ def test_progress_bar_callback_records_every_task(ray_module, capsys):
     with ProgressBarCallback():
         assert x.compute(scheduler=ray_dask_get, _ray_enable_progress_bar=True) == 9
     assert "All tasks are completed." in capsys.readouterr().out
+
+
+def test_dasks_own_callbacks_fire_too(ray_module):
+    from dask.callbacks import Callback
+    from dask.diagnostics import ProgressBar
+
+    seen = []
+    cb = Callback(
+        start=lambda dsk: seen.append("start"),
+        finish=lambda dsk, state, failed: seen.append(("finish", failed)),
+    )
+    x = da.ones(10, chunks=5).sum()
+    with cb, ProgressBar(out=None):
+        assert x.compute(scheduler=ray_dask_get) == 10
+    assert seen[0] == "start"
+    assert seen[-1] == ("finish", False)
+
+
+@pytest.mark.cluster_only("objects pass through the shared-memory store between workers")
+def test_a_large_array_reaches_the_next_task_without_a_copy(ray_module):
+    @dask.delayed
+    def make():
+        return np.ones(2_000_000)
+
+    @dask.delayed
+    def inspect(a):
+        # a view of the store's read-only buffer, not a private copy
+        return (a.flags.writeable, float(a.sum()))
+
+    assert inspect(make()).compute(scheduler=ray_dask_get) == (False, 2_000_000.0)
