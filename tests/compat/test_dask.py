@@ -252,6 +252,8 @@ def test_ray_remote_args_reach_the_tasks(ray_module):
 
 
 def test_progress_bar_callback_records_every_task(ray_module, capsys):
+    if ray.__name__ == "ray":
+        pytest.importorskip("tqdm")  # Ray draws its progress bar with tqdm
     x = da.ones(9, chunks=3).sum()
     with ProgressBarCallback():
         assert x.compute(scheduler=ray_dask_get, _ray_enable_progress_bar=True) == 9
@@ -274,7 +276,9 @@ def test_dasks_own_callbacks_fire_too(ray_module):
     assert seen[-1] == ("finish", False)
 
 
-@pytest.mark.cluster_only("objects pass through the shared-memory store between workers")
+@pytest.mark.cluster_only(
+    "objects pass through the shared-memory store between workers"
+)
 def test_a_large_array_reaches_the_next_task_without_a_copy(ray_module):
     @dask.delayed
     def make():

@@ -15,18 +15,24 @@ from ember.util.joblib import register_ray
 joblib = pytest.importorskip("joblib")
 
 
-def _square(x):
-    return x * x
+def _make_functions():
+    # Defined inside a function so that they are pickled by value: workers need
+    # not import this test module.
+    def square(x):
+        return x * x
+
+    def pid(_):
+        return os.getpid()
+
+    def fail_on(x, bad):
+        if x == bad:
+            raise ValueError(f"item {x} is bad")
+        return x
+
+    return square, pid, fail_on
 
 
-def _pid(_):
-    return os.getpid()
-
-
-def _fail_on(x, bad):
-    if x == bad:
-        raise ValueError(f"item {x} is bad")
-    return x
+_square, _pid, _fail_on = _make_functions()
 
 
 def test_parallel_map_gives_the_results_in_order(ray_module):
