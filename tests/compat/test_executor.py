@@ -96,3 +96,12 @@ def test_an_executor_that_started_ember_stops_it(shutdown_only):
         assert ray.is_initialized()
         assert ex.submit(_square, 3).result(timeout=60) == 9
     assert not ray.is_initialized()
+
+
+def test_shutdown_can_cancel_what_has_not_started(ray_module):
+    ex = RayExecutor(max_workers=1)
+    futures = [ex.submit(_square, i) for i in range(30)]
+    ex.shutdown(wait=True, cancel_futures=True)
+    for i, f in enumerate(futures):
+        assert f.done()
+        assert f.cancelled() or f.result() == i * i

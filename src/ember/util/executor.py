@@ -127,10 +127,10 @@ class RayExecutor(concurrent.futures.Executor):
             if self._shutdown:
                 return
             self._shutdown = True
-            if cancel_futures:
-                for f in list(self._pending):
-                    f.cancel()
+            queued = list(self._pending) if cancel_futures else []
             self._work.put(None)
+        for f in queued:  # outside the lock: cancel() runs _forget, which takes it
+            f.cancel()
         if wait:
             self._dispatcher.join()
             concurrent.futures.wait(list(self._pending))
