@@ -146,9 +146,12 @@ class RayExecutor(concurrent.futures.Executor):
     def _dispatch(self) -> None:
         while (item := self._work.get()) is not None:
             future, fn, args, kwargs = item
-            if not future.set_running_or_notify_cancel():
+            if future.cancelled():
                 continue
-            actor = self._acquire()
+            actor = self._acquire()  # a queued call stays cancellable while it waits
+            if not future.set_running_or_notify_cancel():
+                self._release(actor)
+                continue
             try:
                 if actor is None:
                     ref = self._task.remote(fn, args, kwargs)
