@@ -9,9 +9,10 @@ SIGKILLs random task workers and actor processes, once the control service,
 and once one whole non-head node (its daemon and its workers).
 
 Printed at the end: the kills of each kind and how long the workload took to
-make progress again after each, tasks retried (the driver counts the retries
-its tasks saw through ``ember``'s statistics where available), and the
-results that were wrong or lost, which must be 0.
+make progress again after each; what recovery did (tasks the driver retried,
+actor calls retried, actors restarted, objects reconstructed, objects
+spilled and restored on the nodes alive at the end: ember's internal
+counters); and the results that were wrong or lost, which must be 0.
 """
 
 from __future__ import annotations
@@ -111,8 +112,36 @@ DRIVER = textwrap.dedent(
         done += 200 + 20 * 4 + 10 + 30
         with open(progress, "w") as f:
             f.write(f"{done} {time.monotonic()}")
+    seconds = time.monotonic() - t0
+
+    # What recovery did (ember's internal statistics: this driver's submitters,
+    # the control service's actor epochs, every live node's spill counters).
+    from ember.api import runtime_access
+    from ember.protocol.messages import Empty
+    from ember.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=0)
+    def spill_counts():
+        w = runtime_access.runtime().cw
+        st, _ = w.run(w.node_conn.call("node.get_stats", Empty()))
+        return st.spilled_objects, st.restored_objects
+
+    cw = runtime_access.runtime().cw
+    listed, _ = cw.run(cw.control.call("control.list_actors", Empty()))
+    alive = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+    spills = ray.get([spill_counts.options(
+        scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False)).remote()
+        for n in alive], timeout=120)
+    counts = {
+        "tasks_retried": cw.tasks.retried,
+        "actor_calls_retried": cw.actor_calls.retried,
+        "actors_restarted": sum(max(a.epoch - 1, 0) for a in listed.actors),
+        "objects_reconstructed": cw.objects.recovery.reconstructions,
+        "objects_spilled": sum(s[0] for s in spills),
+        "objects_restored": sum(s[1] for s in spills),
+    }
     print("RESULT", json.dumps({"tasks": done, "wrong": wrong, "lost": lost,
-                                "seconds": time.monotonic() - t0}), flush=True)
+                                "seconds": seconds, **counts}), flush=True)
     """
 )
 

@@ -351,3 +351,42 @@ def test_actors_survive_a_restart_and_deaths_meanwhile_are_handled(head):
         env=head.env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert f"PID {pids[0]}" in other.stdout, other.stderr
+
+
+def test_a_node_that_died_while_the_head_was_away_is_listed_dead(head):
+    status = head.cli("status")
+    address = re.search(r"Control service: (\S+)", status.stdout)
+    assert address, status.stdout
+    before = {p.pid for p in processes_under(head.root)}
+    out = head.cli(
+        "start", f"--address={address.group(1)}", "--node-ip-address", "127.0.0.1",
+        "--num-cpus", "1",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    daemon = next(
+        p
+        for p in processes_under(head.root)
+        if p.pid not in before and "ember.node" in " ".join(p.cmdline())
+    )
+    ids = re.findall(r"node_([0-9a-f]+)", head.cli("status").stdout)
+    assert len(ids) == 2, ids
+    child = head.control_child()
+    assert child is not None
+    supervisor = child.parent()
+    supervisor.suspend()  # the head stays away while the node dies
+    try:
+        child.send_signal(signal.SIGKILL)
+        assert wait_until(lambda: _gone(child), 30)
+        victims = [daemon, *daemon.children(recursive=True)]
+        for p in victims:
+            p.send_signal(signal.SIGKILL)
+        assert wait_until(lambda: all(_gone(p) for p in victims), 30)
+    finally:
+        supervisor.resume()
+
+    def dead_listed() -> bool:
+        st = head.cli("status").stdout
+        dead = st.split("Dead:", 1)[-1].split("Resources", 1)[0]
+        return "while the head was away" in dead and len(re.findall("node_", dead)) == 1
+
+    assert wait_until(dead_listed, 90, interval_s=0.5), head.cli("status").stdout

@@ -18,6 +18,9 @@ from __future__ import annotations
 import logging
 import math
 
+import msgspec
+
+from ember.control.storage import MemoryStorage, Storage
 from ember.protocol.messages import (
     Empty,
     HeartbeatRequest,
@@ -35,8 +38,11 @@ logger = logging.getLogger(__name__)
 class NodeTable:
     """Every node the control service has seen, and the live ones' connections."""
 
-    def __init__(self) -> None:
+    def __init__(self, storage: Storage | None = None) -> None:
+        self._storage: Storage = storage if storage is not None else MemoryStorage()
         self.nodes: dict[bytes, NodeInfo] = {}
+        #: after a restart: nodes recorded alive that have not registered again
+        self.unconfirmed: set[bytes] = set()
         self.conns: dict[bytes, Connection] = {}
         #: per node: the resource shapes its lease queue could not grant yet
         self.demands: dict[bytes, list[dict[str, float]]] = {}
@@ -52,6 +58,8 @@ class NodeTable:
         self.nodes[info.node_id] = info
         self.conns[info.node_id] = conn
         self.last_heartbeat[info.node_id] = now
+        self.unconfirmed.discard(info.node_id)
+        self._save(info)
         logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
 
     def heartbeat(self, req: HeartbeatRequest, now: float) -> None:
@@ -81,8 +89,36 @@ class NodeTable:
         if node is not None:
             node.alive = False
             node.death_reason = node.death_reason or "the node daemon disconnected"
+            self._save(node)
         conn.abort()
         return node
+
+    # -- across a restart of the control service ------------------------------------
+    def _save(self, info: NodeInfo) -> None:
+        self._storage.put("nodes", info.node_id, msgspec.msgpack.encode(info))
+
+    def load(self) -> None:
+        """Reload the recorded nodes; those recorded alive wait to register again."""
+        for node_id, raw in self._storage.scan("nodes"):
+            info = msgspec.msgpack.decode(raw, type=NodeInfo)
+            self.nodes[node_id] = info
+            if info.alive:
+                self.unconfirmed.add(node_id)
+
+    def expire_unconfirmed(self, waited_s: float) -> list[bytes]:
+        """Declare dead the reloaded nodes that did not register again; their ids."""
+        gone = sorted(n for n in self.unconfirmed if n not in self.conns)
+        self.unconfirmed.clear()
+        for node_id in gone:
+            node = self.nodes[node_id]
+            node.alive = False
+            node.death_reason = (
+                f"it did not reconnect within {waited_s:g} s after the control "
+                "service restarted (it died while the head was away)"
+            )
+            self._save(node)
+            logger.warning("node %s: %s", node_id.hex()[:8], node.death_reason)
+        return gone
 
     def expired(self, now: float, timeout_s: float) -> list[tuple[bytes, Connection]]:
         """The live nodes silent for more than ``timeout_s`` (reasons recorded)."""

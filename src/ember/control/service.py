@@ -24,6 +24,7 @@ from ember.common.process import (
 )
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.nodes import NodeTable
+from ember.control.owners import DeadOwners
 from ember.control.placement_groups import PlacementGroups
 from ember.control.storage import MemoryStorage, Storage, open_storage
 from ember.protocol.messages import (
@@ -63,7 +64,7 @@ class ControlService:
         self.session_dir = session_dir
         self.storage: Storage = storage if storage is not None else MemoryStorage()
         self.config = Config.from_env()
-        self.nodes = NodeTable()
+        self.nodes = NodeTable(self.storage)
         self.kv: dict[tuple[str, bytes], bytes] = {}
         self.actors = ActorDirectory(self.nodes, self.storage, self._connect_worker)
         self.placement_groups = PlacementGroups(
@@ -71,6 +72,7 @@ class ControlService:
             on_removed=self.actors.placement_group_removed,
             storage=self.storage,
         )
+        self.dead_owners = DeadOwners(self.nodes)
         self._next_job = 1
         self.jobs: dict[bytes, dict[str, Any]] = {}
         #: jobs alive before a restart whose driver has not reconnected yet
@@ -92,6 +94,7 @@ class ControlService:
                 self._unclaimed_jobs.add(job_id)
             self.jobs[job_id] = job
             self._next_job = max(self._next_job, int.from_bytes(job_id, "little") + 1)
+        self.nodes.load()
         self.actors.load()
         self.placement_groups.load()
         if self.kv or self.jobs or self.actors.actors:
@@ -133,9 +136,7 @@ class ControlService:
             ),
             "control.list_actors": lambda c, req, b: ListActorsReply(actors=a.infos()),
             "control.kill_actor": self.kill_actor,
-            "control.actor_died": lambda c, req, b: a.on_worker_exit(
-                req.worker_id, req.reason, req.intended
-            ),
+            "control.actor_died": self.worker_exited,
             "control.create_placement_group": self.create_placement_group,
             "control.remove_placement_group": self.remove_placement_group,
             "control.wait_placement_group": self.wait_placement_group,
@@ -144,6 +145,11 @@ class ControlService:
                 groups=list(pg.groups.values())
             ),
         }
+
+    def worker_exited(self, conn: Connection, req: Any, bufs: Any) -> Any:
+        """A node saw a worker process exit: its actor (if any) and its objects."""
+        self.dead_owners.died([req.worker_id])
+        return self.actors.on_worker_exit(req.worker_id, req.reason, req.intended)
 
     async def _connect_worker(self, address: str) -> Connection:
         return await connect(address, token=self.token, schema=self.schema)
@@ -162,26 +168,43 @@ class ControlService:
         if node is None:
             return
         self.nodes.tell_cluster_changed()
+        self._node_died(node_id, node.death_reason, conn)
+        self.actors.on_node_died(node_id)
+
+    def _node_died(
+        self, node_id: bytes, reason: str, conn: Connection | None = None
+    ) -> None:
         # Tell every client at once, so calls to that node's workers fail now
         # (a dead link sends no FIN) and their tasks are retried elsewhere.
-        msg = NodeDiedMessage(node_id=node_id, reason=node.death_reason)
+        msg = NodeDiedMessage(node_id=node_id, reason=reason)
         for c in list(self.server.connections):
             if c is not conn and not c.is_closed():
                 try:
                     c.notify("worker.node_died", msg)
                 except RpcError:
                     pass
-        self.actors.on_node_died(node_id)
+        self.dead_owners.died(node_ids=[node_id])
 
     async def recover(self) -> None:
         """After a restart: wait for nodes and drivers to come back, then settle.
 
-        Actors whose node did not register again and jobs whose driver did not
-        reconnect within ``node_death_timeout_s`` are handled as dead.
+        Nodes and actors whose node did not register again, and jobs whose
+        driver did not reconnect, within ``node_death_timeout_s`` are handled
+        as dead.
         """
-        if not self.actors.recovery.unconfirmed and not self._unclaimed_jobs:
+        if (
+            not self.actors.recovery.unconfirmed
+            and not self._unclaimed_jobs
+            and not self.nodes.unconfirmed
+        ):
             return
-        await asyncio.sleep(self.config.node_death_timeout_s)
+        waited = self.config.node_death_timeout_s
+        await asyncio.sleep(waited)
+        gone = self.nodes.expire_unconfirmed(waited)
+        for node_id in gone:
+            self._node_died(node_id, self.nodes.nodes[node_id].death_reason)
+        if gone:
+            self.nodes.tell_cluster_changed()
         self.actors.recovery.expire()
         for job_id in sorted(self._unclaimed_jobs):
             self._job_done(job_id)
@@ -232,6 +255,7 @@ class ControlService:
             "namespace": req.namespace,
             "pid": req.driver_pid,
             "alive": True,
+            "worker_id": req.worker_id,
         }
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(self.jobs[job_id]))
         conn.on_close(lambda c: self._job_done(job_id))
@@ -246,6 +270,7 @@ class ControlService:
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
         self.actors.on_job_finished(job_id)
         self.placement_groups.on_job_finished(job_id)
+        self.dead_owners.died([job.get("worker_id", b"")])
 
     # -- actors and placement groups ----------------------------------------------------
     def kill_actor(self, conn: Connection, req: Any, bufs: Any) -> Empty:

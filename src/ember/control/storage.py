@@ -38,7 +38,7 @@ from ember.control.redis_storage import RedisStorage
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors", "actor_live", "pgs")
+TABLES = ("kv", "jobs", "actors", "actor_live", "pgs", "nodes")
 
 
 class Storage(Protocol):

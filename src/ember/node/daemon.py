@@ -134,7 +134,13 @@ class NodeDaemon:
             timeout_s=config.connect_timeout_s,
         )
         self.transfers = ObjectManager(
-            self.store, self.arena, self.cluster, peers, self.sup, self.spiller
+            self.store,
+            self.arena,
+            self.cluster,
+            peers,
+            self.sup,
+            self.spiller,
+            self.objects.owners,
         )
         self.bundles = Bundles(
             self.ledger, self._bundles_changed, self._bundles_removed
@@ -176,6 +182,7 @@ class NodeDaemon:
             "node.worker_log": self.worker_log,
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
+            "node.exit_declined": self.exit_declined,
         }
 
     async def start(self) -> str:
@@ -370,8 +377,16 @@ class NodeDaemon:
             store_bytes=self.opts.object_store_bytes,
         )
 
+    def exit_declined(self, conn: Connection, req: Any, bufs: Any) -> None:
+        """An idle worker that owns objects in use stays (as Ray keeps owners)."""
+        h = self.pool.by_pid.get(conn.state.get("worker_pid", 0)) if self.pool else None
+        if h is not None and h.state == "exiting" and self.pool is not None:
+            self.pool.make_idle(h)
+
     def _worker_exited(self, h: WorkerHandle) -> None:
         self.leases.worker_exited(h)
+        if h.worker_id:  # at once here; the control service tells the other nodes
+            self.objects.owners_died([h.worker_id])
         if self.memory is not None:
             self.memory.worker_exited(h.pid)
         if h.worker_id and self.control is not None and not self.control.is_closed():

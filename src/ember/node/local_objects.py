@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
+from ember.node.object_owners import ObjectOwners
 from ember.node.spill import Spiller
 from ember.object_store.store import ObjectStore, StoreFullError
 from ember.protocol.messages import (
@@ -37,6 +39,9 @@ class LocalObjects:
         #: connections holding pins (asked to drop idle cached mappings)
         self._pinners: set[Connection] = set()
         spiller.ask_release = self.ask_release
+        self.owners = ObjectOwners()
+        #: created for an owner that is already dead: deleted once sealed
+        self._doomed: set[bytes] = set()
 
     def handlers(self) -> dict[str, Any]:
         return {
@@ -46,20 +51,34 @@ class LocalObjects:
             "node.get_objects": self.h_get,
             "node.release_objects": self.h_release,
             "node.free_objects": self.h_free,
+            "node.owners_died": self.h_owners_died,
         }
 
     def h_create(self, conn: Connection, req: Any, bufs: Any) -> Any:
         try:
             off = self._store.create(req.oid, req.size)
         except StoreFullError:
-            return self._create_slow(req.oid, req.size)
+            return self._create_slow(req)
+        self.owned_by(req.oid, req.owner, req.owner_node)
         return CreateObjectReply(offset=off)
 
-    async def _create_slow(self, oid: bytes, size: int) -> CreateObjectReply:
-        return CreateObjectReply(offset=await self._spill.create(oid, size))
+    async def _create_slow(self, req: Any) -> CreateObjectReply:
+        off = await self._spill.create(req.oid, req.size)
+        self.owned_by(req.oid, req.owner, req.owner_node)
+        return CreateObjectReply(offset=off)
+
+    def owned_by(self, oid: bytes, owner: bytes, owner_node: bytes) -> None:
+        """Record the owner of a new object (or copy) here."""
+        if not self.owners.record(oid, owner, owner_node):
+            self._doomed.add(oid)
 
     def h_seal(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         self._store.seal(req.oid)
+        if self._doomed and req.oid in self._doomed:
+            self._doomed.discard(req.oid)
+            self._store.delete(req.oid)  # its owner died while it was written
+            self._spill.changed()
+            return Empty()
         if req.pin:
             self.h_get(conn, GetObjectsRequest(oids=[req.oid]), bufs)
         self._spill.maybe_relieve()
@@ -110,6 +129,8 @@ class LocalObjects:
                 self._store.unpin(oid)
         else:
             conn.state["pins"].update(mine)
+            # (ask_release may have dropped it while it held no pin yet)
+            self._pinners.add(conn)
         return GetObjectsReply(found=found)
 
     def ask_release(self) -> None:
@@ -147,7 +168,36 @@ class LocalObjects:
         self._spill.changed()
 
     def h_free(self, conn: Connection, req: Any, bufs: Any) -> None:
-        for oid in req.oids:
+        self.free(req.oids)
+
+    def free(self, oids: list[bytes]) -> None:
+        for oid in oids:
+            self.owners.forget(oid)
             self._store.delete(oid)
             self._spill.free(oid)
         self._spill.changed()
+
+    def h_owners_died(self, conn: Connection, req: Any, bufs: Any) -> None:
+        self.owners_died(req.worker_ids, req.node_ids)
+
+    def owners_died(
+        self, worker_ids: Iterable[bytes], node_ids: Iterable[bytes] = ()
+    ) -> int:
+        """Free every object (in memory and spilled) whose owner died; how many."""
+        oids = self.owners.owners_died(worker_ids, node_ids)
+        if oids:
+            self.free(oids)
+            self._ask_drop(set(oids))
+        return len(oids)
+
+    def _ask_drop(self, oids: set[bytes]) -> None:
+        """Ask the readers that still map some of ``oids`` to let them go."""
+        for conn in list(self._pinners):
+            held = [oid for oid in conn.state.get("pins", ()) if oid in oids]
+            if held and not conn.is_closed():
+                try:
+                    conn.notify(
+                        "worker.drop_cached_objects", ObjectIdsRequest(oids=held)
+                    )
+                except RpcError:
+                    pass

@@ -27,6 +27,7 @@ from typing import Any
 
 from ember.common.aio import Supervisor
 from ember.node.cluster_view import ClusterView
+from ember.node.object_owners import ObjectOwners
 from ember.node.spill import Spiller
 from ember.object_store.shm import Arena
 from ember.object_store.store import ObjectStore
@@ -56,8 +57,10 @@ class ObjectManager:
         peers: ConnectionPool,
         sup: Supervisor,
         spiller: Spiller,
+        owners: ObjectOwners,
     ) -> None:
         self._store = store
+        self._owners = owners
         self._spill = spiller
         self._arena = arena
         self._cluster = cluster
@@ -112,6 +115,8 @@ class ObjectManager:
             created = True
             await self._copy_chunks(src, oid, offset, pin.size)
             self._store.seal(oid)
+            if not self._owners.record(oid, pin.owner, pin.owner_node):
+                raise RpcError(f"the owner of object {oid.hex()} died")
             self._store.entries[oid].fresh = True  # until its reader pins it
             self._store.unpin(oid)
             self._spill.maybe_relieve()
@@ -160,9 +165,15 @@ class ObjectManager:
                 return TransferPinReply(size=0, found=False)
             # served from its spill file: nothing to pin in memory
             conn.state.setdefault("transfer_files", []).append(req.oid)
-            return TransferPinReply(size=size, found=True)
+            return self._pinned(req.oid, size)
         conn.state.setdefault("transfer_pins", []).append(req.oid)
-        return TransferPinReply(size=e.size, found=True)
+        return self._pinned(req.oid, e.size)
+
+    def _pinned(self, oid: bytes, size: int) -> TransferPinReply:
+        owner = self._owners.owner(oid)
+        return TransferPinReply(
+            size=size, found=True, owner=owner, owner_node=self._owners.node_of(owner)
+        )
 
     def h_read_chunk(self, conn: Connection, req: Any, bufs: Any) -> Any:
         if req.oid in conn.state.get("transfer_files", ()):

@@ -122,6 +122,8 @@ class RegisterJobRequest(Msg):
     entrypoint: str = ""
     #: a driver that reconnects to a restarted control service names its job
     job_id: bytes = b""
+    #: the driver's worker id: the objects it owns are freed everywhere when it exits
+    worker_id: bytes = b""
 
 
 class RegisterJobReply(Msg):
@@ -283,6 +285,9 @@ class WorkerDeathReply(Msg):
 class CreateObjectRequest(Msg):
     oid: bytes
     size: int
+    #: the owner's worker and node ids: the node frees the object when its owner dies
+    owner: bytes = b""
+    owner_node: bytes = b""
 
 
 class CreateObjectReply(Msg):
@@ -346,6 +351,9 @@ class PullObjectRequest(Msg):
 class TransferPinReply(Msg):
     size: int
     found: bool
+    #: the object's owner (worker and node ids), recorded with the copy
+    owner: bytes = b""
+    owner_node: bytes = b""
 
 
 class ReadChunkRequest(Msg):
@@ -357,6 +365,13 @@ class ReadChunkRequest(Msg):
 class NodeDiedMessage(Msg):
     node_id: bytes
     reason: str = ""
+
+
+class OwnersDiedMessage(Msg):
+    """Owners that died: workers by id, and every owner that lived on a dead node."""
+
+    worker_ids: list[bytes] = []
+    node_ids: list[bytes] = []
 
 
 class PlacementGroupInfo(Msg):
@@ -564,6 +579,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.pin_for_transfer": (SealObjectRequest, TransferPinReply),
     "node.read_chunk": (ReadChunkRequest, Empty),
     "node.release_transfer": (SealObjectRequest, None),
+    "node.owners_died": (OwnersDiedMessage, None),
+    # a worker asked to exit for idleness owns objects still in use: it stays
+    "node.exit_declined": (Empty, None),
     "worker.node_died": (NodeDiedMessage, None),
     "worker.add_location": (PullObjectRequest, None),
     # the node's store needs room: drop cached mappings of these that no value uses

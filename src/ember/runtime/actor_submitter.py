@@ -84,6 +84,8 @@ class ActorSubmitter:
         self._returns = returns
         self._links = links
         self.actors: dict[bytes, ActorState] = {}
+        #: calls sent again after their actor restarted (max_task_retries)
+        self.retried = 0
 
     def state(self, actor_id: bytes, class_name: str = "") -> ActorState:
         """This caller's state of ``actor_id``, created on first use (any thread).
@@ -228,6 +230,7 @@ class ActorSubmitter:
             self._fail(call, st.dead)
         elif call.retries_left != 0:
             call.retries_left -= 1
+            self.retried += 1
             self._requeue(st, call)
             self._ensure_resolving(st)
         else:
@@ -385,6 +388,7 @@ class ActorSubmitter:
             "actors": len(self.actors),
             "inflight": sum(len(s.inflight) for s in self.actors.values()),
             "queued": sum(len(s.queue) for s in self.actors.values()),
+            "calls_retried": self.retried,
         }
 
 

@@ -216,6 +216,7 @@ class CoreWorker:
                     driver_pid=os.getpid(),
                     entrypoint=" ".join(sys.argv),
                     job_id=self.job_id,
+                    worker_id=self.worker_id,
                 ),
             )
 
@@ -230,6 +231,7 @@ class CoreWorker:
                 namespace=namespace,
                 driver_pid=os.getpid(),
                 entrypoint=" ".join(sys.argv),
+                worker_id=self.worker_id,
             ),
         )
         self.job_id = self.links.job_id = reply.job_id

@@ -74,14 +74,25 @@ class StoredObjects:
         self._release_scheduled = False
 
     async def create_in_store(
-        self, oid: bytes, size: int, ser: SerializedValue, pin: bool = False
+        self,
+        oid: bytes,
+        size: int,
+        ser: SerializedValue,
+        pin: bool = False,
+        owner: Address | None = None,
     ) -> int:
-        """Write ``ser`` into a new extent of the local arena and seal it; its offset."""
+        """Write ``ser`` into a new extent of the local arena and seal it; its offset.
+
+        ``owner``: whose object it is (None: this process's); the node frees it
+        when that owner dies.
+        """
         node = self._links.node_conn
+        owner = owner or self._links.address
+        req = CreateObjectRequest(
+            oid=oid, size=size, owner=owner.worker_id, owner_node=owner.node_id
+        )
         try:
-            reply, _ = await node.call(
-                "node.create_object", CreateObjectRequest(oid=oid, size=size)
-            )
+            reply, _ = await node.call("node.create_object", req)
         except RemoteError as err:
             if err.is_a(MemoryError):
                 raise exc_mod.ObjectStoreFullError(err.remote_message) from None
@@ -114,7 +125,14 @@ class StoredObjects:
     async def pin_here(self, oid: bytes, e: ObjEntry) -> Any:
         """Pin a stored object on this node, pulling a copy from its node first if needed."""
         if e.node_id == self._links.node_id:
-            return await self.pin(oid)
+            try:
+                return await self.pin(oid)
+            except exc_mod.ObjectLostError as err:
+                if e.owner is None or e.owner.worker_id == self._links.worker_id:
+                    raise
+                # A borrowed object gone from this node (freed for its dead owner,
+                # or lost): its owner says where it is now, or that it died.
+                raise copy_lost(oid, e.node_id, str(err)) from None
         try:
             return await self.pin(oid)
         except exc_mod.ObjectLostError:

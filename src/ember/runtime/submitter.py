@@ -158,6 +158,8 @@ class TaskSubmitter:
         self._warn = warn
         self.keys: dict[tuple[Any, ...], KeyState] = {}
         self.tasks: dict[bytes, PendingTask] = {}
+        #: attempts made again after a failure (a worker's death, retry_exceptions)
+        self.retried = 0
         self._recovery = recovery
         if recovery is not None:
             recovery.resubmit = self.resubmit
@@ -330,6 +332,7 @@ class TaskSubmitter:
         self._warn(msg)  # printed once (it used to be logged too)
 
     def _warn_retry(self, task: PendingTask, why: str) -> None:
+        self.retried += 1
         left = task.retries_left
         remaining = "infinite" if left < 0 else str(left)
         self._warn(
@@ -576,4 +579,5 @@ class TaskSubmitter:
             "pending_tasks": len(self.tasks),
             "queued": sum(len(k.queue) for k in self.keys.values()),
             "leased_workers": sum(len(k.workers) for k in self.keys.values()),
+            "tasks_retried": self.retried,
         }

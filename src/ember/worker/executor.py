@@ -153,6 +153,11 @@ class Executor:
         if req.force:
             _flush_std()
             os._exit(1)
+        if req.reason == "idle" and self.cw.refs.statistics()["owned"]:
+            # Objects it owns are still referenced (by its borrowers or its own
+            # refs): exiting would lose them, so it stays, as Ray's owners do.
+            conn.notify("node.exit_declined", Empty())
+            return
         self.main_q.put(None)
 
     # -- main thread ------------------------------------------------------------------------

@@ -118,7 +118,9 @@ class ReturnPacker:
             frames.extend(f)
         else:
             size = ser.layout_size()
-            self.cw.run(self.cw.objects.create_in_store(oid, size, ser))
+            self.cw.run(
+                self.cw.objects.create_in_store(oid, size, ser, owner=spec.owner)
+            )
             returns.append(
                 ReturnObject(
                     oid=oid, node_id=self.cw.node_id, size=size, contained=contained
