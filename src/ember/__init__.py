@@ -104,6 +104,7 @@ _LAZY = {
     "runtime_context",
     "cluster_utils",
     "remote_function",
+    "autoscaler",
 }
 
 

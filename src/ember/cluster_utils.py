@@ -29,6 +29,7 @@ import os
 import time
 from typing import Any
 
+from ember.autoscaling_cluster import AutoscalingCluster as AutoscalingCluster
 from ember.cli.daemons import (
     Daemon,
     daemon_env,
@@ -43,7 +44,7 @@ from ember.common.resources import default_memory_bytes
 from ember.protocol.messages import SCHEMA, Empty, NodeInfo
 from ember.rpc.connection import connect as rpc_connect
 
-__all__ = ["Cluster", "ClusterNode", "cluster_not_supported"]
+__all__ = ["AutoscalingCluster", "Cluster", "ClusterNode", "cluster_not_supported"]
 
 #: Whether this platform cannot run a multi-node Cluster (Ray: True on Windows).
 cluster_not_supported = False

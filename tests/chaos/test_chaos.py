@@ -3,8 +3,9 @@
 The cluster is made with ``ember start`` (a head and two joined nodes, each
 with 2 CPUs and a small object store) under a private root.  A driver (its
 own process) runs, in waves: plain tasks, nested tasks, tasks that make and
-check objects of 1 KB to 50 MB, and calls to restartable actors; every value
-is checked against what it must be.  Meanwhile a killer in this process
+check objects of 1 KB to 50 MB (each kept alive for three more waves, more
+than the small stores hold, so they spill, and then read again), and calls to
+restartable actors; every value is checked against what it must be.  Meanwhile a killer in this process
 SIGKILLs random task workers and actor processes, once the control service,
 and once one whole non-head node (its daemon and its workers).
 
@@ -41,7 +42,7 @@ from tests.integration.cli_cluster import (
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
-STORE = str(400 * 1024 * 1024)
+STORE = str(96 * 1024 * 1024)  # small: the 50 MB objects make the nodes spill
 TASKS = int(os.environ.get("CHAOS_TASKS", 10_000))
 
 DRIVER = textwrap.dedent(
@@ -84,6 +85,7 @@ DRIVER = textwrap.dedent(
     sizes = [1024, 64 * 1024, 1024 * 1024, 8 * 1024 * 1024, 50 * 1024 * 1024]
     t0 = time.monotonic()
     wave = 0
+    history = []
     while done < TASKS:
         wave += 1
         base = wave * 1000
@@ -93,11 +95,17 @@ DRIVER = textwrap.dedent(
         made = [make.remote(n, s) for n, s in objs]
         digs = [digest.remote(m) for m in made]
         calls = [actors[i % 3].add.remote(base, i) for i in range(30)]
+        # Objects stay alive for three more waves (more than the stores hold, so
+        # they spill), then are read again (restored) and let go.
+        history.append((made, objs))
+        old_made, old_objs = history.pop(0) if len(history) > 3 else ([], [])
+        redigs = [digest.remote(m) for m in old_made]
         checks = [
             (plain, [(base + i) ** 2 for i in range(200)]),
             (nest, [sum((base + i + k) ** 2 for k in range(3)) for i in range(20)]),
             (digs, [expect_make(n, s) for n, s in objs]),
             (calls, [base + i for i in range(30)]),
+            (redigs, [expect_make(n, s) for n, s in old_objs]),
         ]
         for refs, want in checks:
             for r, w in zip(refs, want):
@@ -105,7 +113,7 @@ DRIVER = textwrap.dedent(
                     got = ray.get(r, timeout=300)
                 except Exception as exc:
                     lost += 1
-                    print("LOST", type(exc).__name__, str(exc)[:300], flush=True)
+                    print("LOST", type(exc).__name__, str(exc)[:4000].replace(chr(10), " | "), flush=True)
                     continue
                 if got != w:
                     wrong += 1
@@ -281,7 +289,10 @@ def test_chaos_workload_loses_nothing():
         }
         print("CHAOS", json.dumps(result))
         assert result["wrong"] == 0, result
-        assert result["lost"] == 0, (result, stdout[-3000:])
+        assert result["lost"] == 0, (
+            result,
+            [ln for ln in stdout.splitlines() if ln.startswith("LOST")],
+        )
         assert sum(killer.kills.values()) >= 5, killer.kills
     finally:
         # the daemons of a killed node may need the forced stop

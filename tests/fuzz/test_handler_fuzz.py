@@ -34,7 +34,7 @@ from ember.rpc.wire import NOTIFY, REQUEST, frame_parts
 T = TypeVar("T")
 
 #: methods whose documented effect is to stop the daemon or the peer itself
-LIFECYCLE = {"node.shutdown", "worker.exit"}
+LIFECYCLE = {"node.shutdown", "worker.exit", "node.drain"}
 #: a reply, an error or nothing within this long: long polls may wait longer
 REPLY_WAIT_S = 0.5
 

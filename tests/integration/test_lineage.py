@@ -282,3 +282,35 @@ def test_evicted_lineage_is_reported_as_such(cluster, monkeypatch):
         ember.get(ref, timeout=60)
     assert "EMBER_MAX_LINEAGE_BYTES" in str(info.value)
     assert len(ember.get(gate.seen.remote())) == 1  # not run again
+
+
+@ember.remote(resources={"spot": 0.5}, max_restarts=1, max_task_retries=1)
+class Maker:
+    def make(self, gate, n):
+        ember.get(gate.arrive.remote(("Maker.make", _here())))
+        return _here(), np.full(n, 7, dtype=np.int64)
+
+
+def test_a_lost_actor_call_output_is_rebuilt_on_the_restarted_actor(cluster):
+    victim, spare, gate = _spot_cluster(cluster)
+    maker = Maker.options(scheduling_strategy=_on(victim)).remote()
+    ref = maker.make.remote(gate, N)
+    ember.wait([ref], timeout=60, fetch_local=False)  # no copy comes to the driver
+    _kill(cluster, victim)
+    node, arr = ember.get(ref, timeout=120)
+    assert node == spare.node_id
+    assert int(arr.sum()) == 7 * N
+    assert ember.get(gate.seen.remote()) == [
+        ("Maker.make", victim.node_id),
+        ("Maker.make", spare.node_id),
+    ]
+
+
+def test_an_actor_call_without_task_retries_is_not_rebuilt(cluster):
+    victim, _spare, gate = _spot_cluster(cluster)
+    maker = Maker.options(scheduling_strategy=_on(victim), max_task_retries=0).remote()
+    ref = maker.make.remote(gate, N)
+    ember.wait([ref], timeout=60, fetch_local=False)
+    _kill(cluster, victim)
+    with pytest.raises(ObjectLostError):
+        ember.get(ref, timeout=120)

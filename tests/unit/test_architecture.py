@@ -22,6 +22,7 @@ SRC_DIR = PACKAGE_DIR.parent
 #: layer are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
+    ("autoscaler",),
     ("util",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
@@ -41,6 +42,7 @@ OUTSIDE = {
     "ember.runtime_context",
     "ember.demo",
     "ember.cluster_utils",
+    "ember.autoscaling_cluster",
 }
 OUTSIDE_PACKAGES = ("ember.examples",)
 
@@ -73,6 +75,9 @@ PURE = (
     "ember.runtime.memory_store",
     "ember.runtime.lineage",
     "ember.common.clock",
+    "ember.autoscaler.config",
+    "ember.autoscaler.binpack",
+    "ember.autoscaler.policy",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")
 

@@ -13,6 +13,7 @@ from ember.cli.start import start
 from ember.cli.status import status
 from ember.cli.stop import stop
 from ember.cli.tls_cmd import tls
+from ember.cli.up_cmd import down, up
 from ember.common.private_files import UnsafePathError
 
 
@@ -37,6 +38,8 @@ main.add_command(stop)
 main.add_command(status)
 main.add_command(tls)
 main.add_command(debug)
+main.add_command(up)
+main.add_command(down)
 
 
 @main.command()

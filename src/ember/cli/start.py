@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ember.cli import cluster_client, tls_options
+from ember.cli.autoscaler_proc import read_config, start_autoscaler
 from ember.cli.daemons import (
     Daemon,
     DaemonStartError,
@@ -177,6 +178,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         daemons.insert(0, node)
         wait_ready(node, r)
+        if opts.get("autoscaling_config") is not None:
+            daemons.append(
+                start_autoscaler(opts["autoscaling_config"], session_dir, address, env)
+            )
     except DaemonStartError as exc:
         stop_processes(
             [d.record() for d in daemons if d.proc.poll() is None], force=True
@@ -200,6 +205,8 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "tls": None if files is None else files._asdict(),
         "started": time.time(),
     }
+    if opts.get("autoscaling_config") is not None:
+        record["cluster_name"] = opts["autoscaling_config"].cluster_name
     session.write_session_record(session_dir, record)
     _note_replaced_record(address)
     session.write_cluster_record(
@@ -472,6 +479,13 @@ def _print_joined(record: dict[str, Any]) -> None:
     is_flag=True,
     help="Stay in the foreground; Ctrl-C stops the daemons started here.",
 )
+@click.option(
+    "--autoscaling-config",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="With --head: run the autoscaler beside the head with this cluster config "
+    "(YAML, as 'ember up' reads it).",
+)
 @tls_options.tls_options
 def start(**opts: Any) -> None:
     """Start ember's daemons on this machine, in the background.
@@ -485,6 +499,10 @@ def start(**opts: Any) -> None:
         raise click.UsageError("Pass exactly one of --head or --address HOST:PORT.")
     if not opts["head"] and opts["storage"]:
         raise click.UsageError("--storage applies only with --head.")
+    if opts.get("autoscaling_config"):
+        if not opts["head"]:
+            raise click.UsageError("--autoscaling-config applies only with --head.")
+        opts["autoscaling_config"] = read_config(opts["autoscaling_config"])
     opts["resources"] = parse_resources(opts["resources"])
     opts["labels"] = parse_labels(opts["labels"])
     if opts["token"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import click
 
+from ember.cli.autoscaler_proc import stop_autoscalers
 from ember.cli.daemons import (
     STOP_GRACE_S,
     remove_session_leftovers,
@@ -20,7 +21,16 @@ from ember.common import session
 def stop_sessions(*, force: bool, grace_s: float) -> list[tuple[str, list[dict]]]:
     """Stop every recorded session of this user on this machine; newest first."""
     out = []
-    for rec in reversed(session.list_session_records()):
+    records = session.list_session_records()
+    # Autoscalers first, or one would start nodes again while the others stop.
+    autoscalers = [
+        p
+        for r in records
+        for p in r.get("processes", [])
+        if p.get("name") == "autoscaler"
+    ]
+    stop_autoscalers(autoscalers, grace_s=0 if force else grace_s)
+    for rec in reversed(records):
         session_dir = str(rec.get("session_dir", ""))
         stopped = stop_session_daemons(
             list(rec.get("processes", [])), force=force, grace_s=grace_s

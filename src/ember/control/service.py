@@ -23,6 +23,7 @@ from ember.common.process import (
     token_from_env,
 )
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
+from ember.control.drain import drain_node
 from ember.control.nodes import NodeTable
 from ember.control.owners import DeadOwners
 from ember.control.placement_groups import PlacementGroups
@@ -144,6 +145,7 @@ class ControlService:
             "control.list_placement_groups": lambda c, req, b: ListPlacementGroupsReply(
                 groups=list(pg.groups.values())
             ),
+            "control.drain_node": lambda c, req, b: drain_node(self.nodes, req),
         }
 
     def worker_exited(self, conn: Connection, req: Any, bufs: Any) -> Any:

@@ -39,6 +39,7 @@ from ember.common.process import (
 )
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
+from ember.node.drain import drain_node
 from ember.node.launcher import DeferredLauncher
 from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
@@ -183,6 +184,15 @@ class NodeDaemon:
             "node.subscribe_logs": self.subscribe_logs,
             "node.shutdown": self.shutdown,
             "node.exit_declined": self.exit_declined,
+            "node.drain": lambda c, req, b: drain_node(
+                req,
+                self.leases,
+                self.ledger,
+                self.store.statistics(),
+                self.spiller.statistics(),
+                self.server.handlers,
+                self.stopped.set,
+            ),
         }
 
     async def start(self) -> str:

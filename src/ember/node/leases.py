@@ -302,4 +302,13 @@ class LeaseManager:
             k for k, (_, t) in self.infeasible.items() if now - t > INFEASIBLE_REPORT_S
         ]:
             del self.infeasible[key]
-        return [r for r, _ in self.infeasible.values()][:100]
+        # One that some node could hold now is stale (its submitter retries within
+        # a second and is spilled there): reporting it would start a node for nothing.
+        totals = [
+            v.total for v in self._cluster.views(self._ledger).values() if v.alive
+        ]
+        return [
+            r
+            for r, _ in self.infeasible.values()
+            if not any(fits(r, t) for t in totals)
+        ][:100]

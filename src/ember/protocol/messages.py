@@ -533,6 +533,20 @@ class GetClusterStatusReply(Msg):
     storage: str = ""  # "memory" or the SQLite path of the control service
 
 
+class DrainNodeRequest(Msg):
+    """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
+
+    node_id: bytes
+    #: why, recorded as the node's death reason ("idle for 62 s")
+    reason: str = ""
+
+
+class DrainNodeReply(Msg):
+    accepted: bool
+    #: why the node refused (it runs work or holds objects)
+    rejection: str = ""
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -598,6 +612,9 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.generator_item": (GeneratorItemMessage, None),
     "worker.release_escrow": (ReleaseEscrowRequest, None),
     "worker.log_lines": (LogLinesMessage, None),
+    # the autoscaler's scale-down: the control service asks the node, which stops if idle
+    "control.drain_node": (DrainNodeRequest, DrainNodeReply),
+    "node.drain": (DrainNodeRequest, DrainNodeReply),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see

@@ -38,7 +38,9 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
+from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns
 from ember.runtime.submitter import PendingTask
 from ember.runtime.task_args import TaskArgs
@@ -79,10 +81,13 @@ class ActorSubmitter:
         args: TaskArgs,
         returns: Returns,
         links: Links,
+        recovery: Recovery | None = None,
     ) -> None:
         self._args = args
         self._returns = returns
         self._links = links
+        #: keeps the lineage of calls that may run again (max_task_retries)
+        self._recovery = recovery
         self.actors: dict[bytes, ActorState] = {}
         #: calls sent again after their actor restarted (max_task_retries)
         self.retried = 0
@@ -215,7 +220,18 @@ class ActorSubmitter:
             if reply.error:
                 self._fail(call, _died(st, reply.error))
                 return
-            self._returns.done(call.spec, reply, frames, conn, call.arg_oids)
+            spec = call.spec
+            if self._recovery is not None and call.retries_left != 0:
+                self._recovery.record(
+                    spec.task_id,
+                    spec,
+                    call.frames,
+                    call.return_oids,
+                    call.arg_oids,
+                    call.retries_left,
+                    any(r.node_id for r in reply.returns),
+                )
+            self._returns.done(spec, reply, frames, conn, call.arg_oids)
             return
         if isinstance(err, RemoteError):
             self._fail(call, exc_mod.EmberSystemError(str(err)))
@@ -244,6 +260,28 @@ class ActorSubmitter:
                 ),
             )
             self._ensure_resolving(st)
+
+    def resubmit(self, rec: LineageRecord) -> None:
+        """Call again a finished method whose stored return was lost (loop thread).
+
+        As Ray does for actors with ``max_task_retries``: the call runs on the
+        actor as it is now (restarted, if its node died), as a new call in this
+        caller's order; each re-run takes one of its retries.
+        """
+        spec = rec.spec
+        spec.attempt += 1
+        logger.info("calling %r again to rebuild a lost object", spec.name)
+        call = ActorCall(
+            spec,
+            rec.frames,
+            list(rec.return_oids),
+            list(rec.arg_oids),
+            rec.retries_left,
+        )
+        st = self.state(spec.actor_id)
+        with st.lock:
+            st.unsent += 1  # submit() counts it as arrived
+        self.submit(call)
 
     def _requeue(self, st: ActorState, call: ActorCall) -> None:
         items = [*st.queue, call]

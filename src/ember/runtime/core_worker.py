@@ -48,6 +48,7 @@ from ember.runtime.actor_handles import ActorHandleCounts
 from ember.runtime.actor_submitter import ActorSubmitter
 from ember.runtime.borrowing import Borrowing
 from ember.runtime.generators import Generators
+from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.loop_thread import LoopThread
 from ember.runtime.memory_store import MemoryStore
@@ -112,7 +113,11 @@ class CoreWorker:
             self.print_warning,
             recovery=self.objects.recovery,
         )
-        self.actor_calls = ActorSubmitter(args, returns, links)
+        self.actor_calls = ActorSubmitter(
+            args, returns, links, recovery=self.objects.recovery
+        )
+        # A lost return is rebuilt by whichever submitter made it.
+        self.objects.recovery.resubmit = self._resubmit
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
         self.handlers.update(
             {
@@ -219,6 +224,12 @@ class CoreWorker:
                     worker_id=self.worker_id,
                 ),
             )
+
+    def _resubmit(self, rec: LineageRecord) -> None:
+        if rec.spec is not None and rec.spec.actor_id:
+            self.actor_calls.resubmit(rec)
+        else:
+            self.tasks.resubmit(rec)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         """Run ``coro`` on the loop from a user thread."""

@@ -124,6 +124,8 @@ class Links:
         self._nodes.abort(req.node_id)
         # Once per death (the control service broadcasts it once); in a worker
         # this goes to its log file, on a driver to the user's stderr.
+        if req.reason.startswith("drained by the autoscaler"):
+            return  # an idle node removed on purpose (control/drain.py): nothing lost
         why = f" ({req.reason})" if req.reason else ""
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(
