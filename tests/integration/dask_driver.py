@@ -29,10 +29,6 @@ from ember.util.joblib import register_ray
 
 @dask.delayed
 def where(i):
-    # enough work that the tasks overlap and spread over both nodes' CPUs
-    m = np.random.default_rng(i).random((250, 250))
-    for _ in range(40):
-        m = m @ m / np.linalg.norm(m)
     return ray.get_runtime_context().get_node_id()
 
 
@@ -67,7 +63,10 @@ def main():
     out["persisted_refs"] = sum(isinstance(r, ray.ObjectRef) for r in refs)
     out["persisted_sum"] = int(kept.sum().compute(scheduler=ray_dask_get))
 
-    nodes = dask.compute(*[where(i) for i in range(12)], scheduler=ray_dask_get)
+    spread = {"scheduling_strategy": "SPREAD"}  # ray_remote_args reach every task
+    nodes = dask.compute(
+        *[where(i) for i in range(12)], scheduler=ray_dask_get, ray_remote_args=spread
+    )
     out["task_nodes"] = sorted(set(nodes))
 
     X, y = load_iris(return_X_y=True)

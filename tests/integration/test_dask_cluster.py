@@ -86,7 +86,7 @@ def test_persist_keeps_refs_on_the_cluster(run):
     assert out["persisted_sum"] == sum(range(1, 1001))
 
 
-def test_dask_tasks_run_on_both_nodes(run):
+def test_dask_tasks_with_spread_run_on_both_nodes(run):
     out, node_ids = run
     assert set(out["task_nodes"]) == node_ids
 
