@@ -882,7 +882,10 @@ class RuntimeEnvSetupError(EmberError):
         lines = ["Failed to set up runtime environment."]
         if self.error_message:
             lines.append(self.error_message)
-        lines.append("Check the `runtime_env` option and the runtime env agent log.")
+        lines.append(
+            "Check the `runtime_env` option; the node's log (<session>/logs/node*.log) "
+            "has the setup's steps."
+        )
         return "\n".join(lines)
 
 

@@ -46,12 +46,13 @@ def test_runtime_env_field_without_effect_warns_once(local):
     def f():
         return 1
 
-    with pytest.warns(UserWarning, match=r"runtime_env\['pip'\]"):
-        f.options(runtime_env={"pip": ["requests"]})
+    with pytest.warns(UserWarning, match=r"runtime_env\['conda'\]"):
+        f.options(runtime_env={"conda": "base"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        f.options(runtime_env={"pip": ["requests"]})  # once per process
-    with pytest.warns(UserWarning, match=r"runtime_env\['working_dir'\]"):
+        f.options(runtime_env={"conda": "base"})  # once per process
+    # local mode runs tasks in the driver: nothing of the env is set up
+    with pytest.warns(UserWarning, match=r"local_mode"):
         ember.init(local_mode=True, runtime_env={"working_dir": "."})
 
 

@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("util",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
-    ("scheduler", "object_store"),
+    ("scheduler", "object_store", "runtime_env"),
     ("protocol",),
     ("rpc",),
     ("exceptions",),
@@ -78,6 +78,7 @@ PURE = (
     "ember.autoscaler.config",
     "ember.autoscaler.binpack",
     "ember.autoscaler.policy",
+    "ember.runtime_env.cache",
 )
 IO_MODULES = ("asyncio", "socket", "subprocess")
 

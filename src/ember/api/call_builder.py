@@ -12,6 +12,7 @@ from ember.runtime.function_pickles import dumps_function
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import args_blob, dumps_plain
 from ember.runtime.task_context import get as current_task
+from ember.runtime_env import runtime_env as renv
 from ember.scheduler import labels
 
 
@@ -57,6 +58,39 @@ def env_vars_of(job_env: dict[str, Any] | None, opts: dict[str, Any]) -> dict[st
     env.update((job_env or {}).get("env_vars", {}))
     env.update((opts.get("runtime_env") or {}).get("env_vars", {}) or {})
     return env
+
+
+#: (the user's runtime_env dict, its normal form) by id, for options reused per call
+_normal_forms: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _task_env(own: Any) -> dict[str, Any]:
+    """The normal form of a task's or actor's own runtime_env (cached per dict)."""
+    hit = _normal_forms.get(id(own))
+    if hit is not None and hit[0] is own:
+        return hit[1]
+    normal = renv.normalize(own, job_level=False)
+    if len(_normal_forms) >= 256:
+        _normal_forms.pop(next(iter(_normal_forms)))
+    _normal_forms[id(own)] = (own, normal)
+    return normal
+
+
+def runtime_env_of(
+    job_env: dict[str, Any] | None, opts: dict[str, Any]
+) -> dict[str, Any]:
+    """What a node must set up for the task or actor (``TaskSpec.runtime_env``).
+
+    Its own runtime_env laid over the job's (or, in a worker, the running
+    task's), as Ray merges them; env vars travel apart (:func:`env_vars_of`).
+    """
+    if job_env is None:  # inside a worker: inherit the running task's env
+        ctx = current_task()
+        job_env = ctx.extra.get("runtime_env", {}) if ctx else {}
+    own = opts.get("runtime_env")
+    if not own:
+        return renv.for_wire(job_env or {}) if job_env else {}
+    return renv.for_wire(renv.merge(job_env, _task_env(own)))
 
 
 def build_call(

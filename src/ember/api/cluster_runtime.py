@@ -22,6 +22,7 @@ from ember.api.call_builder import (
     placed_resources,
     resources_of,
     retry_exception_fields,
+    runtime_env_of,
     strategy_of,
 )
 from ember.api.options import concurrency_groups_of, max_calls_of
@@ -98,6 +99,7 @@ class ClusterRuntime:
         spec.function_key = key
         spec.resources = resources_of(options, 1.0)
         spec.env_vars = env_vars_of(self.job_runtime_env, options)
+        spec.runtime_env = runtime_env_of(self.job_runtime_env, options)
         spec.strategy = strategy_of(options)
         spec.resources = placed_resources(spec.resources, spec.strategy)
         spec.retry_exceptions, spec.retry_exception_types = retry_exception_fields(
@@ -161,6 +163,7 @@ class ClusterRuntime:
             methods=meta,
             scheduling=strategy_of(options),
             concurrency_groups=concurrency_groups_of(options),
+            runtime_env=runtime_env_of(self.job_runtime_env, options),
         )
         # Keep argument refs (and refs inside arguments) alive for the actor's life.
         cw.refs.add_submitted(

@@ -147,7 +147,8 @@ class RuntimeContext:
 
     @property
     def runtime_env(self) -> dict[str, Any]:
-        """The runtime_env of the current job, task or actor (env_vars only)."""
+        """The runtime_env of the current job, task or actor (package URIs in
+        place of local folders, as Ray shows them)."""
         ctx = task_context.get()
         env = ctx.extra.get("runtime_env") if ctx is not None else None
         if env is None:  # the driver: its init(runtime_env=...)

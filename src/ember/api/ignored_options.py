@@ -1,7 +1,7 @@
 """Options ember accepts (for Ray compatibility) but does not act on yet: warn, by name.
 
 A Ray program may pass ``include_dashboard=True`` or
-``runtime_env={"pip": [...]}``; ember must not fail on them, but silently
+``runtime_env={"conda": ...}``; ember must not fail on them, but silently
 ignoring them hides why a program behaves differently. Each such option warns
 once per process (``UserWarning``), naming the option and what is missing.
 When an option's issue lands, it leaves these tables.
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import warnings
 from typing import Any
+
+from ember.runtime_env import runtime_env as renv
 
 #: init() keyword -> what ember lacks
 INIT_OPTIONS = {
@@ -27,8 +29,8 @@ INIT_OPTIONS = {
     "_node_ip_address": "the node address is chosen by ember",
 }
 
-#: runtime_env fields ember applies; every other field warns
-RUNTIME_ENV_APPLIED = frozenset({"env_vars"})
+#: runtime_env fields ember applies; every other (known) field warns
+RUNTIME_ENV_APPLIED = renv.APPLIED
 #: fields that act only in ``init(runtime_env=...)`` (api/setup_hook.py takes them
 #: out there): in a task's or actor's runtime_env they warn, with this reason
 JOB_ONLY_FIELDS = {
@@ -66,8 +68,10 @@ def check_runtime_env(value: Any, where: str) -> None:
         if field in JOB_ONLY_FIELDS:
             warn_ignored(f"{where}[{field!r}]", JOB_ONLY_FIELDS[field])
         elif field not in RUNTIME_ENV_APPLIED:
+            known = field in renv.KNOWN_FIELDS
             warn_ignored(
                 f"{where}[{field!r}]",
-                "runtime environments apply only env_vars: nothing is installed or "
-                "copied, workers run in the driver's Python with its sys.path",
+                ("" if known else "it is no runtime_env field ember knows; ")
+                + "ember's runtime environments set up working_dir, py_modules, "
+                "pip, uv, py_executable and env_vars only",
             )

@@ -31,8 +31,10 @@ from ember.common.resources import (
     detect_cpus,
     detect_gpus,
 )
+from ember.protocol.messages import PrepareRuntimeEnvRequest
 from ember.runtime import current, task_context
 from ember.runtime.core_worker import CoreWorker
+from ember.runtime_env import runtime_env as renv, upload
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +132,9 @@ def init(
         ignore_reinit_error: make a second init() a no-op instead of an error.
         log_to_driver: stream worker stdout/stderr to this process.
         namespace: the namespace for named actors (default: a fresh one).
-        runtime_env: ``{"env_vars": {...}}`` applied to every task and actor.
+        runtime_env: the job's runtime environment (``working_dir``,
+            ``py_modules``, ``pip``, ``uv``, ``env_vars``, ``config``, ...;
+            ``ember.runtime_env``), under every task's and actor's own.
 
     Returns:
         A dict-like context with the cluster's addresses.
@@ -189,6 +193,9 @@ def init(
                 "by passing in 'ignore_reinit_error=True' or by calling 'ember.shutdown()' "
                 "prior to 'ember.init()'."
             )
+        # working_dir / py_modules are packed now: a package over the limit (or a
+        # missing folder) fails before any process starts; they are uploaded below.
+        job_env, packages = upload.pack_env(renv.normalize(runtime_env, job_level=True))
         if configure_logging:
             logging.basicConfig(
                 level=logging_level,
@@ -203,6 +210,12 @@ def init(
                 kwargs["object_spilling_directory"]
             )
         if local_mode:
+            if renv.content_hash(job_env):
+                ignored_options.warn_ignored(
+                    "init(runtime_env=...)'s "
+                    + ", ".join(sorted(renv.built_part(job_env))),
+                    "local_mode runs every task in the driver's own Python and folder",
+                )
             if hook is not None:
                 ignored_options.warn_ignored(
                     "init(runtime_env={'worker_process_setup_hook': ...})",
@@ -249,20 +262,30 @@ def init(
                 cw.shutdown()
                 raise
             logger.info("Connected to the ember cluster.")
-        job_env = dict(runtime_env or {})
-        if hook is not None:
-            try:
+        try:
+            cw.run(upload.send(cw.control.call, packages))
+            if hook is not None:
                 job_env = setup_hook.install(cw, job_env, hook)
-            except BaseException:
-                cw.shutdown()
-                _stop_cluster()
-                raise
+        except BaseException:
+            cw.shutdown()
+            _stop_cluster()
+            raise
+        _eager_install(cw, job_env)
         rt = ClusterRuntime(cw, job_env)
         runtime_access.install(rt)
         if choice.control:  # not ours: it may stop under us
             cluster_loss.watch(cw, rt, choice.record)
         _register_atexit()
         return _context()
+
+
+def _eager_install(cw: CoreWorker, job_env: dict[str, Any]) -> None:
+    """``config.eager_install`` (default True): the driver's node starts setting
+    the job's pip/uv env up now, before its first task asks for it."""
+    config = job_env.get("config") or {}
+    if config.get("eager_install", True) and renv.content_hash(job_env):
+        request = PrepareRuntimeEnvRequest(runtime_env=renv.for_wire(job_env))
+        cw.loop_thread.call(cw.node_conn.notify, "node.prepare_runtime_env", request)
 
 
 def _register_atexit() -> None:

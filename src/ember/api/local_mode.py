@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ember import exceptions as exc_mod
+from ember.api import ignored_options
 from ember.api.actor import ActorHandle
 from ember.api.call_builder import resources_of
 from ember.api.local_executor import JOB_ID, ActorExit, LocalExecutor, context, copy
@@ -34,6 +35,7 @@ from ember.common.resources import (
     detect_gpus,
 )
 from ember.runtime.object_ref import ObjectRef
+from ember.runtime_env import runtime_env as renv
 
 
 @dataclass
@@ -101,7 +103,14 @@ class LocalModeRuntime:
         """Nothing to cancel: the task finished before ``.remote()`` returned."""
 
     def _env(self, options: dict[str, Any]) -> dict[str, str]:
-        own = (options.get("runtime_env") or {}).get("env_vars") or {}
+        renv_own = options.get("runtime_env") or {}
+        built = sorted(k for k in renv.BUILT_FIELDS if renv_own.get(k))
+        if built:
+            ignored_options.warn_ignored(
+                f"runtime_env {built} of a task or actor",
+                "local_mode runs every task in the driver's own Python and folder",
+            )
+        own = renv_own.get("env_vars") or {}
         return {**self._env_vars, **own}
 
     def submit_task(

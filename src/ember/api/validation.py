@@ -32,6 +32,7 @@ from typing import Any
 
 from ember.api import ignored_options
 from ember.common.node_labels import node_labels_error
+from ember.runtime_env import runtime_env as renv
 
 MAX_NUM_RETURNS = 100_000
 MAX_RESOURCE_AMOUNT = 1e15
@@ -104,8 +105,12 @@ def check_resource_name(where: str, name: Any) -> None:
         )
 
 
-def check_runtime_env(value: Any, where: str = "runtime_env") -> None:
-    """A dict, whose ``env_vars`` (if any) is a Dict[str, str] that exec accepts."""
+def check_runtime_env(
+    value: Any, where: str = "runtime_env", *, job_level: bool = False
+) -> None:
+    """A dict of Ray's runtime_env fields (``ember.runtime_env.normalize``: Ray's
+    errors), whose ``env_vars`` (if any) is a Dict[str, str] that exec accepts.
+    ``job_level``: init()'s, where working_dir and py_modules may be local paths."""
     if value is None:
         return
     if not isinstance(value, dict):
@@ -113,6 +118,7 @@ def check_runtime_env(value: Any, where: str = "runtime_env") -> None:
             f"The type of keyword '{where}' must be dict or None, but received "
             f"{type(value).__name__} ({value!r})."
         )
+    renv.normalize(value, job_level=job_level)
     ignored_options.check_runtime_env(value, where)
     env_vars = value.get("env_vars")
     if env_vars is None:
@@ -221,6 +227,6 @@ def check_init_args(
     check_name("init() 'namespace'", namespace, optional=True)
     if namespace == "":
         raise ValueError('"" is not a valid namespace. Pass None for a fresh one.')
-    check_runtime_env(runtime_env)
+    check_runtime_env(runtime_env, job_level=True)
     for name, value in flags.items():
         check_bool(f"init() '{name}'", value)

@@ -10,8 +10,10 @@ import click
 from ember._version import __version__
 from ember.cli.debug import debug
 from ember.cli.start import start
+from ember.cli.state_cmd import get_cmd, list_cmd, summary_cmd
 from ember.cli.status import status
 from ember.cli.stop import stop
+from ember.cli.timeline_cmd import timeline
 from ember.cli.tls_cmd import tls
 from ember.cli.up_cmd import down, up
 from ember.common.private_files import UnsafePathError
@@ -38,6 +40,10 @@ main.add_command(stop)
 main.add_command(status)
 main.add_command(tls)
 main.add_command(debug)
+main.add_command(list_cmd)
+main.add_command(get_cmd)
+main.add_command(summary_cmd)
+main.add_command(timeline)
 main.add_command(up)
 main.add_command(down)
 

@@ -47,6 +47,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
+from ember.runtime_env.runtime_env import worker_key
 
 if TYPE_CHECKING:
     from ember.control.storage import Storage
@@ -209,16 +210,24 @@ class ActorDirectory:
                     job_id=spec.job_id,
                     name=spec.class_name,
                     for_actor=True,
-                    env_key=_env_key(spec.env_vars),
+                    env_key=worker_key(spec.env_vars, spec.runtime_env),
                     env_vars=spec.env_vars,
                     strategy=strategy,
                     spilled=spilled,
                     retriable=spec.max_restarts != 0,
                     owner_id=spec.owner.worker_id if spec.owner else b"",
+                    runtime_env=spec.runtime_env,
                 ),
             )
             if reply.worker is not None:
                 return node_conn, reply
+            if reply.runtime_env_error:
+                self._mark_dead(
+                    rec,
+                    "the actor's runtime environment could not be set up "
+                    f"(RuntimeEnvSetupError): {reply.runtime_env_error}",
+                )
+                return None, None
             if reply.unschedulable:
                 self._mark_dead(
                     rec, f"the actor cannot be scheduled: {reply.unschedulable}"
@@ -429,7 +438,3 @@ def _group_of(spec: ActorSpec) -> str:
     """The hex id of the placement group the actor is scheduled into, or ""."""
     s = spec.scheduling
     return str(s.get("pg_id", "")) if s.get("type") == "placement_group" else ""
-
-
-def _env_key(env_vars: dict[str, Any]) -> str:
-    return repr(sorted(env_vars.items())) if env_vars else ""

@@ -26,8 +26,18 @@ from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.drain import drain_node
 from ember.control.nodes import NodeTable
 from ember.control.owners import DeadOwners
+from ember.control.packages import Packages
 from ember.control.placement_groups import PlacementGroups
+from ember.control.state_rows import (
+    StateQueries,
+    WorkersSeen,
+    actor_row,
+    job_row,
+    node_row,
+    placement_group_row,
+)
 from ember.control.storage import MemoryStorage, Storage, open_storage
+from ember.control.task_events import TaskEventTable
 from ember.protocol.messages import (
     SCHEMA,
     Empty,
@@ -78,6 +88,23 @@ class ControlService:
         self.jobs: dict[bytes, dict[str, Any]] = {}
         #: jobs alive before a restart whose driver has not reconnected yet
         self._unclaimed_jobs: set[bytes] = set()
+        #: task attempts from the core workers' task events (the state API, metrics)
+        self.task_events = TaskEventTable()
+        self.state = StateQueries(
+            self.task_events,
+            {
+                "actors": lambda: [actor_row(r) for r in self.actors.actors.values()],
+                "nodes": lambda: [node_row(n) for n in self.nodes.nodes.values()],
+                "jobs": lambda: [
+                    job_row(j, job, self.state.workers) for j, job in self.jobs.items()
+                ],
+                "placement_groups": lambda: [
+                    placement_group_row(g)
+                    for g in self.placement_groups.groups.values()
+                ],
+            },
+            WorkersSeen(),
+        )
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         self.stopped = asyncio.Event()
         self._load()
@@ -145,7 +172,12 @@ class ControlService:
             "control.list_placement_groups": lambda c, req, b: ListPlacementGroupsReply(
                 groups=list(pg.groups.values())
             ),
+            "control.add_task_events": self.state.add_task_events,
+            "control.list_tasks": self.state.list_tasks,
+            "control.list_state": self.state.list_state,
             "control.drain_node": lambda c, req, b: drain_node(self.nodes, req),
+            # runtime env packages (working_dir, py_modules), kept in self.storage
+            **Packages(self.storage).handlers(),
         }
 
     def worker_exited(self, conn: Connection, req: Any, bufs: Any) -> Any:
@@ -258,6 +290,8 @@ class ControlService:
             "pid": req.driver_pid,
             "alive": True,
             "worker_id": req.worker_id,
+            "entrypoint": req.entrypoint,
+            "start_time": self.jobs.get(job_id, {}).get("start_time") or time.time(),
         }
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(self.jobs[job_id]))
         conn.on_close(lambda c: self._job_done(job_id))
@@ -269,6 +303,7 @@ class ControlService:
             return
         self._unclaimed_jobs.discard(job_id)
         job["alive"] = False
+        job["end_time"] = time.time()
         self.storage.put("jobs", job_id, msgspec.msgpack.encode(job))
         self.actors.on_job_finished(job_id)
         self.placement_groups.on_job_finished(job_id)

@@ -15,6 +15,7 @@ table     key                         value
 ``actor_live`` actor id               msgpack ``ActorLive`` (where an ALIVE actor
                                       runs; ``control.actor_recovery``)
 ``pgs``   placement group id          msgpack :class:`PlacementGroupInfo` (until removed)
+``packages`` ``<name>:meta`` / ``<name>:<i>``  runtime env packages (``control.packages``)
 ========  ==========================  =====================================
 
 Backends: :class:`MemoryStorage` (the embedded local cluster; nothing
@@ -38,7 +39,7 @@ from ember.control.redis_storage import RedisStorage
 
 logger = logging.getLogger(__name__)
 
-TABLES = ("kv", "jobs", "actors", "actor_live", "pgs", "nodes")
+TABLES = ("kv", "jobs", "actors", "actor_live", "pgs", "nodes", "packages")
 
 
 class Storage(Protocol):

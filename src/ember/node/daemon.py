@@ -45,6 +45,7 @@ from ember.node.leases import LeaseManager
 from ember.node.local_objects import LocalObjects
 from ember.node.memory_monitor import MemoryMonitor, MonitorSettings
 from ember.node.object_manager import ObjectManager
+from ember.node.runtime_envs import RuntimeEnvs, control_fetch
 from ember.node.spill import Spiller
 from ember.node.spill_io import configured_directory, spill_folder
 from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
@@ -193,6 +194,11 @@ class NodeDaemon:
                 self.server.handlers,
                 self.stopped.set,
             ),
+            "node.prepare_runtime_env": lambda c, req, b: (
+                self.pool.envs.start_eager(req.runtime_env)
+                if self.pool is not None and self.pool.envs is not None
+                else None
+            ),
         }
 
     async def start(self) -> str:
@@ -236,6 +242,9 @@ class NodeDaemon:
             on_exit=self._worker_exited,
             on_idle=lambda: self.leases.dispatch(),
             launcher=self.launcher,
+            envs=RuntimeEnvs(
+                self.opts.session_dir, control_fetch(lambda: self.control)
+            ),
         )
         self.leases = LeaseManager(
             self.ledger, self.pool, self.cluster, self.sup, self._resources_changed

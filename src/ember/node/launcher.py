@@ -39,7 +39,14 @@ class Launcher(Protocol):
 
 
 class ExecLauncher:
-    """A new interpreter per worker (``python -m ember.worker``)."""
+    """A new interpreter per worker (``python -m ember.worker``).
+
+    ``python``: the interpreter (default: the daemon's own); a runtime env's
+    virtualenv gives its own, which the fork server cannot fork.
+    """
+
+    def __init__(self, python: str = "") -> None:
+        self.python = python or sys.executable
 
     async def launch(
         self, argv: list[str], env: dict[str, str], log: str
@@ -47,7 +54,7 @@ class ExecLauncher:
         out = open_private_log(log)
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable,
+                self.python,
                 "-m",
                 "ember.worker",
                 *argv,

@@ -21,20 +21,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
+from ember.exceptions import RuntimeEnvSetupError
 from ember.node.cluster_view import ClusterView
 from ember.node.memory_monitor import Candidate
 from ember.node.worker_pool import WorkerHandle, WorkerPool
-from ember.protocol.messages import LeaseReply, WorkerDeathReply
+from ember.protocol.messages import LeaseReply, LeaseRequest, WorkerDeathReply
 from ember.rpc.connection import Connection
 from ember.scheduler.ledger import ResourceLedger
 from ember.scheduler.policy import decide
 from ember.scheduler.resources import fits
+
+logger = logging.getLogger(__name__)
 
 #: how long an infeasible request is reported after it was last seen (submitters retry)
 INFEASIBLE_REPORT_S = 5.0
@@ -136,12 +140,25 @@ class LeaseManager:
                 still.append(p)
                 waiting = sum(1 for q in still if q.req.env_key == p.req.env_key)
                 if self._pool.starting.get(p.req.env_key, 0) < waiting:
-                    self._sup.spawn(
-                        self._pool.spawn(p.req.env_key, p.req.env_vars), name="spawn"
-                    )
+                    self._sup.spawn(self._spawn_for(p.req), name="spawn")
                 continue
             self._grant(p, h)
         self.pending = still
+
+    async def _spawn_for(self, req: LeaseRequest) -> None:
+        """Start a worker for ``req``'s env; a failed env setup answers its requests."""
+        try:
+            await self._pool.spawn(req.env_key, req.env_vars, req.runtime_env)
+        except RuntimeEnvSetupError as exc:
+            message = exc.error_message or str(exc)
+            logger.warning("runtime env setup failed: %s", message)
+            still: list[PendingLease] = []
+            for p in self.pending:
+                if p.req.env_key == req.env_key and not p.fut.done():
+                    p.fut.set_result(LeaseReply(runtime_env_error=message))
+                else:
+                    still.append(p)
+            self.pending = still
 
     def _grant(self, p: PendingLease, h: WorkerHandle) -> None:
         req = p.req

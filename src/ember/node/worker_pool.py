@@ -9,6 +9,10 @@ Data flow::
 
 A worker serves one lease at a time, or hosts one actor for its whole life.
 Workers are keyed by ``env_key`` (the runtime env they were started with).
+A worker of a runtime env that needs setup (``node/runtime_envs.py``) starts
+only once its env is ready, from the env's interpreter (exec, not the fork
+server, when that is not the daemon's own), cwd and ``sys.path``; a failed
+setup raises ``RuntimeEnvSetupError`` from :meth:`WorkerPool.spawn`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ember.common.aio import Supervisor
-from ember.node.launcher import Launcher
+from ember.exceptions import RuntimeEnvSetupError
+from ember.node.launcher import ExecLauncher, Launcher
+from ember.node.runtime_envs import PreparedEnv, RuntimeEnvs
 from ember.protocol.messages import Address, ExitRequest, WorkerDeathReply
 from ember.rpc.connection import Connection
 
@@ -49,6 +55,8 @@ class WorkerHandle:
         self.registered: asyncio.Future[None] = (
             asyncio.get_running_loop().create_future()
         )
+        #: the runtime env it was started in (its references are dropped at exit)
+        self.prepared: PreparedEnv | None = None
 
 
 class WorkerPool:
@@ -63,8 +71,11 @@ class WorkerPool:
         on_exit: Callable[[WorkerHandle], None],
         on_idle: Callable[[], None],
         launcher: Launcher,
+        envs: RuntimeEnvs | None = None,
     ) -> None:
         self._launcher = launcher
+        self.envs = envs
+        self._exec: dict[str, ExecLauncher] = {}
         self._argv = argv
         self._env = env
         self._log_dir = log_dir
@@ -77,20 +88,44 @@ class WorkerPool:
         self.closing = False
         self._spawned = 0
 
-    async def spawn(self, env_key: str, env_vars: dict[str, str]) -> WorkerHandle:
+    async def spawn(
+        self,
+        env_key: str,
+        env_vars: dict[str, str],
+        runtime_env: dict[str, Any] | None = None,
+    ) -> WorkerHandle:
         env = dict(self._env)
         env.update(env_vars)
         self.starting[env_key] = self.starting.get(env_key, 0) + 1
         self._spawned += 1
         log = os.path.join(self._log_dir, f"worker-{os.getpid()}-{self._spawned}.log")
+        prepared = None
+        launcher = self._launcher
         try:
-            pid, exited = await self._launcher.launch(
-                [*self._argv, "--env-key", env_key], env, log
-            )
+            if runtime_env and self.envs is not None:
+                prepared = await self.envs.prepare(runtime_env)
+                env.update(prepared.environ(env))
+                if prepared.python:
+                    launcher = self._exec.setdefault(
+                        prepared.python, ExecLauncher(prepared.python)
+                    )
+            try:
+                pid, exited = await launcher.launch(
+                    [*self._argv, "--env-key", env_key], env, log
+                )
+            except OSError as exc:
+                if prepared is None or not prepared.python:
+                    raise
+                raise RuntimeEnvSetupError(
+                    f"cannot start a worker with {prepared.python}: {exc}"
+                ) from exc
         except BaseException:
             self.starting[env_key] -= 1
+            if prepared is not None and self.envs is not None:
+                self.envs.release(prepared)
             raise
         h = WorkerHandle(pid, exited, env_key)
+        h.prepared = prepared
         self.by_pid[pid] = h
         self._sup.spawn(self._reap(h), name=f"reap-{pid}")
         return h
@@ -154,6 +189,8 @@ class WorkerPool:
         q = self.idle.get(h.env_key)
         if q and h in q:
             q.remove(h)
+        if h.prepared is not None and self.envs is not None:
+            self.envs.release(h.prepared)
         if not self.closing and was != "idle":
             logger.info("worker pid=%d exited with code %s (was %s)", h.pid, code, was)
         if not h.registered.done():
@@ -178,6 +215,8 @@ class WorkerPool:
 
     async def close(self) -> None:
         self.closing = True
+        if self.envs is not None:
+            await self.envs.close()
         for h in list(self.by_pid.values()):
             self.kill(h, "node shutting down")
         procs = [h.exited for h in list(self.by_pid.values())]

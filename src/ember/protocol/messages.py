@@ -156,6 +156,8 @@ class ActorSpec(Msg):
     scheduling: dict[str, Any] = {}
     #: concurrency group -> its limit (the default group "" has max_concurrency)
     concurrency_groups: dict[str, int] = {}
+    #: the resolved runtime env (``ember.runtime_env``: package URIs, pip, config)
+    runtime_env: dict[str, Any] = {}
 
 
 class CreateActorRequest(Msg):
@@ -244,6 +246,8 @@ class LeaseRequest(Msg):
     #: the worker id of the process the work belongs to (the memory monitor groups
     #: by it, so one greedy owner loses its tasks before anyone else's)
     owner_id: bytes = b""
+    #: the resolved runtime env the worker must start in ({}: the base env)
+    runtime_env: dict[str, Any] = {}
 
 
 class LeaseReply(Msg):
@@ -255,6 +259,8 @@ class LeaseReply(Msg):
     spillback_node: bytes = b""
     unschedulable: str = ""  # why the request can never be placed
     assigned: dict[str, Any] = {}
+    #: the runtime env could not be set up on this node: why (installer output)
+    runtime_env_error: str = ""
 
 
 class ReturnLeaseRequest(Msg):
@@ -457,6 +463,9 @@ class TaskSpec(Msg):
     max_calls: int = 0
     #: actor calls: the concurrency group that runs it ("": by its method, or default)
     concurrency_group: str = ""
+    #: the resolved runtime env it runs in (what runtime_context shows; inherited
+    #: by the tasks it submits)
+    runtime_env: dict[str, Any] = {}
 
 
 class TaskReply(Msg):
@@ -533,6 +542,71 @@ class GetClusterStatusReply(Msg):
     storage: str = ""  # "memory" or the SQLite path of the control service
 
 
+# -- task events and the state API (``ember.util.state``) ------------------------
+class TaskEvent(Msg):
+    """One state change of one task attempt, as a core worker saw it."""
+
+    task_id: bytes
+    attempt: int
+    #: Ray's task state names: PENDING_ARGS_AVAIL, ..., RUNNING, FINISHED, FAILED
+    state: str
+    time_s: float
+    name: str = ""
+    func_name: str = ""
+    #: NORMAL_TASK | ACTOR_TASK | ACTOR_CREATION_TASK
+    type: str = ""
+    job_id: bytes = b""
+    actor_id: bytes = b""
+    parent_task_id: bytes = b""
+    resources: dict[str, float] = {}
+    pg_id: bytes = b""
+    error_type: str = ""
+    error_message: str = ""
+    #: the sender runs it: its worker, node and pid are this attempt's
+    executed: bool = False
+
+
+class TaskEventsBatch(Msg):
+    """A core worker's task events since its last batch, and who it is."""
+
+    worker_id: bytes
+    node_id: bytes
+    pid: int
+    ip: str = ""
+    #: WORKER | DRIVER
+    worker_type: str = "WORKER"
+    job_id: bytes = b""
+    events: list[TaskEvent] = []
+    #: events this worker dropped because its buffer was full
+    dropped: int = 0
+
+
+class StateFilter(Msg):
+    """``(key, predicate, value)`` of the state API; predicate ``=`` or ``!=``."""
+
+    key: str
+    predicate: str
+    value: Any = None
+
+
+class ListStateRequest(Msg):
+    #: tasks | actors | nodes | jobs | workers | placement_groups
+    resource: str
+    filters: list[StateFilter] = []
+    limit: int = 100
+    detail: bool = False
+
+
+class ListStateReply(Msg):
+    """Rows as dicts of the state API's columns (ids in hex)."""
+
+    rows: list[dict[str, Any]] = []
+    #: what the cluster has, what was kept (the rest was dropped), what matched
+    total: int = 0
+    num_after_truncation: int = 0
+    num_filtered: int = 0
+
+
 class DrainNodeRequest(Msg):
     """Stop an idle node (the autoscaler's scale-down); refused unless it is idle."""
 
@@ -545,6 +619,40 @@ class DrainNodeReply(Msg):
     accepted: bool
     #: why the node refused (it runs work or holds objects)
     rejection: str = ""
+
+
+# -- runtime env packages (``control/packages.py``) -----------------------------
+class PutPackageRequest(Msg):
+    """One chunk of a working_dir / py_modules package (content-addressed URI)."""
+
+    uri: str
+    index: int
+    chunks: int
+    size: int
+    data: bytes = b""
+
+
+class PutPackageReply(Msg):
+    complete: bool = False
+
+
+class GetPackageRequest(Msg):
+    uri: str
+    #: the chunk wanted; -1 asks only whether the package is stored, and its shape
+    index: int = -1
+
+
+class GetPackageReply(Msg):
+    found: bool = False
+    chunks: int = 0
+    size: int = 0
+    data: bytes = b""
+
+
+class PrepareRuntimeEnvRequest(Msg):
+    """Set a job's runtime env up on this node now (``config.eager_install``)."""
+
+    runtime_env: dict[str, Any] = {}
 
 
 METHODS: dict[str, tuple[type | None, type | None]] = {
@@ -612,9 +720,17 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.generator_item": (GeneratorItemMessage, None),
     "worker.release_escrow": (ReleaseEscrowRequest, None),
     "worker.log_lines": (LogLinesMessage, None),
+    # task events and the state API
+    "control.add_task_events": (TaskEventsBatch, None),
+    "control.list_tasks": (ListStateRequest, ListStateReply),
+    "control.list_state": (ListStateRequest, ListStateReply),
     # the autoscaler's scale-down: the control service asks the node, which stops if idle
     "control.drain_node": (DrainNodeRequest, DrainNodeReply),
     "node.drain": (DrainNodeRequest, DrainNodeReply),
+    # runtime env packages (control/packages.py)
+    "control.put_package": (PutPackageRequest, PutPackageReply),
+    "control.get_package": (GetPackageRequest, GetPackageReply),
+    "node.prepare_runtime_env": (PrepareRuntimeEnvRequest, None),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see
@@ -635,6 +751,9 @@ DEADLINE_CLASSES: dict[str, str] = {
     "node.pull_object": "push",
     # One object-transfer chunk (CHUNK_BYTES).
     "node.read_chunk": "transfer",
+    # One runtime-env package chunk (runtime_env/upload.CHUNK_BYTES).
+    "control.put_package": "transfer",
+    "control.get_package": "transfer",
 }
 
 SCHEMA = Schema(METHODS, DEADLINE_CLASSES, Limits.from_config(Config.from_env()))

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -38,6 +39,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime import task_events
 from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.recovery import Recovery
@@ -46,6 +48,10 @@ from ember.runtime.submitter import PendingTask
 from ember.runtime.task_args import TaskArgs
 
 logger = logging.getLogger(__name__)
+
+_record = task_events.record
+_now = time.time
+_STATE, _PUSHED = task_events.STATE, task_events.SUBMITTED_TO_WORKER
 
 
 #: An actor call is held exactly like a task until its returns are stored.
@@ -129,6 +135,7 @@ class ActorSubmitter:
             st.seq += 1
             spec.seq = st.seq
             st.inflight[spec.task_id] = call
+            _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
             if conn.call_from_thread(
                 "worker.push_task",
                 spec,
@@ -194,7 +201,9 @@ class ActorSubmitter:
 
     def _send(self, st: ActorState, call: ActorCall) -> None:
         assert st.conn is not None
-        st.inflight[call.spec.task_id] = call
+        spec = call.spec
+        st.inflight[spec.task_id] = call
+        _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
         conn = st.conn
         try:
             frames = self._args.inline(call.spec, call.frames)

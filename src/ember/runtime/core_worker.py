@@ -59,6 +59,7 @@ from ember.runtime.serialization import dumps_plain
 from ember.runtime.stored import StoredObjects
 from ember.runtime.submitter import TaskSubmitter
 from ember.runtime.task_args import TaskArgs
+from ember.runtime.task_events import TaskEventSender
 
 T = TypeVar("T")
 
@@ -119,6 +120,9 @@ class CoreWorker:
         # A lost return is rebuilt by whichever submitter made it.
         self.objects.recovery.resubmit = self._resubmit
         self.actor_handles = ActorHandleCounts(self.actor_calls.collect)
+        self.task_events = TaskEventSender(
+            links, is_driver=is_driver, node_ip=node_ip, sup=self.sup
+        )
         self.handlers.update(
             {
                 "worker.get_object": self.objects.h_get_object,
@@ -201,6 +205,7 @@ class CoreWorker:
             self.address,
             self.arena,
         )
+        self.task_events.start()
 
     async def _connect_control(self) -> Connection:
         return await connect(
@@ -284,6 +289,7 @@ class CoreWorker:
             self.arena.close()
 
     async def _close(self) -> None:
+        self.task_events.close()
         self.tasks.return_all_leases()
         if self.server is not None:
             self.server.close()

@@ -9,13 +9,21 @@ task's arguments stop counting as submitted.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ember.protocol.messages import TaskReply, TaskSpec
 from ember.rpc.connection import Connection
+from ember.runtime import task_events
 from ember.runtime.borrowing import Borrowing
 from ember.runtime.generators import Generators
 from ember.runtime.objects import Objects
+
+_record = task_events.record
+_now = time.time
+_STATE, _FAILED = task_events.STATE, task_events.FAILED
+_FINISHED = task_events.FINISHED
+_RAISED = ("TASK_EXECUTION_EXCEPTION", "")
 
 
 class Returns:
@@ -42,12 +50,18 @@ class Returns:
         borrowing = self._borrowing
         mark = borrowing.acks_sent()
         had_contained = False
+        raised = False
         set_return = self._objects.set_return
         for obj in reply.returns:
             pos = set_return(obj, frames, pos)
+            raised = raised or obj.is_error
             if obj.contained:
                 had_contained = True
                 borrowing.adopt_contained(obj)
+        if raised:  # the executor's event says what it raised
+            _record((_FAILED, spec.task_id, spec.attempt, _now(), _RAISED))
+        else:
+            _record((_STATE, spec.task_id, spec.attempt, _FINISHED, _now()))
         if spec.streaming:
             self._generators.finished(spec.task_id)
         if had_contained and conn is not None:
@@ -62,6 +76,7 @@ class Returns:
         error: BaseException,
     ) -> None:
         """The task failed for good: every return holds ``error``."""
+        _record((_FAILED, spec.task_id, spec.attempt, _now(), error))
         for oid in return_oids:
             self._objects.set_error(oid, error)
         if spec.streaming:

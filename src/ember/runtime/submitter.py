@@ -50,16 +50,25 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RemoteError, RpcError
+from ember.runtime import task_context, task_events
 from ember.runtime.lineage import LineageRecord
 from ember.runtime.links import Links
 from ember.runtime.recovery import Recovery
 from ember.runtime.returns import Returns
 from ember.runtime.task_args import TaskArgs
 from ember.runtime.worker_deaths import ask_death, death_error, retry_reason
+from ember.runtime_env.runtime_env import worker_key
 from ember.scheduler import labels
 from ember.scheduler.resources import describe
 
 logger = logging.getLogger(__name__)
+
+_record = task_events.record
+_now = time.time
+_context = task_context.get
+_SUBMIT, _STATE, _FAILED = task_events.SUBMIT, task_events.STATE, task_events.FAILED
+_QUEUED = task_events.PENDING_NODE_ASSIGNMENT
+_PUSHED = task_events.SUBMITTED_TO_WORKER
 
 
 class PendingTask:
@@ -92,6 +101,8 @@ class PendingTask:
         self.key: tuple[Any, ...] = ()
         self.worker: LeasedWorker | None = None
         self.cancelled = False
+        ctx = _context()
+        _record((_SUBMIT, spec, spec.attempt, _now(), ctx.task_id if ctx else None))
 
 
 class LeasedWorker:
@@ -129,6 +140,7 @@ class KeyState:
         self.key = key
         self.resources = spec.resources
         self.env_vars = spec.env_vars
+        self.runtime_env = spec.runtime_env
         self.queue: deque[PendingTask] = deque()
         self.workers: list[LeasedWorker] = []
         self.pending_leases = 0
@@ -168,7 +180,11 @@ class TaskSubmitter:
     def submit(self, task: PendingTask) -> None:
         """Loop thread: queue ``task`` and make progress."""
         spec = task.spec
-        env_key = repr(sorted(spec.env_vars.items())) if spec.env_vars else ""
+        env_key = (
+            worker_key(spec.env_vars, spec.runtime_env)
+            if spec.env_vars or spec.runtime_env
+            else ""
+        )
         task.key = (
             tuple(sorted(spec.resources.items())),
             env_key,
@@ -190,12 +206,15 @@ class TaskSubmitter:
             self._args.when_all_ready(pending, lambda: self._deps_ready(task, ks))
             return
         ks.queue.append(task)
+        _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
         self._pump(task.key, ks)
 
     def _deps_ready(self, task: PendingTask, ks: KeyState) -> None:
-        if task.cancelled or task.spec.task_id not in self.tasks:
+        spec = task.spec
+        if task.cancelled or spec.task_id not in self.tasks:
             return
         ks.queue.append(task)
+        _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
         self._pump(task.key, ks)
 
     def _pump(self, key: tuple[Any, ...], ks: KeyState) -> None:
@@ -230,6 +249,7 @@ class TaskSubmitter:
                     spilled=spilled,
                     retriable=ks.retriable,
                     owner_id=self._links.worker_id,
+                    runtime_env=ks.runtime_env,
                 )
                 try:
                     reply, _ = await node_conn.call("node.request_worker_lease", req)
@@ -238,6 +258,12 @@ class TaskSubmitter:
                         raise
                     node_conn, spilled = self._links.node_conn, False  # that node died
                     continue
+                if reply.runtime_env_error:
+                    # no worker could start in the env: nothing runs, nothing retries
+                    self._fail_queue(
+                        ks, exc_mod.RuntimeEnvSetupError(reply.runtime_env_error)
+                    )
+                    return
                 if reply.unschedulable:
                     self._fail_queue(
                         ks,
@@ -346,7 +372,9 @@ class TaskSubmitter:
             w.linger = None
         w.inflight += 1
         task.worker = w
-        task.spec.gpu_ids = w.gpu_ids
+        spec = task.spec
+        spec.gpu_ids = w.gpu_ids
+        _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
         try:
             frames = self._args.inline(task.spec, task.frames)
             fut = w.conn.call_nowait("worker.push_task", task.spec, frames)
@@ -383,6 +411,7 @@ class TaskSubmitter:
                 task.retries_left -= 1
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)
+                _record((_STATE, task.spec.task_id, task.spec.attempt, _QUEUED, _now()))
             else:
                 self._finish(task, reply, frames, w)
                 if reply.exit_worker:
@@ -460,10 +489,16 @@ class TaskSubmitter:
                 task, exc_mod.TaskCancelledError(task.spec.task_id.hex())
             )
         elif task.retries_left != 0 and not task.spec.streaming:
-            self._warn_retry(task, retry_reason(death))
+            why = retry_reason(death)
+            self._warn_retry(task, why)
+            spec = task.spec
+            oom = death is not None and death.kind == "oom"
+            failure = ("OUT_OF_MEMORY" if oom else "WORKER_DIED", f"Failed: {why}.")
+            _record((_FAILED, spec.task_id, spec.attempt, _now(), failure))
             task.retries_left -= 1
-            task.spec.attempt += 1
+            spec.attempt += 1
             ks.queue.appendleft(task)
+            _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
         else:
             crashed = death_error(task.spec.name, death)
             if ks.strategy.get("type") == "placement_group":

@@ -179,6 +179,8 @@ def create_actor(
         class_name=spec.class_name,
         actor_id=spec.actor_id,
         resources=dict(spec.resources),
+        # what its calls run in (their runtime_context; inherited by their tasks)
+        runtime_env={**spec.runtime_env, "env_vars": dict(spec.env_vars)},
         name=spec.name,
         placement_group=spec.scheduling
         if spec.scheduling.get("type") == "placement_group"

@@ -25,6 +25,7 @@ import asyncio
 import inspect
 import os
 import threading
+import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ from ember import exceptions as exc_mod
 from ember.protocol.messages import ActorDiedRequest, TaskReply, TaskSpec
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
-from ember.runtime import task_context
+from ember.runtime import task_context, task_events
 from ember.runtime.object_ref import ObjectRef
 from ember.runtime.serialization import deserialize, loads_function, substitute_args
 from ember.runtime.task_context import TaskContext
@@ -46,6 +47,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from ember.runtime.core_worker import CoreWorker
+
+_record = task_events.record
+_now = time.time
+_EXEC = task_events.EXEC
+_RUNNING, _FINISHED = task_events.RUNNING, task_events.FINISHED
+_FAILED = task_events.FAILED_STATE
 
 #: (spec, frames, reply slot: request id or future, connection)
 Item = tuple[TaskSpec, list[Any], Any, Connection]
@@ -185,7 +192,9 @@ class CallRunner:
             resources=actor.get("resources", {}) if spec.actor_id else spec.resources,
             attempt=spec.attempt,
             extra={
-                "runtime_env": {"env_vars": spec.env_vars},
+                "runtime_env": actor["runtime_env"]
+                if spec.actor_id and "runtime_env" in actor
+                else {**spec.runtime_env, "env_vars": spec.env_vars},
                 "placement_group": spec.strategy
                 if spec.strategy.get("type") == "placement_group"
                 else actor.get("placement_group"),
@@ -309,6 +318,7 @@ class CallScope:
 
     def __enter__(self) -> CallScope:
         spec = self.spec
+        _record((_EXEC, spec.task_id, spec.attempt, _RUNNING, _now(), None))
         task_context.set_current(self.runner.context_for(spec))
         proctitle.running(spec.name)
         if spec.gpu_ids:
@@ -331,9 +341,12 @@ class CallScope:
     ) -> bool:
         task_context.set_current(None)
         proctitle.idle()
+        spec = self.spec
         if exc is None:
+            _record((_EXEC, spec.task_id, spec.attempt, _FINISHED, _now(), None))
             return False
-        r, spec, conn = self.runner, self.spec, self.conn
+        r, conn = self.runner, self.conn
+        failure: BaseException = exc  # what the task event reports
         if isinstance(exc, SystemExit) and spec.actor_id:
             self.result = r.exited(spec, conn)  # exit_actor()
         elif spec.actor_id and r.cancels.requested(spec.task_id):
@@ -342,11 +355,12 @@ class CallScope:
             self.result = r.cancelled(spec, conn)  # ember.cancel()
         elif isinstance(exc, (Exception, SystemExit)):  # user code or user values
             retry = isinstance(exc, Exception) and r.retryable(spec, exc)
-            self.result = r.packer.error(
-                spec, r.packer.task_error(spec, exc), conn, retry
-            )
+            failure = r.packer.task_error(spec, exc)  # the traceback the caller sees
+            self.result = r.packer.error(spec, failure, conn, retry)
         else:
+            _record((_EXEC, spec.task_id, spec.attempt, _FAILED, _now(), exc))
             return False
+        _record((_EXEC, spec.task_id, spec.attempt, _FAILED, _now(), failure))
         return True
 
 

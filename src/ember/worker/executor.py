@@ -22,6 +22,7 @@ import os
 import queue
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from ember import exceptions as exc_mod
@@ -34,6 +35,7 @@ from ember.protocol.messages import (
 )
 from ember.rpc.connection import REPLY_LATER, Connection
 from ember.runtime.serialization import error_bytes
+from ember.runtime.task_events import CREATE, FAILED_STATE, FINISHED, RUNNING, record
 from ember.worker.actor_host import ActorHost, create_actor
 from ember.worker.calls import EXITED, CallRunner, resolve_future
 from ember.worker.functions import FunctionTable
@@ -132,7 +134,20 @@ class Executor:
                 self.main_q.put(None)  # this worker is not set up: it exits
                 return
             host = ActorHost(self.runner, req.spec, self.main_q.put)
+            record((CREATE, req.spec, time.time(), RUNNING, None))
             reply = create_actor(self.runner, req.spec, req.epoch, host.aloop)
+            failure = (
+                None if reply.ok else ("TASK_EXECUTION_EXCEPTION", reply.error_text)
+            )
+            record(
+                (
+                    CREATE,
+                    req.spec,
+                    time.time(),
+                    FINISHED if reply.ok else FAILED_STATE,
+                    failure,
+                )
+            )
             if reply.ok:
                 self.actor = host
             else:
@@ -152,6 +167,7 @@ class Executor:
     def h_exit(self, conn: Connection, req: Any, bufs: Any) -> None:
         if req.force:
             _flush_std()
+            self.cw.task_events.close()  # what it ran is still reported
             os._exit(1)
         if req.reason == "idle" and self.cw.refs.statistics()["owned"]:
             # Objects it owns are still referenced (by its borrowers or its own

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ember import exceptions as exc_mod
 from ember.protocol.messages import Address, KvGetRequest
 from ember.runtime.serialization import loads_function
+from ember.runtime_env import worker_env
 
 if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
@@ -58,6 +59,7 @@ class FunctionTable:
         for p in reversed(cfg.get("sys_path", [])):
             if p not in sys.path:
                 sys.path.insert(0, p)
+        worker_env.keep_first()  # a runtime env's folders come before the driver's
 
     def kv_get(self, namespace: str, key: bytes) -> bytes | None:
         reply, _ = self.cw.run(

@@ -11,6 +11,7 @@ from ember.common.config import Config
 from ember.common.process import setup_daemon_logging, token_from_env
 from ember.protocol.messages import RegisterWorkerRequest
 from ember.runtime.core_worker import CoreWorker
+from ember.runtime_env import worker_env
 from ember.worker import log_stream, proctitle
 from ember.worker.executor import Executor
 
@@ -26,6 +27,7 @@ def run(
     control: str,
 ) -> None:
     """Serve tasks until told to exit or until the node daemon goes away."""
+    worker_env.apply()  # the runtime env's working_dir and py_modules, if any
     setup_daemon_logging("worker", logging.WARNING)
     if os.environ.get("PYTHONBREAKPOINT") != "0":  # "0" turns breakpoint() off
         # breakpoint() in a task waits for `ember debug`, as Ray's does for `ray debug`
@@ -71,7 +73,8 @@ def run(
 
 
 async def _flush_replies(cw: CoreWorker) -> None:
-    """Let replies scheduled by the last task reach the wire before we exit."""
+    """Let replies (and the last task events) reach the wire before we exit."""
+    cw.task_events.close()
     for _ in range(100):
         await asyncio.sleep(0)
         busy = [c for c in cw.server.connections if c.write_buffer_size() > 0]
