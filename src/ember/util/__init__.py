@@ -1,10 +1,11 @@
 """Extras compatible with ``ray.util``, built only on ember's public API.
 
 ``ActorPool``, ``list_named_actors`` and ``get_node_ip_address`` load eagerly.
-The submodules ``queue``, ``multiprocessing``, ``pdb``, ``placement_group`` and
-``scheduling_strategies``, and the names re-exported from the last two, load
-on first access so that importing :mod:`ember.util` stays cheap and cannot
-create import cycles with the core.
+The submodules ``queue``, ``multiprocessing``, ``pdb``, ``placement_group``,
+``scheduling_strategies``, ``dask``, ``joblib`` and ``executor``, and the names
+re-exported from ``placement_group`` and ``scheduling_strategies``, load on
+first access so that importing :mod:`ember.util` stays cheap and cannot create
+import cycles with the core.
 """
 
 from __future__ import annotations
@@ -46,7 +47,17 @@ _FORWARDED: dict[str, str] = {
     # ember's own: wait for many refs with a progress bar (docs/seams/logs.md)
     "progress": "ember.util.ref_progress",
 }
-_SUBMODULES = frozenset({"queue", "multiprocessing", "pdb", "scheduling_strategies"})
+_SUBMODULES = frozenset(
+    {
+        "queue",
+        "multiprocessing",
+        "pdb",
+        "scheduling_strategies",
+        "dask",
+        "joblib",
+        "executor",
+    }
+)
 
 __all__ = [
     "ActorPool",
