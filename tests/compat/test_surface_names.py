@@ -302,8 +302,6 @@ def test_ray_client_is_refused_with_the_address_to_use():
     with pytest.raises(NotImplementedError, match="HOST:PORT"):
         ray.init(address="ray://127.0.0.1:10001")
     assert not ray.is_initialized()
-    with pytest.raises(NotImplementedError, match="observability"):
-        ray.timeline()
 
 
 @pytest.mark.cluster_only("starts its own cluster")

@@ -9,11 +9,14 @@ ember does not record yet).
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ember.api.runtime_access import runtime
+from ember.common.chrome_trace import chrome_trace
+from ember.protocol.messages import ListStateRequest
 from ember.runtime import task_context
 
 #: Ray's worker modes (``ray.SCRIPT_MODE`` is a driver, ``ray.WORKER_MODE`` a worker).
@@ -85,14 +88,26 @@ def client(address: str | None = None, _deprecation_warn_enabled: bool = True) -
     raise NotImplementedError(CLIENT_UNSUPPORTED)
 
 
-def timeline(filename: str | None = None) -> Any:
-    """A Chrome trace of the tasks run so far: not available yet.
+def timeline(filename: str | None = None) -> list[dict[str, Any]] | None:
+    """The tasks run so far as Chrome trace events, as Ray's ``ray.timeline()``.
 
-    ember does not record task events yet; the observability work
-    (../shared/DESIGN.md section 8: task events, state API, timeline) adds them.
+    One complete event per task attempt that ran (start and duration), one
+    row per worker, grouped by node; open it in chrome://tracing or
+    https://ui.perfetto.dev.  With ``filename`` the events are written there
+    as JSON and None is returned.  Core workers send their task events about
+    once a second, so the last second's tasks may be missing.  In local mode
+    no task events are recorded: the trace is empty.
     """
-    del filename
-    raise NotImplementedError(
-        "timeline() needs task events, which ember does not record yet "
-        "(the observability issue, DESIGN.md section 8: task events and the timeline)"
-    )
+    rt = runtime()
+    cw = getattr(rt, "cw", None)
+    trace: list[dict[str, Any]] = []
+    if cw is not None:
+        cw.loop.call_soon_threadsafe(cw.task_events.flush)  # ours, before we ask
+        req = ListStateRequest(resource="tasks", limit=2**31 - 1, detail=True)
+        reply, _ = cw.run(cw.control.call("control.list_tasks", req))
+        trace = chrome_trace(reply.rows)
+    if filename is None:
+        return trace
+    with open(filename, "w", encoding="utf-8") as f:
+        json.dump(trace, f)
+    return None
