@@ -110,7 +110,12 @@ class ObjectManager:
             pin, _ = await src.call("node.pin_for_transfer", SealObjectRequest(oid=oid))
             if not pin.found:
                 raise RpcError(f"object {oid.hex()} is not on node {source.hex()[:8]}")
-            offset = await self._spill.create(oid, pin.size, secondary=True)
+            try:
+                offset = await self._spill.create(oid, pin.size, secondary=True)
+            except KeyError:
+                # a copy of it was made here meanwhile (a restore, a re-run)
+                fut.set_result(None)
+                return
             self._store.hold(oid)  # a free during the copy must not reuse the extent
             created = True
             await self._copy_chunks(src, oid, offset, pin.size)

@@ -310,7 +310,13 @@ class Spiller:
         try:
             loc = self.index.location(oid)
             if loc is not None and oid not in self._store.entries:
-                offset = await self.create(oid, loc.size)
+                try:
+                    offset = await self.create(oid, loc.size)
+                except KeyError:
+                    # Another copy of it was made here while we waited for room
+                    # (a pull, or its task run again): the reader pins that one.
+                    fut.set_result(None)
+                    return
                 if self.index.location(oid) is not loc:  # freed while we made room
                     self._store.delete(oid)
                     fut.set_result(None)
