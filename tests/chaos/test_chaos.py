@@ -42,7 +42,7 @@ from tests.integration.cli_cluster import (
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(900)]
 
-STORE = str(96 * 1024 * 1024)  # small: the 50 MB objects make the nodes spill
+STORE = str(200 * 1024 * 1024)  # small: the held objects make the nodes spill
 TASKS = int(os.environ.get("CHAOS_TASKS", 10_000))
 
 DRIVER = textwrap.dedent(

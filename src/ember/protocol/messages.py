@@ -300,6 +300,8 @@ class CreateObjectRequest(Msg):
 
 class CreateObjectReply(Msg):
     offset: int
+    #: a sealed copy of it is here already (a task run again): write nothing
+    exists: bool = False
 
 
 class SealObjectRequest(Msg):

@@ -102,6 +102,8 @@ class StoredObjects:
             if err.is_a(MemoryError):
                 raise exc_mod.ObjectStoreFullError(err.remote_message) from None
             raise
+        if reply.exists:  # a sealed copy is in this node's store already
+            return (await self.pin(oid)).offset if pin else -1
         view = self._links.arena.writable(reply.offset, size)
         # Copy outside the loop thread: it may be gigabytes.
         await asyncio.get_running_loop().run_in_executor(None, write_layout, ser, view)
