@@ -149,6 +149,30 @@ def _print_chunks(chunks: Iterator[Any], tail: int) -> None:
         raise click.ClickException(str(exc)) from exc
 
 
+def _print_log(
+    tail: int,
+    follow: bool,
+    interval: float | None,
+    timeout: int,
+    encoding: str,
+    encoding_errors: str,
+    **where: Any,
+) -> None:
+    """``get_log`` of the file ``where`` names, printed (the commands' shared options)."""
+    _print_chunks(
+        get_log(
+            **where,
+            tail=tail,
+            follow=follow,
+            _interval=interval,
+            timeout=timeout,
+            encoding=encoding,
+            errors=encoding_errors,
+        ),
+        tail,
+    )
+
+
 @logs.command(name="cluster")
 @click.argument("glob_filter", required=False, default="*")
 @_common
@@ -186,20 +210,17 @@ def log_cluster(
             for name in names:
                 click.echo(f"- {name}")
         return
-    _print_chunks(
-        get_log(
-            address=address,
-            node_id=node_id,
-            node_ip=node_ip,
-            filename=files[0],
-            tail=tail,
-            follow=follow,
-            _interval=interval,
-            timeout=timeout,
-            encoding=encoding,
-            errors=encoding_errors,
-        ),
+    _print_log(
         tail,
+        follow,
+        interval,
+        timeout,
+        encoding,
+        encoding_errors,
+        address=address,
+        node_id=node_id,
+        node_ip=node_ip,
+        filename=files[0],
     )
 
 
@@ -226,22 +247,19 @@ def log_actor(
         raise click.BadParameter("At least one of `--pid` and `--id` has to be set")
     if actor_id is None and node_id is None and node_ip is None:
         node_id = _head_node_id(address, timeout)
-    _print_chunks(
-        get_log(
-            address=address,
-            node_id=node_id,
-            node_ip=node_ip,
-            actor_id=actor_id,
-            pid=pid,
-            tail=tail,
-            follow=follow,
-            _interval=interval,
-            timeout=timeout,
-            suffix="err" if err else "out",
-            encoding=encoding,
-            errors=encoding_errors,
-        ),
+    _print_log(
         tail,
+        follow,
+        interval,
+        timeout,
+        encoding,
+        encoding_errors,
+        address=address,
+        node_id=node_id,
+        node_ip=node_ip,
+        actor_id=actor_id,
+        pid=pid,
+        suffix="err" if err else "out",
     )
 
 
@@ -264,21 +282,18 @@ def log_worker(
     """Print a worker's stdout (--err: stderr); the node defaults to the head node."""
     if node_id is None and node_ip is None:
         node_id = _head_node_id(address, timeout)
-    _print_chunks(
-        get_log(
-            address=address,
-            node_id=node_id,
-            node_ip=node_ip,
-            pid=pid,
-            tail=tail,
-            follow=follow,
-            _interval=interval,
-            timeout=timeout,
-            suffix="err" if err else "out",
-            encoding=encoding,
-            errors=encoding_errors,
-        ),
+    _print_log(
         tail,
+        follow,
+        interval,
+        timeout,
+        encoding,
+        encoding_errors,
+        address=address,
+        node_id=node_id,
+        node_ip=node_ip,
+        pid=pid,
+        suffix="err" if err else "out",
     )
 
 
@@ -308,20 +323,17 @@ def log_task(
     err: bool,
 ) -> None:
     """Print the stdout (--err: stderr) of the worker that ran a task."""
-    _print_chunks(
-        get_log(
-            address=address,
-            task_id=task_id,
-            attempt_number=attempt_number,
-            tail=tail,
-            follow=follow,
-            _interval=interval,
-            timeout=timeout,
-            suffix="err" if err else "out",
-            encoding=encoding,
-            errors=encoding_errors,
-        ),
+    _print_log(
         tail,
+        follow,
+        interval,
+        timeout,
+        encoding,
+        encoding_errors,
+        address=address,
+        task_id=task_id,
+        attempt_number=attempt_number,
+        suffix="err" if err else "out",
     )
 
 
