@@ -10,8 +10,8 @@ from tests.conftest import live_children, wait_until
 import ember
 from ember.cluster_utils import Cluster
 from ember.common import session
+from ember.common.chrome_trace import chrome_trace
 from ember.util.state import list_nodes, list_tasks, list_workers
-from ember.util.state.timeline import chrome_trace
 
 pytestmark = pytest.mark.multiprocess
 

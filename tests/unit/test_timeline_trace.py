@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from ember.cli.state_cmd import parse_filter, render
+from ember.common.chrome_trace import chrome_trace
 from ember.util.state.schemas import TaskState
-from ember.util.state.timeline import chrome_trace
 
 
 def _task(i: int, worker: str, node: str, start: int | None, end: int | None) -> dict:
