@@ -29,6 +29,10 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 
+#: how long a create waits for another writer of the same object to finish
+CONTENDED_WAIT_S = 120.0
+CONTENDED_POLL_S = 0.01
+
 
 class LocalObjects:
     """``node.*`` object handlers over one ``ObjectStore``."""
@@ -55,22 +59,69 @@ class LocalObjects:
         }
 
     def h_create(self, conn: Connection, req: Any, bufs: Any) -> Any:
-        if self._store.contains(req.oid):
-            # Made again (lineage re-ran its task) where a copy is still held:
-            # the bytes are the same, so the writer skips them, as with Ray's plasma.
-            self.owned_by(req.oid, req.owner, req.owner_node)
-            return CreateObjectReply(offset=-1, exists=True)
+        if req.oid in self._store.entries:
+            return self._create_contended(conn, req)
         try:
             off = self._store.create(req.oid, req.size)
         except StoreFullError:
-            return self._create_slow(req)
+            return self._create_slow(conn, req)
+        return self._created(conn, req, off)
+
+    def _created(self, conn: Connection, req: Any, off: int) -> CreateObjectReply:
         self.owned_by(req.oid, req.owner, req.owner_node)
+        if off < 0:
+            return CreateObjectReply(offset=-1, exists=True)
+        writing: set[bytes] | None = conn.state.get("writing")
+        if writing is None:
+            writing = conn.state["writing"] = set()
+            conn.on_close(self.abort_unsealed)
+        writing.add(req.oid)
         return CreateObjectReply(offset=off)
 
-    async def _create_slow(self, req: Any) -> CreateObjectReply:
-        off = await self._spill.create(req.oid, req.size)
-        self.owned_by(req.oid, req.owner, req.owner_node)
-        return CreateObjectReply(offset=off)
+    async def _create_slow(self, conn: Connection, req: Any) -> CreateObjectReply:
+        try:
+            off = await self._spill.create(req.oid, req.size)
+        except KeyError:  # another copy of it was begun while we made room
+            return await self._create_contended(conn, req)
+        return self._created(conn, req, off)
+
+    async def _create_contended(self, conn: Connection, req: Any) -> CreateObjectReply:
+        """Create ``req.oid`` where an entry for it exists already.
+
+        A task run again by lineage (or a retried one whose first worker died)
+        writes the same bytes again, so a sealed copy, even one already deleted
+        but still mapped by a reader, answers ``exists`` (the writer skips its
+        write, as with Ray's plasma). A copy still being written (a pull, a
+        restore, another run) is waited for; one whose writer gave up is replaced.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + CONTENDED_WAIT_S
+        while True:
+            if self._store.revive(req.oid):
+                return self._created(conn, req, -1)
+            if req.oid not in self._store.entries:
+                try:
+                    off = await self._spill.create(req.oid, req.size)
+                except KeyError:
+                    continue
+                return self._created(conn, req, off)
+            if loop.time() >= deadline:
+                raise RpcError(
+                    f"object {req.oid.hex()} is still being written here by another"
+                    f" writer after {CONTENDED_WAIT_S:.0f} s"
+                )
+            await asyncio.sleep(CONTENDED_POLL_S)
+
+    def abort_unsealed(self, conn: Connection) -> None:
+        """A writer went away: drop what it created but never sealed."""
+        writing: set[bytes] = conn.state.get("writing") or set()
+        for oid in writing:
+            e = self._store.entries.get(oid)
+            if e is not None and not e.sealed:
+                self.owners.forget(oid)
+                self._store.delete(oid)
+        writing.clear()
+        self._spill.changed()
 
     def owned_by(self, oid: bytes, owner: bytes, owner_node: bytes) -> None:
         """Record the owner of a new object (or copy) here."""
@@ -79,6 +130,9 @@ class LocalObjects:
 
     def h_seal(self, conn: Connection, req: Any, bufs: Any) -> Empty:
         self._store.seal(req.oid)
+        writing = conn.state.get("writing")
+        if writing:
+            writing.discard(req.oid)
         if self._doomed and req.oid in self._doomed:
             self._doomed.discard(req.oid)
             self._store.delete(req.oid)  # its owner died while it was written
@@ -90,6 +144,9 @@ class LocalObjects:
         return Empty()
 
     def h_abort(self, conn: Connection, req: Any, bufs: Any) -> None:
+        writing = conn.state.get("writing")
+        if writing:
+            writing.discard(req.oid)
         self._store.delete(req.oid)
         self._spill.changed()
 

@@ -138,6 +138,14 @@ class ObjectStore:
         if e.pins <= 0:
             self._release(oid, e)
 
+    def revive(self, oid: bytes) -> bool:
+        """Is a sealed copy of ``oid`` here? One deleted but still pinned comes back."""
+        e = self.entries.get(oid)
+        if e is None or not e.sealed:
+            return False
+        e.deleted = False
+        return True
+
     def contains(self, oid: bytes) -> bool:
         e = self.entries.get(oid)
         return e is not None and e.sealed and not e.deleted

@@ -105,8 +105,15 @@ class StoredObjects:
         if reply.exists:  # a sealed copy is in this node's store already
             return (await self.pin(oid)).offset if pin else -1
         view = self._links.arena.writable(reply.offset, size)
-        # Copy outside the loop thread: it may be gigabytes.
-        await asyncio.get_running_loop().run_in_executor(None, write_layout, ser, view)
+        try:
+            # Copy outside the loop thread: it may be gigabytes.
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, write_layout, ser, view)
+        except Exception:  # (a cancelled write may still be copying: left to close)
+            view.release()
+            if not node.is_closed():
+                node.notify("node.abort_object", SealObjectRequest(oid=oid))
+            raise
         view.release()
         await node.call("node.seal_object", SealObjectRequest(oid=oid, pin=pin))
         return reply.offset
