@@ -35,6 +35,7 @@ from ember.protocol.messages import PrepareRuntimeEnvRequest
 from ember.runtime import current, task_context
 from ember.runtime.core_worker import CoreWorker
 from ember.runtime_env import runtime_env as renv, upload
+from ember.runtime_env.job_env import with_job_env
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def init(
     }
     if unknown:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(unknown)}")
-    runtime_env, hook = setup_hook.split(runtime_env)
+    # a submitted job's runtime_env (EMBER_JOB_CONFIG_JSON) is the driver's job env
+    runtime_env, hook = setup_hook.split(with_job_env(runtime_env))
     temp_dir = _check_temp_dir(kwargs.get("_temp_dir"))
     ignored_options.check_init(
         {

@@ -9,6 +9,7 @@ import click
 
 from ember._version import __version__
 from ember.cli.debug import debug
+from ember.cli.job_cmd import job
 from ember.cli.logs_cmd import logs
 from ember.cli.memory_cmd import memory
 from ember.cli.start import start
@@ -50,6 +51,7 @@ main.add_command(timeline)
 main.add_command(up)
 main.add_command(down)
 main.add_command(memory)
+main.add_command(job)  # ember/cli/job_cmd.py
 
 
 @main.command()
