@@ -1,0 +1,166 @@
+"""The job SDK against a job server: the same script passes on Ray 2.60 and on ember.
+
+The fixture starts whichever backend's head: on Ray, ``ray start --head`` with
+its dashboard (a private temp folder, its processes stopped by pid after the
+module); on ember, ``ember start --head`` with the job server served from this
+process (``tests/integration/jobs_server.py``) and the cluster token in
+``EMBER_AUTH_TOKEN``. The test bodies only use ``ember.job_submission``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import psutil
+import pytest
+from tests.compat.conftest import IS_REAL_RAY, wait_for_condition
+
+from ember.job_submission import JobStatus, JobSubmissionClient
+
+RAY_DASHBOARD_PORT = 18590
+RAY_GCS_PORT = 18591
+
+
+def _ray_processes(marker: str) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if marker in " ".join(p.info["cmdline"] or ()):
+                out.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+@pytest.fixture(scope="module")
+def job_address():
+    if IS_REAL_RAY:
+        yield from _ray_head()
+    else:
+        yield from _ember_head()
+
+
+def _ray_head():
+    temp = tempfile.mkdtemp(prefix="jobs-ray", dir="/tmp")
+    env = dict(os.environ)
+    for var in ("RAY_ADDRESS", "EMBER_ADDRESS"):
+        env.pop(var, None)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
+    try:
+        subprocess.run(
+            ["nice", "-n", "10", ray_cli, "start", "--head", f"--port={RAY_GCS_PORT}",
+             "--include-dashboard=true", f"--dashboard-port={RAY_DASHBOARD_PORT}",
+             "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"],
+            env=env, check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+        yield f"http://127.0.0.1:{RAY_DASHBOARD_PORT}"
+    finally:
+        for _ in range(3):
+            procs = _ray_processes(temp)
+            for p in procs:
+                try:
+                    p.terminate()
+                except psutil.NoSuchProcess:
+                    pass
+            _, alive = psutil.wait_procs(procs, timeout=10)
+            for p in alive:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _ember_head():
+    from tests.integration.cli_cluster import clean_up, make_root
+    from tests.integration.jobs_server import Head, JobServer
+
+    root = make_root("emjc")
+    saved = os.environ.get("EMBER_AUTH_TOKEN")
+    server = None
+    try:
+        head = Head(root)
+        head.start()
+        server = JobServer(head.context()).start()
+        os.environ["EMBER_AUTH_TOKEN"] = head.record["token"]
+        yield server.url
+    finally:
+        if server is not None:
+            server.stop()
+        if saved is None:
+            os.environ.pop("EMBER_AUTH_TOKEN", None)
+        else:
+            os.environ["EMBER_AUTH_TOKEN"] = saved
+        left = clean_up(root)
+    assert not left, left
+
+
+def _status_is(client, sid, status):
+    return lambda: client.get_job_status(sid) == status
+
+
+def test_submit_wait_logs_list_stop_delete(job_address):
+    client = JobSubmissionClient(job_address)
+    sid = client.submit_job(entrypoint="echo hello-from-a-job")
+    wait_for_condition(_status_is(client, sid, JobStatus.SUCCEEDED), timeout=120)
+    assert "hello-from-a-job" in client.get_job_logs(sid)
+    info = client.get_job_info(sid)
+    assert info.submission_id == sid
+    assert info.status == JobStatus.SUCCEEDED
+    assert info.entrypoint == "echo hello-from-a-job"
+    assert info.message == "Job finished successfully."
+    assert info.driver_exit_code == 0
+    assert sid in [job.submission_id for job in client.list_jobs()]
+
+    sleeper = client.submit_job(entrypoint="sleep 600", metadata={"kind": "sleeper"})
+    wait_for_condition(_status_is(client, sleeper, JobStatus.RUNNING), timeout=120)
+    with pytest.raises(RuntimeError):
+        client.delete_job(sleeper)  # only a job that ended can be deleted
+    assert client.stop_job(sleeper) is True
+    wait_for_condition(_status_is(client, sleeper, JobStatus.STOPPED), timeout=60)
+    assert client.get_job_info(sleeper).metadata == {"kind": "sleeper"}
+    assert client.stop_job(sleeper) is False
+    assert client.delete_job(sid) is True
+    assert client.delete_job(sleeper) is True
+    with pytest.raises(RuntimeError):
+        client.get_job_info(sid)
+    assert sid not in [job.submission_id for job in client.list_jobs()]
+
+
+def test_a_working_dir_is_uploaded_and_logs_can_be_followed(job_address, tmp_path):
+    (tmp_path / "data.txt").write_text("shipped-with-the-job\n")
+    (tmp_path / "show.py").write_text("print(open('data.txt').read().strip())\n")
+    client = JobSubmissionClient(job_address)
+    sid = client.submit_job(
+        entrypoint="python show.py",
+        runtime_env={"working_dir": str(tmp_path)},
+        submission_id="compat-working-dir",
+    )
+    assert sid == "compat-working-dir"
+
+    async def follow():
+        return "".join([chunk async for chunk in client.tail_job_logs(sid)])
+
+    assert "shipped-with-the-job" in asyncio.run(follow())
+    wait_for_condition(_status_is(client, sid, JobStatus.SUCCEEDED), timeout=60)
+    with pytest.raises(RuntimeError, match="already exists"):
+        client.submit_job(entrypoint="true", submission_id="compat-working-dir")
+    assert client.delete_job(sid) is True
+
+
+def test_a_failing_entrypoint_is_failed(job_address):
+    client = JobSubmissionClient(job_address)
+    sid = client.submit_job(entrypoint="sh -c 'echo bad; exit 7'")
+    wait_for_condition(_status_is(client, sid, JobStatus.FAILED), timeout=120)
+    info = client.get_job_info(sid)
+    assert info.driver_exit_code == 7
+    assert "bad" in client.get_job_logs(sid)
+    assert JobStatus.FAILED.is_terminal()
+    assert not JobStatus.RUNNING.is_terminal()
+    assert client.delete_job(sid) is True
