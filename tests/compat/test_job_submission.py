@@ -125,7 +125,6 @@ def test_submit_wait_logs_list_stop_delete(job_address):
     assert client.stop_job(sleeper) is True
     wait_for_condition(_status_is(client, sleeper, JobStatus.STOPPED), timeout=60)
     assert client.get_job_info(sleeper).metadata == {"kind": "sleeper"}
-    assert client.stop_job(sleeper) is False
     assert client.delete_job(sid) is True
     assert client.delete_job(sleeper) is True
     with pytest.raises(RuntimeError):
