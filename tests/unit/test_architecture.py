@@ -22,8 +22,8 @@ SRC_DIR = PACKAGE_DIR.parent
 #: layer are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("autoscaler",),
-    ("util",),
+    ("autoscaler", "dashboard"),
+    ("util", "job_submission"),
     ("experimental",),
     ("api", "worker"),
     ("runtime", "control", "node", "dag"),
@@ -51,7 +51,7 @@ OUTSIDE_PACKAGES = ("ember.examples",)
 FREE = {"ember._version"}
 
 #: Clients reach servers only through ``protocol`` stubs.
-CLIENTS = ("api", "util", "worker", "runtime")
+CLIENTS = ("api", "util", "worker", "runtime", "job_submission")
 SERVERS = ("control", "node")
 
 #: Tools talk to the cluster over RPC (STYLE.md §3); they start daemons with

@@ -31,6 +31,7 @@ and they are marked FAILED, as Ray does when a job's supervisor dies.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import os
 import secrets
@@ -133,11 +134,16 @@ class JobManager:
     async def close(self) -> None:
         """Stop every job this server runs (the server is going away): each is
         killed and, if the control service still answers, marked FAILED."""
+        procs = []
         for run in self._runs.values():
             run.stopping = True
             if run.proc is not None and run.proc.poll() is None:
                 driver.signal_group(run.proc.pid, signal.SIGKILL)
+                procs.append(run.proc)
         self._tasks.close()
+        deadline = time.monotonic() + CLOSE_WAIT_S
+        while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)  # reap them
         try:
             await asyncio.wait_for(self._fail_own(), CLOSE_WAIT_S)
         except (TimeoutError, RpcError, OSError) as exc:
@@ -287,15 +293,21 @@ class JobManager:
         """The log as it grows, until the job ended and the file is read out."""
         rec = await self.submission(ident)
         path = self.log_file(rec.submission_id)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pos = 0
         ended = False
         while True:
             chunk = await asyncio.to_thread(_read_from, path, pos)
             if chunk:
                 pos += len(chunk)
-                yield chunk.decode(errors="replace")
+                text = decoder.decode(chunk)
+                if text:
+                    yield text
                 continue
             if ended:
+                rest = decoder.decode(b"", final=True)
+                if rest:
+                    yield rest
                 return
             now = await self.store.get(rec.submission_id)
             if now is None or now.terminal:

@@ -6,7 +6,8 @@ work against ember too. Every route sits behind the dashboard's token check
 (``dashboard/auth.py``): a request without the cluster token never reaches
 these handlers, so a job submitted without it is never recorded or run.
 Errors answer ``{"error": message}`` with 400 (bad request or state), 404
-(no such job or package), 413 (package over the limit) or 500.
+(no such job or package), 413 (package over the limit), 503 (the control
+service does not answer) or 500.
 
 Packages: ``PUT /api/packages/gcs/<name>`` stores a working_dir or
 py_modules zip (at most ``max_package_bytes()``, 512 MiB by default,
@@ -24,7 +25,7 @@ from aiohttp import web
 
 from ember.dashboard.context import DashboardContext
 from ember.dashboard.jobs.manager import JobManager, JobNotFoundError, JobStateError
-from ember.rpc.errors import RemoteError
+from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime_env.packing import max_package_bytes
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ def _answers(fn: Handler) -> Handler:
         except RemoteError as exc:
             status = 400 if exc.is_a(ValueError) else 500
             return _error(status, str(exc))
+        except RpcError as exc:  # the control service is away (a head restart)
+            return _error(503, f"the cluster's control service does not answer: {exc}")
 
     return handler
 

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 #: how often a waiting or running job looks at the cluster again
 POLL_S = 0.5
+#: a running job looks for its driver every POLL_S for this long, then every LINK_LATER_S
+LINK_FAST_FOR_S = 30.0
+LINK_LATER_S = 5.0
 
 
 def now_ms() -> int:
@@ -215,13 +218,26 @@ class Runner:
     async def _watch(
         self, rec: JobRecord, run: Run, proc: subprocess.Popen[bytes]
     ) -> int:
-        """Wait for the entrypoint to exit (its code), linking its driver meanwhile."""
-        waiter = asyncio.ensure_future(asyncio.to_thread(proc.wait))
-        while not waiter.done():
-            if rec.job_id is None:
-                await self._link_driver(rec, proc.pid)
-            await asyncio.wait([waiter], timeout=POLL_S)
-        return waiter.result()
+        """Wait for the entrypoint to exit (its code), linking its driver meanwhile:
+        often at first, then every ``LINK_LATER_S`` (an entrypoint that never
+        starts a driver is not asked about forever at the first pace)."""
+        exited = _exit_event(proc)
+        started = time.monotonic()
+        next_link = 0.0
+        try:
+            while (code := proc.poll()) is None:
+                now = time.monotonic()
+                if rec.job_id is None and now >= next_link:
+                    await self._link_driver(rec, proc.pid)
+                    pace = POLL_S if now - started < LINK_FAST_FOR_S else LINK_LATER_S
+                    next_link = now + pace
+                try:
+                    await asyncio.wait_for(exited.wait(), POLL_S)
+                except TimeoutError:
+                    pass
+            return code
+        finally:
+            exited.close()
 
     async def _link_driver(self, rec: JobRecord, pgid: int) -> None:
         try:
@@ -250,3 +266,30 @@ def _in_group(pid: int, pgid: int) -> bool:
         return os.getpgid(pid) == pgid
     except (ProcessLookupError, PermissionError):
         return False
+
+
+class _ExitEvent:
+    """Set when a child process exits: its pidfd on the event loop (Linux >= 5.3),
+    else nothing (the caller's wait times out and it polls)."""
+
+    def __init__(self, pid: int) -> None:
+        self._event = asyncio.Event()
+        self._fd = -1
+        try:
+            self._fd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            return
+        asyncio.get_running_loop().add_reader(self._fd, self._event.set)
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            asyncio.get_running_loop().remove_reader(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _exit_event(proc: subprocess.Popen[bytes]) -> _ExitEvent:
+    return _ExitEvent(proc.pid)

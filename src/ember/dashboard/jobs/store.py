@@ -125,12 +125,9 @@ class JobStore:
         return JobRecord.from_bytes(raw) if raw else None
 
     async def all(self) -> list[JobRecord]:
-        out = []
-        for sid in await self.ids():
-            rec = await self.get(sid)
-            if rec is not None:
-                out.append(rec)
-        return out
+        """Every record, in submission order."""
+        found = await asyncio.gather(*(self.get(sid) for sid in await self.ids()))
+        return [rec for rec in found if rec is not None]
 
     async def add(self, record: JobRecord) -> bool:
         """Store a new record; False if its submission id is taken."""
