@@ -22,8 +22,19 @@ from tests.compat.conftest import IS_REAL_RAY, wait_for_condition
 
 from ember.job_submission import JobStatus, JobSubmissionClient
 
+#: Ray's head gets fixed ports of the jobs range (18500-18599), so that it meets
+#: no other Ray a test or benchmark on this machine runs at Ray's defaults
 RAY_DASHBOARD_PORT = 18590
 RAY_GCS_PORT = 18591
+RAY_PORTS = {
+    "--dashboard-agent-listen-port": 18592,
+    "--dashboard-agent-grpc-port": 18593,
+    "--runtime-env-agent-port": 18594,
+    "--metrics-export-port": 18595,
+    "--node-manager-port": 18596,
+    "--object-manager-port": 18597,
+    "--ray-client-server-port": 18598,
+}
 
 
 def _ray_processes(marker: str) -> list[psutil.Process]:
@@ -56,7 +67,8 @@ def _ray_head():
         subprocess.run(
             ["nice", "-n", "10", ray_cli, "start", "--head", f"--port={RAY_GCS_PORT}",
              "--include-dashboard=true", f"--dashboard-port={RAY_DASHBOARD_PORT}",
-             "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats"],
+             "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats",
+             *(f"{flag}={port}" for flag, port in RAY_PORTS.items())],
             env=env, check=True, capture_output=True, timeout=180,
         )  # fmt: skip
         yield f"http://127.0.0.1:{RAY_DASHBOARD_PORT}"
