@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 import click
+import yaml
 
 from ember.job_submission import JobStatus, JobSubmissionClient
 
@@ -37,11 +38,18 @@ _VERIFY = click.option(
 
 
 def _client(
-    address: str | None, token: str | None, verify: bool = True
+    address: str | None,
+    token: str | None,
+    verify: bool = True,
+    headers_json: str | None = None,
 ) -> JobSubmissionClient:
-    headers = {"Authorization": f"Bearer {token}"} if token else None
+    headers = _json_option(headers_json, "--headers") or {}
+    if not isinstance(headers, dict):
+        raise click.BadParameter("--headers must be a JSON object")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        return JobSubmissionClient(address, headers=headers, verify=verify)
+        return JobSubmissionClient(address, headers=headers or None, verify=verify)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -108,7 +116,17 @@ def job() -> None:
 @click.option(
     "--working-dir", default=None, help="A local folder uploaded for the job."
 )
+@click.option(
+    "--runtime-env",
+    "runtime_env_file",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A YAML (or JSON) file holding the job's runtime_env.",
+)
 @click.option("--runtime-env-json", default=None, help="The job's runtime_env as JSON.")
+@click.option(
+    "--headers", "headers_json", default=None, help="Extra HTTP headers as JSON."
+)
 @click.option("--metadata-json", default=None, help="Metadata (string values) as JSON.")
 @click.option("--entrypoint-num-cpus", type=float, default=None)
 @click.option("--entrypoint-num-gpus", type=float, default=None)
@@ -125,7 +143,9 @@ def submit(
     verify: bool,
     submission_id: str | None,
     working_dir: str | None,
+    runtime_env_file: str | None,
     runtime_env_json: str | None,
+    headers_json: str | None,
     metadata_json: str | None,
     entrypoint_num_cpus: float | None,
     entrypoint_num_gpus: float | None,
@@ -135,12 +155,20 @@ def submit(
     entrypoint: tuple[str, ...],
 ) -> None:
     """Run ENTRYPOINT (after `--`) on the cluster: `ember job submit -- python x.py`."""
-    env = _json_option(runtime_env_json, "--runtime-env-json") or {}
+    if runtime_env_file and runtime_env_json:
+        raise click.UsageError(
+            "Only one of --runtime-env and --runtime-env-json can be provided."
+        )
+    if runtime_env_file:
+        with open(runtime_env_file) as f:
+            env = yaml.safe_load(f) or {}
+    else:
+        env = _json_option(runtime_env_json, "--runtime-env-json") or {}
     if not isinstance(env, dict):
-        raise click.BadParameter("--runtime-env-json must be a JSON object")
+        raise click.BadParameter("the runtime_env must be a mapping")
     if working_dir is not None:
         env["working_dir"] = working_dir
-    client = _client(address, token, verify)
+    client = _client(address, token, verify, headers_json)
     click.echo(f"Job submission server address: {client.get_address()}")
     job_id = client.submit_job(
         entrypoint=shlex.join(entrypoint),
