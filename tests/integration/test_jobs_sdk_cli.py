@@ -101,13 +101,15 @@ def test_the_sdk_without_the_right_token_says_where_it_looked(server, monkeypatc
 def test_ember_job_submit_runs_a_script_end_to_end(head, server, tmp_path):  # noqa: F811
     wd = _working_dir(tmp_path)
     url = server.url
+    env_file = tmp_path / "env.yaml"
+    env_file.write_text("excludes:\n  - '*.bin'\n")
     out = head.cli(
         "job", "submit", "--address", url, "--working-dir", str(wd),
-        "--runtime-env-json", '{"excludes": ["*.bin"]}',
-        "--", sys.executable, "script.py",
+        "--runtime-env", str(env_file), "--", sys.executable, "script.py",
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ANSWER shipped 42" in out.stdout
+    assert "EXCLUDED True" in out.stdout
     sid = re.search(r"Job '(\S+)' submitted successfully", out.stdout).group(1)
     assert f"Job '{sid}' succeeded" in out.stdout
     status = head.cli("job", "status", "--address", url, sid)
