@@ -94,9 +94,10 @@ class JobServer:
         *,
         token: str | None = "",
         data: bytes | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """``(status, JSON or text)`` of one request (token "" = the cluster's)."""
-        headers = {}
+        headers = dict(headers or {})
         tok = self.ctx.token if token == "" else token
         if tok is not None:
             headers["Authorization"] = f"Bearer {tok}"

@@ -155,6 +155,17 @@ def test_stop_ends_the_driver_its_workers_and_its_actors(server, tmp_path):  # n
         re.search(r"READY (\d+) (\d+)", logs["logs"]).group(0).split()
     )
     worker_pid = int(spin_file.read_text())
+    # a browser is not shown the values of env_vars (secrets go there); the SDK is
+    browser = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64)"}
+    status, seen = server.call("GET", "/api/jobs/stop-me", headers=browser)
+    assert seen["runtime_env"]["env_vars"] == {"SPIN_FILE": "<redacted>"}
+    status, jobs = server.call("GET", "/api/jobs/", headers=browser)
+    assert [j["runtime_env"] for j in jobs if j["submission_id"] == "stop-me"] == [
+        {"env_vars": {"SPIN_FILE": "<redacted>"}}
+    ]
+    assert server.job("stop-me")["runtime_env"]["env_vars"] == {
+        "SPIN_FILE": str(spin_file)
+    }
     # a running job cannot be deleted
     status, err = server.call("DELETE", "/api/jobs/stop-me")
     assert status == 400

@@ -246,3 +246,16 @@ def missing_resources(
         if best is None or len(short) < len(best):
             best = short
     return best if best is not None else dict(want)
+
+
+REDACTED = "<redacted>"
+
+
+def redacted(details: dict[str, Any]) -> dict[str, Any]:
+    """``details`` with its runtime_env's env_vars values masked (keys kept), as
+    Ray's dashboard answers a browser: secrets passed in env_vars stay out of pages."""
+    env = details.get("runtime_env")
+    if not isinstance(env, dict) or not isinstance(env.get("env_vars"), dict):
+        return details
+    masked = dict.fromkeys(env["env_vars"], REDACTED)
+    return {**details, "runtime_env": {**env, "env_vars": masked}}

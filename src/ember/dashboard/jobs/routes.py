@@ -9,6 +9,10 @@ Errors answer ``{"error": message}`` with 400 (bad request or state), 404
 (no such job or package), 413 (package over the limit), 503 (the control
 service does not answer) or 500.
 
+Answers to a browser (``_from_browser``) mask the values of a job's
+runtime_env ``env_vars`` (keys kept), as Ray's dashboard does, so secrets
+passed that way do not reach pages; the SDK and CLI get them as submitted.
+
 Packages: ``PUT /api/packages/gcs/<name>`` stores a working_dir or
 py_modules zip (at most ``max_package_bytes()``, 512 MiB by default,
 ``EMBER_RUNTIME_ENV_MAX_PACKAGE_BYTES``; the body is read as a stream, so
@@ -19,12 +23,14 @@ off at the limit); ``GET`` answers 200 when it is stored, else 404.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from ember.dashboard.context import DashboardContext
 from ember.dashboard.jobs.manager import JobManager, JobNotFoundError, JobStateError
+from ember.dashboard.jobs.records import redacted
 from ember.rpc.errors import RemoteError, RpcError
 from ember.runtime_env.packing import max_package_bytes
 
@@ -92,11 +98,15 @@ def add_routes(app: web.Application, ctx: DashboardContext) -> None:
 
     @_answers
     async def list_jobs(request: web.Request) -> web.StreamResponse:
-        return web.json_response(await mgr.list_jobs())
+        jobs = await mgr.list_jobs()
+        if _from_browser(request):
+            jobs = [redacted(j) for j in jobs]
+        return web.json_response(jobs)
 
     @_answers
     async def get_job(request: web.Request) -> web.StreamResponse:
-        return web.json_response(await mgr.find(request.match_info["job_id"]))
+        job = await mgr.find(request.match_info["job_id"])
+        return web.json_response(redacted(job) if _from_browser(request) else job)
 
     @_answers
     async def stop_job(request: web.Request) -> web.StreamResponse:
@@ -165,6 +175,18 @@ def add_routes(app: web.Application, ctx: DashboardContext) -> None:
     app.router.add_get("/api/jobs/{job_id}/logs/tail", tail_logs)
     app.router.add_get("/api/packages/{protocol}/{package_name}", get_package)
     app.router.add_put("/api/packages/{protocol}/{package_name}", put_package)
+
+
+def _from_browser(request: web.Request) -> bool:
+    """Whether a browser seems to ask (Ray's test: a Mozilla user agent, a
+    ``Sec-Fetch-*`` or CORS header); ``EMBER_DASHBOARD_REDACT_RUNTIME_ENV=0``
+    turns the redaction off."""
+    if os.environ.get("EMBER_DASHBOARD_REDACT_RUNTIME_ENV", "1") == "0":
+        return False
+    headers = request.headers
+    return headers.get("User-Agent", "").startswith("Mozilla") or any(
+        h.lower().startswith("sec-fetch-") or h.lower() == "origin" for h in headers
+    )
 
 
 def _package_uri(request: web.Request) -> str:
