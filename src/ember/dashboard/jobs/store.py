@@ -80,7 +80,7 @@ class ControlLink:
         while True:
             try:
                 conn = await self._connection()
-                return await conn.call(method, req, timeout=60)
+                return await conn.call(method, req)
             except AuthenticationError:
                 raise
             except _RETRYABLE as exc:
