@@ -5,7 +5,7 @@ then an ``http(s)://`` URL in ``EMBER_ADDRESS`` / ``RAY_ADDRESS`` (as Ray,
 the environment wins over the argument), then the argument; an
 ``http(s)://`` URL is taken as it is. Otherwise (None, ``"auto"``, a control
 service's ``HOST:PORT``) the dashboard of the cluster recorded on this
-machine: ``<session>/dashboard_url`` (written by the dashboard process),
+machine: ``<session>/dashboard_url`` (``host:port``, written by the dashboard process),
 else the ``dashboard`` ``HOST:PORT`` its record names; a ``HOST:PORT`` of
 another cluster gets ``http://HOST:8265``.
 
@@ -45,15 +45,20 @@ def recorded_dashboard_url(rec: dict[str, Any] | None = None) -> str | None:
         try:
             with open(os.path.join(session_dir, "dashboard_url")) as f:
                 url = f.read().strip()
-            if url:
-                return url.rstrip("/")
+            if url:  # host:port as Ray's dashboard_url, or a URL
+                return _as_url(url)
         except OSError:
             pass
     for key in ("dashboard_url", "dashboard"):
         value = rec.get(key)
         if isinstance(value, str) and value:
-            return value.rstrip("/") if "://" in value else f"http://{value}"
+            return _as_url(value)
     return None
+
+
+def _as_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    return value if "://" in value else f"http://{value}"
 
 
 def server_url(address: str | None) -> str:
