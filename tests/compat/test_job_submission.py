@@ -34,16 +34,23 @@ RAY_PORTS = {
     "--node-manager-port": 18596,
     "--object-manager-port": 18597,
     "--ray-client-server-port": 18598,
+    # the workers' ports too (Ray's default range, 10002-19999, holds the ones above)
+    "--worker-port-list": ",".join(str(p) for p in range(18560, 18590)),
 }
 
 
-def _ray_processes(marker: str) -> list[psutil.Process]:
+MARK = "EMBER_JOBS_COMPAT_HEAD"
+
+
+def _marked(mark: str) -> list[psutil.Process]:
+    """Processes whose environment carries ``MARK=mark`` (Ray renames many of
+    its processes, so their command lines do not say whose they are)."""
     out = []
-    for p in psutil.process_iter(["cmdline"]):
+    for p in psutil.process_iter():
         try:
-            if marker in " ".join(p.info["cmdline"] or ()):
+            if p.environ().get(MARK) == mark and p.status() != psutil.STATUS_ZOMBIE:
                 out.append(p)
-        except psutil.NoSuchProcess:
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
     return out
 
@@ -57,24 +64,30 @@ def job_address():
 
 
 def _ray_head():
+    """Ray's head, its token authentication off (``RAY_AUTH_MODE=disabled``;
+    Ray turns it on when a ``~/.ray/auth_token`` exists, and this process's Ray
+    read its own mode, disabled, when it was imported)."""
     temp = tempfile.mkdtemp(prefix="jobs-ray", dir="/tmp")
     env = dict(os.environ)
     for var in ("RAY_ADDRESS", "EMBER_ADDRESS"):
         env.pop(var, None)
+    env["RAY_AUTH_MODE"] = "disabled"
+    env[MARK] = temp
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
     ray_cli = os.path.join(os.path.dirname(sys.executable), "ray")
     try:
-        subprocess.run(
+        started = subprocess.run(
             ["nice", "-n", "10", ray_cli, "start", "--head", f"--port={RAY_GCS_PORT}",
              "--include-dashboard=true", f"--dashboard-port={RAY_DASHBOARD_PORT}",
              "--num-cpus=1", f"--temp-dir={temp}", "--disable-usage-stats",
              *(f"{flag}={port}" for flag, port in RAY_PORTS.items())],
-            env=env, check=True, capture_output=True, timeout=180,
+            env=env, capture_output=True, text=True, timeout=180,
         )  # fmt: skip
+        assert started.returncode == 0, started.stdout + started.stderr
         yield f"http://127.0.0.1:{RAY_DASHBOARD_PORT}"
     finally:
         for _ in range(3):
-            procs = _ray_processes(temp)
+            procs = _marked(temp)
             for p in procs:
                 try:
                     p.terminate()
