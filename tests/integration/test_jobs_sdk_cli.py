@@ -72,6 +72,17 @@ def test_the_sdk_submits_follows_stops_and_deletes(server, tmp_path, monkeypatch
     assert client.get_job_logs(sid) == text
     assert sid in [j.submission_id for j in client.list_jobs()]
 
+    lib = tmp_path / "mylib"
+    lib.mkdir()
+    (lib / "__init__.py").write_text("NAME = 'a py_module'\n")
+    code = "import mylib, ember; ember.init(); print('PYMOD', mylib.NAME)"
+    with_module = client.submit_job(
+        entrypoint=f'{sys.executable} -c "{code}"',
+        runtime_env={"py_modules": [str(lib)]},
+    )
+    assert "PYMOD a py_module" in asyncio.run(_follow(client, with_module))
+    assert client.get_job_status(with_module) == JobStatus.SUCCEEDED
+
     sleeper = client.submit_job(entrypoint="sleep 600", submission_id="sdk-sleeper")
     assert sleeper == "sdk-sleeper"
     with pytest.raises(RuntimeError, match="already exists"):
