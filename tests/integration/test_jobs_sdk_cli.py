@@ -155,3 +155,10 @@ def test_ember_job_submit_runs_a_script_end_to_end(head, server, tmp_path):  # n
     no_token = head.cli("job", "list", "--address", url, "--token", "wrong")
     assert no_token.returncode != 0
     assert "token is missing or wrong" in no_token.stderr
+    assert "every user of this machine can read it" in no_token.stderr
+    wrong_file = tmp_path / "wrong_token"
+    wrong_file.write_text("wrong\n")
+    from_file = head.cli(
+        "job", "list", "--address", url, "--token-file", str(wrong_file)
+    )
+    assert "token is missing or wrong" in from_file.stderr  # the file's token was sent

@@ -20,6 +20,8 @@ from typing import Any
 import click
 import yaml
 
+from ember.cli.cluster_client import TOKEN_ON_ARGV_WARNING
+from ember.common import session
 from ember.job_submission import JobStatus, JobSubmissionClient
 
 _ADDRESS = click.option(
@@ -27,11 +29,31 @@ _ADDRESS = click.option(
     default=None,
     help="The dashboard's URL (http://HOST:8265); default: the cluster on this machine.",
 )
-_TOKEN = click.option(
-    "--token",
-    default=None,
-    help="The cluster token (default: EMBER_AUTH_TOKEN, then the cluster's token file).",
-)
+
+
+def _token_options(fn: Any) -> Any:
+    fn = click.option(
+        "--token-file",
+        default=None,
+        type=click.Path(exists=True, dir_okay=False),
+        help="A file holding the cluster token.",
+    )(fn)
+    return click.option(
+        "--token",
+        default=None,
+        help="Deprecated (visible to every user in ps): the cluster token; default: "
+        "EMBER_AUTH_TOKEN, then the recorded cluster's token and token file.",
+    )(fn)
+
+
+def _token(token: str | None, token_file: str | None) -> str | None:
+    if token:
+        click.echo(TOKEN_ON_ARGV_WARNING, err=True)
+        return token
+    return session.read_token_file(token_file) if token_file else None
+
+
+_TOKEN = _token_options
 _VERIFY = click.option(
     "--verify/--no-verify", default=True, help="Check the server's TLS certificate."
 )
@@ -140,6 +162,7 @@ def job() -> None:
 def submit(
     address: str | None,
     token: str | None,
+    token_file: str | None,
     verify: bool,
     submission_id: str | None,
     working_dir: str | None,
@@ -168,7 +191,7 @@ def submit(
         raise click.BadParameter("the runtime_env must be a mapping")
     if working_dir is not None:
         env["working_dir"] = working_dir
-    client = _client(address, token, verify, headers_json)
+    client = _client(address, _token(token, token_file), verify, headers_json)
     click.echo(f"Job submission server address: {client.get_address()}")
     job_id = client.submit_job(
         entrypoint=shlex.join(entrypoint),
@@ -200,9 +223,11 @@ def submit(
 @_TOKEN
 @click.argument("job_id")
 @_calls
-def status(address: str | None, token: str | None, job_id: str) -> None:
+def status(
+    address: str | None, token: str | None, token_file: str | None, job_id: str
+) -> None:
     """Print a job's status and message."""
-    _report(_client(address, token), job_id)
+    _report(_client(address, _token(token, token_file)), job_id)
 
 
 @job.command()
@@ -213,9 +238,15 @@ def status(address: str | None, token: str | None, job_id: str) -> None:
 )
 @click.argument("job_id")
 @_calls
-def logs(address: str | None, token: str | None, follow: bool, job_id: str) -> None:
+def logs(
+    address: str | None,
+    token: str | None,
+    token_file: str | None,
+    follow: bool,
+    job_id: str,
+) -> None:
     """Print a job's output."""
-    client = _client(address, token)
+    client = _client(address, _token(token, token_file))
     if follow:
         asyncio.run(_follow(client, job_id))
     else:
@@ -228,9 +259,15 @@ def logs(address: str | None, token: str | None, follow: bool, job_id: str) -> N
 @click.option("--no-wait", is_flag=True, help="Do not wait for the job to exit.")
 @click.argument("job_id")
 @_calls
-def stop(address: str | None, token: str | None, no_wait: bool, job_id: str) -> None:
+def stop(
+    address: str | None,
+    token: str | None,
+    token_file: str | None,
+    no_wait: bool,
+    job_id: str,
+) -> None:
     """Stop a job (SIGTERM, then SIGKILL after the grace period)."""
-    client = _client(address, token)
+    client = _client(address, _token(token, token_file))
     click.echo(f"Attempting to stop job '{job_id}'")
     client.stop_job(job_id)
     if no_wait:
@@ -245,10 +282,10 @@ def stop(address: str | None, token: str | None, no_wait: bool, job_id: str) -> 
 @_ADDRESS
 @_TOKEN
 @_calls
-def list_jobs(address: str | None, token: str | None) -> None:
+def list_jobs(address: str | None, token: str | None, token_file: str | None) -> None:
     """List every job: submissions, then drivers started by hand."""
     rows = [("SUBMISSION ID", "JOB ID", "STATUS", "ENTRYPOINT")]
-    for j in _client(address, token).list_jobs():
+    for j in _client(address, _token(token, token_file)).list_jobs():
         rows.append(
             (j.submission_id or "-", j.job_id or "-", str(j.status), j.entrypoint)
         )
@@ -266,7 +303,9 @@ def list_jobs(address: str | None, token: str | None) -> None:
 @_TOKEN
 @click.argument("job_id")
 @_calls
-def delete(address: str | None, token: str | None, job_id: str) -> None:
+def delete(
+    address: str | None, token: str | None, token_file: str | None, job_id: str
+) -> None:
     """Forget a job that has ended (its log file stays)."""
-    _client(address, token).delete_job(job_id)
+    _client(address, _token(token, token_file)).delete_job(job_id)
     click.echo(f"Job '{job_id}' deleted successfully")
