@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.common import session
+from ember.common import dashboard_launch, session
 from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
 
@@ -44,7 +44,7 @@ class LocalCluster:
     def record(self) -> dict[str, Any]:
         """The cluster record other drivers join it by (it holds the token: 0600)."""
         owner = os.getpid()
-        names = ("control service", "node daemon")
+        names = ("control service", "node daemon", dashboard_launch.NAME)
         return {
             "kind": "embedded",
             "control_address": self.control_address,
@@ -59,6 +59,31 @@ class LocalCluster:
                 ),
             ],
         }
+
+    def start_dashboard(
+        self, host: str, port: int | None, grafana_host: str = ""
+    ) -> str:
+        """Start the dashboard in the background (nothing waits for it); its ``host:port``.
+
+        Raises:
+            DashboardPortError: the port cannot be bound (the cluster runs on).
+        """
+        sock = dashboard_launch.bind(host, port)
+        env = dict(os.environ)
+        env[TOKEN_ENV] = self.token
+        env[PARENT_ENV] = str(os.getpid())
+        launched = dashboard_launch.launch(
+            sock,
+            session_dir=self.session_dir,
+            control=f"unix:{self.control_unix}",
+            url_host=host,
+            grafana_host=grafana_host,
+            env=env,
+            detached=False,
+            wait=False,
+        )
+        self.procs.append(launched.proc)
+        return launched.url
 
     def stop(self) -> None:
         """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""
