@@ -86,6 +86,11 @@ def current_url() -> str:
     return _url
 
 
+def view() -> str:
+    """`` View the dashboard at http://...`` (as Ray's init() says), or ""."""
+    return f" View the dashboard at http://{_url}" if _url else ""
+
+
 def forget() -> None:
     global _url
     _url = ""

@@ -273,8 +273,8 @@ def init(
             except BaseException:
                 cw.shutdown()
                 raise
-            logger.info("Connected to the ember cluster.")
             dashboard_options.joined(cw)
+            logger.info("Connected to the ember cluster.%s", dashboard_options.view())
         try:
             cw.run(upload.send(cw.control.call, packages))
             if hook is not None:
@@ -416,9 +416,8 @@ def _start_dashboard(options: dashboard_options.DashboardOptions | None) -> None
     """The embedded cluster's dashboard, started in the background (init() goes on)."""
     cluster = _cluster
     assert cluster is not None
-    url = dashboard_options.start(cluster, options)
-    if url:
-        logger.info("View the dashboard at http://%s", url)
+    dashboard_options.start(cluster, options)
+    logger.info("Started a local ember instance.%s", dashboard_options.view())
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
