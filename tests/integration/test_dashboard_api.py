@@ -101,7 +101,9 @@ def dash():
         assert out.stdout.count(m.group(2)) == 1  # the token is shown once
         d.url, d.token = m.groups()
         d.session_dir = re.search(r"\(session (\S+)\)", out.stdout).group(1)
-        joined = re.search(r"ember start --address='([^']+)' --token-file (\S+)", out.stdout)
+        joined = re.search(
+            r"ember start --address='([^']+)' --token-file (\S+)", out.stdout
+        )
         hostport, token_file = joined.groups()
         token_file = token_file.replace("~", os.path.join(root, "home"), 1)
         out = d.cli("start", f"--address={hostport}", "--token-file", token_file,
@@ -164,20 +166,24 @@ def test_the_url_file_and_version(dash):
 def test_cluster_shows_the_workload(dash, workload):
     def ready():
         c = dash.json("/api/cluster")
-        return c["tasks_by_state"].get("FAILED", 0) >= 1 and c["tasks_by_state"].get(
-            "FINISHED", 0
-        ) >= 3
+        return (
+            c["tasks_by_state"].get("FAILED", 0) >= 1
+            and c["tasks_by_state"].get("FINISHED", 0) >= 3
+        )
+
     # task events reach the control service in one-second batches
     assert wait_until(ready, 30), dash.json("/api/cluster")
     c = dash.json("/api/cluster")
-    assert c["nodes_alive"] == 2 and c["nodes_dead"] == 0
+    assert c["nodes_alive"] == 2
+    assert c["nodes_dead"] == 0
     assert c["resources_total"]["CPU"] == 3.0
     assert c["resources_available"]["CPU"] <= 2.0  # the placement group holds one
     assert c["actors_by_state"].get("ALIVE", 0) >= 1
     assert c["session_name"] == os.path.basename(dash.session_dir)
     assert c["grafana_host"] == GRAFANA
     mine = [j for j in c["jobs"] if j["job_id"] == workload["job_id"]]
-    assert mine and mine[0]["status"] == "RUNNING"
+    assert mine
+    assert mine[0]["status"] == "RUNNING"
     assert mine[0]["driver_pid"] == os.getpid()
 
 
@@ -192,7 +198,8 @@ def test_nodes_and_the_node_page(dash, workload):
     far = next(r for r in rows.values() if not r["is_head"])
     assert far["resources_total"]["far"] == 1.0
     for r in rows.values():
-        assert r["state"] == "ALIVE" and r["node_ip"] == "127.0.0.1"
+        assert r["state"] == "ALIVE"
+        assert r["node_ip"] == "127.0.0.1"
         assert r["disk_total"] > r["disk_used"] > 0
         assert r["object_store_total"] == 128 * 2**20
         assert 0.0 <= r["cpu_percent"] <= 100.0
@@ -203,7 +210,9 @@ def test_nodes_and_the_node_page(dash, workload):
     if not actor:  # the actor runs on the other node
         page = dash.json(f"/api/nodes/{far['node_id']}")
         actor = [w for w in page["workers"] if w["pid"] == workload["actor_pid"]]
-    assert actor and actor[0]["actor_class"] == "Counter" and actor[0]["alive"]
+    assert actor
+    assert actor[0]["actor_class"] == "Counter"
+    assert actor[0]["alive"]
     assert actor[0]["rss"] > 0
     assert "node.log" in page["logs"]
     assert dash.get("/api/nodes/" + "ab" * 28)[0] == 404
@@ -213,8 +222,10 @@ def test_nodes_and_the_node_page(dash, workload):
 def test_actors_tasks_summary_and_timeline(dash, workload):
     actors = dash.json("/api/actors")["actors"]
     counter = next(a for a in actors if a["name"] == "dash_counter")
-    assert counter["class_name"] == "Counter" and counter["state"] == "ALIVE"
-    assert counter["pid"] == workload["actor_pid"] and counter["node_id"]
+    assert counter["class_name"] == "Counter"
+    assert counter["state"] == "ALIVE"
+    assert counter["pid"] == workload["actor_pid"]
+    assert counter["node_id"]
     failed = dash.json("/api/tasks?state=FAILED")
     boom = [t for t in failed["tasks"] if t["name"] == "boom"]
     assert boom, failed
@@ -222,7 +233,8 @@ def test_actors_tasks_summary_and_timeline(dash, workload):
     assert "dashboard-boom" in boom[0]["error_message"]
     assert boom[0]["end_time"] >= boom[0]["start_time"] > 0
     squares = dash.json("/api/tasks?name=square&limit=2")
-    assert squares["total"] == 3 and len(squares["tasks"]) == 2
+    assert squares["total"] == 3
+    assert len(squares["tasks"]) == 2
     assert all(t["state"] == "FINISHED" for t in squares["tasks"])
     assert dash.get("/api/tasks?limit=nope")[0] == 400
     summary = dash.json("/api/tasks/summary")
@@ -238,7 +250,8 @@ def test_actors_tasks_summary_and_timeline(dash, workload):
 def test_placement_groups(dash, workload):
     pgs = dash.json("/api/placement_groups")["placement_groups"]
     pg = next(g for g in pgs if g["name"] == "dash_pg")
-    assert pg["state"] == "CREATED" and pg["strategy"] == "PACK"
+    assert pg["state"] == "CREATED"
+    assert pg["strategy"] == "PACK"
     assert pg["bundles"] == [{"CPU": 1.0}]
     assert pg["job_id"] == workload["job_id"]
 
@@ -250,7 +263,8 @@ def test_logs_and_their_tails(dash, workload):
     assert {"node.log", "control.log", "dashboard.log"} <= set(nodes[head])
     q = urllib.parse.urlencode({"node_id": head, "filename": "node.log", "lines": 3})
     status, headers, body = dash.get(f"/api/logs/file?{q}")
-    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
     assert 0 < len(body.decode().strip().splitlines()) <= 3
     for bad, code in (("../../etc/passwd", 400), ("/etc/passwd", 400),
                       ("node.log/../node.log", 400), ("no-such.log", 404)):  # fmt: skip
@@ -271,7 +285,8 @@ def test_history_fills_and_moves(dash):
     for name in ("cpu_percent", "mem_used", "mem_total", "disk_used", "net_rx_bps",
                  "object_store_used", "object_store_total"):  # fmt: skip
         assert len(h[name]) == n, name
-    assert h["mem_total"][-1] > 0 and h["object_store_total"][-1] == 2 * 128 * 2**20
+    assert h["mem_total"][-1] > 0
+    assert h["object_store_total"][-1] == 2 * 128 * 2**20
     assert len(h["nodes"]) == 2
     assert dash.get("/api/metrics/history?seconds=x")[0] == 400
 
@@ -279,18 +294,22 @@ def test_history_fills_and_moves(dash):
 def test_grafana_links(dash):
     g = dash.json("/api/grafana")
     assert g["grafana_host"] == GRAFANA
-    assert g["dashboards"] and all(d["url"].startswith(GRAFANA + "/d/") for d in g["dashboards"])
+    assert g["dashboards"]
+    assert all(d["url"].startswith(GRAFANA + "/d/") for d in g["dashboards"])
 
 
 def test_a_killed_dashboard_is_restarted_and_serves(dash):
     sups, kids = dash.dashboard_procs()
-    assert len(sups) == 1 and len(kids) == 1
+    assert len(sups) == 1
+    assert len(kids) == 1
     old = kids[0].pid
     os.kill(old, signal.SIGKILL)
 
     def serves_again():
         _, now = dash.dashboard_procs()
-        return [p.pid for p in now] not in ([], [old]) and dash.get("/api/version")[0] == 200
+        return [p.pid for p in now] not in ([], [old]) and dash.get("/api/version")[
+            0
+        ] == 200
 
     assert wait_until(serves_again, 60)
     assert dash.json("/api/nodes")["nodes"]

@@ -118,7 +118,9 @@ def _up(url: str, auth: dict[str, str]) -> bool:
 
 def test_init_returns_a_working_dashboard_url(dash):
     url, token, _ = dash
-    status, _, body = request(url, "GET", "/api/cluster", {"Authorization": f"Bearer {token}"})
+    status, _, body = request(
+        url, "GET", "/api/cluster", {"Authorization": f"Bearer {token}"}
+    )
     assert status == 200
     assert json.loads(body)["nodes_alive"] == 1
     assert len(dashboard_children()) == 2  # the supervisor and the server
@@ -159,12 +161,16 @@ def test_cross_origin_mutations_are_refused_even_with_the_token(dash, method, pa
 def test_token_in_the_url_becomes_a_cookie(dash):
     url, token, _ = dash
     status, headers, _ = request(url, "GET", f"/?token={urllib.parse.quote(token)}")
-    assert status == 302 and headers["Location"] == "/"
+    assert status == 302
+    assert headers["Location"] == "/"
     cookie = headers["Set-Cookie"]
-    assert token not in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert token not in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
     value = cookie.split(";", 1)[0]
     status, _, body = request(url, "GET", "/api/cluster", {"Cookie": value})
-    assert status == 200 and json.loads(body)["nodes_alive"] == 1
+    assert status == 200
+    assert json.loads(body)["nodes_alive"] == 1
     # a cross-origin POST with the cookie is refused too
     status, _, _ = request(
         url, "POST", "/login", {"Cookie": value, "Origin": EVIL}, body=b"token=x"
@@ -173,10 +179,10 @@ def test_token_in_the_url_becomes_a_cookie(dash):
 
 
 def test_logs_never_serve_a_file_outside_the_logs_folder(dash):
-    url, token, _ = dash
+    url, token, session_dir = dash
     auth = {"Authorization": f"Bearer {token}"}
     nodes = json.loads(request(url, "GET", "/api/logs", auth)[2])["nodes"]
-    (node_id, files), = nodes.items()
+    ((node_id, files),) = nodes.items()
     assert "node.log" in files
     secret = os.path.join(session_dir, "pids.json")
     for name in ("../../../../etc/passwd", "/etc/passwd", "../session_latest",

@@ -20,7 +20,9 @@ TOKEN = "s3cret-token"
 
 def app() -> web.Application:
     a = web.Application(middlewares=[token_middleware(TOKEN)])
-    ctx = DashboardContext(control_address="unix:/nowhere", token=TOKEN, session_dir="/x")
+    ctx = DashboardContext(
+        control_address="unix:/nowhere", token=TOKEN, session_dir="/x"
+    )
     login.add_routes(a, ctx)
 
     async def ok(request: web.Request) -> web.Response:
@@ -75,7 +77,9 @@ def test_bearer_token_lets_in_and_a_wrong_one_does_not():
         bad = {"Authorization": f"Bearer {TOKEN}x"}
         async with s.get(url(server, "/api/thing"), headers=bad) as r:
             assert r.status == 401
-        async with s.get(url(server, "/api/thing"), headers={"Authorization": TOKEN}) as r:
+        async with s.get(
+            url(server, "/api/thing"), headers={"Authorization": TOKEN}
+        ) as r:
             assert r.status == 401  # not a Bearer header
 
     run(go)
@@ -91,7 +95,8 @@ def test_token_in_the_url_sets_an_hmac_cookie_and_redirects_without_it():
             raw = r.headers["Set-Cookie"]
             assert TOKEN not in raw
             assert cookie_value(TOKEN) in raw
-            assert "HttpOnly" in raw and "SameSite=Strict" in raw
+            assert "HttpOnly" in raw
+            assert "SameSite=Strict" in raw
         async with s.get(url(server, "/api/thing")) as r:  # the cookie now
             assert r.status == 200
         async with s.get(url(server, "/?token=wrong"), allow_redirects=False) as r:
@@ -113,7 +118,8 @@ def test_forged_cookie_is_refused():
 def test_login_form_post_sets_the_cookie_and_a_wrong_token_gets_401():
     async def go(server, s):
         async with s.get(url(server, "/login")) as r:
-            assert r.status == 200 and 'name="token"' in await r.text()
+            assert r.status == 200
+            assert 'name="token"' in await r.text()
         async with s.post(
             url(server, "/login"), data={"token": "nope"}, allow_redirects=False
         ) as r:
@@ -121,7 +127,8 @@ def test_login_form_post_sets_the_cookie_and_a_wrong_token_gets_401():
         async with s.post(
             url(server, "/login"), data={"token": TOKEN}, allow_redirects=False
         ) as r:
-            assert r.status == 303 and r.headers["Location"] == "/"
+            assert r.status == 303
+            assert r.headers["Location"] == "/"
         async with s.get(url(server, "/api/thing")) as r:
             assert r.status == 200
 

@@ -13,22 +13,22 @@ from ember.protocol.messages import ProcessStats, SystemStatsReply
 
 
 def reading(t: float, busy: float, total: float, sent: int = 0, recv: int = 0, **kw):
-    base = dict(
-        node_id=b"\x01" * 28,
-        time_s=t,
-        cpu_count=2,
-        cpu_busy_s=busy,
-        cpu_total_s=total,
-        mem_total=8 << 30,
-        mem_used=2 << 30,
-        disk_total=100 << 30,
-        disk_used=40 << 30,
-        net_sent=sent,
-        net_recv=recv,
-        store_used=10 << 20,
-        store_total=100 << 20,
-        store_spilled=1 << 20,
-    )
+    base = {
+        "node_id": b"\x01" * 28,
+        "time_s": t,
+        "cpu_count": 2,
+        "cpu_busy_s": busy,
+        "cpu_total_s": total,
+        "mem_total": 8 << 30,
+        "mem_used": 2 << 30,
+        "disk_total": 100 << 30,
+        "disk_used": 40 << 30,
+        "net_sent": sent,
+        "net_recv": recv,
+        "store_used": 10 << 20,
+        "store_total": 100 << 20,
+        "store_spilled": 1 << 20,
+    }
     base.update(kw)
     return SystemStatsReply(**base)
 

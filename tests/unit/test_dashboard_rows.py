@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import pytest
+from tests.unit.test_dashboard_history import reading
 
 from ember.dashboard import rows
 from ember.dashboard.api_errors import BadRequest
 from ember.dashboard.history import point
 from ember.dashboard.logs_api import check_filename
 from ember.protocol.messages import NodeInfo, PlacementGroupInfo, ProcessStats
-from tests.unit.test_dashboard_history import reading
 
 
 def node(alive=True, **kw):
-    base = dict(
-        node_id=bytes.fromhex("ab" * 28),
-        address="tcp:10.0.0.1:1",
-        unix="",
-        ip="10.0.0.1",
-        resources={"CPU": 4.0, "CPU_group_x": 1.0},
-        available={"CPU": 1.0},
-        alive=alive,
-        is_head=True,
-        hostname="box",
-        object_store_bytes=100,
-        start_time=1700000000.5,
-        death_reason="" if alive else "it missed heartbeats",
-    )
+    base = {
+        "node_id": bytes.fromhex("ab" * 28),
+        "address": "tcp:10.0.0.1:1",
+        "unix": "",
+        "ip": "10.0.0.1",
+        "resources": {"CPU": 4.0, "CPU_group_x": 1.0},
+        "available": {"CPU": 1.0},
+        "alive": alive,
+        "is_head": True,
+        "hostname": "box",
+        "object_store_bytes": 100,
+        "start_time": 1700000000.5,
+        "death_reason": "" if alive else "it missed heartbeats",
+    }
     base.update(kw)
     return NodeInfo(**base)
 
@@ -35,11 +35,14 @@ def test_node_row_joins_the_node_and_its_last_sample():
     p = point(None, reading(1.0, busy=1.0, total=4.0))
     r = rows.node_row(node(), p, num_workers=3)
     assert r["node_id"] == "ab" * 28
-    assert r["state"] == "ALIVE" and r["is_head"] and r["hostname"] == "box"
+    assert r["state"] == "ALIVE"
+    assert r["is_head"]
+    assert r["hostname"] == "box"
     assert r["cpu_percent"] == 25.0
     assert r["object_store_total"] == 100 << 20
     assert r["start_time"] == 1700000000500
-    assert r["num_workers"] == 3 and r["death_reason"] is None
+    assert r["num_workers"] == 3
+    assert r["death_reason"] is None
 
 
 def test_dead_node_row_names_why_and_has_nothing_available():
@@ -52,7 +55,8 @@ def test_dead_node_row_names_why_and_has_nothing_available():
 
 def test_resource_sums_skip_dead_nodes_and_placement_group_names():
     total, free = rows.resource_sums([node(), node(alive=False)])
-    assert total == {"CPU": 4.0} and free == {"CPU": 1.0}
+    assert total == {"CPU": 4.0}
+    assert free == {"CPU": 1.0}
 
 
 def test_task_row_carries_the_traceback_of_a_failed_task():
@@ -88,7 +92,8 @@ def test_actor_row_gives_a_dead_actors_error():
     dead = rows.actor_row(
         {"actor_id": "a", "state": "DEAD", "death_cause": cause, "pid": 0}
     )
-    assert dead["death_cause"] == "it raised in __init__" and dead["pid"] is None
+    assert dead["death_cause"] == "it raised in __init__"
+    assert dead["pid"] is None
     alive = rows.actor_row({"actor_id": "b", "state": "ALIVE", "death_cause": cause})
     assert alive["death_cause"] is None
 
@@ -109,7 +114,8 @@ def test_placement_group_row():
         pg_id=b"\x02" * 18, bundles=[{"CPU": 1.0}], strategy="PACK", state="CREATED"
     )
     r = rows.placement_group_row(g)
-    assert r["strategy"] == "PACK" and r["bundles"] == [{"CPU": 1.0}]
+    assert r["strategy"] == "PACK"
+    assert r["bundles"] == [{"CPU": 1.0}]
 
 
 def test_worker_rows_join_processes_with_actors_and_running_tasks():
@@ -131,7 +137,8 @@ def test_worker_rows_join_processes_with_actors_and_running_tasks():
         "Counter",
         "work",
     )
-    assert out[0]["worker_id"] == "dd" and out[0]["type"] == "DRIVER"
+    assert out[0]["worker_id"] == "dd"
+    assert out[0]["type"] == "DRIVER"
     assert out[2]["alive"] is False
 
 

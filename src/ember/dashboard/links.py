@@ -77,7 +77,7 @@ class ClusterLinks:
                 reply, _ = await conn.call(method, req, timeout=timeout)
                 return reply
             except ConnectionLostError as exc:
-                self._conns.pop(address, None)
+                self._drop(address)
                 if attempt == 2:
                     raise ClusterUnavailable(
                         f"{_name(address)} is unreachable: {exc}"
@@ -85,11 +85,16 @@ class ClusterLinks:
             except RemoteError as exc:
                 raise ClusterUnavailable(f"{_name(address)} failed: {exc}") from exc
             except (RpcError, OSError, TimeoutError) as exc:
-                self._conns.pop(address, None)
+                self._drop(address)
                 raise ClusterUnavailable(
                     f"{_name(address)} is unreachable: {exc}"
                 ) from exc
         raise AssertionError("unreachable")
+
+    def _drop(self, address: str) -> None:
+        conn = self._conns.pop(address, None)
+        if conn is not None:
+            conn.close()
 
     async def control(
         self, method: str, req: Any, timeout: float = CALL_TIMEOUT_S
