@@ -44,7 +44,8 @@ class LocalCluster:
     def record(self) -> dict[str, Any]:
         """The cluster record other drivers join it by (it holds the token: 0600)."""
         owner = os.getpid()
-        names = ("control service", "node daemon", dashboard_launch.NAME)
+        # Not the dashboard: a dashboard that is down leaves the cluster running.
+        names = ("control service", "node daemon")
         return {
             "kind": "embedded",
             "control_address": self.control_address,

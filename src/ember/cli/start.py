@@ -31,7 +31,7 @@ from ember.cli.node_options import (
     parse_resources,
     primary_ip,
 )
-from ember.common import session, tls_files
+from ember.common import dashboard_launch, session, tls_files
 from ember.common.resources import default_object_store_bytes
 from ember.metrics.files import session_files
 
@@ -237,7 +237,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "token": token,
             "session_dir": session_dir,
             "pid": control.proc.pid,
-            "processes": record["processes"],
+            # not the dashboard's: the cluster runs on when it is down
+            "processes": [
+                p for p in record["processes"] if p["name"] != dashboard_launch.NAME
+            ],
         }
     )
     return daemons, record
