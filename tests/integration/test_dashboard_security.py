@@ -123,7 +123,21 @@ def test_init_returns_a_working_dashboard_url(dash):
     )
     assert status == 200
     assert json.loads(body)["nodes_alive"] == 1
-    assert len(dashboard_children()) == 2  # the supervisor and the server
+    # one process: this driver keeps the socket and supervises it from a thread
+    assert len(dashboard_children()) == 1
+
+
+def test_a_killed_dashboard_is_restarted_by_the_driver(dash):
+    url, token, _ = dash
+    (old,) = dashboard_children()
+    old.kill()
+    auth = {"Authorization": f"Bearer {token}"}
+
+    def again() -> bool:
+        now = dashboard_children()
+        return [p.pid for p in now] not in ([], [old.pid]) and _up(url, auth)
+
+    assert wait_until(again, 60)
 
 
 def test_the_routes_include_every_api_endpoint():

@@ -16,8 +16,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 from ember.common import dashboard_launch, session
 from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
+from ember.common.supervisor import ChildSupervisor
 
 READY_TIMEOUT_S = 30.0
 
@@ -40,11 +43,12 @@ class LocalCluster:
     node_unix: str = ""
     node_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: the dashboard's supervisor, its thread and the listening socket (if started)
+    dashboard: tuple[ChildSupervisor, threading.Thread, socket.socket] | None = None
 
     def record(self) -> dict[str, Any]:
         """The cluster record other drivers join it by (it holds the token: 0600)."""
         owner = os.getpid()
-        # Not the dashboard: a dashboard that is down leaves the cluster running.
         names = ("control service", "node daemon")
         return {
             "kind": "embedded",
@@ -66,28 +70,52 @@ class LocalCluster:
     ) -> str:
         """Start the dashboard in the background (nothing waits for it); its ``host:port``.
 
+        The port is bound here and kept by this process; a thread of it
+        supervises the dashboard process (restarts it when it dies), so the
+        embedded cluster needs no supervisor process of its own.
+
         Raises:
             DashboardPortError: the port cannot be bound (the cluster runs on).
         """
         sock = dashboard_launch.bind(host, port)
         env = dict(os.environ)
         env[TOKEN_ENV] = self.token
-        env[PARENT_ENV] = str(os.getpid())
-        launched = dashboard_launch.launch(
-            sock,
-            session_dir=self.session_dir,
-            control=f"unix:{self.control_unix}",
-            url_host=host,
-            grafana_host=grafana_host,
+        sup = ChildSupervisor(
+            "ember.dashboard",
+            "dashboard",
+            dashboard_launch.child_args(
+                sock,
+                session_dir=self.session_dir,
+                control=f"unix:{self.control_unix}",
+                url_host=host,
+                grafana_host=grafana_host,
+            ),
+            os.path.join(self.session_dir, "logs", "dashboard.log"),
+            pass_fds=(sock.fileno(),),
             env=env,
-            detached=False,
-            wait=False,
+            redirect_output=True,
         )
-        self.procs.append(launched.proc)
-        return launched.url
+        thread = threading.Thread(
+            target=sup.run_thread, name="ember-dashboard-supervisor", daemon=True
+        )
+        self.dashboard = (sup, thread, sock)
+        thread.start()
+        return f"{host}:{dashboard_launch.bound_port(sock)}"
+
+    def _stop_dashboard(self, deadline: float) -> None:
+        if self.dashboard is None:
+            return
+        sup, thread, sock = self.dashboard
+        self.dashboard = None
+        sup.stop()
+        thread.join(max(deadline - time.monotonic(), 0.01))
+        sup.kill()  # it did not stop in time (or the thread is gone)
+        thread.join(1)
+        sock.close()
 
     def stop(self) -> None:
         """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""
+        self._stop_dashboard(time.monotonic() + 3)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)

@@ -239,7 +239,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "pid": control.proc.pid,
             # not the dashboard's: the cluster runs on when it is down
             "processes": [
-                p for p in record["processes"] if p["name"] != dashboard_launch.NAME
+                d.record() for d in daemons if d.name != dashboard_launch.NAME
             ],
         }
     )

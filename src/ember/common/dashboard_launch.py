@@ -3,11 +3,13 @@
 ``ember start --head`` and the embedded cluster of ``ember.init()`` both
 start the dashboard this way.  The caller binds the listening socket itself
 (:func:`bind`), so it knows the URL at once and a port that is taken is
-its error, said before any process starts; the socket is then handed to
-``python -m ember.dashboard --supervise --listen-fd N``, which keeps it
-and passes it on to each dashboard process it starts (a restarted one
-serves the same port, and connections made meanwhile wait in the backlog).
-``init()`` does not wait for the dashboard: it starts in the background.
+its error, said before any process starts.  ``ember start --head`` hands
+the socket to ``python -m ember.dashboard --supervise --listen-fd N``
+(:func:`launch`), which keeps it and passes it on to each dashboard process
+it starts (a restarted one serves the same port, and connections made
+meanwhile wait in the backlog).  ``init()`` keeps the socket itself and
+supervises the dashboard from a thread (``LocalCluster.start_dashboard``),
+without waiting for it: it starts in the background.
 
 Port rules, as Ray's: no port given means 8265, or the next free one of the
 50 after it (said in the log); a port given that is taken raises
@@ -59,8 +61,7 @@ def _try_bind(host: str, port: int) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    sock.set_inheritable(True)
-    return sock
+    return sock  # not inheritable: children that serve it get it by pass_fds
 
 
 def bind(host: str, port: int | None) -> socket.socket:
@@ -85,6 +86,29 @@ def bind(host: str, port: int | None) -> socket.socket:
 def bound_port(sock: socket.socket) -> int:
     port: int = sock.getsockname()[1]
     return port
+
+
+def child_args(
+    sock: socket.socket,
+    *,
+    session_dir: str,
+    control: str,
+    url_host: str,
+    grafana_host: str,
+) -> list[str]:
+    """``python -m ember.dashboard``'s arguments to serve ``sock`` (its fd inherited)."""
+    return [
+        "--control",
+        control,
+        "--session-dir",
+        session_dir,
+        "--listen-fd",
+        str(sock.fileno()),
+        "--url-host",
+        url_host,
+        "--grafana-host",
+        grafana_host,
+    ]
 
 
 @dataclass
@@ -128,16 +152,13 @@ def launch(
                 "-m",
                 "ember.dashboard",
                 "--supervise",
-                "--control",
-                control,
-                "--session-dir",
-                session_dir,
-                "--listen-fd",
-                str(fd),
-                "--url-host",
-                url_host,
-                "--grafana-host",
-                grafana_host,
+                *child_args(
+                    sock,
+                    session_dir=session_dir,
+                    control=control,
+                    url_host=url_host,
+                    grafana_host=grafana_host,
+                ),
                 "--ready-fd",
                 str(w),
             ],

@@ -16,8 +16,10 @@ SIGTERM or SIGINT stops the child (SIGTERM) and then the supervisor; if the
 supervisor itself is killed, the child gets SIGTERM from the kernel
 (``PR_SET_PDEATHSIG``, :func:`ember.common.process.die_with_parent`).
 
-Imports only the standard library and :mod:`ember.common.process`: a
-supervisor stays small.
+The supervisor can also be a thread of the process that needs the daemon
+(:meth:`ChildSupervisor.run_thread`: ``ember.init()``'s embedded cluster
+keeps its dashboard so, and saves a process).  Imports only the standard
+library and ``ember.common``: a supervisor stays small.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, DaemonStartError, read_ready_line
 
 logger = logging.getLogger(__name__)
@@ -52,12 +55,18 @@ class ChildSupervisor:
         argv: list[str],
         log_path: str,
         pass_fds: Sequence[int] = (),
+        *,
+        env: dict[str, str] | None = None,
+        redirect_output: bool = False,
     ) -> None:
         self.module = module
         self.what = what
         self.argv = list(argv)
         self._log_path = log_path
         self._pass_fds = tuple(pass_fds)
+        self._env = env
+        #: send the child's stdout/stderr to ``log_path`` (else it inherits ours)
+        self._redirect = redirect_output
         self._child: subprocess.Popen[bytes] | None = None
         self._stopping = False
         self._restarts: list[float] = []
@@ -70,33 +79,64 @@ class ChildSupervisor:
         return self._child.pid if self._child is not None else 0
 
     def _spawn(self) -> str:
+        if self._stopping:
+            raise DaemonStartError(self.what, self._log_path, "was stopped", "")
         r, w = os.pipe()
-        env = dict(os.environ)
+        env = dict(os.environ if self._env is None else self._env)
         env[PARENT_ENV] = str(os.getpid())
+        log = open_private_log(self._log_path) if self._redirect else None
         try:
-            self._child = subprocess.Popen(
+            child = self._child = subprocess.Popen(
                 [sys.executable, "-m", self.module, *self.argv, "--ready-fd", str(w)],
                 env=env,
                 pass_fds=(w, *self._pass_fds),
                 stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
             )
+        except BaseException:
+            os.close(r)
+            raise
         finally:
             os.close(w)
-        return read_ready_line(
-            r, self._child, self.what, self._log_path, READY_TIMEOUT_S
-        )
+            if log is not None:
+                os.close(log)
+        if self._stopping:  # stop() ran while the child was being started
+            child.send_signal(signal.SIGTERM)
+        return read_ready_line(r, child, self.what, self._log_path, READY_TIMEOUT_S)
 
     def start(self) -> str:
         """Start the first child; its ready line."""
         self.address = self._spawn()
         return self.address
 
-    def stop(self, signum: int, frame: FrameType | None) -> None:
-        """Signal handler: stop the child, then return from :meth:`run`."""
+    def stop(self, signum: int = 0, frame: FrameType | None = None) -> None:
+        """Stop the child, then return from :meth:`run` (a signal handler, or any thread)."""
         self._stopping = True
         child = self._child
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL the current child if it still runs (after :meth:`stop` and a wait)."""
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.kill()
+            child.wait()
+
+    def run_thread(self) -> None:
+        """:meth:`start` then :meth:`run`, in a background thread of the parent."""
+        try:
+            self.start()
+        except DaemonStartError as exc:
+            if not self._stopping:
+                logger.warning("%s", exc)
+            return
+        code = self.run()
+        if code and not self._stopping:
+            logger.warning(
+                "the %s is not restarted any more (exit %d)", self.what, code
+            )
 
     def run(self) -> int:
         """Watch the child until told to stop; the exit code for this process."""
