@@ -11,6 +11,7 @@ address and token.  The cluster lives as long as the driver that started it
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -102,24 +103,22 @@ class LocalCluster:
         thread.start()
         return f"{host}:{dashboard_launch.bound_port(sock)}"
 
-    def _stop_dashboard(self, deadline: float) -> None:
-        if self.dashboard is None:
-            return
-        sup, thread, sock = self.dashboard
-        self.dashboard = None
-        sup.stop()
-        thread.join(max(deadline - time.monotonic(), 0.01))
-        sup.kill()  # it did not stop in time (or the thread is gone)
-        thread.join(1)
-        sock.close()
-
     def stop(self) -> None:
         """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""
-        self._stop_dashboard(time.monotonic() + 3)
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            dashboard[0].stop()
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5
+        if dashboard is not None:
+            sup, thread, sock = dashboard
+            thread.join(max(deadline - time.monotonic(), 0.01))
+            sup.kill()  # it did not stop in time
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.session_dir, dashboard_launch.URL_FILE))
         for p in reversed(self.procs):
             try:
                 p.wait(max(deadline - time.monotonic(), 0.01))
