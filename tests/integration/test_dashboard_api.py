@@ -244,7 +244,7 @@ def test_actors_tasks_summary_and_timeline(dash, workload):
     assert status == 200
     assert "attachment" in headers["Content-Disposition"]
     events = json.loads(body)
-    assert any(e.get("name") == "square" for e in events)
+    assert any(e.get("name") == "task::square" for e in events)
 
 
 def test_placement_groups(dash, workload):
