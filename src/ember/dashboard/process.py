@@ -77,11 +77,12 @@ async def _serve(args: argparse.Namespace, sock: socket.socket, token: str) -> N
         await web.SockSite(runner, sock).start()
         url = f"http://{args.url_host or args.host}:{bound_port(sock)}"
         write_private(url_path(args.session_dir), url + "\n")
+        await _publish(
+            ctx, url
+        )  # before the ready line: a driver that joins next finds it
         signal_ready(args.ready_fd, url)
         logger.info("the dashboard serves at %s", url)
-        published = asyncio.create_task(_publish(ctx, url))
         await stop.wait()
-        published.cancel()
     finally:
         await runner.cleanup()
         ctx.links.close()
