@@ -90,6 +90,16 @@ def test_bad_dashboard_options_are_refused():
     assert not ember.is_initialized()
 
 
+def test_the_machine_default_can_turn_the_dashboard_off(monkeypatch):
+    monkeypatch.setenv("EMBER_INCLUDE_DASHBOARD", "0")
+    ctx = ember.init(num_cpus=1)
+    try:
+        assert ctx.dashboard_url == ""
+        assert not dashboard_children()
+    finally:
+        ember.shutdown()
+
+
 @pytest.fixture(scope="module")
 def dash():
     logging.getLogger("ember.api.init").setLevel(logging.INFO)

@@ -6,7 +6,9 @@ not waited for), so it costs ``init()`` a bind and a spawn.  Ray's options:
 ``include_dashboard`` (None or True: start it; False: none),
 ``dashboard_host`` (127.0.0.1) and ``dashboard_port`` (None: 8265 or the
 next free port of the 50 after it; a given port that is taken warns, and
-the cluster runs without a dashboard; 0: any free port).  The context's
+the cluster runs without a dashboard; 0: any free port).
+``EMBER_INCLUDE_DASHBOARD=0`` makes False the default (a CI machine, a test
+suite: the dashboard process costs ~0.9 s of CPU and ~50 MB per cluster).  The context's
 ``dashboard_url`` is ``host:port`` without a scheme, as Ray's; a driver that
 joins a cluster reads it from the control service's KV (namespace
 ``dashboard``, key ``url``: the dashboard writes it when it serves).
@@ -15,6 +17,7 @@ joins a cluster reads it from the control service's KV (namespace
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from typing import Any, NamedTuple
 
@@ -25,6 +28,8 @@ from ember.rpc.errors import RpcError
 
 logger = logging.getLogger(__name__)
 
+#: ``0``/``false``: init() starts no dashboard unless include_dashboard=True
+INCLUDE_ENV = "EMBER_INCLUDE_DASHBOARD"
 KV_NAMESPACE = "dashboard"
 KV_KEY = b"url"
 
@@ -48,6 +53,8 @@ def check(include: Any, host: Any, port: Any) -> DashboardOptions | None:
         raise ValueError(
             f"dashboard_port must be a port number (0-65535), not {port!r}"
         )
+    if include is None and os.environ.get(INCLUDE_ENV, "").lower() in ("0", "false"):
+        include = False  # the machine's default (CI, test suites): no dashboard
     return None if include is False else DashboardOptions(host, port)
 
 
