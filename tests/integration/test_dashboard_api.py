@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import urllib.error
 import urllib.parse
@@ -345,3 +346,23 @@ def test_ember_stop_stops_the_dashboard(dash):
     assert "dashboard" in out.stdout
     assert wait_until(lambda: dash.dashboard_procs() == ([], []), 30)
     assert not os.path.exists(os.path.join(dash.session_dir, "dashboard_url"))
+
+
+def test_a_taken_dashboard_port_warns_and_the_head_runs_without_it(dash):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    try:
+        out = dash.cli("start", "--head", "--port", "0", "--num-cpus", "1",
+                       "--node-ip-address", "127.0.0.1", "--object-store-memory", STORE,
+                       "--dashboard-port", str(port))  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        assert f"127.0.0.1:{port}" in out.stderr
+        assert "without a dashboard" in out.stderr
+        assert "?token=" not in out.stdout
+        assert dash.dashboard_procs() == ([], [])
+        assert dash.cli("status").returncode == 0
+    finally:
+        taken.close()
+        assert dash.cli("stop").returncode == 0
