@@ -10,7 +10,10 @@ from ember.dashboard.auth import token_middleware
 from ember.dashboard.context import DashboardContext
 
 #: modules with ``add_routes(app: web.Application, ctx: DashboardContext) -> None``
-ROUTE_MODULES: tuple[str, ...] = ("ember.dashboard.version",)
+ROUTE_MODULES: tuple[str, ...] = (
+    "ember.dashboard.version",
+    "ember.dashboard.pages",
+)
 
 
 def make_app(ctx: DashboardContext) -> web.Application:
