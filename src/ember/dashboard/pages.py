@@ -103,7 +103,9 @@ class StaticFiles:
         headers = {"Cache-Control": cache, "ETag": f.etag, **SECURITY_HEADERS}
         if f.etag in {t.strip() for t in if_none_match.split(",")}:
             return web.Response(status=304, headers=headers)
-        return web.Response(body=f.body, headers={**headers, "Content-Type": f.content_type})
+        return web.Response(
+            body=f.body, headers={**headers, "Content-Type": f.content_type}
+        )
 
 
 def _suffix(name: str) -> str:
