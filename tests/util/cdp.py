@@ -296,6 +296,16 @@ class Browser:
 
         self._run(go())
 
+    def evaluate_and_load(self, expression: str) -> None:
+        """Run a JS expression that loads another document (a form's submit); wait for it."""
+
+        async def go() -> None:
+            loaded = self.session.expect("Page.loadEventFired")
+            await self.session.send("Runtime.evaluate", {"expression": expression})
+            await loaded
+
+        self._run(go())
+
     def evaluate(self, expression: str) -> Any:
         """The value of a JS expression in the page (a promise is awaited)."""
         result = self.send(
