@@ -121,7 +121,8 @@
       new LineChart("Disk", E.bytes, [{ key: "disk_used", label: "used" }, { key: "disk_total", label: "total" }]),
       new LineChart("Network", E.rate, [{ key: "net_rx_bps", label: "received" }, { key: "net_tx_bps", label: "sent" }]),
       new LineChart("Object store", E.bytes, [
-        { key: "object_store_used", label: "used" }, { key: "object_store_total", label: "total" }]),
+        { key: "object_store_used", label: "used" }, { key: "object_store_total", label: "total" },
+        { key: "object_store_spilled", label: "spilled" }]),
     ];
     return {
       el: E.h("div", { class: "charts" }, charts.map((c) => c.el)),

@@ -106,6 +106,8 @@
             ["State", (p) => E.state(p.state)],
             ["Strategy", (p) => p.strategy],
             ["Bundles", (p) => bundles(p.bundles)],
+            ["Nodes", (p) => [...new Set((p.bundle_nodes || []).filter(Boolean))].map((n) =>
+              h("div", {}, E.nodeLink(n)))],
             ["Job", (p) => p.job_id || "-", "mono"],
           ], d.placement_groups, "No placement groups."));
         },
