@@ -74,10 +74,10 @@ class DashCluster:
         self.token = ""
         self.url = f"http://127.0.0.1:{DASHBOARD_PORT}"
 
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*CLI, *args], env=env_for(self.root), capture_output=True, text=True,
-            timeout=120,
+            [*CLI, *args], env=env_for(self.root, **env), capture_output=True,
+            text=True, timeout=120,
         )  # fmt: skip
 
     def request(
@@ -106,7 +106,8 @@ def cluster():
     try:
         common = ("--node-ip-address", "127.0.0.1", "--object-store-memory", STORE)
         out = c.cli("start", "--head", "--port", "0", "--num-cpus", "2", *common,
-                    "--dashboard-port", str(DASHBOARD_PORT))  # fmt: skip
+                    "--dashboard-port", str(DASHBOARD_PORT),
+                    EMBER_DASHBOARD_HISTORY_INTERVAL_S="1")  # fmt: skip
         assert out.returncode == 0, out.stderr
         joined = re.search(
             r"ember start --address='([^']+)' --token-file (\S+)", out.stdout
@@ -213,7 +214,7 @@ def test_overview_shows_the_cluster_and_its_charts_move(cluster, workload, page)
     )
     first = chart_points(page)
     assert len(first) == 5, first
-    # the dashboard samples the cluster every few seconds: the lines grow
+    # the dashboard samples the cluster every second here: the lines grow
     page.wait_for(
         "[...document.querySelectorAll('#main canvas')].every((c, i) =>"
         f" Number(c.dataset.points) > {json.dumps(first)}[i])",

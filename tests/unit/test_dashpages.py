@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import gzip
 import re
 import tomllib
 from importlib import resources
@@ -204,3 +205,30 @@ def test_static_files_need_an_index():
     assert a.version != b.version
     assert a.files["index.html"].body == f"<p>{a.version}</p>".encode()
     assert a.files["a.js"].content_type == "text/javascript; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    ("accept", "packed"),
+    [
+        ("gzip, deflate, br", True),
+        ("br;q=1.0, gzip;q=0.8", True),
+        ("*", True),
+        ("identity", False),
+        ("gzip;q=0", False),
+        ("", False),
+    ],
+)
+def test_a_browser_that_accepts_gzip_gets_the_file_gzipped(accept, packed):
+    files = pages.StaticFiles.from_package()
+    raw = STATIC.joinpath("views_cluster.js").read_bytes()
+    r = files.response("views_cluster.js", accept_encoding=accept)
+    assert r.headers["Vary"] == "Accept-Encoding"
+    assert isinstance(r.body, bytes)
+    if packed:
+        assert r.headers["Content-Encoding"] == "gzip"
+        assert gzip.decompress(r.body) == raw
+        assert len(r.body) < len(raw) / 2
+        assert r.headers["ETag"].endswith('-gz"')
+    else:
+        assert "Content-Encoding" not in r.headers
+        assert r.body == raw

@@ -276,8 +276,12 @@ class Browser:
 
     def clear_events(self) -> None:
         """Forget the events and errors seen so far."""
-        self.loop.call_soon_threadsafe(self.session.events.clear)
-        self.loop.call_soon_threadsafe(self.session.errors.clear)
+
+        async def clear() -> None:  # on the loop, between two events
+            self.session.events.clear()
+            self.session.errors.clear()
+
+        self._run(clear())
 
     def send(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one DevTools command and return its result."""

@@ -11,11 +11,13 @@ Caching: ``index.html`` names every script and stylesheet with
 is immutable (cached for a year: the next ember names a new digest); any
 other request of it, and ``/`` itself, is revalidated on every load
 (``no-cache`` + ``ETag``, answered 304 when it matches).  Everything is
-``private``: the responses are behind the cluster token.
+``private``: the responses are behind the cluster token.  Each file is
+gzipped once at start and sent so to a browser that accepts it.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from dataclasses import dataclass
 from importlib import resources
@@ -52,11 +54,20 @@ IMMUTABLE = "private, max-age=31536000, immutable"
 
 @dataclass(frozen=True)
 class StaticFile:
-    """One file the dashboard serves: its bytes, content type and ETag."""
+    """One file the dashboard serves: its bytes, content type and ETag.
+
+    ``gzipped`` is the body compressed once at start (None when that saves
+    too little to be worth it); its ETag is ``etag`` with ``-gz``.
+    """
 
     body: bytes
     content_type: str
     etag: str
+    gzipped: bytes | None = None
+
+    @property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
 
 
 class StaticFiles:
@@ -79,7 +90,9 @@ class StaticFiles:
                 body = body.replace(VERSION_MARK.encode(), self.version.encode())
             ctype = CONTENT_TYPES.get(_suffix(name), "application/octet-stream")
             etag = '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
-            self.files[name] = StaticFile(body, ctype, etag)
+            packed = gzip.compress(body, 9, mtime=0)
+            small = packed if len(packed) < 0.9 * len(body) else None
+            self.files[name] = StaticFile(body, ctype, etag, small)
 
     @classmethod
     def from_package(cls) -> StaticFiles:
@@ -93,19 +106,46 @@ class StaticFiles:
         return cls(files)
 
     def response(
-        self, name: str, *, version: str = "", if_none_match: str = ""
+        self,
+        name: str,
+        *,
+        version: str = "",
+        if_none_match: str = "",
+        accept_encoding: str = "",
     ) -> web.Response:
         """The answer to a request of file ``name`` (404 if it is not one of ours)."""
         f = self.files.get(name)
         if f is None:
             raise web.HTTPNotFound(text=f"no such dashboard file: {name!r}\n")
         cache = IMMUTABLE if version and version == self.version else REVALIDATE
-        headers = {"Cache-Control": cache, "ETag": f.etag, **SECURITY_HEADERS}
-        if f.etag in {t.strip() for t in if_none_match.split(",")}:
+        packed = f.gzipped is not None and accepts_gzip(accept_encoding)
+        etag = f.gzip_etag if packed else f.etag
+        headers = {
+            "Cache-Control": cache,
+            "ETag": etag,
+            "Vary": "Accept-Encoding",
+            **SECURITY_HEADERS,
+        }
+        if etag in {t.strip() for t in if_none_match.split(",")}:
             return web.Response(status=304, headers=headers)
-        return web.Response(
-            body=f.body, headers={**headers, "Content-Type": f.content_type}
-        )
+        headers["Content-Type"] = f.content_type
+        if packed:
+            headers["Content-Encoding"] = "gzip"
+            return web.Response(body=f.gzipped, headers=headers)
+        return web.Response(body=f.body, headers=headers)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header admits gzip (``q=0`` refuses it)."""
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "*"):
+            q = params.strip().removeprefix("q=")
+            try:
+                return not params.strip() or float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 def _suffix(name: str) -> str:
@@ -118,7 +158,9 @@ def add_routes(app: web.Application, ctx: DashboardContext) -> None:
 
     async def index(request: web.Request) -> web.Response:
         return files.response(
-            "index.html", if_none_match=request.headers.get("If-None-Match", "")
+            "index.html",
+            if_none_match=request.headers.get("If-None-Match", ""),
+            accept_encoding=request.headers.get("Accept-Encoding", ""),
         )
 
     async def static(request: web.Request) -> web.Response:
@@ -129,6 +171,7 @@ def add_routes(app: web.Application, ctx: DashboardContext) -> None:
             name,
             version=request.query.get("v", ""),
             if_none_match=request.headers.get("If-None-Match", ""),
+            accept_encoding=request.headers.get("Accept-Encoding", ""),
         )
 
     app.router.add_get("/", index)
