@@ -65,10 +65,12 @@
       this.ws.onclose = () => { this.ws = null; if (!opened) this.mode = "poll"; else this.mode = "closed"; };
     }
 
-    // called on every tick; the job's status says whether to keep reading
+    // called on every tick; the job's status says whether to keep reading.
+    // A closed socket is followed by one read of the whole log (all of it,
+    // whatever the socket had sent), and by polling while the job runs.
     async tick(live) {
       if (this.mode === "none") this.start();
-      if (this.mode === "poll" || (this.mode === "closed" && live)) {
+      if (this.mode === "poll" || this.mode === "closed") {
         this.mode = live ? "poll" : "done";
         const r = await E.api(`/api/jobs/${E.enc(this.id)}/logs`);
         this.show(r.logs || "");
