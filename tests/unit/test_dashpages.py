@@ -19,6 +19,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from multidict import CIMultiDict
 
 from ember.dashboard import app as dashboard_app, pages
 from ember.dashboard.context import DashboardContext
@@ -33,10 +34,10 @@ def static_names() -> list[str]:
 
 def serve_and_get(
     requests: list[tuple[str, dict[str, str]]],
-) -> list[tuple[int, dict[str, str], bytes]]:
+) -> list[tuple[int, CIMultiDict[str], bytes]]:
     """GET each ``(path, headers)`` from the pages' routes on 127.0.0.1."""
 
-    async def main() -> list[tuple[int, dict[str, str], bytes]]:
+    async def main() -> list[tuple[int, CIMultiDict[str], bytes]]:
         app = web.Application()
         pages.add_routes(app, DashboardContext("127.0.0.1:1", "t" * 32, "/nonexistent"))
         runner = web.AppRunner(app)
@@ -50,7 +51,7 @@ def serve_and_get(
                 for path, headers in requests:
                     url = f"http://127.0.0.1:{port}{path}"
                     async with s.get(url, headers=headers, allow_redirects=False) as r:
-                        out.append((r.status, dict(r.headers), await r.read()))
+                        out.append((r.status, r.headers.copy(), await r.read()))
         finally:
             await runner.cleanup()
         return out
@@ -58,7 +59,7 @@ def serve_and_get(
     return asyncio.run(main())
 
 
-def get(path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+def get(path: str, **headers: str) -> tuple[int, CIMultiDict[str], bytes]:
     return serve_and_get([(path, headers)])[0]
 
 
