@@ -4,7 +4,7 @@
 "use strict";
 (function (E) {
   const COLORS = ["#d9480f", "#1c7ed6", "#2b8a3e", "#ae3ec9", "#f08c00", "#0c8599", "#5c7cfa"];
-  const PAD = { l: 62, r: 8, t: 8, b: 20 };
+  const PAD = { l: 40, r: 8, t: 8, b: 20 };
 
   class LineChart {
     // series: [{key, label}]; fmt: value -> text; opts.max: a fixed top (100 for %)
@@ -54,13 +54,16 @@
       g.setTransform(dpr, 0, 0, dpr, 0, 0);
       g.clearRect(0, 0, w, hgt);
       g.font = "11px system-ui, sans-serif";
-      const x0 = PAD.l, x1 = w - PAD.r, y0 = hgt - PAD.b, y1 = PAD.t;
       const t = this.t;
       let top = this.opts.max || 0;
       for (const s of this.series) {
         for (const v of this.values[s.key] || []) if (v !== null && v > top) top = v;
       }
       if (!this.opts.max) top = niceTop(top);
+      // the y labels' column is as wide as its widest label
+      let labelW = 0;
+      for (let i = 0; i <= 4; i++) labelW = Math.max(labelW, g.measureText(this.fmt((top * i) / 4)).width);
+      const x0 = Math.max(PAD.l, labelW + 10), x1 = w - PAD.r, y0 = hgt - PAD.b, y1 = PAD.t;
       // grid and y labels
       g.strokeStyle = "#e9ecef";
       g.fillStyle = "#667085";
@@ -81,9 +84,10 @@
       const Y = (v) => y0 - ((y0 - y1) * v) / (top || 1);
       // x labels: first, middle, last
       g.textBaseline = "top";
-      g.textAlign = "left"; g.fillText(E.clock(tMin), x0, y0 + 4);
-      g.textAlign = "center"; g.fillText(E.clock((tMin + tMax) / 2), (x0 + x1) / 2, y0 + 4);
-      g.textAlign = "right"; g.fillText(E.clock(tMax), x1, y0 + 4);
+      const sec = tMax - tMin < 10 * 60 * 1000; // a short span: show seconds
+      g.textAlign = "left"; g.fillText(E.clock(tMin, sec), x0, y0 + 4);
+      g.textAlign = "center"; g.fillText(E.clock((tMin + tMax) / 2, sec), (x0 + x1) / 2, y0 + 4);
+      g.textAlign = "right"; g.fillText(E.clock(tMax, sec), x1, y0 + 4);
       g.lineWidth = 1.5;
       for (const s of this.series) {
         const v = this.values[s.key] || [];

@@ -83,9 +83,9 @@ window.E = window.E || { views: {} };
     return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ` +
       `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
   };
-  E.clock = function (ms) {
+  E.clock = function (ms, seconds) {
     const d = new Date(ms);
-    return `${two(d.getHours())}:${two(d.getMinutes())}`;
+    return `${two(d.getHours())}:${two(d.getMinutes())}` + (seconds ? `:${two(d.getSeconds())}` : "");
   };
   E.duration = function (start, end) {
     if (!start) return "-";
@@ -98,7 +98,8 @@ window.E = window.E || { views: {} };
   E.resources = function (total, avail) {
     const parts = [];
     for (const [k, t] of Object.entries(total || {}).sort()) {
-      if (k.startsWith("node:")) continue;
+      // node:<ip> markers and a placement group's own bundle resources stay out
+      if (k.startsWith("node:") || k.includes("_group_")) continue;
       const big = k === "memory" || k === "object_store_memory";
       const f = big ? E.bytes : E.num;
       parts.push(avail ? `${k} ${f(t - (avail[k] || 0))}/${f(t)}` : `${k} ${f(t)}`);

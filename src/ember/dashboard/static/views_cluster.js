@@ -8,7 +8,7 @@
   function resourceCards(total, avail) {
     const out = [];
     for (const [k, t] of Object.entries(total || {}).sort()) {
-      if (k.startsWith("node:")) continue;
+      if (k.startsWith("node:") || k.includes("_group_")) continue;
       const used = t - ((avail || {})[k] || 0);
       const f = BYTES.has(k) ? E.bytes : E.num;
       out.push(E.card(k, `${f(used)} / ${f(t)}`, "used / total", t ? used / t : 0));
@@ -69,12 +69,12 @@
             ["Node", (n) => [E.nodeLink(n.node_id), n.is_head ? h("span", { class: "muted" }, " (head)") : null]],
             ["IP", (n) => n.node_ip],
             ["State", (n) => [E.state(n.state), n.death_reason ? h("div", { class: "muted" }, n.death_reason) : null]],
-            ["CPU", (n) => E.pct(n.cpu_percent)],
-            ["Memory", (n) => `${E.bytes(n.mem_used)} / ${E.bytes(n.mem_total)}`],
-            ["Disk", (n) => `${E.bytes(n.disk_used)} / ${E.bytes(n.disk_total)}`],
-            ["Object store", (n) => `${E.bytes(n.object_store_used)} / ${E.bytes(n.object_store_total)}`],
-            ["Spilled", (n) => E.bytes(n.object_store_spilled)],
-            ["Network", (n) => `↓ ${E.rate(n.net_rx_bps)} ↑ ${E.rate(n.net_tx_bps)}`],
+            ["CPU", (n) => E.pct(n.cpu_percent), "nw"],
+            ["Memory", (n) => `${E.bytes(n.mem_used)} / ${E.bytes(n.mem_total)}`, "nw"],
+            ["Disk", (n) => `${E.bytes(n.disk_used)} / ${E.bytes(n.disk_total)}`, "nw"],
+            ["Object store", (n) => `${E.bytes(n.object_store_used)} / ${E.bytes(n.object_store_total)}`, "nw"],
+            ["Spilled", (n) => E.bytes(n.object_store_spilled), "nw"],
+            ["Network", (n) => `↓ ${E.rate(n.net_rx_bps)} ↑ ${E.rate(n.net_tx_bps)}`, "nw"],
             ["Workers", (n) => String(n.num_workers)],
             ["Resources (used/total)", (n) => E.resources(n.resources_total, n.resources_available)],
           ], nodes, "No nodes."));
