@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,10 @@ FIGURES = (
 )
 
 
+#: how often the scraper asks the cluster for its endpoints, seconds
+TARGETS_S = 15.0
+
+
 class Scraper(threading.Thread):
     """Scrapes every endpoint of the cluster this machine's record names, until stopped."""
 
@@ -66,22 +71,34 @@ class Scraper(threading.Thread):
         self.scrapes = 0
         self.bytes = 0
         self.errors: list[str] = []
+        self._targets: tuple[list[str], str] = ([], "")
+        self._targets_at = 0.0
 
     def run(self) -> None:
         while not self.stopped.wait(self.interval_s):
             try:
                 self.scrape_once()
             except Exception as exc:  # the cluster is starting or gone: next tick
+                self._targets = ([], "")
                 if len(self.errors) < 20:
                     self.errors.append(repr(exc))
 
-    def scrape_once(self) -> None:
+    def targets(self) -> tuple[list[str], str]:
+        """The endpoints and the token, asked of the cluster every ``TARGETS_S``.
+
+        (Prometheus reads its targets from the discovery file instead: asking
+        the control service at every scrape would charge the scraper's own
+        RPCs to metrics.)
+        """
         from ember.cli import cluster_client
         from ember.common import session
 
+        now = time.monotonic()
+        if self._targets[0] and now - self._targets_at < TARGETS_S:
+            return self._targets
         rec = session.read_cluster_record()
         if rec is None:
-            return
+            return [], ""
         st = cluster_client.get_status(
             rec["control_address"], rec["token"], find_tls=False
         )
@@ -92,9 +109,14 @@ class Scraper(threading.Thread):
         ]
         if st.metrics_address:
             urls.append(f"http://{st.metrics_address}/metrics")
+        self._targets, self._targets_at = (urls, rec["token"]), now
+        return self._targets
+
+    def scrape_once(self) -> None:
+        urls, token = self.targets()
         for url in urls:
             req = urllib.request.Request(url)
-            req.add_header("Authorization", f"Bearer {rec['token']}")
+            req.add_header("Authorization", f"Bearer {token}")
             with urllib.request.urlopen(req, timeout=10) as r:
                 self.bytes += len(r.read())
             self.scrapes += 1

@@ -224,3 +224,63 @@ def test_ember_task_events_0_turns_recording_off():
         timeout=60,
     )
     assert out.stdout.split() == ["False", "0"], out.stderr
+
+
+def test_an_attempts_events_between_two_flushes_go_as_one_message_per_side():
+    spec = _spec()
+    tid = spec.task_id
+    owner = [
+        (te.SUBMIT, spec, 0, 1.0, b""),
+        (te.STATE, tid, 0, te.PENDING_NODE_ASSIGNMENT, 1.1),
+        (te.STATE, tid, 0, te.SUBMITTED_TO_WORKER, 1.2),
+        (te.STATE, tid, 0, te.FINISHED, 1.5),
+    ]
+    executor = [
+        (te.EXEC, tid, 0, te.RUNNING, 1.3, None),
+        (te.EXEC, tid, 0, te.FINISHED, 1.4, None),
+    ]
+    (sent,) = te.coalesce(owner)
+    assert sent.state == te.PENDING_ARGS_AVAIL
+    assert sent.times == {
+        te.PENDING_NODE_ASSIGNMENT: 1.1,
+        te.SUBMITTED_TO_WORKER: 1.2,
+        te.FINISHED: 1.5,
+    }
+    (ran,) = te.coalesce(executor)
+    assert ran.executed
+    table = TaskEventTable(10)
+    table.add(_batch(sent, worker=b"o" * 16))
+    table.add(_batch(ran))
+    (row,) = table.rows([], 10).rows
+    assert row["state"] == "FINISHED"
+    assert row["name"] == "f"
+    assert (row["creation_time_ms"], row["start_time_ms"], row["end_time_ms"]) == (
+        1000,
+        1300,
+        1400,  # the executor's end, as it ran it
+    )
+    assert [e["state"] for e in row["events"]] == [
+        "PENDING_ARGS_AVAIL",
+        "PENDING_NODE_ASSIGNMENT",
+        "SUBMITTED_TO_WORKER",
+        "RUNNING",
+        "FINISHED",
+    ]
+
+
+def test_a_failure_keeps_its_own_message_with_its_error():
+    spec = _spec()
+    tid = spec.task_id
+    msgs = te.coalesce(
+        [
+            (te.SUBMIT, spec, 0, 1.0, b""),
+            (te.FAILED, tid, 0, 2.0, ValueError("bad input")),
+            (te.SUBMIT, spec, 1, 3.0, b""),
+        ]
+    )
+    assert [(m.attempt, m.state) for m in msgs] == [
+        (0, te.PENDING_ARGS_AVAIL),
+        (0, te.FAILED_STATE),
+        (1, te.PENDING_ARGS_AVAIL),
+    ]
+    assert "bad input" in msgs[1].error_message

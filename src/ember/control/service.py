@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from ember.common import gc_tuning
 from ember.common.aio import new_event_loop
 from ember.common.config import Config
 from ember.common.fdlimit import raise_nofile_limit
@@ -468,6 +469,7 @@ def run(
     die_with_parent()
     setup_daemon_logging("control")
     raise_nofile_limit()
+    gc_tuning.tune()
     loop = new_event_loop()
     try:
         loop.run_until_complete(

@@ -133,12 +133,18 @@ class TaskAttempt:
             self.worker_pid = batch.pid
             if not self.job_id:
                 self.job_id = batch.job_id
-        if (ev.executed and state in _EXECUTOR_STATES) or state not in self.times:
-            self.times[state] = ev.time_s
+        self._reach(state, ev.time_s, ev.executed)
+        for later, t in ev.times.items():
+            if later in _RANK:
+                self._reach(later, t, ev.executed)
         if ev.error_type and (ev.executed or not self.error_type):
             self.error_type = ev.error_type
         if ev.error_message and (ev.executed or not self.error_message):
             self.error_message = ev.error_message
+
+    def _reach(self, state: str, t: float, executed: bool) -> None:
+        if (executed and state in _EXECUTOR_STATES) or state not in self.times:
+            self.times[state] = t
         if _RANK[state] > _RANK[self.state]:
             self.state = state
 

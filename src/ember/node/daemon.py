@@ -24,6 +24,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from ember.common import gc_tuning
 from ember.common.aio import Supervisor, new_event_loop
 from ember.common.config import Config
 from ember.common.fdlimit import raise_nofile_limit
@@ -592,6 +593,7 @@ def run(opts: NodeOptions) -> None:
     die_with_parent()
     setup_daemon_logging("node")
     raise_nofile_limit()
+    gc_tuning.tune()
     loop = new_event_loop()
     try:
         loop.run_until_complete(_main(opts))

@@ -70,6 +70,9 @@ class LocalObjects:
     def _created(self, conn: Connection, req: Any, off: int) -> CreateObjectReply:
         self.owned_by(req.oid, req.owner, req.owner_node)
         if off < 0:
+            if req.oid in self._doomed:  # the copy here is for an owner already dead
+                self._doomed.discard(req.oid)
+                self._store.delete(req.oid)
             return CreateObjectReply(offset=-1, exists=True)
         writing: set[bytes] | None = conn.state.get("writing")
         if writing is None:

@@ -629,6 +629,9 @@ class TaskEvent(Msg):
     error_message: str = ""
     #: the sender runs it: its worker, node and pid are this attempt's
     executed: bool = False
+    #: the later states this attempt reached in the same batch, and when
+    #: (the sender coalesces an attempt's events: one message, not one per state)
+    times: dict[str, float] = {}
 
 
 class TaskEventsBatch(Msg):

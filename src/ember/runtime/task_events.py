@@ -185,6 +185,32 @@ def encode(ev: tuple[Any, ...]) -> TaskEvent:
     )
 
 
+def coalesce(recorded: list[tuple[Any, ...]]) -> list[TaskEvent]:
+    """The messages of ``recorded``: one per attempt and side, where they can merge.
+
+    A plain state change (no error) of an attempt already in the batch goes
+    into that message's ``times``; so a task that ran between two flushes
+    costs its owner one message and its executor one, not one per state.
+    """
+    out: list[TaskEvent] = []
+    last: dict[tuple[bytes, int, bool], TaskEvent] = {}
+    for ev in recorded:
+        kind = ev[0]
+        if kind == STATE or (kind == EXEC and ev[5] is None):
+            msg = last.get((ev[1], ev[2], kind == EXEC))
+            if msg is not None:
+                msg.times[ev[3]] = ev[4]
+                continue
+        try:
+            msg = encode(ev)
+        except (AttributeError, TypeError, ValueError):  # never lose the rest
+            logger.debug("cannot encode task event %r", ev[:2], exc_info=True)
+            continue
+        last[(msg.task_id, msg.attempt, msg.executed)] = msg
+        out.append(msg)
+    return out
+
+
 def driver_task_id(job_id: bytes) -> bytes:
     """The id the state API gives a job's driver, the parent of the tasks it submits
     (as Ray's: all ``ff`` but the job id at the end)."""
@@ -235,12 +261,6 @@ class TaskEventSender:
     def batch(self) -> TaskEventsBatch:
         """The next batch to send (drains the buffer)."""
         links = self._links
-        events = []
-        for ev in self.take():
-            try:
-                events.append(encode(ev))
-            except (AttributeError, TypeError, ValueError):  # never lose the rest
-                logger.debug("cannot encode task event %r", ev[:2], exc_info=True)
         return TaskEventsBatch(
             worker_id=links.worker_id,
             node_id=links.node_id,
@@ -248,7 +268,7 @@ class TaskEventSender:
             ip=self._node_ip,
             worker_type="DRIVER" if self._is_driver else "WORKER",
             job_id=links.job_id,
-            events=events,
+            events=coalesce(self.take()),
             dropped=self.dropped,
         )
 

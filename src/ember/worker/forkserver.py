@@ -35,6 +35,7 @@ import signal
 import socket
 import sys
 
+from ember.common import gc_tuning
 from ember.common.log_names import err_path
 from ember.common.private_files import open_private_log
 from ember.common.process_tree import kill_session
@@ -104,6 +105,7 @@ def serve(fd: int) -> None:
     if os.getppid() != parent:  # the node daemon died before prctl took effect
         return
     _preload()
+    gc_tuning.tune()  # the workers forked from here share the frozen imports
     conn.setblocking(True)
     conn.sendall(b'{"ready": true}\n')
     rfd, wfd = os.pipe()

@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 
+from ember.common import gc_tuning
 from ember.common.config import Config
 from ember.common.process import setup_daemon_logging, token_from_env
 from ember.protocol.messages import RegisterWorkerRequest
@@ -29,6 +30,7 @@ def run(
     """Serve tasks until told to exit or until the node daemon goes away."""
     worker_env.apply()  # the runtime env's working_dir and py_modules, if any
     setup_daemon_logging("worker", logging.WARNING)
+    gc_tuning.tune()
     if os.environ.get("PYTHONBREAKPOINT") != "0":  # "0" turns breakpoint() off
         # breakpoint() in a task waits for `ember debug`, as Ray's does for `ray debug`
         os.environ["PYTHONBREAKPOINT"] = "ember.util.pdb.set_trace"
