@@ -13,7 +13,8 @@ from ember.autoscaler.config import NODE_TYPE_LABEL
 from ember.cli import cluster_client
 from ember.common import session
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 
 def config(root: str, **extra) -> str:

@@ -25,7 +25,8 @@ from ember.common import session
 from ember.protocol.messages import SCHEMA, KvGetRequest
 from ember.rpc.connection import connect
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 MAX_WORKERS = 2
 #: generous: node daemons start slowly on a loaded 2-core machine

@@ -21,7 +21,8 @@ pytest.importorskip("dask.dataframe")
 pytest.importorskip("dask.bag")
 pytest.importorskip("sklearn")
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 DRIVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dask_driver.py")
 STORE = str(512 * 1024 * 1024)

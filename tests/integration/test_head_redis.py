@@ -22,7 +22,8 @@ import pytest
 from tests.integration.cli_cluster import clean_up, make_root, wait_until
 from tests.integration.test_head_restart import Head
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 REDIS = shutil.which("redis-server")
 

@@ -40,7 +40,8 @@ from tests.integration.cli_cluster import (
 
 from ember.common import session
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 NAMES = ("head", "n1", "n2")
 SUBNET = "10.203.0"

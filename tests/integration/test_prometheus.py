@@ -26,8 +26,10 @@ from tests.integration.cli_cluster import CLI, clean_up, env_for, make_root, wai
 from ember.metrics.files import dashboards
 
 PROMETHEUS = shutil.which("prometheus")
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
 pytestmark = [
     pytest.mark.multiprocess,
+    pytest.mark.slow,
     pytest.mark.timeout(420),
     pytest.mark.skipif(
         PROMETHEUS is None,

@@ -11,7 +11,8 @@ import pytest
 import ember
 from ember.exceptions import ActorDiedError, RuntimeEnvSetupError
 
-pytestmark = pytest.mark.multiprocess
+# slow: the default run stays under 15 minutes on 2 cores (.ci/run runs -m slow)
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 #: a small pure-Python package the test environment does not have
 PACKAGE = "pyjokes"

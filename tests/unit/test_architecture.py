@@ -22,7 +22,7 @@ SRC_DIR = PACKAGE_DIR.parent
 #: layer are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("autoscaler",),
+    ("autoscaler", "dashboard"),
     ("util",),
     ("experimental",),
     ("api", "worker"),
