@@ -16,6 +16,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "ember.dashboard.history",
     "ember.dashboard.state_api",
     "ember.dashboard.logs_api",
+    "ember.dashboard.pages",
 )
 
 
