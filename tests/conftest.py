@@ -65,6 +65,23 @@ def wait_until(predicate, timeout_s: float = 15.0, interval_s: float = 0.05) -> 
     return predicate()
 
 
+#: init() starts no dashboard in the suite (it costs ~0.9 s of CPU per cluster,
+#: hundreds of times): the dashboard's own modules turn it back on (below)
+os.environ.setdefault("EMBER_INCLUDE_DASHBOARD", "0")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _dashboard_where_tested(request):
+    """In a module about the dashboard, init() starts one, as it does for users
+    (module-scoped and autouse, so it comes before the module's own clusters)."""
+    if "dashboard" not in request.module.__name__:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("EMBER_INCLUDE_DASHBOARD", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_runtime_folder():
     """This session's own runtime folder (see the module docstring)."""

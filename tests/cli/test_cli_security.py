@@ -79,7 +79,10 @@ def test_tokens_never_travel_on_a_command_line(home):
     token_file = session.token_path(address)
     with open(token_file) as f:
         token = f.read().strip()
-    assert token not in out.stdout
+    # Only the dashboard's link carries it (once, as Jupyter's), never a command.
+    shown_at = [line for line in out.stdout.splitlines() if token in line]
+    assert len(shown_at) <= 1
+    assert all(f"/?token={token}" in line for line in shown_at), shown_at
     shown = "~/" + os.path.relpath(token_file, os.path.expanduser("~"))
     assert f"--token-file {shown}" in out.stdout
 

@@ -151,7 +151,7 @@ def test_every_command_has_help(command):
     assert out.returncode == 0
     assert "Usage:" in out.stdout
     if command == ["start"]:
-        assert "no dashboard yet" in out.stdout
+        assert "--include-dashboard" in out.stdout
 
 
 def test_start_needs_head_or_address(home):

@@ -24,9 +24,6 @@ def local():
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        ({"include_dashboard": True}, "include_dashboard"),
-        ({"dashboard_port": 8265}, "dashboard_port"),
-        ({"dashboard_host": "0.0.0.0"}, "dashboard_host"),
         ({"_temp_dir": "/tmp/elsewhere"}, "_temp_dir"),
     ],
 )

@@ -1,6 +1,6 @@
 """Options ember accepts (for Ray compatibility) but does not act on yet: warn, by name.
 
-A Ray program may pass ``include_dashboard=True`` or
+A Ray program may pass ``enable_resource_isolation=True`` or
 ``runtime_env={"conda": ...}``; ember must not fail on them, but silently
 ignoring them hides why a program behaves differently. Each such option warns
 once per process (``UserWarning``), naming the option and what is missing.
@@ -16,9 +16,6 @@ from ember.runtime_env import runtime_env as renv
 
 #: init() keyword -> what ember lacks
 INIT_OPTIONS = {
-    "include_dashboard": "there is no dashboard",
-    "dashboard_host": "there is no dashboard",
-    "dashboard_port": "there is no dashboard",
     "job_config": "job configs are not supported",
     "storage": "there is no cluster storage",
     "_enable_object_reconstruction": "lost objects are not reconstructed",

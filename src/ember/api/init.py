@@ -12,6 +12,7 @@ from typing import Any
 
 from ember.api import (
     cluster_loss,
+    dashboard_options,
     ignored_options,
     join,
     options as opt,
@@ -160,14 +161,9 @@ def init(
     # a submitted job's runtime_env (EMBER_JOB_CONFIG_JSON) is the driver's job env
     runtime_env, hook = setup_hook.split(with_job_env(runtime_env))
     temp_dir = _check_temp_dir(kwargs.get("_temp_dir"))
-    ignored_options.check_init(
-        {
-            **kwargs,
-            "include_dashboard": include_dashboard or None,
-            "dashboard_host": None if dashboard_host == "127.0.0.1" else dashboard_host,
-            "dashboard_port": dashboard_port,
-            "job_config": job_config,
-        }
+    ignored_options.check_init({**kwargs, "job_config": job_config})
+    dashboard = dashboard_options.check(
+        include_dashboard, dashboard_host, dashboard_port
     )
     check_init_args(
         address,
@@ -255,6 +251,7 @@ def init(
                 labels,
                 temp_dir,
             )
+            _start_dashboard(dashboard)
         else:
             if temp_dir is not None:
                 ignored_options.warn_ignored(
@@ -278,7 +275,8 @@ def init(
             except BaseException:
                 cw.shutdown()
                 raise
-            logger.info("Connected to the ember cluster.")
+            dashboard_options.joined(cw)
+            logger.info("Connected to the ember cluster.%s", dashboard_options.view())
         try:
             cw.run(upload.send(cw.control.call, packages))
             if hook is not None:
@@ -410,7 +408,18 @@ def _driver_sys_path() -> list[str]:
 
 
 def _context() -> InitContext:
-    return InitContext(**runtime_access.runtime().context_info())
+    info = runtime_access.runtime().context_info()
+    if not info.get("webui_url") and runtime_access.current_or_none() is not None:
+        info["webui_url"] = dashboard_options.current_url()
+    return InitContext(**info)
+
+
+def _start_dashboard(options: dashboard_options.DashboardOptions | None) -> None:
+    """The embedded cluster's dashboard, started in the background (init() goes on)."""
+    cluster = _cluster
+    assert cluster is not None
+    dashboard_options.start(cluster, options)
+    logger.info("Started a local ember instance.%s", dashboard_options.view())
 
 
 def shutdown(_exiting_interpreter: bool = False) -> None:
@@ -421,6 +430,7 @@ def shutdown(_exiting_interpreter: bool = False) -> None:
         if rt is not None:
             rt.shutdown()
         tls.use_files(None)  # the files of the cluster this driver was connected to
+        dashboard_options.forget()
         _stop_cluster()
         task_context.process_actor.clear()
 

@@ -11,20 +11,24 @@ address and token.  The cluster lives as long as the driver that started it
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ember.common import session
+from ember.common import dashboard_launch, session
 from ember.common.private_files import open_private_log
 from ember.common.process import PARENT_ENV, TOKEN_ENV, read_ready_line
+from ember.common.supervisor import ChildSupervisor
 
 READY_TIMEOUT_S = 30.0
 
@@ -40,6 +44,8 @@ class LocalCluster:
     node_unix: str = ""
     node_id: str = ""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: the dashboard's supervisor, its thread and the listening socket (if started)
+    dashboard: tuple[ChildSupervisor, threading.Thread, socket.socket] | None = None
 
     def record(self) -> dict[str, Any]:
         """The cluster record other drivers join it by (it holds the token: 0600)."""
@@ -60,12 +66,59 @@ class LocalCluster:
             ],
         }
 
+    def start_dashboard(
+        self, host: str, port: int | None, grafana_host: str = ""
+    ) -> str:
+        """Start the dashboard in the background (nothing waits for it); its ``host:port``.
+
+        The port is bound here and kept by this process; a thread of it
+        supervises the dashboard process (restarts it when it dies), so the
+        embedded cluster needs no supervisor process of its own.
+
+        Raises:
+            DashboardPortError: the port cannot be bound (the cluster runs on).
+        """
+        sock = dashboard_launch.bind(host, port)
+        env = dict(os.environ)
+        env[TOKEN_ENV] = self.token
+        sup = ChildSupervisor(
+            "ember.dashboard",
+            "dashboard",
+            dashboard_launch.child_args(
+                sock,
+                session_dir=self.session_dir,
+                control=f"unix:{self.control_unix}",
+                url_host=host,
+                grafana_host=grafana_host,
+            ),
+            os.path.join(self.session_dir, "logs", "dashboard.log"),
+            pass_fds=(sock.fileno(),),
+            env=env,
+            redirect_output=True,
+        )
+        thread = threading.Thread(
+            target=sup.run_thread, name="ember-dashboard-supervisor", daemon=True
+        )
+        self.dashboard = (sup, thread, sock)
+        thread.start()
+        return f"{host}:{dashboard_launch.bound_port(sock)}"
+
     def stop(self) -> None:
         """SIGTERM the daemons (the node stops its workers), then SIGKILL stragglers."""
+        dashboard, self.dashboard = self.dashboard, None
+        if dashboard is not None:
+            dashboard[0].stop()
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + 5
+        if dashboard is not None:
+            sup, thread, sock = dashboard
+            thread.join(max(deadline - time.monotonic(), 0.01))
+            sup.kill()  # it did not stop in time
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.session_dir, dashboard_launch.URL_FILE))
         for p in reversed(self.procs):
             try:
                 p.wait(max(deadline - time.monotonic(), 0.01))

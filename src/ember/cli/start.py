@@ -24,13 +24,14 @@ from ember.cli.daemons import (
     stop_session_daemons,
     wait_ready,
 )
+from ember.cli.dashboard_proc import INCLUDE_HELP, dashboard_lines, start_dashboard
 from ember.cli.node_options import (
     node_resources,
     parse_labels,
     parse_resources,
     primary_ip,
 )
-from ember.common import session, tls_files
+from ember.common import dashboard_launch, session, tls_files
 from ember.common.resources import default_object_store_bytes
 from ember.metrics.files import session_files
 
@@ -189,6 +190,9 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         )
         daemons.insert(0, node)
         wait_ready(node, r)
+        dashboard = start_dashboard(opts, session_dir, ip, env)
+        if dashboard is not None:
+            daemons.append(dashboard)
         if opts.get("autoscaling_config") is not None:
             daemons.append(
                 start_autoscaler(opts["autoscaling_config"], session_dir, address, env)
@@ -214,6 +218,7 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
         "head": True,
         "processes": [d.record() for d in daemons],
         "dashboard": f"{opts['dashboard_host']}:{opts['dashboard_port']}",
+        "dashboard_url": dashboard.ready_line if dashboard is not None else None,
         "storage": storage,
         "token_file": token_file,
         "prometheus_config": metrics.prometheus_yml,
@@ -232,7 +237,10 @@ def start_head(opts: dict[str, Any]) -> tuple[list[Daemon], dict[str, Any]]:
             "token": token,
             "session_dir": session_dir,
             "pid": control.proc.pid,
-            "processes": record["processes"],
+            # not the dashboard's: the cluster runs on when it is down
+            "processes": [
+                d.record() for d in daemons if d.name != dashboard_launch.NAME
+            ],
         }
     )
     return daemons, record
@@ -397,7 +405,7 @@ Next steps
 
   To see the cluster:     ember status
   To stop this machine's ember processes:  ember stop
-  (no dashboard yet: {record["dashboard"]} is recorded but nothing serves it)
+{dashboard_lines(record, session.read_token_file(token_file))}
 {_metrics_lines(record)}"""
     )
 
@@ -476,17 +484,31 @@ def _print_joined(record: dict[str, Any]) -> None:
     "under this one (default: the session folder's spill/).",
 )
 @click.option(
+    "--include-dashboard",
+    type=bool,
+    default=True,
+    show_default=True,
+    help=INCLUDE_HELP,
+)
+@click.option(
     "--dashboard-host",
     default="127.0.0.1",
     show_default=True,
-    help="Recorded only: ember has no dashboard yet.",
+    help="With --head: the address the dashboard listens on (0.0.0.0: every "
+    "interface; every request needs the cluster token).",
 )
 @click.option(
     "--dashboard-port",
-    type=int,
+    type=click.IntRange(min=0, max=65535),
     default=8265,
     show_default=True,
-    help="Recorded only: ember has no dashboard yet.",
+    help="With --head: the dashboard's port (0: a free one). Taken: the head starts "
+    "without a dashboard, with a warning.",
+)
+@click.option(
+    "--grafana-host",
+    default=None,
+    help="With --head: Grafana's URL, linked from the dashboard's metrics page.",
 )
 @click.option(
     "--temp-dir",

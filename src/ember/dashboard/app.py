@@ -12,6 +12,11 @@ from ember.dashboard.context import DashboardContext
 #: modules with ``add_routes(app: web.Application, ctx: DashboardContext) -> None``
 ROUTE_MODULES: tuple[str, ...] = (
     "ember.dashboard.version",
+    "ember.dashboard.login",
+    "ember.dashboard.history",
+    "ember.dashboard.state_api",
+    "ember.dashboard.logs_api",
+    "ember.dashboard.pages",
     "ember.dashboard.jobs.routes",
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember.dashboard.links import ClusterLinks
 from ember.util.state.client import StateClient
 
 
@@ -24,6 +25,7 @@ class DashboardContext:
     #: per-module state kept for the life of the process (a module's own key)
     extras: dict[str, Any] = field(default_factory=dict)
     _state: StateClient | None = None
+    _links: ClusterLinks | None = None
 
     @property
     def state(self) -> StateClient:
@@ -31,3 +33,11 @@ class DashboardContext:
         if self._state is None:
             self._state = StateClient(self.control_address)
         return self._state
+
+    @property
+    def links(self) -> ClusterLinks:
+        """Async connections to the control service and the nodes, kept open
+        (on the dashboard's loop; use these in handlers, not the blocking ``state``)."""
+        if self._links is None:
+            self._links = ClusterLinks(self.control_address, self.token)
+        return self._links

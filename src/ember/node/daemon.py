@@ -54,6 +54,7 @@ from ember.node.object_report import NodeObjectReport
 from ember.node.runtime_envs import RuntimeEnvs, control_fetch
 from ember.node.spill import Spiller
 from ember.node.spill_io import configured_directory, spill_folder
+from ember.node.system_stats import SystemStats
 from ember.node.worker_pool import WorkerHandle, WorkerPool, describe_exit
 from ember.object_store.shm import Arena, arena_path, create_arena, remove_arena
 from ember.object_store.spill_policy import SpillPolicy
@@ -161,7 +162,9 @@ class NodeDaemon:
         )
         for part in (self.cluster, self.objects, self.transfers, self.bundles):
             self.server.handlers.update(part.handlers())
-        self.server.handlers.update(self._object_report().handlers())
+        self.object_report = self._object_report()
+        self.server.handlers.update(self.object_report.handlers())
+        self.server.handlers.update(self._system_stats().handlers())
         #: set by start(), once there is a worker pool
         self.leases: LeaseManager
         self.unix = os.path.join(
@@ -201,6 +204,22 @@ class NodeDaemon:
             return [h.conn for h in handles if h.conn is not None and h.state != "dead"]
 
         return NodeObjectReport(self.node_id, worker_conns, self.spiller.index.oids)
+
+    def _system_stats(self) -> SystemStats:
+        """``node.get_system_stats``: machine counters, this node's processes."""
+
+        def store() -> tuple[int, int, int]:
+            st = self.store.statistics()
+            return st.used, st.capacity, self.spiller.statistics().bytes_on_disk
+
+        def processes() -> list[tuple[int, bytes, bool]]:
+            handles = self.pool.by_pid.values() if self.pool is not None else ()
+            out = [(h.pid, h.worker_id, False) for h in handles if h.state != "dead"]
+            return out + [
+                (pid, b"", True) for pid in self.object_report.drivers.values()
+            ]
+
+        return SystemStats(self.node_id, self.opts.session_dir, store, processes)
 
     def _handlers(self) -> dict[str, Any]:
         return {

@@ -790,6 +790,47 @@ class RegisterDriverMessage(Msg):
     pid: int
 
 
+class ProcessStats(Msg):
+    """One worker or driver process of a node, as ``node.get_system_stats`` sees it."""
+
+    pid: int
+    worker_id: bytes = b""
+    is_driver: bool = False
+    #: user + system CPU seconds since the process started
+    cpu_s: float = 0.0
+    rss: int = 0
+    alive: bool = True
+
+
+class SystemStatsReply(Msg):
+    """``node.get_system_stats``: the machine's counters, read when asked (psutil).
+
+    Counters are cumulative (CPU seconds, bytes sent and received): whoever
+    samples them (the dashboard) takes rates between two readings, so any
+    number of readers get right figures.
+    """
+
+    node_id: bytes
+    #: epoch seconds of the reading
+    time_s: float
+    cpu_count: int = 0
+    #: CPU seconds of every CPU since boot: busy (not idle or iowait), and all
+    cpu_busy_s: float = 0.0
+    cpu_total_s: float = 0.0
+    mem_total: int = 0
+    mem_used: int = 0
+    #: the file system of the session folder
+    disk_total: int = 0
+    disk_used: int = 0
+    net_sent: int = 0
+    net_recv: int = 0
+    store_used: int = 0
+    store_total: int = 0
+    #: bytes of live objects in spill files
+    store_spilled: int = 0
+    processes: list[ProcessStats] = []
+
+
 METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
@@ -875,6 +916,8 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "worker.list_objects": (ListObjectsRequest, CoreWorkerObjects),
     "node.list_objects": (ListObjectsRequest, NodeObjectsReply),
     "node.register_driver": (RegisterDriverMessage, None),
+    # the machine's counters for the dashboard (node/system_stats.py)
+    "node.get_system_stats": (Empty, SystemStatsReply),
 }
 
 #: the deadline class of every method that is not a short ``control`` RPC (see
