@@ -8,7 +8,7 @@ Usage::
 
 For each backend a 2-node cluster of the same shape is started through its
 CLI (``bench/multinode.py``: a head and a node with ``{"far": 1}``, one CPU
-each, on 127.0.0.1), its dashboard on 127.0.0.1:18410 (ember) or :18420
+each, on 127.0.0.1), its dashboard on 127.0.0.1:18410 (ember) or :28420
 (Ray), and a short driver runs 20 tasks and an actor so the pages have rows.
 Each round opens the dashboard in a fresh headless Chromium (a new profile:
 cold cache, no cookie; ``tests/util/cdp.py``) the way a user does:
@@ -54,7 +54,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # tests/util/cdp.py, the DevTools client
 cdp = importlib.import_module("tests.util.cdp")
 
-PORTS = {"ember": 18410, "ray": 18420}
+#: (Ray 2.60 hands ports 10002-19999 to its workers: its dashboard must sit outside them)
+PORTS = {"ember": 18410, "ray": 28420}
 STATIC_TYPES = {
     "Document",
     "Script",
