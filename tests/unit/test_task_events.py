@@ -284,3 +284,44 @@ def test_a_failure_keeps_its_own_message_with_its_error():
         (1, te.PENDING_ARGS_AVAIL),
     ]
     assert "bad input" in msgs[1].error_message
+
+
+def _off_the_wire(batch: TaskEventsBatch):
+    import msgspec
+
+    from ember.protocol.messages import TaskEventsBatchWire
+
+    return msgspec.msgpack.decode(
+        msgspec.msgpack.encode(batch), type=TaskEventsBatchWire
+    )
+
+
+def test_batches_off_the_wire_are_merged_when_the_table_is_read():
+    table = TaskEventTable(10)
+    table.add(
+        _off_the_wire(
+            _batch(_ev("PENDING_ARGS_AVAIL", 1.0, name="f", type="NORMAL_TASK"))
+        )
+    )
+    table.add(_off_the_wire(_batch(_ev("FINISHED", 3.0, executed=True))))
+    assert not table.attempts  # nothing decoded yet
+    (row,) = table.rows([], 10).rows
+    assert row["name"] == "f"
+    assert row["state"] == "FINISHED"
+    assert table.state_counts() == {("FINISHED", "f", False): 1}
+
+
+def test_a_batch_whose_events_do_not_decode_is_dropped_and_the_rest_kept():
+    import msgspec
+
+    from ember.protocol.messages import TaskEventsBatchWire
+
+    table = TaskEventTable(10)
+    table.add(
+        TaskEventsBatchWire(
+            worker_id=b"x", node_id=b"", pid=1, events=msgspec.Raw(b"\x92\x01\xc1")
+        )
+    )
+    table.add(_off_the_wire(_batch(_ev("RUNNING", 2.0, executed=True))))
+    (row,) = table.rows([], 10).rows
+    assert row["state"] == "RUNNING"

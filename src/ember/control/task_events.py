@@ -9,6 +9,12 @@ it was seen in each state (the executor's time wins for RUNNING and the
 end, as it ran them); its state is the latest in Ray's order
 (:data:`ORDER`), so events may arrive in any order from any process.
 
+Batches arrive as :class:`TaskEventsBatchWire` (the events still encoded)
+and wait, undecoded, until the table is read (a ``list_tasks``, a metrics
+scrape, the dashboard) or 32 MiB of them wait: a cluster nobody watches pays
+only the receive; one that is watched pays the decode and merge off the
+control path's burst, at the next read.
+
 The table keeps the last ``EMBER_TASK_EVENTS_MAX`` (100,000) attempts; older
 ones are dropped, oldest first, and counted with what the workers dropped
 themselves (``dropped``).  It answers the state API's ``list_tasks``
@@ -18,13 +24,27 @@ metrics' ``ember_tasks`` gauge (:meth:`TaskEventTable.state_counts`).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import msgspec
+
 from ember.common.state_filters import Filter, select
-from ember.protocol.messages import ListStateReply, TaskEvent, TaskEventsBatch
+from ember.protocol.messages import (
+    ListStateReply,
+    TaskEvent,
+    TaskEventsBatch,
+    TaskEventsBatchWire,
+)
+
+logger = logging.getLogger(__name__)
+
+#: encoded events kept waiting before they are merged without being asked
+PENDING_MAX_BYTES = 32 * 2**20
+_EVENTS_DECODER = msgspec.msgpack.Decoder(list[TaskEvent])
 
 #: Ray's TaskStatus order: an attempt's state is the last of these it reached
 ORDER = (
@@ -115,7 +135,9 @@ class TaskAttempt:
         self.parent_task_id, self.resources = other.parent_task_id, other.resources
         self.pg_id = other.pg_id
 
-    def apply(self, ev: TaskEvent, batch: TaskEventsBatch) -> None:
+    def apply(
+        self, ev: TaskEvent, batch: TaskEventsBatch | TaskEventsBatchWire
+    ) -> None:
         """Merge one event (from the worker that sent ``batch``)."""
         if ev.name:
             self.name, self.func_name = ev.name, ev.func_name or ev.name
@@ -205,18 +227,55 @@ class TaskEventTable:
         self.evicted = 0
         #: events the workers dropped (their latest count, per worker)
         self._worker_dropped: dict[bytes, int] = {}
+        #: batches off the wire whose events are not decoded yet, oldest first
+        self._pending: list[tuple[TaskEventsBatchWire, bytes]] = []
+        self._pending_bytes = 0
 
     @property
     def dropped(self) -> int:
         """Attempts dropped here plus events dropped by the workers' buffers."""
+        self._merge_pending()
         return self.evicted + sum(self._worker_dropped.values())
 
-    def add(self, batch: TaskEventsBatch) -> None:
-        """Merge a core worker's batch of events."""
+    def add(self, batch: TaskEventsBatch | TaskEventsBatchWire) -> None:
+        """Take a core worker's batch of events.
+
+        A batch off the wire keeps its events encoded: they are decoded and
+        merged when the table is next read (:meth:`_merge_pending`), or once
+        ``PENDING_MAX_BYTES`` of them wait, so a cluster nobody is watching
+        spends almost nothing on them.
+        """
         if batch.dropped:
             self._worker_dropped[batch.worker_id] = batch.dropped
+        if isinstance(batch, TaskEventsBatchWire):
+            raw = bytes(batch.events)
+            if len(raw) > 1:  # b"\x90" is an empty list
+                self._pending.append((batch, raw))
+                self._pending_bytes += len(raw)
+                if self._pending_bytes > PENDING_MAX_BYTES:
+                    self._merge_pending()
+            return
+        self._merge(batch, batch.events)
+
+    def _merge_pending(self) -> None:
+        """Decode and merge the batches that wait, in the order they came."""
+        pending, self._pending = self._pending, []
+        self._pending_bytes = 0
+        for batch, raw in pending:
+            try:
+                events = _EVENTS_DECODER.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                logger.warning(
+                    "dropped task events from worker %s: %s", batch.worker_id.hex(), exc
+                )
+                continue
+            self._merge(batch, events)
+
+    def _merge(
+        self, batch: TaskEventsBatch | TaskEventsBatchWire, events: list[TaskEvent]
+    ) -> None:
         attempts = self.attempts
-        for ev in batch.events:
+        for ev in events:
             key = (ev.task_id, ev.attempt)
             rec = attempts.get(key)
             if rec is None:
@@ -238,12 +297,13 @@ class TaskEventTable:
         self.evicted += 1
 
     def __iter__(self) -> Iterator[TaskAttempt]:
+        self._merge_pending()
         return iter(self.attempts.values())
 
     def rows(self, filters: Sequence[Filter], limit: int) -> ListStateReply:
         """``list_tasks``: matching rows (up to ``limit``) and the counts Ray reports."""
         rows, matched = select((a.row() for a in self), filters, limit, "task_id")
-        kept = len(self.attempts)
+        kept = len(self.attempts)  # (iterating merged what was pending)
         return ListStateReply(
             rows=rows,
             total=kept + self.dropped,
@@ -254,6 +314,6 @@ class TaskEventTable:
     def state_counts(self) -> dict[tuple[str, str, bool], int]:
         """``{(state, name, is_retry): count}`` over the attempts kept (``ember_tasks``)."""
         counts: Counter[tuple[str, str, bool]] = Counter()
-        for a in self.attempts.values():
+        for a in self:
             counts[(a.state, a.name, a.attempt > 0)] += 1
         return dict(counts)

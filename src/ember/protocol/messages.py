@@ -649,6 +649,20 @@ class TaskEventsBatch(Msg):
     dropped: int = 0
 
 
+class TaskEventsBatchWire(Msg):
+    """A :class:`TaskEventsBatch` as the control service reads it: the same fields,
+    the events left encoded until someone asks for them (``control/task_events.py``)."""
+
+    worker_id: bytes
+    node_id: bytes
+    pid: int
+    ip: str = ""
+    worker_type: str = "WORKER"
+    job_id: bytes = b""
+    events: msgspec.Raw = msgspec.Raw()
+    dropped: int = 0
+
+
 class StateFilter(Msg):
     """``(key, predicate, value)`` of the state API; predicate ``=`` or ``!=``."""
 
@@ -902,7 +916,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     "node.list_logs": (ListLogsRequest, ListLogsReply),
     "node.read_log": (ReadLogRequest, ReadLogReply),
     # task events and the state API
-    "control.add_task_events": (TaskEventsBatch, None),
+    "control.add_task_events": (TaskEventsBatchWire, None),
     "control.list_tasks": (ListStateRequest, ListStateReply),
     "control.list_state": (ListStateRequest, ListStateReply),
     # the autoscaler's scale-down: the control service asks the node, which stops if idle
