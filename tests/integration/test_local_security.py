@@ -123,7 +123,9 @@ def test_every_file_and_folder_of_a_session_is_private(machine):
 
 
 def test_the_embedded_cluster_listens_on_no_tcp_port(machine):
-    ctx = ember.init(num_cpus=2, configure_logging=False, dashboard_port=0)
+    ctx = ember.init(
+        num_cpus=2, configure_logging=False, include_dashboard=True, dashboard_port=0
+    )
     run_tasks_and_actors()
     procs = tree(os.getpid())
     assert len(procs) >= 4  # driver, control service, node daemon, fork server

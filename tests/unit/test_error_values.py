@@ -14,9 +14,18 @@ from ember.api.call_shape import CallShape, check_wire
 from ember.runtime import function_pickles, serialization
 
 
+def _refuse(*args):
+    raise TypeError("this error cannot be rebuilt")
+
+
 class _TwoArgs(Exception):
     def __init__(self, a, b):
         super().__init__(f"{a}+{b}")
+
+    def __reduce__(self):
+        # Rebuilding fails whatever the process installed for exceptions
+        # (dask installs tblib's pickling, which would rebuild it otherwise).
+        return (_refuse, self.args)
 
 
 def _task_error(cause: BaseException) -> exceptions.TaskError:
