@@ -36,3 +36,14 @@ def install(app: web.Application) -> None:
     """Add :func:`json_errors` to ``app`` once."""
     if json_errors not in app.middlewares:
         app.middlewares.append(json_errors)
+
+
+def bounded_int(name: str, raw: str, maximum: int) -> int:
+    """A query parameter ``name`` as an integer in ``0..maximum`` (else BadRequest)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name}={raw!r} is not an integer") from None
+    if not 0 <= value <= maximum:
+        raise BadRequest(f"{name} must be between 0 and {maximum}, not {value}")
+    return value

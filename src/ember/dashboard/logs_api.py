@@ -59,13 +59,7 @@ def check_filename(name: str) -> str:
 
 
 def lines_of(raw: str) -> int:
-    try:
-        lines = int(raw)
-    except ValueError:
-        raise BadRequest(f"lines={raw!r} is not an integer") from None
-    if not 0 <= lines <= MAX_LINES:
-        raise BadRequest(f"lines must be between 0 and {MAX_LINES}, not {lines}")
-    return lines
+    return api_errors.bounded_int("lines", raw, MAX_LINES)
 
 
 async def _node(links: ClusterLinks, raw_id: str) -> NodeInfo:

@@ -99,13 +99,7 @@ class StateRows:
 
 def limit_of(request: web.Request, default: int = DEFAULT_LIMIT) -> int:
     raw = request.query.get("limit", str(default))
-    try:
-        limit = int(raw)
-    except ValueError:
-        raise BadRequest(f"limit={raw!r} is not an integer") from None
-    if not 0 <= limit <= MAX_ROWS:
-        raise BadRequest(f"limit must be between 0 and {MAX_ROWS}, not {limit}")
-    return limit
+    return api_errors.bounded_int("limit", raw, MAX_ROWS)
 
 
 def node_id_of(raw: str) -> bytes:
