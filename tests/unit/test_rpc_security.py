@@ -341,7 +341,7 @@ def test_frame_stream_property_nothing_escapes(
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@_property(10_000)
+@_property(4_000)
 @given(st.booleans(), st.lists(messages, min_size=1, max_size=4))
 def test_handshake_property_only_typed_errors_many(
     is_server: bool, ms: list[Any]
@@ -351,7 +351,7 @@ def test_handshake_property_only_typed_errors_many(
 
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
-@_property(5_000)
+@_property(3_000)
 @given(st.booleans(), st.lists(messages, max_size=4), st.binary(max_size=200))
 def test_frame_stream_property_nothing_escapes_many(
     is_server: bool, ms: list[Any], junk: bytes
