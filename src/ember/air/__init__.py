@@ -1,0 +1,1 @@
+"""The pieces Tune and Train share: checkpoints, the run configuration and report()."""

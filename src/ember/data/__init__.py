@@ -1,0 +1,1 @@
+"""ember.data: streaming datasets of Arrow blocks (Ray Data's API)."""

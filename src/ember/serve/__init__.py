@@ -1,0 +1,1 @@
+"""ember.serve: model serving over HTTP with replicas (Ray Serve's API)."""

@@ -1,0 +1,1 @@
+"""ember.train: data-parallel training on worker groups (Ray Train's API)."""

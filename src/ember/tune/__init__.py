@@ -1,0 +1,1 @@
+"""ember.tune: hyperparameter search over trials run as actors (Ray Tune's API)."""
