@@ -51,7 +51,8 @@ def test_grid_fit_finds_the_best_config_and_writes_trial_files(cluster, tmp_path
         mode="max",
     )
     assert len(grid) == 4
-    assert grid.num_terminated == 4 and grid.num_errors == 0
+    assert grid.num_terminated == 4
+    assert grid.num_errors == 0
     best = grid.get_best_result()
     assert best.config["x"] == 3
     assert best.metrics["score"] == 2
@@ -67,7 +68,8 @@ def test_grid_fit_finds_the_best_config_and_writes_trial_files(cluster, tmp_path
     assert list(rows["step"]) == [0, 1, 2]
     assert len(best.metrics_dataframe) == 3
     frame = grid.get_dataframe()
-    assert sorted(frame["config/x"]) == [1, 2, 3, 4] and "logdir" in frame
+    assert sorted(frame["config/x"]) == [1, 2, 3, 4]
+    assert "logdir" in frame
     assert grid.experiment_path == str(tmp_path / "exp")
     assert tune.Tuner.can_restore(grid.experiment_path)
 
@@ -113,7 +115,8 @@ def test_a_raising_trial_is_an_error_in_the_grid(cluster, tmp_path):
         tune.report({"score": config["x"]})
 
     grid = _run(tmp_path, maybe_fail, {"x": tune.grid_search([1, 2])})
-    assert grid.num_errors == 1 and grid.num_terminated == 1
+    assert grid.num_errors == 1
+    assert grid.num_terminated == 1
     assert isinstance(grid.errors[0], RayTaskError)
     assert "bad x" in str(grid.errors[0])
     assert os.path.exists(os.path.join(grid[1].path, "error.txt"))
