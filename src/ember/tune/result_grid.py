@@ -27,7 +27,8 @@ def _result_of(trial: Trial) -> Result:
     rows = trial_files.read_results(trial.local_path)
     frame = pandas.DataFrame([_flatten(r) for r in rows]) if rows else None
     return Result(
-        metrics=dict(trial.last_result),
+        metrics=dict(trial.last_result)
+        or {"trial_id": trial.trial_id, "config": trial.config},
         checkpoint=trial.checkpoint,
         error=trial.error if trial.status == ERROR else None,
         path=trial.local_path,
