@@ -197,3 +197,38 @@ def test_stoppers():
     assert combined.stop_all()
     with pytest.raises(ValueError):
         as_stopper(3)
+
+
+class StoppingController(FakeController):
+    def __init__(self, trials):
+        super().__init__(trials)
+        self.stopped = []
+
+    def stop_trial(self, trial):
+        trial.status = "TERMINATED"
+        self.stopped.append(trial.trial_id)
+
+
+def test_hyperband_pauses_at_the_milestone_then_halves():
+    from ember.tune.schedulers import HyperBandScheduler
+
+    hb = HyperBandScheduler(metric="score", mode="max", max_t=9, reduction_factor=3)
+    # s_max + 1 = 3 brackets; the first has ceil(3/3 * 9) = 9 trials at r = 1
+    trials = [FakeTrial(str(i), status="RUNNING") for i in range(9)]
+    controller = StoppingController(trials)
+    for t in trials:
+        hb.on_trial_add(controller, t)
+    for i, t in enumerate(trials[:-1]):
+        assert hb.on_trial_result(controller, t, _result(1, i)) == PAUSE
+        t.status = "PAUSED"
+    # the last one completes the rung: the best 9/3 = 3 (scores 6, 7, 8) go on
+    assert hb.on_trial_result(controller, trials[8], _result(1, 8)) == CONTINUE
+    assert sorted(controller.stopped) == [str(i) for i in range(6)]
+    resumed = []
+    while (t := hb.choose_trial_to_run(controller)) is not None:
+        t.status = "RUNNING"
+        resumed.append(t.trial_id)
+    assert sorted(resumed) == ["6", "7"]
+    # next milestone is 3 iterations
+    assert hb.on_trial_result(controller, trials[6], _result(2, 0)) == CONTINUE
+    assert hb.on_trial_result(controller, trials[6], _result(3, 0)) == PAUSE

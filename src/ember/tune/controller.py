@@ -100,6 +100,17 @@ class TuneController:
     def get_live_trials(self) -> list[Trial]:
         return [t for t in self.trials if not t.is_finished]
 
+    def stop_trial(self, trial: Trial) -> None:
+        """End a trial a scheduler gave up on (running or paused)."""
+        if trial.is_finished:
+            return
+        self._end_actor(trial, graceful=True)
+        trial.status = trial_mod.TERMINATED
+        self.scheduler.on_trial_complete(self, trial, trial.last_result)
+        self.search_alg.on_trial_complete(trial.trial_id, trial.last_result)
+        self.reporter.trial_ended(trial)
+        self._save()
+
     # -- the loop ------------------------------------------------------------
     def run(self) -> list[Trial]:
         start = self.clock()
@@ -192,6 +203,14 @@ class TuneController:
             trial.restore_path = restore
             trial_files.write_params(trial.local_path, trial.config)
         prior = _result_mark(restore) if restore else {}
+        if not restore and trial.last_result:
+            # resumed (after a pause) without a checkpoint: the trainable starts
+            # over, its iterations keep counting (so milestones are reached)
+            prior = {
+                k: trial.last_result[k]
+                for k in ("training_iteration", "time_total_s")
+                if k in trial.last_result
+            }
         prior["next_checkpoint_index"] = trial.next_checkpoint_index()
         prior["experiment_tag"] = trial.experiment_tag
         info = TrialInfo(
