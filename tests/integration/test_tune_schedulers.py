@@ -99,16 +99,30 @@ def test_hyperband_pauses_and_halves(cluster, tmp_path):
     assert grid.num_errors == 0
 
 
+def _lockstep(folder, me, step, population=2, deadline_s=30.0):
+    """Mark ``step`` done by ``me``; wait (bounded) until the population did too."""
+    open(os.path.join(folder, f"{me}-{step}"), "w").close()
+    give_up = time.monotonic() + deadline_s
+    while time.monotonic() < give_up:
+        done = [n for n in os.listdir(folder) if n.endswith(f"-{step}")]
+        if len(done) >= population:
+            return
+        time.sleep(0.02)  # the workload waits for its population (bounded)
+
+
 def pbt_trainable(config):
+    me = tune.get_context().get_trial_id()
     score, start = 0.0, 0
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with open(os.path.join(checkpoint.path, "state.json")) as f:
             state = json.load(f)
         score, start = state["score"], state["step"]
+        for skipped in range(1, start + 1):
+            open(os.path.join(config["folder"], f"{me}-{skipped}"), "w").close()
     for step in range(start + 1, 9):
-        time.sleep(0.1)  # the workload: a step takes a while, so trials overlap
         score += config["lr"]
+        _lockstep(config["folder"], me, step)
         with tempfile.TemporaryDirectory() as d:
             with open(os.path.join(d, "state.json"), "w") as f:
                 json.dump({"score": score, "step": step}, f)
@@ -119,6 +133,8 @@ def pbt_trainable(config):
 
 
 def test_pbt_exploits_checkpoints_and_explores(cluster, tmp_path):
+    folder = tmp_path / "steps"
+    folder.mkdir()
     pbt = PopulationBasedTraining(
         time_attr="training_iteration",
         perturbation_interval=2,
@@ -130,7 +146,7 @@ def test_pbt_exploits_checkpoints_and_explores(cluster, tmp_path):
     grid = _fit(
         tmp_path,
         pbt_trainable,
-        {"lr": tune.grid_search([0.01, 1.0])},
+        {"lr": tune.grid_search([0.01, 1.0]), "folder": str(folder)},
         scheduler=pbt,
     )
     assert grid.num_errors == 0
