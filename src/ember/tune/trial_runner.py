@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from ember.air.checkpoint import Checkpoint
@@ -57,8 +59,20 @@ class TrialRunner:
             self._thread.start()
 
     def _make_instance(self, cls: type[Trainable], checkpoint: Checkpoint | None) -> Trainable:  # fmt: skip
-        session = Session(self.info, checkpoint, self.next_index)
-        bind(session)
+        self._class_session = Session(self.info, checkpoint, self.next_index)
+        with self._bound():
+            return self._construct(cls, checkpoint)
+
+    @contextlib.contextmanager
+    def _bound(self) -> Iterator[None]:
+        """The class trainable's session, bound to this thread for one call only."""
+        bind(self._class_session)
+        try:
+            yield
+        finally:
+            bind(None)
+
+    def _construct(self, cls: type[Trainable], checkpoint: Checkpoint | None) -> Trainable:  # fmt: skip
         instance = cls.__new__(cls)
         instance.trial_name = self.info.name
         instance.trial_id = self.info.id
@@ -113,7 +127,8 @@ class TrialRunner:
     def _step_class(self) -> dict[str, Any]:
         instance = self._instance
         assert instance is not None
-        metrics = instance.step()
+        with self._bound():
+            metrics = instance.step()
         if not isinstance(metrics, dict):
             raise TypeError(f"step() must return a dict, got {type(metrics).__name__}")
         instance.training_iteration += 1
