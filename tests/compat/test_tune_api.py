@@ -202,7 +202,8 @@ def test_checkpoint_directories(tmp_path):
     checkpoint = tune.Checkpoint.from_directory(str(src))
     assert checkpoint.path == str(src)
     copied = checkpoint.to_directory(str(tmp_path / "dst"))
-    assert open(os.path.join(copied, "weights")).read() == "w"
+    with open(os.path.join(copied, "weights")) as f:
+        assert f.read() == "w"
     with checkpoint.as_directory() as d:
         assert os.listdir(d) == ["weights"]
     assert train.Checkpoint is tune.Checkpoint
