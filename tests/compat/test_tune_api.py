@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import warnings
 
+import cloudpickle
 import pytest
 
 import ember as ray
 from ember import train, tune
+
+# the trainables below travel by value: the workers need not import this module
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def objective(config):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
-
-import pandas
+from typing import TYPE_CHECKING, Any
 
 from ember.air.result import Result
 from ember.tune import trial_files
 from ember.tune.trial import ERROR, TERMINATED, Trial
+
+if TYPE_CHECKING:
+    import pandas
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -24,6 +25,8 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _result_of(trial: Trial) -> Result:
+    import pandas  # late: trial actors import this package, not pandas
+
     rows = trial_files.read_results(trial.local_path)
     frame = pandas.DataFrame([_flatten(r) for r in rows]) if rows else None
     return Result(
@@ -143,6 +146,8 @@ class ResultGrid:
         """One row per trial: its last result (or its best by filter_metric), flattened."""
         if (filter_metric is None) != (filter_mode is None):
             raise ValueError("filter_metric and filter_mode go together")
+        import pandas
+
         rows = []
         for result in self._results:
             row: dict[str, Any] | None = result.metrics

@@ -95,7 +95,9 @@ class TrialRunner:
         assert session is not None
         bind(session)
         try:
-            fn(self.config)
+            returned = fn(self.config)
+            if isinstance(returned, dict):
+                session.report(returned, None)  # a returned dict is the final result
         except SessionStopped:
             return
         except BaseException as exc:  # noqa: BLE001  handed to the driver as the trial's error
