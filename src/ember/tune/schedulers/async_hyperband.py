@@ -6,9 +6,18 @@ import math
 import random
 from typing import Any
 
-import numpy as np
-
 from ember.tune.schedulers.trial_scheduler import TrialScheduler
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile (linear interpolation, NaNs ignored), as numpy computes it."""
+    data = sorted(v for v in values if not math.isnan(v))
+    if not data:
+        return None
+    rank = (len(data) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(data) - 1)
+    return data[low] + (data[high] - data[low]) * (rank - low)
 
 
 class _Bracket:
@@ -28,7 +37,7 @@ class _Bracket:
     def cutoff(self, recorded: dict[str, float]) -> float | None:
         if not recorded:
             return None
-        return float(np.nanpercentile(list(recorded.values()), (1 - 1 / self.rf) * 100))
+        return percentile(list(recorded.values()), (1 - 1 / self.rf) * 100)
 
     def on_result(self, trial_id: str, cur_iter: float, cur_rew: float | None) -> str:
         action = TrialScheduler.CONTINUE
@@ -90,10 +99,9 @@ class AsyncHyperBandScheduler(TrialScheduler):
                 "ASHAScheduler needs a metric and a mode: pass them to the scheduler "
                 "or to TuneConfig"
             )
-        sizes = np.array([len(b.rungs) for b in self._brackets], dtype=float)
-        weights = np.e ** (sizes - sizes.max())
-        weights /= weights.sum()
-        index = random.choices(range(len(self._brackets)), weights=list(weights))[0]
+        sizes = [len(b.rungs) for b in self._brackets]
+        weights = [math.e ** (s - max(sizes)) for s in sizes]
+        index = random.choices(range(len(self._brackets)), weights=weights)[0]
         self._trial_info[trial.trial_id] = self._brackets[index]
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> str:  # fmt: skip

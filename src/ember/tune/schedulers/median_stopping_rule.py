@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import collections
+import statistics
 from typing import Any
-
-import numpy as np
 
 from ember.tune.schedulers.trial_scheduler import TrialScheduler
 
@@ -54,7 +53,7 @@ class MedianStoppingRule(TrialScheduler):
         ]
         if len(others) < self._min_samples_required:
             return self.CONTINUE
-        median = float(np.median([self._running_mean(t, now) for t in others]))
+        median = float(statistics.median([self._running_mean(t, now) for t in others]))
         best = max(
             self._sign() * r[self._metric] for r in self._results[trial.trial_id]
         )
@@ -66,7 +65,7 @@ class MedianStoppingRule(TrialScheduler):
     def _running_mean(self, trial_id: Any, now: float) -> float:
         metric = str(self._metric)
         rows = [r for r in self._results[trial_id] if r[self._time_attr] <= now]
-        return float(np.mean([self._sign() * r[metric] for r in rows]))
+        return float(statistics.fmean([self._sign() * r[metric] for r in rows]))
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict[str, Any]) -> None:  # fmt: skip
         self._completed.add(trial.trial_id)
