@@ -23,7 +23,9 @@ def _atomic_write(path: str, data: bytes) -> None:
 
 def save_tuner(experiment_path: str, settings: dict[str, Any]) -> None:
     """The Tuner's settings (param_space, tune_config, run_config), without the trainable."""
-    os.makedirs(experiment_path, exist_ok=True)
+    # the run's folders are the user's alone (0700, as ember's private folders)
+    os.makedirs(os.path.dirname(experiment_path), mode=0o700, exist_ok=True)
+    os.makedirs(experiment_path, mode=0o700, exist_ok=True)
     _atomic_write(
         os.path.join(experiment_path, TUNER_FILE), cloudpickle.dumps(settings)
     )

@@ -25,7 +25,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def write_params(trial_dir: str, config: dict[str, Any]) -> None:
-    os.makedirs(trial_dir, exist_ok=True)
+    os.makedirs(trial_dir, mode=0o700, exist_ok=True)
     with open(os.path.join(trial_dir, "params.json"), "w") as f:
         json.dump(_jsonable(config), f, indent=2, sort_keys=True)
     with open(os.path.join(trial_dir, "params.pkl"), "wb") as f:
@@ -34,7 +34,7 @@ def write_params(trial_dir: str, config: dict[str, Any]) -> None:
 
 def append_result(trial_dir: str, result: dict[str, Any]) -> None:
     """One line of result.json, one row of progress.csv (header from the first row)."""
-    os.makedirs(trial_dir, exist_ok=True)
+    os.makedirs(trial_dir, mode=0o700, exist_ok=True)
     with open(os.path.join(trial_dir, "result.json"), "a") as f:
         f.write(json.dumps(_jsonable(result)) + "\n")
     row = {k: v for k, v in result.items() if k != "config"}

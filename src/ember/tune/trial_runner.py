@@ -34,7 +34,7 @@ class TrialRunner:
         checkpoint_path: str | None,
         prior: dict[str, Any],
     ) -> None:
-        os.makedirs(info.dir, exist_ok=True)
+        os.makedirs(info.dir, mode=0o700, exist_ok=True)
         self.config = config
         self.info = info
         self.iteration = int(prior.get("training_iteration", 0))
