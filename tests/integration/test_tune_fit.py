@@ -229,3 +229,14 @@ def test_class_trainable_steps_and_checkpoints(cluster, tmp_path):
     assert all(r.metrics["total"] == 5 for r in grid)
     assert grid[0].checkpoint is not None
     assert len(grid[0].best_checkpoints) == 3  # iterations 2, 4 and the end
+
+
+def test_trial_name_and_dirname_creators(cluster, tmp_path):
+    grid = _run(
+        tmp_path,
+        quadratic,
+        {"x": tune.grid_search([5, 6])},
+        trial_name_creator=lambda t: f"q{t.config['x']}",
+        trial_dirname_creator=lambda t: f"dir_{t.config['x']}",
+    )
+    assert sorted(os.path.basename(r.path) for r in grid) == ["dir_5", "dir_6"]

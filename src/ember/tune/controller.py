@@ -66,7 +66,11 @@ class TuneController:
         trials: list[Trial] | None = None,
         run_id: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        name_creator: Callable[[Trial], str] | None = None,
+        dirname_creator: Callable[[Trial], str] | None = None,
     ) -> None:
+        self.name_creator = name_creator
+        self.dirname_creator = dirname_creator
         self.trainable = trainable
         self.name = trainable_name(trainable)
         self.experiment_path = experiment_path
@@ -189,6 +193,11 @@ class TuneController:
             local_path=os.path.join(self.experiment_path, dir_name.replace("/", "_")),
             resources=resources_of(self.trainable, config),
         )
+        if self.name_creator is not None:
+            trial.custom_name = str(self.name_creator(trial))
+        if self.dirname_creator is not None:
+            name = str(self.dirname_creator(trial))
+            trial.local_path = os.path.join(self.experiment_path, name)
         self.trials.append(trial)
         trial_files.write_params(trial.local_path, config)
         self.scheduler.on_trial_add(self, trial)

@@ -38,10 +38,12 @@ class Trial:
     #: (checkpoint path, new config) a scheduler (PBT) asked the trial to restart with
     pending_restore: tuple[str, dict[str, Any]] | None = None
     restore_path: str | None = None
+    #: TuneConfig.trial_name_creator's name for it
+    custom_name: str | None = None
 
     @property
     def trial_name(self) -> str:
-        return f"{self.trainable_name}_{self.trial_id}"
+        return self.custom_name or f"{self.trainable_name}_{self.trial_id}"
 
     def __str__(self) -> str:
         return self.trial_name

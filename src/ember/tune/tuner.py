@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import datetime
 import os
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,12 @@ class TuneConfig:
             raise ValueError(f"num_samples must be >= 1, got {self.num_samples}")
         if self.max_concurrent_trials is not None and self.max_concurrent_trials < 1:
             raise ValueError("max_concurrent_trials must be None or >= 1")
+        if self.reuse_actors:
+            warnings.warn(
+                "ember's Tune does not reuse trial actors: each trial gets a fresh "
+                "one (reuse_actors=True is ignored)",
+                stacklevel=3,
+            )
 
 
 def _search_alg(config: TuneConfig, space: dict[str, Any]) -> SearchAlgorithm:
@@ -134,6 +141,8 @@ class Tuner:
             settings={},
             trials=state.get("trials"),
             run_id=state.get("run_id"),
+            name_creator=config.trial_name_creator,
+            dirname_creator=config.trial_dirname_creator,
         )
         trials = controller.run()
         self._restored = None
