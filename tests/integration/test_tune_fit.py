@@ -240,3 +240,13 @@ def test_trial_name_and_dirname_creators(cluster, tmp_path):
         trial_dirname_creator=lambda t: f"dir_{t.config['x']}",
     )
     assert sorted(os.path.basename(r.path) for r in grid) == ["dir_5", "dir_6"]
+
+
+def test_time_budget_ends_the_run(cluster, tmp_path):
+    def endless(config):
+        while True:
+            tune.report({"x": 1})
+
+    grid = _run(tmp_path, endless, {"k": tune.grid_search([1, 2, 3])}, time_budget_s=2)
+    assert grid.num_errors == 0
+    assert grid.num_terminated == len(grid)
