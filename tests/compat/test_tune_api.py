@@ -14,7 +14,8 @@ import ember as ray
 from ember import train, tune
 
 # the trainables below travel by value: the workers need not import this module
-cloudpickle.register_pickle_by_value(sys.modules[__name__])
+# (Ray pickles with its own copy of cloudpickle)
+getattr(ray, "cloudpickle", cloudpickle).register_pickle_by_value(sys.modules[__name__])
 
 
 def objective(config):
@@ -194,10 +195,17 @@ def test_session_calls_outside_a_trial_warn():
         warnings.simplefilter("always")
         assert tune.report({"a": 1}) is None
         assert tune.get_checkpoint() is None
-        assert train.get_checkpoint() is None
         assert tune.get_context().get_trial_name() is None
-    assert len(caught) >= 4
+    assert len(caught) >= 3
     assert all("only be called inside" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize("name", ["get_checkpoint", "get_context"])
+def test_train_session_calls_outside_a_training_function_raise(name):
+    with pytest.raises(RuntimeError, match="cannot be used outside"):
+        getattr(train, name)()
+    with pytest.raises(RuntimeError, match="cannot be used outside"):
+        train.report({"a": 1})
 
 
 def test_checkpoint_directories(tmp_path):
@@ -211,7 +219,7 @@ def test_checkpoint_directories(tmp_path):
         assert f.read() == "w"
     with checkpoint.as_directory() as d:
         assert os.listdir(d) == ["weights"]
-    assert train.Checkpoint is tune.Checkpoint
+    assert train.Checkpoint.from_directory(str(src)).path == str(src)
 
 
 def test_search_space_constructors():
@@ -223,8 +231,15 @@ def test_search_space_constructors():
     for domain in space:
         domain.sample()
     assert tune.grid_search([1, 2]) == {"grid_search": [1, 2]}
-    with pytest.raises(ValueError):
+
+
+@pytest.mark.ember_only
+def test_tune_config_checks_its_arguments_early():
+    # Ray 2.60 accepts these and fails later, in fit()
+    with pytest.raises(ValueError, match="mode"):
         tune.TuneConfig(mode="maximum")
+    with pytest.raises(ValueError, match="num_samples"):
+        tune.TuneConfig(num_samples=0)
 
 
 def test_can_restore_and_restore(ray_module, tmp_path):

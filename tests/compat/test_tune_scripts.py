@@ -33,6 +33,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("script", sorted(EXPECTED))
 def test_script_gives_the_documented_result(script, tmp_path):
     env = dict(os.environ)

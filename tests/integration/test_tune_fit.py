@@ -250,3 +250,13 @@ def test_time_budget_ends_the_run(cluster, tmp_path):
     grid = _run(tmp_path, endless, {"k": tune.grid_search([1, 2, 3])}, time_budget_s=2)
     assert grid.num_errors == 0
     assert grid.num_terminated == len(grid)
+
+
+def test_train_report_spelling_works_in_a_trial(cluster, tmp_path):
+    from ember import train
+
+    def via_train(config):
+        train.report({"v": train.get_context().get_world_size()})
+
+    grid = _run(tmp_path, via_train, {})
+    assert grid[0].metrics["v"] == 1

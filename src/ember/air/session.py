@@ -36,6 +36,8 @@ class TrialInfo:
     experiment_name: str
     resources: dict[str, float]
     storage_path: str = ""
+    #: "tune" for a Tune trial; a Train worker group's sessions say "train"
+    kind: str = "tune"
 
 
 @dataclasses.dataclass

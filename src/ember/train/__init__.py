@@ -9,6 +9,9 @@ from ember.air import (
     Result,
     RunConfig,
     TrainContext,
+)
+from ember.air.train_api import (
+    SessionMisconfigurationError,
     get_checkpoint,
     get_context,
     report,
@@ -20,6 +23,7 @@ __all__ = [
     "FailureConfig",
     "Result",
     "RunConfig",
+    "SessionMisconfigurationError",
     "TrainContext",
     "get_checkpoint",
     "get_context",
