@@ -22,7 +22,8 @@ def test_checkpoint_metadata_and_copies(tmp_path):
     assert checkpoint.get_metadata() == {"epoch": 1, "loss": 0.5}
     copy = checkpoint.to_directory()
     try:
-        assert (open(os.path.join(copy, "model.bin"), "rb").read()) == b"\x00\x01"
+        with open(os.path.join(copy, "model.bin"), "rb") as f:
+            assert f.read() == b"\x00\x01"
     finally:
         import shutil
 
