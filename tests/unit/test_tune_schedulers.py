@@ -232,3 +232,17 @@ def test_hyperband_pauses_at_the_milestone_then_halves():
     # next milestone is 3 iterations
     assert hb.on_trial_result(controller, trials[6], _result(2, 0)) == CONTINUE
     assert hb.on_trial_result(controller, trials[6], _result(3, 0)) == PAUSE
+
+
+def test_create_scheduler_and_searcher_by_name():
+    from ember.tune.search import BasicVariantGenerator
+
+    assert isinstance(
+        tune.create_scheduler("asha", metric="m", mode="max"), ASHAScheduler
+    )
+    assert isinstance(tune.create_scheduler("fifo"), FIFOScheduler)
+    assert isinstance(tune.create_searcher("random"), BasicVariantGenerator)
+    with pytest.raises(ValueError, match="must be one of"):
+        tune.create_scheduler("nope")
+    with pytest.raises(ValueError, match="must be one of"):
+        tune.create_searcher("nope")

@@ -15,6 +15,8 @@ from ember.air import (
 )
 from ember.tune.controller import TuneError
 from ember.tune.result_grid import ResultGrid
+from ember.tune.schedulers import create_scheduler
+from ember.tune.search import create_searcher
 from ember.tune.search.sample import (
     choice,
     grid_search,
@@ -72,6 +74,8 @@ __all__ = [
     "TuneError",
     "Tuner",
     "choice",
+    "create_scheduler",
+    "create_searcher",
     "get_checkpoint",
     "get_context",
     "grid_search",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ember.tune.search.sample import grid_search
 from ember.tune.search.searcher import (
     UNDEFINED_METRIC_MODE,
@@ -14,6 +16,21 @@ from ember.tune.search.searcher import (
     SearchGenerator,
 )
 
+
+def create_searcher(search_alg: str, **kwargs: Any) -> Any:
+    """A search algorithm by its short name ("variant_generator", "random", "optuna")."""
+    if search_alg in ("variant_generator", "random"):
+        return BasicVariantGenerator(**kwargs)
+    if search_alg == "optuna":
+        from ember.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(**kwargs)
+    raise ValueError(
+        "The `search_alg` argument must be one of ['optuna', 'random', "
+        f"'variant_generator'] in ember. Got: {search_alg}"
+    )
+
+
 __all__ = [
     "UNDEFINED_METRIC_MODE",
     "UNDEFINED_SEARCH_SPACE",
@@ -23,5 +40,6 @@ __all__ = [
     "SearchAlgorithm",
     "SearchGenerator",
     "Searcher",
+    "create_searcher",
     "grid_search",
 ]
