@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
 
 _record = task_events.record
+_record_exec = task_events.record_exec
 _now = time.time
 _EXEC = task_events.EXEC
 _RUNNING, _FINISHED = task_events.RUNNING, task_events.FINISHED
@@ -318,7 +319,7 @@ class CallScope:
 
     def __enter__(self) -> CallScope:
         spec = self.spec
-        _record((_EXEC, spec.task_id, spec.attempt, _RUNNING, _now(), None))
+        _record_exec((spec.task_id, spec.attempt, _RUNNING, _now()))
         task_context.set_current(self.runner.context_for(spec))
         proctitle.running(spec.name)
         if spec.gpu_ids:
@@ -343,7 +344,7 @@ class CallScope:
         proctitle.idle()
         spec = self.spec
         if exc is None:
-            _record((_EXEC, spec.task_id, spec.attempt, _FINISHED, _now(), None))
+            _record_exec((spec.task_id, spec.attempt, _FINISHED, _now()))
             return False
         r, conn = self.runner, self.conn
         failure: BaseException = exc  # what the task event reports
