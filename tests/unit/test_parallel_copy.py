@@ -15,7 +15,9 @@ from ember.common import parallel_copy
 def test_copy_into_copies_every_byte(monkeypatch, threads, extra):
     monkeypatch.setenv("EMBER_COPY_THREADS", threads)
     n = parallel_copy.MIN_BYTES + extra
-    src = np.random.default_rng(int(threads) + extra).integers(0, 256, n, dtype=np.uint8)
+    src = np.random.default_rng(int(threads) + extra).integers(
+        0, 256, n, dtype=np.uint8
+    )
     with mmap.mmap(-1, n + 100) as m:
         out = memoryview(m)
         parallel_copy.copy_into(out[7 : 7 + n], src)
