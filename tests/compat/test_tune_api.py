@@ -59,12 +59,22 @@ def test_grid_and_random_search_find_the_best_config(ray_module, tmp_path):
 def test_get_best_result_without_metric_raises(ray_module, tmp_path):
     results = tune.Tuner(
         objective,
-        param_space={"x": 1, "y": 0},
+        param_space={"x": tune.grid_search([1, 2]), "y": 0},
         run_config=_run_config(tmp_path),
     ).fit()
     with pytest.raises(ValueError, match="metric"):
         results.get_best_result()
+    with pytest.raises(ValueError, match="mode"):
+        results.get_best_result(metric="loss")
+    assert results.get_best_result(metric="loss", mode="min").config["x"] == 2
     assert results[0].metrics["loss"] == 1.0
+    # a single trial is the best one, with or without a metric
+    single = tune.Tuner(
+        objective,
+        param_space={"x": 5, "y": 0},
+        run_config=_run_config(tmp_path / "single"),
+    ).fit()
+    assert single.get_best_result().config["x"] == 5
 
 
 def test_num_samples_and_stop(ray_module, tmp_path):

@@ -85,6 +85,8 @@ class ResultGrid:
         filter_nan_and_inf: bool = True,
     ) -> Result:
         """The trial best at ``metric`` by ``mode`` over ``scope`` (last, avg, all, last-N-avg)."""
+        if len(self._results) == 1:  # as Ray: the only trial, whatever the metric
+            return self._results[0]
         metric = metric or self._metric
         mode = mode or self._mode
         if not metric:
