@@ -5,6 +5,8 @@ Each result is checked against the same operation done in memory with pandas/pya
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -38,10 +40,7 @@ def _rows(refs, column="id"):
 def _range_blocks(n, num_blocks):
     bounds = [(i * n) // num_blocks for i in range(num_blocks + 1)]
     return _put(
-        [
-            pa.table({"id": list(range(a, b))})
-            for a, b in zip(bounds, bounds[1:], strict=False)
-        ]
+        [pa.table({"id": list(range(a, b))}) for a, b in itertools.pairwise(bounds)]
     )
 
 
@@ -58,7 +57,8 @@ def test_repartition_with_shuffle_keeps_the_rows(cluster):
     out = _alltoall.repartition(_range_blocks(50, 2), 3, shuffle=True)
     assert len(out) == 3
     rows = _rows(out)
-    assert sorted(rows) == list(range(50)) and rows != list(range(50))
+    assert sorted(rows) == list(range(50))
+    assert rows != list(range(50))
     with pytest.raises(ValueError):
         _alltoall.repartition(out, 0, shuffle=False)
 
@@ -68,7 +68,8 @@ def test_randomize_block_order_is_seeded(cluster):
     a = _alltoall.randomize_block_order(refs, seed=3)
     b = _alltoall.randomize_block_order(refs, seed=3)
     assert [r.hex() for r in a] == [r.hex() for r in b]
-    assert sorted(_rows(a)) == list(range(20)) and _rows(a) != list(range(20))
+    assert sorted(_rows(a)) == list(range(20))
+    assert _rows(a) != list(range(20))
 
 
 def test_union_and_zip(cluster):
@@ -111,7 +112,7 @@ def _frame(seed, n, blocks):
     )
     bounds = [(i * n) // blocks for i in range(blocks + 1)]
     return table, _put(
-        [table.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+        [table.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
     )
 
 
@@ -149,6 +150,9 @@ def test_random_shuffle_is_seeded_and_keeps_rows(cluster):
     refs = _range_blocks(100, 4)
     a = _rows(_alltoall.random_shuffle(refs, seed=7, num_blocks=None))
     b = _rows(_alltoall.random_shuffle(refs, seed=7, num_blocks=None))
-    assert a == b and sorted(a) == list(range(100)) and a != list(range(100))
+    assert a == b
+    assert sorted(a) == list(range(100))
+    assert a != list(range(100))
     out = _alltoall.random_shuffle(refs, seed=None, num_blocks=3)
-    assert len(out) == 3 and sorted(_rows(out)) == list(range(100))
+    assert len(out) == 3
+    assert sorted(_rows(out)) == list(range(100))
