@@ -13,6 +13,10 @@ from ember.data._alltoall.exchange import (
     repartition_shuffled,
     sort as sort,
 )
+from ember.data._alltoall.groupby import (
+    aggregate as aggregate,
+    aggregate_row as aggregate_row,
+)
 from ember.data._alltoall.reshape import (
     randomize_block_order as randomize_block_order,
     repartition_ordered,
@@ -22,6 +26,8 @@ from ember.data._alltoall.reshape import (
 )
 
 __all__ = [
+    "aggregate",
+    "aggregate_row",
     "randomize_block_order",
     "random_shuffle",
     "repartition",

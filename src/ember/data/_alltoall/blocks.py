@@ -17,13 +17,17 @@ Piece = tuple[int, int, int]
 
 
 def concat(tables: Sequence[pa.Table]) -> pa.Table:
-    """One table of ``tables`` in order; empty parts with a null-typed schema are promoted."""
+    """One table of ``tables`` in order; differing column types are promoted to a common one."""
     nonempty = [t for t in tables if t.num_columns > 0]
     if not nonempty:
         return pa.table({})
     if len(nonempty) == 1:
         return nonempty[0]
-    return pa.concat_tables(nonempty, promote_options="default")
+    try:
+        return pa.concat_tables(nonempty, promote_options="default")
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        # e.g. an int column one part has and a float one (pandas' nulls) another
+        return pa.concat_tables(nonempty, promote_options="permissive")
 
 
 def even_bounds(total_rows: int, num_blocks: int) -> list[int]:

@@ -55,9 +55,7 @@ class SortKey:
     def sort_table(self, table: pa.Table) -> pa.Table:
         if table.num_rows <= 1:
             return table
-        order = pc.sort_indices(
-            table, sort_keys=self.arrow_keys(), null_placement="at_end"
-        )
+        order = pc.sort_indices(table, sort_keys=self.arrow_keys())  # nulls at the end
         return table.take(order)
 
     def rows(self, table: pa.Table) -> list[Row]:
@@ -101,6 +99,8 @@ class SortKey:
         ``boundaries[i - 1]``; rows equal to a boundary go to the range it opens,
         so equal keys never straddle two ranges.
         """
+        if table.num_rows == 0:
+            return [table] * (len(boundaries) + 1)
         cols = [table.column(c).combine_chunks() for c in self.columns]
 
         def before(i: int, bound: Row) -> bool:
