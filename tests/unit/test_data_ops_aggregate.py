@@ -197,3 +197,63 @@ def test_multi_key_groups_keep_each_key_type():
         {"a": 2, "b": "x", "sum(v)": 2},
         {"a": None, "b": "x", "sum(v)": 3},
     ]
+
+
+class _GenericCount(Count):
+    """A subclass takes the per-group path, not the Arrow hash aggregation."""
+
+
+class _GenericSum(Sum):
+    pass
+
+
+class _GenericMean(Mean):
+    pass
+
+
+class _GenericMin(Min):
+    pass
+
+
+@given(
+    st.lists(
+        st.tuples(st.one_of(st.none(), st.integers(0, 3)), values),
+        min_size=1,
+        max_size=50,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=150, deadline=None)
+def test_the_arrow_fast_path_equals_the_per_group_path(rows, ignore_nulls):
+    table = pa.table(
+        {
+            "g": pa.array([r[0] for r in rows], pa.int64()),
+            "v": pa.array([r[1] for r in rows], pa.int64()),
+        }
+    )
+    fast = aggregate_groups(
+        table,
+        ["g"],
+        [
+            Count(),
+            Count("v", ignore_nulls=True),
+            Sum("v", ignore_nulls),
+            Mean("v", ignore_nulls),
+            Min("v", ignore_nulls),
+        ],
+    )
+    slow = aggregate_groups(
+        table,
+        ["g"],
+        [
+            _GenericCount(),
+            _GenericCount("v", ignore_nulls=True),
+            _GenericSum("v", ignore_nulls),
+            _GenericMean("v", ignore_nulls),
+            _GenericMin("v", ignore_nulls),
+        ],
+    )
+    assert fast.to_pylist() == slow.to_pylist()
+    for f, g in zip(fast.schema, slow.schema, strict=True):
+        # the per-group path infers types from Python values: all None infers null
+        assert f.type == g.type or g.type == pa.null()

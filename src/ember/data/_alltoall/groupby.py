@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 import ember
 from ember.data._alltoall import batches, blocks as B, tasks as T
 from ember.data._alltoall.exchange import exchange, sort
 from ember.data._alltoall.sort_keys import SortKey, group_starts
-from ember.data.aggregate import AggregateFn
+from ember.data.aggregate import AggregateFn, AggregateFnV2, Count, Max, Mean, Min, Sum
 
 
 def output_names(aggs: Sequence[AggregateFn]) -> list[str]:
@@ -50,6 +51,9 @@ def aggregate_groups(
         return pa.table({})
     for agg in aggs:
         agg._validate(table.schema)
+    specs = [_arrow_spec(agg) for agg in aggs]
+    if all(spec is not None for spec in specs):
+        return _arrow_groups(table, keys, aggs, specs)
     ordered = SortKey.of(list(keys)).sort_table(table)
     starts = group_starts(ordered, keys)
     ends = [*starts[1:], ordered.num_rows]
@@ -63,6 +67,38 @@ def aggregate_groups(
     for name, column in zip(output_names(aggs), values, strict=True):
         out = out.append_column(name, pa.array(column))
     return out
+
+
+def _arrow_spec(agg: AggregateFn) -> tuple[Any, ...] | None:
+    """The Arrow hash aggregation computing a built-in exactly as it would (None: no such one)."""
+    kind = type(agg)
+    if kind not in (Count, Sum, Min, Max, Mean):
+        return None
+    assert isinstance(agg, AggregateFnV2)
+    on, skip = agg.get_target_column(), agg._ignore_nulls
+    if kind is Count:
+        if on is None:
+            return ([], "count_all")
+        return (on, "count", pc.CountOptions("only_valid" if skip else "all"))
+    if on is None:
+        return None
+    name = {Sum: "sum", Min: "min", Max: "max", Mean: "mean"}[kind]
+    return (on, name, pc.ScalarAggregateOptions(skip_nulls=skip, min_count=1))
+
+
+def _arrow_groups(
+    table: pa.Table, keys: Sequence[str], aggs: Sequence[AggregateFn], specs: list[Any]
+) -> pa.Table:
+    grouped = table.group_by(list(keys), use_threads=False).aggregate(specs)
+    n_keys = len(keys)
+    names = grouped.column_names
+    keys_first = names[:n_keys] == list(keys)
+    key_cols = range(n_keys) if keys_first else range(len(names) - n_keys, len(names))
+    agg_cols = range(n_keys, len(names)) if keys_first else range(len(names) - n_keys)
+    out = pa.table({k: grouped.column(i) for k, i in zip(keys, key_cols, strict=True)})
+    for name, i in zip(output_names(aggs), agg_cols, strict=True):
+        out = out.append_column(name, grouped.column(i))
+    return SortKey.of(list(keys)).sort_table(out)
 
 
 @ember.remote
