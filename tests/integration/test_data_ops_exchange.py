@@ -156,3 +156,36 @@ def test_random_shuffle_is_seeded_and_keeps_rows(cluster):
     out = _alltoall.random_shuffle(refs, seed=None, num_blocks=3)
     assert len(out) == 3
     assert sorted(_rows(out)) == list(range(100))
+
+
+@pytest.mark.slow
+def test_bigger_sort_shuffle_and_groupby_match_pandas(cluster):
+    from ember.data._alltoall import aggregate
+    from ember.data.aggregate import Count, Sum
+
+    rng = np.random.default_rng(11)
+    n = 400_000
+    table = pa.table({"g": rng.integers(0, 5000, n), "v": rng.random(n)})
+    bounds = [(i * n) // 12 for i in range(13)]
+    refs = _put([table.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)])
+    ordered = pa.concat_tables(ember.get(_alltoall.sort(refs, "v", True)))
+    assert ordered.column("v").to_pylist() == sorted(
+        table.column("v").to_pylist(), reverse=True
+    )
+    shuffled = pa.concat_tables(
+        ember.get(_alltoall.random_shuffle(refs, seed=1, num_blocks=7))
+    )
+    assert sorted(shuffled.column("v").to_pylist()) == sorted(
+        table.column("v").to_pylist()
+    )
+    grouped = pa.concat_tables(
+        [
+            t
+            for t in ember.get(aggregate(refs, ["g"], [Count(), Sum("v")]))
+            if t.num_columns
+        ]
+    )
+    ref = table.to_pandas().groupby("g")["v"].agg(["size", "sum"])
+    assert grouped.column("g").to_pylist() == list(ref.index)
+    assert grouped.column("count()").to_pylist() == list(ref["size"])
+    assert grouped.column("sum(v)").to_pylist() == pytest.approx(list(ref["sum"]))
