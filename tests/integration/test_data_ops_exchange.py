@@ -49,6 +49,9 @@ def test_repartition_splits_and_merges_in_order(cluster):
     out = _alltoall.repartition(refs, 4, shuffle=False)
     assert [t.num_rows for t in ember.get(out)] == [2, 3, 2, 3]
     assert _rows(out) == list(range(10))
+    wide = ember.get(_alltoall.repartition(refs, 12, shuffle=False))
+    assert [t.num_rows for t in wide].count(0) == 2
+    assert all(t.column_names == ["id"] for t in wide)  # empty blocks keep the schema
     merged = _alltoall.repartition(_range_blocks(10, 5), 2, shuffle=False)
     assert [t.num_rows for t in ember.get(merged)] == [5, 5]
 

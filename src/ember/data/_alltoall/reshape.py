@@ -24,6 +24,9 @@ def split_by_plan(
     """One task per output block, given only the input blocks its pieces come from."""
     out = []
     for pieces in plan:
+        if not pieces and refs:
+            # an empty block that keeps the schema of the first one
+            pieces = [(0, 0, 0)]
         used = sorted({i for i, _, _ in pieces})
         local = {i: j for j, i in enumerate(used)}
         renumbered = [(local[i], start, n) for i, start, n in pieces]
