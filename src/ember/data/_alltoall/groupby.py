@@ -23,6 +23,11 @@ from ember.data._alltoall.sort_keys import SortKey, group_starts
 from ember.data.aggregate import AggregateFn, AggregateFnV2, Count, Max, Mean, Min, Sum
 
 
+#: the group-by's reducers when ``num_partitions`` is not given (Ray's default hash
+#: shuffle also uses 200): fewer when there are fewer input blocks
+DEFAULT_PARTITIONS = 200
+
+
 def output_names(aggs: Sequence[AggregateFn]) -> list[str]:
     """The aggregations' column names, a repeated one suffixed ``_2``, ``_3``... (Ray's rule)."""
     counts: dict[str, int] = collections.defaultdict(int)
@@ -180,7 +185,7 @@ def _partitions(refs: list[ember.ObjectRef], num_partitions: int | None) -> int:
                 f"num_partitions must be a positive integer, got {num_partitions}"
             )
         return num_partitions if refs else 0
-    return len(refs)
+    return min(len(refs), DEFAULT_PARTITIONS)
 
 
 class _GroupMapper:
