@@ -22,7 +22,6 @@ from ember.data._alltoall.exchange import exchange, sort
 from ember.data._alltoall.sort_keys import SortKey, group_starts
 from ember.data.aggregate import AggregateFn, AggregateFnV2, Count, Max, Mean, Min, Sum
 
-
 #: the group-by's reducers when ``num_partitions`` is not given (Ray's default hash
 #: shuffle also uses 200): fewer when there are fewer input blocks
 DEFAULT_PARTITIONS = 200
