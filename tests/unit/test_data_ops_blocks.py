@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ember.data._alltoall import blocks as B, partition as P
+from ember.data._alltoall import blocks as B
 from ember.data._alltoall.sort_keys import SortKey, group_starts
 
 
@@ -112,16 +112,16 @@ def test_group_starts_treat_nulls_as_one_group():
 def test_key_hash_is_equal_for_equal_keys_across_types_and_nulls():
     a = pa.table({"k": pa.array([1, None, 3], pa.int64()), "s": ["x", None, "y"]})
     b = pa.table({"k": pa.array([3.0, 1.0]), "s": ["y", "x"]})
-    ha, hb = P.key_hash(a, ["k", "s"]), P.key_hash(b, ["k", "s"])
+    ha, hb = B.key_hash(a, ["k", "s"]), B.key_hash(b, ["k", "s"])
     assert ha[0] == hb[1]
     assert ha[2] == hb[0]
 
 
 def test_scatter_sends_every_row_once():
     t = pa.table({"id": list(range(100))})
-    parts = P.random_parts(t, 7, np.random.default_rng(0))
+    parts = B.random_parts(t, 7, np.random.default_rng(0))
     assert sorted(r for p in parts for r in p.column("id").to_pylist()) == list(
         range(100)
     )
-    hashed = P.hash_parts(t, ["id"], 3)
+    hashed = B.hash_parts(t, ["id"], 3)
     assert sum(p.num_rows for p in hashed) == 100

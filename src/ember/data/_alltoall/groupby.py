@@ -13,11 +13,13 @@ import collections
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 import ember
-from ember.data._alltoall import batches, blocks as B, tasks as T
+from ember.data._alltoall import blocks as B, tasks as T
 from ember.data._alltoall.exchange import exchange, sort
 from ember.data._alltoall.sort_keys import SortKey, group_starts
 from ember.data.aggregate import AggregateFn, AggregateFnV2, Count, Max, Mean, Min, Sum
@@ -220,8 +222,8 @@ class _GroupMapper:
         ends = [*starts[1:], ordered.num_rows]
         outs = []
         for lo, hi in zip(starts, ends, strict=True):
-            batch = batches.to_batch(ordered.slice(lo, hi - lo), self.batch_format)
-            outs.append(batches.from_batch(fn(batch, *self.fn_args, **self.fn_kwargs)))
+            batch = to_batch(ordered.slice(lo, hi - lo), self.batch_format)
+            outs.append(from_batch(fn(batch, *self.fn_args, **self.fn_kwargs)))
         return B.concat(outs)
 
 
@@ -242,7 +244,7 @@ def map_groups(
     concurrency: int | None = None,
 ) -> list[ember.ObjectRef]:
     """The blocks of ``map_groups``: per reducer, the function's outputs of its groups in key order."""
-    batches.check_format(mapper.batch_format)
+    check_format(mapper.batch_format)
     keys = list(keys or [])
     n = 1 if not keys else _partitions(refs, num_partitions)
     if n == 0 or not refs:
@@ -266,3 +268,52 @@ def map_groups(
             )
         out.append(task.remote(mapper, keys, *[parts[i] for parts in mapped]))
     return out
+
+
+# the batch formats a map_groups function sees: "default"/"numpy" (a dict of numpy
+# arrays), "pandas", "pyarrow" (or None: the table itself); it may return any of them
+BATCH_FORMATS = ("default", "numpy", "pandas", "pyarrow", None)
+
+
+def check_format(batch_format: str | None) -> None:
+    if batch_format not in BATCH_FORMATS:
+        raise ValueError(
+            f"The given batch format {batch_format!r} isn't allowed (must be one of "
+            f"{list(BATCH_FORMATS)})."
+        )
+
+
+def to_batch(table: pa.Table, batch_format: str | None) -> Any:
+    if batch_format in ("default", "numpy"):
+        return {
+            name: table.column(name).to_numpy(zero_copy_only=False)
+            for name in table.column_names
+        }
+    if batch_format == "pandas":
+        return table.to_pandas()
+    return table
+
+
+def from_batch(batch: Any) -> pa.Table:
+    """The Arrow table of a function's output batch; a TypeError names what came back instead."""
+    if isinstance(batch, pa.Table):
+        return batch
+    if isinstance(batch, pd.DataFrame):
+        return pa.Table.from_pandas(batch, preserve_index=False)
+    if isinstance(batch, dict):
+        columns = {}
+        for name, values in batch.items():
+            arr = (
+                np.asarray(values)
+                if not isinstance(values, pa.Array | pa.ChunkedArray)
+                else values
+            )
+            if isinstance(arr, np.ndarray) and arr.ndim > 1:
+                columns[name] = pa.array(list(arr))
+            else:
+                columns[name] = pa.array(arr) if isinstance(arr, np.ndarray) else arr
+        return pa.table(columns)
+    raise TypeError(
+        "A map_groups function must return a dict of arrays, a pandas.DataFrame or a "
+        f"pyarrow.Table, got {type(batch).__name__}"
+    )

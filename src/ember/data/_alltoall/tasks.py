@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import ember
-from ember.data._alltoall import blocks as B, partition as P
+from ember.data._alltoall import blocks as B
 from ember.data._alltoall.sort_keys import Row, SortKey
 
 
@@ -74,7 +74,7 @@ def range_reduce(key: SortKey, *parts: pa.Table) -> pa.Table:
 
 @ember.remote
 def random_map(block: pa.Table, n: int, seed: int, index: int) -> Any:
-    return _parts(P.random_parts(block, n, np.random.default_rng([seed, index])))
+    return _parts(B.random_parts(block, n, np.random.default_rng([seed, index])))
 
 
 @ember.remote
@@ -91,4 +91,4 @@ def random_reduce(seed: int, index: int, *parts: pa.Table) -> pa.Table:
 @ember.remote
 def hash_map(block: pa.Table, columns: Sequence[str], n: int) -> Any:
     B.check_columns(block, columns)
-    return _parts(P.hash_parts(block, columns, n))
+    return _parts(B.hash_parts(block, columns, n))
