@@ -25,8 +25,10 @@ class BlocksDataset:
     def __init__(self, refs, op_name="Input"):
         self.refs = list(refs)
         self.op_name = op_name
+        self.executions = 0
 
     def _block_refs(self):
+        self.executions += 1
         return self.refs
 
     @classmethod
@@ -73,7 +75,9 @@ def test_count_and_sum_in_key_order_as_ray_computes_them(cluster):
     ]
     summed = GroupedData(ds, "k").sum(["x", "y"]).rows()
     assert summed[0] == {"k": "a", "sum(x)": 5, "sum(y)": 8.0}
+    before = ds.executions
     every = GroupedData(ds, "k").mean().rows()  # on=None: every non-key column
+    assert ds.executions == before + 1  # the plan runs once
     assert set(every[0]) == {"k", "mean(x)", "mean(y)"}
     assert GroupedData(ds, None).count().rows() == [{"count()": 6}]
 

@@ -58,10 +58,13 @@ class GroupedData:
 
     def aggregate(self, *aggs: AggregateFn) -> Dataset:
         """One row per group: the key columns, then one column per aggregation."""
-        refs = G.aggregate(
-            self._dataset._block_refs(), self._keys(), list(aggs), self._num_partitions
-        )
-        return type(self._dataset)._from_block_refs(refs, "Aggregate")
+        return self._aggregate(self._dataset._block_refs(), list(aggs))
+
+    def _aggregate(
+        self, refs: list[ember.ObjectRef], aggs: list[AggregateFn]
+    ) -> Dataset:
+        out = G.aggregate(refs, self._keys(), aggs, self._num_partitions)
+        return type(self._dataset)._from_block_refs(out, "Aggregate")
 
     def _aggregate_on(
         self,
@@ -69,12 +72,12 @@ class GroupedData:
         on: str | list[str] | None,
         **kwargs: Any,
     ) -> Dataset:
+        refs = self._dataset._block_refs()  # executes the plan: once per call
         if on is None:
             keys = set(self._keys())
-            names = G.column_names(self._dataset._block_refs())
-            on = [c for c in names if c not in keys]
+            on = [c for c in G.column_names(refs) if c not in keys]
         columns = [on] if isinstance(on, str) else list(on)
-        return self.aggregate(*[agg_cls(on=c, **kwargs) for c in columns])
+        return self._aggregate(refs, [agg_cls(on=c, **kwargs) for c in columns])
 
     def count(self) -> Dataset:
         """The number of rows of each group, in column ``count()``."""
