@@ -7,6 +7,7 @@ of the contract GroupedData uses (``_block_refs``, ``_from_block_refs``).
 from __future__ import annotations
 
 import itertools
+import uuid
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,19 @@ def test_map_groups_formats_args_and_classes(cluster):
         "c": 12,
         None: 6,
     }
+
+    class Tag:
+        def __init__(self):
+            self.tag = uuid.uuid4().hex
+
+        def __call__(self, batch):
+            return {"k": batch["k"][:1], "tag": np.array([self.tag])}
+
+    tagged = (
+        GroupedData(ds, "k", num_partitions=3).map_groups(Tag, concurrency=1).rows()
+    )
+    assert len(tagged) == 4
+    assert len({r["tag"] for r in tagged}) == 1  # one actor: the class was built once
     whole = (
         GroupedData(ds, None)
         .map_groups(lambda b: {"n": np.array([len(b["k"])])})

@@ -136,9 +136,10 @@ class GroupedData:
     ) -> Dataset:
         """Call ``fn`` on each group (one batch holding all its rows); the outputs form the result.
 
-        A callable class is constructed once per reduce task with
-        ``fn_constructor_args``/``fn_constructor_kwargs``; ``concurrency`` caps how
-        many reduce tasks run at once (the upper bound of a ``(min, max)`` pair).
+        A callable class runs in ``concurrency`` actors (the upper bound of a
+        ``(min, max)`` pair; one without it), each constructing it once with
+        ``fn_constructor_args``/``fn_constructor_kwargs``; for a function,
+        ``concurrency`` caps how many reduce tasks run at once.
         """
         if compute is not None:
             raise NotImplementedError(

@@ -208,12 +208,17 @@ class _GroupMapper:
         self.constructor_args = tuple(constructor_args)
         self.constructor_kwargs = dict(constructor_kwargs)
 
-    def run(self, table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    def function(self) -> Any:
+        """The callable to run: the function, or a new instance of the callable class."""
+        if isinstance(self.fn, type):
+            return self.fn(*self.constructor_args, **self.constructor_kwargs)
+        return self.fn
+
+    def run(self, table: pa.Table, keys: Sequence[str], fn: Any = None) -> pa.Table:
         if table.num_rows == 0:
             return pa.table({})
-        fn = self.fn
-        if isinstance(fn, type):
-            fn = fn(*self.constructor_args, **self.constructor_kwargs)
+        if fn is None:
+            fn = self.function()
         if keys:
             ordered = SortKey.of(list(keys)).sort_table(table)
             starts = group_starts(ordered, keys)
@@ -232,6 +237,41 @@ def _map_groups_reduce(
     mapper: _GroupMapper, keys: Sequence[str], *parts: pa.Table
 ) -> pa.Table:
     return mapper.run(B.concat(parts), keys)
+
+
+@ember.remote
+class _GroupActor:
+    """A map_groups reducer for a callable class: the instance is built once per actor."""
+
+    def __init__(self, mapper: _GroupMapper) -> None:
+        self.mapper = mapper
+        self.fn = mapper.function()
+
+    def run(self, keys: Sequence[str], *parts: pa.Table) -> pa.Table:
+        return self.mapper.run(B.concat(parts), keys, self.fn)
+
+
+def _run_in_actors(
+    mapper: _GroupMapper,
+    keys: Sequence[str],
+    mapped: list[list[ember.ObjectRef]],
+    n: int,
+    remote_options: dict[str, Any],
+    concurrency: int,
+) -> list[ember.ObjectRef]:
+    """Reducer ``i`` runs on actor ``i % concurrency``; the actors end once every output is in."""
+    actor_class: Any = _GroupActor
+    cls = actor_class.options(**remote_options) if remote_options else actor_class
+    actors = [cls.remote(mapper) for _ in range(min(concurrency, n))]
+    out = [
+        actors[i % len(actors)].run.remote(keys, *[parts[i] for parts in mapped])
+        for i in range(n)
+    ]
+    pending: list[Any] = list(out)
+    ember.wait(pending, num_returns=len(pending), fetch_local=False)
+    for actor in actors:
+        ember.kill(actor)
+    return out
 
 
 def map_groups(
@@ -254,6 +294,10 @@ def map_groups(
         mapped = [T.fanout(T.hash_map, n, r, keys, n) for r in refs]
     else:
         mapped = [[r] for r in refs]
+    if isinstance(mapper.fn, type):
+        return _run_in_actors(
+            mapper, keys, mapped, n, remote_options or {}, concurrency or 1
+        )
     task = (
         _map_groups_reduce.options(**remote_options)
         if remote_options
