@@ -88,11 +88,16 @@ def _check_inside_worker() -> None:
 
 
 def _make_group(
-    backend: str, world_size: int, rank: int, group_name: str, gloo_timeout: int
+    backend: str,
+    world_size: int,
+    rank: int,
+    group_name: str,
+    gloo_timeout: int,
+    rendezvous: str | None = None,
 ) -> BaseGroup:
     cls = _backend_class(backend)
     if cls is StoreGroup:
-        return StoreGroup(world_size, rank, group_name, gloo_timeout)
+        return StoreGroup(world_size, rank, group_name, gloo_timeout, rendezvous)
     return cls(world_size, rank, group_name)
 
 
@@ -108,8 +113,15 @@ def init_collective_group(
     backend: str = Backend.NCCL,
     group_name: str = "default",
     gloo_timeout: int = 30000,
+    *,
+    rendezvous: str | None = None,
 ) -> None:
-    """Join ``group_name`` as ``rank`` of ``world_size`` (call it in each actor)."""
+    """Join ``group_name`` as ``rank`` of ``world_size`` (call it in each actor).
+
+    ``rendezvous`` (ember's own, default: the group name) names where the ranks
+    meet across the cluster, so that two runs can each call their group
+    ``"default"`` (ember.train does) without meeting each other.
+    """
     _check_inside_worker()
     if not group_name or not isinstance(group_name, str):
         raise ValueError(f"group_name {group_name!r} needs to be a non-empty string.")
@@ -121,7 +133,7 @@ def init_collective_group(
         if group_name in _groups:
             raise RuntimeError("Trying to initialize a group a second time.")
         _groups[group_name] = _make_group(
-            backend, world_size, rank, group_name, gloo_timeout
+            backend, world_size, rank, group_name, gloo_timeout, rendezvous
         )
 
 

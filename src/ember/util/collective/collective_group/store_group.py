@@ -83,10 +83,11 @@ class StoreGroup(BaseGroup):
         rank: int,
         group_name: str,
         gloo_timeout: int | None = 30000,
+        rendezvous: str | None = None,
     ) -> None:
         super().__init__(world_size, rank, group_name)
         self._timeout_s = (gloo_timeout or 30000) / 1000
-        self._box = mailbox.get_or_create(group_name)
+        self._box = mailbox.get_or_create(rendezvous or group_name)
         self._seq = 0
         self._sent_to: dict[int, int] = {}
         self._received_from: dict[int, int] = {}
