@@ -38,6 +38,12 @@ class TrialInfo:
     storage_path: str = ""
     #: "tune" for a Tune trial; a Train worker group's sessions say "train"
     kind: str = "tune"
+    #: a training worker's place in its group (a Tune trial is rank 0 of 1)
+    world_rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    node_rank: int = 0
 
 
 @dataclasses.dataclass
@@ -165,19 +171,19 @@ class TrainContext:
         return self._get("get_storage", self._info and self._info.storage_path)
 
     def get_world_size(self) -> int | None:
-        return self._get("get_world_size", 1)
+        return self._get("get_world_size", self._info and self._info.world_size)
 
     def get_world_rank(self) -> int | None:
-        return self._get("get_world_rank", 0)
+        return self._get("get_world_rank", self._info and self._info.world_rank)
 
     def get_local_rank(self) -> int | None:
-        return self._get("get_local_rank", 0)
+        return self._get("get_local_rank", self._info and self._info.local_rank)
 
     def get_local_world_size(self) -> int | None:
-        return self._get("get_local_world_size", 1)
+        return self._get("get_local_world_size", self._info and self._info.local_world_size)
 
     def get_node_rank(self) -> int | None:
-        return self._get("get_node_rank", 0)
+        return self._get("get_node_rank", self._info and self._info.node_rank)
 
 
 class TuneContext(TrainContext):

@@ -16,16 +16,23 @@ from ember.air.train_api import (
     get_context,
     report,
 )
+from ember.train.config import ScalingConfig
+from ember.train.shard import get_dataset_shard
+from ember.train.trainer import DataParallelTrainer, TrainingFailedError
 
 __all__ = [
     "Checkpoint",
     "CheckpointConfig",
+    "DataParallelTrainer",
     "FailureConfig",
     "Result",
     "RunConfig",
+    "ScalingConfig",
     "SessionMisconfigurationError",
     "TrainContext",
+    "TrainingFailedError",
     "get_checkpoint",
     "get_context",
+    "get_dataset_shard",
     "report",
 ]
