@@ -277,3 +277,47 @@ def test_print_in_actor_reaches_driver(shutdown_only, capfd, wait_for):
     line = next(ln for ln in "".join(seen).splitlines() if "actor-says-5512" in ln)
     assert "Talker" in line
     assert f"pid={pid}" in line
+
+
+@ray.remote(num_cpus=0)
+def _job_of_task():
+    return ray.get_runtime_context().get_job_id()
+
+
+@ray.remote(num_cpus=0)
+class _ThreadSubmitter:
+    def __init__(self):
+        self.named = None
+
+    def submit_from_a_thread(self):
+        import threading
+
+        out = {}
+
+        def work():
+            out["job"] = ray.get_runtime_context().get_job_id()
+            out["task_job"] = ray.get(_job_of_task.remote())
+            self.named = _Named.options(name="made_in_a_thread").remote()
+            out["named"] = ray.get(self.named.job.remote())
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        return out
+
+
+@ray.remote(num_cpus=0)
+class _Named:
+    def job(self):
+        return ray.get_runtime_context().get_job_id()
+
+
+@pytest.mark.cluster_only("a user thread submitting while its actor's call runs")
+def test_work_submitted_from_an_actors_own_thread_belongs_to_the_job(ray_module):
+    driver_job = ray.get_runtime_context().get_job_id()
+    a = _ThreadSubmitter.remote()
+    out = ray.get(a.submit_from_a_thread.remote())
+    assert out == {"job": driver_job, "task_job": driver_job, "named": driver_job}
+    # the named actor lives in the driver's namespace
+    ray.kill(ray.get_actor("made_in_a_thread"))
+    ray.kill(a)

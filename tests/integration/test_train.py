@@ -173,3 +173,29 @@ def test_bad_configs_are_refused_at_once():
     with pytest.raises(TypeError, match="callable"):
         DataParallelTrainer(42)  # type: ignore[arg-type]
     assert ScalingConfig(num_workers=3).total_resources == {"CPU": 3.0}
+
+
+def test_a_training_run_inside_a_tune_trial(cluster, tmp_path):
+    """Ray 2.60's way: a Tune function trainable runs a trainer and reports its result
+    (``Tuner(trainer)`` itself is refused there: "not string nor trainable")."""
+    from ember import tune
+
+    def trial(config):
+        result = DataParallelTrainer(
+            _fit_linear,
+            train_loop_config={"epochs": 40, "lr": config["lr"], "tmp": config["tmp"]},
+            scaling_config=ScalingConfig(
+                num_workers=2, resources_per_worker={"CPU": 0.5}
+            ),
+            run_config=RunConfig(name=f"lr{config['lr']}", storage_path=config["tmp"]),
+        ).fit()
+        tune.report({"loss": result.metrics["loss"]})
+
+    grid = tune.Tuner(
+        tune.with_resources(trial, {"cpu": 0}),
+        param_space={"lr": tune.grid_search([0.001, 0.1]), "tmp": str(tmp_path)},
+        tune_config=tune.TuneConfig(metric="loss", mode="min", max_concurrent_trials=1),
+        run_config=tune.RunConfig(storage_path=str(tmp_path / "tune"), name="t"),
+    ).fit()
+    assert grid.num_errors == 0
+    assert grid.get_best_result().config["lr"] == 0.1

@@ -180,7 +180,9 @@ class TrainContext:
         return self._get("get_local_rank", self._info and self._info.local_rank)
 
     def get_local_world_size(self) -> int | None:
-        return self._get("get_local_world_size", self._info and self._info.local_world_size)
+        return self._get(
+            "get_local_world_size", self._info and self._info.local_world_size
+        )
 
     def get_node_rank(self) -> int | None:
         return self._get("get_node_rank", self._info and self._info.node_rank)

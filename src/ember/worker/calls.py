@@ -183,6 +183,14 @@ class CallRunner:
                 return self.cancelled_before_start(spec, conn)
         return None
 
+    def adopt_job(self, job_id: bytes) -> None:
+        """This process now works for ``job_id``: what it submits from any thread
+        (a user's thread has no task context) belongs to that job, whose driver's
+        ``sys.path`` and namespace the workers running it load."""
+        cw = self.cw
+        if job_id and cw.job_id != job_id:
+            cw.job_id = cw.links.job_id = job_id
+
     def send_reply(
         self, reply: Any, conn: Connection, result: Any, borrows_settled: bool = False
     ) -> None:
@@ -336,6 +344,7 @@ class CallScope:
     def __enter__(self) -> CallScope:
         spec = self.spec
         _record_exec((spec.task_id, spec.attempt, _RUNNING, _now()))
+        self.runner.adopt_job(spec.job_id)
         task_context.set_current(self.runner.context_for(spec))
         proctitle.running(spec.name)
         if spec.gpu_ids:

@@ -121,6 +121,7 @@ class Executor:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in req.gpu_ids)
 
         def create() -> None:  # main thread
+            self.runner.adopt_job(req.spec.job_id)  # an actor serves one job
             failed = self.setup_hook.ensure(req.spec.job_id)
             if failed is not None:
                 err = exc_mod.RuntimeEnvSetupError(failed)
