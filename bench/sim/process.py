@@ -11,6 +11,7 @@ command per stdin line with one JSON line:
 
 * ``stats``: running/completed tasks, created actors, leases held;
 * ``kill I``: node ``I`` dies as a crashed daemon does (its connections drop);
+* ``hold`` / ``release``: pushed tasks wait (stay running) until released;
 * ``quit`` (or stdin's end): everything stops, the process exits.
 """
 
@@ -86,6 +87,12 @@ class Simulator:
             node = self.nodes[int(words[1])]
             node.kill()
             return {"killed": node.node_id.hex(), "at": time.time()}
+        if words[0] == "hold":
+            self.worker.gate.clear()
+            return {"held": True}
+        if words[0] == "release":
+            self.worker.gate.set()
+            return {"held": False}
         if words[0] == "reset_peak":
             self.worker.peak_running = self.worker.running
             return {"peak_running": self.worker.peak_running}
@@ -119,6 +126,7 @@ async def _serve(args: argparse.Namespace) -> None:
             print(json.dumps(sim.command(line)), flush=True)
     finally:
         sim.close()
+        await asyncio.sleep(0)  # let the cancelled heartbeat tasks finish
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,8 @@ Every lease a simulated node grants names this worker's address (with a fresh
 worker id), so a submitter pushes its task here over the real protocol
 (``worker.push_task``): the reply carries ``None`` for each return, inline,
 as a real worker's :class:`ReturnPacker` would, after ``delay_s`` (0: at once).
-``worker.create_actor`` always succeeds; actor method calls are pushes too.
+While the gate is held (the simulator's ``hold`` command) pushed tasks wait:
+they are "running" until ``release``.  ``worker.create_actor`` always succeeds; actor method calls are pushes too.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ class SimWorker:
             },
         )
         self.address = ""
+        #: while cleared, pushed tasks wait ("running") until it is set again
+        self.gate = asyncio.Event()
+        self.gate.set()
 
     async def listen(self, host: str) -> str:
         self.address = await self.server.listen(f"tcp:{host}:0")
@@ -60,6 +64,8 @@ class SimWorker:
         self.running += 1
         self.peak_running = max(self.peak_running, self.running)
         try:
+            if not self.gate.is_set():
+                await self.gate.wait()
             if self.delay_s > 0:
                 await asyncio.sleep(self.delay_s)  # the simulated run time
         finally:
