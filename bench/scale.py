@@ -53,7 +53,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sim.probes import Simulators, Watcher, cpu_rss  # noqa: E402
+from sim.probes import PROBE_LABEL, Simulators, Watcher, cpu_rss  # noqa: E402
 
 RAY_PYTHON = "/tmp/ray-venv/bin/python"
 #: resources of every simulated node ("sim" marks them; 5 slots x 3,000 = 15,000)
@@ -105,6 +105,7 @@ def measure_n(n: int, args: argparse.Namespace) -> dict[str, Any]:
         took = sims.start(n, args.per_process)
         out["nodes"] = sims.nodes
         out["register_nodes_per_s"] = n / took
+        out["registered"] = _alive_simulated(cluster)
         watcher.start()
         time.sleep(args.settle_s)  # steady state: every node has heartbeated
         cpu_a, _ = cpu_rss(control_pid)
@@ -119,6 +120,7 @@ def measure_n(n: int, args: argparse.Namespace) -> dict[str, Any]:
             at = sims.ask(0, f"kill {i}")["at"]
             deaths.append(watcher.wait_death(bytes.fromhex(node_hex), 60) - at)
         out["death_notice_ms"] = _median_ms(deaths)
+        out["alive_after_kills"] = _alive_simulated(cluster)
 
         cluster.connect()
 
@@ -151,6 +153,20 @@ def measure_n(n: int, args: argparse.Namespace) -> dict[str, Any]:
         sims.stop()
         cluster.shutdown()
     return out
+
+
+def _alive_simulated(cluster: Any) -> int:
+    """How many simulated nodes the control service holds alive (not the probes)."""
+    import asyncio
+
+    from sim.node import SIM_LABEL
+
+    nodes = asyncio.run(cluster._get_nodes())
+    return sum(
+        1
+        for n in nodes
+        if n.alive and n.labels.get(SIM_LABEL) == "1" and PROBE_LABEL not in n.labels
+    )
 
 
 def _status_time(cluster: Any) -> float:

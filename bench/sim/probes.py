@@ -29,6 +29,8 @@ from ember.protocol.messages import NodeDiedMessage
 from sim.node import SimNode
 
 BENCH = Path(__file__).resolve().parents[1]
+#: the label of the harness's own simulated nodes (the watcher, the joiners)
+PROBE_LABEL = "ember.io/probe"
 SRC = BENCH.parent / "src"
 
 
@@ -172,7 +174,7 @@ class Watcher:
             resources,
             "",
             0.5,
-            {"ember.io/probe": str(index)},
+            {PROBE_LABEL: str(index)},
         )
 
     def _node_died(self, conn: Any, req: NodeDiedMessage, bufs: Any) -> None:

@@ -259,3 +259,24 @@ def test_changed_since_walks_only_the_changes(n):
     nodes, delta = table.changed_since(v, table.view_id)
     assert delta
     assert [x.node_id for x in nodes] == [info(1).node_id]
+
+
+def test_a_spilled_request_that_finds_its_node_full_goes_on_to_one_with_room():
+    from ember.node.leases import spill_on
+    from ember.protocol.messages import LeaseRequest
+
+    view = ClusterView(info(0).node_id, Supervisor("test"))
+    full, dead, roomy = info(1), info(2), info(3)
+    full.available = {"CPU": 0.0}
+    dead.alive = False
+    view.nodes = {n.node_id: n for n in (info(0), full, dead, roomy)}
+    assert view.node_with_room({"CPU": 2.0}) == roomy.node_id  # not itself, full, dead
+    assert view.node_with_room({"CPU": 8.0}) is None
+    plain = LeaseRequest(resources={"CPU": 1.0}, job_id=b"j", spilled=True)
+    assert spill_on(plain)
+    assert not spill_on(LeaseRequest(resources={"CPU": 1.0}, job_id=b"j"))
+    for strategy in ({"type": "SPREAD"}, {"type": "node_affinity"}, {"locality": "ab"}):
+        req = LeaseRequest(
+            resources={"CPU": 1.0}, job_id=b"j", spilled=True, strategy=strategy
+        )
+        assert not spill_on(req), strategy

@@ -92,6 +92,23 @@ class ClusterView:
         )
         return views
 
+    def node_with_room(self, request: dict[str, float]) -> bytes | None:
+        """Another live node whose availability holds ``request`` now, or None.
+
+        For a spilled request that found this node full (the view it was sent
+        on was stale): it goes on to a node with room instead of queueing here
+        behind leases that may never end (held tasks, actors).
+        """
+        for node_id, info in self.nodes.items():
+            if (
+                node_id != self.node_id
+                and info.alive
+                and info.address
+                and res.fits(request, info.available)
+            ):
+                return node_id
+        return None
+
     def count_spilled(self, node_id: bytes, request: dict[str, float]) -> NodeInfo:
         """Take ``request`` off ``node_id``'s availability until it reports again.
 
