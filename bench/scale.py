@@ -374,6 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ray-python", default=RAY_PYTHON)
     p.add_argument("--json", default="")
     args = p.parse_args(argv)
+    from ember.common.fdlimit import raise_nofile_limit
+
+    raise_nofile_limit()  # the driver holds a connection per leased worker
     rows = []
     for n in [int(s) for s in args.sizes.split(",")]:
         row = measure_n(n, args)
