@@ -48,7 +48,7 @@ from ember.protocol.messages import (
     WorkerDeathReply,
 )
 from ember.rpc.connection import Connection, Server, connect
-from ember.rpc.errors import RpcError
+from ember.rpc.errors import AuthenticationError, RpcError
 from ember.scheduler.ledger import ResourceLedger
 from ember.scheduler.policy import Decision, decide
 
@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 #: the label every simulated node carries (tests and the harness select by it)
 SIM_LABEL = "ember.io/simulated"
+#: how long a node keeps trying to connect and register (a loaded head is slow)
+START_TIMEOUT_S = 300.0
 
 
 class _Pending:
@@ -80,6 +82,7 @@ class SimNode:
         worker_address: str,
         heartbeat_interval_s: float,
         labels: dict[str, str] | None = None,
+        worker_handlers: dict[str, Any] | None = None,
     ) -> None:
         self.index = index
         self.control_address = control
@@ -105,7 +108,13 @@ class SimNode:
         self._dirty = False
         self.control: Connection | None = None
         self.address = ""
-        self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
+        #: worker_handlers: this node's server also plays its leases' workers (one
+        #: server per node, as each real worker has its own; "" worker_address)
+        self.server = Server(
+            token=token,
+            schema=SCHEMA,
+            handlers={**(worker_handlers or {}), **self._handlers()},
+        )
         self.alive = False
 
     def _handlers(self) -> dict[str, Any]:
@@ -128,15 +137,28 @@ class SimNode:
     async def start(self) -> None:
         """Listen, connect to the control service, register; then heartbeat."""
         self.address = await self.server.listen(f"tcp:{self.host}:0")
-        self.control = await connect(
-            self.control_address,
-            token=self.token,
-            schema=SCHEMA,
-            handlers=self.server.handlers,
-            timeout=60.0,
-        )
+        if not self.worker_address:  # the node serves its leases' workers itself
+            self.worker_address = self.address
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + START_TIMEOUT_S
+        while True:  # as NodeDaemon._connect_control: a busy service may drop us
+            try:
+                self.control = await connect(
+                    self.control_address,
+                    token=self.token,
+                    schema=SCHEMA,
+                    handlers=self.server.handlers,
+                    timeout=START_TIMEOUT_S,
+                )
+                break
+            except (AuthenticationError, RpcError) as exc:
+                if isinstance(exc, AuthenticationError) or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.05 + random.random() * 0.2)
         await self.control.call(
-            "control.register_node", RegisterNodeRequest(info=self.info()), timeout=120
+            "control.register_node",
+            RegisterNodeRequest(info=self.info()),
+            timeout=START_TIMEOUT_S,
         )
         self.alive = True
         self.cluster.control = self.control

@@ -31,7 +31,7 @@ from sim.node import SimNode
 from sim.worker import SimWorker
 
 #: nodes registering at once (a real cluster's nodes do not all start in one ms)
-START_CONCURRENCY = 32
+START_CONCURRENCY = 16
 
 
 class Simulator:
@@ -45,7 +45,9 @@ class Simulator:
 
     async def start(self) -> None:
         a = self.args
-        address = await self.worker.listen(a.host)
+        # each node serves its leases' workers on its own server, as every real
+        # worker has its own (one shared server would cap concurrent handshakes)
+        address = ""
         resources = {k: float(v) for k, v in json.loads(a.resources).items()}
         labels = json.loads(a.labels)
         self.nodes = [
@@ -58,6 +60,7 @@ class Simulator:
                 address,
                 a.heartbeat_interval_s,
                 labels,
+                self.worker.handlers,
             )
             for i in range(a.nodes)
         ]
@@ -114,7 +117,7 @@ async def _serve(args: argparse.Namespace) -> None:
     try:
         await sim.start()
         ready = {
-            "worker": sim.worker.address,
+            "worker": "each node's own address",
             "nodes": [n.node_id.hex() for n in sim.nodes],
         }
         print("READY " + json.dumps(ready), flush=True)

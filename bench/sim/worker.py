@@ -39,18 +39,16 @@ class SimWorker:
         self.actors_created = 0
         #: the most tasks that were running at once
         self.peak_running = 0
-        self.server = Server(
-            token=token,
-            schema=SCHEMA,
-            handlers={
-                "worker.push_task": self.h_push_task,
-                "worker.create_actor": self.h_create_actor,
-                "worker.exit": lambda c, req, b: None,
-                "worker.release_escrow": lambda c, req, b: None,
-                "worker.cancel_task": lambda c, req, b: Empty(),
-                "worker.node_died": lambda c, req, b: None,
-            },
-        )
+        self.handlers = {
+            "worker.push_task": self.h_push_task,
+            "worker.create_actor": self.h_create_actor,
+            "worker.exit": lambda c, req, b: None,
+            "worker.release_escrow": lambda c, req, b: None,
+            "worker.cancel_task": lambda c, req, b: Empty(),
+            "worker.node_died": lambda c, req, b: None,
+        }
+        #: the shared server (``listen``); nodes may serve ``handlers`` themselves
+        self.server = Server(token=token, schema=SCHEMA, handlers=self.handlers)
         self.address = ""
         #: while cleared, pushed tasks wait ("running") until it is set again
         self.gate = asyncio.Event()
