@@ -138,16 +138,27 @@ def measure_n(n: int, args: argparse.Namespace) -> dict[str, Any]:
             lat.append(time.perf_counter() - t0)
         out["remote_schedule_ms"] = _median_ms(lat)
         out["status_s"] = _status_time(cluster)
-        _actors(ember, n, args, control_pid, out)
-        _running(ember, noop, sims, n, args, out)
-        pgs_n = args.pgs
-        t0 = time.perf_counter()
-        pgs = [placement_group([{"sim": 0.001}]) for _ in range(pgs_n)]
-        ember.get([pg.ready() for pg in pgs], timeout=600)
-        for pg in pgs:
-            remove_placement_group(pg)
-        out["placement_groups"] = pgs_n
-        out["pg_create_remove_ms"] = (time.perf_counter() - t0) / pgs_n * 1e3
+
+        def groups() -> None:
+            t0 = time.perf_counter()
+            pgs = [placement_group([{"sim": 0.001}]) for _ in range(args.pgs)]
+            ember.get([pg.ready() for pg in pgs], timeout=args.phase_timeout_s)
+            for pg in pgs:
+                remove_placement_group(pg)
+            out["placement_groups"] = args.pgs
+            out["pg_create_remove_ms"] = (time.perf_counter() - t0) / args.pgs * 1e3
+
+        # a dimension that fails is reported as such; the others still run
+        for name, phase in (
+            ("actors", lambda: _actors(ember, n, args, control_pid, out)),
+            ("running_tasks", lambda: _running(ember, noop, sims, n, args, out)),
+            ("placement_groups", groups),
+        ):
+            try:
+                phase()
+            except Exception as exc:  # a figure that could not be taken
+                out[f"{name}_error"] = f"{type(exc).__name__}: {exc}"[:300]
+                sims.ask_all("release")
     finally:
         watcher.close()
         sims.stop()
@@ -197,8 +208,13 @@ def _actors(
     count = min(args.actors, n * args.actors_per_node)
     _, rss0 = cpu_rss(control_pid)
     t0 = time.perf_counter()
-    handles = [Idle.remote() for _ in range(count)]
-    ember.get([h.ping.remote() for h in handles], timeout=900)
+    handles: list[Any] = []
+    while len(handles) < count:  # in batches: a burst of thousands of handshakes
+        batch = [
+            Idle.remote() for _ in range(min(args.actor_batch, count - len(handles)))
+        ]
+        ember.get([h.ping.remote() for h in batch], timeout=args.phase_timeout_s)
+        handles += batch
     took = time.perf_counter() - t0
     _, rss1 = cpu_rss(control_pid)
     out["actors"] = count
@@ -227,8 +243,8 @@ def _running(
             best, last_change = now, time.monotonic()
         time.sleep(0.2)  # polling other processes' counters, with a deadline
     sims.ask_all("release")
-    ember.get(refs, timeout=900)
     out["running_tasks"] = best
+    ember.get(refs, timeout=args.phase_timeout_s)
 
 
 # -- once per run: queued tasks and objects, ember and Ray ------------------------------
@@ -354,6 +370,10 @@ def table(rows: list[dict[str, Any]], fixed: dict[str, dict[str, Any]]) -> str:
         for name, got in fixed.items():
             if "error" in got:
                 lines.append(f"\n{name}: {got['error']}")
+    for r in rows:
+        for k, v in r.items():
+            if k.endswith("_error"):
+                lines.append(f"\nN={r['n']} {k[:-6]}: {v}")
     return "\n".join(lines)
 
 
@@ -365,6 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--settle-s", type=float, default=2.0)
     p.add_argument("--actors", type=int, default=3000, help="actors at most per N")
     p.add_argument("--actors-per-node", type=int, default=1)
+    p.add_argument("--actor-batch", type=int, default=100)
+    p.add_argument("--phase-timeout-s", type=float, default=300.0)
     p.add_argument("--running", type=int, default=15_000)
     p.add_argument("--stall-s", type=float, default=30.0)
     p.add_argument("--pgs", type=int, default=1000)
