@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
 
     raise_nofile_limit()  # the driver holds a connection per leased worker
     rows = []
-    for n in [int(s) for s in args.sizes.split(",")]:
+    for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
         row = measure_n(n, args)
         print(json.dumps(row), flush=True)
         rows.append(row)
