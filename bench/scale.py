@@ -149,11 +149,17 @@ def measure_n(n: int, args: argparse.Namespace) -> dict[str, Any]:
             out["pg_create_remove_ms"] = (time.perf_counter() - t0) / args.pgs * 1e3
 
         # a dimension that fails is reported as such; the others still run
-        for name, phase in (
-            ("actors", lambda: _actors(ember, n, args, control_pid, out)),
-            ("running_tasks", lambda: _running(ember, noop, sims, n, args, out)),
-            ("placement_groups", groups),
+        for name, phase, wanted in (
+            ("actors", lambda: _actors(ember, n, args, control_pid, out), args.actors),
+            (
+                "running_tasks",
+                lambda: _running(ember, noop, sims, n, args, out),
+                args.running,
+            ),
+            ("placement_groups", groups, args.pgs),
         ):
+            if wanted <= 0:  # --actors 0 etc.: this dimension is skipped
+                continue
             try:
                 phase()
             except Exception as exc:  # a figure that could not be taken
