@@ -38,4 +38,5 @@ async def drain_node(nodes: NodeTable, req: DrainNodeRequest) -> DrainNodeReply:
             if req.reason
             else "drained by the autoscaler"
         )
+        nodes.touch(req.node_id)
     return reply

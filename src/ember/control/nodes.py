@@ -11,12 +11,31 @@ decides what a death means for actors, placement groups and clients; this
 table only keeps the records. It is what the actor directory and the
 placement groups see of the cluster (:meth:`pick`, :meth:`conn`,
 :meth:`views`).
+
+Versioned views (issue 17): every change of a node's record (registration,
+death, a heartbeat whose figures differ) takes the next ``version`` and moves
+the node to the end of ``_changed``, an insertion-ordered dict.  A node
+daemon refreshes its cluster view every heartbeat; :meth:`changed_since`
+answers it with the records changed since the version it last saw, walking
+``_changed`` from its end, so an idle cluster of N nodes costs O(1) per
+refresh instead of O(N) (N refreshes per heartbeat interval made it O(N^2)).
+``view_id`` names this table's numbering: a view from before a restart of the
+control service gets the full list.
+
+Membership notices are coalesced: :meth:`tell_cluster_changed` sends
+``node.cluster_changed`` to every node at once when none went out in the last
+``CLUSTER_CHANGED_WINDOW_S``, else once at the end of that window, however
+many nodes joined or left meanwhile (N registrations used to send N^2
+notices, each followed by a refresh).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
+import os
+from collections.abc import Callable
 
 import msgspec
 
@@ -34,6 +53,9 @@ from ember.scheduler.resources import fits
 
 logger = logging.getLogger(__name__)
 
+#: membership notices closer together than this go out as one
+CLUSTER_CHANGED_WINDOW_S = 0.1
+
 
 class NodeTable:
     """Every node the control service has seen, and the live ones' connections."""
@@ -49,6 +71,37 @@ class NodeTable:
         #: when each live node last sent a heartbeat (monotonic seconds)
         self.last_heartbeat: dict[bytes, float] = {}
         self._rr = 0
+        #: the version of the last change of any record (see changed_since)
+        self.version = 0
+        #: this table's numbering of versions (a restarted service starts anew)
+        self.view_id = os.urandom(8)
+        #: node id -> the version of its last change, oldest change first
+        self._changed: dict[bytes, int] = {}
+        #: the notice waiting for the end of its window, and when the last went out
+        self._notice: asyncio.TimerHandle | None = None
+        self._last_notice = -float("inf")
+        #: how many notices went out (each to every live node)
+        self.notices_sent = 0
+        #: run with every notice (the service rewrites Prometheus's targets)
+        self.after_notice: Callable[[], object] | None = None
+
+    def touch(self, node_id: bytes) -> None:
+        """``node_id``'s record changed: it takes the next version."""
+        self.version += 1
+        self._changed.pop(node_id, None)
+        self._changed[node_id] = self.version
+
+    def changed_since(self, since: int, view_id: bytes) -> tuple[list[NodeInfo], bool]:
+        """The records changed after version ``since`` of ``view_id``, and whether
+        that is a delta (False: every record, for a view of another numbering)."""
+        if view_id != self.view_id or since > self.version or since <= 0:
+            return list(self.nodes.values()), False
+        out = []
+        for node_id, version in reversed(self._changed.items()):
+            if version <= since:
+                break
+            out.append(self.nodes[node_id])
+        return out, True
 
     def register(self, info: NodeInfo, conn: Connection, now: float) -> None:
         if not info.node_id:
@@ -59,6 +112,7 @@ class NodeTable:
         self.conns[info.node_id] = conn
         self.last_heartbeat[info.node_id] = now
         self.unconfirmed.discard(info.node_id)
+        self.touch(info.node_id)
         self._save(info)
         logger.info("node %s registered at %s", info.node_id.hex()[:8], info.address)
 
@@ -70,6 +124,12 @@ class NodeTable:
         node = self.nodes.get(req.node_id)
         self.last_heartbeat[req.node_id] = now
         if node is not None:
+            if (
+                node.available != req.available
+                or (req.total and node.resources != req.total)
+                or node.store_used != req.store_used
+            ):
+                self.touch(req.node_id)
             node.available = req.available
             if req.total:
                 node.resources = req.total
@@ -89,6 +149,7 @@ class NodeTable:
         if node is not None:
             node.alive = False
             node.death_reason = node.death_reason or "the node daemon disconnected"
+            self.touch(node_id)
             self._save(node)
         conn.abort()
         return node
@@ -102,6 +163,7 @@ class NodeTable:
         for node_id, raw in self._storage.scan("nodes"):
             info = msgspec.msgpack.decode(raw, type=NodeInfo)
             self.nodes[node_id] = info
+            self.touch(node_id)
             if info.alive:
                 self.unconfirmed.add(node_id)
 
@@ -116,6 +178,7 @@ class NodeTable:
                 f"it did not reconnect within {waited_s:g} s after the control "
                 "service restarted (it died while the head was away)"
             )
+            self.touch(node_id)
             self._save(node)
             logger.warning("node %s: %s", node_id.hex()[:8], node.death_reason)
         return gone
@@ -135,11 +198,38 @@ class NodeTable:
             node = self.nodes.get(node_id)
             if node is not None:
                 node.death_reason = f"missed heartbeats for {now - last:.1f} s"
+                self.touch(node_id)
             out.append((node_id, conn))
         return out
 
     def tell_cluster_changed(self) -> None:
-        """Node daemons refresh their cluster view (for spill-back and SPREAD) at once."""
+        """Node daemons refresh their cluster view (for spill-back and SPREAD) soon.
+
+        At once if no notice went out within the window, else at its end (one
+        notice for every change meanwhile).
+        """
+        if self._notice is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a unit test of the table): at once
+            self._send_notice()
+            return
+        wait = self._last_notice + CLUSTER_CHANGED_WINDOW_S - loop.time()
+        if wait <= 0:
+            self._send_notice()
+        else:
+            self._notice = loop.call_later(wait, self._send_notice)
+
+    def _send_notice(self) -> None:
+        self._notice = None
+        try:
+            self._last_notice = asyncio.get_running_loop().time()
+        except RuntimeError:
+            pass
+        self.notices_sent += 1
+        if self.after_notice is not None:
+            self.after_notice()
         for c in list(self.conns.values()):
             if not c.is_closed():
                 try:

@@ -24,6 +24,7 @@ from ember.common.process import (
     signal_ready,
     token_from_env,
 )
+from ember.control import profiling
 from ember.control.actors import OUT_OF_SCOPE_CAUSE, ActorDirectory
 from ember.control.drain import drain_node
 from ember.control.nodes import NodeTable
@@ -116,6 +117,8 @@ class ControlService:
         self.server = Server(token=token, schema=SCHEMA, handlers=self._handlers())
         #: Prometheus's targets, rewritten as nodes join and leave
         self.targets = DiscoveryFile(os.path.join(session_dir, DISCOVERY_FILE))
+        # they follow membership, rewritten with each (coalesced) notice
+        self.nodes.after_notice = lambda: self.targets.update(self.nodes.nodes.values())
         self.stopped = asyncio.Event()
         #: the Prometheus endpoint, once :meth:`start_metrics` ran
         self.metrics: MetricsExporter | None = None
@@ -152,9 +155,7 @@ class ControlService:
             "control.heartbeat": lambda c, req, b: self.nodes.heartbeat(
                 req, time.monotonic()
             ),
-            "control.get_nodes": lambda c, req, b: GetNodesReply(
-                nodes=list(self.nodes.nodes.values())
-            ),
+            "control.get_nodes": self.get_nodes,
             "control.get_cluster_status": self.get_cluster_status,
             "control.kv_put": self.kv_put,
             "control.kv_get": lambda c, req, b: KvGetReply(
@@ -207,15 +208,23 @@ class ControlService:
         self.actors.recovery.node_registered(info.node_id, set(req.live_workers))
         conn.on_close(lambda c: self._node_lost(info.node_id, c))
         self.nodes.tell_cluster_changed()
-        self.targets.update(self.nodes.nodes.values())
         return Empty()
+
+    def get_nodes(self, conn: Connection, req: Any, bufs: Any) -> GetNodesReply:
+        """Every node, or (a view that names its version) only those changed since."""
+        nodes, delta = self.nodes.changed_since(req.since, req.view_id)
+        return GetNodesReply(
+            nodes=nodes,
+            version=self.nodes.version,
+            view_id=self.nodes.view_id,
+            delta=delta,
+        )
 
     def _node_lost(self, node_id: bytes, conn: Connection) -> None:
         node = self.nodes.lost(node_id, conn)
         if node is None:
             return
         self.nodes.tell_cluster_changed()
-        self.targets.update(self.nodes.nodes.values())
         self._node_died(node_id, node.death_reason, conn)
         self.actors.on_node_died(node_id)
 
@@ -226,7 +235,9 @@ class ControlService:
         # (a dead link sends no FIN) and their tasks are retried elsewhere.
         msg = NodeDiedMessage(node_id=node_id, reason=reason)
         for c in list(self.server.connections):
-            if c is not conn and not c.is_closed():
+            # not to a connection still in its handshake: a frame before its
+            # WELCOME is a protocol error that closes it
+            if c is not conn and not c.is_closed() and _authenticated(c):
                 try:
                     c.notify("worker.node_died", msg)
                 except RpcError:
@@ -253,7 +264,6 @@ class ControlService:
             self._node_died(node_id, self.nodes.nodes[node_id].death_reason)
         if gone:
             self.nodes.tell_cluster_changed()
-            self.targets.update(self.nodes.nodes.values())
         self.actors.recovery.expire()
         for job_id in sorted(self._unclaimed_jobs):
             self._job_done(job_id)
@@ -398,6 +408,12 @@ class ControlService:
         return g
 
 
+def _authenticated(conn: Connection) -> bool:
+    """Whether ``conn`` finished its handshake (frames may be sent on it)."""
+    ready = conn.ready
+    return ready.done() and not ready.cancelled() and ready.exception() is None
+
+
 async def _main(
     session_dir: str,
     unix: str,
@@ -470,6 +486,7 @@ def run(
     setup_daemon_logging("control")
     raise_nofile_limit()
     gc_tuning.tune()
+    profile = profiling.start()  # EMBER_CONTROL_PROFILE; off by default
     loop = new_event_loop()
     try:
         loop.run_until_complete(
@@ -477,3 +494,4 @@ def run(
         )
     finally:
         loop.close()
+        profiling.stop(profile)

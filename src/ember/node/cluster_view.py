@@ -1,16 +1,24 @@
 """This node's view of the other nodes, as the control service last reported them.
 
 Refreshed every heartbeat and at once on ``node.cluster_changed``.  Lease
-placement reads it (``views``) and counts what it spills to a node until that
-node's next heartbeat (``count_spilled``); object transfers look peers up in it.
+placement reads it (``views``) and counts what it spills to a node until the
+next refresh (``count_spilled``); object transfers look peers up in it.
+
+A refresh asks for the records changed since the version it last saw
+(``GetNodesRequest.since``); the control service answers with those only, or
+with every record when the view is of another numbering (its first refresh,
+a restarted control service).  So an idle cluster's refreshes carry nothing
+and cost O(1), not O(N) (issue 17).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from ember.common.aio import Supervisor
-from ember.protocol.messages import Empty, NodeInfo
+from ember.protocol.messages import GetNodesRequest, NodeInfo
 from ember.rpc.connection import Connection
 from ember.rpc.errors import RpcError
 from ember.rpc.reconnecting import ReconnectingConnection
@@ -28,6 +36,13 @@ class ClusterView:
         self.nodes: dict[bytes, NodeInfo] = {}
         #: the control service connection, once the daemon has one
         self.control: ReconnectingConnection | Connection | None = None
+        #: the version and numbering of the control service's view last seen
+        self.version = 0
+        self.view_id = b""
+        #: the records count_spilled replaced, as the control service sent them
+        self._reported: dict[bytes, NodeInfo] = {}
+        #: how many node records the refreshes received (the cost of keeping up)
+        self.records_received = 0
 
     def handlers(self) -> dict[str, Any]:
         return {"node.cluster_changed": self.h_cluster_changed}
@@ -38,8 +53,19 @@ class ClusterView:
     async def refresh(self) -> None:
         if self.control is None or self.control.is_closed():
             return
-        reply, _ = await self.control.call("control.get_nodes", Empty())
-        self.nodes = {n.node_id: n for n in reply.nodes}
+        reply, _ = await self.control.call(
+            "control.get_nodes",
+            GetNodesRequest(since=self.version, view_id=self.view_id),
+        )
+        self.records_received += len(reply.nodes)
+        if reply.delta:
+            # what was spilled to a node counts until the next refresh, as before
+            self.nodes.update(self._reported)
+            self.nodes.update((n.node_id, n) for n in reply.nodes)
+        else:
+            self.nodes = {n.node_id: n for n in reply.nodes}
+        self._reported.clear()
+        self.version, self.view_id = reply.version, reply.view_id
 
     def h_cluster_changed(self, conn: Connection, req: Any, bufs: Any) -> None:
         self._sup.spawn(self._refresh_quietly(), name="refresh-cluster")
@@ -66,13 +92,32 @@ class ClusterView:
         )
         return views
 
+    def node_with_room(self, request: dict[str, float]) -> bytes | None:
+        """Another live node whose availability holds ``request`` now, or None.
+
+        For a spilled request that found this node full (the view it was sent
+        on was stale): it goes on to a node with room instead of queueing here
+        behind leases that may never end (held tasks, actors).
+        """
+        for node_id, info in self.nodes.items():
+            if (
+                node_id != self.node_id
+                and info.alive
+                and info.address
+                and res.fits(request, info.available)
+            ):
+                return node_id
+        return None
+
     def count_spilled(self, node_id: bytes, request: dict[str, float]) -> NodeInfo:
         """Take ``request`` off ``node_id``'s availability until it reports again.
 
         So a burst of requests spreads over every node with room.
         """
         target = self.nodes[node_id]
+        self._reported.setdefault(node_id, target)
         avail = dict(target.available)
         res.subtract(avail, request)
-        target.available = avail
-        return target
+        counted = msgspec.structs.replace(target, available=avail)
+        self.nodes[node_id] = counted
+        return counted

@@ -35,7 +35,7 @@ from ember.node.worker_pool import WorkerHandle, WorkerPool
 from ember.protocol.messages import LeaseReply, LeaseRequest, WorkerDeathReply
 from ember.rpc.connection import Connection
 from ember.scheduler.ledger import ResourceLedger
-from ember.scheduler.policy import decide
+from ember.scheduler.policy import Decision, decide
 from ember.scheduler.resources import fits
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,23 @@ logger = logging.getLogger(__name__)
 INFEASIBLE_REPORT_S = 5.0
 #: death causes kept for holders that ask late (oldest dropped first)
 DEATHS_KEPT = 1024
+
+
+def spill_on(req: LeaseRequest) -> bool:
+    """Whether a spilled request that finds this node full goes on to one with room.
+
+    Only a plain request (DEFAULT strategy, no locality hint): the others were
+    sent here for this node's sake.  Issue 17: spill-backs decided on stale
+    views piled requests onto full nodes, where they waited while other nodes
+    had room (40 held tasks on 20 nodes of 5 slots: 8 never ran).
+    """
+    strategy = req.strategy or {}
+    return (
+        bool(req.spilled)
+        and strategy.get("type", "DEFAULT") == "DEFAULT"
+        and not strategy.get("locality")
+        and not req.for_actor
+    )
 
 
 class PendingLease:
@@ -118,6 +135,14 @@ class LeaseManager:
             return LeaseReply(infeasible=True)
         if decision.kind == "unschedulable":
             return LeaseReply(unschedulable=decision.reason)
+        if (
+            decision.kind == "local"
+            and spill_on(req)
+            and not self._ledger.fits(req.resources)
+        ):
+            other = self._cluster.node_with_room(req.resources)
+            if other is not None:
+                decision = Decision("spill", other)
         if decision.kind == "spill":
             target = self._cluster.count_spilled(decision.node_id, req.resources)
             return LeaseReply(spillback=target.address, spillback_node=target.node_id)

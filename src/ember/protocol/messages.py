@@ -96,6 +96,22 @@ class HeartbeatRequest(Msg):
 
 class GetNodesReply(Msg):
     nodes: list[NodeInfo]
+    #: the view's version after this reply (ask ``since`` it next time)
+    version: int = 0
+    #: which view the version counts in (a restarted control service starts a new one)
+    view_id: bytes = b""
+    #: True: ``nodes`` holds only the records changed since the request's ``since``
+    delta: bool = False
+
+
+class GetNodesRequest(Msg):
+    """``control.get_nodes``: every node, or those changed since ``since`` of ``view_id``.
+
+    The defaults (also what an ``Empty`` request decodes to) ask for every node.
+    """
+
+    since: int = 0
+    view_id: bytes = b""
 
 
 class KvPutRequest(Msg):
@@ -865,7 +881,7 @@ METHODS: dict[str, tuple[type | None, type | None]] = {
     # control service
     "control.register_node": (RegisterNodeRequest, Empty),
     "control.heartbeat": (HeartbeatRequest, None),
-    "control.get_nodes": (Empty, GetNodesReply),
+    "control.get_nodes": (GetNodesRequest, GetNodesReply),
     "control.kv_put": (KvPutRequest, KvPutReply),
     "control.kv_get": (KvGetRequest, KvGetReply),
     "control.register_job": (RegisterJobRequest, RegisterJobReply),
