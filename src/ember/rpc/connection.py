@@ -252,7 +252,8 @@ class ConnectionPool:
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # retrieved: waiters get it through shield
-            del self._futs[key]
+            if self._futs.get(key) is fut:  # abort() may have dropped it meanwhile
+                del self._futs[key]
             raise
         fut.set_result(conn)
         return conn
