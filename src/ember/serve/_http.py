@@ -62,12 +62,14 @@ def to_response(result: Any) -> Any:
     if inspect.isgenerator(result) or inspect.isasyncgen(result):
         return StreamingResponse(result)  # type: ignore[arg-type]
     if result is None:
-        return Response(b"", media_type="text/plain")
-    if isinstance(result, bytes):
-        return Response(result, media_type="text/plain")
-    if isinstance(result, str):
-        return Response(result.encode(), media_type="text/plain; charset=utf-8")
-    return Response(_json_body(result), media_type="application/json")
+        body, ctype = b"", "text/plain"
+    elif isinstance(result, bytes):
+        body, ctype = result, "text/plain"
+    elif isinstance(result, str):
+        body, ctype = result.encode(), "text/plain; charset=utf-8"
+    else:
+        body, ctype = _json_body(result), "application/json"
+    return Response(body, headers={"content-type": ctype})
 
 
 async def asgi_messages(

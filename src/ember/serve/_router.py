@@ -58,6 +58,8 @@ class DeploymentRouter:
         self.last_push = 0.0
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.queued = 0
+        #: set once the first snapshot arrived (until then nothing is known)
+        self.ready = asyncio.Event()
 
     def apply(self, snap: dict[str, Any]) -> None:
         self.status = snap["status"]
@@ -65,6 +67,7 @@ class DeploymentRouter:
         self.chooser.set_replicas(self.actors, snap["max_ongoing"])
         self.max_queued = snap["max_queued"]
         self.metrics_interval_s = snap.get("metrics_interval_s")
+        self.ready.set()
         self._wake(all_=True)
 
     def _wake(self, all_: bool = False) -> None:
@@ -77,21 +80,29 @@ class DeploymentRouter:
 
     async def assign(self) -> tuple[str, Any]:
         """A replica with room for one more request, waiting in line when all are full."""
-        while True:
-            if self.status in ("deleted", "failed"):
-                raise DeploymentUnavailableError(self.key)
-            rid = self.chooser.choose()
-            if rid is not None:
-                return rid, self.actors[rid]
-            if self.max_queued != -1 and self.queued >= self.max_queued:
-                raise BackPressureError(self.queued, self.max_queued)
-            fut = asyncio.get_running_loop().create_future()
-            self.waiters.append(fut)
-            self.queued += 1
-            try:
+        await self.ready.wait()
+        pick = self._pick()
+        if pick is not None:
+            return pick
+        if self.max_queued != -1 and self.queued >= self.max_queued:
+            raise BackPressureError(self.queued, self.max_queued)
+        self.queued += 1
+        try:
+            while True:
+                fut = asyncio.get_running_loop().create_future()
+                self.waiters.append(fut)
                 await fut
-            finally:
-                self.queued -= 1
+                pick = self._pick()
+                if pick is not None:
+                    return pick
+        finally:
+            self.queued -= 1
+
+    def _pick(self) -> tuple[str, Any] | None:
+        if self.status in ("deleted", "failed"):
+            raise DeploymentUnavailableError(self.key)
+        rid = self.chooser.choose()
+        return None if rid is None else (rid, self.actors[rid])
 
     def release(self, rid: str) -> None:
         self.chooser.done(rid)

@@ -100,11 +100,9 @@ def _deploy(app: Application, name: str, route_prefix: str | None) -> Any:
 def _wait_running(c: Any, name: str) -> None:
     st = ember.get(c.wait_for_app.remote(name, RUN_TIMEOUT_S))
     if st["status"] == "DEPLOY_FAILED":
-        raise RayServeException(f"Deploying application {name} failed: {st['message']}")
+        raise RuntimeError(f"Deploying application {name} failed: {st['message']}")
     if st["status"] != "RUNNING":
-        raise RayServeException(
-            f"Application {name} did not start: status {st['status']}"
-        )
+        raise TimeoutError(f"Application {name} did not start: status {st['status']}")
 
 
 def run(

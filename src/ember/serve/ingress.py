@@ -6,6 +6,7 @@ filled with the replica's instance (a FastAPI dependency), as Ray's class-based 
 
 from __future__ import annotations
 
+import copyreg
 import functools
 import inspect
 from collections.abc import Callable
@@ -86,12 +87,27 @@ def _make_class_based(app: Any, cls: type) -> None:
         app.router.routes.insert(i, new)
 
 
+def _reduce_state(state: Any) -> Any:
+    return (type(state), (dict(state._state),))
+
+
+def _picklable_state() -> None:
+    """starlette's ``State`` (an app's ``.state``) recurses forever when unpickled by
+    default (its ``__getattr__`` reads ``_state`` before it exists); pickle its dict."""
+    try:
+        from starlette.datastructures import State
+    except ImportError:
+        return
+    copyreg.pickle(State, _reduce_state)
+
+
 def ingress(app: Any) -> Callable[[type], type]:
     """Serve HTTP for the decorated class through ``app`` (an ASGI app, e.g. FastAPI)."""
 
     def wrap(cls: type) -> type:
         if not inspect.isclass(cls):
             raise TypeError("@serve.ingress must decorate a class")
+        _picklable_state()
         _make_class_based(app, cls)
         cls._serve_asgi_app = app  # type: ignore[attr-defined]
         return cls
