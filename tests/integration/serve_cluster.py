@@ -40,6 +40,9 @@ def http(
         return 0, None, b""  # no answer within the timeout
 
 
+http_get = http
+
+
 def http_json(url: str, **kw):
     status, _, body = http(url, **kw)
     assert status == 200, (status, body)
