@@ -8,6 +8,7 @@ import sys
 import click
 
 from ember._version import __version__
+from ember.cli import serve_cmd
 from ember.cli.debug import debug
 from ember.cli.job_cmd import job
 from ember.cli.logs_cmd import logs
@@ -52,6 +53,7 @@ main.add_command(up)
 main.add_command(down)
 main.add_command(memory)
 main.add_command(job)  # ember/cli/job_cmd.py
+main.add_command(serve_cmd.serve)  # ember/cli/serve_cmd.py
 
 
 @main.command()
