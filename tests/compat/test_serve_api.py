@@ -128,8 +128,7 @@ class Threshold:
         raise ValueError("bad input")
 
     def numbers(self, n: int):
-        for i in range(n):
-            yield i
+        yield from range(n)
 
     def replica(self) -> tuple:
         ctx = serve.get_replica_context()
