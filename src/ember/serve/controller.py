@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from typing import Any
 
 import ember
@@ -21,29 +20,24 @@ from ember.serve._common import (
     PROXY_NAME,
     ROUTES_KEY,
     deployment_key,
-    replica_actor_name,
 )
+from ember.serve._replicas import ReplicaManager
 from ember.serve._state import (
     RUNNING,
     STARTING,
-    STOPPING,
     AppRecord,
     DeploymentRecord,
-    ReplicaRecord,
 )
 from ember.serve.config import HTTPOptions
 from ember.serve.deployment import DeploymentSpec
 from ember.serve.exceptions import RayServeException
 from ember.serve.proxy import ServeProxy
-from ember.serve.replica import ServeReplica
 
 __all__ = ["ServeController"]
 
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.05
-#: consecutive failed replica starts after which a deployment is DEPLOY_FAILED
-MAX_START_FAILURES = 3
 
 
 class ServeController:
@@ -58,6 +52,7 @@ class ServeController:
         self._loop_task: asyncio.Task[None] | None = None
         self.proxy: Any = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.manager = ReplicaManager(self._bump, self._spawn)
 
     # ---- plumbing ----
 
@@ -144,7 +139,7 @@ class ServeController:
     async def report_replica_failure(self, key: str, rid: str) -> None:
         d = self.deps.get(key)
         if d is not None and rid in d.replicas and d.replicas[rid].state == RUNNING:
-            self._spawn(self._health_check(d, d.replicas[rid]))
+            self._spawn(self.manager.health_check(d, d.replicas[rid]))
 
     # ---- applications ----
 
@@ -203,14 +198,8 @@ class ServeController:
                 d.target = cfg.num_replicas
             if same_version and user_config_changed:
                 for r in d.of(current=True, states=(RUNNING, STARTING)):
-                    self._spawn(self._reconfigure(d, r))
+                    self._spawn(self.manager.reconfigure(d, r))
         self._bump(key)
-
-    async def _reconfigure(self, d: DeploymentRecord, r: ReplicaRecord) -> None:
-        try:
-            await r.actor.reconfigure.remote(d.spec.config.user_config)
-        except Exception as e:  # noqa: BLE001 - shown in serve.status()
-            d.message = f"reconfigure failed: {e}"
 
     def _delete_deployment(self, key: str) -> None:
         d = self.deps.get(key)
@@ -350,16 +339,7 @@ class ServeController:
 
     def _reconcile(self, now: float) -> None:
         for key, d in list(self.deps.items()):
-            self._autoscale(d, now)
-            self._scale(d)
-            for r in d.of(current=True, states=(RUNNING,)) + d.of(
-                current=False, states=(RUNNING,)
-            ):
-                if (
-                    not r.checking
-                    and now - r.last_health >= d.spec.config.health_check_period_s
-                ):
-                    self._spawn(self._health_check(d, r))
+            self.manager.step(d, now)
             if d.deleting and not d.replicas:
                 del self.deps[key]
                 self._bump(key)
@@ -371,118 +351,3 @@ class ServeController:
                 d is not None and d.status() == "HEALTHY" for d in deps
             ):
                 app.deploying = False
-
-    def _autoscale(self, d: DeploymentRecord, now: float) -> None:
-        a = d.spec.config.autoscaling_config
-        if d.decider is None or a is None or d.deleting:
-            return
-        if now - d.last_metrics < a.metrics_interval_s:
-            return
-        d.last_metrics = now
-        stale = now - max(2 * a.metrics_interval_s, 1.0) - 1.0
-        d.handle_load = {k: v for k, v in d.handle_load.items() if v[0] >= stale}
-        d.decider.record(now, sum(v for _, v in d.handle_load.values()))
-        d.target = d.decider.decide(now, d.target)
-
-    def _scale(self, d: DeploymentRecord) -> None:
-        target = 0 if d.deleting else d.target
-        cur = d.of(current=True, states=(STARTING, RUNNING))
-        if not d.failed:
-            for _ in range(target - len(cur)):
-                self._start_replica(d)
-        if len(cur) > target:
-            extra = sorted(
-                cur, key=lambda r: (r.state == RUNNING, r.started_at), reverse=False
-            )
-            for r in extra[: len(cur) - target]:
-                self._stop_replica(d, r)
-        for r in d.of(current=False, states=(STARTING,)):
-            self._stop_replica(d, r)
-        old = d.of(current=False, states=(RUNNING,))
-        running_cur = len(d.of(current=True, states=(RUNNING,)))
-        excess = len(old) if target == 0 else running_cur + len(old) - target
-        for r in old[: max(0, min(excess, len(old)))]:
-            self._stop_replica(d, r)
-
-    def _start_replica(self, d: DeploymentRecord) -> None:
-        spec = d.spec
-        rid = uuid.uuid4().hex[:8]
-        cfg = spec.config
-        actor = (
-            ember.remote(ServeReplica)
-            .options(
-                name=replica_actor_name(spec.app_name, spec.name, rid),
-                namespace=NAMESPACE,
-                lifetime="detached",
-                max_concurrency=cfg.max_ongoing_requests + 100,
-                **cfg.ray_actor_options,
-            )
-            .remote(rid, spec)
-        )
-        r = d.replicas[rid] = ReplicaRecord(rid, actor, spec.version)
-        self._spawn(self._initialize(d, r))
-
-    async def _initialize(self, d: DeploymentRecord, r: ReplicaRecord) -> None:
-        try:
-            await r.actor.initialize.remote()
-        except Exception as e:  # noqa: BLE001 - counted, shown in serve.status()
-            d.replicas.pop(r.rid, None)
-            with contextlib.suppress(Exception):
-                ember.kill(r.actor)
-            if r.version == d.spec.version:
-                d.start_failures += 1
-                d.message = f"A replica failed to start: {e}"
-                if d.start_failures >= MAX_START_FAILURES and not d.of(
-                    current=True, states=(RUNNING,)
-                ):
-                    d.failed = True
-                    self._bump(deployment_key(d.spec.app_name, d.spec.name))
-            return
-        if r.state != STARTING:
-            return
-        r.state = RUNNING
-        r.last_health = time.monotonic()
-        d.start_failures = 0
-        self._bump(deployment_key(d.spec.app_name, d.spec.name))
-
-    def _stop_replica(self, d: DeploymentRecord, r: ReplicaRecord) -> None:
-        was_running = r.state == RUNNING
-        r.state = STOPPING
-        self._bump(deployment_key(d.spec.app_name, d.spec.name))
-        self._spawn(self._drain(d, r, was_running))
-
-    async def _drain(
-        self, d: DeploymentRecord, r: ReplicaRecord, graceful: bool
-    ) -> None:
-        cfg = d.spec.config
-        if graceful:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    r.actor.prepare_for_shutdown.remote(
-                        cfg.graceful_shutdown_wait_loop_s,
-                        cfg.graceful_shutdown_timeout_s,
-                    ),
-                    cfg.graceful_shutdown_wait_loop_s
-                    + cfg.graceful_shutdown_timeout_s
-                    + 5,
-                )
-        with contextlib.suppress(Exception):
-            ember.kill(r.actor)
-        d.replicas.pop(r.rid, None)
-
-    async def _health_check(self, d: DeploymentRecord, r: ReplicaRecord) -> None:
-        r.checking = True
-        try:
-            await asyncio.wait_for(
-                r.actor.check_health.remote(), d.spec.config.health_check_timeout_s
-            )
-            r.last_health = time.monotonic()
-        except Exception as e:  # noqa: BLE001 - any failure: replace the replica
-            if r.state == RUNNING and d.replicas.get(r.rid) is r:
-                d.replicas.pop(r.rid)
-                d.message = f"Replica {r.rid} failed its health check: {e}"
-                with contextlib.suppress(Exception):
-                    ember.kill(r.actor)
-                self._bump(deployment_key(d.spec.app_name, d.spec.name))
-        finally:
-            r.checking = False
