@@ -10,6 +10,7 @@ from typing import Any
 from ember.exceptions import ActorDiedError, ActorUnavailableError
 from ember.serve._common import ReplicaDrainingError, RequestMeta, deployment_key
 from ember.serve._router import DeploymentRouter, ServeClient
+from ember.serve.exceptions import RequestCancelledError
 
 __all__ = ["DeploymentHandle", "DeploymentResponse", "DeploymentResponseGenerator"]
 
@@ -27,12 +28,15 @@ class DeploymentResponse:
     def __init__(self) -> None:
         self._fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._ref: Any = None
+        self._task: concurrent.futures.Future[Any] | None = None
 
     def result(
         self, *, timeout_s: float | None = None, _skip_asyncio_check: bool = False
     ) -> Any:
         try:
             return self._fut.result(timeout_s)
+        except concurrent.futures.CancelledError:
+            raise RequestCancelledError("the request was cancelled") from None
         except concurrent.futures.TimeoutError:
             raise TimeoutError(
                 f"Timed out waiting for the result after {timeout_s}s."
@@ -42,6 +46,9 @@ class DeploymentResponse:
         return asyncio.wrap_future(self._fut).__await__()
 
     def cancel(self) -> None:
+        """Cancel the call: a queued call is dropped; the replica is not interrupted."""
+        if self._task is not None:
+            self._task.cancel()
         self._fut.cancel()
 
     def cancelled(self) -> bool:
@@ -246,7 +253,7 @@ class DeploymentHandle:
             client.submit(run(gen))
             return gen
         resp = DeploymentResponse()
-        fut = client.submit(run(resp))
+        fut = resp._task = client.submit(run(resp))
         fut.add_done_callback(lambda f: _copy(f, resp._fut))
         return resp
 
