@@ -92,6 +92,7 @@ class Elastic:
         return serve.get_replica_context().replica_tag
 
 
+@pytest.mark.slow
 def test_autoscaling_adds_replicas_under_load_and_removes_them_after():
     h = serve.run(Elastic.bind(), name="elastic", route_prefix=None)
     assert replica_count("elastic", "Elastic") == 1
@@ -195,6 +196,7 @@ def _http_call() -> bytes:
         return body
 
 
+@pytest.mark.slow
 def test_proxy_kill_under_load_is_recovered():
     serve.run(pong.bind(), name="pong", route_prefix="/pong")
     load = Load(_http_call, threads=2)
