@@ -120,6 +120,23 @@ def test_num_replicas_auto_and_defaults():
     assert HTTPOptions.coerce(None).host == "127.0.0.1"
 
 
+def test_options_ember_does_not_build_are_refused_not_ignored():
+    from ember import serve
+
+    @serve.deployment
+    class D:
+        pass
+
+    with pytest.raises(ServeConfigError, match="placement_group_bundles"):
+        D.options(placement_group_bundles=[{"CPU": 1}])
+    with pytest.raises(ServeConfigError, match="unknown"):
+        D.options(num_replica=2)
+    with pytest.warns(UserWarning, match="logging_config"):
+        D.options(logging_config={"log_level": "DEBUG"})
+    assert DeploymentConfig(num_replicas=4).start_failure_limit() == 12
+    assert DeploymentConfig(num_replicas=1).start_failure_limit() == 3
+
+
 def test_routes_match_the_longest_prefix():
     routes = {"/": 0, "/api": 1, "/api/v2": 2}
     assert match_route(routes, "/api/v2/x") == "/api/v2"

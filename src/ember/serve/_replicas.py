@@ -25,10 +25,7 @@ from ember.serve._state import (
 )
 from ember.serve.replica import ServeReplica
 
-__all__ = ["MAX_START_FAILURES", "ReplicaManager"]
-
-#: consecutive failed replica starts after which a deployment is DEPLOY_FAILED
-MAX_START_FAILURES = 3
+__all__ = ["ReplicaManager"]
 
 
 class ReplicaManager:
@@ -122,7 +119,7 @@ class ReplicaManager:
             if r.version == d.spec.version:
                 d.start_failures += 1
                 d.message = f"A replica failed to start: {e}"
-                if d.start_failures >= MAX_START_FAILURES and not d.of(
+                if d.start_failures >= d.spec.config.start_failure_limit() and not d.of(
                     current=True, states=(RUNNING,)
                 ):
                     d.failed = True

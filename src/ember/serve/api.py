@@ -58,14 +58,15 @@ def _controller(http_options: Any = None, create: bool = True) -> Any:
 
 
 def start(
-    http_options: Any = None,
     proxy_location: Any = None,
-    detached: bool = True,
+    http_options: Any = None,
     grpc_options: Any = None,
     logging_config: Any = None,
     **kwargs: Any,
 ) -> None:
     """Start Serve (its controller and HTTP proxy) on the connected cluster."""
+    if grpc_options is not None:
+        raise NotImplementedError("ember.serve has no gRPC proxy (grpc_options)")
     opts = HTTPOptions.coerce(http_options)
     c = _controller(opts)
     if str(proxy_location).lower() not in ("disabled", "proxylocation.disabled"):

@@ -125,6 +125,7 @@ class DeploymentConfig:
     health_check_period_s: float = 10.0
     health_check_timeout_s: float = 30.0
     ray_actor_options: dict[str, Any] = field(default_factory=dict)
+    max_constructor_retry_count: int = 20
 
     def __post_init__(self) -> None:
         if self.num_replicas == "auto":
@@ -163,6 +164,10 @@ class DeploymentConfig:
         )
         opts.setdefault("num_cpus", 1)
         self.ray_actor_options = opts
+
+    def start_failure_limit(self) -> int:
+        """Failed starts in a row after which the deployment is DEPLOY_FAILED (Ray's rule)."""
+        return min(self.max_constructor_retry_count, 3 * max(self.initial_target(), 1))
 
     def initial_target(self) -> int:
         a = self.autoscaling_config

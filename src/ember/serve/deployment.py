@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,8 +93,30 @@ class Deployment:
         return f"Deployment(name={self._name})"
 
 
+#: Ray 2.60 options ember.serve does not implement: refused, not ignored
+_NOT_BUILT = {
+    "placement_group_bundles",
+    "placement_group_strategy",
+    "placement_group_bundle_label_selector",
+    "max_replicas_per_node",
+    "backpressure_config",
+    "request_router_config",
+    "gang_scheduling_config",
+}
+
+
 def _config_with(base: DeploymentConfig, changes: dict[str, Any]) -> DeploymentConfig:
-    unknown = set(changes) - _CONFIG_FIELDS - {"route_prefix", "is_driver_deployment"}
+    not_built = sorted(k for k in set(changes) & _NOT_BUILT if changes[k] is not None)
+    if not_built:
+        raise ServeConfigError(f"ember.serve does not support the options {not_built}")
+    if changes.pop("logging_config", None) is not None:
+        warnings.warn(
+            "ember.serve ignores a deployment's logging_config: replicas log as "
+            "every ember worker does",
+            stacklevel=3,
+        )
+    known = _CONFIG_FIELDS | _NOT_BUILT | {"route_prefix", "is_driver_deployment"}
+    unknown = set(changes) - known
     if unknown:
         raise ServeConfigError(f"unknown deployment options: {sorted(unknown)}")
     changes = {k: v for k, v in changes.items() if k in _CONFIG_FIELDS}
