@@ -155,16 +155,23 @@ async def _stream(
     try:
         args = tuple([await _resolve(a) for a in args])
         kwargs = {k: await _resolve(v) for k, v in kwargs.items()}
-        method = "handle_http" if meta.http else "handle_request_streaming"
         while True:
             rid, actor = await router.assign()
             sent = False
             try:
-                refs = (
-                    getattr(actor, method)
-                    .options(num_returns="streaming")
-                    .remote(meta, *args, **kwargs)
-                )
+                if meta.http:
+                    reply = await actor.handle_http.remote(meta, *args, **kwargs)
+                    q.put_nowait((True, reply[-1]))
+                    sent = True
+                    if reply[0] != "stream":
+                        break
+                    refs = actor.http_stream.options(num_returns="streaming").remote(
+                        reply[1]
+                    )
+                else:
+                    refs = actor.handle_request_streaming.options(
+                        num_returns="streaming"
+                    ).remote(meta, *args, **kwargs)
                 async for ref in refs:
                     q.put_nowait((True, await ref))
                     sent = True

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -58,6 +59,8 @@ class ServeReplica:
         self._asgi: Any = None
         self._ongoing = 0
         self._draining = False
+        self._streams: dict[str, AsyncIterator[Any]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def initialize(self) -> str:
         target = cloudpickle.loads(self._spec.callable_blob)
@@ -144,14 +147,51 @@ class ServeReplica:
         finally:
             self._ongoing -= 1
 
-    async def handle_http(
-        self, meta: RequestMeta, req: dict[str, Any]
-    ) -> AsyncIterator[Any]:
+    async def handle_http(self, meta: RequestMeta, req: dict[str, Any]) -> tuple:
+        """Run one HTTP request. A response that completes comes back whole in this
+        one call: ``("done", messages)``. A streaming one (a body part with
+        ``more_body``) returns ``("stream", id, first messages)``; the caller then
+        reads the rest from :meth:`http_stream` on this replica."""
         self._enter(meta)
+        scope = make_scope(req)
+        app = self._asgi if self._asgi is not None else self._call_app
+        gen = asgi_messages(app, scope, req.get("body", b""))
+        out: list[dict[str, Any]] = []
         try:
-            scope = make_scope(req)
-            app = self._asgi if self._asgi is not None else self._call_app
-            async for batch in asgi_messages(app, scope, req.get("body", b"")):
+            async for batch in gen:
+                out += batch
+                last = batch[-1]
+                if last["type"] != "http.response.body":
+                    continue
+                if not last.get("more_body", False):
+                    self._finish_later(gen)  # background tasks may still run
+                    return ("done", out)
+                sid = uuid.uuid4().hex
+                self._streams[sid] = gen
+                return ("stream", sid, out)
+        except BaseException:
+            self._ongoing -= 1
+            raise
+        self._ongoing -= 1
+        return ("done", out)
+
+    def _finish_later(self, gen: AsyncIterator[Any]) -> None:
+        async def drain() -> None:
+            try:
+                async for _ in gen:
+                    pass
+            finally:
+                self._ongoing -= 1
+
+        t = asyncio.get_running_loop().create_task(drain())
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    async def http_stream(self, sid: str) -> AsyncIterator[Any]:
+        """The rest of a streaming HTTP response begun by :meth:`handle_http`."""
+        gen = self._streams.pop(sid)
+        try:
+            async for batch in gen:
                 yield batch
         finally:
             self._ongoing -= 1
