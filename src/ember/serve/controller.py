@@ -298,7 +298,13 @@ class ServeController:
                     max_concurrency=1000,
                     max_restarts=-1,
                 )
-                .remote(h.host, h.port, h.root_path, h.keep_alive_timeout_s)
+                .remote(
+                    h.host,
+                    h.port,
+                    h.root_path,
+                    h.keep_alive_timeout_s,
+                    h.request_timeout_s,
+                )
             )
             try:
                 await self.proxy.ready.remote()

@@ -54,10 +54,16 @@ class ServeProxy:
     """One HTTP proxy (Ray runs one per node; ember runs one on the head)."""
 
     def __init__(
-        self, host: str, port: int, root_path: str = "", keep_alive_s: float = 5.0
+        self,
+        host: str,
+        port: int,
+        root_path: str = "",
+        keep_alive_s: float = 5.0,
+        request_timeout_s: float | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.routes: dict[str, tuple[str, str]] = {}
+        self.request_timeout_s = request_timeout_s
         self._started = threading.Event()
         self._error: BaseException | None = None
         self._server: Any = None
@@ -174,10 +180,15 @@ class ServeProxy:
         gen = DeploymentHandle(ingress, app_name)._call(meta, (req,), {}, True)
         started = False
         try:
-            async for batch in gen:
-                for m in batch:
-                    started = started or m["type"] == "http.response.start"
-                    await send(m)
+            async with asyncio.timeout(self.request_timeout_s):
+                async for batch in gen:
+                    for m in batch:
+                        started = started or m["type"] == "http.response.start"
+                        await send(m)
+        except TimeoutError:
+            if not started:
+                msg = f"Request timed out after {self.request_timeout_s}s."
+                await _plain(send, 408, msg.encode())
         except BackPressureError as e:
             if not started:
                 await _plain(send, 503, e.message.encode())
