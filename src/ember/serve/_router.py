@@ -44,6 +44,13 @@ def get_controller() -> Any:
         ) from None
 
 
+def _cluster_identity() -> str | None:
+    """Which cluster this process is connected to (a new init means new replicas)."""
+    if not ember.is_initialized():
+        return None
+    return str(ember.get_runtime_context().get_node_id())
+
+
 class DeploymentRouter:
     """Assigns one deployment's requests to its replicas (lives on the client's loop)."""
 
@@ -132,9 +139,15 @@ class ServeClient:
 
     @classmethod
     def get(cls) -> ServeClient:
+        """This process's client; a new one after ember was shut down and started again."""
+        ident = _cluster_identity()
         with cls._lock:
+            inst = cls._instance
+            if inst is not None and inst.ident != ident:
+                cls._instance = None
+                inst.loop.call_soon_threadsafe(inst._close)
             if cls._instance is None:
-                cls._instance = cls()
+                cls._instance = cls(ident)
             return cls._instance
 
     @classmethod
@@ -156,7 +169,8 @@ class ServeClient:
 
         self.loop.create_task(finish())
 
-    def __init__(self) -> None:
+    def __init__(self, ident: str | None = None) -> None:
+        self.ident = ident
         self.client_id = uuid.uuid4().hex
         self.loop = asyncio.new_event_loop()
         self.routers: dict[str, DeploymentRouter] = {}
@@ -207,6 +221,8 @@ class ServeClient:
 
     async def _poll_forever(self) -> None:
         while True:
+            if not ember.is_initialized():
+                return  # the driver shut ember down: never start it again from here
             known = {k: self.versions.get(k, -1) for k in self.watchers}
             try:
                 changed = await self.controller().listen_for_change.remote(
@@ -223,6 +239,8 @@ class ServeClient:
     async def _push_metrics_forever(self) -> None:
         while True:
             await asyncio.sleep(METRICS_TICK_S)
+            if not ember.is_initialized():
+                return
             now = time.time()
             for r in list(self.routers.values()):
                 iv = r.metrics_interval_s

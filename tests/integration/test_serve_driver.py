@@ -1,4 +1,4 @@
-"""``http_options.request_timeout_s``: a request that takes longer gets 408."""
+"""A driver's own Serve instance: ``request_timeout_s`` (408) and ember restarting in one process."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ def test_slow_requests_time_out_with_408():
     assert status == 408
     assert b"timed out" in body
     serve.delete("hang")
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0})
+def echo(x: int) -> int:
+    return x
+
+
+def test_handles_work_after_ember_restarts_in_the_same_process():
+    h = serve.run(echo.bind(), name="echo", route_prefix=None)
+    assert h.remote(1).result(timeout_s=30) == 1
+    # the driver drops its cluster without serve.shutdown() and starts another one
+    ember.shutdown()
+    ember.init(num_cpus=2)
+    serve.start(http_options={"port": PORT, "request_timeout_s": 1})
+    h = serve.run(echo.bind(), name="echo", route_prefix=None)
+    assert h.remote(2).result(timeout_s=30) == 2
+    serve.delete("echo")
