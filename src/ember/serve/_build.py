@@ -6,6 +6,7 @@ import_path, args, deployments: [{name, <deployment options>}]}]``.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from dataclasses import dataclass, field
@@ -13,10 +14,17 @@ from typing import Any
 
 import cloudpickle
 
-from ember.serve.deployment import Application
+from ember.serve.config import AutoscalingConfig, DeploymentConfig
+from ember.serve.deployment import Application, build_app
 from ember.serve.exceptions import ServeConfigError
 
-__all__ = ["AppConfig", "ServeConfig", "import_application", "parse_config"]
+__all__ = [
+    "AppConfig",
+    "ServeConfig",
+    "build_config",
+    "import_application",
+    "parse_config",
+]
 
 _APP_FIELDS = {
     "name",
@@ -175,3 +183,43 @@ def parse_config(doc: Any) -> ServeConfig:
             )
         )
     return ServeConfig(http_options=doc.get("http_options"), applications=out)
+
+
+def _options(cfg: DeploymentConfig) -> dict[str, Any]:
+    """The options of a deployment that differ from the defaults (config-file form)."""
+    default = DeploymentConfig()
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(DeploymentConfig):
+        value, base = getattr(cfg, f.name), getattr(default, f.name)
+        if value == base:
+            continue
+        if isinstance(value, AutoscalingConfig):
+            value = dataclasses.asdict(value)
+        out[f.name] = value
+    return out
+
+
+def build_config(import_paths: list[str]) -> dict[str, Any]:
+    """A config file (Ray's schema) deploying these applications as their code sets them."""
+    apps = []
+    for i, path in enumerate(import_paths):
+        name = f"app{i + 1}"
+        app = import_application(path)
+        _, specs = build_app(app, name)
+        apps.append(
+            {
+                "name": name,
+                "route_prefix": "/" if len(import_paths) == 1 else f"/{name}",
+                "import_path": path,
+                "runtime_env": {},
+                "deployments": [
+                    {"name": sp.name, **_options(sp.config)} for sp in specs
+                ],
+            }
+        )
+    return {
+        "proxy_location": "EveryNode",
+        # Ray writes 0.0.0.0 here; ember keeps the proxy on localhost unless you edit it
+        "http_options": {"host": "127.0.0.1", "port": 8000},
+        "applications": apps,
+    }

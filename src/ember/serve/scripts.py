@@ -216,5 +216,36 @@ def shutdown(address: str | None, yes: bool) -> None:
     click.echo("Sent shutdown request; applications will be deleted asynchronously.")
 
 
+@serve.command()
+@click.argument("import_paths", nargs=-1, required=True)
+@click.option(
+    "--app-dir",
+    "-d",
+    default=".",
+    show_default=True,
+    help="Folder put first on sys.path to import the apps.",
+)
+@click.option(
+    "--output-path", "-o", default=None, help="Write the YAML here (default: stdout)."
+)
+def build(import_paths: tuple[str, ...], app_dir: str, output_path: str | None) -> None:
+    """Write a config file (Ray's schema) for the applications at IMPORT_PATHS."""
+    from ember.serve._build import build_config
+    from ember.serve.exceptions import ServeConfigError
+
+    sys.path.insert(0, os.path.abspath(app_dir))
+    try:
+        doc = build_config(list(import_paths))
+    except ServeConfigError as e:
+        raise click.ClickException(str(e)) from e
+    text = "# This file was generated using the `ember serve build` command.\n\n"
+    text += yaml.safe_dump(doc, default_flow_style=False, sort_keys=False, indent=2)
+    if output_path:
+        with open(output_path, "w") as f:
+            f.write(text)
+    else:
+        click.echo(text, nl=False)
+
+
 if __name__ == "__main__":
     serve(prog_name="ember serve")
