@@ -153,6 +153,29 @@ def test_multiplexed_models_are_cached_per_replica():
     serve.delete("mux")
 
 
+@serve.deployment(ray_actor_options=NO_CPU, num_replicas=2)
+class Pool:
+    @serve.multiplexed(max_num_models_per_replica=4)
+    async def get_model(self, model_id: str) -> str:
+        return model_id
+
+    async def which(self) -> str:
+        await self.get_model(serve.get_multiplexed_model_id())
+        return serve.get_replica_context().replica_tag
+
+
+def test_requests_for_a_model_go_to_the_replica_holding_it():
+    h = serve.run(Pool.bind(), name="pool", route_prefix=None)
+    ha = h.options(multiplexed_model_id="a")
+    first = ha.which.remote().result()
+
+    def settled() -> bool:
+        return {ha.which.remote().result() for _ in range(10)} == {first}
+
+    wait_for(settled, what="model 'a' requests on the replica that loaded it")
+    serve.delete("pool")
+
+
 def test_fastapi_ingress():
     fastapi = pytest.importorskip("fastapi")
     app = fastapi.FastAPI()

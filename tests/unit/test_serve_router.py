@@ -34,6 +34,13 @@ def test_chooser_keeps_counts_of_replicas_that_stay():
     assert c.choose() == "b"
 
 
+def test_chooser_prefers_replicas_holding_the_model_while_they_have_room():
+    c = ReplicaChooser(rng=random.Random(2))
+    c.set_replicas(["a", "b", "c"], max_ongoing=2)
+    assert [c.choose(prefer=["b"]) for _ in range(2)] == ["b", "b"]
+    assert c.choose(prefer=["b"]) in ("a", "c")  # b is full: any other
+
+
 def test_chooser_spreads_load_over_many_replicas():
     c = ReplicaChooser(rng=random.Random(1))
     c.set_replicas([str(i) for i in range(8)], max_ongoing=100)

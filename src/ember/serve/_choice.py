@@ -29,11 +29,17 @@ class ReplicaChooser:
     def remove(self, replica_id: str) -> None:
         self.ongoing.pop(replica_id, None)
 
-    def choose(self) -> str | None:
-        """Pick the less loaded of two random replicas with room; None when all are full."""
+    def choose(self, prefer: Iterable[str] = ()) -> str | None:
+        """Pick the less loaded of two random replicas with room; None when all are full.
+
+        Replicas in ``prefer`` (those holding the request's multiplexed model) go first
+        when one of them has room."""
         free = [r for r, n in self.ongoing.items() if n < self.max_ongoing]
         if not free:
             return None
+        preferred = set(prefer)
+        if preferred:
+            free = [r for r in free if r in preferred] or free
         if len(free) == 1:
             pick = free[0]
         else:

@@ -62,6 +62,8 @@ class DeploymentRouter:
         self.max_queued = -1
         self.status = "unknown"
         self.metrics_interval_s: float | None = None
+        #: replica id -> the multiplexed model ids it holds
+        self.models: dict[str, list[str]] = {}
         self.last_push = 0.0
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self.queued = 0
@@ -74,6 +76,7 @@ class DeploymentRouter:
         self.chooser.set_replicas(self.actors, snap["max_ongoing"])
         self.max_queued = snap["max_queued"]
         self.metrics_interval_s = snap.get("metrics_interval_s")
+        self.models = snap.get("models", {})
         self.ready.set()
         self._wake(all_=True)
 
@@ -85,10 +88,10 @@ class DeploymentRouter:
                 if not all_:
                     return
 
-    async def assign(self) -> tuple[str, Any]:
+    async def assign(self, model_id: str = "") -> tuple[str, Any]:
         """A replica with room for one more request, waiting in line when all are full."""
         await self.ready.wait()
-        pick = self._pick()
+        pick = self._pick(model_id)
         if pick is not None:
             return pick
         if self.max_queued != -1 and self.queued >= self.max_queued:
@@ -99,16 +102,19 @@ class DeploymentRouter:
                 fut = asyncio.get_running_loop().create_future()
                 self.waiters.append(fut)
                 await fut
-                pick = self._pick()
+                pick = self._pick(model_id)
                 if pick is not None:
                     return pick
         finally:
             self.queued -= 1
 
-    def _pick(self) -> tuple[str, Any] | None:
+    def _pick(self, model_id: str) -> tuple[str, Any] | None:
         if self.status in ("deleted", "failed"):
             raise DeploymentUnavailableError(self.key)
-        rid = self.chooser.choose()
+        prefer = (
+            [r for r, ids in self.models.items() if model_id in ids] if model_id else ()
+        )
+        rid = self.chooser.choose(prefer)
         return None if rid is None else (rid, self.actors[rid])
 
     def release(self, rid: str) -> None:

@@ -23,6 +23,7 @@ class ReplicaRecord:
     started_at: float = field(default_factory=time.monotonic)
     last_health: float = field(default_factory=time.monotonic)
     checking: bool = False
+    model_ids: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -97,6 +97,7 @@ class ServeController:
             ]
             + [(r.rid, r.actor) for r in d.of(current=False, states=(RUNNING,))],
             "max_ongoing": cfg.max_ongoing_requests,
+            "models": {r.rid: r.model_ids for r in d.replicas.values() if r.model_ids},
             "max_queued": cfg.max_queued_requests,
             "metrics_interval_s": (
                 cfg.autoscaling_config.metrics_interval_s
@@ -135,6 +136,13 @@ class ServeController:
         d = self.deps.get(key)
         if d is not None:
             d.handle_load[router_id] = (time.monotonic(), load)
+
+    async def record_model_ids(self, key: str, rid: str, model_ids: list[str]) -> None:
+        """A replica's multiplexed models changed: routers prefer it for those ids."""
+        d = self.deps.get(key)
+        if d is not None and rid in d.replicas:
+            d.replicas[rid].model_ids = list(model_ids)
+            self._bump(key)
 
     async def report_replica_failure(self, key: str, rid: str) -> None:
         d = self.deps.get(key)

@@ -130,7 +130,7 @@ async def _unary(
     args = tuple([await _resolve(a) for a in args])
     kwargs = {k: await _resolve(v) for k, v in kwargs.items()}
     while True:
-        rid, actor = await router.assign()
+        rid, actor = await router.assign(meta.multiplexed_model_id)
         try:
             ref = actor.handle_request.remote(meta, *args, **kwargs)
             value = await ref
@@ -156,7 +156,7 @@ async def _stream(
         args = tuple([await _resolve(a) for a in args])
         kwargs = {k: await _resolve(v) for k, v in kwargs.items()}
         while True:
-            rid, actor = await router.assign()
+            rid, actor = await router.assign(meta.multiplexed_model_id)
             sent = False
             try:
                 if meta.http:

@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import ember
+from ember.serve import context
+from ember.serve._common import CONTROLLER_NAME, NAMESPACE, deployment_key
 from ember.serve.exceptions import ServeConfigError
 
 __all__ = ["multiplexed"]
+
+logger = logging.getLogger(__name__)
 
 
 class _ModelCache:
@@ -36,6 +42,7 @@ class _ModelCache:
             model = await self.load(model_id)
             self.models[model_id] = model
             fut.set_result(model)
+            _report(list(self.models))
             return model
         except BaseException as e:
             fut.set_exception(e)
@@ -43,6 +50,20 @@ class _ModelCache:
             raise
         finally:
             self.loading.pop(model_id, None)
+
+
+def _report(model_ids: list[str]) -> None:
+    """Tell the controller which models this replica holds (routers prefer it for them)."""
+    ctx = context.current_replica()
+    if ctx is None:
+        return  # not in a replica (a unit test, a plain actor)
+    try:
+        controller = ember.get_actor(CONTROLLER_NAME, namespace=NAMESPACE)
+        controller.record_model_ids.remote(
+            deployment_key(ctx.app_name, ctx.deployment), ctx.replica_tag, model_ids
+        )
+    except Exception:
+        logger.warning("could not report the multiplexed models", exc_info=True)
 
 
 async def _unload(model: Any) -> None:
