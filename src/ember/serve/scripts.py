@@ -159,7 +159,29 @@ def run(
             time.sleep(1)
     except KeyboardInterrupt:
         click.echo("Got KeyboardInterrupt, shutting down Serve.")
-        serve_api.shutdown()
+        _shutdown_bounded()
+
+
+#: how long Ctrl-C waits for Serve to shut down: a local cluster this driver started got
+#: the same SIGINT and may be gone already, and then there is nothing left to stop
+SHUTDOWN_WAIT_S = 15.0
+
+
+def _shutdown_bounded() -> None:
+    import threading
+
+    import ember
+    from ember import serve as serve_api
+
+    t = threading.Thread(target=serve_api.shutdown, daemon=True)
+    t.start()
+    t.join(SHUTDOWN_WAIT_S)
+    if t.is_alive():
+        click.echo(
+            "Serve did not answer; its cluster is gone or unreachable.", err=True
+        )
+        os._exit(1)
+    ember.shutdown()
 
 
 @serve.command()
