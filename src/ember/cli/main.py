@@ -12,6 +12,7 @@ from ember.cli.debug import debug
 from ember.cli.job_cmd import job
 from ember.cli.logs_cmd import logs
 from ember.cli.memory_cmd import memory
+from ember.cli.serve_cmd import serve
 from ember.cli.start import start
 from ember.cli.state_cmd import get_cmd, list_cmd, summary_cmd
 from ember.cli.status import status
@@ -52,6 +53,7 @@ main.add_command(up)
 main.add_command(down)
 main.add_command(memory)
 main.add_command(job)  # ember/cli/job_cmd.py
+main.add_command(serve)  # ember/cli/serve_cmd.py
 
 
 @main.command()
