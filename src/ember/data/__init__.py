@@ -1,1 +1,49 @@
 """ember.data: streaming datasets of Arrow blocks (Ray Data's API)."""
+
+from __future__ import annotations
+
+from ember.data.compute import ActorPoolStrategy, TaskPoolStrategy
+from ember.data.context import DataContext, ExecutionOptions, ExecutionResources
+from ember.data.dataset import Dataset, MaterializedDataset
+from ember.data.iterator import DataIterator
+from ember.data.read_api import (
+    from_arrow,
+    from_items,
+    from_numpy,
+    from_pandas,
+    range,  # noqa: A004
+    range_tensor,
+    read_binary_files,
+    read_csv,
+    read_images,
+    read_json,
+    read_numpy,
+    read_parquet,
+    read_text,
+)
+from ember.data.schema import Schema
+
+__all__ = [
+    "ActorPoolStrategy",
+    "DataContext",
+    "DataIterator",
+    "Dataset",
+    "ExecutionOptions",
+    "ExecutionResources",
+    "MaterializedDataset",
+    "Schema",
+    "TaskPoolStrategy",
+    "from_arrow",
+    "from_items",
+    "from_numpy",
+    "from_pandas",
+    "range",
+    "range_tensor",
+    "read_binary_files",
+    "read_csv",
+    "read_images",
+    "read_json",
+    "read_numpy",
+    "read_parquet",
+    "read_text",
+]
