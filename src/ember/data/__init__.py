@@ -11,7 +11,7 @@ from ember.data.read_api import (
     from_items,
     from_numpy,
     from_pandas,
-    range,  # noqa: A004
+    range,
     range_tensor,
     read_binary_files,
     read_csv,

@@ -24,11 +24,17 @@ def batch_tables(
     ``batch_size=None`` yields each block as one batch.
     """
     if batch_size is not None and batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size}")
+        raise ValueError(
+            f"batch_size must be a positive integer or None, got {batch_size}"
+        )
     if shuffle_buffer_size is not None:
         if shuffle_buffer_size < 1:
-            raise ValueError(f"local_shuffle_buffer_size must be positive, got {shuffle_buffer_size}")
-        yield from _shuffled(tables, batch_size, drop_last, shuffle_buffer_size, shuffle_seed)
+            raise ValueError(
+                f"local_shuffle_buffer_size must be positive, got {shuffle_buffer_size}"
+            )
+        yield from _shuffled(
+            tables, batch_size, drop_last, shuffle_buffer_size, shuffle_seed
+        )
         return
     if batch_size is None:
         for t in tables:

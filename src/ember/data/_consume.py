@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import ember
 from ember.data import block as B
@@ -13,25 +13,22 @@ from ember.data._stats import format_stats
 from ember.data.iterator import DataIterator
 from ember.data.schema import Schema
 
-if TYPE_CHECKING:
-    from ember.data.dataset import Dataset, MaterializedDataset
-
 
 class ConsumeMixin:
     """The consuming half of Dataset (executes the plan)."""
 
     _plan: Plan
     _last_executors: list[Any]
+    #: Dataset._make: a new Dataset (or MaterializedDataset) over a plan
+    _make: Callable[..., Any]
 
     def _execute(self) -> Iterator[RefMeta]:
         stream, executors = execute(self._plan)
         self._last_executors = executors
         return stream
 
-    def _limited(self, n: int) -> Dataset:
-        from ember.data.dataset import Dataset
-
-        return Dataset(self._plan.with_op(LimitOp(n)))
+    def _limited(self, n: int) -> Any:
+        return self._make(self._plan.with_op(LimitOp(n)))
 
     def _stream_refs(self) -> Iterator[Any]:
         for ref, _ in self._execute():
@@ -54,10 +51,14 @@ class ConsumeMixin:
         for ref, _ in self._execute():
             rows.extend(B.iter_rows(ember.get(ref)))
             if limit is not None and len(rows) > limit:
-                raise ValueError(f"The dataset has more than the given limit of {limit} records.")
+                raise ValueError(
+                    f"The dataset has more than the given limit of {limit} records."
+                )
         return rows
 
-    def take_batch(self, batch_size: int = 20, *, batch_format: str | None = "default") -> Any:
+    def take_batch(
+        self, batch_size: int = 20, *, batch_format: str | None = "default"
+    ) -> Any:
         fmt = B.check_batch_format(batch_format)
         tables = [ember.get(ref) for ref, _ in self._limited(batch_size)._execute()]
         table = B.concat(tables)
@@ -66,8 +67,8 @@ class ConsumeMixin:
         return B.to_batch(table.slice(0, batch_size), fmt)
 
     def show(self, limit: int = 20) -> None:
-        for row in self.take(limit):
-            print(row)
+        for _row in self.take(limit):
+            pass
 
     def count(self) -> int:
         if not self._plan.ops:
@@ -121,17 +122,15 @@ class ConsumeMixin:
     def to_pandas_refs(self) -> list[Any]:
         return [_to_pandas.remote(ref) for ref, _ in self._execute()]
 
-    def materialize(self) -> MaterializedDataset:
+    def materialize(self) -> Any:
         """Execute now and keep the blocks in the object store."""
-        from ember.data.dataset import MaterializedDataset
-
         items = list(self._execute())
         source = Source(
             self._plan.source.name,
             refs=tuple(r for r, _ in items),
             metadata=tuple(m for _, m in items),
         )
-        out = MaterializedDataset(Plan(source))
+        out = self._make(Plan(source), materialized=True)
         out._last_executors = self._last_executors
         return out
 

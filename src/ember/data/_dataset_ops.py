@@ -8,13 +8,11 @@ aggregations call ember.data.aggregate over the materialized blocks.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import ember
 from ember.data._plan import AllToAllOp, Plan
-
-if TYPE_CHECKING:
-    from ember.data.dataset import Dataset
 
 
 def _module(name: str, method: str) -> Any:
@@ -31,12 +29,13 @@ def _module(name: str, method: str) -> Any:
 
 class AllToAllMixin:
     _plan: Plan
+    _block_refs: Callable[[], list[Any]]
+    _from_block_refs: Callable[[list[Any], str], Any]
+    _make: Callable[..., Any]
 
-    def _barrier(self, name: str, method: str, fn: Any) -> Dataset:
-        from ember.data.dataset import Dataset
-
+    def _barrier(self, name: str, method: str, fn: Any) -> Any:
         _module("_alltoall", method)  # fail at the call, not at execution
-        return Dataset(self._plan.with_op(AllToAllOp(name, fn)))
+        return self._make(self._plan.with_op(AllToAllOp(name, fn)))
 
     def repartition(
         self,
@@ -47,7 +46,7 @@ class AllToAllMixin:
         shuffle: bool = False,
         keys: list[str] | None = None,
         sort: bool = False,
-    ) -> Dataset:
+    ) -> Any:
         if num_blocks is None or target_num_rows_per_block is not None or keys or sort:
             raise NotImplementedError(
                 "Dataset.repartition supports num_blocks (and shuffle=) only in ember"
@@ -56,54 +55,71 @@ class AllToAllMixin:
             raise ValueError(f"num_blocks must be >= 1, got {num_blocks}")
         ops = _module("_alltoall", "repartition")
         return self._barrier(
-            f"Repartition(num_blocks={num_blocks})", "repartition",
+            f"Repartition(num_blocks={num_blocks})",
+            "repartition",
             lambda refs: ops.repartition(refs, num_blocks, shuffle=shuffle),
         )
 
-    def random_shuffle(self, *, seed: int | None = None, num_blocks: int | None = None, **ray_remote_args: Any) -> Dataset:
+    def random_shuffle(
+        self,
+        *,
+        seed: int | None = None,
+        num_blocks: int | None = None,
+        **ray_remote_args: Any,
+    ) -> Any:
         ops = _module("_alltoall", "random_shuffle")
         return self._barrier(
-            "RandomShuffle", "random_shuffle",
+            "RandomShuffle",
+            "random_shuffle",
             lambda refs: ops.random_shuffle(refs, seed=seed, num_blocks=num_blocks),
         )
 
-    def randomize_block_order(self, *, seed: int | None = None) -> Dataset:
+    def randomize_block_order(self, *, seed: int | None = None) -> Any:
         ops = _module("_alltoall", "randomize_block_order")
         return self._barrier(
-            "RandomizeBlockOrder", "randomize_block_order",
+            "RandomizeBlockOrder",
+            "randomize_block_order",
             lambda refs: ops.randomize_block_order(refs, seed=seed),
         )
 
-    def sort(self, key: str | list[str], descending: bool | list[bool] = False, boundaries: Any = None) -> Dataset:
+    def sort(
+        self,
+        key: str | list[str],
+        descending: bool | list[bool] = False,
+        boundaries: Any = None,
+    ) -> Any:
         if boundaries is not None:
-            raise NotImplementedError("Dataset.sort(boundaries=...) is not supported by ember")
+            raise NotImplementedError(
+                "Dataset.sort(boundaries=...) is not supported by ember"
+            )
         ops = _module("_alltoall", "sort")
-        return self._barrier(f"Sort({key})", "sort", lambda refs: ops.sort(refs, key, descending))
-
-    def union(self, *other: Dataset) -> Dataset:
-        from ember.data.dataset import Dataset
-
-        ops = _module("_alltoall", "union")
-        datasets = [self, *other]
-        return Dataset._from_block_refs(
-            ops.union([d._block_refs() for d in datasets]), "Union"  # type: ignore[attr-defined]
+        return self._barrier(
+            f"Sort({key})", "sort", lambda refs: ops.sort(refs, key, descending)
         )
 
-    def zip(self, *other: Dataset) -> Dataset:
-        from ember.data.dataset import Dataset
+    def union(self, *other: Any) -> Any:
+        ops = _module("_alltoall", "union")
+        datasets = [self, *other]
+        return self._from_block_refs(
+            ops.union([d._block_refs() for d in datasets]),
+            "Union",
+        )
 
+    def zip(self, *other: Any) -> Any:
         ops = _module("_alltoall", "zip")
-        refs = self._block_refs()  # type: ignore[attr-defined]
+        refs = self._block_refs()
         for d in other:
-            refs = ops.zip(refs, d._block_refs())  # type: ignore[attr-defined]
-        return Dataset._from_block_refs(refs, "Zip")
+            refs = ops.zip(refs, d._block_refs())
+        return self._from_block_refs(refs, "Zip")
 
     def unique(self, column: str, ignore_nulls: bool = False) -> list[Any]:
         ops = _module("_alltoall", "unique")
-        values = list(ops.unique(self._block_refs(), column))  # type: ignore[attr-defined]
+        values = list(ops.unique(self._block_refs(), column))
         return [v for v in values if v is not None] if ignore_nulls else values
 
-    def groupby(self, key: str | list[str] | None, num_partitions: int | None = None) -> Any:
+    def groupby(
+        self, key: str | list[str] | None, num_partitions: int | None = None
+    ) -> Any:
         mod = _module("grouped_data", "groupby")
         return mod.GroupedData(self, key)
 
@@ -112,7 +128,7 @@ class AllToAllMixin:
         _module("aggregate", "aggregate")
         if not aggs:
             raise ValueError("Dataset.aggregate needs at least one AggregateFn")
-        refs = self._block_refs()  # type: ignore[attr-defined]
+        refs = self._block_refs()
         if not refs:
             return None
         partials = ember.get([_partial.remote(ref, list(aggs)) for ref in refs])
@@ -124,15 +140,23 @@ class AllToAllMixin:
             out[agg.name] = _finalize(agg, acc)
         return out
 
-    def _simple_agg(self, method: str, cls_name: str, on: Any, ignore_nulls: bool, **kw: Any) -> Any:
+    def _simple_agg(
+        self, method: str, cls_name: str, on: Any, ignore_nulls: bool, **kw: Any
+    ) -> Any:
         agg = _module("aggregate", method)
         cls = getattr(agg, cls_name)
         cols = [on] if isinstance(on, str) or on is None else list(on)
-        result = self.aggregate(*[cls(c, ignore_nulls=ignore_nulls, **kw) for c in cols])
+        result = self.aggregate(
+            *[cls(c, ignore_nulls=ignore_nulls, **kw) for c in cols]
+        )
         if result is None:
             return None
         values = list(result.values())
-        return values[0] if isinstance(on, str) or on is None and len(values) == 1 else result
+        return (
+            values[0]
+            if isinstance(on, str) or (on is None and len(values) == 1)
+            else result
+        )
 
     def sum(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
         return self._simple_agg("sum", "Sum", on, ignore_nulls)
@@ -146,7 +170,12 @@ class AllToAllMixin:
     def mean(self, on: str | list[str] | None = None, ignore_nulls: bool = True) -> Any:
         return self._simple_agg("mean", "Mean", on, ignore_nulls)
 
-    def std(self, on: str | list[str] | None = None, ddof: int = 1, ignore_nulls: bool = True) -> Any:
+    def std(
+        self,
+        on: str | list[str] | None = None,
+        ddof: int = 1,
+        ignore_nulls: bool = True,
+    ) -> Any:
         return self._simple_agg("std", "Std", on, ignore_nulls, ddof=ddof)
 
 

@@ -81,7 +81,9 @@ class StreamingExecutor:
     consumer pulls; while it holds a block, only the tasks already started keep running.
     """
 
-    def __init__(self, source: Source, stages: list[Stage], ctx: DataContext, label: str) -> None:
+    def __init__(
+        self, source: Source, stages: list[Stage], ctx: DataContext, label: str
+    ) -> None:
         self._source = source
         self._ctx = ctx
         self._label = label
@@ -113,7 +115,9 @@ class StreamingExecutor:
     def _source_items(self) -> Iterator[RefMeta]:
         src = self._source
         refs = src.refs or ()
-        metas = src.metadata or tuple(ember.get([block_metadata.remote(r) for r in refs]))
+        metas = src.metadata or tuple(
+            ember.get([block_metadata.remote(r) for r in refs])
+        )
         yield from zip(refs, metas, strict=True)
 
     def _source_inputs(self) -> list[Any]:
@@ -136,7 +140,9 @@ class StreamingExecutor:
                 stuck = [k for k, r in enumerate(runs) if r.inputs]
                 if not stuck:
                     return
-                self._launch(stuck[-1])  # never wait on nothing: start the most downstream work
+                self._launch(
+                    stuck[-1]
+                )  # never wait on nothing: start the most downstream work
                 continue
             ready, _ = ember.wait(list(waiting), num_returns=1)
             for ref in ready:
@@ -196,7 +202,11 @@ class StreamingExecutor:
         run.load.queued -= 1
         stage = run.stage
         in_bytes = 0
-        if stage.read_name is not None and k == 0 and self._source.read_tasks is not None:
+        if (
+            stage.read_name is not None
+            and k == 0
+            and self._source.read_tasks is not None
+        ):
             block_ref, meta_ref = self._task(stage).remote(stage.ops, item, None)
         else:
             ref, meta = item
@@ -273,7 +283,9 @@ class StreamingExecutor:
             run.pending.clear()
 
 
-def execute(plan: Plan, ctx: DataContext | None = None, label: str = "dataset") -> tuple[Iterator[RefMeta], list[StreamingExecutor]]:
+def execute(
+    plan: Plan, ctx: DataContext | None = None, label: str = "dataset"
+) -> tuple[Iterator[RefMeta], list[StreamingExecutor]]:
     """Run a plan; barriers (all-to-all ops) materialize what comes before them."""
     ctx = ctx or DataContext.get_current()
     source = plan.source
@@ -291,7 +303,7 @@ def execute(plan: Plan, ctx: DataContext | None = None, label: str = "dataset") 
         source = Source(barrier.name, refs=tuple(out_refs), metadata=metas)
         ops = ops[b + 1 :]
     reads = source.read_tasks is not None
-    stages = fuse(source.name, reads, ops)  # type: ignore[arg-type]
+    stages = fuse(source.name, reads, ops)
     ex = StreamingExecutor(source, stages, ctx, label)
     executors.append(ex)
     return ex.run(), executors

@@ -32,7 +32,9 @@ class Source:
     def known_num_rows(self) -> int | None:
         if self.metadata is not None:
             return sum(m.num_rows for m in self.metadata)
-        if self.read_tasks is not None and all(t.num_rows is not None for t in self.read_tasks):
+        if self.read_tasks is not None and all(
+            t.num_rows is not None for t in self.read_tasks
+        ):
             return sum(t.num_rows or 0 for t in self.read_tasks)
         return None
 
@@ -110,7 +112,9 @@ class Plan:
     def op_names(self) -> list[str]:
         names = [self.source.name]
         for op in self.ops:
-            names.append(op.name if not isinstance(op, LimitOp) else f"limit={op.limit}")
+            names.append(
+                op.name if not isinstance(op, LimitOp) else f"limit={op.limit}"
+            )
         return names
 
 
@@ -165,12 +169,17 @@ def fuse(source_name: str, reads: bool, ops: list[Op]) -> list[Stage]:
             last is not None
             and last.limit is None
             and op.pool is None
-            and (not last.ops or _resource_key(last.remote_args) == _resource_key(op.remote_args))
+            and (
+                not last.ops
+                or _resource_key(last.remote_args) == _resource_key(op.remote_args)
+            )
         )
         if fusable and last is not None:
             if not last.ops:
                 last.remote_args = dict(op.remote_args)
             last.ops.append(op)
         else:
-            stages.append(Stage(ops=[op], pool=op.pool, remote_args=dict(op.remote_args)))
+            stages.append(
+                Stage(ops=[op], pool=op.pool, remote_args=dict(op.remote_args))
+            )
     return stages

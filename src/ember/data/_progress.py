@@ -24,7 +24,13 @@ class ProgressBars:
         )
         for i, name in enumerate(names if show_each else names[-1:]):
             self._bars.append(
-                tqdm(total=total or None, desc=f"- {name}", position=i, leave=False, unit=" blocks")
+                tqdm(
+                    total=total or None,
+                    desc=f"- {name}",
+                    position=i,
+                    leave=False,
+                    unit=" blocks",
+                )
             )
 
     def update(self, stage: int) -> None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import ember
 from ember.data._plan import Plan, Source
 from ember.data._workers import slice_block
 from ember.data.block import BlockMetadata
 from ember.data.iterator import DataIterator
-
-if TYPE_CHECKING:
-    from ember.data.dataset import Dataset, MaterializedDataset
 
 
 def _even_sizes(total: int, n: int, equal: bool) -> list[int]:
@@ -21,7 +18,9 @@ def _even_sizes(total: int, n: int, equal: bool) -> list[int]:
     return [total // n + (1 if i < total % n else 0) for i in range(n)]
 
 
-def split_rows(items: list[tuple[Any, BlockMetadata]], sizes: list[int]) -> list[list[tuple[Any, BlockMetadata]]]:
+def split_rows(
+    items: list[tuple[Any, BlockMetadata]], sizes: list[int]
+) -> list[list[tuple[Any, BlockMetadata]]]:
     """Cut an ordered list of blocks into consecutive pieces of ``sizes`` rows (slicing blocks)."""
     out: list[list[tuple[Any, BlockMetadata]]] = []
     blocks = list(items)
@@ -47,21 +46,31 @@ def split_rows(items: list[tuple[Any, BlockMetadata]], sizes: list[int]) -> list
     return out
 
 
-def _materialized(name: str, items: list[tuple[Any, BlockMetadata]]) -> MaterializedDataset:
-    from ember.data.dataset import MaterializedDataset
-
-    return MaterializedDataset(
-        Plan(Source(name, refs=tuple(r for r, _ in items), metadata=tuple(m for _, m in items)))
+def _materialized(
+    make: Callable[..., Any], name: str, items: list[tuple[Any, BlockMetadata]]
+) -> Any:
+    return make(
+        Plan(
+            Source(
+                name,
+                refs=tuple(r for r, _ in items),
+                metadata=tuple(m for _, m in items),
+            )
+        ),
+        materialized=True,
     )
 
 
 class SplitMixin:
     _plan: Plan
+    _make: Callable[..., Any]
 
     def _items(self) -> list[tuple[Any, BlockMetadata]]:
         return list(self._execute())  # type: ignore[attr-defined]
 
-    def split(self, n: int, *, equal: bool = False, locality_hints: list[Any] | None = None) -> list[MaterializedDataset]:
+    def split(
+        self, n: int, *, equal: bool = False, locality_hints: list[Any] | None = None
+    ) -> list[Any]:
         """``n`` materialized shards covering the dataset (``equal``: same row count, extra rows dropped)."""
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"The number of splits {n} is not positive.")
@@ -71,9 +80,12 @@ class SplitMixin:
             )
         items = [it for it in self._items() if it[1].num_rows]
         total = sum(m.num_rows for _, m in items)
-        return [_materialized("Split", piece) for piece in split_rows(items, _even_sizes(total, n, equal))]
+        return [
+            _materialized(self._make, "Split", piece)
+            for piece in split_rows(items, _even_sizes(total, n, equal))
+        ]
 
-    def split_at_indices(self, indices: list[int]) -> list[MaterializedDataset]:
+    def split_at_indices(self, indices: list[int]) -> list[Any]:
         if not indices:
             raise ValueError("indices must be at least of length 1")
         if sorted(indices) != list(indices) or indices[0] < 0:
@@ -82,30 +94,48 @@ class SplitMixin:
         total = sum(m.num_rows for _, m in items)
         bounds = [min(i, total) for i in indices]
         sizes = [b - a for a, b in zip([0, *bounds], [*bounds, total], strict=True)]
-        return [_materialized("Split", piece) for piece in split_rows(items, sizes)]
+        return [
+            _materialized(self._make, "Split", piece)
+            for piece in split_rows(items, sizes)
+        ]
 
     def train_test_split(
-        self, test_size: int | float, *, shuffle: bool = False, seed: int | None = None, stratify: str | None = None
-    ) -> tuple[MaterializedDataset, MaterializedDataset]:
+        self,
+        test_size: int | float,
+        *,
+        shuffle: bool = False,
+        seed: int | None = None,
+        stratify: str | None = None,
+    ) -> tuple[Any, Any]:
         if stratify is not None:
-            raise NotImplementedError("train_test_split(stratify=...) is not supported by ember")
+            raise NotImplementedError(
+                "train_test_split(stratify=...) is not supported by ember"
+            )
         ds: Any = self.random_shuffle(seed=seed) if shuffle else self  # type: ignore[attr-defined]
         if isinstance(test_size, float):
             if not 0 < test_size < 1:
-                raise ValueError(f"If `test_size` is a float, it must be between 0 and 1, got {test_size}")
+                raise ValueError(
+                    f"If `test_size` is a float, it must be between 0 and 1, got {test_size}"
+                )
             total = ds.count()
             train = int(total * (1 - test_size))
         else:
             if not isinstance(test_size, int) or test_size <= 0:
-                raise ValueError(f"`test_size` must be a positive int or a float, got {test_size!r}")
+                raise ValueError(
+                    f"`test_size` must be a positive int or a float, got {test_size!r}"
+                )
             total = ds.count()
             if test_size > total:
-                raise ValueError(f"test_size {test_size} is larger than the dataset's {total} rows")
+                raise ValueError(
+                    f"test_size {test_size} is larger than the dataset's {total} rows"
+                )
             train = total - test_size
         a, b = ds.split_at_indices([train])
         return a, b
 
-    def streaming_split(self, n: int, *, equal: bool = False, locality_hints: list[Any] | None = None) -> list[DataIterator]:
+    def streaming_split(
+        self, n: int, *, equal: bool = False, locality_hints: list[Any] | None = None
+    ) -> list[DataIterator]:
         """``n`` iterators that share one streaming execution (e.g. one per Train worker).
 
         A coordinator actor runs the pipeline and hands each block to whichever consumer
@@ -114,14 +144,19 @@ class SplitMixin:
         """
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"The number of splits {n} is not positive.")
-        coordinator = ember.remote(_SplitCoordinator).options(num_cpus=0).remote(self, n, equal)
-        return [DataIterator(_SplitStream(coordinator, i), f"streaming_split {i}/{n}") for i in range(n)]
+        coordinator = (
+            ember.remote(_SplitCoordinator).options(num_cpus=0).remote(self, n, equal)
+        )
+        return [
+            DataIterator(_SplitStream(coordinator, i), f"streaming_split {i}/{n}")
+            for i in range(n)
+        ]
 
 
 class _SplitCoordinator:
     """An actor: one execution per epoch, blocks handed out to the n consumers."""
 
-    def __init__(self, dataset: Dataset, n: int, equal: bool) -> None:
+    def __init__(self, dataset: Any, n: int, equal: bool) -> None:
         self._dataset = dataset
         self._n = n
         self._equal = equal
@@ -165,7 +200,9 @@ class _SplitStream:
     def __call__(self) -> Iterator[Any]:
         self._epoch += 1
         while True:
-            got = ember.get(self._coordinator.next_block.remote(self._index, self._epoch))
+            got = ember.get(
+                self._coordinator.next_block.remote(self._index, self._epoch)
+            )
             if got is None:
                 return
             yield got[0]

@@ -35,13 +35,23 @@ def _spread(values: list[float], unit: str = "") -> str:
 def format_stats(stages: list[StageStats], wall_s: float) -> str:
     """A summary like Ray Data's: one paragraph per operator, then the dataset's wall time."""
     if not stages:
-        return "Dataset has not been executed yet (or its blocks were made in the driver)."
+        return (
+            "Dataset has not been executed yet (or its blocks were made in the driver)."
+        )
     lines: list[str] = []
     for i, s in enumerate(stages, start=1):
-        lines.append(f"Operator {i} {s.name}: {s.blocks} tasks executed, {s.blocks} blocks produced")
-        lines.append(f"* Remote wall time: {_spread([round(x, 6) for x in s.exec_s], 's')}")
-        lines.append(f"* Output num rows per block: {_spread([float(r) for r in s.rows])}")
-        lines.append(f"* Output size bytes per block: {_spread([float(b) for b in s.sizes])}")
+        lines.append(
+            f"Operator {i} {s.name}: {s.blocks} tasks executed, {s.blocks} blocks produced"
+        )
+        lines.append(
+            f"* Remote wall time: {_spread([round(x, 6) for x in s.exec_s], 's')}"
+        )
+        lines.append(
+            f"* Output num rows per block: {_spread([float(r) for r in s.rows])}"
+        )
+        lines.append(
+            f"* Output size bytes per block: {_spread([float(b) for b in s.sizes])}"
+        )
         lines.append("")
     lines.append(f"Dataset throughput: total wall time {wall_s:.3f}s")
     return "\n".join(lines)

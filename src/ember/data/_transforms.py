@@ -30,10 +30,10 @@ def make_callable(op: MapSpec) -> Callable[..., Any]:
     """The function to call: the user's function, or an instance of the user's class."""
     if op.is_class:
         try:
-            return op.fn(*op.fn_constructor_args, **op.fn_constructor_kwargs)  # type: ignore[no-any-return]
+            return op.fn(*op.fn_constructor_args, **op.fn_constructor_kwargs)
         except Exception as exc:
             raise _fail(op, "constructing the callable class", exc) from exc
-    return op.fn  # type: ignore[no-any-return]
+    return op.fn
 
 
 def _batches(table: pa.Table, batch_size: int | None) -> Iterator[pa.Table]:
@@ -44,19 +44,27 @@ def _batches(table: pa.Table, batch_size: int | None) -> Iterator[pa.Table]:
         yield table.slice(start, batch_size)
 
 
-def _apply_batches(op: MapSpec, fn: Callable[..., Any], table: pa.Table) -> Iterator[pa.Table]:
+def _apply_batches(
+    op: MapSpec, fn: Callable[..., Any], table: pa.Table
+) -> Iterator[pa.Table]:
     for piece in _batches(table, op.batch_size):
         batch = B.to_batch(piece, op.batch_format)
         try:
             out = fn(batch, *op.fn_args, **op.fn_kwargs)
             outs = list(out) if _is_generator(out) else [out]
         except Exception as exc:
-            raise _fail(op, f"a batch of {piece.num_rows} rows: {_describe(piece.slice(0, 3).to_pylist())}", exc) from exc
+            raise _fail(
+                op,
+                f"a batch of {piece.num_rows} rows: {_describe(piece.slice(0, 3).to_pylist())}",
+                exc,
+            ) from exc
         for result in outs:
             try:
                 yield B.from_batch(result)
             except (TypeError, pa.ArrowException, ValueError) as exc:
-                raise _fail(op, f"its returned batch of type {type(result).__name__}", exc) from exc
+                raise _fail(
+                    op, f"its returned batch of type {type(result).__name__}", exc
+                ) from exc
 
 
 def _is_generator(value: Any) -> bool:
@@ -75,9 +83,13 @@ def _apply_rows(op: MapSpec, fn: Callable[..., Any], table: pa.Table) -> pa.Tabl
             raise _fail(op, f"row {_describe(row)}", exc) from exc
         if op.kind == "rows":
             if not isinstance(result, dict):
-                raise _fail(op, f"row {_describe(row)}", TypeError(
-                    f"map() must return a dict of column name to value, got {type(result).__name__}"
-                ))
+                raise _fail(
+                    op,
+                    f"row {_describe(row)}",
+                    TypeError(
+                        f"map() must return a dict of column name to value, got {type(result).__name__}"
+                    ),
+                )
             out.append(result)
         elif op.kind == "flat":
             out.extend(result)
@@ -88,7 +100,9 @@ def _apply_rows(op: MapSpec, fn: Callable[..., Any], table: pa.Table) -> pa.Tabl
     return B.table_from_rows(out)
 
 
-def apply_op(op: MapSpec, fn: Callable[..., Any], tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+def apply_op(
+    op: MapSpec, fn: Callable[..., Any], tables: Iterator[pa.Table]
+) -> Iterator[pa.Table]:
     for table in tables:
         if op.kind == "batches":
             yield from _apply_batches(op, fn, table)
@@ -96,7 +110,9 @@ def apply_op(op: MapSpec, fn: Callable[..., Any], tables: Iterator[pa.Table]) ->
             yield _apply_rows(op, fn, table)
 
 
-def run_ops(ops: list[MapSpec], fns: list[Callable[..., Any]], tables: Iterator[pa.Table]) -> pa.Table:
+def run_ops(
+    ops: list[MapSpec], fns: list[Callable[..., Any]], tables: Iterator[pa.Table]
+) -> pa.Table:
     """Run fused operators over the input blocks; one output block."""
     stream: Iterator[pa.Table] = tables
     for op, fn in zip(ops, fns, strict=True):

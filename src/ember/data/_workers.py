@@ -13,13 +13,17 @@ from ember.data._plan import MapSpec, ReadTask
 from ember.data._transforms import make_callable, run_ops
 
 
-def _run(ops: list[MapSpec], fns: list[Any], tables: list[pa.Table]) -> tuple[pa.Table, B.BlockMetadata]:
+def _run(
+    ops: list[MapSpec], fns: list[Any], tables: list[pa.Table]
+) -> tuple[pa.Table, B.BlockMetadata]:
     start = time.perf_counter()
     out = run_ops(ops, fns, iter(tables))
     return out, B.metadata_of(out, time.perf_counter() - start)
 
 
-def run_stage_task(ops: list[MapSpec], read: ReadTask | None, block: pa.Table | None) -> tuple[pa.Table, B.BlockMetadata]:
+def run_stage_task(
+    ops: list[MapSpec], read: ReadTask | None, block: pa.Table | None
+) -> tuple[pa.Table, B.BlockMetadata]:
     """One task of a task stage: read (or take the input block), then apply the fused ops."""
     start = time.perf_counter()
     tables = list(read.read()) if read is not None else [block]
@@ -47,7 +51,9 @@ class MapWorker:
 
 
 @ember.remote(num_returns=2)
-def slice_block(block: pa.Table, offset: int, length: int) -> tuple[pa.Table, B.BlockMetadata]:
+def slice_block(
+    block: pa.Table, offset: int, length: int
+) -> tuple[pa.Table, B.BlockMetadata]:
     out = block.slice(offset, length)
     return out, B.metadata_of(out)
 

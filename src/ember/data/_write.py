@@ -10,7 +10,9 @@ from ember.data._plan import Plan
 from ember.data.datasource import resolve_filesystem
 
 
-def _write_block(table: Any, fmt: str, fs: Any, path: str, name: str, options: dict[str, Any]) -> int:
+def _write_block(
+    table: Any, fmt: str, fs: Any, path: str, name: str, options: dict[str, Any]
+) -> int:
     import pyarrow.csv as pcsv
     import pyarrow.parquet as pq
 
@@ -51,7 +53,15 @@ _EXT = {"parquet": "parquet", "csv": "csv", "json": "json", "numpy": "npy"}
 class WriteMixin:
     _plan: Plan
 
-    def _write(self, fmt: str, path: str, filesystem: Any, try_create_dir: bool, options: dict[str, Any], remote_args: dict[str, Any] | None) -> None:
+    def _write(
+        self,
+        fmt: str,
+        path: str,
+        filesystem: Any,
+        try_create_dir: bool,
+        options: dict[str, Any],
+        remote_args: dict[str, Any] | None,
+    ) -> None:
         fs, root = resolve_filesystem(path, filesystem)
         if try_create_dir:
             fs.create_dir(root, recursive=True)
@@ -66,19 +76,61 @@ class WriteMixin:
                 ember.get(pending.pop(0))
         ember.get(pending)
 
-    def write_parquet(self, path: str, *, filesystem: Any = None, try_create_dir: bool = True, ray_remote_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def write_parquet(
+        self,
+        path: str,
+        *,
+        filesystem: Any = None,
+        try_create_dir: bool = True,
+        ray_remote_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Write one Parquet file per block under ``path``."""
         options = {}
         if kwargs.get("compression"):
             options["compression"] = kwargs["compression"]
-        self._write("parquet", path, filesystem, try_create_dir, options, ray_remote_args)
+        self._write(
+            "parquet", path, filesystem, try_create_dir, options, ray_remote_args
+        )
 
-    def write_csv(self, path: str, *, filesystem: Any = None, try_create_dir: bool = True, ray_remote_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def write_csv(
+        self,
+        path: str,
+        *,
+        filesystem: Any = None,
+        try_create_dir: bool = True,
+        ray_remote_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._write("csv", path, filesystem, try_create_dir, {}, ray_remote_args)
 
-    def write_json(self, path: str, *, filesystem: Any = None, try_create_dir: bool = True, ray_remote_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
+    def write_json(
+        self,
+        path: str,
+        *,
+        filesystem: Any = None,
+        try_create_dir: bool = True,
+        ray_remote_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
         """Write one JSON-lines file per block."""
         self._write("json", path, filesystem, try_create_dir, {}, ray_remote_args)
 
-    def write_numpy(self, path: str, *, column: str, filesystem: Any = None, try_create_dir: bool = True, ray_remote_args: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        self._write("numpy", path, filesystem, try_create_dir, {"column": column}, ray_remote_args)
+    def write_numpy(
+        self,
+        path: str,
+        *,
+        column: str,
+        filesystem: Any = None,
+        try_create_dir: bool = True,
+        ray_remote_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self._write(
+            "numpy",
+            path,
+            filesystem,
+            try_create_dir,
+            {"column": column},
+            ray_remote_args,
+        )

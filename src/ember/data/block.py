@@ -47,7 +47,9 @@ def column_to_numpy(col: pa.ChunkedArray) -> np.ndarray:
     """One column as a numpy array (tensor columns as an (n, *shape) array)."""
     if _is_tensor_type(col.type):
         if col.num_chunks == 0:
-            return np.empty((0, *col.type.shape), dtype=col.type.value_type.to_pandas_dtype())
+            return np.empty(
+                (0, *col.type.shape), dtype=col.type.value_type.to_pandas_dtype()
+            )
         parts = [chunk.to_numpy_ndarray() for chunk in col.chunks]
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
     arr = col.to_numpy()
@@ -119,7 +121,9 @@ def to_pandas(table: pa.Table) -> Any:
     data = {}
     for name in table.column_names:
         col = table.column(name)
-        data[name] = list(column_to_numpy(col)) if _is_tensor_type(col.type) else col.to_pandas()
+        data[name] = (
+            list(column_to_numpy(col)) if _is_tensor_type(col.type) else col.to_pandas()
+        )
     return pd.DataFrame(data)
 
 
@@ -145,7 +149,11 @@ def _table_from_pandas(df: Any) -> pa.Table:
     cols = {}
     for name in df.columns:
         series = df[name]
-        if series.dtype == object and len(series) and isinstance(series.iloc[0], np.ndarray):
+        if (
+            series.dtype == object
+            and len(series)
+            and isinstance(series.iloc[0], np.ndarray)
+        ):
             cols[str(name)] = array_from_numpy(list(series))
         else:
             cols[str(name)] = pa.array(series, from_pandas=True)
@@ -164,9 +172,16 @@ def iter_rows(table: pa.Table) -> Iterable[dict[str, Any]]:
         yield from table.to_pylist()
         return
     names = table.column_names
-    tensors = {n: column_to_numpy(table.column(n)) for n in names if _is_tensor_type(table.column(n).type)}
+    tensors = {
+        n: column_to_numpy(table.column(n))
+        for n in names
+        if _is_tensor_type(table.column(n).type)
+    }
     for i in range(table.num_rows):
-        yield {n: tensors[n][i] if n in tensors else table.column(n)[i].as_py() for n in names}
+        yield {
+            n: tensors[n][i] if n in tensors else table.column(n)[i].as_py()
+            for n in names
+        }
 
 
 def concat(tables: list[pa.Table]) -> pa.Table:

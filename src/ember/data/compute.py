@@ -36,7 +36,9 @@ class ActorPoolStrategy(ComputeStrategy):
             if size < 1:
                 raise ValueError(f"size must be >= 1, got {size}")
             if min_size is not None or max_size is not None:
-                raise ValueError("min_size and max_size cannot be set together with size")
+                raise ValueError(
+                    "min_size and max_size cannot be set together with size"
+                )
             min_size = max_size = size
         min_size = 1 if min_size is None else min_size
         if min_size < 1:
@@ -83,13 +85,19 @@ def resolve_compute(
                 "but plain functions run as tasks: pass a TaskPoolStrategy or None."
             )
         if isinstance(compute, ActorPoolStrategy):
-            return ActorPoolSpec(compute.min_size, compute.max_size or max(compute.min_size, default_max)), None
+            return ActorPoolSpec(
+                compute.min_size, compute.max_size or max(compute.min_size, default_max)
+            ), None
         if isinstance(compute, TaskPoolStrategy):
             return None, compute.size
-        raise ValueError(f"compute must be 'tasks', 'actors' or a ComputeStrategy, got {compute!r}")
+        raise ValueError(
+            f"compute must be 'tasks', 'actors' or a ComputeStrategy, got {compute!r}"
+        )
     if concurrency is not None:
         if isinstance(concurrency, tuple):
-            if len(concurrency) not in (2, 3) or not all(isinstance(c, int) for c in concurrency):
+            if len(concurrency) not in (2, 3) or not all(
+                isinstance(c, int) for c in concurrency
+            ):
                 raise ValueError(
                     f"``concurrency`` is expected to be set as a tuple of integers, but got: {concurrency}."
                 )
@@ -99,8 +107,12 @@ def resolve_compute(
                     f"callable class: {fn}. Use ``concurrency=n`` to control maximum number "
                     "of workers to use."
                 )
-            strategy = ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
-            return ActorPoolSpec(strategy.min_size, strategy.max_size or default_max), None
+            strategy = ActorPoolStrategy(
+                min_size=concurrency[0], max_size=concurrency[1]
+            )
+            return ActorPoolSpec(
+                strategy.min_size, strategy.max_size or default_max
+            ), None
         if isinstance(concurrency, int) and not isinstance(concurrency, bool):
             if is_class:
                 return ActorPoolSpec(concurrency, concurrency), None

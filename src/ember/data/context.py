@@ -51,8 +51,12 @@ class ExecutionOptions:
         verbose_progress: bool | None = None,
         label_selector: dict[str, str] | None = None,
     ) -> None:
-        self.resource_limits = resource_limits if resource_limits is not None else ExecutionResources()
-        self.exclude_resources = exclude_resources if exclude_resources is not None else ExecutionResources()
+        self.resource_limits = (
+            resource_limits if resource_limits is not None else ExecutionResources()
+        )
+        self.exclude_resources = (
+            exclude_resources if exclude_resources is not None else ExecutionResources()
+        )
         self.preserve_order = preserve_order
         self.actor_locality_enabled = actor_locality_enabled
         self.verbose_progress = bool(verbose_progress)

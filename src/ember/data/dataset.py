@@ -45,10 +45,14 @@ class Dataset(ConsumeMixin, AllToAllMixin, SplitMixin, WriteMixin):
         return [ref for ref, _ in self._execute()]
 
     # -- plan building -------------------------------------------------------------
+    @staticmethod
+    def _make(plan: Plan, materialized: bool = False) -> Dataset:
+        return MaterializedDataset(plan) if materialized else Dataset(plan)
+
     def _with(self, op: Any) -> Dataset:
         return Dataset(self._plan.with_op(op))
 
-    def _map_op(  # noqa: PLR0913  (Ray's options)
+    def _map_op(
         self,
         name: str,
         kind: str,
@@ -66,23 +70,35 @@ class Dataset(ConsumeMixin, AllToAllMixin, SplitMixin, WriteMixin):
         **options: Any,
     ) -> Dataset:
         if not callable(fn):
-            raise TypeError(f"{name.split('(')[0]} expects a function or callable class, got {fn!r}")
+            raise TypeError(
+                f"{name.split('(')[0]} expects a function or callable class, got {fn!r}"
+            )
         remote_args = dict(ray_remote_args or {})
         for key in _REMOTE_KEYS:
             if options.get(key) is not None:
                 remote_args[key] = options.pop(key)
         options = {k: v for k, v in options.items() if v is not None}
         if options:
-            raise TypeError(f"{name.split('(')[0]}() got unexpected options {sorted(options)}")
+            raise TypeError(
+                f"{name.split('(')[0]}() got unexpected options {sorted(options)}"
+            )
         cpus = int(ember.cluster_resources().get("CPU", 1))
         per = remote_args.get("num_cpus") or 1
         pool, size = resolve_compute(
-            fn, compute, concurrency, fn_constructor_args is not None, max(1, int(cpus // per))
+            fn,
+            compute,
+            concurrency,
+            fn_constructor_args is not None,
+            max(1, int(cpus // per)),
         )
         if batch_size == "default" or batch_size == "auto":
             batch_size = 1024
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+        if batch_size is not None and (
+            not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(
+                f"batch_size must be a positive integer or None, got {batch_size!r}"
+            )
         spec = MapSpec(
             name=name,
             kind=kind,
@@ -104,49 +120,100 @@ class Dataset(ConsumeMixin, AllToAllMixin, SplitMixin, WriteMixin):
         """Apply ``fn`` to each row (a dict); it returns the new row (a dict)."""
         return self._map_op(f"Map({_fn_name(fn)})", "rows", fn, **kwargs)
 
-    def map_batches(self, fn: Any, *, batch_size: Any = None, batch_format: str | None = "default", **kwargs: Any) -> Dataset:
+    def map_batches(
+        self,
+        fn: Any,
+        *,
+        batch_size: Any = None,
+        batch_format: str | None = "default",
+        **kwargs: Any,
+    ) -> Dataset:
         """Apply ``fn`` to batches (dict of numpy arrays, DataFrame or Table)."""
         kwargs.pop("zero_copy_batch", None)
         return self._map_op(
-            f"MapBatches({_fn_name(fn)})", "batches", fn,
-            batch_size=batch_size, batch_format=batch_format, **kwargs,
+            f"MapBatches({_fn_name(fn)})",
+            "batches",
+            fn,
+            batch_size=batch_size,
+            batch_format=batch_format,
+            **kwargs,
         )
 
     def flat_map(self, fn: Callable[..., Any], **kwargs: Any) -> Dataset:
         """Apply ``fn`` to each row; it returns a list of rows."""
         return self._map_op(f"FlatMap({_fn_name(fn)})", "flat", fn, **kwargs)
 
-    def filter(self, fn: Callable[..., Any] | None = None, expr: Any = None, **kwargs: Any) -> Dataset:
+    def filter(
+        self, fn: Callable[..., Any] | None = None, expr: Any = None, **kwargs: Any
+    ) -> Dataset:
         """Keep the rows for which ``fn(row)`` is true (or an ``expr`` string holds)."""
         if (fn is None) == (expr is None):
             raise ValueError("Exactly one of 'fn' or 'expr' must be provided.")
         if expr is not None:
-            return self._map_op(f"Filter({expr})", "batches", _ExprFilter(expr), batch_format="pyarrow", **kwargs)
+            return self._map_op(
+                f"Filter({expr})",
+                "batches",
+                _ExprFilter(expr),
+                batch_format="pyarrow",
+                **kwargs,
+            )
         return self._map_op(f"Filter({_fn_name(fn)})", "filter", fn, **kwargs)
 
-    def add_column(self, col: str, fn: Callable[..., Any], *, batch_format: str | None = "pandas", **kwargs: Any) -> Dataset:
+    def add_column(
+        self,
+        col: str,
+        fn: Callable[..., Any],
+        *,
+        batch_format: str | None = "pandas",
+        **kwargs: Any,
+    ) -> Dataset:
         """Add (or replace) column ``col`` with ``fn(batch)``."""
         return self._map_op(
-            f"MapBatches(add_column({col}))", "batches", _AddColumn(col, fn, batch_format or "pandas"),
-            batch_format="pyarrow", **kwargs,
+            f"MapBatches(add_column({col}))",
+            "batches",
+            _AddColumn(col, fn, batch_format or "pandas"),
+            batch_format="pyarrow",
+            **kwargs,
         )
 
     def drop_columns(self, cols: list[str], **kwargs: Any) -> Dataset:
         names = list(cols)
         if len(set(names)) != len(names):
             raise ValueError(f"drop_columns expects unique column names, got {names}")
-        return self._map_op("MapBatches(drop_columns)", "batches", _DropColumns(names), batch_format="pyarrow", **kwargs)
+        return self._map_op(
+            "MapBatches(drop_columns)",
+            "batches",
+            _DropColumns(names),
+            batch_format="pyarrow",
+            **kwargs,
+        )
 
     def select_columns(self, cols: str | list[str], **kwargs: Any) -> Dataset:
         names = [cols] if isinstance(cols, str) else list(cols)
         if len(set(names)) != len(names):
             raise ValueError(f"select_columns expects unique column names, got {names}")
-        return self._map_op("MapBatches(select_columns)", "batches", _SelectColumns(names), batch_format="pyarrow", **kwargs)
+        return self._map_op(
+            "MapBatches(select_columns)",
+            "batches",
+            _SelectColumns(names),
+            batch_format="pyarrow",
+            **kwargs,
+        )
 
-    def rename_columns(self, names: list[str] | dict[str, str], **kwargs: Any) -> Dataset:
+    def rename_columns(
+        self, names: list[str] | dict[str, str], **kwargs: Any
+    ) -> Dataset:
         if not isinstance(names, (list, dict)):
-            raise TypeError(f"rename_columns expects a list or a dict, got {type(names).__name__}")
-        return self._map_op("MapBatches(rename_columns)", "batches", _RenameColumns(names), batch_format="pyarrow", **kwargs)
+            raise TypeError(
+                f"rename_columns expects a list or a dict, got {type(names).__name__}"
+            )
+        return self._map_op(
+            "MapBatches(rename_columns)",
+            "batches",
+            _RenameColumns(names),
+            batch_format="pyarrow",
+            **kwargs,
+        )
 
     def limit(self, limit: int) -> Dataset:
         if not isinstance(limit, int) or limit < 0:
@@ -178,7 +245,9 @@ class _AddColumn:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         value = self.fn(B.to_batch(table, self.fmt))
-        if hasattr(value, "to_numpy") and not isinstance(value, (pa.Array, pa.ChunkedArray)):
+        if hasattr(value, "to_numpy") and not isinstance(
+            value, (pa.Array, pa.ChunkedArray)
+        ):
             value = value.to_numpy()
         arr = B.array_from_numpy(value)
         if self.col in table.column_names:
@@ -193,7 +262,9 @@ class _DropColumns:
     def __call__(self, table: pa.Table) -> pa.Table:
         missing = [c for c in self.cols if c not in table.column_names]
         if missing:
-            raise KeyError(f"drop_columns: columns {missing} not in the dataset's columns {table.column_names}")
+            raise KeyError(
+                f"drop_columns: columns {missing} not in the dataset's columns {table.column_names}"
+            )
         return table.drop_columns(self.cols)
 
 
@@ -204,7 +275,9 @@ class _SelectColumns:
     def __call__(self, table: pa.Table) -> pa.Table:
         missing = [c for c in self.cols if c not in table.column_names]
         if missing:
-            raise KeyError(f"select_columns: columns {missing} not in the dataset's columns {table.column_names}")
+            raise KeyError(
+                f"select_columns: columns {missing} not in the dataset's columns {table.column_names}"
+            )
         return table.select(self.cols)
 
 
@@ -214,7 +287,9 @@ class _RenameColumns:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if isinstance(self.names, dict):
-            return table.rename_columns([self.names.get(c, c) for c in table.column_names])
+            return table.rename_columns(
+                [self.names.get(c, c) for c in table.column_names]
+            )
         return table.rename_columns(list(self.names))
 
 

@@ -55,8 +55,10 @@ def expand_paths(
         if info.type == pafs.FileType.Directory:
             sel = pafs.FileSelector(inner, recursive=True)
             found = sorted(
-                i.path for i in pfs.get_file_info(sel)
-                if i.type == pafs.FileType.File and not os.path.basename(i.path).startswith((".", "_"))
+                i.path
+                for i in pfs.get_file_info(sel)
+                if i.type == pafs.FileType.File
+                and not os.path.basename(i.path).startswith((".", "_"))
             )
             files.extend(found)
         else:
@@ -83,10 +85,16 @@ def _with_path(table: pa.Table, path: str, include: bool) -> pa.Table:
     return table.append_column("path", pa.array([path] * table.num_rows, pa.string()))
 
 
-def _read_files(fmt: str, fs: Any, files: list[str], options: dict[str, Any]) -> list[pa.Table]:
+def _read_files(
+    fmt: str, fs: Any, files: list[str], options: dict[str, Any]
+) -> list[pa.Table]:
     out = []
     for f in files:
-        out.append(_with_path(READERS[fmt](fs, f, options), f, options.get("include_paths", False)))
+        out.append(
+            _with_path(
+                READERS[fmt](fs, f, options), f, options.get("include_paths", False)
+            )
+        )
     return out
 
 
@@ -94,7 +102,9 @@ def _parquet(fs: Any, path: str, options: dict[str, Any]) -> pa.Table:
     import pyarrow.dataset as pds
 
     dataset = pds.dataset(path, filesystem=fs, format="parquet")
-    return dataset.to_table(columns=options.get("columns"), filter=options.get("filter"))
+    return dataset.to_table(
+        columns=options.get("columns"), filter=options.get("filter")
+    )
 
 
 def _csv(fs: Any, path: str, options: dict[str, Any]) -> pa.Table:
@@ -164,15 +174,27 @@ def _image(fs: Any, path: str, options: dict[str, Any]) -> pa.Table:
 
 
 READERS = {
-    "parquet": _parquet, "csv": _csv, "json": _json, "text": _text,
-    "binary": _binary, "numpy": _numpy, "images": _image,
+    "parquet": _parquet,
+    "csv": _csv,
+    "json": _json,
+    "text": _text,
+    "binary": _binary,
+    "numpy": _numpy,
+    "images": _image,
 }
 
 
 def file_read_tasks(
-    fmt: str, paths: str | list[str], filesystem: Any, num_blocks: int | None,
-    options: dict[str, Any], extensions: list[str] | None = None,
+    fmt: str,
+    paths: str | list[str],
+    filesystem: Any,
+    num_blocks: int | None,
+    options: dict[str, Any],
+    extensions: list[str] | None = None,
 ) -> tuple[list[ReadTask], list[str]]:
     fs, files = expand_paths(paths, filesystem, extensions)
-    tasks = [ReadTask(functools.partial(_read_files, fmt, fs, group, options)) for group in _group(files, num_blocks)]
+    tasks = [
+        ReadTask(functools.partial(_read_files, fmt, fs, group, options))
+        for group in _group(files, num_blocks)
+    ]
     return tasks, files

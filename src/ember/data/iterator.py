@@ -40,7 +40,7 @@ def _prefetched(refs: Iterator[Any], depth: int) -> Iterator[pa.Table]:
                 if not put(ember.get(ref)):
                     return
             put(_DONE)
-        except BaseException as exc:  # handed to the consumer, raised there
+        except BaseException as exc:  # noqa: BLE001  (handed to the consumer, raised there)
             put(exc)
 
     thread = threading.Thread(target=pump, name="ember-data-prefetch", daemon=True)
@@ -61,14 +61,16 @@ def _prefetched(refs: Iterator[Any], depth: int) -> Iterator[pa.Table]:
 class DataIterator:
     """Iterates a dataset (or one shard of a streaming split) as rows or batches."""
 
-    def __init__(self, ref_stream: Callable[[], Iterator[Any]], name: str = "dataset") -> None:
+    def __init__(
+        self, ref_stream: Callable[[], Iterator[Any]], name: str = "dataset"
+    ) -> None:
         self._ref_stream = ref_stream
         self._name = name
 
     def _tables(self, prefetch: int) -> Iterator[pa.Table]:
         return _prefetched(self._ref_stream(), prefetch)
 
-    def iter_batches(  # noqa: PLR0913  (Ray signature)
+    def iter_batches(
         self,
         *,
         prefetch_batches: int = 1,
@@ -95,7 +97,7 @@ class DataIterator:
         for t in self._tables(1):
             yield from B.iter_rows(t)
 
-    def iter_torch_batches(  # noqa: PLR0913  (Ray signature)
+    def iter_torch_batches(
         self,
         *,
         prefetch_batches: int = 1,

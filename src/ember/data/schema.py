@@ -33,7 +33,10 @@ class Schema:
         types = [_type_name(t) for t in self.types]
         w1 = max([len("Column"), *(len(n) for n in names)])
         w2 = max([len("Type"), *(len(t) for t in types)])
-        lines = [f"{'Column':<{w1}}  Type", f"{'-' * len('Column'):<{w1}}  {'-' * len('Type')}"]
+        lines = [
+            f"{'Column':<{w1}}  Type",
+            f"{'-' * len('Column'):<{w1}}  {'-' * len('Type')}",
+        ]
         lines += [f"{n:<{w1}}  {t}" for n, t in zip(names, types, strict=True)]
         del w2
         return "\n".join(lines)
