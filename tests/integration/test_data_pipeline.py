@@ -73,7 +73,8 @@ def test_a_failing_udf_names_the_operator_and_the_batch(cluster2):
         ds.take_all()
     text = str(info.value)
     assert "ReadRange->MapBatches(bad)" in text
-    assert "boom at five" in text and "'id': 5" in text
+    assert "boom at five" in text
+    assert "'id': 5" in text
     assert isinstance(info.value, ember.exceptions.RayTaskError)
 
 
@@ -107,7 +108,8 @@ def test_callable_class_runs_on_an_actor_pool_once_per_actor(cluster2):
     rows = ds.take_all()
     assert sorted(r["id"] for r in rows) == list(range(40))
     pids = {r["who"] for r in rows}
-    assert 1 <= len(pids) <= 2 and all(p.startswith("w") for p in pids)
+    assert 1 <= len(pids) <= 2
+    assert all(p.startswith("w") for p in pids)
     assert os.getpid() not in {int(p[1:]) for p in pids}
 
 
@@ -126,7 +128,9 @@ def test_limit_stops_reading_early_and_stats_name_the_operators(cluster2, tmp_pa
         assert len(os.listdir(calls)) < 50
         assert "Operator 1 ReadRange->MapBatches(record)" in ds.stats()
     finally:
-        ember.data.DataContext.get_current().execution_options.resource_limits.cpu = None
+        ember.data.DataContext.get_current().execution_options.resource_limits.cpu = (
+            None
+        )
 
 
 def test_streaming_split_feeds_consumers_in_other_processes(cluster2):
@@ -138,4 +142,5 @@ def test_streaming_split_feeds_consumers_in_other_processes(cluster2):
 
     a, b = ember.get([consume.remote(its[0]), consume.remote(its[1])])
     assert sorted(a + b) == list(range(30))
-    assert a and b
+    assert a
+    assert b

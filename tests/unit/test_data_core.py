@@ -21,13 +21,16 @@ def test_batch_formats_round_trip_scalars_and_tensors():
     t = B.table_from_columns({"id": np.arange(3), "img": np.ones((3, 2, 2))})
     assert isinstance(t.schema.field("img").type, pa.FixedShapeTensorType)
     nb = B.to_batch(t, "numpy")
-    assert nb["img"].shape == (3, 2, 2) and nb["id"].tolist() == [0, 1, 2]
+    assert nb["img"].shape == (3, 2, 2)
+    assert nb["id"].tolist() == [0, 1, 2]
     df = B.to_batch(t, "pandas")
-    assert isinstance(df, pd.DataFrame) and df["img"][0].shape == (2, 2)
+    assert isinstance(df, pd.DataFrame)
+    assert df["img"][0].shape == (2, 2)
     assert B.from_batch(df).schema == t.schema
     assert B.from_batch(nb).equals(t)
     rows = list(B.iter_rows(t))
-    assert rows[2]["id"] == 2 and rows[2]["img"].shape == (2, 2)
+    assert rows[2]["id"] == 2
+    assert rows[2]["img"].shape == (2, 2)
 
 
 def test_rows_to_table_and_bad_batches_are_typed_errors():
@@ -46,14 +49,24 @@ def test_batcher_sizes_drop_last_and_local_shuffle():
     blocks = [pa.table({"x": np.arange(i * 7, i * 7 + 7)}) for i in range(3)]  # 21 rows
     sizes = [b.num_rows for b in batch_tables(iter(blocks), 5)]
     assert sizes == [5, 5, 5, 5, 1]
-    assert [b.num_rows for b in batch_tables(iter(blocks), 5, drop_last=True)] == [5, 5, 5, 5]
+    assert [b.num_rows for b in batch_tables(iter(blocks), 5, drop_last=True)] == [
+        5,
+        5,
+        5,
+        5,
+    ]
     assert [b.num_rows for b in batch_tables(iter(blocks), None)] == [7, 7, 7]
-    shuffled = list(batch_tables(iter(blocks), 5, shuffle_buffer_size=10, shuffle_seed=1))
+    shuffled = list(
+        batch_tables(iter(blocks), 5, shuffle_buffer_size=10, shuffle_seed=1)
+    )
     values = np.concatenate([b.column("x").to_numpy() for b in shuffled])
     assert sorted(values.tolist()) == list(range(21))
     assert values.tolist() != list(range(21))
     again = list(batch_tables(iter(blocks), 5, shuffle_buffer_size=10, shuffle_seed=1))
-    assert np.concatenate([b.column("x").to_numpy() for b in again]).tolist() == values.tolist()
+    assert (
+        np.concatenate([b.column("x").to_numpy() for b in again]).tolist()
+        == values.tolist()
+    )
 
 
 def test_budget_holds_back_the_first_stage_only():
@@ -75,7 +88,9 @@ def test_budget_holds_back_the_first_stage_only():
 
 
 def _spec(name, pool=None, **remote):
-    return MapSpec(name=name, kind="batches", fn=lambda b: b, pool=pool, remote_args=remote)
+    return MapSpec(
+        name=name, kind="batches", fn=lambda b: b, pool=pool, remote_args=remote
+    )
 
 
 def test_fusion_rules():
@@ -93,7 +108,9 @@ def test_transform_errors_name_the_operator_and_the_row():
         raise ValueError("bad value")
 
     op = MapSpec(name="Map(boom)", kind="rows", fn=boom)
-    with pytest.raises(UserCodeException, match=r"Map\(boom\).*bad value.*'id': 0") as info:
+    with pytest.raises(
+        UserCodeException, match=r"Map\(boom\).*bad value.*'id': 0"
+    ) as info:
         run_ops([op], [boom], iter([pa.table({"id": [0, 1]})]))
     assert isinstance(info.value.__cause__, ValueError)
     flt = MapSpec(name="Filter(f)", kind="filter", fn=lambda r: r["id"] > 0)
@@ -109,7 +126,13 @@ def test_callable_class_is_built_with_constructor_args():
         def __call__(self, batch):
             return {"id": batch["id"] + self.k}
 
-    op = MapSpec(name="MapBatches(Add)", kind="batches", fn=Add, fn_constructor_args=(10,), batch_size=2)
+    op = MapSpec(
+        name="MapBatches(Add)",
+        kind="batches",
+        fn=Add,
+        fn_constructor_args=(10,),
+        batch_size=2,
+    )
     out = run_ops([op], [make_callable(op)], iter([pa.table({"id": [1, 2, 3]})]))
     assert out.column("id").to_pylist() == [11, 12, 13]
 
@@ -127,7 +150,9 @@ def test_compute_options_follow_rays_rules():
     assert resolve_compute(C, None, None, False, 8) == (ActorPoolSpec(1, 8), None)
     assert resolve_compute(f, None, 3, False, 8) == (None, 3)
     assert resolve_compute(f, TaskPoolStrategy(size=2), None, False, 8) == (None, 2)
-    assert resolve_compute(C, ActorPoolStrategy(min_size=2, max_size=4), None, False, 8) == (
+    assert resolve_compute(
+        C, ActorPoolStrategy(min_size=2, max_size=4), None, False, 8
+    ) == (
         ActorPoolSpec(2, 4),
         None,
     )

@@ -146,6 +146,41 @@ def from_arrow(
     )
 
 
+def from_blocks(blocks: list[Any]) -> MaterializedDataset:
+    """A dataset of blocks (pyarrow Tables or pandas DataFrames) held in the driver."""
+    return _from_tables("FromBlocks", [B.from_batch(b) for b in blocks])
+
+
+def _from_refs(name: str, refs: Any) -> MaterializedDataset:
+    refs = list(refs) if isinstance(refs, list) else [refs]
+    pairs = [_to_table.remote(r) for r in refs]
+    metas = ember.get([m for _, m in pairs])
+    return MaterializedDataset(
+        Plan(Source(name, refs=tuple(b for b, _ in pairs), metadata=tuple(metas)))
+    )
+
+
+@ember.remote(num_returns=2)
+def _to_table(value: Any) -> tuple[Any, Any]:
+    if isinstance(value, np.ndarray):
+        table = B.table_from_columns({"data": value})
+    else:
+        table = B.from_batch(value)
+    return table, B.metadata_of(table)
+
+
+def from_arrow_refs(tables: Any) -> MaterializedDataset:
+    return _from_refs("FromArrow", tables)
+
+
+def from_pandas_refs(dfs: Any) -> MaterializedDataset:
+    return _from_refs("FromPandas", dfs)
+
+
+def from_numpy_refs(ndarrays: Any) -> MaterializedDataset:
+    return _from_refs("FromNumpy", ndarrays)
+
+
 def _read(
     name: str,
     fmt: str,
