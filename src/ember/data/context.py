@@ -79,9 +79,9 @@ class DataContext:
     ember.data honours: ``target_max_block_size`` (output blocks are sliced near it),
     ``execution_options.resource_limits`` (``cpu`` caps concurrent tasks,
     ``object_store_memory`` is the streaming budget), ``execution_options.verbose_progress``,
-    ``enable_progress_bars``, ``max_errored_blocks`` and
-    ``object_store_memory_fraction`` (the share of the store a pipeline may hold when
-    no limit is set; ember's own knob).
+    ``enable_progress_bars`` and ``object_store_memory_fraction`` (the share of the store a pipeline may hold when
+    no limit is set; ember's own knob). ``max_errored_blocks`` is kept for Ray's
+    scripts but not honoured yet: an error aborts the dataset.
     """
 
     target_max_block_size: int | None = _DEFAULT_TARGET_MAX_BLOCK_SIZE
