@@ -34,7 +34,9 @@ def make_parquet(folder: str, size_mb: int, files: int) -> None:
     rng = np.random.default_rng(0)
     for i in range(files):
         t = pa.table({"x": rng.random(rows), "y": rng.random(rows)})
-        pq.write_table(t, os.path.join(folder, f"part-{i:04d}.parquet"), compression="none")
+        pq.write_table(
+            t, os.path.join(folder, f"part-{i:04d}.parquet"), compression="none"
+        )
 
 
 def ceilings(folder: str) -> dict[str, float]:
@@ -89,7 +91,9 @@ def run_engine(mode: str, folder: str, store_mb: int) -> dict[str, float]:
     out: dict[str, float] = {}
     try:
         if mode == "throughput":
-            ds = ray.data.read_parquet(folder).map_batches(lambda b: {"x": b["x"] * 2, "y": b["y"]})
+            ds = ray.data.read_parquet(folder).map_batches(
+                lambda b: {"x": b["x"] * 2, "y": b["y"]}
+            )
             start = time.perf_counter()
             nbytes = 0
             for batch in ds.iter_batches(batch_size=None):
@@ -99,8 +103,13 @@ def run_engine(mode: str, folder: str, store_mb: int) -> dict[str, float]:
         else:
             rows = 5 * store_mb  # 1 MB per row: 5x the store
             peak = _Peak()
-            ds = ray.data.range(rows, override_num_blocks=max(10, rows // 4)).map_batches(
-                lambda b: {"id": b["id"], "p": np.ones((len(b["id"]), MB), dtype=np.uint8)}
+            ds = ray.data.range(
+                rows, override_num_blocks=max(10, rows // 4)
+            ).map_batches(
+                lambda b: {
+                    "id": b["id"],
+                    "p": np.ones((len(b["id"]), MB), dtype=np.uint8),
+                }
             )
             start = time.perf_counter()
             seen = 0
@@ -117,25 +126,45 @@ def run_engine(mode: str, folder: str, store_mb: int) -> dict[str, float]:
     return out
 
 
-def _child(engine: str, mode: str, folder: str, store_mb: int) -> dict[str, float] | str:
+def _child(
+    engine: str, mode: str, folder: str, store_mb: int
+) -> dict[str, float] | str:
     env = dict(os.environ)
     if engine == "ray":
         python = RAY_PYTHON
         env["PYTHONPATH"] = RAY_SHIM
     else:
         python = sys.executable
-    cmd = [python, os.path.abspath(__file__), "--child", mode, "--folder", folder, "--store-mb", str(store_mb)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600, check=False)
+    cmd = [
+        python,
+        os.path.abspath(__file__),
+        "--child",
+        mode,
+        "--folder",
+        folder,
+        "--store-mb",
+        str(store_mb),
+    ]
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, timeout=3600, check=False
+    )
     for line in proc.stdout.splitlines()[::-1]:
         if line.startswith("{"):
             return json.loads(line)
-    return f"failed (rc={proc.returncode}): {proc.stderr.strip().splitlines()[-1:] }"
+    return f"failed (rc={proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}"
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size-mb", type=int, default=64, help="Parquet data for the throughput run")
-    p.add_argument("--store-mb", type=int, default=64, help="object store size (the streaming run uses 5x)")
+    p.add_argument(
+        "--size-mb", type=int, default=64, help="Parquet data for the throughput run"
+    )
+    p.add_argument(
+        "--store-mb",
+        type=int,
+        default=64,
+        help="object store size (the streaming run uses 5x)",
+    )
     p.add_argument("--files", type=int, default=8)
     p.add_argument("--engines", default="ember,ray")
     p.add_argument("--child", help=argparse.SUPPRESS)
@@ -151,17 +180,31 @@ def main() -> None:
         results = {}
         for engine in args.engines.split(","):
             for mode in ("throughput", "stream"):
-                store = max(args.store_mb, 2 * args.size_mb) if mode == "throughput" else args.store_mb
+                store = (
+                    max(args.store_mb, 2 * args.size_mb)
+                    if mode == "throughput"
+                    else args.store_mb
+                )
                 results[(engine, mode)] = _child(engine, mode, folder, store)
-        print(f"\nember.data benchmark: {args.size_mb} MB Parquet ({args.files} files), store {args.store_mb} MB")
-        print(f"machine ceiling: file read {ceil['disk_read_mb_s']:.0f} MB/s (page cache), memcpy {ceil['memcpy_mb_s']:.0f} MB/s\n")
-        print(f"{'engine':<8}{'map_batches MB/s':>18}{'stream 5x s':>14}{'driver peak MB':>16}{'store peak MB':>15}")
+        print(
+            f"\nember.data benchmark: {args.size_mb} MB Parquet ({args.files} files), store {args.store_mb} MB"
+        )
+        print(
+            f"machine ceiling: file read {ceil['disk_read_mb_s']:.0f} MB/s (page cache), memcpy {ceil['memcpy_mb_s']:.0f} MB/s\n"
+        )
+        print(
+            f"{'engine':<8}{'map_batches MB/s':>18}{'stream 5x s':>14}{'driver peak MB':>16}{'store peak MB':>15}"
+        )
         for engine in args.engines.split(","):
             t, s = results[(engine, "throughput")], results[(engine, "stream")]
             if isinstance(t, str) or isinstance(s, str):
-                print(f"{engine:<8} {t if isinstance(t, str) else ''} {s if isinstance(s, str) else ''}")
+                print(
+                    f"{engine:<8} {t if isinstance(t, str) else ''} {s if isinstance(s, str) else ''}"
+                )
                 continue
-            print(f"{engine:<8}{t['mb_s']:>18.1f}{s['seconds']:>14.2f}{s['driver_peak_mb']:>16.0f}{s['store_peak_mb']:>15.0f}")
+            print(
+                f"{engine:<8}{t['mb_s']:>18.1f}{s['seconds']:>14.2f}{s['driver_peak_mb']:>16.0f}{s['store_peak_mb']:>15.0f}"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -46,7 +46,11 @@ def test_union_zip_unique(ray_module):
     b = ray.data.range(3).map(lambda r: {"id": r["id"] + 10})
     assert sorted(_ids(a.union(b))) == [0, 1, 2, 10, 11, 12]
     z = a.zip(ray.data.from_items([{"x": "a"}, {"x": "b"}, {"x": "c"}]))
-    assert sorted((r["id"], r["x"]) for r in z.take_all()) == [(0, "a"), (1, "b"), (2, "c")]
+    assert sorted((r["id"], r["x"]) for r in z.take_all()) == [
+        (0, "a"),
+        (1, "b"),
+        (2, "c"),
+    ]
     items = ray.data.from_items([{"k": v} for v in [1, 2, 2, 3, 1]])
     assert sorted(items.unique("k")) == [1, 2, 3]
 

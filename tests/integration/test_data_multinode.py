@@ -21,7 +21,9 @@ def cluster(monkeypatch):
     monkeypatch.delenv(session.TOKEN_ENV, raising=False)
     monkeypatch.delenv(session.ADDRESS_ENV, raising=False)
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False)
+    c = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=False
+    )
     c.add_node(num_cpus=2, resources={"worker_node": 2})
     c.wait_for_nodes(timeout=60)
     c.connect(namespace="data")
@@ -35,7 +37,9 @@ def test_parquet_actor_pool_write_across_two_nodes(cluster, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     for i in range(6):
-        pq.write_table(pa.table({"id": list(range(i * 100, i * 100 + 100))}), src / f"f{i}.parquet")
+        pq.write_table(
+            pa.table({"id": list(range(i * 100, i * 100 + 100))}), src / f"f{i}.parquet"
+        )
 
     class Where:
         def __init__(self):
@@ -54,6 +58,6 @@ def test_parquet_actor_pool_write_across_two_nodes(cluster, tmp_path):
     back = ember.data.read_parquet(str(out)).take_all()
     assert sorted(r["id"] for r in back) == list(range(600))
     assert all(r["double"] == 2 * r["id"] for r in back)
-    worker = [n["NodeID"] for n in ember.nodes() if not n["IsHeadNode"]][0]
+    worker = next(n["NodeID"] for n in ember.nodes() if not n["IsHeadNode"])
     assert {r["node"] for r in back} == {worker}  # the pool ran where its resources are
     assert len(os.listdir(out)) == 6

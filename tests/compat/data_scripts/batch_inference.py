@@ -1,6 +1,6 @@
 """Offline batch inference with a stateful callable class on an actor pool (the docs' pattern)."""
 
-from typing import Dict
+from __future__ import annotations
 
 import numpy as np
 
@@ -14,7 +14,7 @@ class TinyModel:
         # load the "model" once per actor
         self.weight = weight
 
-    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {"id": batch["id"], "score": batch["id"] * self.weight}
 
 
@@ -23,5 +23,10 @@ predictions = ds.map_batches(
     TinyModel, fn_constructor_args=(0.5,), concurrency=2, batch_size=64
 )
 rows = predictions.take_all()
-print("RESULT", len(rows), sum(r["score"] for r in rows), sorted(r["id"] for r in rows)[:3])
+print(
+    "RESULT",
+    len(rows),
+    sum(r["score"] for r in rows),
+    sorted(r["id"] for r in rows)[:3],
+)
 ray.shutdown()

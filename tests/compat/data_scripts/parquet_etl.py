@@ -1,5 +1,7 @@
 """Write Parquet, read it back with column selection and a filter, transform with pandas."""
 
+from __future__ import annotations
+
 import tempfile
 
 import pandas as pd
@@ -14,12 +16,19 @@ with tempfile.TemporaryDirectory() as out:
         lambda row: {"id": row["id"], "group": row["id"] % 4, "value": row["id"] * 1.5}
     ).write_parquet(out)
 
-    ds = ray.data.read_parquet(out, columns=["group", "value"], filter=pds.field("group") == 1)
+    ds = ray.data.read_parquet(
+        out, columns=["group", "value"], filter=pds.field("group") == 1
+    )
 
     def normalize(df: pd.DataFrame) -> pd.DataFrame:
         df["value"] = df["value"] / 10
         return df
 
     result = ds.map_batches(normalize, batch_format="pandas").to_pandas()
-    print("RESULT", len(result), sorted(result.columns), round(float(result["value"].sum()), 6))
+    print(
+        "RESULT",
+        len(result),
+        sorted(result.columns),
+        round(float(result["value"].sum()), 6),
+    )
 ray.shutdown()

@@ -1,6 +1,6 @@
 """Ray Data quickstart, as the docs write it: load, transform, consume."""
 
-from typing import Dict
+from __future__ import annotations
 
 import numpy as np
 
@@ -8,10 +8,12 @@ import ember as ray
 
 ray.init(num_cpus=2)
 
-ds = ray.data.from_items([{"sepal.length": float(i % 7), "petal.length": float(i % 5)} for i in range(150)])
+ds = ray.data.from_items(
+    [{"sepal.length": float(i % 7), "petal.length": float(i % 5)} for i in range(150)]
+)
 
 
-def transform_batch(batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+def transform_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     vec_a = batch["petal.length"]
     vec_b = batch["sepal.length"]
     batch["petal.area"] = vec_a * vec_b
