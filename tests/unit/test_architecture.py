@@ -22,7 +22,10 @@ SRC_DIR = PACKAGE_DIR.parent
 #: layer are independent of each other.
 LAYERS: list[tuple[str, ...]] = [
     ("cli",),
-    ("autoscaler", "dashboard"),
+    ("autoscaler", "dashboard", "serve"),
+    ("train",),
+    ("tune",),
+    ("air", "data"),
     ("util", "job_submission"),
     ("experimental",),
     ("api", "worker"),
