@@ -170,3 +170,30 @@ def test_schema_prints_like_ray():
     s = Schema(pa.schema([("id", pa.int64()), ("text", pa.string())]))
     assert repr(s) == "Column  Type\n------  ----\nid      int64\ntext    string"
     assert s.names == ["id", "text"]
+
+
+class _Tty:
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        return len(s)
+
+    def flush(self):
+        pass
+
+
+def test_progress_bars_only_on_a_terminal_and_when_enabled(monkeypatch):
+    from ember.data._progress import ProgressBars
+    from ember.data.context import DataContext
+
+    ctx = DataContext()
+    assert ProgressBars(["ReadRange"], 4, ctx)._bars == []  # pytest's stderr is no tty
+    monkeypatch.setattr("sys.stderr", _Tty())
+    bars = ProgressBars(["ReadRange", "MapBatches(f)"], 4, ctx)
+    assert [b.desc for b in bars._bars] == ["- ReadRange", "- MapBatches(f)"]
+    bars.update(1)
+    assert bars._bars[1].n == 1
+    bars.close()
+    ctx.enable_progress_bars = False
+    assert ProgressBars(["ReadRange"], 4, ctx)._bars == []

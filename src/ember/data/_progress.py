@@ -19,10 +19,8 @@ class ProgressBars:
             from tqdm import tqdm
         except ImportError:  # pragma: no cover - tqdm is a dependency of ember
             return
-        show_each = ctx.enable_operator_progress_bars and (
-            ctx.execution_options.verbose_progress or len(names) > 0
-        )
-        for i, name in enumerate(names if show_each else names[-1:]):
+        shown = names if ctx.enable_operator_progress_bars else names[-1:]
+        for i, name in enumerate(shown):
             self._bars.append(
                 tqdm(
                     total=total or None,
