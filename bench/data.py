@@ -4,7 +4,7 @@ Runs ember and Ray 2.60 (in /tmp/ray-venv, via a shim that makes `import ember a
 resolve to Ray) in the same invocation, each in its own subprocess, and prints a table
 with the machine's ceilings (reading the Parquet files' bytes, memcpy).
 
-    python bench/data.py                      # small: 64 MB of Parquet, 64 MB store
+    python bench/data.py                      # small: 64 MB of Parquet, 96 MB store
     python bench/data.py --size-mb 2048       # the issue's 2 GB
 """
 
@@ -162,8 +162,8 @@ def main() -> None:
     p.add_argument(
         "--store-mb",
         type=int,
-        default=64,
-        help="object store size (the streaming run uses 5x)",
+        default=96,
+        help="object store size, >= 75 for Ray (the streaming run uses 5x)",
     )
     p.add_argument("--files", type=int, default=8)
     p.add_argument("--engines", default="ember,ray")

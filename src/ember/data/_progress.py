@@ -13,6 +13,8 @@ class ProgressBars:
 
     def __init__(self, names: list[str], total: int, ctx: DataContext) -> None:
         self._bars: list[Any] = []
+        #: the stage index of the first bar (only the last stage's when not per operator)
+        self._first = 0
         if not names or not ctx.enable_progress_bars or not _is_tty():
             return
         try:
@@ -20,6 +22,7 @@ class ProgressBars:
         except ImportError:  # pragma: no cover - tqdm is a dependency of ember
             return
         shown = names if ctx.enable_operator_progress_bars else names[-1:]
+        self._first = len(names) - len(shown)
         for i, name in enumerate(shown):
             self._bars.append(
                 tqdm(
@@ -32,8 +35,9 @@ class ProgressBars:
             )
 
     def update(self, stage: int) -> None:
-        if self._bars and stage < len(self._bars):
-            self._bars[stage].update(1)
+        i = stage - self._first
+        if 0 <= i < len(self._bars):
+            self._bars[i].update(1)
 
     def close(self) -> None:
         for bar in self._bars:
