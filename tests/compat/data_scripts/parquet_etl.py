@@ -1,11 +1,10 @@
-"""Write Parquet, read it back with column selection and a filter, transform with pandas."""
+"""Write Parquet, read it back with column selection, filter by an expression, transform with pandas."""
 
 from __future__ import annotations
 
 import tempfile
 
 import pandas as pd
-import pyarrow.dataset as pds
 
 import ember as ray
 
@@ -16,8 +15,8 @@ with tempfile.TemporaryDirectory() as out:
         lambda row: {"id": row["id"], "group": row["id"] % 4, "value": row["id"] * 1.5}
     ).write_parquet(out)
 
-    ds = ray.data.read_parquet(
-        out, columns=["group", "value"], filter=pds.field("group") == 1
+    ds = ray.data.read_parquet(out, columns=["group", "value"]).filter(
+        expr="group == 1"
     )
 
     def normalize(df: pd.DataFrame) -> pd.DataFrame:
