@@ -144,3 +144,23 @@ def test_streaming_split_feeds_consumers_in_other_processes(cluster2):
     assert sorted(a + b) == list(range(30))
     assert a
     assert b
+
+
+def test_stopping_iteration_early_releases_the_actor_pool(cluster2):
+    class Ident:
+        def __call__(self, batch):
+            return batch
+
+    ds = ember.data.range(100, override_num_blocks=20).map_batches(Ident, concurrency=1)
+    for _ in ds.iter_batches(batch_size=5):
+        break
+
+    def pool_gone():
+        from ember.util.state import list_actors
+
+        actors = list_actors(filters=[("state", "=", "ALIVE")])
+        return not [a for a in actors if "MapWorker" in a["class_name"]]
+
+    from tests.conftest import wait_until
+
+    assert wait_until(pool_gone, timeout_s=30)

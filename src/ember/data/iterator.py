@@ -42,6 +42,10 @@ def _prefetched(refs: Iterator[Any], depth: int) -> Iterator[pa.Table]:
             put(_DONE)
         except BaseException as exc:  # noqa: BLE001  (handed to the consumer, raised there)
             put(exc)
+        finally:
+            close = getattr(refs, "close", None)
+            if close is not None:
+                close()  # stop the execution (its actors) now, not at garbage collection
 
     thread = threading.Thread(target=pump, name="ember-data-prefetch", daemon=True)
     thread.start()
