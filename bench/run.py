@@ -36,7 +36,13 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKLOADS = HERE / "workloads.py"
 DEFAULT_RAY_PYTHON = "/tmp/ray-venv/bin/python"
-CEILINGS = ("memcpy_gbps", "socket_rtt_us")
+CEILINGS = (
+    "memcpy_gbps",
+    "memcpy_2t_gbps",
+    "socket_rtt_us",
+    "pool_apply_per_s",
+    "tcp_stream_gbps",
+)
 
 
 # --------------------------------------------------------------------------- #
@@ -296,17 +302,42 @@ def build_rows(report: dict[str, Any]) -> tuple[list[list[str]], list[str]]:
         notes.append(
             f"  -> a synchronous round trip can't beat ~{fmt(1e6 / rtt)} per second"
         )
+    memcpy2 = _ceiling(med, "memcpy_2t_gbps")
+    pool = _ceiling(med, "pool_apply_per_s")
+    tcp = _ceiling(med, "tcp_stream_gbps")
+    for name, value, what in (
+        ("memcpy_2t_gbps", memcpy2, "GB/s (1 GiB np.copyto, 2 threads)"),
+        ("pool_apply_per_s", pool, "calls/s (multiprocessing.Pool(1).apply, no-op)"),
+        ("tcp_stream_gbps", tcp, "GB/s (1 GiB over loopback TCP, 2 processes)"),
+    ):
+        if value is not None:
+            notes.append(f"ceiling {name} = {fmt(value)} {what}")
     for backend, m in (("ember", ember), ("ray", ray)):
         parts = []
         if memcpy:
             for n in ("put_100mb_gbps", "put_1gb_gbps"):
                 if "value" in m.get(n, {}):
                     parts.append(f"{n} {100 * m[n]['value'] / memcpy:.1f}% of memcpy")
+        if memcpy2:
+            for n in ("put_1gb_gbps",):
+                if "value" in m.get(n, {}):
+                    pct = 100 * m[n]["value"] / memcpy2
+                    parts.append(f"{n} {pct:.1f}% of 2-thread memcpy")
         if rtt:
             for n in ("single_client_tasks_sync", "actor_calls_sync_1_1"):
                 if "value" in m.get(n, {}):
                     pct = 100 * m[n]["value"] / (1e6 / rtt)
                     parts.append(f"{n} {pct:.2f}% of 1/RTT")
+        if pool:
+            for n in ("single_client_tasks_sync", "actor_calls_sync_1_1"):
+                if "value" in m.get(n, {}):
+                    pct = 100 * m[n]["value"] / pool
+                    parts.append(f"{n} {pct:.0f}% of Pool.apply")
+        if tcp:
+            for n in ("mn_far_to_head_1gb_gbps", "mn_head_to_far_1gb_gbps"):
+                if "value" in m.get(n, {}):
+                    pct = 100 * m[n]["value"] / tcp
+                    parts.append(f"{n} {pct:.0f}% of a TCP stream")
         if parts:
             notes.append(f"% of ceiling ({backend}): " + "; ".join(parts))
     errors = []

@@ -10,7 +10,7 @@ Each round runs ``workloads.py --backend ember`` of this tree once with task
 events off and once on (off, on, off, on, ... so that the machine's drift
 hits both), and reports each figure's median with the change of "on"
 against "off" (negative: events cost that much).  ``--micro`` times the hot
-path alone: one ``task_events.record`` of a state tuple, as the submitter and
+path alone: one ``task_events.record_state`` of a state tuple, as the submitter and
 the executor make it, in ns per event.
 """
 
@@ -66,21 +66,20 @@ def micro(n: int = 20_000, repeat: int = 15) -> float:
     from ember.runtime import task_events as te
 
     env = {
-        "record": te.record,
+        "record": te.record_state,
         "now": time.time,
         "tid": b"t" * 16,
-        "S": te.STATE,
         "R": te.RUNNING,
-        "E": te.EVENTS,
+        "E": te.STATES,
     }
     runs = timeit.repeat(
-        "record((S, tid, 0, R, now()))",
+        "record((tid, 0, R, now()))",
         setup="del E[:]",
         globals=env,
         number=n,
         repeat=repeat,
     )
-    del te.EVENTS[:]
+    del te.STATES[:]
     return min(runs) / n * 1e9
 
 
@@ -92,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--micro", action="store_true")
     args = ap.parse_args(argv)
     if args.micro:
-        print(f"task_events.record: {micro():.0f} ns per event")
+        print(f"task_events.record_state: {micro():.0f} ns per event")
         return 0
     only = [n for n in args.only.split(",") if n]
     rounds = []

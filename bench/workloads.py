@@ -162,6 +162,94 @@ def w_memcpy_gbps() -> dict[str, Any]:
     )
 
 
+def w_memcpy_2t_gbps() -> dict[str, Any]:
+    n = (256 * MiB) if QUICK else GiB
+    src = touched_array(n)
+    dst = touched_array(n)
+    half = n // 2
+
+    def copy() -> None:
+        other = threading.Thread(target=np.copyto, args=(dst[half:], src[half:]))
+        other.start()
+        np.copyto(dst[:half], src[:half])
+        other.join()
+
+    return throughput(
+        copy,
+        n,
+        reps=5,
+        note=f"np.copyto of {n // MiB} MiB by 2 threads, half each (bytes copied / s)",
+    )
+
+
+def _pool_echo(x: Any) -> Any:
+    return x
+
+
+def w_pool_apply_per_s() -> dict[str, Any]:
+    import multiprocessing
+
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pool.apply(_pool_echo, (None,))
+        return rate(
+            lambda: pool.apply(_pool_echo, (None,)),
+            1,
+            seconds=2.0,
+            unit="calls/s",
+            note="multiprocessing.Pool(1).apply of a no-op: a synchronous round trip "
+            "to another process, pickled both ways",
+        )
+
+
+def w_tcp_stream_gbps() -> dict[str, Any]:
+    n = (256 * MiB) if QUICK else GiB
+    chunk = 4 * MiB
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    pid = os.fork()
+    if pid == 0:  # child: send n bytes per connection, until told to stop
+        try:
+            payload = bytes(chunk)
+            while True:
+                conn, _ = srv.accept()
+                with conn:
+                    if conn.recv(1) != b"g":
+                        break
+                    for _ in range(n // chunk):
+                        conn.sendall(payload)
+        finally:
+            os._exit(0)
+    srv.close()
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+
+    def receive() -> None:
+        with socket.create_connection(("127.0.0.1", port)) as c:
+            c.sendall(b"g")
+            left = n
+            while left:
+                got = c.recv_into(view, min(chunk, left))
+                if not got:
+                    raise RuntimeError("the sender closed early")
+                left -= got
+
+    try:
+        return throughput(
+            receive,
+            n,
+            reps=3,
+            note=f"{n // MiB} MiB over a loopback TCP stream between two processes "
+            "(sendall of 4 MiB chunks, recv_into a reused buffer)",
+        )
+    finally:
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port)) as c,
+        ):
+            c.sendall(b"s")
+        os.waitpid(pid, 0)
+
+
 def w_socket_rtt_us() -> dict[str, Any]:
     rounds = 2000 if QUICK else 20000
     parent_sock, child_sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -1020,7 +1108,13 @@ def _wait_for_far(timeout: float = 60.0) -> int:
 # driver
 # --------------------------------------------------------------------------- #
 
-CEILINGS = ["memcpy_gbps", "socket_rtt_us"]
+CEILINGS = [
+    "memcpy_gbps",
+    "memcpy_2t_gbps",
+    "socket_rtt_us",
+    "pool_apply_per_s",
+    "tcp_stream_gbps",
+]
 PROBES = ["init_s", "shutdown_s"]
 #: bench/spill.py, in a fresh subprocess (a small store and a spill folder)
 SPILL = ["disk_write_gbps", "disk_read_gbps", "spill_gbps", "restore_gbps"]

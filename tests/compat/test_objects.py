@@ -256,3 +256,50 @@ def test_put_larger_than_store_raises_object_store_full(shutdown_only):
         ray.put(np.zeros(200 * MB, dtype=np.uint8))
     # The cluster is still usable afterwards.
     assert ray.get(ray.put(1)) == 1
+
+
+@ray.remote(num_cpus=0)
+class _RefBox:
+    def __init__(self):
+        self.kept = {}
+
+    def keep(self, key, wrapped):
+        self.kept[key] = wrapped  # a ref inside an argument is not resolved
+
+    def take(self, key):
+        return self.kept.pop(key)
+
+
+@ray.remote(num_cpus=0)
+class _RefMaker:
+    def make_and_hand_over(self, box, key):
+        ref = ray.put(np.ones(100_000))
+        ray.get(box.keep.remote(key, [ref]))
+        return True  # ``ref`` dies here: only the box still holds it
+
+
+@pytest.mark.parametrize("box_kind", ["sync", "async"])
+def test_a_ref_kept_by_an_actor_outlives_its_owners_own_ref(ray_module, box_kind):
+    if box_kind == "async":
+
+        @ray.remote(num_cpus=0)
+        class Box:
+            def __init__(self):
+                self.kept = {}
+
+            async def keep(self, key, wrapped):
+                self.kept[key] = wrapped
+
+            async def take(self, key):
+                return self.kept.pop(key)
+
+        box = Box.remote()
+    else:
+        box = _RefBox.remote()
+    maker = _RefMaker.remote()
+    for key in range(8):  # the owner drops its ref at once, every time
+        assert ray.get(maker.make_and_hand_over.remote(box, key))
+        (ref,) = ray.get(box.take.remote(key))
+        assert ray.get(ref, timeout=30).sum() == 100_000
+    ray.kill(maker)
+    ray.kill(box)

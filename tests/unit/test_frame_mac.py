@@ -170,7 +170,7 @@ def test_large_frames_are_tagged_and_checked_too() -> None:
     key = os.urandom(32)
     signer, dec = FrameSigner(key), FrameDecoder()
     dec.authenticate(FrameVerifier(key), TAG_BYTES)
-    big = os.urandom(3 * 1024 * 1024)  # above LARGE_MAC_BYTES: the HMAC-SHA256 path
+    big = os.urandom(3 * 1024 * 1024)  # above LARGE_MAC_BYTES: the Poly1305 path
     header = msgspec.msgpack.encode((11, 1, "", None))
     parts = [encode_prefix(len(header), [len(big)]), header, memoryview(big)]
     data = b"".join([*parts, signer.tag(parts)])
@@ -212,3 +212,21 @@ def test_frames_carry_macs_on_tcp_without_tls_only() -> None:
             sock = t.get_extra_info("socket")
             assert isinstance(sock, socket.socket)
             sock.close()
+
+
+def test_each_large_frame_is_tagged_under_a_key_of_its_own() -> None:
+    """Poly1305 is a one-time MAC: the same large frame at the next sequence
+    number gets another tag, and a tag replayed there fails."""
+    key = os.urandom(32)
+    signer = FrameSigner(key)
+    big = os.urandom(256 * 1024)
+    header = msgspec.msgpack.encode((11, 1, "", None))
+    parts = [encode_prefix(len(header), [len(big)]), header, memoryview(big)]
+    first, second = signer.tag(parts), signer.tag(parts)
+    assert first != second
+    dec = FrameDecoder()
+    dec.authenticate(FrameVerifier(key), TAG_BYTES)
+    frame = b"".join(parts)
+    assert len(list(dec.feed(frame + first))) == 1
+    with pytest.raises(ProtocolError, match="frame authentication failed"):
+        list(dec.feed(frame + first))  # the first frame's tag, replayed at seq 1

@@ -23,9 +23,11 @@ def _sender() -> te.TaskEventSender:
 
 @pytest.fixture(autouse=True)
 def _empty_buffer():
-    del te.EVENTS[:]
+    for buf in (te.EVENTS, te.SUBMITS, te.STATES, te.EXECS):
+        del buf[:]
     yield
-    del te.EVENTS[:]
+    for buf in (te.EVENTS, te.SUBMITS, te.STATES, te.EXECS):
+        del buf[:]
 
 
 def _spec(**kw) -> TaskSpec:
@@ -35,40 +37,55 @@ def _spec(**kw) -> TaskSpec:
 
 
 def test_record_is_an_append_and_take_drains_in_place():
-    assert te.record == te.EVENTS.append  # the hot path is one C call
-    te.record((te.STATE, b"t", 0, te.RUNNING, 1.0))
+    # the hot path is one C call per event, into the list of its kind
+    assert te.record == te.EVENTS.append
+    assert te.record_state == te.STATES.append
+    assert te.record_exec == te.EXECS.append
+    assert te.record_submit == te.SUBMITS.append
+    te.record_state((b"t", 0, te.RUNNING, 1.0))
     sender = _sender()
-    first = sender.take()
-    te.record((te.STATE, b"t", 0, te.FINISHED, 2.0))
-    assert [e[3] for e in first] == [te.RUNNING]
-    assert [e[3] for e in sender.take()] == [te.FINISHED]
-    assert sender.take() == []
+    first = sender.take(te.STATES)
+    te.record_state((b"t", 0, te.FINISHED, 2.0))
+    assert [e[2] for e in first] == [te.RUNNING]
+    assert [e[2] for e in sender.take(te.STATES)] == [te.FINISHED]
+    assert sender.take(te.STATES) == []
 
 
 def test_a_full_buffer_drops_the_oldest_and_counts_them(monkeypatch):
     monkeypatch.setattr(te, "BUFFER_MAX", 3)
     for i in range(5):
-        te.record((te.STATE, b"t", i, te.RUNNING, float(i)))
+        te.record_state((b"t", i, te.RUNNING, float(i)))
     sender = _sender()
-    kept = sender.take()
-    assert [e[2] for e in kept] == [2, 3, 4]
+    kept = sender.take(te.STATES)
+    assert [e[1] for e in kept] == [2, 3, 4]
     assert sender.batch().dropped == 2
 
 
-def test_submit_encodes_what_the_task_is():
+def test_a_submit_row_says_what_the_task_is():
     spec = _spec(
         actor_id=b"a" * 16,
         name="A.m",
         resources={"CPU": 1.0},
         strategy={"type": "placement_group", "pg_id": "ab" * 8},
     )
-    ev = te.encode((te.SUBMIT, spec, 0, 5.0, b"p" * 16))
-    assert ev.state == "PENDING_ARGS_AVAIL"
-    assert ev.type == "ACTOR_TASK"
-    assert ev.name == "A.m"
-    assert ev.parent_task_id == b"p" * 16
-    assert ev.resources == {"CPU": 1.0}
-    assert ev.pg_id == bytes.fromhex("ab" * 8)
+    (row,) = te.submit_rows([(spec, 0, 5.0, b"p" * 16)])
+    table = TaskEventTable(10)
+    table.add(TaskEventsBatch(worker_id=b"o" * 16, node_id=b"", pid=1, submits=[row]))
+    (out,) = table.rows([], 10).rows
+    assert out["state"] == "PENDING_ARGS_AVAIL"
+    assert out["type"] == "ACTOR_TASK"
+    assert out["name"] == out["func_or_class_name"] == "A.m"
+    assert out["actor_id"] == (b"a" * 16).hex()
+    assert out["parent_task_id"] == (b"p" * 16).hex()
+    assert out["required_resources"] == {"CPU": 1.0}
+    assert out["placement_group_id"] == "ab" * 8
+    assert out["creation_time_ms"] == 5000
+
+
+def test_a_task_submitted_by_a_driver_has_the_drivers_task_as_parent():
+    (row,) = te.submit_rows([(_spec(), 0, 1.0, None)])
+    assert row[6] == te.driver_task_id(b"\x01\x00\x00\x00")
+    assert row[5] == b""  # a normal task
 
 
 def test_failures_get_rays_error_types():
@@ -89,13 +106,15 @@ def test_failures_get_rays_error_types():
 
 
 def test_batch_says_who_sent_it():
-    te.record((te.STATE, b"t", 0, te.RUNNING, 1.0))
+    te.record_state((b"t", 0, te.RUNNING, 1.0))
+    te.record((te.FAILED, b"t", 0, 2.0, ValueError("x")))
     batch = _sender().batch()
     assert batch.worker_type == "DRIVER"
     assert batch.ip == "10.0.0.1"
     assert batch.worker_id == b"w" * 16
     assert batch.job_id == b"\x01\x00\x00\x00"
-    assert [e.state for e in batch.events] == ["RUNNING"]
+    assert batch.states == [(b"t", 0, "RUNNING", 1.0)]
+    assert [e.state for e in batch.events] == ["FAILED"]
 
 
 # -- the control service's table ---------------------------------------------------
@@ -212,8 +231,9 @@ def test_ember_task_events_0_turns_recording_off():
 
     code = (
         "from ember.runtime import task_events as te\n"
-        "te.record((te.STATE, b't', 0, te.RUNNING, 1.0))\n"
-        "print(te.ENABLED, len(te.EVENTS))\n"
+        "te.record_state((b't', 0, te.RUNNING, 1.0))\n"
+        "te.record_exec((b't', 0, te.RUNNING, 1.0))\n"
+        "print(te.ENABLED, len(te.STATES) + len(te.EXECS))\n"
     )
     env = {**os.environ, "EMBER_TASK_EVENTS": "0"}
     out = subprocess.run(
@@ -226,34 +246,33 @@ def test_ember_task_events_0_turns_recording_off():
     assert out.stdout.split() == ["False", "0"], out.stderr
 
 
-def test_an_attempts_events_between_two_flushes_go_as_one_message_per_side():
+def test_an_attempt_seen_by_owner_and_executor_is_one_row_off_the_wire():
     spec = _spec()
     tid = spec.task_id
-    owner = [
-        (te.SUBMIT, spec, 0, 1.0, b""),
-        (te.STATE, tid, 0, te.PENDING_NODE_ASSIGNMENT, 1.1),
-        (te.STATE, tid, 0, te.SUBMITTED_TO_WORKER, 1.2),
-        (te.STATE, tid, 0, te.FINISHED, 1.5),
-    ]
-    executor = [
-        (te.EXEC, tid, 0, te.RUNNING, 1.3, None),
-        (te.EXEC, tid, 0, te.FINISHED, 1.4, None),
-    ]
-    (sent,) = te.coalesce(owner)
-    assert sent.state == te.PENDING_ARGS_AVAIL
-    assert sent.times == {
-        te.PENDING_NODE_ASSIGNMENT: 1.1,
-        te.SUBMITTED_TO_WORKER: 1.2,
-        te.FINISHED: 1.5,
-    }
-    (ran,) = te.coalesce(executor)
-    assert ran.executed
+    te.record_submit((spec, 0, 1.0, b""))
+    te.record_state((tid, 0, te.PENDING_NODE_ASSIGNMENT, 1.1))
+    te.record_state((tid, 0, te.SUBMITTED_TO_WORKER, 1.2))
+    te.record_state((tid, 0, te.FINISHED, 1.5))
+    owner = _sender().batch()
+    te.record_exec((tid, 0, te.RUNNING, 1.3))
+    te.record_exec((tid, 0, te.FINISHED, 1.4))
+    executor = TaskEventsBatch(
+        worker_id=b"x" * 16,
+        node_id=b"m" * 16,
+        pid=9,
+        exec_states=_sender().batch().exec_states,
+    )
+    assert owner.events == []  # no message per event
+    assert executor.events == []
     table = TaskEventTable(10)
-    table.add(_batch(sent, worker=b"o" * 16))
-    table.add(_batch(ran))
+    table.add(_off_the_wire(executor))  # in either order
+    table.add(_off_the_wire(owner))
+    assert not table.attempts  # nothing decoded yet
     (row,) = table.rows([], 10).rows
     assert row["state"] == "FINISHED"
     assert row["name"] == "f"
+    assert row["worker_id"] == (b"x" * 16).hex()  # the executor's
+    assert row["worker_pid"] == 9
     assert (row["creation_time_ms"], row["start_time_ms"], row["end_time_ms"]) == (
         1000,
         1300,
@@ -269,21 +288,16 @@ def test_an_attempts_events_between_two_flushes_go_as_one_message_per_side():
 
 
 def test_a_failure_keeps_its_own_message_with_its_error():
-    spec = _spec()
-    tid = spec.task_id
-    msgs = te.coalesce(
-        [
-            (te.SUBMIT, spec, 0, 1.0, b""),
-            (te.FAILED, tid, 0, 2.0, ValueError("bad input")),
-            (te.SUBMIT, spec, 1, 3.0, b""),
-        ]
+    (msg,) = te.encode_all([(te.FAILED, b"t" * 16, 0, 2.0, ValueError("bad input"))])
+    assert (msg.attempt, msg.state) == (0, te.FAILED_STATE)
+    assert "bad input" in msg.error_message
+
+
+def test_an_event_that_cannot_be_encoded_is_skipped_not_the_rest():
+    msgs = te.encode_all(
+        [(te.CREATE, object(), 1.0, te.RUNNING, None), (te.FAILED, b"t", 0, 2.0, "x")]
     )
-    assert [(m.attempt, m.state) for m in msgs] == [
-        (0, te.PENDING_ARGS_AVAIL),
-        (0, te.FAILED_STATE),
-        (1, te.PENDING_ARGS_AVAIL),
-    ]
-    assert "bad input" in msgs[1].error_message
+    assert [m.state for m in msgs] == [te.FAILED_STATE]
 
 
 def _off_the_wire(batch: TaskEventsBatch):

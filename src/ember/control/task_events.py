@@ -9,6 +9,11 @@ it was seen in each state (the executor's time wins for RUNNING and the
 end, as it ran them); its state is the latest in Ray's order
 (:data:`ORDER`), so events may arrive in any order from any process.
 
+A batch holds most of its events as columns of tuples (``submits``: what a
+task is; ``states``/``exec_states``: a state reached at a time, by the
+submitter or the executor) and the rare events that carry an error or an
+actor spec as ``TaskEvent`` messages; all four merge into the same attempts.
+
 Batches arrive as :class:`TaskEventsBatchWire` (the events still encoded)
 and wait, undecoded, until the table is read (a ``list_tasks``, a metrics
 scrape, the dashboard) or 32 MiB of them wait: a cluster nobody watches pays
@@ -35,6 +40,8 @@ import msgspec
 from ember.common.state_filters import Filter, select
 from ember.protocol.messages import (
     ListStateReply,
+    StateRow,
+    SubmitRow,
     TaskEvent,
     TaskEventsBatch,
     TaskEventsBatchWire,
@@ -45,6 +52,9 @@ logger = logging.getLogger(__name__)
 #: encoded events kept waiting before they are merged without being asked
 PENDING_MAX_BYTES = 32 * 2**20
 _EVENTS_DECODER = msgspec.msgpack.Decoder(list[TaskEvent])
+_SUBMITS_DECODER = msgspec.msgpack.Decoder(list[SubmitRow])
+_STATES_DECODER = msgspec.msgpack.Decoder(list[StateRow])
+_EMPTY = msgspec.Raw()
 
 #: Ray's TaskStatus order: an attempt's state is the last of these it reached
 ORDER = (
@@ -151,18 +161,31 @@ class TaskAttempt:
         if state not in _RANK:
             return
         if ev.executed:
-            self.node_id, self.worker_id = batch.node_id, batch.worker_id
-            self.worker_pid = batch.pid
-            if not self.job_id:
-                self.job_id = batch.job_id
+            self.ran(batch)
         self._reach(state, ev.time_s, ev.executed)
-        for later, t in ev.times.items():
-            if later in _RANK:
-                self._reach(later, t, ev.executed)
         if ev.error_type and (ev.executed or not self.error_type):
             self.error_type = ev.error_type
         if ev.error_message and (ev.executed or not self.error_message):
             self.error_message = ev.error_message
+
+    def submitted(self, row: SubmitRow) -> None:
+        """Merge a ``submits`` row: what the task is, and when it was submitted."""
+        _, _, t, name, job_id, actor_id, parent, resources, pg_id = row
+        self.name = self.func_name = name
+        self.type = "ACTOR_TASK" if actor_id else "NORMAL_TASK"
+        self.job_id = job_id or self.job_id
+        self.actor_id = actor_id
+        self.parent_task_id = parent or self.parent_task_id
+        self.resources = resources or self.resources
+        self.pg_id = pg_id or self.pg_id
+        self._reach("PENDING_ARGS_AVAIL", t, False)
+
+    def ran(self, batch: TaskEventsBatch | TaskEventsBatchWire) -> None:
+        """The worker that sent ``batch`` runs this attempt."""
+        self.node_id, self.worker_id = batch.node_id, batch.worker_id
+        self.worker_pid = batch.pid
+        if not self.job_id:
+            self.job_id = batch.job_id
 
     def _reach(self, state: str, t: float, executed: bool) -> None:
         if (executed and state in _EXECUTOR_STATES) or state not in self.times:
@@ -228,7 +251,7 @@ class TaskEventTable:
         #: events the workers dropped (their latest count, per worker)
         self._worker_dropped: dict[bytes, int] = {}
         #: batches off the wire whose events are not decoded yet, oldest first
-        self._pending: list[tuple[TaskEventsBatchWire, bytes]] = []
+        self._pending: list[tuple[TaskEventsBatchWire, tuple[bytes, ...]]] = []
         self._pending_bytes = 0
 
     @property
@@ -248,46 +271,76 @@ class TaskEventTable:
         if batch.dropped:
             self._worker_dropped[batch.worker_id] = batch.dropped
         if isinstance(batch, TaskEventsBatchWire):
-            raw = bytes(batch.events)
-            if len(raw) > 1:  # b"\x90" is an empty list
-                self._pending.append((batch, raw))
-                self._pending_bytes += len(raw)
+            raws = (batch.submits, batch.events, batch.states, batch.exec_states)
+            if any(len(r) > 1 for r in raws):  # b"\x90" is an empty list
+                size = sum(len(r) for r in raws)
+                # keep copies, not the receive buffer the Raw views point into
+                parts = tuple(bytes(r) for r in raws)
+                batch.submits = batch.events = _EMPTY
+                batch.states = batch.exec_states = _EMPTY
+                self._pending.append((batch, parts))
+                self._pending_bytes += size
                 if self._pending_bytes > PENDING_MAX_BYTES:
                     self._merge_pending()
             return
-        self._merge(batch, batch.events)
+        self._merge(batch, batch.submits, batch.events, batch.states, batch.exec_states)
 
     def _merge_pending(self) -> None:
         """Decode and merge the batches that wait, in the order they came."""
         pending, self._pending = self._pending, []
         self._pending_bytes = 0
-        for batch, raw in pending:
+        for batch, (submits, events, states, exec_states) in pending:
             try:
-                events = _EVENTS_DECODER.decode(raw)
+                self._merge(
+                    batch,
+                    _SUBMITS_DECODER.decode(submits) if len(submits) > 1 else [],
+                    _EVENTS_DECODER.decode(events) if len(events) > 1 else [],
+                    _STATES_DECODER.decode(states) if len(states) > 1 else [],
+                    _STATES_DECODER.decode(exec_states) if len(exec_states) > 1 else [],
+                )
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 logger.warning(
                     "dropped task events from worker %s: %s", batch.worker_id.hex(), exc
                 )
-                continue
-            self._merge(batch, events)
 
     def _merge(
-        self, batch: TaskEventsBatch | TaskEventsBatchWire, events: list[TaskEvent]
+        self,
+        batch: TaskEventsBatch | TaskEventsBatchWire,
+        submits: list[SubmitRow],
+        events: list[TaskEvent],
+        states: list[StateRow],
+        exec_states: list[StateRow],
     ) -> None:
-        attempts = self.attempts
+        # what a task is first, so that a retry's attempt can copy it
+        attempt = self._attempt
+        for row in submits:
+            attempt(row[0], row[1]).submitted(row)
         for ev in events:
-            key = (ev.task_id, ev.attempt)
-            rec = attempts.get(key)
-            if rec is None:
-                rec = attempts[key] = TaskAttempt(ev.task_id, ev.attempt)
-                earlier = self._latest.get(ev.task_id)
-                if earlier is not None:
-                    rec.copy_static(earlier)
-                if earlier is None or earlier.attempt < ev.attempt:
-                    self._latest[ev.task_id] = rec
-                if len(attempts) > self.max_attempts:
-                    self._evict()
-            rec.apply(ev, batch)
+            attempt(ev.task_id, ev.attempt).apply(ev, batch)
+        for task_id, n, state, t in states:
+            if state in _RANK:
+                attempt(task_id, n)._reach(state, t, False)
+        for task_id, n, state, t in exec_states:
+            if state in _RANK:
+                rec = attempt(task_id, n)
+                rec.ran(batch)
+                rec._reach(state, t, True)
+
+    def _attempt(self, task_id: bytes, attempt: int) -> TaskAttempt:
+        """The record of one attempt (made, after its earlier attempts, if new)."""
+        attempts = self.attempts
+        key = (task_id, attempt)
+        rec = attempts.get(key)
+        if rec is None:
+            rec = attempts[key] = TaskAttempt(task_id, attempt)
+            earlier = self._latest.get(task_id)
+            if earlier is not None:
+                rec.copy_static(earlier)
+            if earlier is None or earlier.attempt < attempt:
+                self._latest[task_id] = rec
+            if len(attempts) > self.max_attempts:
+                self._evict()
+        return rec
 
     def _evict(self) -> None:
         key = next(iter(self.attempts))

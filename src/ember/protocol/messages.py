@@ -609,7 +609,8 @@ class ReportMetricsRequest(Msg):
 
 # -- task events and the state API (``ember.util.state``) ------------------------
 class TaskEvent(Msg):
-    """One state change of one task attempt, as a core worker saw it."""
+    """One state change of one task attempt that carries more than a time (an
+    error, or an actor creation's spec), as a core worker saw it."""
 
     task_id: bytes
     attempt: int
@@ -629,9 +630,12 @@ class TaskEvent(Msg):
     error_message: str = ""
     #: the sender runs it: its worker, node and pid are this attempt's
     executed: bool = False
-    #: the later states this attempt reached in the same batch, and when
-    #: (the sender coalesces an attempt's events: one message, not one per state)
-    times: dict[str, float] = {}
+
+
+#: a submitted task in a batch of task events (``TaskEventsBatch.submits``)
+SubmitRow = tuple[bytes, int, float, str, bytes, bytes, bytes, dict[str, float], bytes]
+#: a plain state change in a batch of task events (``TaskEventsBatch.states``)
+StateRow = tuple[bytes, int, str, float]
 
 
 class TaskEventsBatch(Msg):
@@ -644,9 +648,18 @@ class TaskEventsBatch(Msg):
     #: WORKER | DRIVER
     worker_type: str = "WORKER"
     job_id: bytes = b""
+    #: the rarer events that carry more than a time: failures, actor creations
     events: list[TaskEvent] = []
     #: events this worker dropped because its buffer was full
     dropped: int = 0
+    #: the tasks and actor calls this worker submitted, one row each:
+    #: (task_id, attempt, time_s, name, job_id, actor_id, parent_task_id,
+    #: resources, pg_id); tuples, so the batch encodes them in one C call
+    submits: list[SubmitRow] = []
+    #: plain state changes (no error) the submitter saw: (task_id, attempt, state, time_s)
+    states: list[StateRow] = []
+    #: plain state changes of what this worker ran (its node, worker and pid are theirs)
+    exec_states: list[StateRow] = []
 
 
 class TaskEventsBatchWire(Msg):
@@ -661,6 +674,9 @@ class TaskEventsBatchWire(Msg):
     job_id: bytes = b""
     events: msgspec.Raw = msgspec.Raw()
     dropped: int = 0
+    submits: msgspec.Raw = msgspec.Raw()
+    states: msgspec.Raw = msgspec.Raw()
+    exec_states: msgspec.Raw = msgspec.Raw()
 
 
 class StateFilter(Msg):

@@ -32,8 +32,9 @@ from ember.rpc.errors import AuthenticationError, ProtocolError, VersionMismatch
 from ember.rpc.frame_mac import session_keys
 
 #: 2: every frame after the handshake carries a MAC (ember.rpc.frame_mac)
-PROTOCOL_VERSION = 2
-MIN_COMPATIBLE_PROTOCOL = 2
+#: 3: large frames' MAC is Poly1305 under a per-frame key (was HMAC-SHA256)
+PROTOCOL_VERSION = 3
+MIN_COMPATIBLE_PROTOCOL = 3
 
 HELLO, AUTH, WELCOME, REJECT = 0, 1, 2, 3
 #: frames a peer may send before it has authenticated (handshake messages are tiny)

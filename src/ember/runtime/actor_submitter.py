@@ -49,9 +49,9 @@ from ember.runtime.task_args import TaskArgs
 
 logger = logging.getLogger(__name__)
 
-_record = task_events.record
+_record_state = task_events.record_state
 _now = time.time
-_STATE, _PUSHED = task_events.STATE, task_events.SUBMITTED_TO_WORKER
+_PUSHED = task_events.SUBMITTED_TO_WORKER
 
 
 #: An actor call is held exactly like a task until its returns are stored.
@@ -135,7 +135,7 @@ class ActorSubmitter:
             st.seq += 1
             spec.seq = st.seq
             st.inflight[spec.task_id] = call
-            _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
+            _record_state((spec.task_id, spec.attempt, _PUSHED, _now()))
             if conn.call_from_thread(
                 "worker.push_task",
                 spec,
@@ -203,7 +203,7 @@ class ActorSubmitter:
         assert st.conn is not None
         spec = call.spec
         st.inflight[spec.task_id] = call
-        _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
+        _record_state((spec.task_id, spec.attempt, _PUSHED, _now()))
         conn = st.conn
         try:
             frames = self._args.inline(call.spec, call.frames)

@@ -2,7 +2,11 @@
 
 Borrower side: the first time this process sees a foreign ref it registers
 with the owner (``worker.add_borrower``, acknowledged: ``_acks``), and when
-its last ref dies it unregisters (``worker.remove_borrower``).  Owner side:
+its last ref dies it unregisters (``worker.remove_borrower``).  A task that
+received refs inside its arguments answers only once those registrations are
+acknowledged (:meth:`Borrowing.registrations_in_flight`): otherwise its
+caller could drop the last ref before the owner knows of the borrower, and
+the owner would free what the borrower keeps.  Owner side:
 it records borrowers per connection, and forgets them when that connection
 closes.  Escrow (a worker returning a value that holds refs)::
 
@@ -15,6 +19,7 @@ closes.  Escrow (a worker returning a value that holds refs)::
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +50,8 @@ class Borrowing:
         #: refs inside the values of our task returns, until the caller borrowed them
         self.escrow: dict[bytes, list[Any]] = {}
         self._acks: list[asyncio.Future[Any]] = []
+        #: one per registration begun and not yet acknowledged (any thread adds)
+        self._in_flight: list[concurrent.futures.Future[None]] = []
 
     # -- releases -----------------------------------------------------------------------
     def _on_release(self, oid: bytes, entry: RefEntry) -> None:
@@ -72,22 +79,38 @@ class Borrowing:
 
     # -- borrowing ----------------------------------------------------------------------
     def _on_borrow(self, oid: bytes, owner: Address) -> None:
+        done: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._in_flight.append(done)  # at once, in the thread that saw the ref
         lt = self._links.loop_thread
         if lt.in_loop_thread():
-            self._start_borrow(oid, owner)
+            self._start_borrow(oid, owner, done)
         else:
-            lt.call(self._start_borrow, oid, owner)
+            lt.call(self._start_borrow, oid, owner, done)
 
-    def _start_borrow(self, oid: bytes, owner: Address) -> None:
+    def _start_borrow(
+        self, oid: bytes, owner: Address, done: concurrent.futures.Future[None]
+    ) -> None:
         fut = self._links.loop.create_task(self._send_borrow(oid, owner))
         self._acks.append(fut)
-        fut.add_done_callback(self._borrow_done)
+        fut.add_done_callback(lambda f: self._borrow_done(f, done))
 
-    def _borrow_done(self, fut: asyncio.Future[Any]) -> None:
+    def _borrow_done(
+        self, fut: asyncio.Future[Any], done: concurrent.futures.Future[None]
+    ) -> None:
         try:
             self._acks.remove(fut)
         except ValueError:
             pass
+        done.set_result(None)
+        try:
+            self._in_flight.remove(done)
+        except ValueError:
+            pass
+
+    def registrations_in_flight(self) -> list[concurrent.futures.Future[None]]:
+        """Any thread: the borrower registrations begun and not yet acknowledged
+        (a task's reply waits for them; usually none)."""
+        return list(self._in_flight) if self._in_flight else []
 
     async def _send_borrow(self, oid: bytes, owner: Address) -> None:
         try:

@@ -20,8 +20,9 @@ from ember.runtime.generators import Generators
 from ember.runtime.objects import Objects
 
 _record = task_events.record
+_record_state = task_events.record_state
 _now = time.time
-_STATE, _FAILED = task_events.STATE, task_events.FAILED
+_FAILED = task_events.FAILED
 _FINISHED = task_events.FINISHED
 _RAISED = ("TASK_EXECUTION_EXCEPTION", "")
 
@@ -61,7 +62,7 @@ class Returns:
         if raised:  # the executor's event says what it raised
             _record((_FAILED, spec.task_id, spec.attempt, _now(), _RAISED))
         else:
-            _record((_STATE, spec.task_id, spec.attempt, _FINISHED, _now()))
+            _record_state((spec.task_id, spec.attempt, _FINISHED, _now()))
         if spec.streaming:
             self._generators.finished(spec.task_id)
         if had_contained and conn is not None:

@@ -37,6 +37,7 @@ import cloudpickle
 from cloudpickle import cloudpickle as _cp
 
 from ember import exceptions as exc_mod
+from ember.common.parallel_copy import copy_into
 
 _FAST_TYPES = (int, float, str, bytes, bool, type(None))
 _HDR = struct.Struct("<QII")
@@ -157,7 +158,7 @@ def write_layout(ser: SerializedValue, out: memoryview) -> None:
     off += len(ser.data)
     for b, n in zip(ser.buffers, lens, strict=True):
         off = _align(off)
-        out[off : off + n] = memoryview(b).cast("B")
+        copy_into(out[off : off + n], b)  # several threads for a large one
         off += n
 
 

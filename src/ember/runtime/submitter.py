@@ -64,9 +64,11 @@ from ember.scheduler.resources import describe
 logger = logging.getLogger(__name__)
 
 _record = task_events.record
+_record_submit = task_events.record_submit
+_record_state = task_events.record_state
 _now = time.time
 _context = task_context.get
-_SUBMIT, _STATE, _FAILED = task_events.SUBMIT, task_events.STATE, task_events.FAILED
+_FAILED = task_events.FAILED
 _QUEUED = task_events.PENDING_NODE_ASSIGNMENT
 _PUSHED = task_events.SUBMITTED_TO_WORKER
 
@@ -102,7 +104,7 @@ class PendingTask:
         self.worker: LeasedWorker | None = None
         self.cancelled = False
         ctx = _context()
-        _record((_SUBMIT, spec, spec.attempt, _now(), ctx.task_id if ctx else None))
+        _record_submit((spec, spec.attempt, _now(), ctx.task_id if ctx else None))
 
 
 class LeasedWorker:
@@ -206,7 +208,7 @@ class TaskSubmitter:
             self._args.when_all_ready(pending, lambda: self._deps_ready(task, ks))
             return
         ks.queue.append(task)
-        _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
+        _record_state((spec.task_id, spec.attempt, _QUEUED, _now()))
         self._pump(task.key, ks)
 
     def _deps_ready(self, task: PendingTask, ks: KeyState) -> None:
@@ -214,7 +216,7 @@ class TaskSubmitter:
         if task.cancelled or spec.task_id not in self.tasks:
             return
         ks.queue.append(task)
-        _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
+        _record_state((spec.task_id, spec.attempt, _QUEUED, _now()))
         self._pump(task.key, ks)
 
     def _pump(self, key: tuple[Any, ...], ks: KeyState) -> None:
@@ -374,7 +376,7 @@ class TaskSubmitter:
         task.worker = w
         spec = task.spec
         spec.gpu_ids = w.gpu_ids
-        _record((_STATE, spec.task_id, spec.attempt, _PUSHED, _now()))
+        _record_state((spec.task_id, spec.attempt, _PUSHED, _now()))
         try:
             frames = self._args.inline(task.spec, task.frames)
             fut = w.conn.call_nowait("worker.push_task", task.spec, frames)
@@ -411,7 +413,7 @@ class TaskSubmitter:
                 task.retries_left -= 1
                 task.spec.attempt += 1
                 ks.queue.appendleft(task)
-                _record((_STATE, task.spec.task_id, task.spec.attempt, _QUEUED, _now()))
+                _record_state((task.spec.task_id, task.spec.attempt, _QUEUED, _now()))
             else:
                 self._finish(task, reply, frames, w)
                 if reply.exit_worker:
@@ -498,7 +500,7 @@ class TaskSubmitter:
             task.retries_left -= 1
             spec.attempt += 1
             ks.queue.appendleft(task)
-            _record((_STATE, spec.task_id, spec.attempt, _QUEUED, _now()))
+            _record_state((spec.task_id, spec.attempt, _QUEUED, _now()))
         else:
             crashed = death_error(task.spec.name, death)
             if ks.strategy.get("type") == "placement_group":

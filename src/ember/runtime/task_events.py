@@ -4,24 +4,28 @@ Theory of operation.  Every core worker records the state changes of the
 tasks and actor calls it submits (owner side: pending, queued for a lease,
 pushed, finished or failed) and of those it runs (executor side: running,
 finished, failed, with its own worker id, node id and pid).  Recording is
-one call, :func:`record`, which is ``list.append`` of a tuple made at the
-call site: no encoding, no lock, no I/O on the hot path (measured well
-under 1 us per event; ``tests/unit/test_task_events.py``).  The tuples are::
+one call, ``list.append`` of a tuple made at the call site, into one of four
+lists by kind: no encoding, no lock, no I/O on the hot path (measured well
+under 1 us per event; ``tests/unit/test_task_events.py``)::
 
-    (SUBMIT, spec, attempt, time_s, parent_task_id)    owner, a new attempt
-    (STATE, task_id, attempt, state, time_s)           owner, a later state
-    (FAILED, task_id, attempt, time_s, error)          owner, error: exception
-    (EXEC, task_id, attempt, state, time_s, error)     executor (error or None)
-    (CREATE, actor_spec, time_s, state, error)         executor, actor creation
+    record_submit((spec, attempt, time_s, parent_task_id))   owner, a new attempt
+    record_state((task_id, attempt, state, time_s))          owner, a later state
+    record_exec((task_id, attempt, state, time_s))           executor, no error
+    record((FAILED, task_id, attempt, time_s, error))        owner, error: exception
+    record((EXEC, task_id, attempt, state, time_s, error))   executor, with an error
+    record((CREATE, actor_spec, time_s, state, error))       executor, actor creation
 
 :class:`TaskEventSender`, on the core worker's loop, takes what was recorded
-every ``EMBER_TASK_EVENTS_INTERVAL_S`` (1 s) and at shutdown, turns it into
-``TaskEvent`` messages and notifies the control service
-(``control.add_task_events``).  The list is drained in place (``buf[:n]``
-then ``del buf[:n]``, each atomic under the GIL), so appends from any thread
-racing a flush are kept for the next one.  More than
-``EMBER_TASK_EVENTS_BUFFER`` events between two flushes: the oldest are
-dropped and counted (the batch says how many).
+every ``EMBER_TASK_EVENTS_INTERVAL_S`` (1 s) and at shutdown and notifies the
+control service (``control.add_task_events``).  The common kinds travel as
+columns of plain tuples (``TaskEventsBatch.submits/states/exec_states``),
+which msgspec encodes in C: a state change costs its sender no Python work
+beyond the append.  Only the rare kinds with an error or an actor spec
+become ``TaskEvent`` messages (:func:`encode_all`).  Each list is drained in
+place (``buf[:n]`` then ``del buf[:n]``, each atomic under the GIL), so
+appends from any thread racing a flush are kept for the next one.  More
+than ``EMBER_TASK_EVENTS_BUFFER`` events of one kind between two flushes:
+the oldest are dropped and counted (the batch says how many).
 
 ``EMBER_TASK_EVENTS=0`` makes :func:`record` a no-op (for the cost benchmark).
 """
@@ -35,7 +39,7 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from ember.common.aio import Supervisor
-from ember.protocol.messages import TaskEvent, TaskEventsBatch
+from ember.protocol.messages import SubmitRow, TaskEvent, TaskEventsBatch
 from ember.rpc.errors import RpcError
 
 if TYPE_CHECKING:
@@ -47,7 +51,8 @@ ENABLED = os.environ.get("EMBER_TASK_EVENTS", "1") != "0"
 INTERVAL_S = float(os.environ.get("EMBER_TASK_EVENTS_INTERVAL_S", "1.0"))
 BUFFER_MAX = int(os.environ.get("EMBER_TASK_EVENTS_BUFFER", "100000"))
 
-SUBMIT, STATE, FAILED, EXEC, CREATE = range(5)
+#: the kinds of the rare events in :data:`EVENTS` (their tuple's first item)
+FAILED, EXEC, CREATE = range(3)
 
 # Ray's task state names (TaskStatus), in their order
 PENDING_ARGS_AVAIL = "PENDING_ARGS_AVAIL"
@@ -57,16 +62,26 @@ RUNNING = "RUNNING"
 FINISHED = "FINISHED"
 FAILED_STATE = "FAILED"
 
-#: the one buffer of this process (one core worker per process)
+#: the buffers of this process (one core worker per process): the rare kinds
 EVENTS: list[tuple[Any, ...]] = []
+#: ``(spec, attempt, time_s, parent_task_id)`` of each task and call submitted
+SUBMITS: list[tuple[Any, ...]] = []
+#: ``(task_id, attempt, state, time_s)``: plain state changes the submitter saw
+STATES: list[tuple[bytes, int, str, float]] = []
+#: ``(task_id, attempt, state, time_s)``: plain state changes of what this process ran
+EXECS: list[tuple[bytes, int, str, float]] = []
 
 
 def _off(event: tuple[Any, ...]) -> None:
     """Recording is off (``EMBER_TASK_EVENTS=0``)."""
 
 
-#: the hot-path call: ``record((kind, ...))``
+#: the hot-path calls, one C call each
 record = EVENTS.append if ENABLED else _off
+record_submit = SUBMITS.append if ENABLED else _off
+record_state = STATES.append if ENABLED else _off
+record_exec = EXECS.append if ENABLED else _off
+_BUFFERS: tuple[list[Any], ...] = (EVENTS, SUBMITS, STATES, EXECS)
 
 #: Ray's error type names, by the class name of the error a task failed with
 _ERROR_TYPES = {
@@ -122,27 +137,9 @@ def _pg_id(strategy: dict[str, Any]) -> bytes:
 
 
 def encode(ev: tuple[Any, ...]) -> TaskEvent:
-    """One recorded tuple as the message the control service keeps (off the hot path)."""
+    """One recorded rare event as the message the control service keeps (off the
+    hot path)."""
     kind = ev[0]
-    if kind == SUBMIT:
-        _, spec, attempt, t, parent = ev
-        return TaskEvent(
-            task_id=spec.task_id,
-            attempt=attempt,
-            state=PENDING_ARGS_AVAIL,
-            time_s=t,
-            name=spec.name,
-            func_name=spec.name,
-            type="ACTOR_TASK" if spec.actor_id else "NORMAL_TASK",
-            job_id=spec.job_id,
-            actor_id=spec.actor_id,
-            parent_task_id=parent or driver_task_id(spec.job_id),
-            resources=dict(spec.resources),
-            pg_id=_pg_id(spec.strategy),
-        )
-    if kind == STATE:
-        _, task_id, attempt, state, t = ev
-        return TaskEvent(task_id=task_id, attempt=attempt, state=state, time_s=t)
     if kind == FAILED:
         _, task_id, attempt, t, error = ev
         return TaskEvent(
@@ -185,30 +182,39 @@ def encode(ev: tuple[Any, ...]) -> TaskEvent:
     )
 
 
-def coalesce(recorded: list[tuple[Any, ...]]) -> list[TaskEvent]:
-    """The messages of ``recorded``: one per attempt and side, where they can merge.
-
-    A plain state change (no error) of an attempt already in the batch goes
-    into that message's ``times``; so a task that ran between two flushes
-    costs its owner one message and its executor one, not one per state.
-    """
+def encode_all(recorded: list[tuple[Any, ...]]) -> list[TaskEvent]:
+    """The messages of the rare events ``recorded`` (one that cannot be encoded is
+    logged and skipped: never the rest)."""
     out: list[TaskEvent] = []
-    last: dict[tuple[bytes, int, bool], TaskEvent] = {}
     for ev in recorded:
-        kind = ev[0]
-        if kind == STATE or (kind == EXEC and ev[5] is None):
-            msg = last.get((ev[1], ev[2], kind == EXEC))
-            if msg is not None:
-                msg.times[ev[3]] = ev[4]
-                continue
         try:
-            msg = encode(ev)
-        except (AttributeError, TypeError, ValueError):  # never lose the rest
+            out.append(encode(ev))
+        except (AttributeError, TypeError, ValueError):
             logger.debug("cannot encode task event %r", ev[:2], exc_info=True)
-            continue
-        last[(msg.task_id, msg.attempt, msg.executed)] = msg
-        out.append(msg)
     return out
+
+
+def submit_rows(recorded: list[tuple[Any, ...]]) -> list[SubmitRow]:
+    """The ``submits`` column of a batch: what each submitted task is, as a tuple."""
+    rows: list[SubmitRow] = []
+    for spec, attempt, t, parent in recorded:
+        try:
+            rows.append(
+                (
+                    spec.task_id,
+                    attempt,
+                    t,
+                    spec.name,
+                    spec.job_id,
+                    spec.actor_id,
+                    parent or driver_task_id(spec.job_id),
+                    spec.resources,
+                    _pg_id(spec.strategy) if spec.strategy else b"",
+                )
+            )
+        except (AttributeError, TypeError, ValueError):  # never lose the rest
+            logger.debug("cannot encode a submitted task %r", spec, exc_info=True)
+    return rows
 
 
 def driver_task_id(job_id: bytes) -> bytes:
@@ -238,7 +244,8 @@ class TaskEventSender:
 
     def start(self) -> None:
         """Loop thread: forget events of an earlier core worker; send every interval."""
-        del EVENTS[:]
+        for buf in _BUFFERS:
+            del buf[:]
         if ENABLED:
             self.flush()  # introduces this worker (``list_workers``) at once
             self._task = self._sup.spawn(self._run(), name="task-events")
@@ -248,18 +255,19 @@ class TaskEventSender:
             await asyncio.sleep(INTERVAL_S)
             self.flush()
 
-    def take(self) -> list[tuple[Any, ...]]:
-        """What was recorded since the last take (the oldest dropped beyond the cap)."""
-        n = len(EVENTS)
-        batch = EVENTS[:n]
-        del EVENTS[:n]
+    def take(self, buf: list[Any] = EVENTS) -> list[Any]:
+        """What was recorded in ``buf`` since the last take (the oldest dropped
+        beyond the cap)."""
+        n = len(buf)
+        batch = buf[:n]
+        del buf[:n]
         if n > BUFFER_MAX:
             self.dropped += n - BUFFER_MAX
             batch = batch[n - BUFFER_MAX :]
         return batch
 
     def batch(self) -> TaskEventsBatch:
-        """The next batch to send (drains the buffer)."""
+        """The next batch to send (drains the buffers)."""
         links = self._links
         return TaskEventsBatch(
             worker_id=links.worker_id,
@@ -268,19 +276,26 @@ class TaskEventSender:
             ip=self._node_ip,
             worker_type="DRIVER" if self._is_driver else "WORKER",
             job_id=links.job_id,
-            events=coalesce(self.take()),
+            submits=submit_rows(self.take(SUBMITS)),
+            states=self.take(STATES),
+            exec_states=self.take(EXECS),
+            events=encode_all(self.take(EVENTS)),
             dropped=self.dropped,
         )
+
+    def _empty(self) -> bool:
+        return not (EVENTS or SUBMITS or STATES or EXECS)
 
     def flush(self) -> None:
         """Loop thread: send what was recorded (a notify; lost if the link is down)."""
         control = self._links.control
         if control is None or control.is_closed():
-            self.take()  # nobody to tell: keep the buffer bounded
+            for buf in _BUFFERS:  # nobody to tell: keep the buffers bounded
+                self.take(buf)
+            return
+        if self._empty() and self.sent:
             return
         msg = self.batch()
-        if not msg.events and self.sent:
-            return
         try:
             control.notify("control.add_task_events", msg, queue_if_down=False)
             self.sent += 1

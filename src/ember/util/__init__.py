@@ -56,6 +56,7 @@ _SUBMODULES = frozenset(
         "dask",
         "joblib",
         "executor",
+        "collective",
     }
 )
 

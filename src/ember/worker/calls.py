@@ -22,6 +22,7 @@ a finished call costs no hop back through the loop thread.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import os
 import threading
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from ember.runtime.core_worker import CoreWorker
 
 _record = task_events.record
+_record_exec = task_events.record_exec
 _now = time.time
 _EXEC = task_events.EXEC
 _RUNNING, _FINISHED = task_events.RUNNING, task_events.FINISHED
@@ -57,6 +59,9 @@ _FAILED = task_events.FAILED_STATE
 #: (spec, frames, reply slot: request id or future, connection)
 Item = tuple[TaskSpec, list[Any], Any, Connection]
 EXITED = "the actor has exited (exit_actor() was called)"
+#: how long a reply waits for its borrower registrations (an owner that does not
+#: answer is gone, and so is its object)
+BORROW_ACK_WAIT_S = 30.0
 
 
 class CallRunner:
@@ -124,7 +129,12 @@ class CallRunner:
                         value = await value
                     call.returned(value)
             result = call.result
-        self.send_reply(reply, conn, result)
+        pending = self.cw.borrowing.registrations_in_flight()
+        if pending:  # refs in the arguments: the owners must know of us first
+            await asyncio.wait(
+                [asyncio.wrap_future(f) for f in pending], timeout=BORROW_ACK_WAIT_S
+            )
+        self.send_reply(reply, conn, result, borrows_settled=True)
         self.cancels.end(spec.task_id)
 
     def _run_interruptible(
@@ -173,8 +183,15 @@ class CallRunner:
                 return self.cancelled_before_start(spec, conn)
         return None
 
-    def send_reply(self, reply: Any, conn: Connection, result: Any) -> None:
-        """Any thread: answer a push, directly (request id) or via its future."""
+    def send_reply(
+        self, reply: Any, conn: Connection, result: Any, borrows_settled: bool = False
+    ) -> None:
+        """Any thread but the loop's: answer a push, directly (request id) or via its
+        future, once the owners of refs this process received know it borrows them."""
+        if not borrows_settled and not self.cw.loop_thread.in_loop_thread():
+            pending = self.cw.borrowing.registrations_in_flight()
+            if pending:
+                concurrent.futures.wait(pending, timeout=BORROW_ACK_WAIT_S)
         if type(reply) is int:
             conn.reply_from_thread(reply, result)
         else:
@@ -318,7 +335,7 @@ class CallScope:
 
     def __enter__(self) -> CallScope:
         spec = self.spec
-        _record((_EXEC, spec.task_id, spec.attempt, _RUNNING, _now(), None))
+        _record_exec((spec.task_id, spec.attempt, _RUNNING, _now()))
         task_context.set_current(self.runner.context_for(spec))
         proctitle.running(spec.name)
         if spec.gpu_ids:
@@ -343,7 +360,7 @@ class CallScope:
         proctitle.idle()
         spec = self.spec
         if exc is None:
-            _record((_EXEC, spec.task_id, spec.attempt, _FINISHED, _now(), None))
+            _record_exec((spec.task_id, spec.attempt, _FINISHED, _now()))
             return False
         r, conn = self.runner, self.conn
         failure: BaseException = exc  # what the task event reports

@@ -1,0 +1,66 @@
+"""``ember.util.collective``: allreduce, broadcast, allgather and friends among actors
+(Ray's ``ray.util.collective`` API; ember's GLOO backend moves data through the
+object store)."""
+
+from __future__ import annotations
+
+from ember.util.collective.collective import (
+    allgather,
+    allgather_multigpu,
+    allreduce,
+    allreduce_multigpu,
+    barrier,
+    broadcast,
+    broadcast_multigpu,
+    create_collective_group,
+    destroy_collective_group,
+    get_collective_group_size,
+    get_group_handle,
+    get_rank,
+    gloo_available,
+    init_collective_group,
+    is_backend_available,
+    is_group_initialized,
+    nccl_available,
+    recv,
+    recv_multigpu,
+    reduce,
+    reduce_multigpu,
+    reducescatter,
+    reducescatter_multigpu,
+    register_collective_backend,
+    send,
+    send_multigpu,
+)
+from ember.util.collective.types import Backend, ReduceOp
+
+__all__ = [
+    "Backend",
+    "ReduceOp",
+    "allgather",
+    "allgather_multigpu",
+    "allreduce",
+    "allreduce_multigpu",
+    "barrier",
+    "broadcast",
+    "broadcast_multigpu",
+    "create_collective_group",
+    "destroy_collective_group",
+    "get_collective_group_size",
+    "get_group_handle",
+    "get_rank",
+    "gloo_available",
+    "init_collective_group",
+    "is_backend_available",
+    "is_group_initialized",
+    "nccl_available",
+    "recv",
+    "recv_multigpu",
+    "reduce",
+    "reduce_multigpu",
+    "reducescatter",
+    "reducescatter_multigpu",
+    "register_collective_backend",
+    "send",
+    "send_multigpu",
+]

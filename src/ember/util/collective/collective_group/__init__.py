@@ -1,0 +1,1 @@
+"""Collective group implementations (Ray's ``ray.util.collective.collective_group`` path)."""
