@@ -164,3 +164,19 @@ def test_stopping_iteration_early_releases_the_actor_pool(cluster2):
     from tests.conftest import wait_until
 
     assert wait_until(pool_gone, timeout_s=30)
+
+
+def test_max_errored_blocks_skips_that_many_failed_blocks(cluster2):
+    def fail_one(batch):
+        if batch["id"][0] == 4:
+            raise ValueError("bad block")
+        return batch
+
+    ctx = ember.data.DataContext.get_current()
+    ctx.max_errored_blocks = 1
+    try:
+        ds = ember.data.range(10, override_num_blocks=5).map_batches(fail_one)
+        ds = ds.map_batches(lambda b: {"id": b["id"] * 10})
+        assert sorted(r["id"] for r in ds.take_all()) == [0, 10, 20, 30, 60, 70, 80, 90]
+    finally:
+        ctx.max_errored_blocks = 0

@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
+
 import ember
 from ember.data._budget import Budget, StageLoad
 from ember.data._plan import AllToAllOp, Plan, Source, Stage, fuse
 from ember.data._progress import ProgressBars
 from ember.data._stats import StageStats
 from ember.data._workers import MapWorker, block_metadata, slice_block, stage_task
-from ember.data.block import BlockMetadata
+from ember.data.block import BlockMetadata, metadata_of
 from ember.data.context import DataContext
 
 logger = logging.getLogger("ember.data")
@@ -49,6 +51,10 @@ class _StageRun:
     actor_load: dict[int, int] = field(default_factory=dict)
     rows_seen: int = 0
     closed: bool = False
+
+
+def _has_columns(meta: BlockMetadata) -> bool:
+    return meta.schema is not None and len(meta.schema.names) > 0
 
 
 def _cluster_cpus() -> int:
@@ -96,6 +102,8 @@ class StreamingExecutor:
         self._bars = ProgressBars([s.name for s in stages], source.num_inputs(), ctx)
         self.stats = [r.stats for r in runs]
         self.wall_s = 0.0
+        #: blocks whose task failed and were skipped (DataContext.max_errored_blocks)
+        self._errored = 0
 
     def run(self) -> Iterator[RefMeta]:
         start = time.perf_counter()
@@ -166,6 +174,13 @@ class StreamingExecutor:
     def _accept(self, k: int, idx: int, item: RefMeta) -> None:
         run = self._runs[k]
         if run.closed:
+            return
+        if (
+            run.stage.limit is None
+            and item[1].num_rows == 0
+            and not _has_columns(item[1])
+        ):
+            run.outputs[idx] = item  # a skipped (errored) block: nothing to process
             return
         if run.stage.limit is None:
             run.inputs.append((idx, item))
@@ -254,16 +269,31 @@ class StreamingExecutor:
         if pending.actor is not None:
             i = run.actors.index(pending.actor)
             run.actor_load[i] -= 1
+        block_ref = pending.block_ref
         try:
             meta: BlockMetadata = ember.get(meta_ref)
-        except Exception:
-            logger.error(
-                'An exception was raised from a task of operator "%s". Dataset execution '
-                "will now abort.",
+        except Exception as exc:
+            allowed = self._ctx.max_errored_blocks
+            if allowed >= 0 and self._errored >= allowed:
+                logger.error(
+                    'An exception was raised from a task of operator "%s". Dataset '
+                    "execution will now abort. To ignore this exception and continue, set "
+                    "DataContext.max_errored_blocks.",
+                    run.stage.name,
+                )
+                raise
+            self._errored += 1
+            logger.warning(
+                'Skipping a block that failed in operator "%s" (%d errored blocks so far, '
+                "DataContext.max_errored_blocks=%d): %s",
                 run.stage.name,
+                self._errored,
+                allowed,
+                exc,
             )
-            raise
-        run.outputs[pending.index] = (pending.block_ref, meta)
+            empty = pa.table({})
+            block_ref, meta = ember.put(empty), metadata_of(empty)
+        run.outputs[pending.index] = (block_ref, meta)
         run.load.held_bytes += meta.size_bytes
         run.load.est_block_bytes = max(run.load.est_block_bytes, meta.size_bytes)
         run.stats.record(meta)

@@ -76,12 +76,13 @@ _DEFAULT_TARGET_MAX_BLOCK_SIZE = 128 * 1024 * 1024
 class DataContext:
     """Settings read when a dataset executes. ``DataContext.get_current()`` is the driver's.
 
-    ember.data honours: ``target_max_block_size`` (output blocks are sliced near it),
-    ``execution_options.resource_limits`` (``cpu`` caps concurrent tasks,
-    ``object_store_memory`` is the streaming budget), ``execution_options.verbose_progress``,
-    ``enable_progress_bars`` and ``object_store_memory_fraction`` (the share of the store a pipeline may hold when
-    no limit is set; ember's own knob). ``max_errored_blocks`` is kept for Ray's
-    scripts but not honoured yet: an error aborts the dataset.
+    ember.data honours ``execution_options.resource_limits`` (``cpu`` caps concurrent
+    tasks, ``object_store_memory`` is the streaming budget), ``enable_progress_bars``,
+    ``enable_operator_progress_bars``, ``max_errored_blocks`` (that many failed blocks are
+    skipped with a warning; -1: any number) and ``object_store_memory_fraction`` (the
+    share of the store a pipeline may hold when no limit is set; ember's own knob).
+    ``target_max_block_size`` and ``verbose_progress`` are accepted for Ray's scripts;
+    ember does not split output blocks yet (one block per task).
     """
 
     target_max_block_size: int | None = _DEFAULT_TARGET_MAX_BLOCK_SIZE
