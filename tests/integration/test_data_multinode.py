@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import pyarrow as pa
@@ -61,3 +62,32 @@ def test_parquet_actor_pool_write_across_two_nodes(cluster, tmp_path):
     worker = next(n["NodeID"] for n in ember.nodes() if not n["IsHeadNode"])
     assert {r["node"] for r in back} == {worker}  # the pool ran where its resources are
     assert len(os.listdir(out)) == 6
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("ember.data.grouped_data") is None,
+    reason="ember.data's group-by is not in this build yet",
+)
+def test_parquet_groupby_across_two_nodes(cluster, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        ids = list(range(i * 50, i * 50 + 50))
+        pq.write_table(
+            pa.table({"id": ids, "k": [x % 5 for x in ids]}), src / f"f{i}.parquet"
+        )
+
+    class Double:
+        def __call__(self, batch):
+            batch["v"] = batch["id"] * 2
+            return batch
+
+    ds = ember.data.read_parquet(str(src)).map_batches(Double, concurrency=2)
+    sums = sorted((r["k"], r["sum(v)"]) for r in ds.groupby("k").sum("v").take_all())
+    expected = sorted(
+        (k, sum(2 * x for x in range(200) if x % 5 == k)) for k in range(5)
+    )
+    assert sums == expected
+    ds.groupby("k").count().write_parquet(str(tmp_path / "counts"))
+    counts = ember.data.read_parquet(str(tmp_path / "counts")).take_all()
+    assert sorted((r["k"], r["count()"]) for r in counts) == [(k, 40) for k in range(5)]
