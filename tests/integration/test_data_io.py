@@ -39,6 +39,8 @@ def test_parquet_many_files_columns_and_filter_push_down(cluster, tmp_path):
     ds = ember.data.read_parquet(str(tmp_path))
     assert ds.count() == 40
     assert ds.num_blocks() == 4
+    # count() read the footers only: nothing was executed
+    assert ds.stats().startswith("Dataset has not been executed")
     assert (
         ember.data.read_parquet(str(tmp_path), override_num_blocks=2).num_blocks() == 2
     )

@@ -193,8 +193,40 @@ def file_read_tasks(
     extensions: list[str] | None = None,
 ) -> tuple[list[ReadTask], list[str]]:
     fs, files = expand_paths(paths, filesystem, extensions)
+    groups = _group(files, num_blocks)
+    rows = (
+        _parquet_rows(fs, groups)
+        if fmt == "parquet" and options.get("filter") is None
+        else None
+    )
     tasks = [
-        ReadTask(functools.partial(_read_files, fmt, fs, group, options))
-        for group in _group(files, num_blocks)
+        ReadTask(
+            functools.partial(_read_files, fmt, fs, group, options),
+            num_rows=rows[i] if rows is not None else None,
+        )
+        for i, group in enumerate(groups)
     ]
     return tasks, files
+
+
+#: read the footers of at most this many Parquet files in the driver (for count())
+_MAX_FOOTERS = 1000
+
+
+def _parquet_rows(fs: Any, groups: list[list[str]]) -> list[int] | None:
+    """Rows per read task from the files' footers (no data read), or None."""
+    import pyarrow.parquet as pq
+
+    if sum(len(g) for g in groups) > _MAX_FOOTERS:
+        return None
+    try:
+        out = []
+        for group in groups:
+            n = 0
+            for path in group:
+                with fs.open_input_file(path) as f:
+                    n += pq.ParquetFile(f).metadata.num_rows
+            out.append(n)
+        return out
+    except (OSError, pa.ArrowException):
+        return None
