@@ -59,6 +59,20 @@ def test_parquet_many_files_columns_and_filter_push_down(cluster, tmp_path):
     )
 
 
+def test_filter_expressions_are_pushed_into_the_parquet_scan(cluster, tmp_path):
+    pq.write_table(pa.table({"id": list(range(20))}), tmp_path / "a.parquet")
+    ds = ember.data.read_parquet(str(tmp_path)).filter(expr="id >= 15")
+    assert ds._plan.ops == ()  # no filter operator left: the scan filters
+    assert _ids(ds) == [15, 16, 17, 18, 19]
+    mapped = ember.data.read_parquet(str(tmp_path)).map(lambda r: r)
+    assert _ids(mapped.filter(expr="id < 2")) == [0, 1]
+    assert _ids(ember.data.read_parquet(str(tmp_path)).filter(expr="id % 7 == 0")) == [
+        0,
+        7,
+        14,
+    ]
+
+
 def test_write_then_read_every_format(cluster, tmp_path):
     ds = ember.data.range(20, override_num_blocks=4).map(
         lambda r: {"id": r["id"], "s": str(r["id"])}

@@ -197,3 +197,22 @@ def test_progress_bars_only_on_a_terminal_and_when_enabled(monkeypatch):
     bars.close()
     ctx.enable_progress_bars = False
     assert ProgressBars(["ReadRange"], 4, ctx)._bars == []
+
+
+def test_filter_expressions_become_arrow_expressions():
+    from ember.data._expr import to_arrow_expression
+
+    t = pa.table({"a": [1, 2, 3, 4], "b": ["x", "y", "x", None]})
+
+    def rows(expr):
+        return t.filter(to_arrow_expression(expr)).column("a").to_pylist()
+
+    assert rows("a > 2") == [3, 4]
+    assert rows("1 < a <= 3") == [2, 3]
+    assert rows("a == 1 or b == 'y'") == [1, 2]
+    assert rows("not (a >= 2) and b in ('x', 'y')") == [1]
+    assert rows("b is None") == [4]
+    assert rows("b not in ['x']") == [2, 4]
+    # other syntax is left to pandas
+    assert to_arrow_expression("a % 2 == 0") is None
+    assert to_arrow_expression("a >") is None

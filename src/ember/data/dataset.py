@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -11,10 +12,12 @@ import ember
 from ember.data import block as B
 from ember.data._consume import ConsumeMixin
 from ember.data._dataset_ops import AllToAllMixin
+from ember.data._expr import to_arrow_expression
 from ember.data._plan import LimitOp, MapSpec, Plan, Source
 from ember.data._split import SplitMixin
 from ember.data._write import WriteMixin
 from ember.data.compute import resolve_compute
+from ember.data.datasource import with_parquet_filter
 
 _REMOTE_KEYS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type")
 
@@ -150,6 +153,13 @@ class Dataset(ConsumeMixin, AllToAllMixin, SplitMixin, WriteMixin):
         if (fn is None) == (expr is None):
             raise ValueError("Exactly one of 'fn' or 'expr' must be provided.")
         if expr is not None:
+            if not isinstance(expr, str):
+                raise TypeError(
+                    f"ember's filter(expr=...) takes a string expression, got {type(expr).__name__}"
+                )
+            pushed = self._push_filter(expr) if not kwargs else None
+            if pushed is not None:
+                return pushed
             return self._map_op(
                 f"Filter({expr})",
                 "batches",
@@ -158,6 +168,17 @@ class Dataset(ConsumeMixin, AllToAllMixin, SplitMixin, WriteMixin):
                 **kwargs,
             )
         return self._map_op(f"Filter({_fn_name(fn)})", "filter", fn, **kwargs)
+
+    def _push_filter(self, expr: str) -> Dataset | None:
+        """A Parquet read with ``expr`` pushed into its scan, when that is possible."""
+        source = self._plan.source
+        arrow = to_arrow_expression(expr)
+        if self._plan.ops or arrow is None or source.read_tasks is None:
+            return None
+        tasks = with_parquet_filter(source.read_tasks, arrow)
+        if tasks is None:
+            return None
+        return Dataset(Plan(replace(source, read_tasks=tasks)))
 
     def add_column(
         self,
@@ -294,11 +315,14 @@ class _RenameColumns:
 
 
 class _ExprFilter:
-    """A filter from a string expression over the columns, evaluated with pyarrow.compute."""
+    """A filter from a string expression: Arrow compute when it converts, else pandas eval."""
 
     def __init__(self, expr: str) -> None:
         self.expr = expr
+        self.arrow = to_arrow_expression(expr)
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        if self.arrow is not None:
+            return table.filter(self.arrow)
         mask = table.to_pandas().eval(self.expr)
         return table.filter(pa.array(mask.to_numpy(dtype=bool)))

@@ -230,3 +230,29 @@ def _parquet_rows(fs: Any, groups: list[list[str]]) -> list[int] | None:
         return out
     except (OSError, pa.ArrowException):
         return None
+
+
+def with_parquet_filter(
+    tasks: tuple[ReadTask, ...], expr: Any
+) -> tuple[ReadTask, ...] | None:
+    """The same Parquet read tasks with ``expr`` added to their scan filter (None: not Parquet)."""
+    out = []
+    for task in tasks:
+        read = task.read
+        if not (
+            isinstance(read, functools.partial)
+            and read.func is _read_files
+            and read.args[0] == "parquet"
+        ):
+            return None
+        fmt, fs, group, options = read.args
+        current = options.get("filter")
+        combined = expr if current is None else (current & expr)
+        out.append(
+            ReadTask(
+                functools.partial(
+                    _read_files, fmt, fs, group, {**options, "filter": combined}
+                )
+            )
+        )
+    return tuple(out)
