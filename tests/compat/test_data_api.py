@@ -220,3 +220,22 @@ def test_from_refs(ray_module):
     assert ray.data.from_pandas_refs([df]).take_all() == [{"a": 3}]
     arr = ray.put(np.arange(2))
     assert ray.data.from_numpy_refs([arr]).take_all() == [{"data": 0}, {"data": 1}]
+
+
+def test_streaming_split_epochs_wait_for_every_consumer(ray_module):
+    import threading
+
+    its = ray.data.range(40, override_num_blocks=8).streaming_split(2)
+    seen = [[], []]
+
+    def run(i):
+        for _epoch in range(2):
+            seen[i].append(sorted(r["id"] for r in its[i].iter_rows()))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    for epoch in range(2):
+        assert sorted(seen[0][epoch] + seen[1][epoch]) == list(range(40))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -145,7 +146,9 @@ class SplitMixin:
         if not isinstance(n, int) or n <= 0:
             raise ValueError(f"The number of splits {n} is not positive.")
         coordinator = (
-            ember.remote(_SplitCoordinator).options(num_cpus=0).remote(self, n, equal)
+            ember.remote(_SplitCoordinator)
+            .options(num_cpus=0, max_concurrency=n + 1)
+            .remote(self, n, equal)
         )
         return [
             DataIterator(_SplitStream(coordinator, i), f"streaming_split {i}/{n}")
@@ -154,18 +157,23 @@ class SplitMixin:
 
 
 class _SplitCoordinator:
-    """An actor: one execution per epoch, blocks handed out to the n consumers."""
+    """An actor (threaded, one thread per consumer): one execution per epoch, its blocks
+    handed out to the n consumers. A consumer asking for the next epoch waits until every
+    consumer has finished the current one, as Ray's streaming_split does."""
 
     def __init__(self, dataset: Any, n: int, equal: bool) -> None:
         self._dataset = dataset
         self._n = n
         self._equal = equal
         self._epoch = -1
+        self._finished: set[int] = set()
+        self._cond = threading.Condition()
         self._stream: Iterator[Any] | None = None
         self._queues: list[list[Any]] | None = None
 
     def _start(self, epoch: int) -> None:
         self._epoch = epoch
+        self._finished = set()
         if self._equal:
             items = [it for it in self._dataset._execute() if it[1].num_rows]
             total = sum(m.num_rows for _, m in items)
@@ -175,11 +183,7 @@ class _SplitCoordinator:
         else:
             self._stream = iter(self._dataset._execute())
 
-    def next_block(self, split: int, epoch: int) -> list[Any] | None:
-        if epoch > self._epoch:
-            self._start(epoch)
-        elif epoch < self._epoch:
-            return None
+    def _next(self, split: int) -> list[Any] | None:
         if self._queues is not None:
             queue = self._queues[split]
             return [queue.pop(0)] if queue else None
@@ -187,6 +191,26 @@ class _SplitCoordinator:
         for ref, _ in self._stream:
             return [ref]
         return None
+
+    def next_block(self, split: int, epoch: int) -> list[Any] | None:
+        with self._cond:
+            if epoch > self._epoch:
+                self._cond.wait_for(
+                    lambda: (
+                        self._epoch < 0
+                        or len(self._finished) >= self._n
+                        or epoch <= self._epoch
+                    )
+                )
+                if epoch > self._epoch:
+                    self._start(epoch)
+            if epoch < self._epoch or split in self._finished:
+                return None
+            got = self._next(split)
+            if got is None:
+                self._finished.add(split)
+                self._cond.notify_all()
+            return got
 
 
 class _SplitStream:
