@@ -222,6 +222,7 @@ def test_from_refs(ray_module):
     assert ray.data.from_numpy_refs([arr]).take_all() == [{"data": 0}, {"data": 1}]
 
 
+@pytest.mark.cluster_only("the consumers wait for each other inside a threaded actor")
 def test_streaming_split_epochs_wait_for_every_consumer(ray_module):
     import threading
 
