@@ -105,6 +105,7 @@ _LAZY = {
     "cluster_utils",
     "remote_function",
     "autoscaler",
+    "data",
 }
 
 
