@@ -7,27 +7,15 @@ the methods raise NotImplementedError naming themselves (checked below).
 
 from __future__ import annotations
 
-import importlib.util
-
-import pytest
-
 import ember as ray
 
 IS_REAL_RAY = ray.__name__ == "ray"
-HAVE_OPS = IS_REAL_RAY or all(
-    importlib.util.find_spec(f"ember.data.{m}") is not None
-    for m in ("_alltoall", "grouped_data", "aggregate")
-)
-needs_ops = pytest.mark.skipif(
-    not HAVE_OPS, reason="ember.data's all-to-all operations are not in this build yet"
-)
 
 
 def _ids(ds, col="id"):
     return [r[col] for r in ds.take_all()]
 
 
-@needs_ops
 def test_sort_and_shuffle(ray_module):
     ds = ray.data.range(50, override_num_blocks=5)
     shuffled = ds.random_shuffle(seed=7)
@@ -40,7 +28,6 @@ def test_sort_and_shuffle(ray_module):
     assert sorted(_ids(rep)) == list(range(50))
 
 
-@needs_ops
 def test_union_zip_unique(ray_module):
     a = ray.data.range(3)
     b = ray.data.range(3).map(lambda r: {"id": r["id"] + 10})
@@ -55,7 +42,6 @@ def test_union_zip_unique(ray_module):
     assert sorted(items.unique("k")) == [1, 2, 3]
 
 
-@needs_ops
 def test_groupby_and_aggregates(ray_module):
     ds = ray.data.from_items([{"k": i % 3, "v": i} for i in range(12)])
     counts = sorted((r["k"], r["count()"]) for r in ds.groupby("k").count().take_all())
@@ -69,15 +55,16 @@ def test_groupby_and_aggregates(ray_module):
     assert abs(ds.std("v") - 3.605551275463989) < 1e-9
 
 
-@pytest.mark.skipif(HAVE_OPS, reason="the all-to-all operations are in this build")
-def test_without_the_operations_the_methods_say_so(ray_module):
-    ds = ray.data.range(3)
-    for call, name in [
-        (lambda: ds.sort("id"), "sort"),
-        (lambda: ds.random_shuffle(), "random_shuffle"),
-        (lambda: ds.groupby("id"), "groupby"),
-        (lambda: ds.sum("id"), "sum"),
-        (lambda: ds.union(ds), "union"),
-    ]:
-        with pytest.raises(NotImplementedError, match=name):
-            call()
+def test_whole_dataset_aggregates_skip_nulls_and_cover_every_column(ray_module):
+    ds = ray.data.from_items(
+        [{"x": 1, "y": 2.0}, {"x": None, "y": 3.0}, {"x": 5, "y": None}]
+    )
+    assert ds.sum("x") == 6
+    assert ds.sum() == {"sum(x)": 6, "sum(y)": 5.0}
+    assert ds.mean("y") == 2.5
+    rows = ds.groupby("x", num_partitions=2).count().take_all()
+    assert sorted(rows, key=lambda r: (r["x"] is None, r["x"] or 0)) == [
+        {"x": 1, "count()": 1},
+        {"x": 5, "count()": 1},
+        {"x": None, "count()": 1},
+    ]

@@ -11,7 +11,6 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import ember
 from ember.data._plan import AllToAllOp, Plan
 
 
@@ -31,6 +30,7 @@ class AllToAllMixin:
     _plan: Plan
     _block_refs: Callable[[], list[Any]]
     _from_block_refs: Callable[[list[Any], str], Any]
+    columns: Callable[..., list[str] | None]
     _make: Callable[..., Any]
 
     def _barrier(self, name: str, method: str, fn: Any) -> Any:
@@ -121,7 +121,7 @@ class AllToAllMixin:
         self, key: str | list[str] | None, num_partitions: int | None = None
     ) -> Any:
         mod = _module("grouped_data", "groupby")
-        return mod.GroupedData(self, key)
+        return mod.GroupedData(self, key, num_partitions=num_partitions)
 
     def aggregate(self, *aggs: Any) -> Any:
         """Aggregate the whole dataset: ``{agg.name: value}`` (None when it is empty)."""
@@ -131,21 +131,18 @@ class AllToAllMixin:
         refs = self._block_refs()
         if not refs:
             return None
-        partials = ember.get([_partial.remote(ref, list(aggs)) for ref in refs])
-        out: dict[str, Any] = {}
-        for i, agg in enumerate(aggs):
-            acc = partials[0][i]
-            for p in partials[1:]:
-                acc = _combine(agg, acc, p[i])
-            out[agg.name] = _finalize(agg, acc)
-        return out
+        ops = _module("_alltoall", "aggregate")
+        return ops.aggregate_row(refs, list(aggs))  # nulls as Ray treats them
 
     def _simple_agg(
         self, method: str, cls_name: str, on: Any, ignore_nulls: bool, **kw: Any
     ) -> Any:
         agg = _module("aggregate", method)
         cls = getattr(agg, cls_name)
-        cols = [on] if isinstance(on, str) or on is None else list(on)
+        if on is None:  # every column, as Ray does
+            cols = list(self.columns() or [])
+        else:
+            cols = [on] if isinstance(on, str) else list(on)
         result = self.aggregate(
             *[cls(c, ignore_nulls=ignore_nulls, **kw) for c in cols]
         )
@@ -177,25 +174,3 @@ class AllToAllMixin:
         ignore_nulls: bool = True,
     ) -> Any:
         return self._simple_agg("std", "Std", on, ignore_nulls, ddof=ddof)
-
-
-# AggregateFn protocol: Ray 2.60's (aggregate_block / combine / finalize), or the older
-# one (init / accumulate_block / merge / finalize); ember.data.aggregate provides one.
-def _accumulate(agg: Any, block: Any) -> Any:
-    if hasattr(agg, "aggregate_block"):
-        return agg.aggregate_block(block)
-    return agg.accumulate_block(agg.init(None), block)
-
-
-def _combine(agg: Any, a: Any, b: Any) -> Any:
-    return agg.combine(a, b) if hasattr(agg, "combine") else agg.merge(a, b)
-
-
-def _finalize(agg: Any, acc: Any) -> Any:
-    fin = getattr(agg, "finalize", None)
-    return fin(acc) if fin is not None else acc
-
-
-@ember.remote
-def _partial(block: Any, aggs: list[Any]) -> list[Any]:
-    return [_accumulate(agg, block) for agg in aggs]
