@@ -199,3 +199,24 @@ def test_a_training_run_inside_a_tune_trial(cluster, tmp_path):
     ).fit()
     assert grid.num_errors == 0
     assert grid.get_best_result().config["lr"] == 0.1
+
+
+def test_each_worker_reads_its_own_shard_of_a_dataset(cluster, tmp_path):
+    import ember.data
+
+    def loop(config):
+        shard = train.get_dataset_shard("train")
+        seen = []
+        for batch in shard.iter_batches(batch_size=16, batch_format="numpy"):
+            seen.extend(int(v) for v in batch["id"])
+        total = np.array([len(seen), sum(seen)], dtype=np.int64)
+        collective.allreduce(total)
+        train.report({"rows": len(seen), "all_rows": int(total[0]), "sum": int(total[1])})
+
+    result = DataParallelTrainer(
+        loop,
+        scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
+        run_config=RunConfig(name="data", storage_path=str(tmp_path)),
+        datasets={"train": ember.data.range(100)},
+    ).fit()
+    assert result.metrics == {"rows": 50, "all_rows": 100, "sum": sum(range(100))}
