@@ -211,7 +211,9 @@ def test_each_worker_reads_its_own_shard_of_a_dataset(cluster, tmp_path):
             seen.extend(int(v) for v in batch["id"])
         total = np.array([len(seen), sum(seen)], dtype=np.int64)
         collective.allreduce(total)
-        train.report({"rows": len(seen), "all_rows": int(total[0]), "sum": int(total[1])})
+        train.report(
+            {"rows": len(seen), "all_rows": int(total[0]), "sum": int(total[1])}
+        )
 
     result = DataParallelTrainer(
         loop,
