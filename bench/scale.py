@@ -53,7 +53,8 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+if str(HERE) not in sys.path:  # appended: bench/profile.py must not shadow the stdlib's
+    sys.path.append(str(HERE))
 
 from sim.probes import PROBE_LABEL, Simulators, Watcher, cpu_rss  # noqa: E402
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from tests.integration.cli_cluster import clean_up, env_for, make_root
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "bench"))
+# appended, not prepended: bench/profile.py must not shadow the standard library's
+sys.path.append(str(REPO / "bench"))
 
 import scale  # noqa: E402
 
