@@ -13,7 +13,8 @@ pytest.importorskip("starlette")
 
 from tests.integration.jobs_server import head  # noqa: F401
 
-pytestmark = pytest.mark.multiprocess
+# heavy (autoscaling, kills, restarts, a CLI cluster): in the slow run
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 PORT = 18640
 BASE = f"http://127.0.0.1:{PORT}"
 

@@ -16,7 +16,8 @@ import ember
 from ember import serve
 from ember.serve.exceptions import BackPressureError
 
-pytestmark = pytest.mark.multiprocess
+# heavy (autoscaling, kills, restarts, a CLI cluster): in the slow run
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 PORT = 18620
 BASE = f"http://127.0.0.1:{PORT}"
 NO_CPU = {"num_cpus": 0}

@@ -23,7 +23,8 @@ import ember
 from ember import serve
 from ember.serve._common import NAMESPACE, PROXY_NAME, replica_actor_name
 
-pytestmark = pytest.mark.multiprocess
+# heavy (autoscaling, kills, restarts, a CLI cluster): in the slow run
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 PORT = 18630
 BASE = f"http://127.0.0.1:{PORT}"
 NO_CPU = {"num_cpus": 0}

@@ -20,7 +20,8 @@ from ember import tune
 from ember.cluster_utils import Cluster
 from ember.common import session
 
-pytestmark = pytest.mark.multiprocess
+# heavy (autoscaling, kills, restarts, a CLI cluster): in the slow run
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 

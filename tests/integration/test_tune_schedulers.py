@@ -17,7 +17,8 @@ from ember.tune.schedulers import (
     PopulationBasedTraining,
 )
 
-pytestmark = pytest.mark.multiprocess
+# heavy (autoscaling, kills, restarts, a CLI cluster): in the slow run
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

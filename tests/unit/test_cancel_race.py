@@ -12,6 +12,7 @@ from __future__ import annotations
 import pickle
 import signal
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,9 @@ class FakeLoopThread:
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         fn(*args)
 
+    def in_loop_thread(self) -> bool:
+        return False
+
 
 class FakeCoreWorker:
     """What the executor uses of a core worker, for tasks without ref arguments."""
@@ -46,6 +50,9 @@ class FakeCoreWorker:
         self.node_id = b"n" * 16
         self.node_ip = "127.0.0.9"
         self.namespace = ""
+        self.job_id = b""
+        self.links = types.SimpleNamespace(job_id=b"")
+        self.borrowing = types.SimpleNamespace(registrations_in_flight=list)
 
 
 class FakeConn:
