@@ -37,7 +37,7 @@ from ember.common.ids import random_id
 from ember.common.node_labels import NODE_ID_KEY
 from ember.node.bundles import Bundles
 from ember.node.cluster_view import ClusterView
-from ember.node.leases import spill_on
+from ember.node.leases import spill_reply
 from ember.protocol.messages import (
     SCHEMA,
     Address,
@@ -50,7 +50,7 @@ from ember.protocol.messages import (
 from ember.rpc.connection import Connection, Server, connect
 from ember.rpc.errors import AuthenticationError, RpcError
 from ember.scheduler.ledger import ResourceLedger
-from ember.scheduler.policy import Decision, decide
+from ember.scheduler.policy import decide
 
 logger = logging.getLogger(__name__)
 
@@ -236,17 +236,11 @@ class SimNode:
             return LeaseReply(infeasible=True)
         if decision.kind == "unschedulable":
             return LeaseReply(unschedulable=decision.reason)
-        if (
-            decision.kind == "local"
-            and spill_on(req)
-            and not self.ledger.fits(req.resources)
-        ):
-            other = self.cluster.node_with_room(req.resources)  # as LeaseManager does
-            if other is not None:
-                decision = Decision("spill", other)
-        if decision.kind == "spill":
-            target = self.cluster.count_spilled(decision.node_id, req.resources)
-            return LeaseReply(spillback=target.address, spillback_node=target.node_id)
+        spilled = spill_reply(
+            decision, req, self.ledger, self.cluster
+        )  # as a node does
+        if spilled is not None:
+            return spilled
         p = _Pending(req, conn)
         self.pending.append(p)
         self._dispatch()

@@ -46,6 +46,22 @@ INFEASIBLE_REPORT_S = 5.0
 DEATHS_KEPT = 1024
 
 
+def spill_reply(
+    decision: Decision, req: Any, ledger: Any, cluster: Any
+) -> LeaseReply | None:
+    """The spillback answer to a lease request ``decision`` sends elsewhere (a full
+    node also passes a plain spilled request on to one with room), or None: it
+    queues here."""
+    if decision.kind == "local" and spill_on(req) and not ledger.fits(req.resources):
+        other = cluster.node_with_room(req.resources)
+        if other is not None:
+            decision = Decision("spill", other)
+    if decision.kind != "spill":
+        return None
+    target = cluster.count_spilled(decision.node_id, req.resources)
+    return LeaseReply(spillback=target.address, spillback_node=target.node_id)
+
+
 def spill_on(req: LeaseRequest) -> bool:
     """Whether a spilled request that finds this node full goes on to one with room.
 
@@ -135,17 +151,9 @@ class LeaseManager:
             return LeaseReply(infeasible=True)
         if decision.kind == "unschedulable":
             return LeaseReply(unschedulable=decision.reason)
-        if (
-            decision.kind == "local"
-            and spill_on(req)
-            and not self._ledger.fits(req.resources)
-        ):
-            other = self._cluster.node_with_room(req.resources)
-            if other is not None:
-                decision = Decision("spill", other)
-        if decision.kind == "spill":
-            target = self._cluster.count_spilled(decision.node_id, req.resources)
-            return LeaseReply(spillback=target.address, spillback_node=target.node_id)
+        spilled = spill_reply(decision, req, self._ledger, self._cluster)
+        if spilled is not None:
+            return spilled
         p = PendingLease(req, conn)
         self.pending.append(p)
         self.dispatch()
