@@ -114,6 +114,17 @@ def _outside(name: str) -> None:
     )
 
 
+def warn_checkpoint_dir_name(name: str | None) -> None:
+    """``checkpoint_dir_name`` is not acted on yet: say so (checkpoints are named
+    ``checkpoint_NNNNNN``)."""
+    if name is not None:
+        warnings.warn(
+            "report(checkpoint_dir_name=...) is ignored by ember: checkpoints are "
+            "named checkpoint_NNNNNN",
+            stacklevel=3,
+        )
+
+
 def report(
     metrics: dict[str, Any],
     *,
@@ -121,7 +132,7 @@ def report(
     checkpoint_dir_name: str | None = None,
 ) -> None:
     """Report metrics (and optionally a checkpoint) from inside a trial."""
-    del checkpoint_dir_name
+    warn_checkpoint_dir_name(checkpoint_dir_name)
     session = current()
     if session is None:
         _outside("report")

@@ -44,6 +44,7 @@ def report(
     checkpoint_dir_name: str | None = None,
 ) -> None:
     """Report metrics (and optionally a checkpoint) from a training function."""
+    _session.warn_checkpoint_dir_name(checkpoint_dir_name)
     _require("report").report(metrics, checkpoint)
 
 

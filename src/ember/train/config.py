@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 _STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
@@ -38,6 +39,17 @@ class ScalingConfig:
             raise ValueError(
                 "accelerator_type is not supported by ember yet: select nodes with "
                 "resources_per_worker instead"
+            )
+        if self.label_selector is not None:
+            raise ValueError(
+                "label_selector is not supported by ember's trainers yet: select nodes "
+                "with resources_per_worker (custom resources) instead"
+            )
+        if self.trainer_resources:
+            warnings.warn(
+                "ScalingConfig.trainer_resources is ignored: ember's trainer runs its "
+                "coordination in the calling process, which reserves nothing",
+                stacklevel=3,
             )
         for k, v in (self.resources_per_worker or {}).items():
             if v < 0:
