@@ -196,9 +196,9 @@ class CallRunner:
     ) -> None:
         """Any thread but the loop's: answer a push, directly (request id) or via its
         future, once the owners of refs this process received know it borrows them."""
-        if not borrows_settled and not self.cw.loop_thread.in_loop_thread():
-            pending = self.cw.borrowing.registrations_in_flight()
-            if pending:
+        if not borrows_settled:
+            pending = self.cw.borrowing.registrations_in_flight()  # usually []
+            if pending and not self.cw.loop_thread.in_loop_thread():
                 concurrent.futures.wait(pending, timeout=BORROW_ACK_WAIT_S)
         if type(reply) is int:
             conn.reply_from_thread(reply, result)
